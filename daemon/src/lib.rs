@@ -1,1 +1,22 @@
-//! placeholder
+//! truce-daemon: the library behind `truced`, the Truce ceasefire-record
+//! daemon. See ARCHITECTURE.md for the shape; in short, a write goes
+//! service → validate → commit (the single writer) → store → sync, and a
+//! read goes service → store, never past the durable sequence.
+
+#![forbid(unsafe_code)]
+
+pub mod cli;
+pub mod commit;
+pub mod config;
+pub mod derive;
+pub mod error;
+pub mod server;
+pub mod service;
+pub mod store;
+pub mod sync;
+pub mod telemetry;
+pub mod validate;
+
+pub use config::Settings;
+pub use error::Error;
+pub use server::{Daemon, Running, StartError, test_settings};

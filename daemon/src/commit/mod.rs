@@ -1,0 +1,397 @@
+//! The commit pipeline: one writer thread owns every write to the store.
+//! It takes a group of queued appends, runs the checks that depend on
+//! stored state (idempotency, referenced ids, id uniqueness), assigns
+//! sequence and time, writes the group with its derived keys as one atomic
+//! batch, flushes and syncs once for the whole group, moves the durable
+//! watermark, and only then acknowledges. A failed flush or sync stops all
+//! later writes until the store is reopened; reads continue.
+
+pub mod order;
+
+use std::{
+    collections::HashMap,
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
+    thread,
+    time::SystemTime,
+};
+
+use prost::Message;
+use tokio::sync::{mpsc, oneshot};
+use truce_proto::v1::{Entry, Receipt};
+
+use crate::{
+    derive,
+    error::Error,
+    store::{Batch, Store},
+    sync::{Group, SyncStep},
+    validate::ValidWrite,
+};
+use order::{Position, Sequencer};
+
+/// The largest encoded entry accepted.
+pub const MAX_ENTRY_BYTES: usize = 64 * 1024;
+/// The most appends one group takes.
+pub const MAX_GROUP: usize = 1024;
+/// Queued appends waiting for the writer, at most.
+pub const QUEUE_CAPACITY: usize = 4096;
+
+struct Pending {
+    write: ValidWrite,
+    submitter: String,
+    reply: oneshot::Sender<Result<Receipt, Error>>,
+}
+
+/// Counters of the pipeline, for tests and (later) metrics.
+#[derive(Debug, Default)]
+pub struct Stats {
+    pub groups: AtomicU64,
+    pub entries: AtomicU64,
+}
+
+/// The handle services use to submit writes.
+#[derive(Clone)]
+pub struct CommitHandle {
+    tx: mpsc::Sender<Pending>,
+    stats: Arc<Stats>,
+}
+
+impl std::fmt::Debug for CommitHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CommitHandle")
+            .field("queued", &self.queued())
+            .finish()
+    }
+}
+
+impl CommitHandle {
+    /// Queues a validated write and waits for its durable receipt.
+    pub async fn submit(&self, write: ValidWrite, submitter: &str) -> Result<Receipt, Error> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(Pending {
+                write,
+                submitter: submitter.to_owned(),
+                reply,
+            })
+            .await
+            .map_err(|_| Error::ShuttingDown)?;
+        rx.await.map_err(|_| Error::ShuttingDown)?
+    }
+
+    /// Writes queued and not yet taken by the writer.
+    pub fn queued(&self) -> usize {
+        self.tx.max_capacity() - self.tx.capacity()
+    }
+
+    pub fn stats(&self) -> &Arc<Stats> {
+        &self.stats
+    }
+}
+
+/// Starts the writer thread. It ends when every [`CommitHandle`] is
+/// dropped, after finishing the groups already queued.
+pub fn start(
+    store: Arc<Store>,
+    sync: Box<dyn SyncStep>,
+) -> Result<(CommitHandle, thread::JoinHandle<()>), Error> {
+    let last = store.last_written_sequence()?;
+    let last_time = match store.written_entry(last)? {
+        Some(bytes) => Entry::decode(bytes.as_slice())
+            .map_err(|e| Error::Internal(format!("entry {last} is undecodable: {e}")))?
+            .recorded_at
+            .as_ref()
+            .map_or(SystemTime::UNIX_EPOCH, order::from_timestamp),
+        None => SystemTime::UNIX_EPOCH,
+    };
+    let (tx, rx) = mpsc::channel(QUEUE_CAPACITY);
+    let stats = Arc::new(Stats::default());
+    let mut writer = Writer {
+        store,
+        sync,
+        sequencer: Sequencer::resume(last, last_time),
+        stopped: None,
+        stats: Arc::clone(&stats),
+    };
+    let join = thread::Builder::new()
+        .name("truce-commit".into())
+        .spawn(move || writer.run(rx))
+        .map_err(|e| Error::Internal(format!("cannot start the commit thread: {e}")))?;
+    Ok((CommitHandle { tx, stats }, join))
+}
+
+struct Writer {
+    store: Arc<Store>,
+    sync: Box<dyn SyncStep>,
+    sequencer: Sequencer,
+    /// Set after a failed write, flush or sync: why writes are stopped.
+    stopped: Option<String>,
+    stats: Arc<Stats>,
+}
+
+/// What became of one pending write inside a group.
+enum Outcome {
+    /// Written in this group at this index of `accepted`.
+    Accepted(Receipt),
+    /// Same request id and content as an accepted write of this group.
+    DuplicateInGroup(usize),
+}
+
+impl Writer {
+    fn run(&mut self, mut rx: mpsc::Receiver<Pending>) {
+        while let Some(first) = rx.blocking_recv() {
+            let mut group = vec![first];
+            while group.len() < MAX_GROUP {
+                match rx.try_recv() {
+                    Ok(p) => group.push(p),
+                    Err(_) => break,
+                }
+            }
+            self.commit_group(group);
+        }
+        tracing::debug!("commit pipeline closed");
+    }
+
+    fn commit_group(&mut self, group: Vec<Pending>) {
+        if let Some(why) = &self.stopped {
+            for p in group {
+                let _ = p.reply.send(Err(Error::WritesStopped(why.clone())));
+            }
+            return;
+        }
+        let now = SystemTime::now();
+        let mut batch = Batch::default();
+        // Receipts of accepted writes, by index; replies wait for the sync.
+        let mut accepted: Vec<Receipt> = Vec::new();
+        let mut waiting: Vec<(oneshot::Sender<Result<Receipt, Error>>, Outcome)> = Vec::new();
+        // Request ids and created records of this group, not yet stored.
+        let mut group_requests: HashMap<String, ([u8; 32], usize, u64)> = HashMap::new();
+        let mut group_records: HashMap<(crate::store::RecordKind, String), u64> = HashMap::new();
+
+        for p in group {
+            match self.check_and_encode(&p, now, &group_requests, &group_records) {
+                Ok(Checked::Duplicate(receipt)) => {
+                    let _ = p.reply.send(Ok(receipt));
+                }
+                Ok(Checked::DuplicateInGroup(index)) => {
+                    waiting.push((p.reply, Outcome::DuplicateInGroup(index)));
+                }
+                Ok(Checked::New {
+                    position,
+                    bytes,
+                    derived,
+                    record_id,
+                }) => {
+                    self.sequencer.take(position);
+                    let index = accepted.len();
+                    group_requests.insert(
+                        derived.request_id.clone(),
+                        (derived.hash, index, position.sequence),
+                    );
+                    if let Some(created) = &derived.created {
+                        group_records.insert(created.clone(), position.sequence);
+                    }
+                    let receipt = Receipt {
+                        sequence: position.sequence,
+                        record_id,
+                        recorded_at: Some(position.timestamp()),
+                        duplicate: false,
+                    };
+                    batch.push(position.sequence, bytes, &derived);
+                    accepted.push(receipt.clone());
+                    waiting.push((p.reply, Outcome::Accepted(receipt)));
+                }
+                Err(e) => {
+                    let _ = p.reply.send(Err(e));
+                }
+            }
+        }
+
+        if let Err(why) = self.make_durable(&batch) {
+            tracing::error!(error = %why, "write path stopped: nothing more will be acknowledged");
+            for (reply, _) in waiting {
+                let _ = reply.send(Err(Error::WritesStopped(why.clone())));
+            }
+            self.stopped = Some(why);
+            return;
+        }
+
+        for (reply, outcome) in waiting {
+            let receipt = match outcome {
+                Outcome::Accepted(receipt) => receipt,
+                Outcome::DuplicateInGroup(index) => match accepted.get(index) {
+                    Some(r) => Receipt {
+                        duplicate: true,
+                        ..r.clone()
+                    },
+                    None => {
+                        let _ = reply.send(Err(Error::Internal("lost group receipt".into())));
+                        continue;
+                    }
+                },
+            };
+            let _ = reply.send(Ok(receipt));
+        }
+    }
+
+    /// Writes, flushes and syncs a batch, then moves the durable mark.
+    fn make_durable(&mut self, batch: &Batch) -> Result<(), String> {
+        let Some(last) = batch.last_sequence() else {
+            return Ok(());
+        };
+        let group = Group {
+            first_sequence: last + 1 - batch.len() as u64,
+            last_sequence: last,
+            entries: batch.len(),
+        };
+        self.store
+            .apply(batch)
+            .map_err(|e| format!("write failed: {e}"))?;
+        self.sync
+            .flush(&self.store, &group)
+            .map_err(|e| format!("flush failed: {e}"))?;
+        self.sync
+            .sync(&self.store, &group)
+            .map_err(|e| format!("sync failed: {e}"))?;
+        self.store.set_durable(last);
+        self.stats.groups.fetch_add(1, Ordering::Relaxed);
+        self.stats
+            .entries
+            .fetch_add(batch.len() as u64, Ordering::Relaxed);
+        tracing::trace!(
+            first = group.first_sequence,
+            last = group.last_sequence,
+            entries = group.entries,
+            "group durable"
+        );
+        Ok(())
+    }
+
+    fn check_and_encode(
+        &self,
+        p: &Pending,
+        now: SystemTime,
+        group_requests: &HashMap<String, ([u8; 32], usize, u64)>,
+        group_records: &HashMap<(crate::store::RecordKind, String), u64>,
+    ) -> Result<Checked, Error> {
+        let w = &p.write;
+        // Idempotency: this group first, then the store.
+        if let Some((hash, index, sequence)) = group_requests.get(w.request_id()) {
+            return if hash == w.hash() {
+                Ok(Checked::DuplicateInGroup(*index))
+            } else {
+                Err(conflict(w.request_id(), *sequence))
+            };
+        }
+        if let Some(stored) = self.store.stored_request(w.request_id())? {
+            if &stored.hash != w.hash() {
+                return Err(conflict(w.request_id(), stored.sequence));
+            }
+            return Ok(Checked::Duplicate(self.stored_receipt(stored.sequence)?));
+        }
+        // References must exist.
+        for r in w.references() {
+            let key = (r.kind, r.id.clone());
+            if !group_records.contains_key(&key)
+                && self.store.record_sequence(r.kind, &r.id)?.is_none()
+            {
+                return Err(Error::NotFound {
+                    field: r.field.clone(),
+                    kind: r.kind.name(),
+                    id: r.id.clone(),
+                });
+            }
+        }
+        // A client-chosen id must be new.
+        let kind = derive::created_kind(w.payload());
+        if let (Some(kind), Some(id)) = (kind, w.client_id()) {
+            let existing = match group_records.get(&(kind, id.to_owned())) {
+                Some(seq) => Some(*seq),
+                None => self.store.record_sequence(kind, id)?,
+            };
+            if let Some(seq) = existing {
+                return Err(Error::AlreadyExists(format!(
+                    "{}.id: {} {id:?} already exists (created at sequence {seq})",
+                    kind.name(),
+                    kind.name()
+                )));
+            }
+        }
+
+        let position = self.sequencer.peek(now);
+        let record_id = match (kind, w.client_id()) {
+            (_, Some(id)) => id.to_owned(),
+            (Some(kind), None) => format!("{}-{}", kind.name(), position.sequence),
+            (None, None) => w
+                .references()
+                .first()
+                .map(|r| r.id.clone())
+                .unwrap_or_default(),
+        };
+        let entry = Entry {
+            sequence: position.sequence,
+            recorded_at: Some(position.timestamp()),
+            submitter: p.submitter.clone(),
+            request_id: w.request_id().to_owned(),
+            record_id: record_id.clone(),
+            payload: Some(w.payload().clone()),
+        };
+        let bytes = entry.encode_to_vec();
+        if bytes.len() > MAX_ENTRY_BYTES {
+            return Err(Error::invalid(
+                "entry",
+                format!(
+                    "encodes to {} bytes; the limit is {MAX_ENTRY_BYTES}",
+                    bytes.len()
+                ),
+            ));
+        }
+        let derived = derive::Derived {
+            created: kind.map(|k| (k, record_id.clone())),
+            request_id: entry.request_id,
+            hash: *w.hash(),
+            submitter: entry.submitter,
+        };
+        Ok(Checked::New {
+            position,
+            bytes,
+            derived,
+            record_id,
+        })
+    }
+
+    fn stored_receipt(&self, sequence: u64) -> Result<Receipt, Error> {
+        let bytes = self
+            .store
+            .written_entry(sequence)?
+            .ok_or_else(|| Error::Internal(format!("request points at missing entry {sequence}")))?;
+        let entry = Entry::decode(bytes.as_slice())
+            .map_err(|e| Error::Internal(format!("entry {sequence} is undecodable: {e}")))?;
+        Ok(Receipt {
+            sequence,
+            record_id: entry.record_id,
+            recorded_at: entry.recorded_at,
+            duplicate: true,
+        })
+    }
+}
+
+enum Checked {
+    Duplicate(Receipt),
+    DuplicateInGroup(usize),
+    New {
+        position: Position,
+        bytes: Vec<u8>,
+        derived: derive::Derived,
+        record_id: String,
+    },
+}
+
+fn conflict(request_id: &str, sequence: u64) -> Error {
+    Error::AlreadyExists(format!(
+        "request_id {request_id:?} was already used for a different request (sequence {sequence}); \
+         use a new request id for a new write"
+    ))
+}

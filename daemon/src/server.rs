@@ -1,0 +1,230 @@
+//! Builds and runs the gRPC server: the Truce service, health
+//! (grpc.health.v1), reflection (v1 and v1alpha), the TCP listener with
+//! TCP_NODELAY, and graceful shutdown (health NOT_SERVING, a pause so
+//! probes see it, stop accepting, drain in-flight requests within a grace
+//! period, finish the commit pipeline, flush).
+
+use std::{net::SocketAddr, sync::Arc, thread::JoinHandle, time::Duration};
+
+use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle as TaskHandle};
+use tonic::transport::{Server, server::TcpIncoming};
+use truce_proto::v1::truce_server::TruceServer;
+
+use crate::{
+    commit::{self, CommitHandle, Stats},
+    config::Settings,
+    error::Error,
+    service::TruceService,
+    store::Store,
+    sync::{StoreSync, SyncStep},
+};
+
+/// A daemon ready to start: settings plus the durability seam.
+pub struct Daemon {
+    settings: Settings,
+    sync: Box<dyn SyncStep>,
+}
+
+impl Daemon {
+    pub fn new(settings: Settings) -> Self {
+        Self {
+            settings,
+            sync: Box::new(StoreSync),
+        }
+    }
+
+    /// Replaces the durability seam (tests record, slow or fail it).
+    pub fn with_sync(mut self, sync: Box<dyn SyncStep>) -> Self {
+        self.sync = sync;
+        self
+    }
+
+    /// Opens the store, starts the commit pipeline, binds the listener and
+    /// serves in the background. Returns once the listener is bound.
+    pub async fn start(self) -> Result<Running, StartError> {
+        let settings = self.settings;
+        let store = Arc::new(Store::open(&settings.data_dir, settings.cache_bytes)?);
+        let (commit, writer) = commit::start(Arc::clone(&store), self.sync)?;
+        let listener = TcpListener::bind(settings.listen)
+            .await
+            .map_err(|source| StartError::Bind {
+                addr: settings.listen,
+                source,
+            })?;
+        let local_addr = listener.local_addr().map_err(|source| StartError::Bind {
+            addr: settings.listen,
+            source,
+        })?;
+
+        let (health, health_service) = tonic_health::server::health_reporter();
+        health
+            .set_serving::<TruceServer<TruceService>>()
+            .await;
+        let reflection_v1 = tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(truce_proto::FILE_DESCRIPTOR_SET)
+            .build_v1()
+            .map_err(|e| StartError::Other(format!("reflection: {e}")))?;
+        let reflection_v1alpha = tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(truce_proto::FILE_DESCRIPTOR_SET)
+            .build_v1alpha()
+            .map_err(|e| StartError::Other(format!("reflection: {e}")))?;
+
+        let service = TruceServer::new(TruceService::new(Arc::clone(&store), commit.clone()))
+            .max_decoding_message_size(settings.max_message_bytes);
+        let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+
+        let (shutdown_tx, shutdown_rx) = oneshot::channel::<()>();
+        let (draining_tx, draining_rx) = oneshot::channel::<()>();
+        let pause = settings.shutdown_pause;
+        let grace = settings.shutdown_grace;
+        let signal = async move {
+            // Resolves on an explicit shutdown or when Running is dropped.
+            let _ = shutdown_rx.await;
+            tracing::info!("shutting down: health NOT_SERVING");
+            health.set_not_serving::<TruceServer<TruceService>>().await;
+            health
+                .set_service_status("", tonic_health::ServingStatus::NotServing)
+                .await;
+            tokio::time::sleep(pause).await;
+            tracing::info!("no longer accepting connections; draining");
+            let _ = draining_tx.send(());
+        };
+        let server = Server::builder()
+            .add_service(health_service)
+            .add_service(reflection_v1)
+            .add_service(reflection_v1alpha)
+            .add_service(service)
+            .serve_with_incoming_shutdown(incoming, signal);
+
+        let task = tokio::spawn(async move {
+            let grace_over = async move {
+                if draining_rx.await.is_ok() {
+                    tokio::time::sleep(grace).await;
+                } else {
+                    std::future::pending::<()>().await;
+                }
+            };
+            tokio::select! {
+                result = server => result.map_err(|e| Error::Internal(format!("server: {e}")))?,
+                () = grace_over => {
+                    tracing::warn!(grace_ms = grace.as_millis() as u64, "grace period over; closing the remaining connections");
+                }
+            }
+            Ok(())
+        });
+
+        tracing::info!(addr = %local_addr, data_dir = %settings.data_dir.display(), "serving");
+        Ok(Running {
+            local_addr,
+            shutdown: Some(shutdown_tx),
+            task,
+            writer: Some(writer),
+            store,
+            commit: Some(commit),
+        })
+    }
+}
+
+/// Why the daemon could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Daemon(#[from] Error),
+    #[error("{0}")]
+    Other(String),
+}
+
+/// A serving daemon.
+pub struct Running {
+    local_addr: SocketAddr,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: TaskHandle<Result<(), Error>>,
+    writer: Option<JoinHandle<()>>,
+    store: Arc<Store>,
+    commit: Option<CommitHandle>,
+}
+
+impl std::fmt::Debug for Running {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Running")
+            .field("local_addr", &self.local_addr)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Running {
+    /// The address actually bound (also for port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// `http://ADDR`, for clients.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.local_addr)
+    }
+
+    /// The durable sequence: the log's length as readers see it.
+    pub fn durable_sequence(&self) -> u64 {
+        self.store.durable_sequence()
+    }
+
+    /// Writes queued for the commit pipeline.
+    pub fn queued(&self) -> usize {
+        self.commit.as_ref().map_or(0, CommitHandle::queued)
+    }
+
+    /// Counters of the commit pipeline.
+    pub fn commit_stats(&self) -> Option<Arc<Stats>> {
+        self.commit.as_ref().map(|c| Arc::clone(c.stats()))
+    }
+
+    /// A digest of the derived trees, to compare with a rebuilt store.
+    pub fn derived_digest(&self) -> Result<Vec<crate::store::DerivedRow>, Error> {
+        Ok(self.store.derived_digest()?)
+    }
+
+    /// Graceful shutdown; returns once the store is flushed and closed.
+    pub async fn shutdown(mut self) -> Result<(), Error> {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        let served = (&mut self.task)
+            .await
+            .map_err(|e| Error::Internal(format!("server task: {e}")))?;
+        // The server's service handles are gone; drop ours so the writer
+        // finishes what is queued and stops.
+        self.commit.take();
+        if let Some(writer) = self.writer.take() {
+            tokio::task::spawn_blocking(move || writer.join())
+                .await
+                .map_err(|e| Error::Internal(format!("joining the writer: {e}")))?
+                .map_err(|_| Error::Internal("the commit thread panicked".into()))?;
+        }
+        let store = Arc::clone(&self.store);
+        tokio::task::spawn_blocking(move || {
+            store.flush()?;
+            store.sync_files()
+        })
+        .await
+        .map_err(|e| Error::Internal(format!("final flush: {e}")))??;
+        tracing::info!(durable = self.store.durable_sequence(), "stopped");
+        served
+    }
+}
+
+/// Settings tests start the daemon with: port 0 and no shutdown pause.
+pub fn test_settings(data_dir: &std::path::Path) -> Settings {
+    Settings {
+        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+        data_dir: data_dir.to_owned(),
+        shutdown_pause: Duration::ZERO,
+        ..Settings::default()
+    }
+}

@@ -1,0 +1,121 @@
+//! The gRPC service `truce.v1.Truce`: proto in, proto out. Writes are
+//! validated here and handed to the commit pipeline; reads go to the store.
+//! Nothing here touches sled or the sync seam.
+
+mod read;
+mod write;
+
+use std::sync::Arc;
+
+use tonic::{Request, Response, Status};
+use truce_proto::v1::{
+    AddClaimRequest, AgreementView, AttachSourceRequest, CorrectReportRequest,
+    GetAgreementRequest, GetEntryRequest, GetEntryResponse, GetReportRequest, ReadLogRequest,
+    ReadLogResponse, Receipt, RecordAgreementRequest, ReportView, SetStatusRequest,
+    SubmitReportRequest, truce_server::Truce,
+};
+
+use crate::{commit::CommitHandle, store::Store};
+
+/// Who submits entries until authentication exists.
+pub const ANONYMOUS_SUBMITTER: &str = "anonymous";
+
+/// The service state: the store for reads, the pipeline for writes.
+#[derive(Debug, Clone)]
+pub struct TruceService {
+    store: Arc<Store>,
+    commit: CommitHandle,
+}
+
+impl TruceService {
+    pub fn new(store: Arc<Store>, commit: CommitHandle) -> Self {
+        Self { store, commit }
+    }
+}
+
+#[tonic::async_trait]
+impl Truce for TruceService {
+    async fn record_agreement(
+        &self,
+        request: Request<RecordAgreementRequest>,
+    ) -> Result<Response<Receipt>, Status> {
+        write::record_agreement(&self.commit, request.into_inner())
+            .await
+            .map(Response::new)
+            .map_err(Status::from)
+    }
+
+    async fn submit_report(
+        &self,
+        request: Request<SubmitReportRequest>,
+    ) -> Result<Response<Receipt>, Status> {
+        write::submit_report(&self.commit, request.into_inner())
+            .await
+            .map(Response::new)
+            .map_err(Status::from)
+    }
+
+    async fn add_claim(
+        &self,
+        _request: Request<AddClaimRequest>,
+    ) -> Result<Response<Receipt>, Status> {
+        Err(write::not_yet_served("claims (AddClaim)"))
+    }
+
+    async fn set_status(
+        &self,
+        _request: Request<SetStatusRequest>,
+    ) -> Result<Response<Receipt>, Status> {
+        Err(write::not_yet_served("status changes (SetStatus)"))
+    }
+
+    async fn attach_source(
+        &self,
+        _request: Request<AttachSourceRequest>,
+    ) -> Result<Response<Receipt>, Status> {
+        Err(write::not_yet_served("source attachments (AttachSource)"))
+    }
+
+    async fn correct_report(
+        &self,
+        _request: Request<CorrectReportRequest>,
+    ) -> Result<Response<Receipt>, Status> {
+        Err(write::not_yet_served("corrections (CorrectReport)"))
+    }
+
+    async fn get_agreement(
+        &self,
+        request: Request<GetAgreementRequest>,
+    ) -> Result<Response<AgreementView>, Status> {
+        read::get_agreement(&self.store, &request.into_inner().id)
+            .map(Response::new)
+            .map_err(Status::from)
+    }
+
+    async fn get_report(
+        &self,
+        request: Request<GetReportRequest>,
+    ) -> Result<Response<ReportView>, Status> {
+        read::get_report(&self.store, &request.into_inner().id)
+            .map(Response::new)
+            .map_err(Status::from)
+    }
+
+    async fn get_entry(
+        &self,
+        request: Request<GetEntryRequest>,
+    ) -> Result<Response<GetEntryResponse>, Status> {
+        read::get_entry(&self.store, request.into_inner().sequence)
+            .map(Response::new)
+            .map_err(Status::from)
+    }
+
+    async fn read_log(
+        &self,
+        request: Request<ReadLogRequest>,
+    ) -> Result<Response<ReadLogResponse>, Status> {
+        read::read_log(&self.store, &request.into_inner())
+            .map(Response::new)
+            .map_err(Status::from)
+    }
+}

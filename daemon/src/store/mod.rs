@@ -1,0 +1,440 @@
+//! The only module that names sled. It owns the data directory: the lock
+//! file, the sled database under `store/`, the format-version check, the
+//! append-only `entries` tree and the derived trees (`records`,
+//! `requests`), the durable watermark, and the file syncs that sled's own
+//! flush leaves out.
+//!
+//! Writes come only from the commit pipeline ([`crate::commit`]) through
+//! [`Store::apply`]; reads go through the `read_*` methods, which never
+//! return anything past [`Store::durable_sequence`].
+
+mod files;
+pub mod keys;
+
+use std::{
+    fs::File,
+    path::{Path, PathBuf},
+    sync::atomic::{AtomicU64, Ordering},
+};
+
+use sled::transaction::{ConflictableTransactionError, TransactionError};
+use sled::{Transactional, Tree};
+
+pub use files::SyncedFiles;
+use keys::StoredRequest;
+
+use crate::derive;
+
+/// The on-disk format this code reads and writes.
+pub const FORMAT_VERSION: u32 = 1;
+const FORMAT_VERSION_KEY: &[u8] = b"format_version";
+const LOCK_FILE: &str = "LOCK";
+const SLED_DIR: &str = "store";
+
+/// The kinds of record that have their own id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RecordKind {
+    Agreement,
+    Report,
+    Claim,
+}
+
+impl RecordKind {
+    /// The tag byte that prefixes this kind's keys in `records`.
+    pub fn tag(self) -> u8 {
+        match self {
+            Self::Agreement => 1,
+            Self::Report => 2,
+            Self::Claim => 3,
+        }
+    }
+
+    /// The kind's name, as used in server-assigned ids and messages.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Agreement => "agreement",
+            Self::Report => "report",
+            Self::Claim => "claim",
+        }
+    }
+}
+
+/// Errors of the store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("data dir {path} is in use by another truced (lock on {lock} is held)")]
+    Locked { path: PathBuf, lock: PathBuf },
+    #[error("data dir {path}: on-disk format version {found}, this truced reads {expected}")]
+    FormatVersion {
+        path: PathBuf,
+        found: u32,
+        expected: u32,
+    },
+    #[error("store is corrupt: {0}")]
+    Corrupt(String),
+    #[error("storage engine: {0}")]
+    Engine(#[from] sled::Error),
+    #[error("i/o on {path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
+    move |source| StoreError::Io {
+        path: path.to_owned(),
+        source,
+    }
+}
+
+/// One group of entries and their derived keys, written atomically.
+#[derive(Debug, Default)]
+pub struct Batch {
+    entries: Vec<(u64, Vec<u8>)>,
+    records: Vec<(Vec<u8>, u64)>,
+    requests: Vec<(Vec<u8>, Vec<u8>)>,
+}
+
+impl Batch {
+    /// Adds one encoded entry with the keys derived from it.
+    pub fn push(&mut self, sequence: u64, bytes: Vec<u8>, derived: &derive::Derived) {
+        if let Some((kind, id)) = &derived.created {
+            self.records.push((keys::record_key(*kind, id), sequence));
+        }
+        self.requests.push((
+            derived.request_id.as_bytes().to_vec(),
+            keys::request_value(sequence, &derived.hash, &derived.submitter),
+        ));
+        self.entries.push((sequence, bytes));
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// The last sequence in the batch.
+    pub fn last_sequence(&self) -> Option<u64> {
+        self.entries.last().map(|(seq, _)| *seq)
+    }
+}
+
+/// One row of a derived tree: (tree name, key, value).
+pub type DerivedRow = (String, Vec<u8>, Vec<u8>);
+
+/// What a reindex rebuilt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReindexStats {
+    pub entries: u64,
+    pub records: u64,
+    pub requests: u64,
+}
+
+/// The store: see the module documentation.
+pub struct Store {
+    db: sled::Db,
+    entries: Tree,
+    records: Tree,
+    requests: Tree,
+    durable: AtomicU64,
+    files: files::Files,
+    dir: PathBuf,
+    // Held for the store's lifetime: the data-dir lock.
+    _lock: File,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("dir", &self.dir)
+            .field("durable", &self.durable_sequence())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Store {
+    /// Opens (or creates) the store in `dir`, taking the data-dir lock.
+    /// `cache_bytes` is sled's page cache size.
+    pub fn open(dir: &Path, cache_bytes: u64) -> Result<Self, StoreError> {
+        std::fs::create_dir_all(dir).map_err(io_err(dir))?;
+        let lock_path = dir.join(LOCK_FILE);
+        let lock = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(io_err(&lock_path))?;
+        match lock.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(StoreError::Locked {
+                    path: dir.to_owned(),
+                    lock: lock_path,
+                });
+            }
+            Err(std::fs::TryLockError::Error(e)) => return Err(io_err(&lock_path)(e)),
+        }
+
+        let sled_dir = dir.join(SLED_DIR);
+        let db = sled::Config::new()
+            .path(&sled_dir)
+            .cache_capacity(cache_bytes)
+            // The commit pipeline flushes; no background flusher.
+            .flush_every_ms(None)
+            .open()?;
+        let entries = db.open_tree("entries")?;
+        let records = db.open_tree("records")?;
+        let requests = db.open_tree("requests")?;
+        let meta = db.open_tree("meta")?;
+
+        match meta.get(FORMAT_VERSION_KEY)? {
+            Some(v) => {
+                let found = <[u8; 4]>::try_from(v.as_ref())
+                    .map(u32::from_be_bytes)
+                    .map_err(|_| StoreError::Corrupt("format version key is malformed".into()))?;
+                if found != FORMAT_VERSION {
+                    return Err(StoreError::FormatVersion {
+                        path: dir.to_owned(),
+                        found,
+                        expected: FORMAT_VERSION,
+                    });
+                }
+            }
+            None => {
+                if !entries.is_empty() {
+                    return Err(StoreError::Corrupt(
+                        "entries exist but no format version was written".into(),
+                    ));
+                }
+                meta.insert(FORMAT_VERSION_KEY, &FORMAT_VERSION.to_be_bytes())?;
+            }
+        }
+
+        let files = files::Files::open(dir, &sled_dir)?;
+        db.flush()?;
+        files.sync_all_now()?;
+
+        let durable = match entries.last()? {
+            Some((k, _)) => keys::decode_seq(&k)
+                .ok_or_else(|| StoreError::Corrupt("malformed entry key".into()))?,
+            None => 0,
+        };
+        if let Some((k, _)) = entries.first()?
+            && keys::decode_seq(&k) != Some(1)
+        {
+            return Err(StoreError::Corrupt("the log does not start at 1".into()));
+        }
+        Ok(Self {
+            db,
+            entries,
+            records,
+            requests,
+            durable: AtomicU64::new(durable),
+            files,
+            dir: dir.to_owned(),
+            _lock: lock,
+        })
+    }
+
+    /// The data directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The highest sequence known to be on stable storage: the log's length
+    /// as readers see it.
+    pub fn durable_sequence(&self) -> u64 {
+        self.durable.load(Ordering::Acquire)
+    }
+
+    // ------------------------------------------------------ writer side
+
+    /// The highest sequence written (durable or not). Writer only.
+    pub fn last_written_sequence(&self) -> Result<u64, StoreError> {
+        Ok(match self.entries.last()? {
+            Some((k, _)) => keys::decode_seq(&k)
+                .ok_or_else(|| StoreError::Corrupt("malformed entry key".into()))?,
+            None => 0,
+        })
+    }
+
+    /// The stored request under `request_id`. Writer only: it sees
+    /// writes that are not yet durable.
+    pub fn stored_request(&self, request_id: &str) -> Result<Option<StoredRequest>, StoreError> {
+        match self.requests.get(request_id.as_bytes())? {
+            None => Ok(None),
+            Some(v) => keys::decode_request_value(&v)
+                .map(Some)
+                .ok_or_else(|| StoreError::Corrupt(format!("request {request_id} is malformed"))),
+        }
+    }
+
+    /// The sequence that created record `id` of `kind`. Writer only.
+    pub fn record_sequence(&self, kind: RecordKind, id: &str) -> Result<Option<u64>, StoreError> {
+        match self.records.get(keys::record_key(kind, id))? {
+            None => Ok(None),
+            Some(v) => keys::decode_seq(&v)
+                .map(Some)
+                .ok_or_else(|| StoreError::Corrupt(format!("record {id} is malformed"))),
+        }
+    }
+
+    /// An entry's bytes whether or not durable. Writer only.
+    pub fn written_entry(&self, sequence: u64) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self
+            .entries
+            .get(keys::entry_key(sequence))?
+            .map(|v| v.to_vec()))
+    }
+
+    /// Writes a group atomically (all of it or none of it). Not durable
+    /// until [`Store::flush`] and [`Store::sync_files`] have returned.
+    pub fn apply(&self, batch: &Batch) -> Result<(), StoreError> {
+        let result: Result<(), TransactionError<StoreError>> =
+            (&self.entries, &self.records, &self.requests).transaction(|(e, r, q)| {
+                for (seq, bytes) in &batch.entries {
+                    if e.insert(&keys::entry_key(*seq), bytes.as_slice())?.is_some() {
+                        return Err(ConflictableTransactionError::Abort(StoreError::Corrupt(
+                            format!("entry {seq} already exists"),
+                        )));
+                    }
+                }
+                for (key, seq) in &batch.records {
+                    r.insert(key.as_slice(), &keys::entry_key(*seq))?;
+                }
+                for (key, value) in &batch.requests {
+                    q.insert(key.as_slice(), value.as_slice())?;
+                }
+                Ok(())
+            });
+        match result {
+            Ok(()) => Ok(()),
+            Err(TransactionError::Abort(e)) => Err(e),
+            Err(TransactionError::Storage(e)) => Err(e.into()),
+        }
+    }
+
+    /// sled's flush: writes its buffers to the file with sync_file_range,
+    /// which does not make them durable on its own.
+    pub fn flush(&self) -> Result<(), StoreError> {
+        self.db.flush()?;
+        Ok(())
+    }
+
+    /// fdatasync of the store's data file, then fsync of every blob file
+    /// sled wrote since the last call and of the blobs directory.
+    pub fn sync_files(&self) -> Result<SyncedFiles, StoreError> {
+        self.files.sync()
+    }
+
+    /// Moves the durable watermark. Called by the commit pipeline only
+    /// after a successful flush and sync.
+    pub fn set_durable(&self, sequence: u64) {
+        self.durable.fetch_max(sequence, Ordering::AcqRel);
+    }
+
+    // ------------------------------------------------------ reader side
+
+    /// A durable entry's stored bytes.
+    pub fn read_entry(&self, sequence: u64) -> Result<Option<Vec<u8>>, StoreError> {
+        if sequence == 0 || sequence > self.durable_sequence() {
+            return Ok(None);
+        }
+        self.written_entry(sequence)
+    }
+
+    /// Durable entries from `from` (inclusive): at most `limit` of them,
+    /// stopping before `max_bytes` of entry bytes would be passed (but
+    /// never returning an empty page while entries remain).
+    pub fn read_entries(
+        &self,
+        from: u64,
+        limit: usize,
+        max_bytes: usize,
+    ) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
+        let durable = self.durable_sequence();
+        let from = from.max(1);
+        let mut page = Vec::new();
+        if from > durable {
+            return Ok(page);
+        }
+        let mut bytes = 0usize;
+        for item in self
+            .entries
+            .range(keys::entry_key(from)..=keys::entry_key(durable))
+        {
+            let (k, v) = item?;
+            let seq =
+                keys::decode_seq(&k).ok_or_else(|| StoreError::Corrupt("malformed entry key".into()))?;
+            if page.len() >= limit || (!page.is_empty() && bytes + v.len() > max_bytes) {
+                break;
+            }
+            bytes += v.len();
+            page.push((seq, v.to_vec()));
+        }
+        Ok(page)
+    }
+
+    /// The durable entry that created record `id` of `kind`.
+    pub fn read_record(
+        &self,
+        kind: RecordKind,
+        id: &str,
+    ) -> Result<Option<(u64, Vec<u8>)>, StoreError> {
+        let Some(seq) = self.record_sequence(kind, id)? else {
+            return Ok(None);
+        };
+        Ok(self.read_entry(seq)?.map(|bytes| (seq, bytes)))
+    }
+
+    // ------------------------------------------------------ maintenance
+
+    /// Drops and rebuilds every derived tree from the entry log.
+    pub fn reindex(&self) -> Result<ReindexStats, StoreError> {
+        self.records.clear()?;
+        self.requests.clear()?;
+        let mut stats = ReindexStats {
+            entries: 0,
+            records: 0,
+            requests: 0,
+        };
+        for item in self.entries.iter() {
+            let (k, v) = item?;
+            let seq =
+                keys::decode_seq(&k).ok_or_else(|| StoreError::Corrupt("malformed entry key".into()))?;
+            let derived = derive::from_stored(&v)
+                .map_err(|e| StoreError::Corrupt(format!("entry {seq}: {e}")))?;
+            if let Some((kind, id)) = &derived.created {
+                self.records
+                    .insert(keys::record_key(*kind, id), &keys::entry_key(seq))?;
+                stats.records += 1;
+            }
+            self.requests.insert(
+                derived.request_id.as_bytes(),
+                keys::request_value(seq, &derived.hash, &derived.submitter),
+            )?;
+            stats.requests += 1;
+            stats.entries += 1;
+        }
+        self.db.flush()?;
+        self.files.sync()?;
+        Ok(stats)
+    }
+
+    /// A digest of the derived trees' contents, to compare a maintained
+    /// index with a rebuilt one.
+    pub fn derived_digest(&self) -> Result<Vec<DerivedRow>, StoreError> {
+        let mut out = Vec::new();
+        for (name, tree) in [("records", &self.records), ("requests", &self.requests)] {
+            for item in tree.iter() {
+                let (k, v) = item?;
+                out.push((name.to_owned(), k.to_vec(), v.to_vec()));
+            }
+        }
+        Ok(out)
+    }
+}

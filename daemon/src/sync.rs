@@ -1,0 +1,37 @@
+//! The durability seam: the two steps that put a group of appends on
+//! stable storage, flush then sync. The commit pipeline calls them through
+//! [`SyncStep`] so that tests can record their order against the
+//! acknowledgements, count groups, slow them down or make them fail.
+
+use crate::store::{Store, StoreError, SyncedFiles};
+
+/// The group being made durable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Group {
+    pub first_sequence: u64,
+    pub last_sequence: u64,
+    pub entries: usize,
+}
+
+/// Flush and sync, in that order, once per group.
+pub trait SyncStep: Send + 'static {
+    /// Write the store's buffers to its files (sled's flush).
+    fn flush(&mut self, store: &Store, group: &Group) -> Result<(), StoreError>;
+    /// fdatasync the data file (and fsync new blob files): only after this
+    /// returns Ok is the group durable.
+    fn sync(&mut self, store: &Store, group: &Group) -> Result<SyncedFiles, StoreError>;
+}
+
+/// The real thing.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct StoreSync;
+
+impl SyncStep for StoreSync {
+    fn flush(&mut self, store: &Store, _group: &Group) -> Result<(), StoreError> {
+        store.flush()
+    }
+
+    fn sync(&mut self, store: &Store, _group: &Group) -> Result<SyncedFiles, StoreError> {
+        store.sync_files()
+    }
+}

@@ -1,0 +1,311 @@
+//! Rules for single fields: ids, strings, URLs, hashes, timestamps,
+//! coordinates and enums.
+
+use std::time::{Duration, SystemTime};
+
+use pbjson_types::Timestamp;
+
+use crate::error::Error;
+
+pub const ID_MAX: usize = 128;
+pub const SHORT_MAX: usize = 512;
+pub const URL_MAX: usize = 2048;
+pub const LONG_MAX: usize = 8192;
+pub const TAG_MAX: usize = 64;
+pub const TAGS_MAX: usize = 32;
+pub const SOURCES_MAX: usize = 64;
+pub const LIST_MAX: usize = 64;
+pub const POLYGON_MAX: usize = 1000;
+
+/// Server-assigned ids take the form `<kind>-<digits>`; clients may not.
+const RESERVED_PREFIXES: &[&str] = &["agreement-", "report-", "claim-"];
+
+/// How far in the server's future an event may be said to occur.
+pub const FUTURE_SLACK: Duration = Duration::from_secs(24 * 3600);
+
+/// Timestamp range of google.protobuf.Timestamp: 0001-01-01 to 9999-12-31.
+const MIN_SECONDS: i64 = -62_135_596_800;
+const MAX_SECONDS: i64 = 253_402_300_799;
+
+pub fn invalid(field: &str, reason: impl Into<String>) -> Error {
+    Error::invalid(field, reason)
+}
+
+/// An id: 1-128 characters of `[A-Za-z0-9._:-]`.
+pub fn check_id(field: &str, id: &str) -> Result<(), Error> {
+    if id.is_empty() {
+        return Err(invalid(field, "is required"));
+    }
+    if id.len() > ID_MAX {
+        return Err(invalid(
+            field,
+            format!("is {} characters; the limit is {ID_MAX}", id.len()),
+        ));
+    }
+    if let Some(c) = id
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | ':' | '-')))
+    {
+        return Err(invalid(
+            field,
+            format!("contains {c:?}; ids use only [A-Za-z0-9._:-]"),
+        ));
+    }
+    Ok(())
+}
+
+/// The request id of a write.
+pub fn request_id(id: &str) -> Result<String, Error> {
+    check_id("request_id", id)?;
+    Ok(id.to_owned())
+}
+
+/// A client-chosen record id: optional, in the id form, not reserved.
+pub fn client_record_id(field: &str, id: &str) -> Result<Option<String>, Error> {
+    if id.is_empty() {
+        return Ok(None);
+    }
+    check_id(field, id)?;
+    for prefix in RESERVED_PREFIXES {
+        if let Some(rest) = id.strip_prefix(prefix)
+            && !rest.is_empty()
+            && rest.bytes().all(|b| b.is_ascii_digit())
+        {
+            return Err(invalid(
+                field,
+                format!("{id:?} has the form of a server-assigned id ({prefix}<number>)"),
+            ));
+        }
+    }
+    Ok(Some(id.to_owned()))
+}
+
+/// A reference to another record by id (required).
+pub fn reference_id(field: &str, id: &str) -> Result<(), Error> {
+    check_id(field, id)
+}
+
+/// A party code (required when `required`).
+pub fn party(field: &str, code: &str, required: bool) -> Result<(), Error> {
+    if code.is_empty() && !required {
+        return Ok(());
+    }
+    check_id(field, code)
+}
+
+/// A string of at most `max` bytes, required or not.
+pub fn text(field: &str, value: &str, max: usize, required: bool) -> Result<(), Error> {
+    if required && value.trim().is_empty() {
+        return Err(invalid(field, "is required"));
+    }
+    if value.len() > max {
+        return Err(invalid(
+            field,
+            format!("is {} bytes; the limit is {max}", value.len()),
+        ));
+    }
+    Ok(())
+}
+
+/// A list of at most `max` items.
+pub fn list<T>(field: &str, items: &[T], max: usize) -> Result<(), Error> {
+    if items.len() > max {
+        return Err(invalid(
+            field,
+            format!("has {} items; the limit is {max}", items.len()),
+        ));
+    }
+    Ok(())
+}
+
+/// Tags: at most 32, each 1-64 bytes.
+pub fn tags(field: &str, tags: &[String]) -> Result<(), Error> {
+    list(field, tags, TAGS_MAX)?;
+    for (i, tag) in tags.iter().enumerate() {
+        text(&format!("{field}[{i}]"), tag, TAG_MAX, true)?;
+    }
+    Ok(())
+}
+
+/// An http or https URL with a host (required when `required`).
+pub fn url(field: &str, value: &str, required: bool) -> Result<(), Error> {
+    if value.is_empty() {
+        return if required {
+            Err(invalid(field, "is required"))
+        } else {
+            Ok(())
+        };
+    }
+    text(field, value, URL_MAX, false)?;
+    let uri: http::Uri = value
+        .parse()
+        .map_err(|_| invalid(field, format!("{value:?} is not a URL")))?;
+    match uri.scheme_str() {
+        Some("http" | "https") => {}
+        _ => return Err(invalid(field, "must be an http or https URL")),
+    }
+    if uri.host().is_none_or(str::is_empty) {
+        return Err(invalid(field, "must name a host"));
+    }
+    Ok(())
+}
+
+/// A lower-case hex SHA-256 (required when `required`).
+pub fn sha256_hex(field: &str, value: &str, required: bool) -> Result<(), Error> {
+    if value.is_empty() && !required {
+        return Ok(());
+    }
+    if value.len() != 64 || !value.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+        return Err(invalid(field, "must be 64 lower-case hex digits (SHA-256)"));
+    }
+    Ok(())
+}
+
+/// ISO 3166-1 alpha-2 country code, upper case (required when `required`).
+pub fn country(field: &str, value: &str, required: bool) -> Result<(), Error> {
+    if value.is_empty() && !required {
+        return Ok(());
+    }
+    if value.len() != 2 || !value.bytes().all(|b| b.is_ascii_uppercase()) {
+        return Err(invalid(
+            field,
+            format!("{value:?} is not an ISO 3166-1 alpha-2 code (two upper-case letters)"),
+        ));
+    }
+    Ok(())
+}
+
+/// A BCP 47 language tag, loosely: letters, digits and '-', at most 35.
+pub fn language(field: &str, value: &str) -> Result<(), Error> {
+    if value.is_empty() {
+        return Ok(());
+    }
+    if value.len() > 35 || !value.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
+        return Err(invalid(field, format!("{value:?} is not a language tag")));
+    }
+    Ok(())
+}
+
+/// A timestamp in google.protobuf.Timestamp's range, as a SystemTime.
+pub fn timestamp(field: &str, ts: &Timestamp) -> Result<SystemTime, Error> {
+    if !(MIN_SECONDS..=MAX_SECONDS).contains(&ts.seconds) {
+        return Err(invalid(field, "is outside years 0001-9999"));
+    }
+    let nanos = u32::try_from(ts.nanos)
+        .ok()
+        .filter(|n| *n < 1_000_000_000)
+        .ok_or_else(|| invalid(field, "nanos must be in 0..1e9"))?;
+    let t = if ts.seconds >= 0 {
+        SystemTime::UNIX_EPOCH + Duration::new(ts.seconds.unsigned_abs(), nanos)
+    } else {
+        SystemTime::UNIX_EPOCH - Duration::from_secs(ts.seconds.unsigned_abs())
+            + Duration::from_nanos(u64::from(nanos))
+    };
+    Ok(t)
+}
+
+/// A required timestamp.
+pub fn required_timestamp(field: &str, ts: Option<&Timestamp>) -> Result<SystemTime, Error> {
+    let ts = ts.ok_or_else(|| invalid(field, "is required"))?;
+    timestamp(field, ts)
+}
+
+/// An optional timestamp.
+pub fn optional_timestamp(field: &str, ts: Option<&Timestamp>) -> Result<Option<SystemTime>, Error> {
+    ts.map(|ts| timestamp(field, ts)).transpose()
+}
+
+/// A time that may not be more than a day in the server's future.
+pub fn not_future(field: &str, t: SystemTime, now: SystemTime) -> Result<(), Error> {
+    if t > now + FUTURE_SLACK {
+        return Err(invalid(
+            field,
+            "is more than 1 day in the server's future",
+        ));
+    }
+    Ok(())
+}
+
+/// A latitude: finite, within [-90, 90].
+pub fn latitude(field: &str, v: f64) -> Result<(), Error> {
+    if !v.is_finite() || !(-90.0..=90.0).contains(&v) {
+        return Err(invalid(field, format!("{v} is not a latitude in [-90, 90]")));
+    }
+    Ok(())
+}
+
+/// A longitude: finite, within [-180, 180].
+pub fn longitude(field: &str, v: f64) -> Result<(), Error> {
+    if !v.is_finite() || !(-180.0..=180.0).contains(&v) {
+        return Err(invalid(
+            field,
+            format!("{v} is not a longitude in [-180, 180]"),
+        ));
+    }
+    Ok(())
+}
+
+/// An enum field: a known value other than its UNSPECIFIED zero.
+pub fn enum_value<E>(field: &str, raw: i32) -> Result<E, Error>
+where
+    E: TryFrom<i32> + Default + PartialEq,
+{
+    let value = E::try_from(raw).map_err(|_| invalid(field, format!("{raw} is not a known value")))?;
+    if value == E::default() {
+        return Err(invalid(field, "is required (UNSPECIFIED is not accepted)"));
+    }
+    Ok(value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids() {
+        assert!(check_id("id", "ru-ua-energy-2025").is_ok());
+        assert!(check_id("id", "a:b.c_d-e").is_ok());
+        assert!(check_id("id", "").is_err());
+        assert!(check_id("id", "has space").is_err());
+        assert!(check_id("id", &"x".repeat(129)).is_err());
+        assert!(client_record_id("id", "report-12").is_err());
+        assert!(client_record_id("id", "report-x").is_ok());
+        assert_eq!(client_record_id("id", "").ok(), Some(None));
+    }
+
+    #[test]
+    fn urls() {
+        assert!(url("u", "https://example.org/a?b=c", true).is_ok());
+        assert!(url("u", "ftp://example.org/", true).is_err());
+        assert!(url("u", "javascript:alert(1)", true).is_err());
+        assert!(url("u", "https://", true).is_err());
+        assert!(url("u", "", false).is_ok());
+        assert!(url("u", "", true).is_err());
+    }
+
+    #[test]
+    fn timestamps_before_1970() {
+        let t = timestamp(
+            "t",
+            &Timestamp {
+                seconds: -1,
+                nanos: 500_000_000,
+            },
+        );
+        assert_eq!(
+            t.ok(),
+            Some(SystemTime::UNIX_EPOCH - Duration::from_millis(500))
+        );
+        assert!(timestamp("t", &Timestamp { seconds: 0, nanos: -1 }).is_err());
+        assert!(timestamp("t", &Timestamp { seconds: i64::MAX, nanos: 0 }).is_err());
+    }
+
+    #[test]
+    fn coordinates() {
+        assert!(latitude("lat", 0.0).is_ok());
+        assert!(latitude("lat", f64::NAN).is_err());
+        assert!(latitude("lat", 90.5).is_err());
+        assert!(longitude("lon", -180.0).is_ok());
+        assert!(longitude("lon", f64::INFINITY).is_err());
+    }
+}
