@@ -1,1 +1,19 @@
-//! placeholder
+//! truce-client: a typed async client for the Truce daemon, and the
+//! library behind the `truce` command-line tool.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), truce_client::ClientError> {
+//! let client = truce_client::Client::connect("http://127.0.0.1:50051").await?;
+//! let view = client.get_agreement("ru-ua-energy-moratorium-2025").await?;
+//! println!("{:?}", view.agreement.map(|a| a.title));
+//! # Ok(()) }
+//! ```
+
+#![forbid(unsafe_code)]
+
+pub mod cli;
+mod client;
+pub mod time;
+
+pub use client::{Client, ClientError, ClientOptions, new_request_id};
+pub use truce_proto::v1 as proto;

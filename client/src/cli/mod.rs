@@ -1,0 +1,151 @@
+//! The `truce` command line: global flags, subcommands, and exit codes
+//! (0 ok, 1 server or connection error, 2 usage or validation error).
+
+mod flags;
+mod render;
+mod submit;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::{Client, ClientError};
+
+/// truce: record and read ceasefire agreements and alleged violations.
+#[derive(Debug, Parser)]
+#[command(name = "truce", version, about)]
+pub struct Args {
+    /// The daemon's address.
+    #[arg(
+        long,
+        env = "TRUCE_SERVER",
+        default_value = "http://127.0.0.1:50051",
+        global = true
+    )]
+    pub server: String,
+    /// Print JSON Lines (proto3 JSON mapping) instead of tables.
+    #[arg(long, global = true)]
+    pub json: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Agreements: record one, show one.
+    #[command(subcommand)]
+    Agreement(AgreementCommand),
+    /// Reports of alleged violations: submit one, show one.
+    #[command(subcommand)]
+    Report(ReportCommand),
+    /// Print the log from a sequence number.
+    Log {
+        /// First sequence to print.
+        #[arg(long, default_value_t = 1)]
+        from: u64,
+        /// Print at most this many entries (0: all).
+        #[arg(long, default_value_t = 0)]
+        limit: u64,
+    },
+    /// Submit a file of writes: JSON Lines, one envelope per line with
+    /// exactly one of agreement, report, claim, status, source, correction.
+    Submit {
+        /// The file, or - for standard input.
+        #[arg(long, short)]
+        file: String,
+        /// Go on after a line fails (the exit code still reports it).
+        #[arg(long)]
+        keep_going: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AgreementCommand {
+    /// Record an agreement.
+    Add(Box<flags::AgreementFlags>),
+    /// Show an agreement.
+    Show {
+        id: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ReportCommand {
+    /// Submit a report of an alleged violation.
+    Submit(Box<flags::ReportFlags>),
+    /// Show a report.
+    Show {
+        id: String,
+    },
+}
+
+/// A failure of a command, with the exit code it maps to.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    /// Bad flags or input: exit 2.
+    #[error("{0}")]
+    Usage(String),
+    #[error(transparent)]
+    Client(#[from] ClientError),
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+}
+
+impl CliError {
+    pub fn exit_code(&self) -> ExitCode {
+        match self {
+            Self::Usage(_) => ExitCode::from(2),
+            Self::Client(e) if e.is_usage() => ExitCode::from(2),
+            Self::Client(_) | Self::Io(_) => ExitCode::from(1),
+        }
+    }
+}
+
+/// Runs `truce`; returns the process exit code.
+pub async fn main(args: Args) -> ExitCode {
+    match run(args).await {
+        Ok(code) => code,
+        // A closed pipe (`truce log | head`) is not an error.
+        Err(CliError::Io(e)) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("truce: {e}");
+            e.exit_code()
+        }
+    }
+}
+
+async fn run(args: Args) -> Result<ExitCode, CliError> {
+    let out = render::Output::new(args.json);
+    // Parse flags before connecting, so usage errors need no server.
+    match args.command {
+        Command::Agreement(AgreementCommand::Add(flags)) => {
+            let req = flags.into_request().map_err(CliError::Usage)?;
+            let client = Client::connect(&args.server).await?;
+            let receipt = client.record_agreement(req).await?;
+            out.receipts(&[(None, receipt)])?;
+        }
+        Command::Agreement(AgreementCommand::Show { id }) => {
+            let client = Client::connect(&args.server).await?;
+            out.agreement(&client.get_agreement(&id).await?)?;
+        }
+        Command::Report(ReportCommand::Submit(flags)) => {
+            let req = flags.into_request().map_err(CliError::Usage)?;
+            let client = Client::connect(&args.server).await?;
+            let receipt = client.submit_report(req).await?;
+            out.receipts(&[(None, receipt)])?;
+        }
+        Command::Report(ReportCommand::Show { id }) => {
+            let client = Client::connect(&args.server).await?;
+            out.report(&client.get_report(&id).await?)?;
+        }
+        Command::Log { from, limit } => {
+            let client = Client::connect(&args.server).await?;
+            render::log(&client, &out, from, limit).await?;
+        }
+        Command::Submit { file, keep_going } => {
+            let client = Client::connect(&args.server).await?;
+            return submit::run(&client, &out, &file, keep_going).await;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,296 @@
+//! Output: aligned tables for people, JSON Lines (proto3 JSON mapping) for
+//! programs.
+
+use std::io::Write;
+
+use prost::Message;
+use sha2::{Digest, Sha256};
+use tabwriter::TabWriter;
+use truce_proto::v1::{
+    AgreementView, Entry, GetEntryResponse, Receipt, ReportView, entry::Payload,
+};
+
+use super::CliError;
+use crate::{Client, time};
+
+/// Where and how to print.
+#[derive(Debug, Clone, Copy)]
+pub struct Output {
+    json: bool,
+}
+
+fn json_line<T: serde::Serialize>(value: &T) -> Result<(), CliError> {
+    let line = serde_json::to_string(value)
+        .map_err(|e| CliError::Usage(format!("cannot print as JSON: {e}")))?;
+    let mut stdout = std::io::stdout().lock();
+    writeln!(stdout, "{line}")?;
+    Ok(())
+}
+
+/// Strips an enum's type prefix and lower-cases it for tables:
+/// `EVENT_TYPE_DRONE_STRIKE` → `drone-strike`.
+pub fn enum_label(name: &str, prefix: &str) -> String {
+    name.strip_prefix(prefix)
+        .unwrap_or(name)
+        .to_ascii_lowercase()
+        .replace('_', "-")
+}
+
+/// Prints receipts as they come: JSON at once, tables at the end.
+pub struct ReceiptPrinter {
+    json: bool,
+    rows: Vec<String>,
+}
+
+impl ReceiptPrinter {
+    pub fn print(&mut self, line: Option<usize>, r: &Receipt) -> Result<(), CliError> {
+        if self.json {
+            return json_line(r);
+        }
+        let line = line.map_or_else(String::new, |n| format!("{n}\t"));
+        self.rows.push(format!(
+            "{line}{}\t{}\t{}\t{}",
+            r.sequence,
+            r.record_id,
+            time::format(r.recorded_at.as_ref()),
+            if r.duplicate { "yes" } else { "no" }
+        ));
+        Ok(())
+    }
+
+    pub fn flush(&mut self) -> Result<(), CliError> {
+        if self.rows.is_empty() {
+            return Ok(());
+        }
+        let header = if self.rows[0].split('\t').count() == 5 {
+            "LINE\tSEQUENCE\tRECORD\tRECORDED AT\tDUPLICATE"
+        } else {
+            "SEQUENCE\tRECORD\tRECORDED AT\tDUPLICATE"
+        };
+        let rows = std::mem::take(&mut self.rows);
+        table(header, &rows)
+    }
+}
+
+fn table(header: &str, rows: &[String]) -> Result<(), CliError> {
+    let mut tw = TabWriter::new(std::io::stdout().lock()).padding(2);
+    writeln!(tw, "{header}")?;
+    for row in rows {
+        writeln!(tw, "{row}")?;
+    }
+    tw.flush()?;
+    Ok(())
+}
+
+fn fields(rows: &[(&str, String)]) -> Result<(), CliError> {
+    let mut tw = TabWriter::new(std::io::stdout().lock()).padding(2);
+    for (k, v) in rows {
+        if !v.is_empty() {
+            writeln!(tw, "{k}\t{v}")?;
+        }
+    }
+    tw.flush()?;
+    Ok(())
+}
+
+fn join<T: AsRef<str>>(items: &[T]) -> String {
+    items
+        .iter()
+        .map(AsRef::as_ref)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+impl Output {
+    pub fn new(json: bool) -> Self {
+        Self { json }
+    }
+
+    pub fn receipt_printer(&self) -> ReceiptPrinter {
+        ReceiptPrinter {
+            json: self.json,
+            rows: Vec::new(),
+        }
+    }
+
+    pub fn receipts(&self, receipts: &[(Option<usize>, Receipt)]) -> Result<(), CliError> {
+        let mut p = self.receipt_printer();
+        for (line, r) in receipts {
+            p.print(*line, r)?;
+        }
+        p.flush()
+    }
+
+    pub fn agreement(&self, view: &AgreementView) -> Result<(), CliError> {
+        if self.json {
+            return json_line(view);
+        }
+        let Some(a) = &view.agreement else {
+            return Ok(());
+        };
+        let parties: Vec<String> = a
+            .parties
+            .iter()
+            .map(|p| {
+                format!(
+                    "{} ({})",
+                    p.party,
+                    enum_label(p.role().as_str_name(), "PARTY_ROLE_")
+                )
+            })
+            .collect();
+        let effective: Vec<String> = a
+            .effective_from
+            .iter()
+            .map(|e| {
+                let who = if e.party.is_empty() { "all" } else { &e.party };
+                format!("{} per {who}", time::format(e.at.as_ref()))
+            })
+            .collect();
+        let protected: Vec<String> = a
+            .scope
+            .iter()
+            .flat_map(|s| s.protected_targets().map(|t| enum_label(t.as_str_name(), "TARGET_CLASS_")))
+            .collect();
+        let sources: Vec<&str> = a.sources.iter().map(|s| s.url.as_str()).collect();
+        let created = view.created.clone().unwrap_or_default();
+        fields(&[
+            ("ID", a.id.clone()),
+            ("TITLE", a.title.clone()),
+            ("PARTIES", join(&parties)),
+            ("FORM", enum_label(a.form().as_str_name(), "AGREEMENT_FORM_")),
+            ("PURPOSE", enum_label(a.purpose().as_str_name(), "AGREEMENT_PURPOSE_")),
+            ("DECLARED", time::format(a.declared_at.as_ref())),
+            ("EFFECTIVE FROM", join(&effective)),
+            ("EXPIRES", time::format(a.expires_at.as_ref())),
+            ("PROTECTS", join(&protected)),
+            ("RECIPROCAL", if a.reciprocal { "yes".into() } else { "no".into() }),
+            ("SOURCES", join(&sources)),
+            ("SUPERSEDES", a.supersedes.clone()),
+            ("RECORDED", format!("sequence {} at {}", created.sequence, time::format(created.recorded_at.as_ref()))),
+        ])
+    }
+
+    pub fn report(&self, view: &ReportView) -> Result<(), CliError> {
+        if self.json {
+            return json_line(view);
+        }
+        let Some(r) = &view.report else {
+            return Ok(());
+        };
+        let occurred = r.occurred.clone().unwrap_or_default();
+        let loc = r.location.clone().unwrap_or_default();
+        let place = [loc.place_name.as_str(), loc.admin1.as_str(), loc.country.as_str()]
+            .iter()
+            .filter(|s| !s.is_empty())
+            .copied()
+            .collect::<Vec<_>>()
+            .join(", ");
+        let coords = match (loc.latitude, loc.longitude) {
+            (Some(lat), Some(lon)) => format!(" ({lat}, {lon})"),
+            _ => String::new(),
+        };
+        let harm = r.harm.clone().unwrap_or_default();
+        let n = |v: Option<u32>| v.map_or("?".to_owned(), |v| v.to_string());
+        let harm_text = if harm == Default::default() {
+            String::new()
+        } else {
+            format!(
+                "fatalities {}/{}/{} (low/best/high), injured {}",
+                n(harm.fatalities_low),
+                n(harm.fatalities_best),
+                n(harm.fatalities_high),
+                n(harm.injured)
+            )
+        };
+        let sources: Vec<&str> = r
+            .sources
+            .iter()
+            .map(|s| if s.url.is_empty() { s.identifier.as_str() } else { s.url.as_str() })
+            .collect();
+        let created = view.created.clone().unwrap_or_default();
+        fields(&[
+            ("ID", r.id.clone()),
+            ("AGREEMENTS", join(&r.agreement_ids)),
+            ("TYPE", enum_label(r.event_type().as_str_name(), "EVENT_TYPE_")),
+            (
+                "OCCURRED",
+                format!(
+                    "{} .. {} ({})",
+                    time::format(occurred.start.as_ref()),
+                    time::format(occurred.end.as_ref().or(occurred.start.as_ref())),
+                    enum_label(occurred.precision().as_str_name(), "TIME_PRECISION_")
+                ),
+            ),
+            ("WHERE", format!("{place}{coords}")),
+            ("TARGET", format!("{} {}", enum_label(r.target_class().as_str_name(), "TARGET_CLASS_"), r.target_name).trim().to_owned()),
+            ("PERPETRATOR", join(&r.alleged_perpetrators)),
+            ("REPORTED BY", r.reported_by.clone()),
+            ("ATTRIBUTION", enum_label(r.attribution().as_str_name(), "ATTRIBUTION_STATUS_")),
+            ("EVIDENCE", enum_label(r.evidence_status().as_str_name(), "EVIDENCE_STATUS_")),
+            ("HARM", harm_text),
+            ("SOURCES", join(&sources)),
+            ("NOTES", r.notes.clone()),
+            ("RECORDED", format!("sequence {} at {} by {}", created.sequence, time::format(created.recorded_at.as_ref()), created.submitter)),
+        ])
+    }
+}
+
+fn kind_of(entry: &Entry) -> &'static str {
+    match entry.payload {
+        Some(Payload::Agreement(_)) => "agreement",
+        Some(Payload::Report(_)) => "report",
+        Some(Payload::Claim(_)) => "claim",
+        Some(Payload::Status(_)) => "status",
+        Some(Payload::Source(_)) => "source",
+        Some(Payload::Correction(_)) => "correction",
+        None => "?",
+    }
+}
+
+/// `truce log`: pages through the raw log; each entry is decoded from its
+/// stored bytes, and its SHA-256 is computed here from those bytes.
+pub async fn log(client: &Client, out: &Output, from: u64, limit: u64) -> Result<(), CliError> {
+    let mut next = from.max(1);
+    let mut printed = 0u64;
+    let mut rows = Vec::new();
+    'pages: loop {
+        let page = client.read_log(next, 1000).await?;
+        if page.entries.is_empty() {
+            break;
+        }
+        for raw in page.entries {
+            if limit > 0 && printed >= limit {
+                break 'pages;
+            }
+            let entry = Entry::decode(raw.entry.as_slice()).map_err(|e| {
+                CliError::Usage(format!("entry {} is undecodable: {e}", raw.sequence))
+            })?;
+            if out.json {
+                json_line(&GetEntryResponse {
+                    entry: Some(entry),
+                    raw: raw.entry,
+                })?;
+            } else {
+                rows.push(format!(
+                    "{}\t{}\t{}\t{}\t{}\t{}",
+                    entry.sequence,
+                    time::format(entry.recorded_at.as_ref()),
+                    kind_of(&entry),
+                    entry.record_id,
+                    entry.request_id,
+                    hex::encode(Sha256::digest(&raw.entry)),
+                ));
+            }
+            printed += 1;
+        }
+        next = page.next_sequence;
+    }
+    if !out.json {
+        table(
+            "SEQUENCE\tRECORDED AT\tKIND\tRECORD\tREQUEST\tSHA-256 OF STORED BYTES",
+            &rows,
+        )?;
+    }
+    Ok(())
+}

@@ -1,0 +1,267 @@
+//! The typed client: one method per RPC, a timeout on every call, request
+//! ids generated when the caller gives none, and writes retried on
+//! UNAVAILABLE with the same request id (the daemon's idempotency makes
+//! the retry safe: a write that did land comes back as a duplicate).
+
+use std::time::Duration;
+
+use tonic::{Code, Request, Status, transport::Channel};
+use truce_proto::v1::{
+    AddClaimRequest, AgreementView, AttachSourceRequest, CorrectReportRequest, Envelope,
+    GetAgreementRequest, GetEntryRequest, GetEntryResponse, GetReportRequest, ReadLogRequest,
+    ReadLogResponse, Receipt, RecordAgreementRequest, ReportView, SetStatusRequest,
+    SubmitReportRequest, envelope::Kind, truce_client::TruceClient,
+};
+
+/// Errors of the client.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("invalid server address {url:?}: {reason}")]
+    InvalidUrl { url: String, reason: String },
+    #[error("cannot connect to {url}: {source}")]
+    Connect {
+        url: String,
+        source: tonic::transport::Error,
+    },
+    #[error("{}: {}", code_name(.0.code()), .0.message())]
+    Status(#[from] Status),
+    #[error("{0}")]
+    Request(String),
+}
+
+fn code_name(code: Code) -> &'static str {
+    match code {
+        Code::InvalidArgument => "invalid argument",
+        Code::NotFound => "not found",
+        Code::AlreadyExists => "already exists",
+        Code::FailedPrecondition => "failed precondition",
+        Code::OutOfRange => "out of range",
+        Code::Unavailable => "unavailable",
+        Code::Unimplemented => "not implemented",
+        Code::DeadlineExceeded => "deadline exceeded",
+        Code::Internal => "internal error",
+        _ => "error",
+    }
+}
+
+impl ClientError {
+    /// The gRPC code, when the server answered.
+    pub fn code(&self) -> Option<Code> {
+        match self {
+            Self::Status(s) => Some(s.code()),
+            _ => None,
+        }
+    }
+
+    /// True when the request itself was at fault (bad input, unknown or
+    /// conflicting ids), rather than the server or the connection.
+    pub fn is_usage(&self) -> bool {
+        matches!(self, Self::InvalidUrl { .. } | Self::Request(_))
+            || matches!(
+                self.code(),
+                Some(
+                    Code::InvalidArgument
+                        | Code::NotFound
+                        | Code::AlreadyExists
+                        | Code::FailedPrecondition
+                        | Code::OutOfRange
+                )
+            )
+    }
+}
+
+/// Timeouts and retries.
+#[derive(Debug, Clone)]
+pub struct ClientOptions {
+    pub connect_timeout: Duration,
+    /// Deadline of each call.
+    pub request_timeout: Duration,
+    /// Attempts of a write on UNAVAILABLE, including the first.
+    pub write_attempts: u32,
+    /// Delay before the first retry; doubles with each.
+    pub retry_backoff: Duration,
+    /// The largest response accepted (a ReadLog page is at most 2 MiB of
+    /// entries).
+    pub max_response_bytes: usize,
+}
+
+impl Default for ClientOptions {
+    fn default() -> Self {
+        Self {
+            connect_timeout: Duration::from_secs(5),
+            request_timeout: Duration::from_secs(30),
+            write_attempts: 5,
+            retry_backoff: Duration::from_millis(100),
+            max_response_bytes: 8 * 1024 * 1024,
+        }
+    }
+}
+
+/// A connection to a Truce daemon. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Client {
+    inner: TruceClient<Channel>,
+    options: ClientOptions,
+}
+
+/// A fresh request id (UUID v4).
+pub fn new_request_id() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+fn ensure_request_id(id: &mut String) {
+    if id.is_empty() {
+        *id = new_request_id();
+    }
+}
+
+impl Client {
+    /// Connects with default options.
+    pub async fn connect(url: impl Into<String>) -> Result<Self, ClientError> {
+        Self::connect_with(url, ClientOptions::default()).await
+    }
+
+    /// Connects with the given options.
+    pub async fn connect_with(
+        url: impl Into<String>,
+        options: ClientOptions,
+    ) -> Result<Self, ClientError> {
+        let url = url.into();
+        let endpoint = Channel::from_shared(url.clone())
+            .map_err(|e| ClientError::InvalidUrl {
+                url: url.clone(),
+                reason: e.to_string(),
+            })?
+            .connect_timeout(options.connect_timeout)
+            .tcp_nodelay(true);
+        let channel = endpoint
+            .connect()
+            .await
+            .map_err(|source| ClientError::Connect { url, source })?;
+        let inner = TruceClient::new(channel).max_decoding_message_size(options.max_response_bytes);
+        Ok(Self { inner, options })
+    }
+
+    fn request<T>(&self, message: T) -> Request<T> {
+        let mut request = Request::new(message);
+        request.set_timeout(self.options.request_timeout);
+        request
+    }
+
+    /// Runs a write, retrying on UNAVAILABLE with the same message.
+    async fn write<T, F, Fut>(&self, message: T, call: F) -> Result<Receipt, ClientError>
+    where
+        T: Clone,
+        F: Fn(TruceClient<Channel>, Request<T>) -> Fut,
+        Fut: Future<Output = Result<tonic::Response<Receipt>, Status>>,
+    {
+        let mut backoff = self.options.retry_backoff;
+        let mut attempt = 1;
+        loop {
+            match call(self.inner.clone(), self.request(message.clone())).await {
+                Ok(r) => return Ok(r.into_inner()),
+                Err(s) if s.code() == Code::Unavailable && attempt < self.options.write_attempts => {
+                    tracing::debug!(attempt, error = %s, "write unavailable; retrying with the same request id");
+                    tokio::time::sleep(backoff).await;
+                    backoff *= 2;
+                    attempt += 1;
+                }
+                Err(s) => return Err(s.into()),
+            }
+        }
+    }
+
+    /// Records an agreement (generating a request id if empty).
+    pub async fn record_agreement(
+        &self,
+        mut req: RecordAgreementRequest,
+    ) -> Result<Receipt, ClientError> {
+        ensure_request_id(&mut req.request_id);
+        self.write(req, |mut c, r| async move { c.record_agreement(r).await })
+            .await
+    }
+
+    /// Submits a report (generating a request id if empty).
+    pub async fn submit_report(&self, mut req: SubmitReportRequest) -> Result<Receipt, ClientError> {
+        ensure_request_id(&mut req.request_id);
+        self.write(req, |mut c, r| async move { c.submit_report(r).await })
+            .await
+    }
+
+    /// Adds a claim (generating a request id if empty).
+    pub async fn add_claim(&self, mut req: AddClaimRequest) -> Result<Receipt, ClientError> {
+        ensure_request_id(&mut req.request_id);
+        self.write(req, |mut c, r| async move { c.add_claim(r).await })
+            .await
+    }
+
+    /// Changes a status (generating a request id if empty).
+    pub async fn set_status(&self, mut req: SetStatusRequest) -> Result<Receipt, ClientError> {
+        ensure_request_id(&mut req.request_id);
+        self.write(req, |mut c, r| async move { c.set_status(r).await })
+            .await
+    }
+
+    /// Attaches a source (generating a request id if empty).
+    pub async fn attach_source(&self, mut req: AttachSourceRequest) -> Result<Receipt, ClientError> {
+        ensure_request_id(&mut req.request_id);
+        self.write(req, |mut c, r| async move { c.attach_source(r).await })
+            .await
+    }
+
+    /// Corrects a report (generating a request id if empty).
+    pub async fn correct_report(
+        &self,
+        mut req: CorrectReportRequest,
+    ) -> Result<Receipt, ClientError> {
+        ensure_request_id(&mut req.request_id);
+        self.write(req, |mut c, r| async move { c.correct_report(r).await })
+            .await
+    }
+
+    /// Sends the write an envelope holds.
+    pub async fn submit(&self, envelope: Envelope) -> Result<Receipt, ClientError> {
+        match envelope.kind {
+            Some(Kind::Agreement(r)) => self.record_agreement(r).await,
+            Some(Kind::Report(r)) => self.submit_report(r).await,
+            Some(Kind::Claim(r)) => self.add_claim(r).await,
+            Some(Kind::Status(r)) => self.set_status(r).await,
+            Some(Kind::Source(r)) => self.attach_source(r).await,
+            Some(Kind::Correction(r)) => self.correct_report(r).await,
+            None => Err(ClientError::Request(
+                "the envelope holds no request: give exactly one of agreement, report, claim, status, source, correction".into(),
+            )),
+        }
+    }
+
+    /// An agreement by id.
+    pub async fn get_agreement(&self, id: &str) -> Result<AgreementView, ClientError> {
+        let req = self.request(GetAgreementRequest { id: id.to_owned() });
+        Ok(self.inner.clone().get_agreement(req).await?.into_inner())
+    }
+
+    /// A report by id.
+    pub async fn get_report(&self, id: &str) -> Result<ReportView, ClientError> {
+        let req = self.request(GetReportRequest { id: id.to_owned() });
+        Ok(self.inner.clone().get_report(req).await?.into_inner())
+    }
+
+    /// One entry by sequence, decoded and as stored.
+    pub async fn get_entry(&self, sequence: u64) -> Result<GetEntryResponse, ClientError> {
+        let req = self.request(GetEntryRequest { sequence });
+        Ok(self.inner.clone().get_entry(req).await?.into_inner())
+    }
+
+    /// A page of the raw log from `from_sequence` (0 = the start).
+    pub async fn read_log(
+        &self,
+        from_sequence: u64,
+        limit: u32,
+    ) -> Result<ReadLogResponse, ClientError> {
+        let req = self.request(ReadLogRequest {
+            from_sequence,
+            limit,
+        });
+        Ok(self.inner.clone().read_log(req).await?.into_inner())
+    }
+}
