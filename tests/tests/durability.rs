@@ -1,0 +1,149 @@
+//! The order of the commit pipeline, shown through the durability seam:
+//! flush, then sync, then acknowledgement, once per group; a failed sync
+//! acknowledges nothing and stops writes while reads go on; maximum-size
+//! entries (which sled writes to blob files) are synced too.
+
+use std::{sync::Arc, time::Duration};
+
+use tonic::Code;
+use truce_tests::{
+    TestDaemon, seed,
+    sync::{Event, Recorder, RecordingSync},
+};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn flush_then_sync_then_ack_once_per_group() {
+    let recorder = Arc::new(Recorder::default());
+    let mut sync = RecordingSync::new(Arc::clone(&recorder));
+    // A slow disk: if an acknowledgement could overtake the sync, it
+    // would show on the timeline.
+    sync.delay = Duration::from_millis(20);
+    let d = TestDaemon::start_with(Some(Box::new(sync))).await;
+    let receipt = d.client.record_agreement(seed::agreement()).await.unwrap();
+    recorder.push(Event::Ack(receipt.sequence));
+
+    let mut tasks = Vec::new();
+    for n in 0..64 {
+        let client = d.client.clone();
+        let recorder = Arc::clone(&recorder);
+        tasks.push(tokio::spawn(async move {
+            let r = client.submit_report(seed::report(n)).await.unwrap();
+            recorder.push(Event::Ack(r.sequence));
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+
+    let events = recorder.events();
+    let mut flushed = None;
+    let mut durable = 0u64;
+    let mut groups = Vec::new();
+    for e in &events {
+        match e {
+            Event::Flush(g) => {
+                assert!(flushed.is_none(), "two flushes without a sync: {events:?}");
+                assert_eq!(g.first_sequence, durable + 1, "groups are contiguous");
+                flushed = Some(*g);
+            }
+            Event::Synced(g, _) => {
+                assert_eq!(flushed.take(), Some(*g), "sync follows the flush of its group");
+                durable = g.last_sequence;
+                groups.push(g.entries);
+            }
+            Event::Ack(seq) => {
+                assert!(*seq <= durable, "sequence {seq} acknowledged before its sync: {events:?}");
+            }
+            Event::SyncFailed(_) => panic!("no failure injected"),
+        }
+    }
+    assert_eq!(groups.iter().sum::<usize>(), 65);
+    assert!(
+        groups.len() < 65,
+        "concurrent appends share a sync: {} syncs for 65 entries",
+        groups.len()
+    );
+    eprintln!("65 entries in {} groups: {groups:?}", groups.len());
+    d.stop().await;
+}
+
+#[tokio::test]
+async fn a_failed_sync_acknowledges_nothing_and_stops_writes() {
+    let recorder = Arc::new(Recorder::default());
+    let mut sync = RecordingSync::new(Arc::clone(&recorder));
+    sync.fail_from_group = Some(1);
+    let d = TestDaemon::start_with(Some(Box::new(sync))).await;
+    d.client.record_agreement(seed::agreement()).await.unwrap();
+
+    let err = d.client.submit_report(seed::report(0)).await.unwrap_err();
+    assert_eq!(err.code(), Some(Code::Unavailable), "{err}");
+    assert!(err.to_string().contains("writes are stopped"), "{err}");
+
+    // Later writes are refused without reaching the sync.
+    let syncs_before = recorder.events().len();
+    let err = d.client.submit_report(seed::report(1)).await.unwrap_err();
+    assert_eq!(err.code(), Some(Code::Unavailable));
+    assert_eq!(recorder.events().len(), syncs_before, "no flush or sync after the failure");
+
+    // Reads go on, and never show the unsynced entry.
+    let page = d.client.read_log(1, 0).await.unwrap();
+    assert_eq!(page.durable_sequence, 1);
+    assert_eq!(page.entries.len(), 1);
+    assert_eq!(d.client.get_entry(2).await.unwrap_err().code(), Some(Code::NotFound));
+    assert_eq!(
+        d.client.get_report("report-2").await.unwrap_err().code(),
+        Some(Code::NotFound)
+    );
+    d.client.get_agreement(&seed::agreement_id()).await.unwrap();
+    d.stop().await;
+}
+
+#[tokio::test]
+async fn maximum_size_entries_in_blob_files_are_synced() {
+    let recorder = Arc::new(Recorder::default());
+    let d = TestDaemon::start_with(Some(Box::new(RecordingSync::new(Arc::clone(&recorder))))).await;
+    d.client.record_agreement(seed::agreement()).await.unwrap();
+
+    // Reports just under the 64 KiB entry cap.
+    let mut sequences = Vec::new();
+    for n in 0..12 {
+        let mut req = seed::report(n);
+        let report = req.report.as_mut().unwrap();
+        let template = report.sources[0].clone();
+        report.sources = (0..32)
+            .map(|i| {
+                let mut s = template.clone();
+                s.url = format!("https://example.org/{n}/{i}/{}", "p".repeat(1900));
+                s
+            })
+            .collect();
+        let r = d.client.submit_report(req).await.unwrap();
+        sequences.push(r.sequence);
+    }
+    let blobs_dir = d.data_dir().join("store/blobs");
+    let on_disk = std::fs::read_dir(&blobs_dir).map(|d| d.count()).unwrap_or(0);
+    assert!(on_disk > 0, "entries this large go to sled's blob files");
+
+    let synced: Vec<_> = recorder
+        .events()
+        .into_iter()
+        .filter_map(|e| match e {
+            Event::Synced(_, files) => Some(files),
+            _ => None,
+        })
+        .collect();
+    let new_blobs: usize = synced.iter().map(|f| f.new_blobs).sum();
+    assert!(new_blobs > 0, "the sync step fsynced blob files");
+    let last = synced.last().unwrap();
+    assert_eq!(
+        last.blobs_present, on_disk,
+        "every blob file present after the last group was synced"
+    );
+
+    let d = d.restart().await;
+    for seq in sequences {
+        let e = d.client.get_entry(seq).await.unwrap();
+        assert!(e.raw.len() > 60 * 1024 && e.raw.len() <= 64 * 1024, "{}", e.raw.len());
+    }
+    d.stop().await;
+}
