@@ -160,7 +160,9 @@ impl Client {
         loop {
             match call(self.inner.clone(), self.request(message.clone())).await {
                 Ok(r) => return Ok(r.into_inner()),
-                Err(s) if s.code() == Code::Unavailable && attempt < self.options.write_attempts => {
+                Err(s)
+                    if s.code() == Code::Unavailable && attempt < self.options.write_attempts =>
+                {
                     tracing::debug!(attempt, error = %s, "write unavailable; retrying with the same request id");
                     tokio::time::sleep(backoff).await;
                     backoff *= 2;
@@ -182,7 +184,10 @@ impl Client {
     }
 
     /// Submits a report (generating a request id if empty).
-    pub async fn submit_report(&self, mut req: SubmitReportRequest) -> Result<Receipt, ClientError> {
+    pub async fn submit_report(
+        &self,
+        mut req: SubmitReportRequest,
+    ) -> Result<Receipt, ClientError> {
         ensure_request_id(&mut req.request_id);
         self.write(req, |mut c, r| async move { c.submit_report(r).await })
             .await
@@ -203,7 +208,10 @@ impl Client {
     }
 
     /// Attaches a source (generating a request id if empty).
-    pub async fn attach_source(&self, mut req: AttachSourceRequest) -> Result<Receipt, ClientError> {
+    pub async fn attach_source(
+        &self,
+        mut req: AttachSourceRequest,
+    ) -> Result<Receipt, ClientError> {
         ensure_request_id(&mut req.request_id);
         self.write(req, |mut c, r| async move { c.attach_source(r).await })
             .await

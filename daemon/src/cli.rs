@@ -23,16 +23,32 @@ pub struct Args {
     #[arg(long, env = "TRUCE_DATA_DIR", default_value = config::DEFAULT_DATA_DIR, global = true)]
     pub data_dir: PathBuf,
     /// Log format (the level comes from TRUCE_LOG, default info).
-    #[arg(long, env = "TRUCE_LOG_FORMAT", value_enum, default_value = "pretty", global = true)]
+    #[arg(
+        long,
+        env = "TRUCE_LOG_FORMAT",
+        value_enum,
+        default_value = "pretty",
+        global = true
+    )]
     pub log_format: LogFormat,
     /// sled page cache in MiB.
     #[arg(long, env = "TRUCE_CACHE_MB", default_value_t = config::DEFAULT_CACHE_BYTES / (1024 * 1024), global = true)]
     pub cache_mb: u64,
     /// Pause between health NOT_SERVING and closing the listener, in ms.
-    #[arg(long, env = "TRUCE_SHUTDOWN_PAUSE_MS", default_value_t = 500, global = true)]
+    #[arg(
+        long,
+        env = "TRUCE_SHUTDOWN_PAUSE_MS",
+        default_value_t = 500,
+        global = true
+    )]
     pub shutdown_pause_ms: u64,
     /// Grace period for in-flight requests at shutdown, in seconds.
-    #[arg(long, env = "TRUCE_SHUTDOWN_GRACE_SECS", default_value_t = 10, global = true)]
+    #[arg(
+        long,
+        env = "TRUCE_SHUTDOWN_GRACE_SECS",
+        default_value_t = 10,
+        global = true
+    )]
     pub shutdown_grace_secs: u64,
     #[command(subcommand)]
     pub command: Option<Command>,

@@ -23,7 +23,9 @@ pub enum Error {
     #[error("{field}: {reason}")]
     FailedPrecondition { field: String, reason: String },
     /// The write path is stopped after a failed flush or sync; reads go on.
-    #[error("writes are stopped: {0}; nothing was acknowledged after the failure; restart truced once storage is healthy")]
+    #[error(
+        "writes are stopped: {0}; nothing was acknowledged after the failure; restart truced once storage is healthy"
+    )]
     WritesStopped(String),
     /// The daemon is shutting down and takes no more writes.
     #[error("truced is shutting down; retry against the restarted daemon")]

@@ -45,21 +45,20 @@ impl Daemon {
         let settings = self.settings;
         let store = Arc::new(Store::open(&settings.data_dir, settings.cache_bytes)?);
         let (commit, writer) = commit::start(Arc::clone(&store), self.sync)?;
-        let listener = TcpListener::bind(settings.listen)
-            .await
-            .map_err(|source| StartError::Bind {
-                addr: settings.listen,
-                source,
-            })?;
+        let listener =
+            TcpListener::bind(settings.listen)
+                .await
+                .map_err(|source| StartError::Bind {
+                    addr: settings.listen,
+                    source,
+                })?;
         let local_addr = listener.local_addr().map_err(|source| StartError::Bind {
             addr: settings.listen,
             source,
         })?;
 
         let (health, health_service) = tonic_health::server::health_reporter();
-        health
-            .set_serving::<TruceServer<TruceService>>()
-            .await;
+        health.set_serving::<TruceServer<TruceService>>().await;
         let reflection_v1 = tonic_reflection::server::Builder::configure()
             .register_encoded_file_descriptor_set(truce_proto::FILE_DESCRIPTOR_SET)
             .build_v1()
@@ -198,9 +197,10 @@ impl Running {
         let served = (&mut self.task)
             .await
             .map_err(|e| Error::Internal(format!("server task: {e}")))?;
-        // The server's service handles are gone; drop ours so the writer
-        // finishes what is queued and stops.
-        self.commit.take();
+        // Let the writer finish what is queued, then stop it.
+        if let Some(commit) = self.commit.take() {
+            commit.close().await;
+        }
         if let Some(writer) = self.writer.take() {
             tokio::task::spawn_blocking(move || writer.join())
                 .await

@@ -66,7 +66,9 @@ pub async fn start_in(dir: &Path, sync: Option<Box<dyn SyncStep>>) -> (Running, 
         daemon = daemon.with_sync(sync);
     }
     let running = daemon.start().await.expect("daemon starts");
-    let client = Client::connect(running.url()).await.expect("client connects");
+    let client = Client::connect(running.url())
+        .await
+        .expect("client connects");
     (running, client)
 }
 

@@ -1,9 +1,7 @@
 //! The seed scenario (examples/seed-scenario.jsonl) as requests, and
 //! builders of valid requests for tests that need many.
 
-use truce_proto::v1::{
-    Envelope, RecordAgreementRequest, SubmitReportRequest, envelope::Kind,
-};
+use truce_proto::v1::{Envelope, RecordAgreementRequest, SubmitReportRequest, envelope::Kind};
 
 /// The seed scenario file's text.
 pub const SEED_JSONL: &str = include_str!("../../examples/seed-scenario.jsonl");

@@ -1,13 +1,28 @@
 //! Every input rule: a request that breaks it gets the right code with a
 //! message naming the field, and nothing is written.
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "test fixtures: a panic is a test failure"
+)]
+
 use pbjson_types::Timestamp;
 use tonic::Code;
 use truce_proto::v1::{RecordAgreementRequest, Source, SubmitReportRequest};
 use truce_tests::{TestDaemon, seed};
 
-type ReportCase = (&'static str, fn(&mut SubmitReportRequest), Code, &'static str);
-type AgreementCase = (&'static str, fn(&mut RecordAgreementRequest), Code, &'static str);
+type ReportCase = (
+    &'static str,
+    fn(&mut SubmitReportRequest),
+    Code,
+    &'static str,
+);
+type AgreementCase = (
+    &'static str,
+    fn(&mut RecordAgreementRequest),
+    Code,
+    &'static str,
+);
 
 fn now_plus_days(days: i64) -> Timestamp {
     let now = std::time::SystemTime::now()
@@ -22,105 +37,399 @@ fn now_plus_days(days: i64) -> Timestamp {
 
 fn report_cases() -> Vec<ReportCase> {
     vec![
-        ("no report", |r| r.report = None, Code::InvalidArgument, "report"),
-        ("bad request id", |r| r.request_id = "white space".into(), Code::InvalidArgument, "request_id"),
-        ("long request id", |r| r.request_id = "x".repeat(129), Code::InvalidArgument, "request_id"),
-        ("bad record id", |r| rep(r).id = "a/b".into(), Code::InvalidArgument, "report.id"),
-        ("reserved record id", |r| rep(r).id = "report-7".into(), Code::InvalidArgument, "report.id"),
-        ("no occurred", |r| rep(r).occurred = None, Code::InvalidArgument, "report.occurred"),
-        ("no occurred start", |r| occ(r).start = None, Code::InvalidArgument, "report.occurred.start"),
-        ("end before start", |r| {
-            let start = occ(r).start.unwrap();
-            occ(r).end = Some(Timestamp { seconds: start.seconds - 1, nanos: 0 });
-        }, Code::InvalidArgument, "report.occurred.end"),
-        ("occurred in the future", |r| {
-            occ(r).start = Some(now_plus_days(2));
-            occ(r).end = None;
-        }, Code::InvalidArgument, "report.occurred.start"),
-        ("bad nanos", |r| occ(r).start = Some(Timestamp { seconds: 0, nanos: -5 }), Code::InvalidArgument, "report.occurred.start"),
-        ("precision unspecified", |r| occ(r).precision = 0, Code::InvalidArgument, "report.occurred.precision"),
-        ("no location", |r| rep(r).location = None, Code::InvalidArgument, "report.location"),
-        ("bad country", |r| loc(r).country = "Russia".into(), Code::InvalidArgument, "report.location.country"),
-        ("NaN latitude", |r| {
-            loc(r).latitude = Some(f64::NAN);
-            loc(r).longitude = Some(30.0);
-        }, Code::InvalidArgument, "report.location.latitude"),
-        ("latitude out of range", |r| {
-            loc(r).latitude = Some(91.0);
-            loc(r).longitude = Some(30.0);
-        }, Code::InvalidArgument, "report.location.latitude"),
-        ("longitude out of range", |r| {
-            loc(r).latitude = Some(45.0);
-            loc(r).longitude = Some(-180.5);
-        }, Code::InvalidArgument, "report.location.longitude"),
-        ("latitude without longitude", |r| loc(r).latitude = Some(45.0), Code::InvalidArgument, "report.location.longitude"),
-        ("event type unspecified", |r| rep(r).event_type = 0, Code::InvalidArgument, "report.event_type"),
-        ("unknown event type number", |r| rep(r).event_type = 999, Code::InvalidArgument, "report.event_type"),
-        ("weapon unspecified", |r| rep(r).weapon = 0, Code::InvalidArgument, "report.weapon"),
-        ("target unspecified", |r| rep(r).target_class = 0, Code::InvalidArgument, "report.target_class"),
-        ("attribution unknown number", |r| rep(r).attribution = -3, Code::InvalidArgument, "report.attribution"),
-        ("evidence unspecified", |r| rep(r).evidence_status = 0, Code::InvalidArgument, "report.evidence_status"),
-        ("no perpetrator while alleged", |r| rep(r).alleged_perpetrators.clear(), Code::InvalidArgument, "report.alleged_perpetrators"),
-        ("no reporting party", |r| rep(r).reported_by.clear(), Code::InvalidArgument, "report.reported_by"),
-        ("fatalities low above best", |r| {
-            rep(r).harm = Some(truce_proto::v1::Harm { fatalities_low: Some(5), fatalities_best: Some(2), ..Default::default() });
-        }, Code::InvalidArgument, "report.harm.fatalities_best"),
-        ("fatalities best above high", |r| {
-            rep(r).harm = Some(truce_proto::v1::Harm { fatalities_best: Some(5), fatalities_high: Some(2), ..Default::default() });
-        }, Code::InvalidArgument, "report.harm.fatalities_high"),
-        ("no sources", |r| rep(r).sources.clear(), Code::InvalidArgument, "report.sources"),
-        ("65 sources", |r| {
-            let s = rep(r).sources[0].clone();
-            rep(r).sources = vec![s; 65];
-        }, Code::InvalidArgument, "report.sources"),
-        ("non-http url", |r| rep(r).sources[0].url = "ftp://example.org/x".into(), Code::InvalidArgument, "report.sources[0].url"),
-        ("javascript url", |r| rep(r).sources[0].url = "javascript:alert(1)".into(), Code::InvalidArgument, "report.sources[0].url"),
-        ("source without url or identifier", |r| {
-            rep(r).sources[0] = Source { kind: 3, reliability: 1, credibility: 1, ..Default::default() };
-        }, Code::InvalidArgument, "report.sources[0].url"),
-        ("source kind unspecified", |r| rep(r).sources[0].kind = 0, Code::InvalidArgument, "report.sources[0].kind"),
-        ("bad capture hash", |r| {
-            rep(r).sources[0].capture = Some(truce_proto::v1::Capture { sha256: "ABC".into(), captured_at: Some(Timestamp::default()), ..Default::default() });
-        }, Code::InvalidArgument, "report.sources[0].capture.sha256"),
-        ("notes too long", |r| rep(r).notes = "n".repeat(8193), Code::InvalidArgument, "report.notes"),
-        ("target name too long", |r| rep(r).target_name = "t".repeat(513), Code::InvalidArgument, "report.target_name"),
-        ("too many tags", |r| rep(r).tags = vec!["t".into(); 33], Code::InvalidArgument, "report.tags"),
-        ("entry over 64 KiB", |r| {
-            // Each field within its limit; together past the entry cap.
-            let s = rep(r).sources[0].clone();
-            let mut sources = Vec::new();
-            for i in 0..64 {
-                let mut s = s.clone();
-                s.url = format!("https://example.org/{i}/{}", "p".repeat(1900));
-                sources.push(s);
-            }
-            rep(r).sources = sources;
-        }, Code::InvalidArgument, "entry"),
-        ("unknown agreement", |r| rep(r).agreement_ids = vec!["no-such-agreement".into()], Code::NotFound, "report.agreement_ids[0]"),
+        (
+            "no report",
+            |r| r.report = None,
+            Code::InvalidArgument,
+            "report",
+        ),
+        (
+            "bad request id",
+            |r| r.request_id = "white space".into(),
+            Code::InvalidArgument,
+            "request_id",
+        ),
+        (
+            "long request id",
+            |r| r.request_id = "x".repeat(129),
+            Code::InvalidArgument,
+            "request_id",
+        ),
+        (
+            "bad record id",
+            |r| rep(r).id = "a/b".into(),
+            Code::InvalidArgument,
+            "report.id",
+        ),
+        (
+            "reserved record id",
+            |r| rep(r).id = "report-7".into(),
+            Code::InvalidArgument,
+            "report.id",
+        ),
+        (
+            "no occurred",
+            |r| rep(r).occurred = None,
+            Code::InvalidArgument,
+            "report.occurred",
+        ),
+        (
+            "no occurred start",
+            |r| occ(r).start = None,
+            Code::InvalidArgument,
+            "report.occurred.start",
+        ),
+        (
+            "end before start",
+            |r| {
+                let start = occ(r).start.unwrap();
+                occ(r).end = Some(Timestamp {
+                    seconds: start.seconds - 1,
+                    nanos: 0,
+                });
+            },
+            Code::InvalidArgument,
+            "report.occurred.end",
+        ),
+        (
+            "occurred in the future",
+            |r| {
+                occ(r).start = Some(now_plus_days(2));
+                occ(r).end = None;
+            },
+            Code::InvalidArgument,
+            "report.occurred.start",
+        ),
+        (
+            "bad nanos",
+            |r| {
+                occ(r).start = Some(Timestamp {
+                    seconds: 0,
+                    nanos: -5,
+                })
+            },
+            Code::InvalidArgument,
+            "report.occurred.start",
+        ),
+        (
+            "precision unspecified",
+            |r| occ(r).precision = 0,
+            Code::InvalidArgument,
+            "report.occurred.precision",
+        ),
+        (
+            "no location",
+            |r| rep(r).location = None,
+            Code::InvalidArgument,
+            "report.location",
+        ),
+        (
+            "bad country",
+            |r| loc(r).country = "Russia".into(),
+            Code::InvalidArgument,
+            "report.location.country",
+        ),
+        (
+            "NaN latitude",
+            |r| {
+                loc(r).latitude = Some(f64::NAN);
+                loc(r).longitude = Some(30.0);
+            },
+            Code::InvalidArgument,
+            "report.location.latitude",
+        ),
+        (
+            "latitude out of range",
+            |r| {
+                loc(r).latitude = Some(91.0);
+                loc(r).longitude = Some(30.0);
+            },
+            Code::InvalidArgument,
+            "report.location.latitude",
+        ),
+        (
+            "longitude out of range",
+            |r| {
+                loc(r).latitude = Some(45.0);
+                loc(r).longitude = Some(-180.5);
+            },
+            Code::InvalidArgument,
+            "report.location.longitude",
+        ),
+        (
+            "latitude without longitude",
+            |r| loc(r).latitude = Some(45.0),
+            Code::InvalidArgument,
+            "report.location.longitude",
+        ),
+        (
+            "event type unspecified",
+            |r| rep(r).event_type = 0,
+            Code::InvalidArgument,
+            "report.event_type",
+        ),
+        (
+            "unknown event type number",
+            |r| rep(r).event_type = 999,
+            Code::InvalidArgument,
+            "report.event_type",
+        ),
+        (
+            "weapon unspecified",
+            |r| rep(r).weapon = 0,
+            Code::InvalidArgument,
+            "report.weapon",
+        ),
+        (
+            "target unspecified",
+            |r| rep(r).target_class = 0,
+            Code::InvalidArgument,
+            "report.target_class",
+        ),
+        (
+            "attribution unknown number",
+            |r| rep(r).attribution = -3,
+            Code::InvalidArgument,
+            "report.attribution",
+        ),
+        (
+            "evidence unspecified",
+            |r| rep(r).evidence_status = 0,
+            Code::InvalidArgument,
+            "report.evidence_status",
+        ),
+        (
+            "no perpetrator while alleged",
+            |r| rep(r).alleged_perpetrators.clear(),
+            Code::InvalidArgument,
+            "report.alleged_perpetrators",
+        ),
+        (
+            "no reporting party",
+            |r| rep(r).reported_by.clear(),
+            Code::InvalidArgument,
+            "report.reported_by",
+        ),
+        (
+            "fatalities low above best",
+            |r| {
+                rep(r).harm = Some(truce_proto::v1::Harm {
+                    fatalities_low: Some(5),
+                    fatalities_best: Some(2),
+                    ..Default::default()
+                });
+            },
+            Code::InvalidArgument,
+            "report.harm.fatalities_best",
+        ),
+        (
+            "fatalities best above high",
+            |r| {
+                rep(r).harm = Some(truce_proto::v1::Harm {
+                    fatalities_best: Some(5),
+                    fatalities_high: Some(2),
+                    ..Default::default()
+                });
+            },
+            Code::InvalidArgument,
+            "report.harm.fatalities_high",
+        ),
+        (
+            "no sources",
+            |r| rep(r).sources.clear(),
+            Code::InvalidArgument,
+            "report.sources",
+        ),
+        (
+            "65 sources",
+            |r| {
+                let s = rep(r).sources[0].clone();
+                rep(r).sources = vec![s; 65];
+            },
+            Code::InvalidArgument,
+            "report.sources",
+        ),
+        (
+            "non-http url",
+            |r| rep(r).sources[0].url = "ftp://example.org/x".into(),
+            Code::InvalidArgument,
+            "report.sources[0].url",
+        ),
+        (
+            "javascript url",
+            |r| rep(r).sources[0].url = "javascript:alert(1)".into(),
+            Code::InvalidArgument,
+            "report.sources[0].url",
+        ),
+        (
+            "source without url or identifier",
+            |r| {
+                rep(r).sources[0] = Source {
+                    kind: 3,
+                    reliability: 1,
+                    credibility: 1,
+                    ..Default::default()
+                };
+            },
+            Code::InvalidArgument,
+            "report.sources[0].url",
+        ),
+        (
+            "source kind unspecified",
+            |r| rep(r).sources[0].kind = 0,
+            Code::InvalidArgument,
+            "report.sources[0].kind",
+        ),
+        (
+            "bad capture hash",
+            |r| {
+                rep(r).sources[0].capture = Some(truce_proto::v1::Capture {
+                    sha256: "ABC".into(),
+                    captured_at: Some(Timestamp::default()),
+                    ..Default::default()
+                });
+            },
+            Code::InvalidArgument,
+            "report.sources[0].capture.sha256",
+        ),
+        (
+            "notes too long",
+            |r| rep(r).notes = "n".repeat(8193),
+            Code::InvalidArgument,
+            "report.notes",
+        ),
+        (
+            "target name too long",
+            |r| rep(r).target_name = "t".repeat(513),
+            Code::InvalidArgument,
+            "report.target_name",
+        ),
+        (
+            "too many tags",
+            |r| rep(r).tags = vec!["t".into(); 33],
+            Code::InvalidArgument,
+            "report.tags",
+        ),
+        (
+            "entry over 64 KiB",
+            |r| {
+                // Each field within its limit; together past the entry cap.
+                let s = rep(r).sources[0].clone();
+                let mut sources = Vec::new();
+                for i in 0..64 {
+                    let mut s = s.clone();
+                    s.url = format!("https://example.org/{i}/{}", "p".repeat(1900));
+                    sources.push(s);
+                }
+                rep(r).sources = sources;
+            },
+            Code::InvalidArgument,
+            "entry",
+        ),
+        (
+            "unknown agreement",
+            |r| rep(r).agreement_ids = vec!["no-such-agreement".into()],
+            Code::NotFound,
+            "report.agreement_ids[0]",
+        ),
     ]
 }
 
 fn agreement_cases() -> Vec<AgreementCase> {
     vec![
-        ("no title", |a| agr(a).title.clear(), Code::InvalidArgument, "agreement.title"),
-        ("no parties", |a| agr(a).parties.clear(), Code::InvalidArgument, "agreement.parties"),
-        ("party role unspecified", |a| agr(a).parties[0].role = 0, Code::InvalidArgument, "agreement.parties[0].role"),
-        ("form unspecified", |a| agr(a).form = 0, Code::InvalidArgument, "agreement.form"),
-        ("no declared_at", |a| agr(a).declared_at = None, Code::InvalidArgument, "agreement.declared_at"),
-        ("no effective_from", |a| agr(a).effective_from.clear(), Code::InvalidArgument, "agreement.effective_from"),
-        ("expires before it starts", |a| agr(a).expires_at = Some(Timestamp { seconds: 0, nanos: 0 }), Code::InvalidArgument, "agreement.expires_at"),
-        ("protected target unspecified", |a| agr(a).scope.as_mut().unwrap().protected_targets.push(0), Code::InvalidArgument, "agreement.scope.protected_targets[5]"),
-        ("bad full-text hash", |a| {
-            agr(a).full_text = Some(truce_proto::v1::TextReference { url: "https://example.org/t".into(), sha256: "zz".into(), ..Default::default() });
-        }, Code::InvalidArgument, "agreement.full_text.sha256"),
-        ("bad area bbox", |a| {
-            agr(a).scope.as_mut().unwrap().areas[0].bbox = Some(truce_proto::v1::BoundingBox { south: 50.0, north: 40.0, west: 0.0, east: 1.0 });
-        }, Code::InvalidArgument, "agreement.scope.areas[0].bbox.north"),
-        ("unknown superseded agreement", |a| agr(a).supersedes = "older-agreement".into(), Code::NotFound, "agreement.supersedes"),
-        ("supersedes itself", |a| {
-            let id = agr(a).id.clone();
-            agr(a).supersedes = id;
-        }, Code::InvalidArgument, "agreement.supersedes"),
+        (
+            "no title",
+            |a| agr(a).title.clear(),
+            Code::InvalidArgument,
+            "agreement.title",
+        ),
+        (
+            "no parties",
+            |a| agr(a).parties.clear(),
+            Code::InvalidArgument,
+            "agreement.parties",
+        ),
+        (
+            "party role unspecified",
+            |a| agr(a).parties[0].role = 0,
+            Code::InvalidArgument,
+            "agreement.parties[0].role",
+        ),
+        (
+            "form unspecified",
+            |a| agr(a).form = 0,
+            Code::InvalidArgument,
+            "agreement.form",
+        ),
+        (
+            "no declared_at",
+            |a| agr(a).declared_at = None,
+            Code::InvalidArgument,
+            "agreement.declared_at",
+        ),
+        (
+            "no effective_from",
+            |a| agr(a).effective_from.clear(),
+            Code::InvalidArgument,
+            "agreement.effective_from",
+        ),
+        (
+            "expires before it starts",
+            |a| {
+                agr(a).expires_at = Some(Timestamp {
+                    seconds: 0,
+                    nanos: 0,
+                })
+            },
+            Code::InvalidArgument,
+            "agreement.expires_at",
+        ),
+        (
+            "protected target unspecified",
+            |a| agr(a).scope.as_mut().unwrap().protected_targets.push(0),
+            Code::InvalidArgument,
+            "agreement.scope.protected_targets[5]",
+        ),
+        (
+            "bad full-text hash",
+            |a| {
+                agr(a).full_text = Some(truce_proto::v1::TextReference {
+                    url: "https://example.org/t".into(),
+                    sha256: "zz".into(),
+                    ..Default::default()
+                });
+            },
+            Code::InvalidArgument,
+            "agreement.full_text.sha256",
+        ),
+        (
+            "bad area bbox",
+            |a| {
+                agr(a).scope.as_mut().unwrap().areas[0].bbox = Some(truce_proto::v1::BoundingBox {
+                    south: 50.0,
+                    north: 40.0,
+                    west: 0.0,
+                    east: 1.0,
+                });
+            },
+            Code::InvalidArgument,
+            "agreement.scope.areas[0].bbox.north",
+        ),
+        (
+            "unknown superseded agreement",
+            |a| agr(a).supersedes = "older-agreement".into(),
+            Code::NotFound,
+            "agreement.supersedes",
+        ),
+        (
+            "supersedes itself",
+            |a| {
+                let id = agr(a).id.clone();
+                agr(a).supersedes = id;
+            },
+            Code::InvalidArgument,
+            "agreement.supersedes",
+        ),
     ]
 }
 
@@ -216,7 +525,11 @@ async fn oversized_and_undecodable_messages_are_refused_by_the_transport() {
     let path = http::uri::PathAndQuery::from_static("/truce.v1.Truce/SubmitReport");
     let codec = RawCodec;
     let result = grpc
-        .unary(tonic::Request::new(vec![0xff, 0xff, 0xff, 0xff, 0x0f]), path, codec)
+        .unary(
+            tonic::Request::new(vec![0xff, 0xff, 0xff, 0xff, 0x0f]),
+            path,
+            codec,
+        )
         .await;
     let status = result.unwrap_err();
     assert_eq!(status.code(), Code::Internal, "{status:?}");
@@ -247,7 +560,11 @@ impl tonic::codec::Codec for RawCodec {
 impl tonic::codec::Encoder for RawCodec {
     type Item = Vec<u8>;
     type Error = tonic::Status;
-    fn encode(&mut self, item: Vec<u8>, dst: &mut tonic::codec::EncodeBuf<'_>) -> Result<(), Self::Error> {
+    fn encode(
+        &mut self,
+        item: Vec<u8>,
+        dst: &mut tonic::codec::EncodeBuf<'_>,
+    ) -> Result<(), Self::Error> {
         use bytes::BufMut;
         dst.put_slice(&item);
         Ok(())
@@ -257,7 +574,10 @@ impl tonic::codec::Encoder for RawCodec {
 impl tonic::codec::Decoder for RawCodec {
     type Item = Vec<u8>;
     type Error = tonic::Status;
-    fn decode(&mut self, src: &mut tonic::codec::DecodeBuf<'_>) -> Result<Option<Vec<u8>>, Self::Error> {
+    fn decode(
+        &mut self,
+        src: &mut tonic::codec::DecodeBuf<'_>,
+    ) -> Result<Option<Vec<u8>>, Self::Error> {
         use bytes::Buf;
         let mut out = vec![0; src.remaining()];
         src.copy_to_slice(&mut out);

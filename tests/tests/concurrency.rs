@@ -34,12 +34,20 @@ async fn sixty_four_writers_get_a_gapless_log_that_survives_restart() {
     for t in tasks {
         for (n, receipt) in t.await.unwrap() {
             assert!(!receipt.duplicate);
-            assert!(acked.insert(receipt.sequence, n).is_none(), "sequence {} given twice", receipt.sequence);
+            assert!(
+                acked.insert(receipt.sequence, n).is_none(),
+                "sequence {} given twice",
+                receipt.sequence
+            );
         }
     }
     let total = (WRITERS * PER_WRITER) as u64;
     let expected: Vec<u64> = (2..=total + 1).collect();
-    assert_eq!(acked.keys().copied().collect::<Vec<_>>(), expected, "gapless");
+    assert_eq!(
+        acked.keys().copied().collect::<Vec<_>>(),
+        expected,
+        "gapless"
+    );
 
     let stats = d.running.commit_stats().unwrap();
     let groups = stats.groups.load(std::sync::atomic::Ordering::Relaxed);
@@ -61,10 +69,17 @@ async fn sixty_four_writers_get_a_gapless_log_that_survives_restart() {
             if let Some(n) = acked.get(&entry.sequence) {
                 assert_eq!(entry.request_id, format!("test-report-{n}"));
             }
-            assert!(seen.insert(entry.request_id.clone()), "request stored twice");
+            assert!(
+                seen.insert(entry.request_id.clone()),
+                "request stored twice"
+            );
         }
         next = page.next_sequence;
     }
-    assert_eq!(seen.len() as u64, total + 1, "every acknowledged entry is present");
+    assert_eq!(
+        seen.len() as u64,
+        total + 1,
+        "every acknowledged entry is present"
+    );
     d.stop().await;
 }

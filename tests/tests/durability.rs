@@ -47,12 +47,19 @@ async fn flush_then_sync_then_ack_once_per_group() {
                 flushed = Some(*g);
             }
             Event::Synced(g, _) => {
-                assert_eq!(flushed.take(), Some(*g), "sync follows the flush of its group");
+                assert_eq!(
+                    flushed.take(),
+                    Some(*g),
+                    "sync follows the flush of its group"
+                );
                 durable = g.last_sequence;
                 groups.push(g.entries);
             }
             Event::Ack(seq) => {
-                assert!(*seq <= durable, "sequence {seq} acknowledged before its sync: {events:?}");
+                assert!(
+                    *seq <= durable,
+                    "sequence {seq} acknowledged before its sync: {events:?}"
+                );
             }
             Event::SyncFailed(_) => panic!("no failure injected"),
         }
@@ -83,13 +90,20 @@ async fn a_failed_sync_acknowledges_nothing_and_stops_writes() {
     let syncs_before = recorder.events().len();
     let err = d.client.submit_report(seed::report(1)).await.unwrap_err();
     assert_eq!(err.code(), Some(Code::Unavailable));
-    assert_eq!(recorder.events().len(), syncs_before, "no flush or sync after the failure");
+    assert_eq!(
+        recorder.events().len(),
+        syncs_before,
+        "no flush or sync after the failure"
+    );
 
     // Reads go on, and never show the unsynced entry.
     let page = d.client.read_log(1, 0).await.unwrap();
     assert_eq!(page.durable_sequence, 1);
     assert_eq!(page.entries.len(), 1);
-    assert_eq!(d.client.get_entry(2).await.unwrap_err().code(), Some(Code::NotFound));
+    assert_eq!(
+        d.client.get_entry(2).await.unwrap_err().code(),
+        Some(Code::NotFound)
+    );
     assert_eq!(
         d.client.get_report("report-2").await.unwrap_err().code(),
         Some(Code::NotFound)
@@ -121,7 +135,9 @@ async fn maximum_size_entries_in_blob_files_are_synced() {
         sequences.push(r.sequence);
     }
     let blobs_dir = d.data_dir().join("store/blobs");
-    let on_disk = std::fs::read_dir(&blobs_dir).map(|d| d.count()).unwrap_or(0);
+    let on_disk = std::fs::read_dir(&blobs_dir)
+        .map(|d| d.count())
+        .unwrap_or(0);
     assert!(on_disk > 0, "entries this large go to sled's blob files");
 
     let synced: Vec<_> = recorder
@@ -143,7 +159,11 @@ async fn maximum_size_entries_in_blob_files_are_synced() {
     let d = d.restart().await;
     for seq in sequences {
         let e = d.client.get_entry(seq).await.unwrap();
-        assert!(e.raw.len() > 60 * 1024 && e.raw.len() <= 64 * 1024, "{}", e.raw.len());
+        assert!(
+            e.raw.len() > 60 * 1024 && e.raw.len() <= 64 * 1024,
+            "{}",
+            e.raw.len()
+        );
     }
     d.stop().await;
 }

@@ -55,7 +55,9 @@ async fn duplicates_inside_one_group_are_caught() {
     let c = d.client.clone();
     let first = tokio::spawn(async move { c.submit_report(seed::report(0)).await });
     let r = Arc::clone(&recorder);
-    tokio::task::spawn_blocking(move || r.wait_until_held()).await.unwrap();
+    tokio::task::spawn_blocking(move || r.wait_until_held())
+        .await
+        .unwrap();
 
     let same = seed::report(1);
     let mut conflicting = seed::report(1);

@@ -16,7 +16,10 @@ async fn reindex_rebuilds_the_maintained_index_exactly() {
     }
     let maintained = d.running.derived_digest().unwrap();
     assert_eq!(
-        maintained.iter().filter(|(t, _, _)| t == "requests").count(),
+        maintained
+            .iter()
+            .filter(|(t, _, _)| t == "requests")
+            .count(),
         9
     );
     let dir = d.stop().await;

@@ -43,7 +43,11 @@ async fn seed_records_round_trip_and_survive_restart() {
     for raw in &page.entries {
         let entry = Entry::decode(raw.entry.as_slice()).unwrap();
         assert_eq!(entry.sequence, raw.sequence);
-        assert_eq!(entry.encode_to_vec(), raw.entry, "stored bytes are canonical");
+        assert_eq!(
+            entry.encode_to_vec(),
+            raw.entry,
+            "stored bytes are canonical"
+        );
         let one = d.client.get_entry(raw.sequence).await.unwrap();
         assert_eq!(one.raw, raw.entry);
         assert_eq!(one.entry.as_ref(), Some(&entry));
@@ -53,10 +57,18 @@ async fn seed_records_round_trip_and_survive_restart() {
     let times: Vec<_> = page
         .entries
         .iter()
-        .map(|r| Entry::decode(r.entry.as_slice()).unwrap().recorded_at.unwrap())
+        .map(|r| {
+            Entry::decode(r.entry.as_slice())
+                .unwrap()
+                .recorded_at
+                .unwrap()
+        })
         .map(|t| (t.seconds, t.nanos))
         .collect();
-    assert!(times.windows(2).all(|w| w[0] <= w[1]), "recorded_at never decreases");
+    assert!(
+        times.windows(2).all(|w| w[0] <= w[1]),
+        "recorded_at never decreases"
+    );
     let hashes: Vec<[u8; 32]> = page
         .entries
         .iter()
@@ -130,7 +142,10 @@ async fn health_and_reflection_are_served() {
         .unwrap()
         .into_inner()
         .status;
-    assert_eq!(status, tonic_health::pb::health_check_response::ServingStatus::Serving as i32);
+    assert_eq!(
+        status,
+        tonic_health::pb::health_check_response::ServingStatus::Serving as i32
+    );
 
     use tonic_reflection::pb::v1::{
         ServerReflectionRequest, server_reflection_client::ServerReflectionClient,
@@ -151,6 +166,26 @@ async fn health_and_reflection_are_served() {
         panic!("expected a service list");
     };
     let names: Vec<String> = list.service.into_iter().map(|s| s.name).collect();
-    assert!(names.contains(&truce_proto::SERVICE_NAME.to_owned()), "{names:?}");
+    assert!(
+        names.contains(&truce_proto::SERVICE_NAME.to_owned()),
+        "{names:?}"
+    );
     d.stop().await;
+}
+
+#[tokio::test]
+async fn shutdown_is_bounded_by_the_grace_period() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut settings = truce_daemon::test_settings(dir.path());
+    settings.shutdown_grace = std::time::Duration::from_millis(200);
+    let running = truce_daemon::Daemon::new(settings).start().await.unwrap();
+    // A connection that never finishes its handshake.
+    let _idle = tokio::net::TcpStream::connect(running.local_addr())
+        .await
+        .unwrap();
+    // A guard against a hang, not a timing goal.
+    tokio::time::timeout(std::time::Duration::from_secs(60), running.shutdown())
+        .await
+        .expect("shutdown finishes")
+        .unwrap();
 }

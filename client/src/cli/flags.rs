@@ -37,7 +37,12 @@ fn parse_time(flag: &str, value: &str) -> Result<pbjson_types::Timestamp, String
 }
 
 fn sources(urls: &[String], kind: &str) -> Result<Vec<Source>, String> {
-    let kind = parse_enum("source-kind", "SOURCE_KIND_", kind, SourceKind::from_str_name)?;
+    let kind = parse_enum(
+        "source-kind",
+        "SOURCE_KIND_",
+        kind,
+        SourceKind::from_str_name,
+    )?;
     Ok(urls
         .iter()
         .map(|url| Source {
@@ -165,7 +170,14 @@ impl AgreementFlags {
             prohibited_acts: self
                 .prohibited_acts
                 .iter()
-                .map(|t| parse_enum("prohibit", "PROHIBITED_ACT_", t, ProhibitedAct::from_str_name))
+                .map(|t| {
+                    parse_enum(
+                        "prohibit",
+                        "PROHIBITED_ACT_",
+                        t,
+                        ProhibitedAct::from_str_name,
+                    )
+                })
                 .collect::<Result<_, _>>()?,
             ..AgreementScope::default()
         };
@@ -176,8 +188,18 @@ impl AgreementFlags {
                 title: self.title,
                 parties,
                 form,
-                medium: parse_enum("medium", "AGREEMENT_MEDIUM_", &self.medium, AgreementMedium::from_str_name)?,
-                purpose: parse_enum("purpose", "AGREEMENT_PURPOSE_", &self.purpose, AgreementPurpose::from_str_name)?,
+                medium: parse_enum(
+                    "medium",
+                    "AGREEMENT_MEDIUM_",
+                    &self.medium,
+                    AgreementMedium::from_str_name,
+                )?,
+                purpose: parse_enum(
+                    "purpose",
+                    "AGREEMENT_PURPOSE_",
+                    &self.purpose,
+                    AgreementPurpose::from_str_name,
+                )?,
                 declared_at: Some(parse_time("declared-at", &self.declared_at)?),
                 effective_from,
                 expires_at: self
@@ -285,7 +307,12 @@ impl ReportFlags {
     pub fn into_request(self) -> Result<SubmitReportRequest, String> {
         let has_coords = self.lat.is_some() && self.lon.is_some();
         let geo_precision = match &self.geo_precision {
-            Some(p) => parse_enum("geo-precision", "GEO_PRECISION_", p, GeoPrecision::from_str_name)?,
+            Some(p) => parse_enum(
+                "geo-precision",
+                "GEO_PRECISION_",
+                p,
+                GeoPrecision::from_str_name,
+            )?,
             None if has_coords => GeoPrecision::Exact.into(),
             None => GeoPrecision::Region.into(),
         };
@@ -307,7 +334,12 @@ impl ReportFlags {
                         .as_deref()
                         .map(|t| parse_time("occurred-end", t))
                         .transpose()?,
-                    precision: parse_enum("precision", "TIME_PRECISION_", &self.precision, TimePrecision::from_str_name)?,
+                    precision: parse_enum(
+                        "precision",
+                        "TIME_PRECISION_",
+                        &self.precision,
+                        TimePrecision::from_str_name,
+                    )?,
                 }),
                 location: Some(Location {
                     country: self.country,
@@ -318,16 +350,41 @@ impl ReportFlags {
                     geo_precision,
                     ..Location::default()
                 }),
-                event_type: parse_enum("type", "EVENT_TYPE_", &self.event_type, EventType::from_str_name)?,
+                event_type: parse_enum(
+                    "type",
+                    "EVENT_TYPE_",
+                    &self.event_type,
+                    EventType::from_str_name,
+                )?,
                 weapon: parse_enum("weapon", "WEAPON_", &self.weapon, Weapon::from_str_name)?,
-                target_class: parse_enum("target", "TARGET_CLASS_", &self.target_class, TargetClass::from_str_name)?,
+                target_class: parse_enum(
+                    "target",
+                    "TARGET_CLASS_",
+                    &self.target_class,
+                    TargetClass::from_str_name,
+                )?,
                 target_name: self.target_name,
-                interception: parse_enum("interception", "INTERCEPTION_", &self.interception, Interception::from_str_name)?,
+                interception: parse_enum(
+                    "interception",
+                    "INTERCEPTION_",
+                    &self.interception,
+                    Interception::from_str_name,
+                )?,
                 alleged_perpetrators: self.perpetrators,
                 affected_parties: self.affected,
                 reported_by: self.reported_by,
-                attribution: parse_enum("attribution", "ATTRIBUTION_STATUS_", &self.attribution, AttributionStatus::from_str_name)?,
-                evidence_status: parse_enum("evidence", "EVIDENCE_STATUS_", &self.evidence, EvidenceStatus::from_str_name)?,
+                attribution: parse_enum(
+                    "attribution",
+                    "ATTRIBUTION_STATUS_",
+                    &self.attribution,
+                    AttributionStatus::from_str_name,
+                )?,
+                evidence_status: parse_enum(
+                    "evidence",
+                    "EVIDENCE_STATUS_",
+                    &self.evidence,
+                    EvidenceStatus::from_str_name,
+                )?,
                 harm: (harm != Harm::default()).then_some(harm),
                 sources: sources(&self.sources, &self.source_kind)?,
                 notes: self.notes,
@@ -345,14 +402,32 @@ mod tests {
     #[test]
     fn enum_names() {
         assert_eq!(
-            parse_enum("type", "EVENT_TYPE_", "drone-strike", EventType::from_str_name),
+            parse_enum(
+                "type",
+                "EVENT_TYPE_",
+                "drone-strike",
+                EventType::from_str_name
+            ),
             Ok(EventType::DroneStrike as i32)
         );
         assert_eq!(
-            parse_enum("type", "EVENT_TYPE_", "EVENT_TYPE_SHELLING", EventType::from_str_name),
+            parse_enum(
+                "type",
+                "EVENT_TYPE_",
+                "EVENT_TYPE_SHELLING",
+                EventType::from_str_name
+            ),
             Ok(EventType::Shelling as i32)
         );
-        assert!(parse_enum("type", "EVENT_TYPE_", "unspecified", EventType::from_str_name).is_err());
+        assert!(
+            parse_enum(
+                "type",
+                "EVENT_TYPE_",
+                "unspecified",
+                EventType::from_str_name
+            )
+            .is_err()
+        );
         assert!(parse_enum("type", "EVENT_TYPE_", "picnic", EventType::from_str_name).is_err());
     }
 }

@@ -64,9 +64,7 @@ pub enum AgreementCommand {
     /// Record an agreement.
     Add(Box<flags::AgreementFlags>),
     /// Show an agreement.
-    Show {
-        id: String,
-    },
+    Show { id: String },
 }
 
 #[derive(Debug, Subcommand)]
@@ -74,9 +72,7 @@ pub enum ReportCommand {
     /// Submit a report of an alleged violation.
     Submit(Box<flags::ReportFlags>),
     /// Show a report.
-    Show {
-        id: String,
-    },
+    Show { id: String },
 }
 
 /// A failure of a command, with the exit code it maps to.

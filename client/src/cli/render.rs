@@ -150,7 +150,10 @@ impl Output {
         let protected: Vec<String> = a
             .scope
             .iter()
-            .flat_map(|s| s.protected_targets().map(|t| enum_label(t.as_str_name(), "TARGET_CLASS_")))
+            .flat_map(|s| {
+                s.protected_targets()
+                    .map(|t| enum_label(t.as_str_name(), "TARGET_CLASS_"))
+            })
             .collect();
         let sources: Vec<&str> = a.sources.iter().map(|s| s.url.as_str()).collect();
         let created = view.created.clone().unwrap_or_default();
@@ -158,16 +161,36 @@ impl Output {
             ("ID", a.id.clone()),
             ("TITLE", a.title.clone()),
             ("PARTIES", join(&parties)),
-            ("FORM", enum_label(a.form().as_str_name(), "AGREEMENT_FORM_")),
-            ("PURPOSE", enum_label(a.purpose().as_str_name(), "AGREEMENT_PURPOSE_")),
+            (
+                "FORM",
+                enum_label(a.form().as_str_name(), "AGREEMENT_FORM_"),
+            ),
+            (
+                "PURPOSE",
+                enum_label(a.purpose().as_str_name(), "AGREEMENT_PURPOSE_"),
+            ),
             ("DECLARED", time::format(a.declared_at.as_ref())),
             ("EFFECTIVE FROM", join(&effective)),
             ("EXPIRES", time::format(a.expires_at.as_ref())),
             ("PROTECTS", join(&protected)),
-            ("RECIPROCAL", if a.reciprocal { "yes".into() } else { "no".into() }),
+            (
+                "RECIPROCAL",
+                if a.reciprocal {
+                    "yes".into()
+                } else {
+                    "no".into()
+                },
+            ),
             ("SOURCES", join(&sources)),
             ("SUPERSEDES", a.supersedes.clone()),
-            ("RECORDED", format!("sequence {} at {}", created.sequence, time::format(created.recorded_at.as_ref()))),
+            (
+                "RECORDED",
+                format!(
+                    "sequence {} at {}",
+                    created.sequence,
+                    time::format(created.recorded_at.as_ref())
+                ),
+            ),
         ])
     }
 
@@ -178,19 +201,23 @@ impl Output {
         let Some(r) = &view.report else {
             return Ok(());
         };
-        let occurred = r.occurred.clone().unwrap_or_default();
+        let occurred = r.occurred.unwrap_or_default();
         let loc = r.location.clone().unwrap_or_default();
-        let place = [loc.place_name.as_str(), loc.admin1.as_str(), loc.country.as_str()]
-            .iter()
-            .filter(|s| !s.is_empty())
-            .copied()
-            .collect::<Vec<_>>()
-            .join(", ");
+        let place = [
+            loc.place_name.as_str(),
+            loc.admin1.as_str(),
+            loc.country.as_str(),
+        ]
+        .iter()
+        .filter(|s| !s.is_empty())
+        .copied()
+        .collect::<Vec<_>>()
+        .join(", ");
         let coords = match (loc.latitude, loc.longitude) {
             (Some(lat), Some(lon)) => format!(" ({lat}, {lon})"),
             _ => String::new(),
         };
-        let harm = r.harm.clone().unwrap_or_default();
+        let harm = r.harm.unwrap_or_default();
         let n = |v: Option<u32>| v.map_or("?".to_owned(), |v| v.to_string());
         let harm_text = if harm == Default::default() {
             String::new()
@@ -206,13 +233,22 @@ impl Output {
         let sources: Vec<&str> = r
             .sources
             .iter()
-            .map(|s| if s.url.is_empty() { s.identifier.as_str() } else { s.url.as_str() })
+            .map(|s| {
+                if s.url.is_empty() {
+                    s.identifier.as_str()
+                } else {
+                    s.url.as_str()
+                }
+            })
             .collect();
         let created = view.created.clone().unwrap_or_default();
         fields(&[
             ("ID", r.id.clone()),
             ("AGREEMENTS", join(&r.agreement_ids)),
-            ("TYPE", enum_label(r.event_type().as_str_name(), "EVENT_TYPE_")),
+            (
+                "TYPE",
+                enum_label(r.event_type().as_str_name(), "EVENT_TYPE_"),
+            ),
             (
                 "OCCURRED",
                 format!(
@@ -223,15 +259,38 @@ impl Output {
                 ),
             ),
             ("WHERE", format!("{place}{coords}")),
-            ("TARGET", format!("{} {}", enum_label(r.target_class().as_str_name(), "TARGET_CLASS_"), r.target_name).trim().to_owned()),
+            (
+                "TARGET",
+                format!(
+                    "{} {}",
+                    enum_label(r.target_class().as_str_name(), "TARGET_CLASS_"),
+                    r.target_name
+                )
+                .trim()
+                .to_owned(),
+            ),
             ("PERPETRATOR", join(&r.alleged_perpetrators)),
             ("REPORTED BY", r.reported_by.clone()),
-            ("ATTRIBUTION", enum_label(r.attribution().as_str_name(), "ATTRIBUTION_STATUS_")),
-            ("EVIDENCE", enum_label(r.evidence_status().as_str_name(), "EVIDENCE_STATUS_")),
+            (
+                "ATTRIBUTION",
+                enum_label(r.attribution().as_str_name(), "ATTRIBUTION_STATUS_"),
+            ),
+            (
+                "EVIDENCE",
+                enum_label(r.evidence_status().as_str_name(), "EVIDENCE_STATUS_"),
+            ),
             ("HARM", harm_text),
             ("SOURCES", join(&sources)),
             ("NOTES", r.notes.clone()),
-            ("RECORDED", format!("sequence {} at {} by {}", created.sequence, time::format(created.recorded_at.as_ref()), created.submitter)),
+            (
+                "RECORDED",
+                format!(
+                    "sequence {} at {} by {}",
+                    created.sequence,
+                    time::format(created.recorded_at.as_ref()),
+                    created.submitter
+                ),
+            ),
         ])
     }
 }

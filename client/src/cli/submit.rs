@@ -12,7 +12,6 @@ use truce_proto::v1::Envelope;
 use super::{CliError, render::Output};
 use crate::{Client, ClientError};
 
-
 pub async fn run(
     client: &Client,
     out: &Output,
@@ -48,7 +47,11 @@ pub async fn run(
                 eprintln!("truce: {file}:{number}: {e}");
                 let unavailable = matches!(&e, CliError::Client(c) if !c.is_usage() && c.code() != Some(tonic::Code::Unimplemented));
                 server_failed |= matches!(e.exit_code(), c if c == ExitCode::from(1));
-                exit = Some(if server_failed { ExitCode::from(1) } else { e.exit_code() });
+                exit = Some(if server_failed {
+                    ExitCode::from(1)
+                } else {
+                    e.exit_code()
+                });
                 if !keep_going || unavailable {
                     break;
                 }
@@ -71,7 +74,14 @@ fn parse_line(line: &str) -> Result<Envelope, String> {
     if keys.len() != 1 {
         return Err(format!(
             "a line holds exactly one of agreement, report, claim, status, source, correction; found {}",
-            if keys.is_empty() { "none".to_owned() } else { keys.iter().map(|k| k.as_str()).collect::<Vec<_>>().join(", ") }
+            if keys.is_empty() {
+                "none".to_owned()
+            } else {
+                keys.iter()
+                    .map(|k| k.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            }
         ));
     }
     let envelope: Envelope =

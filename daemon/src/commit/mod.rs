@@ -18,7 +18,7 @@ use std::{
     time::SystemTime,
 };
 
-use prost::Message;
+use prost::Message as _;
 use tokio::sync::{mpsc, oneshot};
 use truce_proto::v1::{Entry, Receipt};
 
@@ -38,6 +38,12 @@ pub const MAX_GROUP: usize = 1024;
 /// Queued appends waiting for the writer, at most.
 pub const QUEUE_CAPACITY: usize = 4096;
 
+enum Queued {
+    Write(Box<Pending>),
+    /// Finish what is queued before this, then stop.
+    Close,
+}
+
 struct Pending {
     write: ValidWrite,
     submitter: String,
@@ -54,7 +60,7 @@ pub struct Stats {
 /// The handle services use to submit writes.
 #[derive(Clone)]
 pub struct CommitHandle {
-    tx: mpsc::Sender<Pending>,
+    tx: mpsc::Sender<Queued>,
     stats: Arc<Stats>,
 }
 
@@ -71,11 +77,11 @@ impl CommitHandle {
     pub async fn submit(&self, write: ValidWrite, submitter: &str) -> Result<Receipt, Error> {
         let (reply, rx) = oneshot::channel();
         self.tx
-            .send(Pending {
+            .send(Queued::Write(Box::new(Pending {
                 write,
                 submitter: submitter.to_owned(),
                 reply,
-            })
+            })))
             .await
             .map_err(|_| Error::ShuttingDown)?;
         rx.await.map_err(|_| Error::ShuttingDown)?
@@ -88,6 +94,14 @@ impl CommitHandle {
 
     pub fn stats(&self) -> &Arc<Stats> {
         &self.stats
+    }
+
+    /// Asks the writer to stop once the writes queued so far are done.
+    /// Writes submitted afterwards fail with [`Error::ShuttingDown`].
+    /// (Connection tasks may outlive the server and keep handles, so the
+    /// writer cannot wait for every handle to be dropped.)
+    pub async fn close(&self) {
+        let _ = self.tx.send(Queued::Close).await;
     }
 }
 
@@ -140,16 +154,31 @@ enum Outcome {
 }
 
 impl Writer {
-    fn run(&mut self, mut rx: mpsc::Receiver<Pending>) {
-        while let Some(first) = rx.blocking_recv() {
-            let mut group = vec![first];
+    fn run(&mut self, mut rx: mpsc::Receiver<Queued>) {
+        let mut closing = false;
+        while !closing {
+            let Some(Queued::Write(first)) = rx.blocking_recv() else {
+                break;
+            };
+            let mut group = vec![*first];
             while group.len() < MAX_GROUP {
                 match rx.try_recv() {
-                    Ok(p) => group.push(p),
+                    Ok(Queued::Write(p)) => group.push(*p),
+                    Ok(Queued::Close) => {
+                        closing = true;
+                        break;
+                    }
                     Err(_) => break,
                 }
             }
             self.commit_group(group);
+        }
+        // Anything still queued is refused, not left waiting.
+        rx.close();
+        while let Ok(message) = rx.try_recv() {
+            if let Queued::Write(p) = message {
+                let _ = p.reply.send(Err(Error::ShuttingDown));
+            }
         }
         tracing::debug!("commit pipeline closed");
     }
@@ -363,10 +392,9 @@ impl Writer {
     }
 
     fn stored_receipt(&self, sequence: u64) -> Result<Receipt, Error> {
-        let bytes = self
-            .store
-            .written_entry(sequence)?
-            .ok_or_else(|| Error::Internal(format!("request points at missing entry {sequence}")))?;
+        let bytes = self.store.written_entry(sequence)?.ok_or_else(|| {
+            Error::Internal(format!("request points at missing entry {sequence}"))
+        })?;
         let entry = Entry::decode(bytes.as_slice())
             .map_err(|e| Error::Internal(format!("entry {sequence} is undecodable: {e}")))?;
         Ok(Receipt {

@@ -9,10 +9,9 @@ use std::sync::Arc;
 
 use tonic::{Request, Response, Status};
 use truce_proto::v1::{
-    AddClaimRequest, AgreementView, AttachSourceRequest, CorrectReportRequest,
-    GetAgreementRequest, GetEntryRequest, GetEntryResponse, GetReportRequest, ReadLogRequest,
-    ReadLogResponse, Receipt, RecordAgreementRequest, ReportView, SetStatusRequest,
-    SubmitReportRequest, truce_server::Truce,
+    AddClaimRequest, AgreementView, AttachSourceRequest, CorrectReportRequest, GetAgreementRequest,
+    GetEntryRequest, GetEntryResponse, GetReportRequest, ReadLogRequest, ReadLogResponse, Receipt,
+    RecordAgreementRequest, ReportView, SetStatusRequest, SubmitReportRequest, truce_server::Truce,
 };
 
 use crate::{commit::CommitHandle, store::Store};

@@ -19,7 +19,8 @@ pub const READ_LOG_MAX_ENTRIES: usize = 1000;
 pub const READ_LOG_MAX_BYTES: usize = 2 * 1024 * 1024;
 
 fn decode(sequence: u64, bytes: &[u8]) -> Result<Entry, Error> {
-    Entry::decode(bytes).map_err(|e| Error::Internal(format!("entry {sequence} is undecodable: {e}")))
+    Entry::decode(bytes)
+        .map_err(|e| Error::Internal(format!("entry {sequence} is undecodable: {e}")))
 }
 
 fn entry_ref(entry: &Entry) -> EntryRef {
@@ -33,11 +34,13 @@ fn entry_ref(entry: &Entry) -> EntryRef {
 
 fn find(store: &Store, kind: RecordKind, id: &str) -> Result<Entry, Error> {
     validate::check_id("id", id)?;
-    let (sequence, bytes) = store.read_record(kind, id)?.ok_or_else(|| Error::NotFound {
-        field: "id".into(),
-        kind: kind.name(),
-        id: id.to_owned(),
-    })?;
+    let (sequence, bytes) = store
+        .read_record(kind, id)?
+        .ok_or_else(|| Error::NotFound {
+            field: "id".into(),
+            kind: kind.name(),
+            id: id.to_owned(),
+        })?;
     decode(sequence, &bytes)
 }
 

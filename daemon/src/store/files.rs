@@ -61,7 +61,9 @@ impl Files {
     }
 
     pub(super) fn sync(&self) -> Result<SyncedFiles, StoreError> {
-        self.data_file.sync_data().map_err(io_err(&self.data_path))?;
+        self.data_file
+            .sync_data()
+            .map_err(io_err(&self.data_path))?;
         let mut synced = self
             .synced_blobs
             .lock()

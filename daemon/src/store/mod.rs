@@ -297,7 +297,9 @@ impl Store {
         let result: Result<(), TransactionError<StoreError>> =
             (&self.entries, &self.records, &self.requests).transaction(|(e, r, q)| {
                 for (seq, bytes) in &batch.entries {
-                    if e.insert(&keys::entry_key(*seq), bytes.as_slice())?.is_some() {
+                    if e.insert(&keys::entry_key(*seq), bytes.as_slice())?
+                        .is_some()
+                    {
                         return Err(ConflictableTransactionError::Abort(StoreError::Corrupt(
                             format!("entry {seq} already exists"),
                         )));
@@ -368,8 +370,8 @@ impl Store {
             .range(keys::entry_key(from)..=keys::entry_key(durable))
         {
             let (k, v) = item?;
-            let seq =
-                keys::decode_seq(&k).ok_or_else(|| StoreError::Corrupt("malformed entry key".into()))?;
+            let seq = keys::decode_seq(&k)
+                .ok_or_else(|| StoreError::Corrupt("malformed entry key".into()))?;
             if page.len() >= limit || (!page.is_empty() && bytes + v.len() > max_bytes) {
                 break;
             }
@@ -404,8 +406,8 @@ impl Store {
         };
         for item in self.entries.iter() {
             let (k, v) = item?;
-            let seq =
-                keys::decode_seq(&k).ok_or_else(|| StoreError::Corrupt("malformed entry key".into()))?;
+            let seq = keys::decode_seq(&k)
+                .ok_or_else(|| StoreError::Corrupt("malformed entry key".into()))?;
             let derived = derive::from_stored(&v)
                 .map_err(|e| StoreError::Corrupt(format!("entry {seq}: {e}")))?;
             if let Some((kind, id)) = &derived.created {

@@ -155,7 +155,11 @@ pub fn sha256_hex(field: &str, value: &str, required: bool) -> Result<(), Error>
     if value.is_empty() && !required {
         return Ok(());
     }
-    if value.len() != 64 || !value.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+    if value.len() != 64
+        || !value
+            .bytes()
+            .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+    {
         return Err(invalid(field, "must be 64 lower-case hex digits (SHA-256)"));
     }
     Ok(())
@@ -180,7 +184,11 @@ pub fn language(field: &str, value: &str) -> Result<(), Error> {
     if value.is_empty() {
         return Ok(());
     }
-    if value.len() > 35 || !value.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
+    if value.len() > 35
+        || !value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+    {
         return Err(invalid(field, format!("{value:?} is not a language tag")));
     }
     Ok(())
@@ -211,17 +219,17 @@ pub fn required_timestamp(field: &str, ts: Option<&Timestamp>) -> Result<SystemT
 }
 
 /// An optional timestamp.
-pub fn optional_timestamp(field: &str, ts: Option<&Timestamp>) -> Result<Option<SystemTime>, Error> {
+pub fn optional_timestamp(
+    field: &str,
+    ts: Option<&Timestamp>,
+) -> Result<Option<SystemTime>, Error> {
     ts.map(|ts| timestamp(field, ts)).transpose()
 }
 
 /// A time that may not be more than a day in the server's future.
 pub fn not_future(field: &str, t: SystemTime, now: SystemTime) -> Result<(), Error> {
     if t > now + FUTURE_SLACK {
-        return Err(invalid(
-            field,
-            "is more than 1 day in the server's future",
-        ));
+        return Err(invalid(field, "is more than 1 day in the server's future"));
     }
     Ok(())
 }
@@ -229,7 +237,10 @@ pub fn not_future(field: &str, t: SystemTime, now: SystemTime) -> Result<(), Err
 /// A latitude: finite, within [-90, 90].
 pub fn latitude(field: &str, v: f64) -> Result<(), Error> {
     if !v.is_finite() || !(-90.0..=90.0).contains(&v) {
-        return Err(invalid(field, format!("{v} is not a latitude in [-90, 90]")));
+        return Err(invalid(
+            field,
+            format!("{v} is not a latitude in [-90, 90]"),
+        ));
     }
     Ok(())
 }
@@ -250,7 +261,8 @@ pub fn enum_value<E>(field: &str, raw: i32) -> Result<E, Error>
 where
     E: TryFrom<i32> + Default + PartialEq,
 {
-    let value = E::try_from(raw).map_err(|_| invalid(field, format!("{raw} is not a known value")))?;
+    let value =
+        E::try_from(raw).map_err(|_| invalid(field, format!("{raw} is not a known value")))?;
     if value == E::default() {
         return Err(invalid(field, "is required (UNSPECIFIED is not accepted)"));
     }
@@ -296,8 +308,26 @@ mod tests {
             t.ok(),
             Some(SystemTime::UNIX_EPOCH - Duration::from_millis(500))
         );
-        assert!(timestamp("t", &Timestamp { seconds: 0, nanos: -1 }).is_err());
-        assert!(timestamp("t", &Timestamp { seconds: i64::MAX, nanos: 0 }).is_err());
+        assert!(
+            timestamp(
+                "t",
+                &Timestamp {
+                    seconds: 0,
+                    nanos: -1
+                }
+            )
+            .is_err()
+        );
+        assert!(
+            timestamp(
+                "t",
+                &Timestamp {
+                    seconds: i64::MAX,
+                    nanos: 0
+                }
+            )
+            .is_err()
+        );
     }
 
     #[test]

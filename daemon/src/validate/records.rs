@@ -1,9 +1,9 @@
 //! Rules for the creating records: agreements and reports.
 
 use truce_proto::v1::{
-    Agreement, AgreementForm, AgreementMedium, AgreementPurpose, AttributionStatus,
-    EvidenceStatus, EventType, Interception, PartyRole, ProhibitedAct, Report, TargetClass,
-    TimePrecision, Weapon,
+    Agreement, AgreementForm, AgreementMedium, AgreementPurpose, AttributionStatus, EventType,
+    EvidenceStatus, Interception, PartyRole, ProhibitedAct, Report, TargetClass, TimePrecision,
+    Weapon,
 };
 
 use super::{
@@ -50,7 +50,8 @@ pub fn agreement(
         fields::text(&format!("{f}.note"), &e.note, LONG_MAX, false)?;
         earliest = Some(earliest.map_or(at, |t: std::time::SystemTime| t.min(at)));
     }
-    if let Some(expires) = fields::optional_timestamp("agreement.expires_at", a.expires_at.as_ref())?
+    if let Some(expires) =
+        fields::optional_timestamp("agreement.expires_at", a.expires_at.as_ref())?
         && earliest.is_some_and(|start| expires < start)
     {
         return Err(invalid(
@@ -69,7 +70,10 @@ pub fn agreement(
             LIST_MAX,
         )?;
         for (i, t) in scope.protected_targets.iter().enumerate() {
-            fields::enum_value::<TargetClass>(&format!("agreement.scope.protected_targets[{i}]"), *t)?;
+            fields::enum_value::<TargetClass>(
+                &format!("agreement.scope.protected_targets[{i}]"),
+                *t,
+            )?;
         }
         fields::list(
             "agreement.scope.prohibited_acts",
@@ -77,7 +81,10 @@ pub fn agreement(
             LIST_MAX,
         )?;
         for (i, t) in scope.prohibited_acts.iter().enumerate() {
-            fields::enum_value::<ProhibitedAct>(&format!("agreement.scope.prohibited_acts[{i}]"), *t)?;
+            fields::enum_value::<ProhibitedAct>(
+                &format!("agreement.scope.prohibited_acts[{i}]"),
+                *t,
+            )?;
         }
         fields::text(
             "agreement.scope.description",
@@ -86,7 +93,12 @@ pub fn agreement(
             false,
         )?;
     }
-    fields::text("agreement.reciprocity_note", &a.reciprocity_note, LONG_MAX, false)?;
+    fields::text(
+        "agreement.reciprocity_note",
+        &a.reciprocity_note,
+        LONG_MAX,
+        false,
+    )?;
     fields::text(
         "agreement.monitoring_mechanism",
         &a.monitoring_mechanism,
@@ -103,7 +115,10 @@ pub fn agreement(
     if !a.supersedes.is_empty() {
         fields::reference_id("agreement.supersedes", &a.supersedes)?;
         if id.as_deref() == Some(a.supersedes.as_str()) {
-            return Err(invalid("agreement.supersedes", "an agreement cannot supersede itself"));
+            return Err(invalid(
+                "agreement.supersedes",
+                "an agreement cannot supersede itself",
+            ));
         }
         refs.push(Reference {
             kind: RecordKind::Agreement,
@@ -166,7 +181,12 @@ pub fn report(
     source::location("report.location", location)?;
 
     fields::enum_value::<EventType>("report.event_type", r.event_type)?;
-    fields::text("report.sub_event_detail", &r.sub_event_detail, SHORT_MAX, false)?;
+    fields::text(
+        "report.sub_event_detail",
+        &r.sub_event_detail,
+        SHORT_MAX,
+        false,
+    )?;
     fields::enum_value::<Weapon>("report.weapon", r.weapon)?;
     fields::enum_value::<TargetClass>("report.target_class", r.target_class)?;
     fields::text("report.target_name", &r.target_name, SHORT_MAX, false)?;

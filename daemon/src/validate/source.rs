@@ -31,8 +31,18 @@ pub fn source(field: &str, s: &Source) -> Result<(), Error> {
         ));
     }
     fields::url(&format!("{field}.url"), &s.url, false)?;
-    fields::text(&format!("{field}.identifier"), &s.identifier, SHORT_MAX, false)?;
-    fields::text(&format!("{field}.publisher"), &s.publisher, SHORT_MAX, false)?;
+    fields::text(
+        &format!("{field}.identifier"),
+        &s.identifier,
+        SHORT_MAX,
+        false,
+    )?;
+    fields::text(
+        &format!("{field}.publisher"),
+        &s.publisher,
+        SHORT_MAX,
+        false,
+    )?;
     fields::text(&format!("{field}.title"), &s.title, SHORT_MAX, false)?;
     fields::optional_timestamp(&format!("{field}.published_at"), s.published_at.as_ref())?;
     fields::language(&format!("{field}.language"), &s.language)?;
@@ -126,7 +136,12 @@ pub fn bbox(field: &str, b: &BoundingBox) -> Result<(), Error> {
 pub fn area(field: &str, a: &GeoArea) -> Result<(), Error> {
     fields::country(&format!("{field}.country"), &a.country, false)?;
     fields::text(&format!("{field}.admin1"), &a.admin1, SHORT_MAX, false)?;
-    fields::text(&format!("{field}.description"), &a.description, fields::LONG_MAX, false)?;
+    fields::text(
+        &format!("{field}.description"),
+        &a.description,
+        fields::LONG_MAX,
+        false,
+    )?;
     if let Some(b) = &a.bbox {
         bbox(&format!("{field}.bbox"), b)?;
     }

@@ -1,0 +1,216 @@
+//! The `truce` binary run as a user would, against a daemon started
+//! in-process on 127.0.0.1:0.
+
+use std::{path::Path, process::Command};
+
+use truce_daemon::{Daemon, Running, test_settings};
+
+const SEED: &str = include_str!("../../examples/seed-scenario.jsonl");
+
+async fn daemon(dir: &Path) -> Running {
+    Daemon::new(test_settings(dir))
+        .start()
+        .await
+        .expect("daemon starts")
+}
+
+fn truce(server: &str, args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_truce"))
+        .env("TRUCE_SERVER", server)
+        .args(args)
+        .output()
+        .expect("truce runs")
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// The seed lines this daemon serves (agreements and reports).
+fn served_seed_lines() -> String {
+    SEED.lines()
+        .filter(|l| l.starts_with(r#"{"agreement""#) || l.starts_with(r#"{"report""#))
+        .map(|l| format!("{l}\n"))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn submit_twice_second_run_is_all_duplicates() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = daemon(dir.path()).await;
+    let file = dir.path().join("seed.jsonl");
+    std::fs::write(&file, served_seed_lines()).unwrap();
+    let file = file.to_str().unwrap();
+
+    let first = truce(&d.url(), &["submit", "--file", file]);
+    assert!(first.status.success(), "{}", text(&first.stderr));
+    let out = text(&first.stdout);
+    let mut lines = out.lines();
+    assert!(lines.next().unwrap().starts_with("LINE"), "{out}");
+    let rows: Vec<Vec<&str>> = lines.map(|l| l.split_whitespace().collect()).collect();
+    assert_eq!(rows.len(), 4, "{out}");
+    assert_eq!(rows[0][2], "ru-ua-energy-moratorium-2025");
+    assert!(rows.iter().all(|r| r[4] == "no"), "{out}");
+
+    let second = truce(&d.url(), &["--json", "submit", "--file", file]);
+    assert!(second.status.success(), "{}", text(&second.stderr));
+    let receipts: Vec<serde_json::Value> = text(&second.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("each line is JSON"))
+        .collect();
+    assert_eq!(receipts.len(), 4);
+    for (i, r) in receipts.iter().enumerate() {
+        assert_eq!(r["duplicate"], true, "{r}");
+        assert_eq!(r["sequence"], (i + 1).to_string(), "{r}");
+    }
+
+    // show and log, as tables and as JSON.
+    let show = truce(&d.url(), &["report", "show", "seed-report-3"]);
+    assert!(show.status.success());
+    assert!(
+        text(&show.stdout).contains("Donetsk Oblast"),
+        "{}",
+        text(&show.stdout)
+    );
+    let show = truce(
+        &d.url(),
+        &[
+            "--json",
+            "agreement",
+            "show",
+            "ru-ua-energy-moratorium-2025",
+        ],
+    );
+    let view: serde_json::Value = serde_json::from_slice(&show.stdout).unwrap();
+    assert_eq!(
+        view["agreement"]["effectiveFrom"].as_array().unwrap().len(),
+        2
+    );
+    let log = truce(&d.url(), &["--json", "log"]);
+    let entries: Vec<serde_json::Value> = text(&log.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(entries.len(), 4);
+    assert!(entries[0]["raw"].as_str().is_some_and(|s| !s.is_empty()));
+    d.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn whole_seed_file_reports_the_kinds_not_served_yet() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = daemon(dir.path()).await;
+    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/seed-scenario.jsonl");
+    let out = truce(
+        &d.url(),
+        &["submit", "--keep-going", "--file", file.to_str().unwrap()],
+    );
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("seed-scenario.jsonl:5: not implemented: claims"),
+        "{stderr}"
+    );
+    assert_eq!(
+        text(&out.stdout).lines().count(),
+        5,
+        "header and four receipts"
+    );
+    d.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exit_codes_tell_usage_from_server_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = daemon(dir.path()).await;
+    // Rejected by the daemon: exit 2 with its message.
+    let out = truce(
+        &d.url(),
+        &[
+            "report",
+            "submit",
+            "--occurred",
+            "2025-03-19",
+            "--type",
+            "drone-strike",
+            "--target",
+            "gas-distribution",
+            "--country",
+            "RU",
+            "--perpetrator",
+            "UA",
+            "--reported-by",
+            "RU",
+            "--source",
+            "ftp://example.org/x",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("report.sources[0].url"),
+        "{}",
+        text(&out.stderr)
+    );
+    // Bad flag value: exit 2 without asking the server.
+    let out = truce(
+        &d.url(),
+        &[
+            "report",
+            "submit",
+            "--occurred",
+            "yesterday",
+            "--type",
+            "x",
+            "--target",
+            "y",
+            "--country",
+            "RU",
+            "--reported-by",
+            "RU",
+            "--source",
+            "https://example.org",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    // Unknown record: exit 2.
+    let out = truce(&d.url(), &["report", "show", "nope"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("not found"));
+    // A line that is not an envelope.
+    let bad = dir.path().join("bad.jsonl");
+    std::fs::write(&bad, "{\"agreement\": {}, \"report\": {}}\n").unwrap();
+    let out = truce(&d.url(), &["submit", "--file", bad.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("bad.jsonl:1"),
+        "{}",
+        text(&out.stderr)
+    );
+    // Valid input through the flags: exit 0.
+    let out = truce(
+        &d.url(),
+        &[
+            "agreement",
+            "add",
+            "--title",
+            "Test",
+            "--party",
+            "AA:signatory",
+            "--party",
+            "BB:signatory",
+            "--declared-at",
+            "2025-01-01",
+            "--effective-from",
+            "2025-01-02",
+            "--purpose",
+            "humanitarian",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("agreement-1"));
+    d.shutdown().await.unwrap();
+
+    // No server: exit 1.
+    let out = truce("http://127.0.0.1:1", &["report", "show", "x"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+}

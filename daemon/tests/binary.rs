@@ -1,0 +1,207 @@
+//! The real `truced` binary: it announces its address, refuses a second
+//! daemon on the same data dir, exits 0 on SIGTERM after draining, and
+//! after kill -9 restarts with every acknowledged entry (crash
+//! consistency; durability itself is shown through the sync seam in the
+//! end-to-end tests).
+
+use std::{
+    io::{BufRead, BufReader, Read},
+    path::Path,
+    process::{Child, Command, Stdio},
+};
+
+use truce_client::Client;
+use truce_proto::v1::{
+    Agreement, AgreementForm, AgreementMedium, AgreementParty, AgreementPurpose, EffectiveFrom,
+    PartyRole, RecordAgreementRequest,
+};
+
+struct Truced {
+    child: Child,
+    url: String,
+}
+
+fn start(dir: &Path) -> Truced {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_truced"))
+        .args([
+            "--listen",
+            "127.0.0.1:0",
+            "--shutdown-pause-ms",
+            "0",
+            "--data-dir",
+        ])
+        .arg(dir)
+        .env("TRUCE_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("truced starts");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().expect("stdout"))
+        .read_line(&mut line)
+        .expect("reads stdout");
+    let addr = line
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+        .to_owned();
+    Truced {
+        child,
+        url: format!("http://{addr}"),
+    }
+}
+
+fn signal(child: &Child, sig: &str) {
+    let status = Command::new("kill")
+        .args([sig, &child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(status.success());
+}
+
+fn agreement(n: usize) -> RecordAgreementRequest {
+    RecordAgreementRequest {
+        request_id: format!("binary-test-{n}"),
+        agreement: Some(Agreement {
+            id: format!("agreement-n{n}"),
+            title: format!("Test agreement {n}"),
+            parties: vec![
+                AgreementParty {
+                    party: "AA".into(),
+                    role: PartyRole::Signatory.into(),
+                    ..Default::default()
+                },
+                AgreementParty {
+                    party: "BB".into(),
+                    role: PartyRole::Signatory.into(),
+                    ..Default::default()
+                },
+            ],
+            form: AgreementForm::Bilateral.into(),
+            medium: AgreementMedium::Written.into(),
+            purpose: AgreementPurpose::Humanitarian.into(),
+            declared_at: Some(pbjson_types::Timestamp {
+                seconds: 1_742_000_000,
+                nanos: 0,
+            }),
+            effective_from: vec![EffectiveFrom {
+                at: Some(pbjson_types::Timestamp {
+                    seconds: 1_742_000_000,
+                    nanos: 0,
+                }),
+                ..Default::default()
+            }],
+            ..Default::default()
+        }),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_daemon_on_the_same_data_dir_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut first = start(dir.path());
+    let second = Command::new(env!("CARGO_BIN_EXE_truced"))
+        .args(["--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(!second.status.success());
+    let stderr = String::from_utf8_lossy(&second.stderr);
+    assert!(stderr.contains("in use by another truced"), "{stderr}");
+    // The first one is unharmed.
+    let client = Client::connect(first.url.clone()).await.unwrap();
+    client.record_agreement(agreement(1)).await.unwrap();
+    signal(&first.child, "-TERM");
+    assert!(first.child.wait().unwrap().success());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_drains_and_exits_zero() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut d = start(dir.path());
+    let client = Client::connect(d.url.clone()).await.unwrap();
+    let receipt = client.record_agreement(agreement(1)).await.unwrap();
+    drop(client);
+    signal(&d.child, "-TERM");
+    let status = d.child.wait().unwrap();
+    let mut stderr = String::new();
+    d.child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    assert!(status.success(), "exit {status:?}: {stderr}");
+
+    let mut d = start(dir.path());
+    let client = Client::connect(d.url.clone()).await.unwrap();
+    let view = client.get_agreement("agreement-n1").await.unwrap();
+    assert_eq!(view.created.unwrap().sequence, receipt.sequence);
+    signal(&d.child, "-INT");
+    assert!(d.child.wait().unwrap().success(), "SIGINT also exits 0");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_kill_9_every_acknowledged_entry_is_there() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut d = start(dir.path());
+    let client = Client::connect(d.url.clone()).await.unwrap();
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let mut writers = Vec::new();
+    for w in 0..16 {
+        let client = client.clone();
+        let tx = tx.clone();
+        writers.push(tokio::spawn(async move {
+            for i in 0.. {
+                let n = w * 1_000_000 + i;
+                match client.record_agreement(agreement(n)).await {
+                    Ok(r) => {
+                        if tx.send((n, r.sequence)).is_err() {
+                            break;
+                        }
+                    }
+                    Err(_) => break,
+                }
+            }
+        }));
+    }
+    drop(tx);
+    let mut acked = Vec::new();
+    while acked.len() < 200 {
+        acked.push(rx.recv().await.expect("writes flow"));
+    }
+    signal(&d.child, "-KILL");
+    d.child.wait().unwrap();
+    while let Some(a) = rx.recv().await {
+        acked.push(a);
+    }
+    for w in writers {
+        w.await.unwrap();
+    }
+    drop(client);
+
+    let mut d = start(dir.path());
+    let client = Client::connect(d.url.clone()).await.unwrap();
+    for (n, seq) in &acked {
+        let view = client
+            .get_agreement(&format!("agreement-n{n}"))
+            .await
+            .unwrap();
+        assert_eq!(view.created.unwrap().sequence, *seq);
+    }
+    // The log is gapless from 1 to its end.
+    let mut next = 1;
+    loop {
+        let page = client.read_log(next, 0).await.unwrap();
+        if page.entries.is_empty() {
+            break;
+        }
+        for e in &page.entries {
+            assert_eq!(e.sequence, next);
+            next += 1;
+        }
+    }
+    assert!(next > acked.len() as u64);
+    signal(&d.child, "-TERM");
+    assert!(d.child.wait().unwrap().success());
+}
