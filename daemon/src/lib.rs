@@ -10,6 +10,7 @@ pub mod commit;
 pub mod config;
 pub mod derive;
 pub mod error;
+pub mod project;
 pub mod server;
 pub mod service;
 pub mod store;

@@ -20,14 +20,15 @@ use std::{
 
 use prost::Message as _;
 use tokio::sync::{mpsc, oneshot};
-use truce_proto::v1::{Entry, Receipt};
+use truce_proto::v1::{AgreementStatus, Entry, Receipt, entry::Payload, status_change};
 
 use crate::{
     derive,
     error::Error,
-    store::{Batch, Store},
+    project::{self, View},
+    store::{Batch, RecordKind, Store},
     sync::{Group, SyncStep},
-    validate::ValidWrite,
+    validate::{self, Missing, ValidWrite},
 };
 use order::{Position, Sequencer};
 
@@ -197,10 +198,16 @@ impl Writer {
         let mut waiting: Vec<(oneshot::Sender<Result<Receipt, Error>>, Outcome)> = Vec::new();
         // Request ids and created records of this group, not yet stored.
         let mut group_requests: HashMap<String, ([u8; 32], usize, u64)> = HashMap::new();
-        let mut group_records: HashMap<(crate::store::RecordKind, String), u64> = HashMap::new();
+        let mut group_records: HashMap<(RecordKind, String), u64> = HashMap::new();
+        let mut group_views: HashMap<(RecordKind, String), View> = HashMap::new();
 
         for p in group {
-            match self.check_and_encode(&p, now, &group_requests, &group_records) {
+            let group = GroupState {
+                requests: &group_requests,
+                records: &group_records,
+                views: &group_views,
+            };
+            match self.check_and_encode(&p, now, &group) {
                 Ok(Checked::Duplicate(receipt)) => {
                     let _ = p.reply.send(Ok(receipt));
                 }
@@ -212,6 +219,7 @@ impl Writer {
                     bytes,
                     derived,
                     record_id,
+                    views,
                 }) => {
                     self.sequencer.take(position);
                     let index = accepted.len();
@@ -229,6 +237,10 @@ impl Writer {
                         duplicate: false,
                     };
                     batch.push(position.sequence, bytes, &derived);
+                    for (kind, id, view) in views {
+                        batch.push_view(kind, &id, view.encode());
+                        group_views.insert((kind, id), view);
+                    }
                     accepted.push(receipt.clone());
                     waiting.push((p.reply, Outcome::Accepted(receipt)));
                 }
@@ -302,12 +314,11 @@ impl Writer {
         &self,
         p: &Pending,
         now: SystemTime,
-        group_requests: &HashMap<String, ([u8; 32], usize, u64)>,
-        group_records: &HashMap<(crate::store::RecordKind, String), u64>,
+        group: &GroupState<'_>,
     ) -> Result<Checked, Error> {
         let w = &p.write;
         // Idempotency: this group first, then the store.
-        if let Some((hash, index, sequence)) = group_requests.get(w.request_id()) {
+        if let Some((hash, index, sequence)) = group.requests.get(w.request_id()) {
             return if hash == w.hash() {
                 Ok(Checked::DuplicateInGroup(*index))
             } else {
@@ -323,20 +334,26 @@ impl Writer {
         // References must exist.
         for r in w.references() {
             let key = (r.kind, r.id.clone());
-            if !group_records.contains_key(&key)
+            if !group.records.contains_key(&key)
                 && self.store.record_sequence(r.kind, &r.id)?.is_none()
             {
-                return Err(Error::NotFound {
-                    field: r.field.clone(),
-                    kind: r.kind.name(),
-                    id: r.id.clone(),
+                return Err(match r.missing {
+                    Missing::NotFound => Error::NotFound {
+                        field: r.field.clone(),
+                        kind: r.kind.name(),
+                        id: r.id.clone(),
+                    },
+                    Missing::FailedPrecondition => Error::FailedPrecondition {
+                        field: r.field.clone(),
+                        reason: format!("{} {:?} does not exist", r.kind.name(), r.id),
+                    },
                 });
             }
         }
         // A client-chosen id must be new.
         let kind = derive::created_kind(w.payload());
         if let (Some(kind), Some(id)) = (kind, w.client_id()) {
-            let existing = match group_records.get(&(kind, id.to_owned())) {
+            let existing = match group.records.get(&(kind, id.to_owned())) {
                 Some(seq) => Some(*seq),
                 None => self.store.record_sequence(kind, id)?,
             };
@@ -348,6 +365,8 @@ impl Writer {
                 )));
             }
         }
+        // Rules that depend on the target's current state.
+        self.check_transition(w.payload(), now, group)?;
 
         let position = self.sequencer.peek(now);
         let record_id = match (kind, w.client_id()) {
@@ -377,6 +396,17 @@ impl Writer {
                 ),
             ));
         }
+        let mut views = Vec::new();
+        for (kind, id) in project::touched(&entry) {
+            let before = match kind {
+                RecordKind::Claim => continue,
+                _ if derive::created_kind(w.payload()) == Some(kind) => None,
+                _ => Some(self.current_view(kind, &id, group)?),
+            };
+            let after = project::apply(before, kind, &id, &entry)
+                .map_err(|e| Error::Internal(e.to_string()))?;
+            views.push((kind, id, after));
+        }
         let derived = derive::Derived {
             created: kind.map(|k| (k, record_id.clone())),
             request_id: entry.request_id,
@@ -388,7 +418,63 @@ impl Writer {
             bytes,
             derived,
             record_id,
+            views,
         })
+    }
+
+    /// The view of an existing record, including this group's changes.
+    fn current_view(&self, kind: RecordKind, id: &str, group: &GroupState<'_>) -> Result<View, Error> {
+        if let Some(v) = group.views.get(&(kind, id.to_owned())) {
+            return Ok(v.clone());
+        }
+        let bytes = self
+            .store
+            .written_view(kind, id)?
+            .ok_or_else(|| Error::Internal(format!("{} {id} has no view", kind.name())))?;
+        View::decode(kind, &bytes).map_err(|e| Error::Internal(format!("view of {id}: {e}")))
+    }
+
+    /// Transitions that make no sense given the target's current state.
+    fn check_transition(&self, payload: &Payload, now: SystemTime, group: &GroupState<'_>) -> Result<(), Error> {
+        match payload {
+            Payload::Correction(c) => {
+                let View::Report(view) = self.current_view(RecordKind::Report, &c.report_id, group)? else {
+                    return Err(Error::Internal("a report id holds another view".into()));
+                };
+                let mut report = view.report.unwrap_or_default();
+                project::apply_correction(&mut report, c).map_err(|reason| Error::FailedPrecondition {
+                    field: "correction.fields".into(),
+                    reason,
+                })?;
+                // The rules see the record as a client would have sent it.
+                report.id.clear();
+                validate::corrected_report(&report, &validate::Context { now })
+            }
+            Payload::Status(s) => match (&s.target, &s.change) {
+                (
+                    Some(status_change::Target::AgreementId(id)),
+                    Some(status_change::Change::Agreement(a)),
+                ) if a.status() == AgreementStatus::Extended => {
+                    let View::Agreement(view) = self.current_view(RecordKind::Agreement, id, group)? else {
+                        return Err(Error::Internal("an agreement id holds another view".into()));
+                    };
+                    let agreement = view.agreement.unwrap_or_default();
+                    let new = a.new_expires_at.as_ref().map(order::from_timestamp);
+                    let current = agreement.expires_at.as_ref().map(order::from_timestamp);
+                    if let (Some(new), Some(current)) = (new, current)
+                        && new <= current
+                    {
+                        return Err(Error::FailedPrecondition {
+                            field: "status.agreement.new_expires_at".into(),
+                            reason: "an extension must move the expiry later than the current one".into(),
+                        });
+                    }
+                    Ok(())
+                }
+                _ => Ok(()),
+            },
+            _ => Ok(()),
+        }
     }
 
     fn stored_receipt(&self, sequence: u64) -> Result<Receipt, Error> {
@@ -414,7 +500,16 @@ enum Checked {
         bytes: Vec<u8>,
         derived: derive::Derived,
         record_id: String,
+        /// The views this entry changes, as they stand after it.
+        views: Vec<(RecordKind, String, View)>,
     },
+}
+
+/// What the writes accepted earlier in the group changed, not yet stored.
+struct GroupState<'a> {
+    requests: &'a HashMap<String, ([u8; 32], usize, u64)>,
+    records: &'a HashMap<(RecordKind, String), u64>,
+    views: &'a HashMap<(RecordKind, String), View>,
 }
 
 fn conflict(request_id: &str, sequence: u64) -> Error {

@@ -56,30 +56,42 @@ impl Truce for TruceService {
 
     async fn add_claim(
         &self,
-        _request: Request<AddClaimRequest>,
+        request: Request<AddClaimRequest>,
     ) -> Result<Response<Receipt>, Status> {
-        Err(write::not_yet_served("claims (AddClaim)"))
+        write::add_claim(&self.commit, request.into_inner())
+            .await
+            .map(Response::new)
+            .map_err(Status::from)
     }
 
     async fn set_status(
         &self,
-        _request: Request<SetStatusRequest>,
+        request: Request<SetStatusRequest>,
     ) -> Result<Response<Receipt>, Status> {
-        Err(write::not_yet_served("status changes (SetStatus)"))
+        write::set_status(&self.commit, request.into_inner())
+            .await
+            .map(Response::new)
+            .map_err(Status::from)
     }
 
     async fn attach_source(
         &self,
-        _request: Request<AttachSourceRequest>,
+        request: Request<AttachSourceRequest>,
     ) -> Result<Response<Receipt>, Status> {
-        Err(write::not_yet_served("source attachments (AttachSource)"))
+        write::attach_source(&self.commit, request.into_inner())
+            .await
+            .map(Response::new)
+            .map_err(Status::from)
     }
 
     async fn correct_report(
         &self,
-        _request: Request<CorrectReportRequest>,
+        request: Request<CorrectReportRequest>,
     ) -> Result<Response<Receipt>, Status> {
-        Err(write::not_yet_served("corrections (CorrectReport)"))
+        write::correct_report(&self.commit, request.into_inner())
+            .await
+            .map(Response::new)
+            .map_err(Status::from)
     }
 
     async fn get_agreement(

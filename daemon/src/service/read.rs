@@ -2,12 +2,12 @@
 
 use prost::Message;
 use truce_proto::v1::{
-    AgreementView, Entry, EntryRef, GetEntryResponse, RawEntry, ReadLogRequest, ReadLogResponse,
-    ReportView, entry::Payload,
+    AgreementView, Entry, GetEntryResponse, RawEntry, ReadLogRequest, ReadLogResponse, ReportView,
 };
 
 use crate::{
     error::Error,
+    project::{self, View},
     store::{RecordKind, Store},
     validate,
 };
@@ -23,60 +23,54 @@ fn decode(sequence: u64, bytes: &[u8]) -> Result<Entry, Error> {
         .map_err(|e| Error::Internal(format!("entry {sequence} is undecodable: {e}")))
 }
 
-fn entry_ref(entry: &Entry) -> EntryRef {
-    EntryRef {
-        sequence: entry.sequence,
-        recorded_at: entry.recorded_at,
-        submitter: entry.submitter.clone(),
-        request_id: entry.request_id.clone(),
-    }
-}
-
-fn find(store: &Store, kind: RecordKind, id: &str) -> Result<Entry, Error> {
+/// The view of a record as of the durable sequence: the stored view when
+/// its last entry is durable, else replayed from the durable entries of its
+/// history (the writer stores views before it syncs).
+fn view(store: &Store, kind: RecordKind, id: &str) -> Result<View, Error> {
     validate::check_id("id", id)?;
-    let (sequence, bytes) = store
-        .read_record(kind, id)?
-        .ok_or_else(|| Error::NotFound {
-            field: "id".into(),
-            kind: kind.name(),
-            id: id.to_owned(),
-        })?;
-    decode(sequence, &bytes)
+    let durable = store.durable_sequence();
+    let not_found = || Error::NotFound {
+        field: "id".into(),
+        kind: kind.name(),
+        id: id.to_owned(),
+    };
+    match store.record_sequence(kind, id)? {
+        Some(seq) if seq <= durable => {}
+        _ => return Err(not_found()),
+    }
+    let bytes = store
+        .written_view(kind, id)?
+        .ok_or_else(|| Error::Internal(format!("{} {id} has no view", kind.name())))?;
+    let stored = View::decode(kind, &bytes)
+        .map_err(|e| Error::Internal(format!("view of {id} is undecodable: {e}")))?;
+    if stored.last_sequence() <= durable {
+        return Ok(stored);
+    }
+    let mut replayed = None;
+    for item in stored.history().iter().filter(|h| h.sequence <= durable) {
+        let raw = store
+            .read_entry(item.sequence)?
+            .ok_or_else(|| Error::Internal(format!("entry {} is missing", item.sequence)))?;
+        let entry = decode(item.sequence, &raw)?;
+        replayed = Some(
+            project::apply(replayed, kind, id, &entry)
+                .map_err(|e| Error::Internal(e.to_string()))?,
+        );
+    }
+    replayed.ok_or_else(not_found)
 }
 
 pub fn get_agreement(store: &Store, id: &str) -> Result<AgreementView, Error> {
-    let entry = find(store, RecordKind::Agreement, id)?;
-    let created = entry_ref(&entry);
-    match entry.payload {
-        Some(Payload::Agreement(mut agreement)) => {
-            agreement.id = entry.record_id;
-            Ok(AgreementView {
-                agreement: Some(agreement),
-                created: Some(created),
-            })
-        }
-        _ => Err(Error::Internal(format!(
-            "entry {} indexed as an agreement holds something else",
-            entry.sequence
-        ))),
+    match view(store, RecordKind::Agreement, id)? {
+        View::Agreement(v) => Ok(v),
+        View::Report(_) => Err(Error::Internal(format!("{id}: a report view under an agreement key"))),
     }
 }
 
 pub fn get_report(store: &Store, id: &str) -> Result<ReportView, Error> {
-    let entry = find(store, RecordKind::Report, id)?;
-    let created = entry_ref(&entry);
-    match entry.payload {
-        Some(Payload::Report(mut report)) => {
-            report.id = entry.record_id;
-            Ok(ReportView {
-                report: Some(report),
-                created: Some(created),
-            })
-        }
-        _ => Err(Error::Internal(format!(
-            "entry {} indexed as a report holds something else",
-            entry.sequence
-        ))),
+    match view(store, RecordKind::Report, id)? {
+        View::Report(v) => Ok(v),
+        View::Agreement(_) => Err(Error::Internal(format!("{id}: an agreement view under a report key"))),
     }
 }
 

@@ -1,7 +1,9 @@
 //! Write RPCs: validate the request's own fields, then commit.
 
-use tonic::Status;
-use truce_proto::v1::{Receipt, RecordAgreementRequest, SubmitReportRequest};
+use truce_proto::v1::{
+    AddClaimRequest, AttachSourceRequest, CorrectReportRequest, Receipt, RecordAgreementRequest,
+    SetStatusRequest, SubmitReportRequest,
+};
 
 use super::ANONYMOUS_SUBMITTER;
 use crate::{
@@ -26,9 +28,28 @@ pub async fn submit_report(
     commit.submit(write, ANONYMOUS_SUBMITTER).await
 }
 
-/// The answer for write kinds that are defined but not yet served.
-pub fn not_yet_served(what: &str) -> Status {
-    Status::unimplemented(format!(
-        "{what}: defined in truce.v1 but not served by this truced yet"
-    ))
+pub async fn add_claim(commit: &CommitHandle, req: AddClaimRequest) -> Result<Receipt, Error> {
+    let write = validate::add_claim(req, &Context::now())?;
+    commit.submit(write, ANONYMOUS_SUBMITTER).await
+}
+
+pub async fn set_status(commit: &CommitHandle, req: SetStatusRequest) -> Result<Receipt, Error> {
+    let write = validate::set_status(req, &Context::now())?;
+    commit.submit(write, ANONYMOUS_SUBMITTER).await
+}
+
+pub async fn attach_source(
+    commit: &CommitHandle,
+    req: AttachSourceRequest,
+) -> Result<Receipt, Error> {
+    let write = validate::attach_source(req, &Context::now())?;
+    commit.submit(write, ANONYMOUS_SUBMITTER).await
+}
+
+pub async fn correct_report(
+    commit: &CommitHandle,
+    req: CorrectReportRequest,
+) -> Result<Receipt, Error> {
+    let write = validate::correct_report(req, &Context::now())?;
+    commit.submit(write, ANONYMOUS_SUBMITTER).await
 }

@@ -23,7 +23,9 @@ use sled::{Transactional, Tree};
 pub use files::SyncedFiles;
 use keys::StoredRequest;
 
-use crate::derive;
+use prost::Message as _;
+
+use crate::{derive, project};
 
 /// The on-disk format this code reads and writes.
 pub const FORMAT_VERSION: u32 = 1;
@@ -94,6 +96,7 @@ pub struct Batch {
     entries: Vec<(u64, Vec<u8>)>,
     records: Vec<(Vec<u8>, u64)>,
     requests: Vec<(Vec<u8>, Vec<u8>)>,
+    views: Vec<(Vec<u8>, Vec<u8>)>,
 }
 
 impl Batch {
@@ -107,6 +110,12 @@ impl Batch {
             keys::request_value(sequence, &derived.hash, &derived.submitter),
         ));
         self.entries.push((sequence, bytes));
+    }
+
+    /// Adds the new encoding of a record's view (a later one for the same
+    /// record in the batch wins).
+    pub fn push_view(&mut self, kind: RecordKind, id: &str, bytes: Vec<u8>) {
+        self.views.push((keys::record_key(kind, id), bytes));
     }
 
     pub fn len(&self) -> usize {
@@ -140,6 +149,7 @@ pub struct Store {
     entries: Tree,
     records: Tree,
     requests: Tree,
+    views: Tree,
     durable: AtomicU64,
     files: files::Files,
     dir: PathBuf,
@@ -189,6 +199,7 @@ impl Store {
         let entries = db.open_tree("entries")?;
         let records = db.open_tree("records")?;
         let requests = db.open_tree("requests")?;
+        let views = db.open_tree("views")?;
         let meta = db.open_tree("meta")?;
 
         match meta.get(FORMAT_VERSION_KEY)? {
@@ -233,6 +244,7 @@ impl Store {
             entries,
             records,
             requests,
+            views,
             durable: AtomicU64::new(durable),
             files,
             dir: dir.to_owned(),
@@ -291,11 +303,20 @@ impl Store {
             .map(|v| v.to_vec()))
     }
 
+    /// The stored view of a record, whether or not its last entry is
+    /// durable. Writer (and readers that check the view's last sequence).
+    pub fn written_view(&self, kind: RecordKind, id: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self
+            .views
+            .get(keys::record_key(kind, id))?
+            .map(|v| v.to_vec()))
+    }
+
     /// Writes a group atomically (all of it or none of it). Not durable
     /// until [`Store::flush`] and [`Store::sync_files`] have returned.
     pub fn apply(&self, batch: &Batch) -> Result<(), StoreError> {
         let result: Result<(), TransactionError<StoreError>> =
-            (&self.entries, &self.records, &self.requests).transaction(|(e, r, q)| {
+            (&self.entries, &self.records, &self.requests, &self.views).transaction(|(e, r, q, v)| {
                 for (seq, bytes) in &batch.entries {
                     if e.insert(&keys::entry_key(*seq), bytes.as_slice())?
                         .is_some()
@@ -310,6 +331,9 @@ impl Store {
                 }
                 for (key, value) in &batch.requests {
                     q.insert(key.as_slice(), value.as_slice())?;
+                }
+                for (key, value) in &batch.views {
+                    v.insert(key.as_slice(), value.as_slice())?;
                 }
                 Ok(())
             });
@@ -399,6 +423,7 @@ impl Store {
     pub fn reindex(&self) -> Result<ReindexStats, StoreError> {
         self.records.clear()?;
         self.requests.clear()?;
+        self.views.clear()?;
         let mut stats = ReindexStats {
             entries: 0,
             records: 0,
@@ -408,8 +433,23 @@ impl Store {
             let (k, v) = item?;
             let seq = keys::decode_seq(&k)
                 .ok_or_else(|| StoreError::Corrupt("malformed entry key".into()))?;
-            let derived = derive::from_stored(&v)
+            let entry = truce_proto::v1::Entry::decode(v.as_ref())
+                .map_err(|e| StoreError::Corrupt(format!("entry {seq} is undecodable: {e}")))?;
+            let derived = derive::from_entry(&entry)
                 .map_err(|e| StoreError::Corrupt(format!("entry {seq}: {e}")))?;
+            for (kind, id) in project::touched(&entry) {
+                let key = keys::record_key(kind, &id);
+                let before = match self.views.get(&key)? {
+                    Some(b) => Some(
+                        project::View::decode(kind, &b)
+                            .map_err(|e| StoreError::Corrupt(format!("view {id}: {e}")))?,
+                    ),
+                    None => None,
+                };
+                let after = project::apply(before, kind, &id, &entry)
+                    .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                self.views.insert(key, after.encode())?;
+            }
             if let Some((kind, id)) = &derived.created {
                 self.records
                     .insert(keys::record_key(*kind, id), &keys::entry_key(seq))?;
@@ -431,7 +471,11 @@ impl Store {
     /// index with a rebuilt one.
     pub fn derived_digest(&self) -> Result<Vec<DerivedRow>, StoreError> {
         let mut out = Vec::new();
-        for (name, tree) in [("records", &self.records), ("requests", &self.requests)] {
+        for (name, tree) in [
+            ("records", &self.records),
+            ("requests", &self.requests),
+            ("views", &self.views),
+        ] {
             for item in tree.iter() {
                 let (k, v) = item?;
                 out.push((name.to_owned(), k.to_vec(), v.to_vec()));

@@ -8,17 +8,31 @@
 //! short text 512; URLs 2048; long text 8192; 32 tags of 64; 64 sources;
 //! 64 items in any other list; 1,000 polygon points.
 
+mod changes;
 mod fields;
 mod records;
 mod source;
 
 use std::time::SystemTime;
 
-use truce_proto::v1::{RecordAgreementRequest, SubmitReportRequest, entry::Payload};
+use truce_proto::v1::{
+    AddClaimRequest, AttachSourceRequest, CorrectReportRequest, RecordAgreementRequest, Report,
+    SetStatusRequest, SubmitReportRequest, entry::Payload,
+};
 
 use crate::{derive, error::Error, store::RecordKind};
 
 pub use fields::{ID_MAX, LONG_MAX, SHORT_MAX, SOURCES_MAX, URL_MAX, check_id};
+
+/// What a missing reference is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Missing {
+    /// The write's target (or a record it is about): NOT_FOUND.
+    NotFound,
+    /// A record the change points at (duplicate_of, superseded_by...):
+    /// the transition makes no sense, FAILED_PRECONDITION.
+    FailedPrecondition,
+}
 
 /// A record the write refers to, which must exist when it is committed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,6 +41,27 @@ pub struct Reference {
     pub id: String,
     /// The request field that names it.
     pub field: String,
+    pub missing: Missing,
+}
+
+impl Reference {
+    pub fn target(kind: RecordKind, id: &str, field: impl Into<String>) -> Self {
+        Self {
+            kind,
+            id: id.to_owned(),
+            field: field.into(),
+            missing: Missing::NotFound,
+        }
+    }
+
+    pub fn pointer(kind: RecordKind, id: &str, field: impl Into<String>) -> Self {
+        Self {
+            kind,
+            id: id.to_owned(),
+            field: field.into(),
+            missing: Missing::FailedPrecondition,
+        }
+    }
 }
 
 /// A write request whose own fields have been validated.
@@ -69,7 +104,8 @@ impl ValidWrite {
         self.client_id.as_deref()
     }
 
-    /// For writes that target an existing record: its kind and id.
+    /// The records the write refers to; for writes that change a record,
+    /// the first is their target.
     pub fn references(&self) -> &[Reference] {
         &self.references
     }
@@ -124,4 +160,65 @@ pub fn submit_report(req: SubmitReportRequest, ctx: &Context) -> Result<ValidWri
         client_id,
         refs,
     ))
+}
+
+/// Validates an AddClaim request.
+pub fn add_claim(req: AddClaimRequest, ctx: &Context) -> Result<ValidWrite, Error> {
+    let request_id = fields::request_id(&req.request_id)?;
+    let claim = req
+        .claim
+        .ok_or_else(|| Error::invalid("claim", "is required"))?;
+    let mut refs = Vec::new();
+    let client_id = changes::claim(&claim, ctx, &mut refs)?;
+    Ok(ValidWrite::new(request_id, Payload::Claim(claim), client_id, refs))
+}
+
+/// Validates a SetStatus request.
+pub fn set_status(req: SetStatusRequest, ctx: &Context) -> Result<ValidWrite, Error> {
+    let request_id = fields::request_id(&req.request_id)?;
+    let status = req
+        .status
+        .ok_or_else(|| Error::invalid("status", "is required"))?;
+    let mut refs = Vec::new();
+    changes::status(&status, ctx, &mut refs)?;
+    Ok(ValidWrite::new(request_id, Payload::Status(status), None, refs))
+}
+
+/// Validates an AttachSource request.
+pub fn attach_source(req: AttachSourceRequest, _ctx: &Context) -> Result<ValidWrite, Error> {
+    let request_id = fields::request_id(&req.request_id)?;
+    let attachment = req
+        .attachment
+        .ok_or_else(|| Error::invalid("attachment", "is required"))?;
+    let mut refs = Vec::new();
+    changes::attachment(&attachment, &mut refs)?;
+    Ok(ValidWrite::new(request_id, Payload::Source(attachment), None, refs))
+}
+
+/// Validates a CorrectReport request's own fields. Whether the corrected
+/// report still holds together depends on its current state: the commit
+/// pipeline checks that with [`corrected_report`].
+pub fn correct_report(req: CorrectReportRequest, _ctx: &Context) -> Result<ValidWrite, Error> {
+    let request_id = fields::request_id(&req.request_id)?;
+    let correction = req
+        .correction
+        .ok_or_else(|| Error::invalid("correction", "is required"))?;
+    let mut refs = Vec::new();
+    changes::correction(&correction, &mut refs)?;
+    Ok(ValidWrite::new(request_id, Payload::Correction(correction), None, refs))
+}
+
+/// The rules of a report, applied to a report as a correction leaves it;
+/// errors name the field under `correction.values`.
+pub fn corrected_report(report: &Report, ctx: &Context) -> Result<(), Error> {
+    let mut refs = Vec::new();
+    records::report(report, ctx, &mut refs)
+        .map(|_| ())
+        .map_err(|e| match e {
+            Error::InvalidArgument { field, reason } => Error::InvalidArgument {
+                field: field.replacen("report.", "correction.values.", 1),
+                reason: format!("{reason} (after the correction)"),
+            },
+            other => other,
+        })
 }

@@ -120,11 +120,11 @@ pub fn agreement(
                 "an agreement cannot supersede itself",
             ));
         }
-        refs.push(Reference {
-            kind: RecordKind::Agreement,
-            id: a.supersedes.clone(),
-            field: "agreement.supersedes".into(),
-        });
+        refs.push(Reference::pointer(
+            RecordKind::Agreement,
+            &a.supersedes,
+            "agreement.supersedes",
+        ));
     }
     fields::text("agreement.notes", &a.notes, LONG_MAX, false)?;
     fields::tags("agreement.tags", &a.tags)?;
@@ -142,11 +142,7 @@ pub fn report(
     for (i, a) in r.agreement_ids.iter().enumerate() {
         let f = format!("report.agreement_ids[{i}]");
         fields::reference_id(&f, a)?;
-        refs.push(Reference {
-            kind: RecordKind::Agreement,
-            id: a.clone(),
-            field: f,
-        });
+        refs.push(Reference::target(RecordKind::Agreement, a, f));
     }
 
     let occurred = r

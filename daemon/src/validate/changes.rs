@@ -1,0 +1,274 @@
+//! Rules for the writes that change existing records: claims, status
+//! changes, source attachments and corrections.
+
+use truce_proto::v1::{
+    AgreementStatus, Claim, ClaimKind, ComplianceFinding, Correction, EvidenceStatus,
+    SourceAttachment, StatusChange, source_attachment, status_change,
+};
+
+use super::{
+    Context, Reference,
+    fields::{self, LIST_MAX, LONG_MAX, invalid},
+    source,
+};
+use crate::{error::Error, project, store::RecordKind};
+
+/// A claim; returns its client-chosen id, if any.
+pub fn claim(c: &Claim, ctx: &Context, refs: &mut Vec<Reference>) -> Result<Option<String>, Error> {
+    let id = fields::client_record_id("claim.id", &c.id)?;
+    fields::party("claim.party", &c.party, true)?;
+    fields::enum_value::<ClaimKind>("claim.kind", c.kind)?;
+    if c.report_ids.is_empty() && c.agreement_id.is_empty() {
+        return Err(invalid(
+            "claim.report_ids",
+            "a claim is about at least one report or an agreement",
+        ));
+    }
+    fields::list("claim.report_ids", &c.report_ids, LIST_MAX)?;
+    for (i, r) in c.report_ids.iter().enumerate() {
+        let f = format!("claim.report_ids[{i}]");
+        fields::reference_id(&f, r)?;
+        if c.report_ids[..i].contains(r) {
+            return Err(invalid(&f, format!("{r:?} is named twice")));
+        }
+        refs.push(Reference::target(RecordKind::Report, r, f));
+    }
+    if !c.agreement_id.is_empty() {
+        fields::reference_id("claim.agreement_id", &c.agreement_id)?;
+        refs.push(Reference::target(
+            RecordKind::Agreement,
+            &c.agreement_id,
+            "claim.agreement_id",
+        ));
+    }
+    let stated = fields::required_timestamp("claim.stated_at", c.stated_at.as_ref())?;
+    fields::not_future("claim.stated_at", stated, ctx.now)?;
+    fields::text("claim.statement", &c.statement, LONG_MAX, true)?;
+    source::sources("claim.sources", &c.sources, false)?;
+    fields::list("claim.against_parties", &c.against_parties, LIST_MAX)?;
+    for (i, p) in c.against_parties.iter().enumerate() {
+        fields::party(&format!("claim.against_parties[{i}]"), p, true)?;
+    }
+    Ok(id)
+}
+
+/// A status change.
+pub fn status(s: &StatusChange, ctx: &Context, refs: &mut Vec<Reference>) -> Result<(), Error> {
+    let (target_kind, target_id) = match &s.target {
+        Some(status_change::Target::ReportId(id)) => {
+            fields::reference_id("status.report_id", id)?;
+            refs.push(Reference::target(RecordKind::Report, id, "status.report_id"));
+            (RecordKind::Report, id)
+        }
+        Some(status_change::Target::AgreementId(id)) => {
+            fields::reference_id("status.agreement_id", id)?;
+            refs.push(Reference::target(
+                RecordKind::Agreement,
+                id,
+                "status.agreement_id",
+            ));
+            (RecordKind::Agreement, id)
+        }
+        None => {
+            return Err(invalid(
+                "status.report_id",
+                "a status change targets a report_id or an agreement_id",
+            ));
+        }
+    };
+    match &s.change {
+        None => {
+            return Err(invalid(
+                "status.evidence",
+                "give one of evidence, agreement or compliance",
+            ));
+        }
+        Some(status_change::Change::Evidence(e)) => {
+            if target_kind != RecordKind::Report {
+                return Err(invalid("status.evidence", "applies to reports only"));
+            }
+            let st = fields::enum_value::<EvidenceStatus>("status.evidence.status", e.status)?;
+            match (st, e.duplicate_of.is_empty()) {
+                (EvidenceStatus::Duplicate, true) => {
+                    return Err(invalid(
+                        "status.evidence.duplicate_of",
+                        "is required with EVIDENCE_STATUS_DUPLICATE",
+                    ));
+                }
+                (EvidenceStatus::Duplicate, false) => {
+                    fields::reference_id("status.evidence.duplicate_of", &e.duplicate_of)?;
+                    if &e.duplicate_of == target_id {
+                        return Err(Error::FailedPrecondition {
+                            field: "status.evidence.duplicate_of".into(),
+                            reason: "a report cannot be a duplicate of itself".into(),
+                        });
+                    }
+                    refs.push(Reference::pointer(
+                        RecordKind::Report,
+                        &e.duplicate_of,
+                        "status.evidence.duplicate_of",
+                    ));
+                }
+                (_, false) => {
+                    return Err(invalid(
+                        "status.evidence.duplicate_of",
+                        "is only for EVIDENCE_STATUS_DUPLICATE",
+                    ));
+                }
+                (_, true) => {}
+            }
+        }
+        Some(status_change::Change::Agreement(a)) => {
+            if target_kind != RecordKind::Agreement {
+                return Err(invalid("status.agreement", "applies to agreements only"));
+            }
+            let st = fields::enum_value::<AgreementStatus>("status.agreement.status", a.status)?;
+            let expiry = fields::optional_timestamp(
+                "status.agreement.new_expires_at",
+                a.new_expires_at.as_ref(),
+            )?;
+            match (st, expiry.is_some()) {
+                (AgreementStatus::Extended, false) => {
+                    return Err(invalid(
+                        "status.agreement.new_expires_at",
+                        "is required with AGREEMENT_STATUS_EXTENDED",
+                    ));
+                }
+                (AgreementStatus::Extended, true) | (_, false) => {}
+                (_, true) => {
+                    return Err(invalid(
+                        "status.agreement.new_expires_at",
+                        "is only for AGREEMENT_STATUS_EXTENDED",
+                    ));
+                }
+            }
+            match (st, a.superseded_by.is_empty()) {
+                (AgreementStatus::Superseded, true) => {
+                    return Err(invalid(
+                        "status.agreement.superseded_by",
+                        "is required with AGREEMENT_STATUS_SUPERSEDED",
+                    ));
+                }
+                (AgreementStatus::Superseded, false) => {
+                    fields::reference_id("status.agreement.superseded_by", &a.superseded_by)?;
+                    if &a.superseded_by == target_id {
+                        return Err(Error::FailedPrecondition {
+                            field: "status.agreement.superseded_by".into(),
+                            reason: "an agreement cannot be superseded by itself".into(),
+                        });
+                    }
+                    refs.push(Reference::pointer(
+                        RecordKind::Agreement,
+                        &a.superseded_by,
+                        "status.agreement.superseded_by",
+                    ));
+                }
+                (_, false) => {
+                    return Err(invalid(
+                        "status.agreement.superseded_by",
+                        "is only for AGREEMENT_STATUS_SUPERSEDED",
+                    ));
+                }
+                (_, true) => {}
+            }
+        }
+        Some(status_change::Change::Compliance(c)) => {
+            if target_kind != RecordKind::Report {
+                return Err(invalid("status.compliance", "applies to reports only"));
+            }
+            fields::enum_value::<ComplianceFinding>("status.compliance.finding", c.finding)?;
+            fields::reference_id("status.compliance.agreement_id", &c.agreement_id)?;
+            refs.push(Reference::pointer(
+                RecordKind::Agreement,
+                &c.agreement_id,
+                "status.compliance.agreement_id",
+            ));
+        }
+    }
+    if let Some(t) = fields::optional_timestamp("status.effective_at", s.effective_at.as_ref())? {
+        fields::not_future("status.effective_at", t, ctx.now)?;
+    }
+    fields::text("status.reason", &s.reason, LONG_MAX, true)?;
+    source::sources("status.sources", &s.sources, false)?;
+    Ok(())
+}
+
+/// A source attachment.
+pub fn attachment(a: &SourceAttachment, refs: &mut Vec<Reference>) -> Result<(), Error> {
+    match &a.target {
+        Some(source_attachment::Target::ReportId(id)) => {
+            fields::reference_id("attachment.report_id", id)?;
+            refs.push(Reference::target(
+                RecordKind::Report,
+                id,
+                "attachment.report_id",
+            ));
+        }
+        Some(source_attachment::Target::AgreementId(id)) => {
+            fields::reference_id("attachment.agreement_id", id)?;
+            refs.push(Reference::target(
+                RecordKind::Agreement,
+                id,
+                "attachment.agreement_id",
+            ));
+        }
+        None => {
+            return Err(invalid(
+                "attachment.report_id",
+                "an attachment targets a report_id or an agreement_id",
+            ));
+        }
+    }
+    let s = a
+        .source
+        .as_ref()
+        .ok_or_else(|| invalid("attachment.source", "is required"))?;
+    source::source("attachment.source", s)?;
+    fields::text("attachment.note", &a.note, LONG_MAX, false)?;
+    Ok(())
+}
+
+/// A correction's own fields: a report target, known correctable paths,
+/// a reason. The merged result is checked by the commit pipeline.
+pub fn correction(c: &Correction, refs: &mut Vec<Reference>) -> Result<(), Error> {
+    fields::reference_id("correction.report_id", &c.report_id)?;
+    refs.push(Reference::target(
+        RecordKind::Report,
+        &c.report_id,
+        "correction.report_id",
+    ));
+    let paths = c.fields.as_ref().map(|m| m.paths.as_slice()).unwrap_or(&[]);
+    if paths.is_empty() {
+        return Err(invalid("correction.fields", "names no field to correct"));
+    }
+    fields::list("correction.fields", paths, LIST_MAX)?;
+    for (i, p) in paths.iter().enumerate() {
+        if !project::is_correctable(p) {
+            return Err(Error::FailedPrecondition {
+                field: format!("correction.fields[{i}]"),
+                reason: format!("{p:?} is not a correctable field of a report"),
+            });
+        }
+        if paths[..i].contains(p) {
+            return Err(invalid(
+                &format!("correction.fields[{i}]"),
+                format!("{p:?} is named twice"),
+            ));
+        }
+    }
+    if c.values.is_none() {
+        return Err(invalid("correction.values", "is required"));
+    }
+    if let Some(v) = &c.values
+        && paths.iter().any(|p| p == "agreement_ids")
+    {
+        for (i, a) in v.agreement_ids.iter().enumerate() {
+            let f = format!("correction.values.agreement_ids[{i}]");
+            fields::reference_id(&f, a)?;
+            refs.push(Reference::target(RecordKind::Agreement, a, f));
+        }
+    }
+    fields::text("correction.reason", &c.reason, LONG_MAX, true)?;
+    source::sources("correction.sources", &c.sources, false)?;
+    Ok(())
+}
