@@ -26,8 +26,8 @@ fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
 
-/// The seed lines this daemon serves (agreements and reports).
-fn served_seed_lines() -> String {
+/// The seed lines that create records (agreements and reports).
+fn creating_seed_lines() -> String {
     SEED.lines()
         .filter(|l| l.starts_with(r#"{"agreement""#) || l.starts_with(r#"{"report""#))
         .map(|l| format!("{l}\n"))
@@ -39,7 +39,7 @@ async fn submit_twice_second_run_is_all_duplicates() {
     let dir = tempfile::tempdir().unwrap();
     let d = daemon(dir.path()).await;
     let file = dir.path().join("seed.jsonl");
-    std::fs::write(&file, served_seed_lines()).unwrap();
+    std::fs::write(&file, creating_seed_lines()).unwrap();
     let file = file.to_str().unwrap();
 
     let first = truce(&d.url(), &["submit", "--file", file]);
@@ -97,25 +97,131 @@ async fn submit_twice_second_run_is_all_duplicates() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn whole_seed_file_reports_the_kinds_not_served_yet() {
+async fn the_whole_seed_file_and_the_changing_commands() {
     let dir = tempfile::tempdir().unwrap();
     let d = daemon(dir.path()).await;
     let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/seed-scenario.jsonl");
-    let out = truce(
-        &d.url(),
-        &["submit", "--keep-going", "--file", file.to_str().unwrap()],
-    );
-    let stderr = text(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
-    assert!(
-        stderr.contains("seed-scenario.jsonl:5: not implemented: claims"),
-        "{stderr}"
-    );
+    let out = truce(&d.url(), &["submit", "--file", file.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
     assert_eq!(
         text(&out.stdout).lines().count(),
-        5,
-        "header and four receipts"
+        13,
+        "header and twelve receipts"
     );
+
+    let show = truce(&d.url(), &["report", "show", "seed-report-1", "--history"]);
+    let shown = text(&show.stdout);
+    assert!(shown.contains("EVIDENCE     disputed"), "{shown}");
+    assert!(shown.contains("seed-claim-ua-denies-1-2"), "{shown}");
+    assert!(shown.contains("evidence status: disputed"), "{shown}");
+
+    let run = |args: &[&str]| {
+        let out = truce(&d.url(), args);
+        assert!(out.status.success(), "{args:?}: {}", text(&out.stderr));
+        text(&out.stdout)
+    };
+    run(&[
+        "claim",
+        "add",
+        "--party",
+        "UA",
+        "--kind",
+        "counter-accusation",
+        "--report",
+        "seed-report-1",
+        "--stated-at",
+        "2025-03-23",
+        "--statement",
+        "RU staged it",
+        "--against",
+        "RU",
+        "--source",
+        "https://example.org/statements/ua",
+    ]);
+    run(&[
+        "status",
+        "set",
+        "--report",
+        "seed-report-1",
+        "--evidence",
+        "debunked",
+        "--reason",
+        "satellite imagery shows no damage",
+        "--source",
+        "https://example.org/sat",
+        "--source-kind",
+        "satellite",
+    ]);
+    run(&[
+        "source",
+        "attach",
+        "--report",
+        "seed-report-1",
+        "--url",
+        "https://example.org/imagery",
+        "--kind",
+        "satellite",
+        "--reliability",
+        "b",
+        "--credibility",
+        "2",
+    ]);
+    run(&[
+        "report",
+        "correct",
+        "seed-report-1",
+        "--set",
+        "harm.fatalities_best=0",
+        "--set",
+        "event_type=missile-attack",
+        "--reason",
+        "re-assessed",
+    ]);
+    run(&[
+        "status",
+        "set",
+        "--agreement",
+        "ru-ua-energy-moratorium-2025",
+        "--status",
+        "extended",
+        "--new-expires-at",
+        "2025-05-17",
+        "--reason",
+        "renewed",
+    ]);
+    let view: serde_json::Value =
+        serde_json::from_str(&run(&["--json", "report", "show", "seed-report-1"])).unwrap();
+    assert_eq!(view["report"]["evidenceStatus"], "EVIDENCE_STATUS_DEBUNKED");
+    assert_eq!(view["report"]["eventType"], "EVENT_TYPE_MISSILE_ATTACK");
+    assert_eq!(view["report"]["harm"]["fatalitiesBest"], 0);
+    assert_eq!(view["report"]["sources"].as_array().unwrap().len(), 3);
+    assert_eq!(view["claims"].as_array().unwrap().len(), 2);
+    assert_eq!(view["history"].as_array().unwrap().len(), 7);
+    let agreement = run(&["agreement", "show", "ru-ua-energy-moratorium-2025"]);
+    assert!(agreement.contains("extended since"), "{agreement}");
+    assert!(
+        agreement.contains("EXPIRES         2025-05-17T00:00:00Z"),
+        "{agreement}"
+    );
+
+    // A rejected change exits 2 and names the field.
+    let out = truce(
+        &d.url(),
+        &[
+            "status",
+            "set",
+            "--report",
+            "seed-report-1",
+            "--evidence",
+            "duplicate",
+            "--duplicate-of",
+            "seed-report-1",
+            "--reason",
+            "x",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("status.evidence.duplicate_of"));
     d.shutdown().await.unwrap();
 }
 

@@ -219,7 +219,11 @@ pub fn summary(entry: &Entry) -> String {
         }
         Some(Payload::Source(a)) => {
             let s = a.source.clone().unwrap_or_default();
-            let name = if s.url.is_empty() { s.identifier } else { s.url };
+            let name = if s.url.is_empty() {
+                s.identifier
+            } else {
+                s.url
+            };
             format!("source attached: {}", short(&name))
         }
         Some(Payload::Correction(c)) => format!(
@@ -320,7 +324,11 @@ fn claim_of(entry: &Entry, payload: &Payload) -> Option<truce_proto::v1::Claim> 
     }
 }
 
-fn apply_to_agreement(v: &mut AgreementView, change: &Payload, entry: &Entry) -> Result<(), String> {
+fn apply_to_agreement(
+    v: &mut AgreementView,
+    change: &Payload,
+    entry: &Entry,
+) -> Result<(), String> {
     let agreement = v.agreement.get_or_insert_with(Default::default);
     match change {
         Payload::Claim(_) => v.claims.extend(claim_of(entry, change)),
@@ -396,19 +404,33 @@ pub fn apply_correction(report: &mut Report, c: &Correction) -> Result<(), Strin
             }
             "first_reported_at" => report.first_reported_at = values.first_reported_at,
             "location" => report.location = values.location.clone(),
-            "location.country" => report.location.get_or_insert_default().country = v_loc.country.clone(),
-            "location.admin1" => report.location.get_or_insert_default().admin1 = v_loc.admin1.clone(),
-            "location.admin2" => report.location.get_or_insert_default().admin2 = v_loc.admin2.clone(),
-            "location.admin3" => report.location.get_or_insert_default().admin3 = v_loc.admin3.clone(),
+            "location.country" => {
+                report.location.get_or_insert_default().country = v_loc.country.clone()
+            }
+            "location.admin1" => {
+                report.location.get_or_insert_default().admin1 = v_loc.admin1.clone()
+            }
+            "location.admin2" => {
+                report.location.get_or_insert_default().admin2 = v_loc.admin2.clone()
+            }
+            "location.admin3" => {
+                report.location.get_or_insert_default().admin3 = v_loc.admin3.clone()
+            }
             "location.place_name" => {
                 report.location.get_or_insert_default().place_name = v_loc.place_name.clone();
             }
-            "location.latitude" => report.location.get_or_insert_default().latitude = v_loc.latitude,
-            "location.longitude" => report.location.get_or_insert_default().longitude = v_loc.longitude,
+            "location.latitude" => {
+                report.location.get_or_insert_default().latitude = v_loc.latitude
+            }
+            "location.longitude" => {
+                report.location.get_or_insert_default().longitude = v_loc.longitude
+            }
             "location.geo_precision" => {
                 report.location.get_or_insert_default().geo_precision = v_loc.geo_precision;
             }
-            "location.radius_m" => report.location.get_or_insert_default().radius_m = v_loc.radius_m,
+            "location.radius_m" => {
+                report.location.get_or_insert_default().radius_m = v_loc.radius_m
+            }
             "event_type" => report.event_type = values.event_type,
             "sub_event_detail" => report.sub_event_detail = values.sub_event_detail.clone(),
             "weapon" => report.weapon = values.weapon,
@@ -423,9 +445,15 @@ pub fn apply_correction(report: &mut Report, c: &Correction) -> Result<(), Strin
             "reported_by" => report.reported_by = values.reported_by.clone(),
             "attribution" => report.attribution = values.attribution,
             "harm" => report.harm = values.harm,
-            "harm.fatalities_low" => report.harm.get_or_insert_default().fatalities_low = v_harm.fatalities_low,
-            "harm.fatalities_best" => report.harm.get_or_insert_default().fatalities_best = v_harm.fatalities_best,
-            "harm.fatalities_high" => report.harm.get_or_insert_default().fatalities_high = v_harm.fatalities_high,
+            "harm.fatalities_low" => {
+                report.harm.get_or_insert_default().fatalities_low = v_harm.fatalities_low
+            }
+            "harm.fatalities_best" => {
+                report.harm.get_or_insert_default().fatalities_best = v_harm.fatalities_best
+            }
+            "harm.fatalities_high" => {
+                report.harm.get_or_insert_default().fatalities_high = v_harm.fatalities_high
+            }
             "harm.injured" => report.harm.get_or_insert_default().injured = v_harm.injured,
             "notes" => report.notes = values.notes.clone(),
             "tags" => report.tags = values.tags.clone(),

@@ -53,3 +53,15 @@ pub fn report(n: usize) -> SubmitReportRequest {
     }
     r
 }
+
+/// Submits every seed envelope through the client crate, in order.
+pub async fn submit_all(client: &truce_client::Client) -> Vec<truce_proto::v1::Receipt> {
+    let mut receipts = Vec::new();
+    for e in envelopes() {
+        receipts.push(client.submit(e).await.expect("seed line accepted"));
+    }
+    receipts
+}
+
+/// The seed report ids, in file order.
+pub const REPORTS: [&str; 3] = ["seed-report-1", "seed-report-2", "seed-report-3"];

@@ -418,7 +418,7 @@ fn agreement_cases() -> Vec<AgreementCase> {
         (
             "unknown superseded agreement",
             |a| agr(a).supersedes = "older-agreement".into(),
-            Code::NotFound,
+            Code::FailedPrecondition,
             "agreement.supersedes",
         ),
         (

@@ -14,7 +14,7 @@ use crate::time;
 
 /// Parses `drone-strike` (or `DRONE_STRIKE`, or the full proto name) as an
 /// enum value named `PREFIX_DRONE_STRIKE`.
-fn parse_enum<E: Into<i32>>(
+pub fn parse_enum<E: Into<i32>>(
     flag: &str,
     prefix: &str,
     value: &str,
@@ -32,11 +32,11 @@ fn parse_enum<E: Into<i32>>(
     }
 }
 
-fn parse_time(flag: &str, value: &str) -> Result<pbjson_types::Timestamp, String> {
+pub fn parse_time(flag: &str, value: &str) -> Result<pbjson_types::Timestamp, String> {
     time::parse(value).map_err(|e| format!("--{flag}: {e}"))
 }
 
-fn sources(urls: &[String], kind: &str) -> Result<Vec<Source>, String> {
+pub fn sources(urls: &[String], kind: &str) -> Result<Vec<Source>, String> {
     let kind = parse_enum(
         "source-kind",
         "SOURCE_KIND_",

@@ -1,6 +1,7 @@
 //! The `truce` command line: global flags, subcommands, and exit codes
 //! (0 ok, 1 server or connection error, 2 usage or validation error).
 
+mod change_flags;
 mod flags;
 mod render;
 mod submit;
@@ -35,9 +36,18 @@ pub enum Command {
     /// Agreements: record one, show one.
     #[command(subcommand)]
     Agreement(AgreementCommand),
-    /// Reports of alleged violations: submit one, show one.
+    /// Reports of alleged violations: submit, correct, show.
     #[command(subcommand)]
     Report(ReportCommand),
+    /// Parties' claims: accusations, denials, acknowledgements.
+    #[command(subcommand)]
+    Claim(ClaimCommand),
+    /// Status changes of reports (evidence, compliance) and agreements.
+    #[command(subcommand)]
+    Status(StatusCommand),
+    /// Sources attached to existing reports and agreements.
+    #[command(subcommand)]
+    Source(SourceCommand),
     /// Print the log from a sequence number.
     Log {
         /// First sequence to print.
@@ -63,16 +73,46 @@ pub enum Command {
 pub enum AgreementCommand {
     /// Record an agreement.
     Add(Box<flags::AgreementFlags>),
-    /// Show an agreement.
-    Show { id: String },
+    /// Show an agreement as it stands.
+    Show {
+        id: String,
+        /// Also list the entries behind the view.
+        #[arg(long)]
+        history: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
 pub enum ReportCommand {
     /// Submit a report of an alleged violation.
     Submit(Box<flags::ReportFlags>),
-    /// Show a report.
-    Show { id: String },
+    /// Correct named fields of a report (the original stays in the log).
+    Correct(Box<change_flags::CorrectFlags>),
+    /// Show a report as it stands.
+    Show {
+        id: String,
+        /// Also list the entries behind the view.
+        #[arg(long)]
+        history: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ClaimCommand {
+    /// Record a party's claim about reports or an agreement.
+    Add(Box<change_flags::ClaimFlags>),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum StatusCommand {
+    /// Change a report's or an agreement's status.
+    Set(Box<change_flags::StatusFlags>),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SourceCommand {
+    /// Attach a source to a report or an agreement.
+    Attach(Box<change_flags::SourceFlags>),
 }
 
 /// A failure of a command, with the exit code it maps to.
@@ -120,9 +160,9 @@ async fn run(args: Args) -> Result<ExitCode, CliError> {
             let receipt = client.record_agreement(req).await?;
             out.receipts(&[(None, receipt)])?;
         }
-        Command::Agreement(AgreementCommand::Show { id }) => {
+        Command::Agreement(AgreementCommand::Show { id, history }) => {
             let client = Client::connect(&args.server).await?;
-            out.agreement(&client.get_agreement(&id).await?)?;
+            out.agreement(&client.get_agreement(&id).await?, history)?;
         }
         Command::Report(ReportCommand::Submit(flags)) => {
             let req = flags.into_request().map_err(CliError::Usage)?;
@@ -130,9 +170,29 @@ async fn run(args: Args) -> Result<ExitCode, CliError> {
             let receipt = client.submit_report(req).await?;
             out.receipts(&[(None, receipt)])?;
         }
-        Command::Report(ReportCommand::Show { id }) => {
+        Command::Report(ReportCommand::Show { id, history }) => {
             let client = Client::connect(&args.server).await?;
-            out.report(&client.get_report(&id).await?)?;
+            out.report(&client.get_report(&id).await?, history)?;
+        }
+        Command::Report(ReportCommand::Correct(flags)) => {
+            let req = flags.into_request().map_err(CliError::Usage)?;
+            let client = Client::connect(&args.server).await?;
+            out.receipts(&[(None, client.correct_report(req).await?)])?;
+        }
+        Command::Claim(ClaimCommand::Add(flags)) => {
+            let req = flags.into_request().map_err(CliError::Usage)?;
+            let client = Client::connect(&args.server).await?;
+            out.receipts(&[(None, client.add_claim(req).await?)])?;
+        }
+        Command::Status(StatusCommand::Set(flags)) => {
+            let req = flags.into_request().map_err(CliError::Usage)?;
+            let client = Client::connect(&args.server).await?;
+            out.receipts(&[(None, client.set_status(req).await?)])?;
+        }
+        Command::Source(SourceCommand::Attach(flags)) => {
+            let req = flags.into_request().map_err(CliError::Usage)?;
+            let client = Client::connect(&args.server).await?;
+            out.receipts(&[(None, client.attach_source(req).await?)])?;
         }
         Command::Log { from, limit } => {
             let client = Client::connect(&args.server).await?;

@@ -7,7 +7,7 @@ use prost::Message;
 use sha2::{Digest, Sha256};
 use tabwriter::TabWriter;
 use truce_proto::v1::{
-    AgreementView, Entry, GetEntryResponse, Receipt, ReportView, entry::Payload,
+    AgreementView, Claim, Entry, GetEntryResponse, HistoryItem, Receipt, ReportView, entry::Payload,
 };
 
 use super::CliError;
@@ -121,7 +121,7 @@ impl Output {
         p.flush()
     }
 
-    pub fn agreement(&self, view: &AgreementView) -> Result<(), CliError> {
+    pub fn agreement(&self, view: &AgreementView, history: bool) -> Result<(), CliError> {
         if self.json {
             return json_line(view);
         }
@@ -155,7 +155,7 @@ impl Output {
                     .map(|t| enum_label(t.as_str_name(), "TARGET_CLASS_"))
             })
             .collect();
-        let sources: Vec<&str> = a.sources.iter().map(|s| s.url.as_str()).collect();
+        let sources: Vec<&str> = a.sources.iter().map(source_name).collect();
         let created = view.created.clone().unwrap_or_default();
         fields(&[
             ("ID", a.id.clone()),
@@ -183,6 +183,8 @@ impl Output {
             ),
             ("SOURCES", join(&sources)),
             ("SUPERSEDES", a.supersedes.clone()),
+            ("STATUS", status_text(view)),
+            ("SUPERSEDED BY", view.superseded_by.clone()),
             (
                 "RECORDED",
                 format!(
@@ -191,10 +193,15 @@ impl Output {
                     time::format(created.recorded_at.as_ref())
                 ),
             ),
-        ])
+        ])?;
+        claims(&view.claims)?;
+        if history {
+            history_table(&view.history)?;
+        }
+        Ok(())
     }
 
-    pub fn report(&self, view: &ReportView) -> Result<(), CliError> {
+    pub fn report(&self, view: &ReportView, history: bool) -> Result<(), CliError> {
         if self.json {
             return json_line(view);
         }
@@ -230,15 +237,16 @@ impl Output {
                 n(harm.injured)
             )
         };
-        let sources: Vec<&str> = r
-            .sources
+        let sources: Vec<&str> = r.sources.iter().map(source_name).collect();
+        let findings: Vec<String> = view
+            .findings
             .iter()
-            .map(|s| {
-                if s.url.is_empty() {
-                    s.identifier.as_str()
-                } else {
-                    s.url.as_str()
-                }
+            .map(|f| {
+                format!(
+                    "{} vs {}",
+                    enum_label(f.finding().as_str_name(), "COMPLIANCE_FINDING_"),
+                    f.agreement_id
+                )
             })
             .collect();
         let created = view.created.clone().unwrap_or_default();
@@ -281,6 +289,8 @@ impl Output {
             ),
             ("HARM", harm_text),
             ("SOURCES", join(&sources)),
+            ("DUPLICATE OF", view.duplicate_of.clone()),
+            ("FINDINGS", join(&findings)),
             ("NOTES", r.notes.clone()),
             (
                 "RECORDED",
@@ -291,8 +301,71 @@ impl Output {
                     created.submitter
                 ),
             ),
-        ])
+        ])?;
+        claims(&view.claims)?;
+        if history {
+            history_table(&view.history)?;
+        }
+        Ok(())
     }
+}
+
+fn source_name(s: &truce_proto::v1::Source) -> &str {
+    if s.url.is_empty() {
+        &s.identifier
+    } else {
+        &s.url
+    }
+}
+
+fn status_text(view: &AgreementView) -> String {
+    if view.status == 0 {
+        return "no status change recorded".into();
+    }
+    format!(
+        "{} since {}",
+        enum_label(view.status().as_str_name(), "AGREEMENT_STATUS_"),
+        time::format(view.status_effective_at.as_ref())
+    )
+}
+
+fn claims(claims: &[Claim]) -> Result<(), CliError> {
+    if claims.is_empty() {
+        return Ok(());
+    }
+    let rows: Vec<String> = claims
+        .iter()
+        .map(|c| {
+            format!(
+                "{}\t{}\t{}\t{}\t{}",
+                c.id,
+                c.party,
+                enum_label(c.kind().as_str_name(), "CLAIM_KIND_"),
+                time::format(c.stated_at.as_ref()),
+                c.statement.replace(['\t', '\n'], " ")
+            )
+        })
+        .collect();
+    println!();
+    table("CLAIM\tPARTY\tKIND\tSTATED AT\tSTATEMENT", &rows)
+}
+
+fn history_table(history: &[HistoryItem]) -> Result<(), CliError> {
+    let rows: Vec<String> = history
+        .iter()
+        .map(|h| {
+            format!(
+                "{}\t{}\t{}\t{}\t{}",
+                h.sequence,
+                time::format(h.recorded_at.as_ref()),
+                enum_label(h.kind().as_str_name(), "ENTRY_KIND_"),
+                h.submitter,
+                h.summary.replace(['\t', '\n'], " ")
+            )
+        })
+        .collect();
+    println!();
+    table("SEQUENCE\tRECORDED AT\tKIND\tSUBMITTER\tSUMMARY", &rows)
 }
 
 fn kind_of(entry: &Entry) -> &'static str {

@@ -423,7 +423,12 @@ impl Writer {
     }
 
     /// The view of an existing record, including this group's changes.
-    fn current_view(&self, kind: RecordKind, id: &str, group: &GroupState<'_>) -> Result<View, Error> {
+    fn current_view(
+        &self,
+        kind: RecordKind,
+        id: &str,
+        group: &GroupState<'_>,
+    ) -> Result<View, Error> {
         if let Some(v) = group.views.get(&(kind, id.to_owned())) {
             return Ok(v.clone());
         }
@@ -435,16 +440,25 @@ impl Writer {
     }
 
     /// Transitions that make no sense given the target's current state.
-    fn check_transition(&self, payload: &Payload, now: SystemTime, group: &GroupState<'_>) -> Result<(), Error> {
+    fn check_transition(
+        &self,
+        payload: &Payload,
+        now: SystemTime,
+        group: &GroupState<'_>,
+    ) -> Result<(), Error> {
         match payload {
             Payload::Correction(c) => {
-                let View::Report(view) = self.current_view(RecordKind::Report, &c.report_id, group)? else {
+                let View::Report(view) =
+                    self.current_view(RecordKind::Report, &c.report_id, group)?
+                else {
                     return Err(Error::Internal("a report id holds another view".into()));
                 };
                 let mut report = view.report.unwrap_or_default();
-                project::apply_correction(&mut report, c).map_err(|reason| Error::FailedPrecondition {
-                    field: "correction.fields".into(),
-                    reason,
+                project::apply_correction(&mut report, c).map_err(|reason| {
+                    Error::FailedPrecondition {
+                        field: "correction.fields".into(),
+                        reason,
+                    }
                 })?;
                 // The rules see the record as a client would have sent it.
                 report.id.clear();
@@ -455,7 +469,9 @@ impl Writer {
                     Some(status_change::Target::AgreementId(id)),
                     Some(status_change::Change::Agreement(a)),
                 ) if a.status() == AgreementStatus::Extended => {
-                    let View::Agreement(view) = self.current_view(RecordKind::Agreement, id, group)? else {
+                    let View::Agreement(view) =
+                        self.current_view(RecordKind::Agreement, id, group)?
+                    else {
                         return Err(Error::Internal("an agreement id holds another view".into()));
                     };
                     let agreement = view.agreement.unwrap_or_default();
@@ -466,7 +482,8 @@ impl Writer {
                     {
                         return Err(Error::FailedPrecondition {
                             field: "status.agreement.new_expires_at".into(),
-                            reason: "an extension must move the expiry later than the current one".into(),
+                            reason: "an extension must move the expiry later than the current one"
+                                .into(),
                         });
                     }
                     Ok(())

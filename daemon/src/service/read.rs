@@ -63,14 +63,18 @@ fn view(store: &Store, kind: RecordKind, id: &str) -> Result<View, Error> {
 pub fn get_agreement(store: &Store, id: &str) -> Result<AgreementView, Error> {
     match view(store, RecordKind::Agreement, id)? {
         View::Agreement(v) => Ok(v),
-        View::Report(_) => Err(Error::Internal(format!("{id}: a report view under an agreement key"))),
+        View::Report(_) => Err(Error::Internal(format!(
+            "{id}: a report view under an agreement key"
+        ))),
     }
 }
 
 pub fn get_report(store: &Store, id: &str) -> Result<ReportView, Error> {
     match view(store, RecordKind::Report, id)? {
         View::Report(v) => Ok(v),
-        View::Agreement(_) => Err(Error::Internal(format!("{id}: an agreement view under a report key"))),
+        View::Agreement(_) => Err(Error::Internal(format!(
+            "{id}: an agreement view under a report key"
+        ))),
     }
 }
 

@@ -316,27 +316,29 @@ impl Store {
     /// until [`Store::flush`] and [`Store::sync_files`] have returned.
     pub fn apply(&self, batch: &Batch) -> Result<(), StoreError> {
         let result: Result<(), TransactionError<StoreError>> =
-            (&self.entries, &self.records, &self.requests, &self.views).transaction(|(e, r, q, v)| {
-                for (seq, bytes) in &batch.entries {
-                    if e.insert(&keys::entry_key(*seq), bytes.as_slice())?
-                        .is_some()
-                    {
-                        return Err(ConflictableTransactionError::Abort(StoreError::Corrupt(
-                            format!("entry {seq} already exists"),
-                        )));
+            (&self.entries, &self.records, &self.requests, &self.views).transaction(
+                |(e, r, q, v)| {
+                    for (seq, bytes) in &batch.entries {
+                        if e.insert(&keys::entry_key(*seq), bytes.as_slice())?
+                            .is_some()
+                        {
+                            return Err(ConflictableTransactionError::Abort(StoreError::Corrupt(
+                                format!("entry {seq} already exists"),
+                            )));
+                        }
                     }
-                }
-                for (key, seq) in &batch.records {
-                    r.insert(key.as_slice(), &keys::entry_key(*seq))?;
-                }
-                for (key, value) in &batch.requests {
-                    q.insert(key.as_slice(), value.as_slice())?;
-                }
-                for (key, value) in &batch.views {
-                    v.insert(key.as_slice(), value.as_slice())?;
-                }
-                Ok(())
-            });
+                    for (key, seq) in &batch.records {
+                        r.insert(key.as_slice(), &keys::entry_key(*seq))?;
+                    }
+                    for (key, value) in &batch.requests {
+                        q.insert(key.as_slice(), value.as_slice())?;
+                    }
+                    for (key, value) in &batch.views {
+                        v.insert(key.as_slice(), value.as_slice())?;
+                    }
+                    Ok(())
+                },
+            );
         match result {
             Ok(()) => Ok(()),
             Err(TransactionError::Abort(e)) => Err(e),

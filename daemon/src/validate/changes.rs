@@ -57,7 +57,11 @@ pub fn status(s: &StatusChange, ctx: &Context, refs: &mut Vec<Reference>) -> Res
     let (target_kind, target_id) = match &s.target {
         Some(status_change::Target::ReportId(id)) => {
             fields::reference_id("status.report_id", id)?;
-            refs.push(Reference::target(RecordKind::Report, id, "status.report_id"));
+            refs.push(Reference::target(
+                RecordKind::Report,
+                id,
+                "status.report_id",
+            ));
             (RecordKind::Report, id)
         }
         Some(status_change::Target::AgreementId(id)) => {

@@ -170,7 +170,12 @@ pub fn add_claim(req: AddClaimRequest, ctx: &Context) -> Result<ValidWrite, Erro
         .ok_or_else(|| Error::invalid("claim", "is required"))?;
     let mut refs = Vec::new();
     let client_id = changes::claim(&claim, ctx, &mut refs)?;
-    Ok(ValidWrite::new(request_id, Payload::Claim(claim), client_id, refs))
+    Ok(ValidWrite::new(
+        request_id,
+        Payload::Claim(claim),
+        client_id,
+        refs,
+    ))
 }
 
 /// Validates a SetStatus request.
@@ -181,7 +186,12 @@ pub fn set_status(req: SetStatusRequest, ctx: &Context) -> Result<ValidWrite, Er
         .ok_or_else(|| Error::invalid("status", "is required"))?;
     let mut refs = Vec::new();
     changes::status(&status, ctx, &mut refs)?;
-    Ok(ValidWrite::new(request_id, Payload::Status(status), None, refs))
+    Ok(ValidWrite::new(
+        request_id,
+        Payload::Status(status),
+        None,
+        refs,
+    ))
 }
 
 /// Validates an AttachSource request.
@@ -192,7 +202,12 @@ pub fn attach_source(req: AttachSourceRequest, _ctx: &Context) -> Result<ValidWr
         .ok_or_else(|| Error::invalid("attachment", "is required"))?;
     let mut refs = Vec::new();
     changes::attachment(&attachment, &mut refs)?;
-    Ok(ValidWrite::new(request_id, Payload::Source(attachment), None, refs))
+    Ok(ValidWrite::new(
+        request_id,
+        Payload::Source(attachment),
+        None,
+        refs,
+    ))
 }
 
 /// Validates a CorrectReport request's own fields. Whether the corrected
@@ -205,7 +220,12 @@ pub fn correct_report(req: CorrectReportRequest, _ctx: &Context) -> Result<Valid
         .ok_or_else(|| Error::invalid("correction", "is required"))?;
     let mut refs = Vec::new();
     changes::correction(&correction, &mut refs)?;
-    Ok(ValidWrite::new(request_id, Payload::Correction(correction), None, refs))
+    Ok(ValidWrite::new(
+        request_id,
+        Payload::Correction(correction),
+        None,
+        refs,
+    ))
 }
 
 /// The rules of a report, applied to a report as a correction leaves it;
