@@ -205,3 +205,39 @@ async fn after_kill_9_every_acknowledged_entry_is_there() {
     signal(&d.child, "-TERM");
     assert!(d.child.wait().unwrap().success());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn truced_reindex_rebuilds_views_identically() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut d = start(dir.path());
+    let client = Client::connect(d.url.clone()).await.unwrap();
+    for n in 0..3 {
+        client.record_agreement(agreement(n)).await.unwrap();
+    }
+    let before = client.get_agreement("agreement-n1").await.unwrap();
+    drop(client);
+    signal(&d.child, "-TERM");
+    assert!(d.child.wait().unwrap().success());
+
+    let out = Command::new(env!("CARGO_BIN_EXE_truced"))
+        .arg("reindex")
+        .arg("--data-dir")
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("reindexed 3 entries"), "{stdout}");
+
+    let mut d = start(dir.path());
+    let client = Client::connect(d.url.clone()).await.unwrap();
+    assert_eq!(client.get_agreement("agreement-n1").await.unwrap(), before);
+    let retry = client.record_agreement(agreement(2)).await.unwrap();
+    assert!(retry.duplicate);
+    signal(&d.child, "-TERM");
+    assert!(d.child.wait().unwrap().success());
+}
