@@ -98,8 +98,10 @@ impl Truce for Shared {
 }
 
 async fn serve(flaky: Arc<Flaky>) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("address");
     tokio::spawn(
         tonic::transport::Server::builder()
             .add_service(TruceServer::new(Shared(flaky)))
