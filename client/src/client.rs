@@ -8,8 +8,9 @@ use std::time::Duration;
 use tonic::{Code, Request, Status, transport::Channel};
 use truce_proto::v1::{
     AddClaimRequest, AgreementView, AttachSourceRequest, CorrectReportRequest, Envelope,
-    GetAgreementRequest, GetEntryRequest, GetEntryResponse, GetReportRequest, ReadLogRequest,
-    ReadLogResponse, Receipt, RecordAgreementRequest, ReportView, SetStatusRequest,
+    GetAgreementRequest, GetEntryRequest, GetEntryResponse, GetReportRequest,
+    ListAgreementsRequest, ListAgreementsResponse, QueryReportsRequest, QueryReportsResponse,
+    ReadLogRequest, ReadLogResponse, Receipt, RecordAgreementRequest, ReportView, SetStatusRequest,
     SubmitReportRequest, envelope::Kind, truce_client::TruceClient,
 };
 
@@ -80,8 +81,8 @@ pub struct ClientOptions {
     pub write_attempts: u32,
     /// Delay before the first retry; doubles with each.
     pub retry_backoff: Duration,
-    /// The largest response accepted (a ReadLog page is at most 2 MiB of
-    /// entries).
+    /// The largest response accepted: above the daemon's largest pages
+    /// (ReadLog 2 MiB of entries, queries 4 MiB of views).
     pub max_response_bytes: usize,
 }
 
@@ -258,6 +259,67 @@ impl Client {
     pub async fn get_entry(&self, sequence: u64) -> Result<GetEntryResponse, ClientError> {
         let req = self.request(GetEntryRequest { sequence });
         Ok(self.inner.clone().get_entry(req).await?.into_inner())
+    }
+
+    /// One page of agreements matching a filter.
+    pub async fn list_agreements(
+        &self,
+        req: ListAgreementsRequest,
+    ) -> Result<ListAgreementsResponse, ClientError> {
+        let req = self.request(req);
+        Ok(self.inner.clone().list_agreements(req).await?.into_inner())
+    }
+
+    /// One page of reports matching a filter.
+    pub async fn query_reports(
+        &self,
+        req: QueryReportsRequest,
+    ) -> Result<QueryReportsResponse, ClientError> {
+        let req = self.request(req);
+        Ok(self.inner.clone().query_reports(req).await?.into_inner())
+    }
+
+    /// Every report matching a filter (at most `limit`, 0 = all), paging
+    /// automatically; all pages are answered at the first page's sequence.
+    pub async fn query_all_reports(
+        &self,
+        mut req: QueryReportsRequest,
+        limit: usize,
+    ) -> Result<Vec<ReportView>, ClientError> {
+        let mut out = Vec::new();
+        loop {
+            let page = self.query_reports(req.clone()).await?;
+            out.extend(page.reports);
+            if page.next_page_token.is_empty() || (limit > 0 && out.len() >= limit) {
+                break;
+            }
+            req.page_token = page.next_page_token;
+        }
+        if limit > 0 {
+            out.truncate(limit);
+        }
+        Ok(out)
+    }
+
+    /// Every agreement matching a filter (at most `limit`, 0 = all).
+    pub async fn list_all_agreements(
+        &self,
+        mut req: ListAgreementsRequest,
+        limit: usize,
+    ) -> Result<Vec<AgreementView>, ClientError> {
+        let mut out = Vec::new();
+        loop {
+            let page = self.list_agreements(req.clone()).await?;
+            out.extend(page.agreements);
+            if page.next_page_token.is_empty() || (limit > 0 && out.len() >= limit) {
+                break;
+            }
+            req.page_token = page.next_page_token;
+        }
+        if limit > 0 {
+            out.truncate(limit);
+        }
+        Ok(out)
     }
 
     /// A page of the raw log from `from_sequence` (0 = the start).

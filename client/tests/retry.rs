@@ -89,6 +89,18 @@ impl Truce for Shared {
     ) -> Result<Response<GetEntryResponse>, Status> {
         Err(no())
     }
+    async fn list_agreements(
+        &self,
+        _: Request<ListAgreementsRequest>,
+    ) -> Result<Response<ListAgreementsResponse>, Status> {
+        Err(no())
+    }
+    async fn query_reports(
+        &self,
+        _: Request<QueryReportsRequest>,
+    ) -> Result<Response<QueryReportsResponse>, Status> {
+        Err(no())
+    }
     async fn read_log(
         &self,
         _: Request<ReadLogRequest>,

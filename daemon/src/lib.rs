@@ -10,13 +10,16 @@ pub mod commit;
 pub mod config;
 pub mod derive;
 pub mod error;
+pub mod index;
 pub mod project;
+pub mod query;
 pub mod server;
 pub mod service;
 pub mod store;
 pub mod sync;
 pub mod telemetry;
 pub mod validate;
+pub mod views;
 
 pub use config::Settings;
 pub use error::Error;

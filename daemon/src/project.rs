@@ -6,8 +6,9 @@
 
 use prost::Message;
 use truce_proto::v1::{
-    AgreementStatus, AgreementView, Correction, Entry, EntryKind, EntryRef, EvidenceStatus,
-    HistoryItem, Report, ReportView, entry::Payload, source_attachment, status_change,
+    AgreementStatus, AgreementStatusRecord, AgreementView, Correction, Entry, EntryKind, EntryRef,
+    EvidenceStatus, HistoryItem, Report, ReportView, entry::Payload, source_attachment,
+    status_change,
 };
 
 use crate::store::RecordKind;
@@ -97,6 +98,11 @@ impl View {
             Self::Agreement(v) => &v.history,
             Self::Report(v) => &v.history,
         }
+    }
+
+    /// The entry that created the record.
+    pub fn created_sequence(&self) -> u64 {
+        self.history().first().map_or(0, |h| h.sequence)
     }
 
     /// The last entry applied.
@@ -336,6 +342,11 @@ fn apply_to_agreement(
             Some(status_change::Change::Agreement(a)) => {
                 v.status = a.status;
                 v.status_effective_at = s.effective_at.or(entry.recorded_at);
+                v.statuses.push(AgreementStatusRecord {
+                    status: a.status,
+                    effective_at: v.status_effective_at,
+                    sequence: entry.sequence,
+                });
                 if a.status() == AgreementStatus::Extended {
                     agreement.expires_at = a.new_expires_at;
                 }

@@ -3,6 +3,7 @@
 
 mod change_flags;
 mod flags;
+mod list_flags;
 mod render;
 mod submit;
 
@@ -73,6 +74,8 @@ pub enum Command {
 pub enum AgreementCommand {
     /// Record an agreement.
     Add(Box<flags::AgreementFlags>),
+    /// List agreements matching filters.
+    List(list_flags::AgreementListFlags),
     /// Show an agreement as it stands.
     Show {
         id: String,
@@ -86,6 +89,8 @@ pub enum AgreementCommand {
 pub enum ReportCommand {
     /// Submit a report of an alleged violation.
     Submit(Box<flags::ReportFlags>),
+    /// List reports matching filters (all filters combine).
+    List(Box<list_flags::ReportListFlags>),
     /// Correct named fields of a report (the original stays in the log).
     Correct(Box<change_flags::CorrectFlags>),
     /// Show a report as it stands.
@@ -173,6 +178,16 @@ async fn run(args: Args) -> Result<ExitCode, CliError> {
         Command::Report(ReportCommand::Show { id, history }) => {
             let client = Client::connect(&args.server).await?;
             out.report(&client.get_report(&id).await?, history)?;
+        }
+        Command::Report(ReportCommand::List(flags)) => {
+            let (req, limit) = flags.into_request().map_err(CliError::Usage)?;
+            let client = Client::connect(&args.server).await?;
+            out.report_list(&client.query_all_reports(req, limit).await?)?;
+        }
+        Command::Agreement(AgreementCommand::List(flags)) => {
+            let (req, limit) = flags.into_request().map_err(CliError::Usage)?;
+            let client = Client::connect(&args.server).await?;
+            out.agreement_list(&client.list_all_agreements(req, limit).await?)?;
         }
         Command::Report(ReportCommand::Correct(flags)) => {
             let req = flags.into_request().map_err(CliError::Usage)?;

@@ -121,6 +121,67 @@ impl Output {
         p.flush()
     }
 
+    pub fn report_list(&self, views: &[ReportView]) -> Result<(), CliError> {
+        if self.json {
+            return views.iter().try_for_each(json_line);
+        }
+        let rows: Vec<String> = views
+            .iter()
+            .filter_map(|v| v.report.as_ref())
+            .map(|r| {
+                let loc = r.location.clone().unwrap_or_default();
+                let place = [loc.admin1.as_str(), loc.country.as_str()]
+                    .iter()
+                    .filter(|s| !s.is_empty())
+                    .copied()
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                format!(
+                    "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
+                    r.id,
+                    time::format(r.occurred.as_ref().and_then(|o| o.start.as_ref())),
+                    enum_label(r.event_type().as_str_name(), "EVENT_TYPE_"),
+                    enum_label(r.target_class().as_str_name(), "TARGET_CLASS_"),
+                    place,
+                    join(&r.alleged_perpetrators),
+                    r.reported_by,
+                    enum_label(r.evidence_status().as_str_name(), "EVIDENCE_STATUS_"),
+                )
+            })
+            .collect();
+        table(
+            "ID\tOCCURRED\tTYPE\tTARGET\tWHERE\tPERPETRATOR\tREPORTED BY\tEVIDENCE",
+            &rows,
+        )
+    }
+
+    pub fn agreement_list(&self, views: &[AgreementView]) -> Result<(), CliError> {
+        if self.json {
+            return views.iter().try_for_each(json_line);
+        }
+        let rows: Vec<String> = views
+            .iter()
+            .filter_map(|v| v.agreement.as_ref().map(|a| (v, a)))
+            .map(|(v, a)| {
+                let parties: Vec<&str> = a.parties.iter().map(|p| p.party.as_str()).collect();
+                let status = if v.status == 0 {
+                    "-".to_owned()
+                } else {
+                    enum_label(v.status().as_str_name(), "AGREEMENT_STATUS_")
+                };
+                format!(
+                    "{}\t{}\t{}\t{}\t{}",
+                    a.id,
+                    join(&parties),
+                    status,
+                    time::format(a.expires_at.as_ref()),
+                    a.title.replace(['\t', '\n'], " "),
+                )
+            })
+            .collect();
+        table("ID\tPARTIES\tSTATUS\tEXPIRES\tTITLE", &rows)
+    }
+
     pub fn agreement(&self, view: &AgreementView, history: bool) -> Result<(), CliError> {
         if self.json {
             return json_line(view);

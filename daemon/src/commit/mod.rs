@@ -238,7 +238,7 @@ impl Writer {
                     };
                     batch.push(position.sequence, bytes, &derived);
                     for (kind, id, view) in views {
-                        batch.push_view(kind, &id, view.encode());
+                        batch.push_view(kind, &id, &view);
                         group_views.insert((kind, id), view);
                     }
                     accepted.push(receipt.clone());

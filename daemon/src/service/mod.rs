@@ -10,11 +10,13 @@ use std::sync::Arc;
 use tonic::{Request, Response, Status};
 use truce_proto::v1::{
     AddClaimRequest, AgreementView, AttachSourceRequest, CorrectReportRequest, GetAgreementRequest,
-    GetEntryRequest, GetEntryResponse, GetReportRequest, ReadLogRequest, ReadLogResponse, Receipt,
-    RecordAgreementRequest, ReportView, SetStatusRequest, SubmitReportRequest, truce_server::Truce,
+    GetEntryRequest, GetEntryResponse, GetReportRequest, ListAgreementsRequest,
+    ListAgreementsResponse, QueryReportsRequest, QueryReportsResponse, ReadLogRequest,
+    ReadLogResponse, Receipt, RecordAgreementRequest, ReportView, SetStatusRequest,
+    SubmitReportRequest, truce_server::Truce,
 };
 
-use crate::{commit::CommitHandle, store::Store};
+use crate::{commit::CommitHandle, query, store::Store};
 
 /// Who submits entries until authentication exists.
 pub const ANONYMOUS_SUBMITTER: &str = "anonymous";
@@ -117,6 +119,32 @@ impl Truce for TruceService {
         request: Request<GetEntryRequest>,
     ) -> Result<Response<GetEntryResponse>, Status> {
         read::get_entry(&self.store, request.into_inner().sequence)
+            .map(Response::new)
+            .map_err(Status::from)
+    }
+
+    async fn list_agreements(
+        &self,
+        request: Request<ListAgreementsRequest>,
+    ) -> Result<Response<ListAgreementsResponse>, Status> {
+        let filter = query::filter::agreement_filter(request.into_inner())?;
+        let store = Arc::clone(&self.store);
+        tokio::task::spawn_blocking(move || query::list_agreements(&store, &filter))
+            .await
+            .map_err(|e| Status::internal(e.to_string()))?
+            .map(Response::new)
+            .map_err(Status::from)
+    }
+
+    async fn query_reports(
+        &self,
+        request: Request<QueryReportsRequest>,
+    ) -> Result<Response<QueryReportsResponse>, Status> {
+        let filter = query::filter::report_filter(request.into_inner())?;
+        let store = Arc::clone(&self.store);
+        tokio::task::spawn_blocking(move || query::query_reports(&store, &filter))
+            .await
+            .map_err(|e| Status::internal(e.to_string()))?
             .map(Response::new)
             .map_err(Status::from)
     }

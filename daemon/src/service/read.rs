@@ -7,9 +7,9 @@ use truce_proto::v1::{
 
 use crate::{
     error::Error,
-    project::{self, View},
+    project::View,
     store::{RecordKind, Store},
-    validate,
+    validate, views,
 };
 
 /// Entries in one ReadLog page, at most (also the default).
@@ -23,41 +23,13 @@ fn decode(sequence: u64, bytes: &[u8]) -> Result<Entry, Error> {
         .map_err(|e| Error::Internal(format!("entry {sequence} is undecodable: {e}")))
 }
 
-/// The view of a record as of the durable sequence: the stored view when
-/// its last entry is durable, else replayed from the durable entries of its
-/// history (the writer stores views before it syncs).
 fn view(store: &Store, kind: RecordKind, id: &str) -> Result<View, Error> {
     validate::check_id("id", id)?;
-    let durable = store.durable_sequence();
-    let not_found = || Error::NotFound {
+    views::view_at(store, kind, id, store.durable_sequence())?.ok_or_else(|| Error::NotFound {
         field: "id".into(),
         kind: kind.name(),
         id: id.to_owned(),
-    };
-    match store.record_sequence(kind, id)? {
-        Some(seq) if seq <= durable => {}
-        _ => return Err(not_found()),
-    }
-    let bytes = store
-        .written_view(kind, id)?
-        .ok_or_else(|| Error::Internal(format!("{} {id} has no view", kind.name())))?;
-    let stored = View::decode(kind, &bytes)
-        .map_err(|e| Error::Internal(format!("view of {id} is undecodable: {e}")))?;
-    if stored.last_sequence() <= durable {
-        return Ok(stored);
-    }
-    let mut replayed = None;
-    for item in stored.history().iter().filter(|h| h.sequence <= durable) {
-        let raw = store
-            .read_entry(item.sequence)?
-            .ok_or_else(|| Error::Internal(format!("entry {} is missing", item.sequence)))?;
-        let entry = decode(item.sequence, &raw)?;
-        replayed = Some(
-            project::apply(replayed, kind, id, &entry)
-                .map_err(|e| Error::Internal(e.to_string()))?,
-        );
-    }
-    replayed.ok_or_else(not_found)
+    })
 }
 
 pub fn get_agreement(store: &Store, id: &str) -> Result<AgreementView, Error> {

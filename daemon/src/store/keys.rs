@@ -2,6 +2,7 @@
 //! big-endian so that sled's byte order is numeric order.
 
 use super::RecordKind;
+use crate::index::Term;
 
 /// Length of a sequence key.
 pub const SEQ_LEN: usize = 8;
@@ -59,9 +60,122 @@ pub fn decode_request_value(bytes: &[u8]) -> Option<StoredRequest> {
     })
 }
 
+/// A signed integer as big-endian bytes that sort in numeric order.
+fn flip64(v: i64) -> [u8; 8] {
+    ((v as u64) ^ (1 << 63)).to_be_bytes()
+}
+
+fn flip32(v: i32) -> [u8; 4] {
+    ((v as u32) ^ (1 << 31)).to_be_bytes()
+}
+
+fn flip16(v: i16) -> [u8; 2] {
+    ((v as u16) ^ (1 << 15)).to_be_bytes()
+}
+
+fn string(key: &mut Vec<u8>, s: &str) {
+    // Ids and codes are at most a few hundred bytes; longer values are cut
+    // (the query verifies every candidate anyway).
+    let bytes = &s.as_bytes()[..s.len().min(u16::MAX as usize)];
+    key.extend_from_slice(&(bytes.len() as u16).to_be_bytes());
+    key.extend_from_slice(bytes);
+}
+
+/// The `indexes` key prefix of a term: a tag byte, then the value
+/// (strings length-prefixed, integers big-endian with the sign bit
+/// flipped, times as flipped seconds then nanos).
+pub fn term_prefix(term: &Term) -> Vec<u8> {
+    let mut k = Vec::with_capacity(24);
+    match term {
+        Term::AllReports => k.push(0x01),
+        Term::ReportAgreement(s) => {
+            k.push(0x02);
+            string(&mut k, s);
+        }
+        Term::Perpetrator(s) => {
+            k.push(0x03);
+            string(&mut k, s);
+        }
+        Term::ReportedBy(s) => {
+            k.push(0x04);
+            string(&mut k, s);
+        }
+        Term::EventType(v) => {
+            k.push(0x05);
+            k.extend_from_slice(&flip32(*v));
+        }
+        Term::TargetClass(v) => {
+            k.push(0x06);
+            k.extend_from_slice(&flip32(*v));
+        }
+        Term::Evidence(v) => {
+            k.push(0x07);
+            k.extend_from_slice(&flip32(*v));
+        }
+        Term::Country(s) => {
+            k.push(0x08);
+            string(&mut k, s);
+        }
+        Term::Admin1(s) => {
+            k.push(0x09);
+            string(&mut k, s);
+        }
+        Term::OccurredStart(secs, nanos) => {
+            k.push(0x0a);
+            k.extend_from_slice(&flip64(*secs));
+            k.extend_from_slice(&flip32(*nanos));
+        }
+        Term::Cell(lat, lon) => {
+            k.push(0x0b);
+            k.extend_from_slice(&flip16(*lat));
+            k.extend_from_slice(&flip16(*lon));
+        }
+        Term::AllAgreements => k.push(0x21),
+        Term::Party(s) => {
+            k.push(0x22);
+            string(&mut k, s);
+        }
+        Term::AgreementStatus(v) => {
+            k.push(0x23);
+            k.extend_from_slice(&flip32(*v));
+        }
+    }
+    k
+}
+
+/// The tag byte that starts every OccurredStart key.
+pub const OCCURRED_START_TAG: u8 = 0x0a;
+
+/// An `indexes` key: the term's prefix, then the creating sequence.
+pub fn index_key(term: &Term, sequence: u64) -> Vec<u8> {
+    let mut k = term_prefix(term);
+    k.extend_from_slice(&sequence.to_be_bytes());
+    k
+}
+
+/// The creating sequence at the end of an `indexes` key.
+pub fn index_key_sequence(key: &[u8]) -> Option<u64> {
+    decode_seq(key.get(key.len().checked_sub(SEQ_LEN)?..)?)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn index_keys_sort_by_value_then_sequence() {
+        let before_1970 = index_key(&Term::OccurredStart(-86_400, 0), 9);
+        let after_1970 = index_key(&Term::OccurredStart(86_400, 0), 1);
+        assert!(before_1970 < after_1970, "times sort across 1970");
+        let a = index_key(&Term::Perpetrator("UA".into()), 300);
+        let b = index_key(&Term::Perpetrator("UA".into()), 1000);
+        assert!(a < b);
+        assert!(a.starts_with(&term_prefix(&Term::Perpetrator("UA".into()))));
+        // Length prefixes keep "U" from matching "UA".
+        assert!(!a.starts_with(&term_prefix(&Term::Perpetrator("U".into()))));
+        assert_eq!(index_key_sequence(&b), Some(1000));
+        assert!(index_key(&Term::Cell(-1, 5), 1) < index_key(&Term::Cell(0, 5), 1));
+    }
 
     #[test]
     fn sequence_keys_sort_numerically() {

@@ -25,7 +25,7 @@ use keys::StoredRequest;
 
 use prost::Message as _;
 
-use crate::{derive, project};
+use crate::{derive, index, project};
 
 /// The on-disk format this code reads and writes.
 pub const FORMAT_VERSION: u32 = 1;
@@ -97,6 +97,7 @@ pub struct Batch {
     records: Vec<(Vec<u8>, u64)>,
     requests: Vec<(Vec<u8>, Vec<u8>)>,
     views: Vec<(Vec<u8>, Vec<u8>)>,
+    indexes: Vec<(Vec<u8>, Vec<u8>)>,
 }
 
 impl Batch {
@@ -114,8 +115,13 @@ impl Batch {
 
     /// Adds the new encoding of a record's view (a later one for the same
     /// record in the batch wins).
-    pub fn push_view(&mut self, kind: RecordKind, id: &str, bytes: Vec<u8>) {
-        self.views.push((keys::record_key(kind, id), bytes));
+    pub fn push_view(&mut self, kind: RecordKind, id: &str, view: &project::View) {
+        self.views.push((keys::record_key(kind, id), view.encode()));
+        let created = view.created_sequence();
+        for term in index::terms(view) {
+            self.indexes
+                .push((keys::index_key(&term, created), id.as_bytes().to_vec()));
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -143,6 +149,17 @@ pub struct ReindexStats {
     pub requests: u64,
 }
 
+fn decode_index_item(
+    item: sled::Result<(sled::IVec, sled::IVec)>,
+) -> Result<(u64, String), StoreError> {
+    let (k, v) = item?;
+    let seq = keys::index_key_sequence(&k)
+        .ok_or_else(|| StoreError::Corrupt("malformed index key".into()))?;
+    let id = String::from_utf8(v.to_vec())
+        .map_err(|_| StoreError::Corrupt("index value is not an id".into()))?;
+    Ok((seq, id))
+}
+
 /// The store: see the module documentation.
 pub struct Store {
     db: sled::Db,
@@ -150,6 +167,7 @@ pub struct Store {
     records: Tree,
     requests: Tree,
     views: Tree,
+    indexes: Tree,
     durable: AtomicU64,
     files: files::Files,
     dir: PathBuf,
@@ -200,6 +218,7 @@ impl Store {
         let records = db.open_tree("records")?;
         let requests = db.open_tree("requests")?;
         let views = db.open_tree("views")?;
+        let indexes = db.open_tree("indexes")?;
         let meta = db.open_tree("meta")?;
 
         match meta.get(FORMAT_VERSION_KEY)? {
@@ -245,6 +264,7 @@ impl Store {
             records,
             requests,
             views,
+            indexes,
             durable: AtomicU64::new(durable),
             files,
             dir: dir.to_owned(),
@@ -315,30 +335,37 @@ impl Store {
     /// Writes a group atomically (all of it or none of it). Not durable
     /// until [`Store::flush`] and [`Store::sync_files`] have returned.
     pub fn apply(&self, batch: &Batch) -> Result<(), StoreError> {
-        let result: Result<(), TransactionError<StoreError>> =
-            (&self.entries, &self.records, &self.requests, &self.views).transaction(
-                |(e, r, q, v)| {
-                    for (seq, bytes) in &batch.entries {
-                        if e.insert(&keys::entry_key(*seq), bytes.as_slice())?
-                            .is_some()
-                        {
-                            return Err(ConflictableTransactionError::Abort(StoreError::Corrupt(
-                                format!("entry {seq} already exists"),
-                            )));
-                        }
+        let result: Result<(), TransactionError<StoreError>> = (
+            &self.entries,
+            &self.records,
+            &self.requests,
+            &self.views,
+            &self.indexes,
+        )
+            .transaction(|(e, r, q, v, x)| {
+                for (seq, bytes) in &batch.entries {
+                    if e.insert(&keys::entry_key(*seq), bytes.as_slice())?
+                        .is_some()
+                    {
+                        return Err(ConflictableTransactionError::Abort(StoreError::Corrupt(
+                            format!("entry {seq} already exists"),
+                        )));
                     }
-                    for (key, seq) in &batch.records {
-                        r.insert(key.as_slice(), &keys::entry_key(*seq))?;
-                    }
-                    for (key, value) in &batch.requests {
-                        q.insert(key.as_slice(), value.as_slice())?;
-                    }
-                    for (key, value) in &batch.views {
-                        v.insert(key.as_slice(), value.as_slice())?;
-                    }
-                    Ok(())
-                },
-            );
+                }
+                for (key, seq) in &batch.records {
+                    r.insert(key.as_slice(), &keys::entry_key(*seq))?;
+                }
+                for (key, value) in &batch.requests {
+                    q.insert(key.as_slice(), value.as_slice())?;
+                }
+                for (key, value) in &batch.views {
+                    v.insert(key.as_slice(), value.as_slice())?;
+                }
+                for (key, value) in &batch.indexes {
+                    x.insert(key.as_slice(), value.as_slice())?;
+                }
+                Ok(())
+            });
         match result {
             Ok(()) => Ok(()),
             Err(TransactionError::Abort(e)) => Err(e),
@@ -419,6 +446,32 @@ impl Store {
         Ok(self.read_entry(seq)?.map(|bytes| (seq, bytes)))
     }
 
+    /// Index entries under `prefix` with a creating sequence after
+    /// `after`, in sequence order: (creating sequence, record id).
+    pub fn scan_index(
+        &self,
+        prefix: &[u8],
+        after: u64,
+    ) -> impl Iterator<Item = Result<(u64, String), StoreError>> + '_ {
+        let mut from = prefix.to_vec();
+        from.extend_from_slice(&after.saturating_add(1).to_be_bytes());
+        let mut to = prefix.to_vec();
+        to.extend_from_slice(&u64::MAX.to_be_bytes());
+        self.indexes.range(from..=to).map(decode_index_item)
+    }
+
+    /// Index entries with keys in `[from, to)` (whole-term prefixes), in
+    /// key order: for range terms such as occurred.start.
+    pub fn scan_index_range(
+        &self,
+        from: &[u8],
+        to: &[u8],
+    ) -> impl Iterator<Item = Result<(u64, String), StoreError>> + '_ {
+        self.indexes
+            .range(from.to_vec()..to.to_vec())
+            .map(decode_index_item)
+    }
+
     // ------------------------------------------------------ maintenance
 
     /// Drops and rebuilds every derived tree from the entry log.
@@ -426,6 +479,7 @@ impl Store {
         self.records.clear()?;
         self.requests.clear()?;
         self.views.clear()?;
+        self.indexes.clear()?;
         let mut stats = ReindexStats {
             entries: 0,
             records: 0,
@@ -451,6 +505,11 @@ impl Store {
                 let after = project::apply(before, kind, &id, &entry)
                     .map_err(|e| StoreError::Corrupt(e.to_string()))?;
                 self.views.insert(key, after.encode())?;
+                let created = after.created_sequence();
+                for term in index::terms(&after) {
+                    self.indexes
+                        .insert(keys::index_key(&term, created), id.as_bytes())?;
+                }
             }
             if let Some((kind, id)) = &derived.created {
                 self.records
@@ -477,6 +536,7 @@ impl Store {
             ("records", &self.records),
             ("requests", &self.requests),
             ("views", &self.views),
+            ("indexes", &self.indexes),
         ] {
             for item in tree.iter() {
                 let (k, v) = item?;

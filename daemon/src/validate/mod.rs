@@ -242,3 +242,13 @@ pub fn corrected_report(report: &Report, ctx: &Context) -> Result<(), Error> {
             other => other,
         })
 }
+
+/// A timestamp in google.protobuf.Timestamp's range (for query filters).
+pub fn check_timestamp(field: &str, ts: &pbjson_types::Timestamp) -> Result<(), Error> {
+    fields::timestamp(field, ts).map(|_| ())
+}
+
+/// A valid bounding box (for query filters).
+pub fn check_bbox(field: &str, b: &truce_proto::v1::BoundingBox) -> Result<(), Error> {
+    source::bbox(field, b)
+}

@@ -1,0 +1,145 @@
+//! Flags of `truce agreement list` and `truce report list`, turned into
+//! query requests.
+
+use clap::Args;
+use truce_proto::v1::{
+    AgreementStatus, BoundingBox, EventType, EvidenceStatus, ListAgreementsRequest,
+    QueryReportsRequest, TargetClass,
+};
+
+use super::flags::{parse_enum, parse_time};
+
+/// `truce report list`.
+#[derive(Debug, Args)]
+pub struct ReportListFlags {
+    /// Reports alleged to breach this agreement.
+    #[arg(long)]
+    pub agreement: Option<String>,
+    /// Occurred (start) at or after this time.
+    #[arg(long)]
+    pub since: Option<String>,
+    /// Occurred (start) before this time.
+    #[arg(long)]
+    pub until: Option<String>,
+    /// Among the alleged perpetrators.
+    #[arg(long)]
+    pub perpetrator: Option<String>,
+    #[arg(long)]
+    pub reported_by: Option<String>,
+    /// Event type, e.g. drone-strike.
+    #[arg(long = "type")]
+    pub event_type: Option<String>,
+    /// Target class, e.g. gas-distribution.
+    #[arg(long)]
+    pub target: Option<String>,
+    /// Current evidence status, e.g. disputed.
+    #[arg(long)]
+    pub status: Option<String>,
+    #[arg(long)]
+    pub country: Option<String>,
+    #[arg(long)]
+    pub admin1: Option<String>,
+    /// SOUTH,WEST,NORTH,EAST in degrees.
+    #[arg(long, allow_hyphen_values = true)]
+    pub bbox: Option<String>,
+    /// Print at most this many (0: all).
+    #[arg(long, default_value_t = 0)]
+    pub limit: usize,
+}
+
+fn bbox(value: &str) -> Result<BoundingBox, String> {
+    let parts: Vec<f64> = value
+        .split(',')
+        .map(|p| p.trim().parse::<f64>())
+        .collect::<Result<_, _>>()
+        .map_err(|_| format!("--bbox: {value:?} is not SOUTH,WEST,NORTH,EAST"))?;
+    match parts.as_slice() {
+        [south, west, north, east] => Ok(BoundingBox {
+            south: *south,
+            west: *west,
+            north: *north,
+            east: *east,
+        }),
+        _ => Err(format!("--bbox: {value:?} is not SOUTH,WEST,NORTH,EAST")),
+    }
+}
+
+impl ReportListFlags {
+    pub fn into_request(self) -> Result<(QueryReportsRequest, usize), String> {
+        let e = |flag: &str, prefix: &str, v: &Option<String>, f: fn(&str) -> Option<i32>| {
+            v.as_deref()
+                .map_or(Ok(0), |v| parse_enum(flag, prefix, v, f))
+        };
+        let req = QueryReportsRequest {
+            agreement_id: self.agreement.unwrap_or_default(),
+            occurred_since: self
+                .since
+                .as_deref()
+                .map(|t| parse_time("since", t))
+                .transpose()?,
+            occurred_until: self
+                .until
+                .as_deref()
+                .map(|t| parse_time("until", t))
+                .transpose()?,
+            perpetrator: self.perpetrator.unwrap_or_default(),
+            reported_by: self.reported_by.unwrap_or_default(),
+            event_type: e("type", "EVENT_TYPE_", &self.event_type, |n| {
+                EventType::from_str_name(n).map(Into::into)
+            })?,
+            target_class: e("target", "TARGET_CLASS_", &self.target, |n| {
+                TargetClass::from_str_name(n).map(Into::into)
+            })?,
+            evidence_status: e("status", "EVIDENCE_STATUS_", &self.status, |n| {
+                EvidenceStatus::from_str_name(n).map(Into::into)
+            })?,
+            country: self.country.unwrap_or_default(),
+            admin1: self.admin1.unwrap_or_default(),
+            bbox: self.bbox.as_deref().map(bbox).transpose()?,
+            page_size: 0,
+            page_token: String::new(),
+        };
+        Ok((req, self.limit))
+    }
+}
+
+/// `truce agreement list`.
+#[derive(Debug, Args)]
+pub struct AgreementListFlags {
+    /// A party, in any role.
+    #[arg(long)]
+    pub party: Option<String>,
+    /// Current status, e.g. in-force, lapsed.
+    #[arg(long)]
+    pub status: Option<String>,
+    /// In force at this time (RFC 3339 or YYYY-MM-DD).
+    #[arg(long)]
+    pub in_force_at: Option<String>,
+    /// Print at most this many (0: all).
+    #[arg(long, default_value_t = 0)]
+    pub limit: usize,
+}
+
+impl AgreementListFlags {
+    pub fn into_request(self) -> Result<(ListAgreementsRequest, usize), String> {
+        let req = ListAgreementsRequest {
+            party: self.party.unwrap_or_default(),
+            status: self.status.as_deref().map_or(Ok(0), |s| {
+                parse_enum(
+                    "status",
+                    "AGREEMENT_STATUS_",
+                    s,
+                    AgreementStatus::from_str_name,
+                )
+            })?,
+            in_force_at: self
+                .in_force_at
+                .as_deref()
+                .map(|t| parse_time("in-force-at", t))
+                .transpose()?,
+            page_size: 0,
+            page_token: String::new(),
+        };
+        Ok((req, self.limit))
+    }
+}

@@ -1,0 +1,45 @@
+//! Reading a view as of a sequence: the stored view when its last entry is
+//! at or before that sequence, else the view replayed from the entries of
+//! its history up to it. Reads use the durable sequence (the writer stores
+//! views before it syncs); queries use the sequence their first page was
+//! answered at, so later pages see the same state.
+
+use prost::Message;
+use truce_proto::v1::Entry;
+
+use crate::{
+    error::Error,
+    project::{self, View},
+    store::{RecordKind, Store},
+};
+
+/// The view of record (`kind`, `id`) as of sequence `at` (never past the
+/// durable sequence); None if it did not exist then.
+pub fn view_at(store: &Store, kind: RecordKind, id: &str, at: u64) -> Result<Option<View>, Error> {
+    let at = at.min(store.durable_sequence());
+    match store.record_sequence(kind, id)? {
+        Some(seq) if seq <= at => {}
+        _ => return Ok(None),
+    }
+    let bytes = store
+        .written_view(kind, id)?
+        .ok_or_else(|| Error::Internal(format!("{} {id} has no view", kind.name())))?;
+    let stored = View::decode(kind, &bytes)
+        .map_err(|e| Error::Internal(format!("view of {id} is undecodable: {e}")))?;
+    if stored.last_sequence() <= at {
+        return Ok(Some(stored));
+    }
+    let mut replayed = None;
+    for item in stored.history().iter().filter(|h| h.sequence <= at) {
+        let raw = store
+            .read_entry(item.sequence)?
+            .ok_or_else(|| Error::Internal(format!("entry {} is missing", item.sequence)))?;
+        let entry = Entry::decode(raw.as_slice())
+            .map_err(|e| Error::Internal(format!("entry {} is undecodable: {e}", item.sequence)))?;
+        replayed = Some(
+            project::apply(replayed, kind, id, &entry)
+                .map_err(|e| Error::Internal(e.to_string()))?,
+        );
+    }
+    Ok(replayed)
+}
