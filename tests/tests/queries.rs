@@ -690,17 +690,15 @@ async fn agreements_by_party_status_and_time_in_force() {
     };
     let l = ListAgreementsRequest::default;
     let seed_id = seed::agreement_id();
-    assert_eq!(
-        list(l()).await,
-        [seed_id.clone(), "xa-ua-holiday-1968".into()]
-    );
+    let seed_id = seed_id.as_str();
+    assert_eq!(list(l()).await, [seed_id, "xa-ua-holiday-1968"]);
     assert_eq!(
         list(ListAgreementsRequest {
             party: "RU".into(),
             ..l()
         })
         .await,
-        [seed_id.clone()]
+        [seed_id]
     );
     assert_eq!(
         list(ListAgreementsRequest {
@@ -717,7 +715,7 @@ async fn agreements_by_party_status_and_time_in_force() {
             ..l()
         })
         .await,
-        [seed_id.clone()]
+        [seed_id]
     );
     assert_eq!(
         list(ListAgreementsRequest {
@@ -736,7 +734,7 @@ async fn agreements_by_party_status_and_time_in_force() {
             ..l()
         })
         .await,
-        [seed_id.clone()]
+        [seed_id]
     );
     // Before either reading.
     assert!(
