@@ -12,8 +12,10 @@ use tonic::{Request, Response, Status};
 use truce_client::{Client, ClientOptions};
 use truce_proto::v1::{
     AddClaimRequest, AgreementView, AttachSourceRequest, CorrectReportRequest, GetAgreementRequest,
-    GetEntryRequest, GetEntryResponse, GetReportRequest, ReadLogRequest, ReadLogResponse, Receipt,
-    RecordAgreementRequest, ReportView, SetStatusRequest, SubmitReportRequest,
+    GetEntryRequest, GetEntryResponse, GetReportRequest, ListAgreementsRequest,
+    ListAgreementsResponse, QueryReportsRequest, QueryReportsResponse, ReadLogRequest,
+    ReadLogResponse, Receipt, RecordAgreementRequest, ReportView, SetStatusRequest,
+    SubmitReportRequest,
     truce_server::{Truce, TruceServer},
 };
 
