@@ -6,50 +6,43 @@ use std::{net::SocketAddr, path::PathBuf, time::Duration};
 use clap::{Parser, Subcommand};
 
 use crate::{
-    config::{self, Settings},
+    config::{self, ConfigError, FileConfig, LogFormat, Settings},
     server::Daemon,
     store::Store,
-    telemetry::{self, LogFormat},
+    telemetry,
 };
 
 /// truced: the Truce ceasefire-record daemon.
+///
+/// Settings come from flags, then TRUCE_* environment variables, then the
+/// config file, then defaults (see deploy/truced.example.toml).
 #[derive(Debug, Parser)]
 #[command(name = "truced", version, about)]
 pub struct Args {
-    /// Address to serve gRPC on.
-    #[arg(long, env = "TRUCE_LISTEN", default_value = config::DEFAULT_LISTEN, global = true)]
-    pub listen: SocketAddr,
-    /// Directory that holds the log.
-    #[arg(long, env = "TRUCE_DATA_DIR", default_value = config::DEFAULT_DATA_DIR, global = true)]
-    pub data_dir: PathBuf,
-    /// Log format (the level comes from TRUCE_LOG, default info).
-    #[arg(
-        long,
-        env = "TRUCE_LOG_FORMAT",
-        value_enum,
-        default_value = "pretty",
-        global = true
-    )]
-    pub log_format: LogFormat,
-    /// sled page cache in MiB.
-    #[arg(long, env = "TRUCE_CACHE_MB", default_value_t = config::DEFAULT_CACHE_BYTES / (1024 * 1024), global = true)]
-    pub cache_mb: u64,
-    /// Pause between health NOT_SERVING and closing the listener, in ms.
-    #[arg(
-        long,
-        env = "TRUCE_SHUTDOWN_PAUSE_MS",
-        default_value_t = 500,
-        global = true
-    )]
-    pub shutdown_pause_ms: u64,
-    /// Grace period for in-flight requests at shutdown, in seconds.
-    #[arg(
-        long,
-        env = "TRUCE_SHUTDOWN_GRACE_SECS",
-        default_value_t = 10,
-        global = true
-    )]
-    pub shutdown_grace_secs: u64,
+    /// TOML config file (see deploy/truced.example.toml).
+    #[arg(long, env = "TRUCE_CONFIG", global = true)]
+    pub config: Option<PathBuf>,
+    /// Address to serve gRPC on [default: 127.0.0.1:50051].
+    #[arg(long, env = "TRUCE_LISTEN", global = true)]
+    pub listen: Option<SocketAddr>,
+    /// Directory that holds the log [default: ./truce-data].
+    #[arg(long, env = "TRUCE_DATA_DIR", global = true)]
+    pub data_dir: Option<PathBuf>,
+    /// Log format; the level comes from TRUCE_LOG [default: pretty].
+    #[arg(long, env = "TRUCE_LOG_FORMAT", value_enum, global = true)]
+    pub log_format: Option<LogFormat>,
+    /// sled page cache in MiB [default: 256].
+    #[arg(long, env = "TRUCE_CACHE_MB", global = true)]
+    pub cache_mb: Option<u64>,
+    /// Largest request message accepted, bytes [default: 1048576].
+    #[arg(long, env = "TRUCE_MAX_MESSAGE_BYTES", global = true, value_parser = clap::value_parser!(u64).range(66_560..))]
+    pub max_message_bytes: Option<u64>,
+    /// Pause between health NOT_SERVING and closing the listener, ms [default: 500].
+    #[arg(long, env = "TRUCE_SHUTDOWN_PAUSE_MS", global = true)]
+    pub shutdown_pause_ms: Option<u64>,
+    /// Grace period for in-flight requests at shutdown, s [default: 10].
+    #[arg(long, env = "TRUCE_SHUTDOWN_GRACE_SECS", global = true)]
+    pub shutdown_grace_secs: Option<u64>,
     #[command(subcommand)]
     pub command: Option<Command>,
 }
@@ -58,20 +51,41 @@ pub struct Args {
 pub enum Command {
     /// Serve gRPC (the default).
     Serve,
-    /// Rebuild every derived tree (indexes, idempotency keys) from the log.
+    /// Rebuild every derived tree (views, indexes, idempotency keys) from the log.
     Reindex,
+    /// Print the effective settings as TOML.
+    Config,
 }
 
 impl Args {
-    pub fn settings(&self) -> Settings {
-        Settings {
-            listen: self.listen,
-            data_dir: self.data_dir.clone(),
-            cache_bytes: self.cache_mb.saturating_mul(1024 * 1024),
-            shutdown_pause: Duration::from_millis(self.shutdown_pause_ms),
-            shutdown_grace: Duration::from_secs(self.shutdown_grace_secs),
-            ..Settings::default()
+    /// Defaults, then the config file, then environment and flags.
+    pub fn settings(&self) -> Result<Settings, ConfigError> {
+        let mut settings = Settings::default();
+        if let Some(path) = &self.config {
+            FileConfig::load(path)?.apply(path, &mut settings)?;
         }
+        if let Some(v) = self.listen {
+            settings.listen = v;
+        }
+        if let Some(v) = &self.data_dir {
+            settings.data_dir = v.clone();
+        }
+        if let Some(v) = self.log_format {
+            settings.log_format = v;
+        }
+        if let Some(v) = self.cache_mb {
+            settings.cache_bytes = v.saturating_mul(1024 * 1024);
+        }
+        if let Some(v) = self.max_message_bytes {
+            settings.max_message_bytes = usize::try_from(v).unwrap_or(usize::MAX);
+        }
+        if let Some(v) = self.shutdown_pause_ms {
+            settings.shutdown_pause = Duration::from_millis(v);
+        }
+        if let Some(v) = self.shutdown_grace_secs {
+            settings.shutdown_grace = Duration::from_secs(v);
+        }
+        Ok(settings)
     }
 }
 
@@ -84,15 +98,22 @@ pub enum RunError {
     Daemon(#[from] crate::error::Error),
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
+    #[error(transparent)]
+    Config(#[from] ConfigError),
     #[error("{0}")]
     Other(String),
 }
 
 /// Runs `truced` with parsed arguments.
 pub async fn run(args: Args) -> Result<(), RunError> {
-    telemetry::init(args.log_format).map_err(RunError::Other)?;
-    let settings = args.settings();
+    let settings = args.settings()?;
+    if let Some(Command::Config) = args.command {
+        print!("{}", config::to_toml(&settings));
+        return Ok(());
+    }
+    telemetry::init(settings.log_format).map_err(RunError::Other)?;
     match args.command.unwrap_or(Command::Serve) {
+        Command::Config => Ok(()),
         Command::Serve => serve(settings).await,
         Command::Reindex => {
             let store = Store::open(&settings.data_dir, settings.cache_bytes)?;

@@ -3,12 +3,7 @@
 
 use tracing_subscriber::EnvFilter;
 
-/// The log line format.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum LogFormat {
-    Pretty,
-    Json,
-}
+pub use crate::config::LogFormat;
 
 /// Installs the global subscriber. Returns an error if one is installed.
 pub fn init(format: LogFormat) -> Result<(), String> {
