@@ -320,3 +320,87 @@ async fn exit_codes_tell_usage_from_server_errors() {
     let out = truce("http://127.0.0.1:1", &["report", "show", "x"]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn list_commands_filter_and_page() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = daemon(dir.path()).await;
+    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/seed-scenario.jsonl");
+    assert!(
+        truce(&d.url(), &["submit", "--file", file.to_str().unwrap()])
+            .status
+            .success()
+    );
+
+    let out = truce(
+        &d.url(),
+        &[
+            "report",
+            "list",
+            "--perpetrator",
+            "UA",
+            "--status",
+            "disputed",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let table = text(&out.stdout);
+    let ids: Vec<&str> = table
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    assert_eq!(ids, ["seed-report-1", "seed-report-2"], "{table}");
+
+    let out = truce(
+        &d.url(),
+        &[
+            "--json",
+            "report",
+            "list",
+            "--country",
+            "UA",
+            "--admin1",
+            "Donetsk Oblast",
+        ],
+    );
+    let lines: Vec<serde_json::Value> = text(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 1);
+    assert_eq!(lines[0]["report"]["id"], "seed-report-3");
+
+    let out = truce(&d.url(), &["report", "list", "--limit", "2"]);
+    assert_eq!(text(&out.stdout).lines().count(), 3, "header and two rows");
+    let out = truce(
+        &d.url(),
+        &[
+            "report",
+            "list",
+            "--since",
+            "2025-03-19",
+            "--until",
+            "2025-03-21",
+        ],
+    );
+    assert!(text(&out.stdout).contains("seed-report-1"));
+    assert!(!text(&out.stdout).contains("seed-report-2"));
+
+    let out = truce(
+        &d.url(),
+        &["agreement", "list", "--in-force-at", "2025-03-20"],
+    );
+    assert!(text(&out.stdout).contains("ru-ua-energy-moratorium-2025"));
+    let out = truce(&d.url(), &["agreement", "list", "--status", "in-force"]);
+    assert_eq!(
+        text(&out.stdout).lines().count(),
+        1,
+        "lapsed now: header only"
+    );
+
+    let out = truce(&d.url(), &["report", "list", "--bbox", "1,2,3"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("--bbox"));
+    d.shutdown().await.unwrap();
+}
