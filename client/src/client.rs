@@ -6,12 +6,14 @@
 use std::time::Duration;
 
 use tonic::{Code, Request, Status, transport::Channel};
+
+use crate::subscription::{self, Start, Subscription};
 use truce_proto::v1::{
     AddClaimRequest, AgreementView, AttachSourceRequest, CorrectReportRequest, Envelope,
     GetAgreementRequest, GetEntryRequest, GetEntryResponse, GetReportRequest,
     ListAgreementsRequest, ListAgreementsResponse, QueryReportsRequest, QueryReportsResponse,
     ReadLogRequest, ReadLogResponse, Receipt, RecordAgreementRequest, ReportView, SetStatusRequest,
-    SubmitReportRequest, envelope::Kind, truce_client::TruceClient,
+    SubmitReportRequest, SubscribeFilter, envelope::Kind, truce_client::TruceClient,
 };
 
 /// Errors of the client.
@@ -320,6 +322,31 @@ impl Client {
             out.truncate(limit);
         }
         Ok(out)
+    }
+
+    /// Follows the log from `start`, filtered on the server. The stream
+    /// reconnects with backoff and resumes after the last position it
+    /// delivered; it ends only on an error a retry cannot fix.
+    pub fn subscribe(&self, start: Start, filter: SubscribeFilter) -> Subscription {
+        subscription::spawn(self.inner.clone(), start, filter, 0, Duration::from_secs(5))
+    }
+
+    /// [`Client::subscribe`] with a progress interval (ms) and the longest
+    /// reconnect backoff.
+    pub fn subscribe_with(
+        &self,
+        start: Start,
+        filter: SubscribeFilter,
+        progress_interval_ms: u32,
+        max_backoff: Duration,
+    ) -> Subscription {
+        subscription::spawn(
+            self.inner.clone(),
+            start,
+            filter,
+            progress_interval_ms,
+            max_backoff,
+        )
     }
 
     /// A page of the raw log from `from_sequence` (0 = the start).

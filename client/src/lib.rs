@@ -13,7 +13,9 @@
 
 pub mod cli;
 mod client;
+pub mod subscription;
 pub mod time;
 
 pub use client::{Client, ClientError, ClientOptions, new_request_id};
+pub use subscription::{Event, Start, Subscription};
 pub use truce_proto::v1 as proto;

@@ -15,7 +15,7 @@ use truce_proto::v1::{
     GetEntryRequest, GetEntryResponse, GetReportRequest, ListAgreementsRequest,
     ListAgreementsResponse, QueryReportsRequest, QueryReportsResponse, ReadLogRequest,
     ReadLogResponse, Receipt, RecordAgreementRequest, ReportView, SetStatusRequest,
-    SubmitReportRequest,
+    SubmitReportRequest, SubscribeRequest, SubscribeResponse,
     truce_server::{Truce, TruceServer},
 };
 
@@ -101,6 +101,13 @@ impl Truce for Shared {
         &self,
         _: Request<QueryReportsRequest>,
     ) -> Result<Response<QueryReportsResponse>, Status> {
+        Err(no())
+    }
+    type SubscribeStream = tokio_stream::Empty<Result<SubscribeResponse, Status>>;
+    async fn subscribe(
+        &self,
+        _: Request<SubscribeRequest>,
+    ) -> Result<Response<Self::SubscribeStream>, Status> {
         Err(no())
     }
     async fn read_log(

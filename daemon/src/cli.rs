@@ -37,6 +37,9 @@ pub struct Args {
     /// Largest request message accepted, bytes [default: 1048576].
     #[arg(long, env = "TRUCE_MAX_MESSAGE_BYTES", global = true, value_parser = clap::value_parser!(u64).range(66_560..))]
     pub max_message_bytes: Option<u64>,
+    /// Concurrent Subscribe streams at most [default: 10000].
+    #[arg(long, env = "TRUCE_MAX_SUBSCRIPTIONS", global = true)]
+    pub max_subscriptions: Option<usize>,
     /// Pause between health NOT_SERVING and closing the listener, ms [default: 500].
     #[arg(long, env = "TRUCE_SHUTDOWN_PAUSE_MS", global = true)]
     pub shutdown_pause_ms: Option<u64>,
@@ -78,6 +81,9 @@ impl Args {
         }
         if let Some(v) = self.max_message_bytes {
             settings.max_message_bytes = usize::try_from(v).unwrap_or(usize::MAX);
+        }
+        if let Some(v) = self.max_subscriptions {
+            settings.max_subscriptions = v;
         }
         if let Some(v) = self.shutdown_pause_ms {
             settings.shutdown_pause = Duration::from_millis(v);

@@ -72,6 +72,13 @@ pub const SETTINGS: &[Setting] = &[
         help: "largest request message accepted, bytes (larger: OUT_OF_RANGE)",
     },
     Setting {
+        key: "max_subscriptions",
+        flag: "--max-subscriptions",
+        env: "TRUCE_MAX_SUBSCRIPTIONS",
+        default: "10000",
+        help: "concurrent Subscribe streams at most (more: RESOURCE_EXHAUSTED)",
+    },
+    Setting {
         key: "shutdown_pause_ms",
         flag: "--shutdown-pause-ms",
         env: "TRUCE_SHUTDOWN_PAUSE_MS",
@@ -117,6 +124,8 @@ pub struct Settings {
     /// the listener closes.
     pub shutdown_grace: Duration,
     pub max_message_bytes: usize,
+    /// Concurrent Subscribe streams at most.
+    pub max_subscriptions: usize,
 }
 
 impl Default for Settings {
@@ -129,6 +138,7 @@ impl Default for Settings {
             shutdown_pause: Duration::from_millis(500),
             shutdown_grace: Duration::from_secs(10),
             max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
+            max_subscriptions: 10_000,
         }
     }
 }
@@ -142,6 +152,7 @@ pub struct FileConfig {
     pub log_format: Option<String>,
     pub cache_mb: Option<u64>,
     pub max_message_bytes: Option<u64>,
+    pub max_subscriptions: Option<u64>,
     pub shutdown_pause_ms: Option<u64>,
     pub shutdown_grace_secs: Option<u64>,
 }
@@ -218,6 +229,10 @@ impl FileConfig {
                     )
                 })?;
         }
+        if let Some(v) = self.max_subscriptions {
+            settings.max_subscriptions = usize::try_from(v)
+                .map_err(|_| bad("max_subscriptions", format!("{v} is too large")))?;
+        }
         if let Some(v) = self.shutdown_pause_ms {
             settings.shutdown_pause = Duration::from_millis(v);
         }
@@ -252,6 +267,7 @@ pub fn to_toml(s: &Settings) -> String {
         "log_format" => format!("{:?}", s.log_format.name()),
         "cache_mb" => (s.cache_bytes / (1024 * 1024)).to_string(),
         "max_message_bytes" => s.max_message_bytes.to_string(),
+        "max_subscriptions" => s.max_subscriptions.to_string(),
         "shutdown_pause_ms" => s.shutdown_pause.as_millis().to_string(),
         "shutdown_grace_secs" => s.shutdown_grace.as_secs().to_string(),
         _ => String::new(),

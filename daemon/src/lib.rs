@@ -16,6 +16,7 @@ pub mod query;
 pub mod server;
 pub mod service;
 pub mod store;
+pub mod subscribe;
 pub mod sync;
 pub mod telemetry;
 pub mod validate;

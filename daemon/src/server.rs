@@ -68,8 +68,16 @@ impl Daemon {
             .build_v1alpha()
             .map_err(|e| StartError::Other(format!("reflection: {e}")))?;
 
-        let service = TruceServer::new(TruceService::new(Arc::clone(&store), commit.clone()))
-            .max_decoding_message_size(settings.max_message_bytes);
+        let (streams_tx, streams_rx) = tokio::sync::watch::channel(false);
+        let subscribe_stats = Arc::new(crate::subscribe::Stats::default());
+        let service = TruceServer::new(TruceService::new(
+            Arc::clone(&store),
+            commit.clone(),
+            streams_rx,
+            settings.max_subscriptions,
+            Arc::clone(&subscribe_stats),
+        ))
+        .max_decoding_message_size(settings.max_message_bytes);
         let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
 
         let (shutdown_tx, shutdown_rx) = oneshot::channel::<()>();
@@ -85,6 +93,9 @@ impl Daemon {
                 .set_service_status("", tonic_health::ServingStatus::NotServing)
                 .await;
             tokio::time::sleep(pause).await;
+            // Subscriptions end with UNAVAILABLE so that clients resume
+            // elsewhere or later; they would otherwise hold the drain.
+            streams_tx.send_replace(true);
             tracing::info!("no longer accepting connections; draining");
             let _ = draining_tx.send(());
         };
@@ -120,6 +131,7 @@ impl Daemon {
             writer: Some(writer),
             store,
             commit: Some(commit),
+            subscribe_stats,
         })
     }
 }
@@ -148,6 +160,7 @@ pub struct Running {
     writer: Option<JoinHandle<()>>,
     store: Arc<Store>,
     commit: Option<CommitHandle>,
+    subscribe_stats: Arc<crate::subscribe::Stats>,
 }
 
 impl std::fmt::Debug for Running {
@@ -182,6 +195,11 @@ impl Running {
     /// Counters of the commit pipeline.
     pub fn commit_stats(&self) -> Option<Arc<Stats>> {
         self.commit.as_ref().map(|c| Arc::clone(c.stats()))
+    }
+
+    /// Counters of the subscriptions.
+    pub fn subscribe_stats(&self) -> Arc<crate::subscribe::Stats> {
+        Arc::clone(&self.subscribe_stats)
     }
 
     /// A digest of the derived trees, to compare with a rebuilt store.

@@ -18,6 +18,7 @@ fn truced_config(
         "TRUCE_LOG_FORMAT",
         "TRUCE_CACHE_MB",
         "TRUCE_MAX_MESSAGE_BYTES",
+        "TRUCE_MAX_SUBSCRIPTIONS",
         "TRUCE_SHUTDOWN_PAUSE_MS",
         "TRUCE_SHUTDOWN_GRACE_SECS",
     ] {

@@ -47,7 +47,8 @@ pub struct ReportListFlags {
     pub limit: usize,
 }
 
-fn bbox(value: &str) -> Result<BoundingBox, String> {
+/// Parses SOUTH,WEST,NORTH,EAST.
+pub fn parse_bbox(value: &str) -> Result<BoundingBox, String> {
     let parts: Vec<f64> = value
         .split(',')
         .map(|p| p.trim().parse::<f64>())
@@ -95,7 +96,7 @@ impl ReportListFlags {
             })?,
             country: self.country.unwrap_or_default(),
             admin1: self.admin1.unwrap_or_default(),
-            bbox: self.bbox.as_deref().map(bbox).transpose()?,
+            bbox: self.bbox.as_deref().map(parse_bbox).transpose()?,
             page_size: 0,
             page_token: String::new(),
         };

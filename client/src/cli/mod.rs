@@ -6,6 +6,7 @@ mod flags;
 mod list_flags;
 mod render;
 mod submit;
+mod watch;
 
 use std::process::ExitCode;
 
@@ -58,6 +59,8 @@ pub enum Command {
         #[arg(long, default_value_t = 0)]
         limit: u64,
     },
+    /// Follow the log as entries become durable (default: from now).
+    Watch(Box<watch::WatchFlags>),
     /// Submit a file of writes: JSON Lines, one envelope per line with
     /// exactly one of agreement, report, claim, status, source, correction.
     Submit {
@@ -212,6 +215,10 @@ async fn run(args: Args) -> Result<ExitCode, CliError> {
         Command::Log { from, limit } => {
             let client = Client::connect(&args.server).await?;
             render::log(&client, &out, from, limit).await?;
+        }
+        Command::Watch(flags) => {
+            let client = Client::connect(&args.server).await?;
+            watch::run(&client, &out, *flags).await?;
         }
         Command::Submit { file, keep_going } => {
             let client = Client::connect(&args.server).await?;

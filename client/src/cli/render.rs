@@ -106,6 +106,10 @@ impl Output {
         Self { json }
     }
 
+    pub fn is_json(&self) -> bool {
+        self.json
+    }
+
     pub fn receipt_printer(&self) -> ReceiptPrinter {
         ReceiptPrinter {
             json: self.json,
@@ -427,6 +431,39 @@ fn history_table(history: &[HistoryItem]) -> Result<(), CliError> {
         .collect();
     println!();
     table("SEQUENCE\tRECORDED AT\tKIND\tSUBMITTER\tSUMMARY", &rows)
+}
+
+/// One entry as a fixed-width line, for streams (no table to align).
+pub fn entry_row(entry: &Entry) -> String {
+    let summary = match &entry.payload {
+        Some(Payload::Agreement(a)) => a.title.clone(),
+        Some(Payload::Report(r)) => format!(
+            "{} {} by {}",
+            enum_label(r.event_type().as_str_name(), "EVENT_TYPE_"),
+            r.location.as_ref().map_or("", |l| l.admin1.as_str()),
+            r.alleged_perpetrators.join(",")
+        ),
+        Some(Payload::Claim(c)) => format!(
+            "{} {}",
+            c.party,
+            enum_label(c.kind().as_str_name(), "CLAIM_KIND_")
+        ),
+        Some(Payload::Status(s)) => s.reason.clone(),
+        Some(Payload::Source(a)) => a
+            .source
+            .as_ref()
+            .map_or(String::new(), |s| source_name(s).to_owned()),
+        Some(Payload::Correction(c)) => c.reason.clone(),
+        None => String::new(),
+    };
+    format!(
+        "{:<9} {:<30} {:<10} {:<30} {}",
+        entry.sequence,
+        time::format(entry.recorded_at.as_ref()),
+        kind_of(entry),
+        entry.record_id,
+        summary.replace(['\t', '\n'], " ")
+    )
 }
 
 fn kind_of(entry: &Entry) -> &'static str {

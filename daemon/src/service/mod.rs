@@ -13,10 +13,13 @@ use truce_proto::v1::{
     GetEntryRequest, GetEntryResponse, GetReportRequest, ListAgreementsRequest,
     ListAgreementsResponse, QueryReportsRequest, QueryReportsResponse, ReadLogRequest,
     ReadLogResponse, Receipt, RecordAgreementRequest, ReportView, SetStatusRequest,
-    SubmitReportRequest, truce_server::Truce,
+    SubmitReportRequest, SubscribeRequest, SubscribeResponse, truce_server::Truce,
 };
 
-use crate::{commit::CommitHandle, query, store::Store};
+use tokio::sync::{Semaphore, mpsc, watch};
+use tokio_stream::wrappers::ReceiverStream;
+
+use crate::{commit::CommitHandle, query, store::Store, subscribe};
 
 /// Who submits entries until authentication exists.
 pub const ANONYMOUS_SUBMITTER: &str = "anonymous";
@@ -26,11 +29,28 @@ pub const ANONYMOUS_SUBMITTER: &str = "anonymous";
 pub struct TruceService {
     store: Arc<Store>,
     commit: CommitHandle,
+    /// Turns true when the daemon starts shutting down: streams end.
+    shutdown: watch::Receiver<bool>,
+    /// One permit per open subscription.
+    subscriptions: Arc<Semaphore>,
+    subscribe_stats: Arc<subscribe::Stats>,
 }
 
 impl TruceService {
-    pub fn new(store: Arc<Store>, commit: CommitHandle) -> Self {
-        Self { store, commit }
+    pub fn new(
+        store: Arc<Store>,
+        commit: CommitHandle,
+        shutdown: watch::Receiver<bool>,
+        max_subscriptions: usize,
+        subscribe_stats: Arc<subscribe::Stats>,
+    ) -> Self {
+        Self {
+            store,
+            commit,
+            shutdown,
+            subscriptions: Arc::new(Semaphore::new(max_subscriptions)),
+            subscribe_stats,
+        }
     }
 }
 
@@ -147,6 +167,32 @@ impl Truce for TruceService {
             .map_err(|e| Status::internal(e.to_string()))?
             .map(Response::new)
             .map_err(Status::from)
+    }
+
+    type SubscribeStream = ReceiverStream<Result<SubscribeResponse, Status>>;
+
+    async fn subscribe(
+        &self,
+        request: Request<SubscribeRequest>,
+    ) -> Result<Response<Self::SubscribeStream>, Status> {
+        let sub = subscribe::subscription(request.into_inner())?;
+        let permit = Arc::clone(&self.subscriptions)
+            .try_acquire_owned()
+            .map_err(|_| {
+                Status::resource_exhausted(
+                    "too many subscriptions (max_subscriptions); retry later",
+                )
+            })?;
+        let (tx, rx) = mpsc::channel(subscribe::BUFFER);
+        tokio::spawn(subscribe::run(
+            Arc::clone(&self.store),
+            sub,
+            tx,
+            self.shutdown.clone(),
+            Arc::clone(&self.subscribe_stats),
+            permit,
+        ));
+        Ok(Response::new(ReceiverStream::new(rx)))
     }
 
     async fn read_log(

@@ -169,6 +169,8 @@ pub struct Store {
     views: Tree,
     indexes: Tree,
     durable: AtomicU64,
+    /// Tells subscribers that the durable sequence moved.
+    durable_watch: tokio::sync::watch::Sender<u64>,
     files: files::Files,
     dir: PathBuf,
     // Held for the store's lifetime: the data-dir lock.
@@ -266,6 +268,7 @@ impl Store {
             views,
             indexes,
             durable: AtomicU64::new(durable),
+            durable_watch: tokio::sync::watch::Sender::new(durable),
             files,
             dir: dir.to_owned(),
             _lock: lock,
@@ -390,6 +393,12 @@ impl Store {
     /// after a successful flush and sync.
     pub fn set_durable(&self, sequence: u64) {
         self.durable.fetch_max(sequence, Ordering::AcqRel);
+        self.durable_watch.send_replace(self.durable_sequence());
+    }
+
+    /// A receiver that changes whenever the durable sequence moves.
+    pub fn watch_durable(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.durable_watch.subscribe()
     }
 
     // ------------------------------------------------------ reader side

@@ -1,0 +1,160 @@
+//! `truce watch`: follow the log as entries become durable, filtered on the
+//! server; reconnects and resumes by itself; exits cleanly on Ctrl-C, or
+//! after the backlog with --until-caught-up.
+
+use std::io::Write;
+
+use clap::Args;
+use truce_proto::v1::{
+    EntryKind, EventType, EvidenceStatus, GetEntryResponse, SubscribeFilter, TargetClass,
+};
+
+use super::{
+    CliError,
+    flags::{parse_enum, parse_time},
+    render::{Output, entry_row},
+};
+use crate::{Client, Event, Start};
+
+/// `truce watch`.
+#[derive(Debug, Args)]
+pub struct WatchFlags {
+    /// Start with every entry from the beginning.
+    #[arg(long, conflicts_with_all = ["from_seq", "after_seq", "since"])]
+    pub from_start: bool,
+    /// Start at this sequence (inclusive).
+    #[arg(long, conflicts_with_all = ["after_seq", "since"])]
+    pub from_seq: Option<u64>,
+    /// Start after this sequence (exclusive): where a previous watch stopped.
+    #[arg(long, conflicts_with = "since")]
+    pub after_seq: Option<u64>,
+    /// Start at the first entry recorded at or after this time.
+    #[arg(long)]
+    pub since: Option<String>,
+    /// Exit once the backlog has been printed.
+    #[arg(long)]
+    pub until_caught_up: bool,
+    /// Only these kinds: agreement, report, claim, status, source, correction (repeatable).
+    #[arg(long = "kind")]
+    pub kinds: Vec<String>,
+    #[arg(long)]
+    pub agreement: Option<String>,
+    #[arg(long)]
+    pub perpetrator: Option<String>,
+    #[arg(long)]
+    pub reported_by: Option<String>,
+    #[arg(long = "type")]
+    pub event_type: Option<String>,
+    #[arg(long)]
+    pub target: Option<String>,
+    /// Evidence status, e.g. unverified.
+    #[arg(long)]
+    pub status: Option<String>,
+    #[arg(long)]
+    pub country: Option<String>,
+    #[arg(long)]
+    pub admin1: Option<String>,
+    /// SOUTH,WEST,NORTH,EAST.
+    #[arg(long, allow_hyphen_values = true)]
+    pub bbox: Option<String>,
+    /// Also the claims, status changes, sources and corrections of matching
+    /// reports and agreements.
+    #[arg(long)]
+    pub follow: bool,
+}
+
+impl WatchFlags {
+    fn into_parts(self) -> Result<(Start, SubscribeFilter, bool), String> {
+        let start = if self.from_start {
+            Start::FromStart
+        } else if let Some(n) = self.from_seq {
+            Start::FromSequence(n)
+        } else if let Some(n) = self.after_seq {
+            Start::AfterSequence(n)
+        } else if let Some(t) = &self.since {
+            Start::Since(parse_time("since", t)?)
+        } else {
+            Start::FromNow
+        };
+        let e = |flag: &str, prefix: &str, v: &Option<String>, f: fn(&str) -> Option<i32>| {
+            v.as_deref()
+                .map_or(Ok(0), |v| parse_enum(flag, prefix, v, f))
+        };
+        let bbox = match &self.bbox {
+            None => None,
+            Some(b) => Some(super::list_flags::parse_bbox(b)?),
+        };
+        let filter = SubscribeFilter {
+            kinds: self
+                .kinds
+                .iter()
+                .map(|k| parse_enum("kind", "ENTRY_KIND_", k, EntryKind::from_str_name))
+                .collect::<Result<_, _>>()?,
+            agreement_id: self.agreement.unwrap_or_default(),
+            perpetrator: self.perpetrator.unwrap_or_default(),
+            reported_by: self.reported_by.unwrap_or_default(),
+            event_type: e("type", "EVENT_TYPE_", &self.event_type, |n| {
+                EventType::from_str_name(n).map(Into::into)
+            })?,
+            target_class: e("target", "TARGET_CLASS_", &self.target, |n| {
+                TargetClass::from_str_name(n).map(Into::into)
+            })?,
+            evidence_status: e("status", "EVIDENCE_STATUS_", &self.status, |n| {
+                EvidenceStatus::from_str_name(n).map(Into::into)
+            })?,
+            country: self.country.unwrap_or_default(),
+            admin1: self.admin1.unwrap_or_default(),
+            bbox,
+            follow: self.follow,
+        };
+        Ok((start, filter, self.until_caught_up))
+    }
+}
+
+pub async fn run(client: &Client, out: &Output, flags: WatchFlags) -> Result<(), CliError> {
+    let (start, filter, until_caught_up) = flags.into_parts().map_err(CliError::Usage)?;
+    let mut sub = client.subscribe(start, filter);
+    let mut header = !out.is_json();
+    loop {
+        let next = tokio::select! {
+            n = sub.next_event() => n,
+            _ = tokio::signal::ctrl_c() => return Ok(()),
+        };
+        let Some(event) = next else {
+            return Ok(());
+        };
+        match event? {
+            Event::Entry { raw, entry, .. } => {
+                let mut stdout = std::io::stdout().lock();
+                if out.is_json() {
+                    let line = serde_json::to_string(&GetEntryResponse {
+                        entry: Some(*entry),
+                        raw,
+                    })
+                    .map_err(|e| CliError::Usage(e.to_string()))?;
+                    writeln!(stdout, "{line}")?;
+                } else {
+                    if header {
+                        writeln!(
+                            stdout,
+                            "{:<9} {:<30} {:<10} {:<30} SUMMARY",
+                            "SEQUENCE", "RECORDED AT", "KIND", "RECORD"
+                        )?;
+                        header = false;
+                    }
+                    writeln!(stdout, "{}", entry_row(&entry))?;
+                }
+                stdout.flush()?;
+            }
+            Event::CaughtUp(seq) => {
+                if until_caught_up {
+                    return Ok(());
+                }
+                if !out.is_json() {
+                    eprintln!("-- caught up at sequence {seq}; live from here --");
+                }
+            }
+            Event::Progress(_) => {}
+        }
+    }
+}

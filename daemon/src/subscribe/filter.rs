@@ -1,0 +1,128 @@
+//! Subscription filters: validated at the service edge, matched per entry
+//! by looking up the records the entry refers to (never from memory of
+//! what the stream has sent), so a resumed stream decides exactly as an
+//! unbroken one would.
+
+use truce_proto::v1::{Entry, EntryKind, QueryReportsRequest, SubscribeFilter, entry::Payload};
+
+use crate::{
+    error::Error,
+    project::{self, View},
+    query::filter::{ReportFilter, report_filter},
+    store::{RecordKind, Store},
+    views,
+};
+
+/// A validated subscription filter.
+#[derive(Debug, Clone)]
+pub struct StreamFilter {
+    kinds: Vec<i32>,
+    /// The report fields (agreement included), when any is set.
+    report: Option<ReportFilter>,
+    agreement_id: Option<String>,
+    /// A report field other than agreement_id is set.
+    report_only: bool,
+    follow: bool,
+}
+
+impl StreamFilter {
+    /// Whether anything is filtered out (progress markers matter then).
+    pub fn is_filtering(&self) -> bool {
+        !self.kinds.is_empty() || self.report.is_some()
+    }
+
+    /// Whether `entry` (at its sequence) passes.
+    pub fn matches(&self, store: &Store, entry: &Entry) -> Result<bool, Error> {
+        let kind = project::entry_kind(entry) as i32;
+        if !self.kinds.is_empty() && !self.kinds.contains(&kind) {
+            return Ok(false);
+        }
+        let Some(report) = &self.report else {
+            return Ok(true);
+        };
+        let seq = entry.sequence;
+        let agreement_matches =
+            |id: &str| !self.report_only && self.agreement_id.as_deref() == Some(id);
+        let report_at = |id: &str, at: u64| -> Result<bool, Error> {
+            Ok(match views::view_at(store, RecordKind::Report, id, at)? {
+                Some(View::Report(v)) => report.matches(&v),
+                _ => false,
+            })
+        };
+        Ok(match &entry.payload {
+            None => false,
+            Some(Payload::Agreement(_)) => agreement_matches(&entry.record_id),
+            Some(Payload::Report(_)) => report_at(&entry.record_id, seq)?,
+            Some(_) if !self.follow => false,
+            Some(_) => {
+                let mut any = false;
+                for (kind, id) in project::touched(entry) {
+                    any = match kind {
+                        RecordKind::Report => report_at(&id, seq - 1)? || report_at(&id, seq)?,
+                        RecordKind::Agreement => agreement_matches(&id),
+                        RecordKind::Claim => false,
+                    };
+                    if any {
+                        break;
+                    }
+                }
+                any
+            }
+        })
+    }
+}
+
+/// Validates a subscription filter (absent: everything).
+pub fn stream_filter(f: Option<SubscribeFilter>) -> Result<StreamFilter, Error> {
+    let f = f.unwrap_or_default();
+    for (i, k) in f.kinds.iter().enumerate() {
+        match EntryKind::try_from(*k) {
+            Ok(EntryKind::Unspecified) | Err(_) => {
+                return Err(Error::invalid(
+                    format!("filter.kinds[{i}]"),
+                    format!("{k} is not an entry kind"),
+                ));
+            }
+            Ok(_) => {}
+        }
+    }
+    let req = QueryReportsRequest {
+        agreement_id: f.agreement_id.clone(),
+        perpetrator: f.perpetrator,
+        reported_by: f.reported_by,
+        event_type: f.event_type,
+        target_class: f.target_class,
+        evidence_status: f.evidence_status,
+        country: f.country,
+        admin1: f.admin1,
+        bbox: f.bbox,
+        ..QueryReportsRequest::default()
+    };
+    let report_only = !req.perpetrator.is_empty()
+        || !req.reported_by.is_empty()
+        || req.event_type != 0
+        || req.target_class != 0
+        || req.evidence_status != 0
+        || !req.country.is_empty()
+        || !req.admin1.is_empty()
+        || req.bbox.is_some();
+    let any = report_only || !req.agreement_id.is_empty();
+    let report = if any {
+        Some(report_filter(req).map_err(|e| match e {
+            Error::InvalidArgument { field, reason } => Error::InvalidArgument {
+                field: format!("filter.{field}"),
+                reason,
+            },
+            other => other,
+        })?)
+    } else {
+        None
+    };
+    Ok(StreamFilter {
+        kinds: f.kinds,
+        report,
+        agreement_id: (!f.agreement_id.is_empty()).then_some(f.agreement_id),
+        report_only,
+        follow: f.follow,
+    })
+}
