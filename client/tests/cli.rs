@@ -404,3 +404,99 @@ async fn list_commands_filter_and_page() {
     assert!(text(&out.stderr).contains("--bbox"));
     d.shutdown().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watch_prints_the_backlog_then_live_entries_and_stops_on_ctrl_c() {
+    use std::io::{BufRead, BufReader};
+
+    let dir = tempfile::tempdir().unwrap();
+    let d = daemon(dir.path()).await;
+    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/seed-scenario.jsonl");
+    assert!(
+        truce(&d.url(), &["submit", "--file", file.to_str().unwrap()])
+            .status
+            .success()
+    );
+
+    let out = truce(
+        &d.url(),
+        &["--json", "watch", "--from-start", "--until-caught-up"],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let entries: Vec<serde_json::Value> = text(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(entries.len(), 12);
+    assert_eq!(entries[11]["entry"]["sequence"], "12");
+
+    let out = truce(
+        &d.url(),
+        &[
+            "watch",
+            "--after-seq",
+            "3",
+            "--until-caught-up",
+            "--perpetrator",
+            "UA",
+            "--follow",
+        ],
+    );
+    let rows: Vec<String> = text(&out.stdout)
+        .lines()
+        .skip(1)
+        .map(|l| l.split_whitespace().next().unwrap_or_default().to_owned())
+        .collect();
+    assert_eq!(rows, ["5", "9", "10"], "{}", text(&out.stdout));
+
+    // Live: a watch from now prints what arrives, and Ctrl-C ends it with 0.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_truce"))
+        .env("TRUCE_SERVER", d.url())
+        .args(["--json", "watch"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut line = String::new();
+        BufReader::new(stdout).read_line(&mut line).unwrap();
+        line
+    });
+    // Appended until the watcher has seen one (it may start after the first).
+    let client = truce_client::Client::connect(d.url()).await.unwrap();
+    let mut n = 0;
+    while !reader.is_finished() {
+        let mut agreement = seed_agreement();
+        agreement.request_id = format!("live-{n}");
+        agreement.agreement.as_mut().unwrap().id = format!("live-agreement-{n}");
+        client.record_agreement(agreement).await.unwrap();
+        n += 1;
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let line: serde_json::Value = serde_json::from_str(&reader.join().unwrap()).unwrap();
+    assert!(
+        line["entry"]["recordId"]
+            .as_str()
+            .unwrap()
+            .starts_with("live-agreement-")
+    );
+    let status = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    assert!(child.wait().unwrap().success(), "Ctrl-C exits 0");
+    d.shutdown().await.unwrap();
+}
+
+fn seed_agreement() -> truce_proto::v1::RecordAgreementRequest {
+    let line = SEED.lines().next().unwrap();
+    match serde_json::from_str::<truce_proto::v1::Envelope>(line)
+        .unwrap()
+        .kind
+    {
+        Some(truce_proto::v1::envelope::Kind::Agreement(a)) => a,
+        _ => panic!("the seed starts with the agreement"),
+    }
+}
