@@ -491,9 +491,9 @@ async fn watch_prints_the_backlog_then_live_entries_and_stops_on_ctrl_c() {
 }
 
 fn seed_agreement() -> truce_proto::v1::RecordAgreementRequest {
-    let line = SEED.lines().next().unwrap();
+    let line = SEED.lines().next().expect("the seed has lines");
     match serde_json::from_str::<truce_proto::v1::Envelope>(line)
-        .unwrap()
+        .expect("the seed parses")
         .kind
     {
         Some(truce_proto::v1::envelope::Kind::Agreement(a)) => a,
