@@ -70,12 +70,15 @@ impl Daemon {
 
         let (streams_tx, streams_rx) = tokio::sync::watch::channel(false);
         let subscribe_stats = Arc::new(crate::subscribe::Stats::default());
+        let (feed, feed_task) =
+            crate::subscribe::Feed::start(Arc::clone(&store), streams_rx.clone());
         let service = TruceServer::new(TruceService::new(
             Arc::clone(&store),
             commit.clone(),
             streams_rx,
             settings.max_subscriptions,
             Arc::clone(&subscribe_stats),
+            feed,
         ))
         .max_decoding_message_size(settings.max_message_bytes);
         let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
@@ -132,6 +135,7 @@ impl Daemon {
             store,
             commit: Some(commit),
             subscribe_stats,
+            feed_task: Some(feed_task),
         })
     }
 }
@@ -161,6 +165,7 @@ pub struct Running {
     store: Arc<Store>,
     commit: Option<CommitHandle>,
     subscribe_stats: Arc<crate::subscribe::Stats>,
+    feed_task: Option<TaskHandle<()>>,
 }
 
 impl std::fmt::Debug for Running {
@@ -215,6 +220,11 @@ impl Running {
         let served = (&mut self.task)
             .await
             .map_err(|e| Error::Internal(format!("server task: {e}")))?;
+        // The feed stopped with the streams; wait for it to let go of the
+        // store.
+        if let Some(feed) = self.feed_task.take() {
+            let _ = feed.await;
+        }
         // Let the writer finish what is queued, then stop it.
         if let Some(commit) = self.commit.take() {
             commit.close().await;

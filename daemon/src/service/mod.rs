@@ -34,6 +34,7 @@ pub struct TruceService {
     /// One permit per open subscription.
     subscriptions: Arc<Semaphore>,
     subscribe_stats: Arc<subscribe::Stats>,
+    feed: Arc<subscribe::Feed>,
 }
 
 impl TruceService {
@@ -43,6 +44,7 @@ impl TruceService {
         shutdown: watch::Receiver<bool>,
         max_subscriptions: usize,
         subscribe_stats: Arc<subscribe::Stats>,
+        feed: Arc<subscribe::Feed>,
     ) -> Self {
         Self {
             store,
@@ -50,6 +52,7 @@ impl TruceService {
             shutdown,
             subscriptions: Arc::new(Semaphore::new(max_subscriptions)),
             subscribe_stats,
+            feed,
         }
     }
 }
@@ -186,6 +189,7 @@ impl Truce for TruceService {
         let (tx, rx) = mpsc::channel(subscribe::BUFFER);
         tokio::spawn(subscribe::run(
             Arc::clone(&self.store),
+            Arc::clone(&self.feed),
             sub,
             tx,
             self.shutdown.clone(),

@@ -31,6 +31,17 @@ impl StreamFilter {
         !self.kinds.is_empty() || self.report.is_some()
     }
 
+    /// The entry kinds that can match, one bit per `EntryKind` number
+    /// (all bits when any kind can).
+    pub fn kind_mask(&self) -> u32 {
+        if self.kinds.is_empty() {
+            return u32::MAX;
+        }
+        self.kinds
+            .iter()
+            .fold(0, |m, k| m | 1u32.checked_shl(*k as u32).unwrap_or(0))
+    }
+
     /// Whether `entry` (at its sequence) passes.
     pub fn matches(&self, store: &Store, entry: &Entry) -> Result<bool, Error> {
         let kind = project::entry_kind(entry) as i32;

@@ -8,13 +8,16 @@
 pub mod filter;
 
 use std::{
-    sync::{Arc, atomic::Ordering},
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
     time::Duration,
 };
 
 use prost::Message;
 use tokio::{
-    sync::{OwnedSemaphorePermit, mpsc, watch},
+    sync::{Notify, OwnedSemaphorePermit, broadcast, mpsc, watch},
     time::Instant,
 };
 use tonic::Status;
@@ -111,10 +114,140 @@ fn event(e: Event) -> Result<SubscribeResponse, Status> {
     Ok(SubscribeResponse { event: Some(e) })
 }
 
+/// One durable entry, read and decoded once for every live subscriber.
+#[derive(Debug)]
+pub struct Fed {
+    pub sequence: u64,
+    pub bytes: Vec<u8>,
+    pub entry: Entry,
+}
+
+/// Live entries fanned out to subscribers: one task reads each newly
+/// durable entry once and broadcasts it through a bounded ring. A
+/// subscriber that falls more than the ring behind gets "lagged" and reads
+/// the missed entries from the store, then rejoins the ring.
+#[derive(Debug)]
+pub struct Feed {
+    tx: broadcast::Sender<Arc<Fed>>,
+    waiters: std::sync::Mutex<Vec<std::sync::Weak<Waiter>>>,
+}
+
+/// A live subscriber as the feed sees it: woken only for entries of kinds
+/// it can match; for other entries the feed moves its position on without
+/// waking it (when it has considered everything before), so idle
+/// subscribers cost no wake-ups.
+#[derive(Debug)]
+pub struct Waiter {
+    kinds: u32,
+    /// The last sequence considered (by the subscriber or, for entries it
+    /// cannot match, by the feed).
+    position: AtomicU64,
+    notify: Notify,
+}
+
+/// Entries the feed's ring holds.
+pub const FEED_RING: usize = 256;
+
+impl Feed {
+    /// Starts the feed task; it ends when `shutdown` turns true.
+    pub fn start(
+        store: Arc<Store>,
+        mut shutdown: watch::Receiver<bool>,
+    ) -> (Arc<Feed>, tokio::task::JoinHandle<()>) {
+        let (tx, _) = broadcast::channel(FEED_RING);
+        let feed = Arc::new(Feed {
+            tx: tx.clone(),
+            waiters: std::sync::Mutex::new(Vec::new()),
+        });
+        let publisher = Arc::clone(&feed);
+        let task = tokio::spawn(async move {
+            let mut durable_rx = store.watch_durable();
+            let mut next = store.durable_sequence() + 1;
+            loop {
+                let durable = *durable_rx.borrow_and_update();
+                while next <= durable {
+                    let page = match store.read_entries(next, PAGE, PAGE_BYTES) {
+                        Ok(p) if !p.is_empty() => p,
+                        Ok(_) => break,
+                        Err(e) => {
+                            tracing::error!(error = %e, "subscription feed cannot read the log");
+                            return;
+                        }
+                    };
+                    for (sequence, bytes) in page {
+                        match Entry::decode(bytes.as_slice()) {
+                            Ok(entry) => {
+                                let kind = crate::project::entry_kind(&entry) as u32;
+                                // No receiver is fine: nobody is live.
+                                let _ = tx.send(Arc::new(Fed {
+                                    sequence,
+                                    bytes,
+                                    entry,
+                                }));
+                                publisher.wake(sequence, kind);
+                            }
+                            Err(e) => {
+                                tracing::error!(sequence, error = %e, "undecodable entry");
+                                return;
+                            }
+                        }
+                        next = sequence + 1;
+                    }
+                }
+                tokio::select! {
+                    changed = durable_rx.changed() => if changed.is_err() { return },
+                    _ = shutdown.changed() => return,
+                }
+            }
+        });
+        (feed, task)
+    }
+
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<Fed>> {
+        self.tx.subscribe()
+    }
+
+    /// Registers a live subscriber starting after `position`.
+    pub fn register(&self, kinds: u32, position: u64) -> Arc<Waiter> {
+        let w = Arc::new(Waiter {
+            kinds,
+            position: AtomicU64::new(position),
+            notify: Notify::new(),
+        });
+        if let Ok(mut list) = self.waiters.lock() {
+            list.push(Arc::downgrade(&w));
+        }
+        w
+    }
+
+    /// After entry `sequence` of `kind` is in the ring.
+    fn wake(&self, sequence: u64, kind: u32) {
+        let bit = 1u32.checked_shl(kind).unwrap_or(0);
+        let Ok(mut list) = self.waiters.lock() else {
+            return;
+        };
+        list.retain(|w| w.strong_count() > 0);
+        for w in list.iter().filter_map(std::sync::Weak::upgrade) {
+            if w.kinds & bit != 0 {
+                w.notify.notify_one();
+            } else {
+                // Considered for it, if it had considered all before.
+                let _ = w.position.compare_exchange(
+                    sequence - 1,
+                    sequence,
+                    Ordering::AcqRel,
+                    Ordering::Acquire,
+                );
+            }
+        }
+    }
+}
+
 /// Runs one subscription until the client goes away or `shutdown` turns
 /// true (the stream then ends with UNAVAILABLE).
 pub async fn run(
     store: Arc<Store>,
+    feed: Arc<Feed>,
     sub: Subscription,
     tx: mpsc::Sender<Result<SubscribeResponse, Status>>,
     mut shutdown: watch::Receiver<bool>,
@@ -122,111 +255,213 @@ pub async fn run(
     _permit: OwnedSemaphorePermit,
 ) {
     stats.active.fetch_add(1, Ordering::Relaxed);
-    if let Err(e) = stream(&store, &sub, &tx, &mut shutdown, &stats).await {
+    let live = feed.subscribe();
+    let mut streamer = Streamer {
+        store: &store,
+        sub: &sub,
+        tx: &tx,
+        stats: &stats,
+        next: 0,
+        reported: 0,
+        last_sent: Instant::now(),
+        waiter: None,
+    };
+    if let Err(e) = streamer.stream(&feed, live, &mut shutdown).await {
         let _ = tx.send(Err(Status::from(e))).await;
     }
     stats.active.fetch_sub(1, Ordering::Relaxed);
 }
 
-async fn stream(
-    store: &Store,
-    sub: &Subscription,
-    tx: &mpsc::Sender<Result<SubscribeResponse, Status>>,
-    shutdown: &mut watch::Receiver<bool>,
-    stats: &Stats,
-) -> Result<(), Error> {
-    let mut durable_rx = store.watch_durable();
-    let mut next = match &sub.start {
-        StartAt::Sequence(n) => *n,
-        StartAt::Now => store.durable_sequence() + 1,
-        StartAt::Time(t) => first_at_or_after(store, t)?,
-    };
-    let mut caught_up = false;
-    // The last position the client was told of (entry, caught_up, progress).
-    let mut reported = next - 1;
-    let mut last_sent = Instant::now();
-    loop {
-        if *shutdown.borrow() || shutdown.has_changed().is_err() {
-            let _ = tx
-                .send(Err(Status::unavailable(
-                    "truced is shutting down; resubscribe with after_sequence = the last sequence received",
-                )))
-                .await;
-            return Ok(());
+struct Streamer<'a> {
+    store: &'a Store,
+    sub: &'a Subscription,
+    tx: &'a mpsc::Sender<Result<SubscribeResponse, Status>>,
+    stats: &'a Stats,
+    /// The next sequence to consider.
+    next: u64,
+    /// The last position the client was told of.
+    reported: u64,
+    last_sent: Instant,
+    waiter: Option<Arc<Waiter>>,
+}
+
+enum Step {
+    Continue,
+    Stop,
+}
+
+impl Streamer<'_> {
+    async fn send(&mut self, e: Event, position: u64) -> bool {
+        if self.tx.send(event(e)).await.is_err() {
+            return false;
         }
-        durable_rx.borrow_and_update();
-        let durable = store.durable_sequence();
-        if next <= durable {
-            let page = store.read_entries(next, PAGE, PAGE_BYTES)?;
-            stats
-                .entries_read
-                .fetch_add(page.len() as u64, Ordering::Relaxed);
-            for (seq, bytes) in page {
-                if seq > durable {
-                    break;
-                }
-                let entry = Entry::decode(bytes.as_slice())
-                    .map_err(|e| Error::Internal(format!("entry {seq}: {e}")))?;
-                if sub.filter.matches(store, &entry)? {
-                    let e = Event::Entry(RawEntry {
-                        sequence: seq,
-                        entry: bytes,
-                    });
-                    if tx.send(event(e)).await.is_err() {
+        self.reported = position;
+        self.last_sent = Instant::now();
+        true
+    }
+
+    /// Considers one entry (the next one).
+    async fn consider(
+        &mut self,
+        sequence: u64,
+        bytes: &[u8],
+        entry: &Entry,
+    ) -> Result<Step, Error> {
+        if self.sub.filter.matches(self.store, entry)?
+            && !self
+                .send(
+                    Event::Entry(RawEntry {
+                        sequence,
+                        entry: bytes.to_vec(),
+                    }),
+                    sequence,
+                )
+                .await
+        {
+            return Ok(Step::Stop);
+        }
+        self.next = sequence + 1;
+        if let Some(w) = &self.waiter {
+            w.position.fetch_max(sequence, Ordering::AcqRel);
+        }
+        Ok(Step::Continue)
+    }
+
+    /// Reads from the store up to `until` (inclusive, at most a page).
+    async fn read_store(&mut self, until: u64) -> Result<Step, Error> {
+        let page = self.store.read_entries(self.next, PAGE, PAGE_BYTES)?;
+        self.stats
+            .entries_read
+            .fetch_add(page.len() as u64, Ordering::Relaxed);
+        for (seq, bytes) in page {
+            if seq > until {
+                break;
+            }
+            let entry = Entry::decode(bytes.as_slice())
+                .map_err(|e| Error::Internal(format!("entry {seq}: {e}")))?;
+            if let Step::Stop = self.consider(seq, &bytes, &entry).await? {
+                return Ok(Step::Stop);
+            }
+        }
+        // A long filtered catch-up still reports where it is.
+        if self.sub.filter.is_filtering()
+            && self.next - 1 > self.reported
+            && self.last_sent.elapsed() >= self.sub.progress_every
+            && !self
+                .send(
+                    Event::Progress(Progress {
+                        sequence: self.next - 1,
+                    }),
+                    self.next - 1,
+                )
+                .await
+        {
+            return Ok(Step::Stop);
+        }
+        tokio::task::yield_now().await;
+        Ok(Step::Continue)
+    }
+
+    /// Handles one item from the feed: skip what was already considered,
+    /// fill a gap from the store, then consider the item.
+    async fn fed(&mut self, item: &Fed) -> Result<Step, Error> {
+        if item.sequence < self.next {
+            return Ok(Step::Continue);
+        }
+        while self.next < item.sequence {
+            if let Step::Stop = self.read_store(item.sequence - 1).await? {
+                return Ok(Step::Stop);
+            }
+        }
+        self.consider(item.sequence, &item.bytes, &item.entry).await
+    }
+
+    async fn stream(
+        &mut self,
+        feed: &Feed,
+        mut live: broadcast::Receiver<Arc<Fed>>,
+        shutdown: &mut watch::Receiver<bool>,
+    ) -> Result<(), Error> {
+        self.next = match &self.sub.start {
+            StartAt::Sequence(n) => *n,
+            StartAt::Now => self.store.durable_sequence() + 1,
+            StartAt::Time(t) => first_at_or_after(self.store, t)?,
+        };
+        self.reported = self.next - 1;
+        let waiter = feed.register(self.sub.filter.kind_mask(), self.next - 1);
+        self.waiter = Some(Arc::clone(&waiter));
+        let mut caught_up = false;
+        // One timer for progress markers, moved rather than re-created on
+        // every wake (a thousand idle subscribers wake for every entry).
+        let progress = tokio::time::sleep_until(self.last_sent + self.sub.progress_every);
+        tokio::pin!(progress);
+        let mut armed_for = self.last_sent;
+        loop {
+            if *shutdown.borrow() || shutdown.has_changed().is_err() {
+                let _ = self
+                    .tx
+                    .send(Err(Status::unavailable(
+                        "truced is shutting down; resubscribe with after_sequence = the last sequence received",
+                    )))
+                    .await;
+                return Ok(());
+            }
+            // Entries the feed considered for us (kinds we cannot match).
+            let skipped = waiter.position.load(Ordering::Acquire);
+            if skipped >= self.next {
+                self.next = skipped + 1;
+            }
+            // What the feed already has.
+            match live.try_recv() {
+                Ok(item) => {
+                    if let Step::Stop = self.fed(&item).await? {
                         return Ok(());
                     }
-                    reported = seq;
-                    last_sent = Instant::now();
+                    continue;
                 }
-                next = seq + 1;
+                // The gap shows on the next item and is read from the store.
+                Err(broadcast::error::TryRecvError::Lagged(_)) => continue,
+                Err(broadcast::error::TryRecvError::Closed) => return Ok(()),
+                Err(broadcast::error::TryRecvError::Empty) => {}
             }
-            // A long filtered catch-up still reports where it is.
-            if sub.filter.is_filtering()
-                && next - 1 > reported
-                && last_sent.elapsed() >= sub.progress_every
-            {
-                if tx
-                    .send(event(Event::Progress(Progress { sequence: next - 1 })))
+            // Behind the durable sequence: the backlog, from the store.
+            let durable = self.store.durable_sequence();
+            if self.next <= durable {
+                if let Step::Stop = self.read_store(durable).await? {
+                    return Ok(());
+                }
+                continue;
+            }
+            if !caught_up {
+                caught_up = true;
+                let position = self.next - 1;
+                if !self
+                    .send(Event::CaughtUp(CaughtUp { sequence: position }), position)
                     .await
-                    .is_err()
                 {
                     return Ok(());
                 }
-                reported = next - 1;
-                last_sent = Instant::now();
             }
-            tokio::task::yield_now().await;
-            continue;
-        }
-        if !caught_up {
-            caught_up = true;
-            let position = next - 1;
-            if tx
-                .send(event(Event::CaughtUp(CaughtUp { sequence: position })))
-                .await
-                .is_err()
-            {
-                return Ok(());
+            if armed_for != self.last_sent {
+                armed_for = self.last_sent;
+                progress
+                    .as_mut()
+                    .reset(self.last_sent + self.sub.progress_every);
             }
-            reported = position;
-            last_sent = Instant::now();
-        }
-        tokio::select! {
-            changed = durable_rx.changed() => {
-                if changed.is_err() {
-                    return Ok(());
-                }
-            }
-            _ = shutdown.changed() => {}
-            () = tx.closed() => return Ok(()),
-            () = tokio::time::sleep_until(last_sent + sub.progress_every) => {
-                if next - 1 > reported {
-                    if tx.send(event(Event::Progress(Progress { sequence: next - 1 }))).await.is_err() {
-                        return Ok(());
+            tokio::select! {
+                () = waiter.notify.notified() => {}
+                _ = shutdown.changed() => {}
+                () = self.tx.closed() => return Ok(()),
+                () = &mut progress => {
+                    let position = self.next - 1;
+                    if position > self.reported {
+                        if !self.send(Event::Progress(Progress { sequence: position }), position).await {
+                            return Ok(());
+                        }
+                    } else {
+                        self.last_sent = Instant::now();
                     }
-                    reported = next - 1;
                 }
-                last_sent = Instant::now();
             }
         }
     }
