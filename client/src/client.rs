@@ -7,13 +7,18 @@ use std::time::Duration;
 
 use tonic::{Code, Request, Status, transport::Channel};
 
-use crate::subscription::{self, Start, Subscription};
+use crate::{
+    subscription::{self, Start, Subscription},
+    verify,
+};
 use truce_proto::v1::{
-    AddClaimRequest, AgreementView, AttachSourceRequest, CorrectReportRequest, Envelope,
-    GetAgreementRequest, GetEntryRequest, GetEntryResponse, GetReportRequest,
-    ListAgreementsRequest, ListAgreementsResponse, QueryReportsRequest, QueryReportsResponse,
-    ReadLogRequest, ReadLogResponse, Receipt, RecordAgreementRequest, ReportView, SetStatusRequest,
-    SubmitReportRequest, SubscribeFilter, envelope::Kind, truce_client::TruceClient,
+    AddClaimRequest, AgreementView, AttachSourceRequest, Checkpoint, ConsistencyProof,
+    CorrectReportRequest, Envelope, GetAgreementRequest, GetCheckpointRequest,
+    GetConsistencyProofRequest, GetEntryRequest, GetEntryResponse, GetInclusionProofRequest,
+    GetReportRequest, InclusionProof, ListAgreementsRequest, ListAgreementsResponse,
+    QueryReportsRequest, QueryReportsResponse, ReadLogRequest, ReadLogResponse, Receipt,
+    RecordAgreementRequest, ReportView, SetStatusRequest, SubmitReportRequest, SubscribeFilter,
+    envelope::Kind, truce_client::TruceClient,
 };
 
 /// Errors of the client.
@@ -71,6 +76,22 @@ impl ClientError {
                 )
             )
     }
+}
+
+/// Why a verification failed: the daemon could not be asked, the proof or
+/// signature is wrong, or the log was forked or rewritten.
+#[derive(Debug, thiserror::Error)]
+pub enum VerifyFailure {
+    #[error(transparent)]
+    Client(#[from] ClientError),
+    #[error(transparent)]
+    Invalid(#[from] verify::VerifyError),
+    #[error("the log was forked or rewritten: {reason}")]
+    Fork {
+        reason: String,
+        old: Box<verify::VerifiedCheckpoint>,
+        new: Box<verify::VerifiedCheckpoint>,
+    },
 }
 
 /// Timeouts and retries.
@@ -347,6 +368,99 @@ impl Client {
             progress_interval_ms,
             max_backoff,
         )
+    }
+
+    /// The latest signed checkpoint (unverified: see [`crate::verify`]).
+    pub async fn get_checkpoint(&self) -> Result<Checkpoint, ClientError> {
+        let req = self.request(GetCheckpointRequest {});
+        Ok(self.inner.clone().get_checkpoint(req).await?.into_inner())
+    }
+
+    /// The inclusion proof of entry `sequence` at `tree_size` (0: latest).
+    pub async fn get_inclusion_proof(
+        &self,
+        sequence: u64,
+        tree_size: u64,
+    ) -> Result<InclusionProof, ClientError> {
+        let req = self.request(GetInclusionProofRequest {
+            sequence,
+            tree_size,
+        });
+        Ok(self
+            .inner
+            .clone()
+            .get_inclusion_proof(req)
+            .await?
+            .into_inner())
+    }
+
+    /// The consistency proof between two tree sizes (second 0: latest).
+    pub async fn get_consistency_proof(
+        &self,
+        first_size: u64,
+        second_size: u64,
+    ) -> Result<ConsistencyProof, ClientError> {
+        let req = self.request(GetConsistencyProofRequest {
+            first_size,
+            second_size,
+        });
+        Ok(self
+            .inner
+            .clone()
+            .get_consistency_proof(req)
+            .await?
+            .into_inner())
+    }
+
+    /// Fetches the latest checkpoint, checks its signature against `key`
+    /// and, given the last checkpoint this client verified, proves that the
+    /// new one extends it. Every check is made here, not by the daemon.
+    pub async fn verify_checkpoint(
+        &self,
+        key: &verify::VerifierKey,
+        previous: Option<&verify::VerifiedCheckpoint>,
+    ) -> Result<verify::VerifiedCheckpoint, VerifyFailure> {
+        let cp = self.get_checkpoint().await?;
+        let new = verify::verify_checkpoint(&cp.note, key)?;
+        if let Some(old) = previous {
+            if new.size < old.size {
+                return Err(VerifyFailure::Fork {
+                    reason: format!("the log shrank from {} to {} entries", old.size, new.size),
+                    old: Box::new(old.clone()),
+                    new: Box::new(new),
+                });
+            }
+            let proof = self.get_consistency_proof(old.size, new.size).await?;
+            if let Err(e) =
+                verify::verify_consistency(old.size, new.size, &old.root, &new.root, &proof.hashes)
+            {
+                return Err(VerifyFailure::Fork {
+                    reason: e.to_string(),
+                    old: Box::new(old.clone()),
+                    new: Box::new(new),
+                });
+            }
+        }
+        Ok(new)
+    }
+
+    /// Proves that entry `sequence`, as this client reads its stored
+    /// bytes, is in the tree of a verified checkpoint. Returns the bytes.
+    pub async fn verify_entry(
+        &self,
+        sequence: u64,
+        checkpoint: &verify::VerifiedCheckpoint,
+    ) -> Result<Vec<u8>, VerifyFailure> {
+        let entry = self.get_entry(sequence).await?;
+        let proof = self.get_inclusion_proof(sequence, checkpoint.size).await?;
+        verify::verify_inclusion(
+            sequence - 1,
+            checkpoint.size,
+            &verify::leaf_hash(&entry.raw),
+            &proof.hashes,
+            &checkpoint.root,
+        )?;
+        Ok(entry.raw)
     }
 
     /// A page of the raw log from `from_sequence` (0 = the start).

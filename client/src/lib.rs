@@ -15,7 +15,8 @@ pub mod cli;
 mod client;
 pub mod subscription;
 pub mod time;
+pub mod verify;
 
-pub use client::{Client, ClientError, ClientOptions, new_request_id};
+pub use client::{Client, ClientError, ClientOptions, VerifyFailure, new_request_id};
 pub use subscription::{Event, Start, Subscription};
 pub use truce_proto::v1 as proto;

@@ -28,6 +28,12 @@ pub struct Args {
     /// Directory that holds the log [default: ./truce-data].
     #[arg(long, env = "TRUCE_DATA_DIR", global = true)]
     pub data_dir: Option<PathBuf>,
+    /// Checkpoint signing key file [default: checkpoint.key in the data dir].
+    #[arg(long, env = "TRUCE_SIGNING_KEY", global = true)]
+    pub signing_key: Option<PathBuf>,
+    /// The log's origin in checkpoints [default: derived from the key].
+    #[arg(long, env = "TRUCE_LOG_ORIGIN", global = true)]
+    pub log_origin: Option<String>,
     /// Log format; the level comes from TRUCE_LOG [default: pretty].
     #[arg(long, env = "TRUCE_LOG_FORMAT", value_enum, global = true)]
     pub log_format: Option<LogFormat>,
@@ -58,6 +64,16 @@ pub enum Command {
     Reindex,
     /// Print the effective settings as TOML.
     Config,
+    /// The checkpoint signing key.
+    #[command(subcommand)]
+    Key(KeyCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeyCommand {
+    /// Print the log's origin, key id, public key and verifier key (creating
+    /// the key if the data dir has none yet).
+    Show,
 }
 
 impl Args {
@@ -72,6 +88,12 @@ impl Args {
         }
         if let Some(v) = &self.data_dir {
             settings.data_dir = v.clone();
+        }
+        if let Some(v) = &self.signing_key {
+            settings.signing_key = Some(v.clone());
+        }
+        if let Some(v) = &self.log_origin {
+            settings.log_origin = Some(v.clone());
         }
         if let Some(v) = self.log_format {
             settings.log_format = v;
@@ -120,6 +142,31 @@ pub async fn run(args: Args) -> Result<(), RunError> {
     telemetry::init(settings.log_format).map_err(RunError::Other)?;
     match args.command.unwrap_or(Command::Serve) {
         Command::Config => Ok(()),
+        Command::Key(KeyCommand::Show) => {
+            std::fs::create_dir_all(&settings.data_dir)
+                .map_err(|e| RunError::Other(format!("{}: {e}", settings.data_dir.display())))?;
+            let path = settings
+                .signing_key
+                .clone()
+                .unwrap_or_else(|| settings.data_dir.join(crate::checkpoint::KEY_FILE));
+            let signer =
+                crate::checkpoint::Signer::load_or_create(&path, settings.log_origin.as_deref())
+                    .map_err(|e| RunError::Other(e.to_string()))?;
+            let vkey = signer.verifier_key();
+            let key_id = vkey.split('+').nth(1).unwrap_or_default().to_owned();
+            println!("origin        {}", signer.name());
+            println!("key id        {key_id}");
+            println!(
+                "public key    {}",
+                signer
+                    .public_key()
+                    .iter()
+                    .map(|b| format!("{b:02x}"))
+                    .collect::<String>()
+            );
+            println!("verifier key  {vkey}");
+            Ok(())
+        }
         Command::Serve => serve(settings).await,
         Command::Reindex => {
             let store = Store::open(&settings.data_dir, settings.cache_bytes)?;

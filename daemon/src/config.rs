@@ -51,6 +51,20 @@ pub const SETTINGS: &[Setting] = &[
         help: "directory that holds the log",
     },
     Setting {
+        key: "signing_key",
+        flag: "--signing-key",
+        env: "TRUCE_SIGNING_KEY",
+        default: "",
+        help: "checkpoint signing key file (empty: checkpoint.key in the data dir, created on first start)",
+    },
+    Setting {
+        key: "log_origin",
+        flag: "--log-origin",
+        env: "TRUCE_LOG_ORIGIN",
+        default: "",
+        help: "the log's name in checkpoints (empty: truce/ and 16 hex digits of the key's hash)",
+    },
+    Setting {
         key: "log_format",
         flag: "--log-format",
         env: "TRUCE_LOG_FORMAT",
@@ -126,6 +140,10 @@ pub struct Settings {
     pub max_message_bytes: usize,
     /// Concurrent Subscribe streams at most.
     pub max_subscriptions: usize,
+    /// Checkpoint signing key file (None: in the data dir).
+    pub signing_key: Option<PathBuf>,
+    /// The log's origin line (None: derived from the key).
+    pub log_origin: Option<String>,
 }
 
 impl Default for Settings {
@@ -139,6 +157,8 @@ impl Default for Settings {
             shutdown_grace: Duration::from_secs(10),
             max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
             max_subscriptions: 10_000,
+            signing_key: None,
+            log_origin: None,
         }
     }
 }
@@ -149,6 +169,8 @@ impl Default for Settings {
 pub struct FileConfig {
     pub listen: Option<String>,
     pub data_dir: Option<PathBuf>,
+    pub signing_key: Option<PathBuf>,
+    pub log_origin: Option<String>,
     pub log_format: Option<String>,
     pub cache_mb: Option<u64>,
     pub max_message_bytes: Option<u64>,
@@ -205,6 +227,12 @@ impl FileConfig {
         }
         if let Some(v) = &self.data_dir {
             settings.data_dir = v.clone();
+        }
+        if let Some(v) = &self.signing_key {
+            settings.signing_key = (!v.as_os_str().is_empty()).then(|| v.clone());
+        }
+        if let Some(v) = &self.log_origin {
+            settings.log_origin = (!v.is_empty()).then(|| v.clone());
         }
         if let Some(v) = &self.log_format {
             settings.log_format = match v.as_str() {
@@ -265,6 +293,14 @@ pub fn to_toml(s: &Settings) -> String {
         "listen" => format!("{:?}", s.listen.to_string()),
         "data_dir" => format!("{:?}", s.data_dir.display().to_string()),
         "log_format" => format!("{:?}", s.log_format.name()),
+        "signing_key" => format!(
+            "{:?}",
+            s.signing_key
+                .as_ref()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default()
+        ),
+        "log_origin" => format!("{:?}", s.log_origin.clone().unwrap_or_default()),
         "cache_mb" => (s.cache_bytes / (1024 * 1024)).to_string(),
         "max_message_bytes" => s.max_message_bytes.to_string(),
         "max_subscriptions" => s.max_subscriptions.to_string(),

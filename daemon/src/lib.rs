@@ -5,12 +5,14 @@
 
 #![forbid(unsafe_code)]
 
+pub mod checkpoint;
 pub mod cli;
 pub mod commit;
 pub mod config;
 pub mod derive;
 pub mod error;
 pub mod index;
+pub mod merkle;
 pub mod project;
 pub mod query;
 pub mod server;

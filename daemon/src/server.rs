@@ -44,6 +44,14 @@ impl Daemon {
     pub async fn start(self) -> Result<Running, StartError> {
         let settings = self.settings;
         let store = Arc::new(Store::open(&settings.data_dir, settings.cache_bytes)?);
+        let key_path = settings
+            .signing_key
+            .clone()
+            .unwrap_or_else(|| settings.data_dir.join(crate::checkpoint::KEY_FILE));
+        let signer = Arc::new(
+            crate::checkpoint::Signer::load_or_create(&key_path, settings.log_origin.as_deref())
+                .map_err(|e| StartError::Other(e.to_string()))?,
+        );
         let (commit, writer) = commit::start(Arc::clone(&store), self.sync)?;
         let listener =
             TcpListener::bind(settings.listen)
@@ -79,6 +87,7 @@ impl Daemon {
             settings.max_subscriptions,
             Arc::clone(&subscribe_stats),
             feed,
+            Arc::clone(&signer),
         ))
         .max_decoding_message_size(settings.max_message_bytes);
         let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));

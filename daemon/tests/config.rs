@@ -19,6 +19,8 @@ fn truced_config(
         "TRUCE_CACHE_MB",
         "TRUCE_MAX_MESSAGE_BYTES",
         "TRUCE_MAX_SUBSCRIPTIONS",
+        "TRUCE_SIGNING_KEY",
+        "TRUCE_LOG_ORIGIN",
         "TRUCE_SHUTDOWN_PAUSE_MS",
         "TRUCE_SHUTDOWN_GRACE_SECS",
     ] {

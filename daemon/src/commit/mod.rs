@@ -25,6 +25,7 @@ use truce_proto::v1::{AgreementStatus, Entry, Receipt, entry::Payload, status_ch
 use crate::{
     derive,
     error::Error,
+    merkle,
     project::{self, View},
     store::{Batch, RecordKind, Store},
     sync::{Group, SyncStep},
@@ -200,6 +201,7 @@ impl Writer {
         let mut group_requests: HashMap<String, ([u8; 32], usize, u64)> = HashMap::new();
         let mut group_records: HashMap<(RecordKind, String), u64> = HashMap::new();
         let mut group_views: HashMap<(RecordKind, String), View> = HashMap::new();
+        let mut group_nodes: HashMap<(u8, u64), merkle::Hash> = HashMap::new();
 
         for p in group {
             let group = GroupState {
@@ -235,7 +237,30 @@ impl Writer {
                         record_id,
                         recorded_at: Some(position.timestamp()),
                         duplicate: false,
+                        leaf_index: position.sequence - 1,
                     };
+                    // The Merkle tree grows in the same atomic write.
+                    let nodes = merkle::append(
+                        position.sequence - 1,
+                        merkle::leaf_hash(&bytes),
+                        |level, index| match group_nodes.get(&(level, index)) {
+                            Some(h) => Ok(*h),
+                            None => self.store.tree_node(level, index)?.ok_or_else(|| {
+                                Error::Internal(format!("tree node {level}/{index} missing"))
+                            }),
+                        },
+                    );
+                    let nodes = match nodes {
+                        Ok(n) => n,
+                        Err(e) => {
+                            let _ = p.reply.send(Err(e));
+                            continue;
+                        }
+                    };
+                    for (level, index, hash) in nodes {
+                        batch.push_node(level, index, &hash);
+                        group_nodes.insert((level, index), hash);
+                    }
                     batch.push(position.sequence, bytes, &derived);
                     for (kind, id, view) in views {
                         batch.push_view(kind, &id, &view);
@@ -505,6 +530,7 @@ impl Writer {
             record_id: entry.record_id,
             recorded_at: entry.recorded_at,
             duplicate: true,
+            leaf_index: sequence - 1,
         })
     }
 }

@@ -2,6 +2,7 @@
 //! validated here and handed to the commit pipeline; reads go to the store.
 //! Nothing here touches sled or the sync seam.
 
+mod proofs;
 mod read;
 mod write;
 
@@ -9,17 +10,18 @@ use std::sync::Arc;
 
 use tonic::{Request, Response, Status};
 use truce_proto::v1::{
-    AddClaimRequest, AgreementView, AttachSourceRequest, CorrectReportRequest, GetAgreementRequest,
-    GetEntryRequest, GetEntryResponse, GetReportRequest, ListAgreementsRequest,
-    ListAgreementsResponse, QueryReportsRequest, QueryReportsResponse, ReadLogRequest,
-    ReadLogResponse, Receipt, RecordAgreementRequest, ReportView, SetStatusRequest,
+    AddClaimRequest, AgreementView, AttachSourceRequest, Checkpoint, ConsistencyProof,
+    CorrectReportRequest, GetAgreementRequest, GetCheckpointRequest, GetConsistencyProofRequest,
+    GetEntryRequest, GetEntryResponse, GetInclusionProofRequest, GetReportRequest, InclusionProof,
+    ListAgreementsRequest, ListAgreementsResponse, QueryReportsRequest, QueryReportsResponse,
+    ReadLogRequest, ReadLogResponse, Receipt, RecordAgreementRequest, ReportView, SetStatusRequest,
     SubmitReportRequest, SubscribeRequest, SubscribeResponse, truce_server::Truce,
 };
 
 use tokio::sync::{Semaphore, mpsc, watch};
 use tokio_stream::wrappers::ReceiverStream;
 
-use crate::{commit::CommitHandle, query, store::Store, subscribe};
+use crate::{checkpoint::Signer, commit::CommitHandle, query, store::Store, subscribe};
 
 /// Who submits entries until authentication exists.
 pub const ANONYMOUS_SUBMITTER: &str = "anonymous";
@@ -35,6 +37,7 @@ pub struct TruceService {
     subscriptions: Arc<Semaphore>,
     subscribe_stats: Arc<subscribe::Stats>,
     feed: Arc<subscribe::Feed>,
+    signer: Arc<Signer>,
 }
 
 impl TruceService {
@@ -45,6 +48,7 @@ impl TruceService {
         max_subscriptions: usize,
         subscribe_stats: Arc<subscribe::Stats>,
         feed: Arc<subscribe::Feed>,
+        signer: Arc<Signer>,
     ) -> Self {
         Self {
             store,
@@ -53,6 +57,7 @@ impl TruceService {
             subscriptions: Arc::new(Semaphore::new(max_subscriptions)),
             subscribe_stats,
             feed,
+            signer,
         }
     }
 }
@@ -197,6 +202,33 @@ impl Truce for TruceService {
             permit,
         ));
         Ok(Response::new(ReceiverStream::new(rx)))
+    }
+
+    async fn get_checkpoint(
+        &self,
+        _request: Request<GetCheckpointRequest>,
+    ) -> Result<Response<Checkpoint>, Status> {
+        proofs::checkpoint(&self.store, &self.signer)
+            .map(Response::new)
+            .map_err(Status::from)
+    }
+
+    async fn get_inclusion_proof(
+        &self,
+        request: Request<GetInclusionProofRequest>,
+    ) -> Result<Response<InclusionProof>, Status> {
+        proofs::inclusion(&self.store, &request.into_inner())
+            .map(Response::new)
+            .map_err(Status::from)
+    }
+
+    async fn get_consistency_proof(
+        &self,
+        request: Request<GetConsistencyProofRequest>,
+    ) -> Result<Response<ConsistencyProof>, Status> {
+        proofs::consistency(&self.store, &request.into_inner())
+            .map(Response::new)
+            .map_err(Status::from)
     }
 
     async fn read_log(

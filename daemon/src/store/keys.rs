@@ -60,6 +60,14 @@ pub fn decode_request_value(bytes: &[u8]) -> Option<StoredRequest> {
     })
 }
 
+/// `tree` key: the level, then the index at that level, big-endian.
+pub fn node_key(level: u8, index: u64) -> [u8; 9] {
+    let mut k = [0u8; 9];
+    k[0] = level;
+    k[1..].copy_from_slice(&index.to_be_bytes());
+    k
+}
+
 /// A signed integer as big-endian bytes that sort in numeric order.
 fn flip64(v: i64) -> [u8; 8] {
     ((v as u64) ^ (1 << 63)).to_be_bytes()

@@ -25,7 +25,7 @@ use keys::StoredRequest;
 
 use prost::Message as _;
 
-use crate::{derive, index, project};
+use crate::{derive, index, merkle, project};
 
 /// The on-disk format this code reads and writes.
 pub const FORMAT_VERSION: u32 = 1;
@@ -98,6 +98,7 @@ pub struct Batch {
     requests: Vec<(Vec<u8>, Vec<u8>)>,
     views: Vec<(Vec<u8>, Vec<u8>)>,
     indexes: Vec<(Vec<u8>, Vec<u8>)>,
+    nodes: Vec<(Vec<u8>, Vec<u8>)>,
 }
 
 impl Batch {
@@ -122,6 +123,12 @@ impl Batch {
             self.indexes
                 .push((keys::index_key(&term, created), id.as_bytes().to_vec()));
         }
+    }
+
+    /// Adds a Merkle tree node (level, index at that level).
+    pub fn push_node(&mut self, level: u8, index: u64, hash: &merkle::Hash) {
+        self.nodes
+            .push((keys::node_key(level, index).to_vec(), hash.to_vec()));
     }
 
     pub fn len(&self) -> usize {
@@ -168,6 +175,7 @@ pub struct Store {
     requests: Tree,
     views: Tree,
     indexes: Tree,
+    tree: Tree,
     durable: AtomicU64,
     /// Tells subscribers that the durable sequence moved.
     durable_watch: tokio::sync::watch::Sender<u64>,
@@ -221,6 +229,7 @@ impl Store {
         let requests = db.open_tree("requests")?;
         let views = db.open_tree("views")?;
         let indexes = db.open_tree("indexes")?;
+        let tree = db.open_tree("tree")?;
         let meta = db.open_tree("meta")?;
 
         match meta.get(FORMAT_VERSION_KEY)? {
@@ -267,6 +276,7 @@ impl Store {
             requests,
             views,
             indexes,
+            tree,
             durable: AtomicU64::new(durable),
             durable_watch: tokio::sync::watch::Sender::new(durable),
             files,
@@ -344,8 +354,9 @@ impl Store {
             &self.requests,
             &self.views,
             &self.indexes,
+            &self.tree,
         )
-            .transaction(|(e, r, q, v, x)| {
+            .transaction(|(e, r, q, v, x, t)| {
                 for (seq, bytes) in &batch.entries {
                     if e.insert(&keys::entry_key(*seq), bytes.as_slice())?
                         .is_some()
@@ -366,6 +377,9 @@ impl Store {
                 }
                 for (key, value) in &batch.indexes {
                     x.insert(key.as_slice(), value.as_slice())?;
+                }
+                for (key, value) in &batch.nodes {
+                    t.insert(key.as_slice(), value.as_slice())?;
                 }
                 Ok(())
             });
@@ -455,6 +469,18 @@ impl Store {
         Ok(self.read_entry(seq)?.map(|bytes| (seq, bytes)))
     }
 
+    /// A stored Merkle tree node: the hash of the complete subtree at
+    /// `level` and `index` (writer and proofs; nodes only ever cover
+    /// written leaves, and proofs ask only within the durable size).
+    pub fn tree_node(&self, level: u8, index: u64) -> Result<Option<merkle::Hash>, StoreError> {
+        match self.tree.get(keys::node_key(level, index))? {
+            None => Ok(None),
+            Some(v) => <[u8; 32]>::try_from(v.as_ref()).map(Some).map_err(|_| {
+                StoreError::Corrupt(format!("tree node {level}/{index} is malformed"))
+            }),
+        }
+    }
+
     /// Index entries under `prefix` with a creating sequence after
     /// `after`, in sequence order: (creating sequence, record id).
     pub fn scan_index(
@@ -489,6 +515,7 @@ impl Store {
         self.requests.clear()?;
         self.views.clear()?;
         self.indexes.clear()?;
+        self.tree.clear()?;
         let mut stats = ReindexStats {
             entries: 0,
             records: 0,
@@ -498,6 +525,14 @@ impl Store {
             let (k, v) = item?;
             let seq = keys::decode_seq(&k)
                 .ok_or_else(|| StoreError::Corrupt("malformed entry key".into()))?;
+            let nodes = merkle::append(seq - 1, merkle::leaf_hash(&v), |level, index| {
+                self.tree_node(level, index)?.ok_or_else(|| {
+                    StoreError::Corrupt(format!("tree node {level}/{index} missing"))
+                })
+            })?;
+            for (level, index, hash) in nodes {
+                self.tree.insert(keys::node_key(level, index), &hash)?;
+            }
             let entry = truce_proto::v1::Entry::decode(v.as_ref())
                 .map_err(|e| StoreError::Corrupt(format!("entry {seq} is undecodable: {e}")))?;
             let derived = derive::from_entry(&entry)
@@ -546,6 +581,7 @@ impl Store {
             ("requests", &self.requests),
             ("views", &self.views),
             ("indexes", &self.indexes),
+            ("tree", &self.tree),
         ] {
             for item in tree.iter() {
                 let (k, v) = item?;

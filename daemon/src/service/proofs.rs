@@ -1,0 +1,81 @@
+//! Checkpoint and proof RPCs: roots and proofs computed from the stored
+//! complete subtrees, never past the durable tree size.
+
+use truce_proto::v1::{
+    Checkpoint, ConsistencyProof, GetConsistencyProofRequest, GetInclusionProofRequest,
+    InclusionProof,
+};
+
+use crate::{
+    checkpoint::Signer,
+    error::Error,
+    merkle::{self, Hash},
+    store::Store,
+};
+
+fn node(store: &Store) -> impl FnMut(u8, u64) -> Result<Hash, Error> + '_ {
+    move |level, index| {
+        store
+            .tree_node(level, index)?
+            .ok_or_else(|| Error::Internal(format!("tree node {level}/{index} is missing")))
+    }
+}
+
+/// The signed checkpoint at the durable size.
+pub fn checkpoint(store: &Store, signer: &Signer) -> Result<Checkpoint, Error> {
+    let size = store.durable_sequence();
+    let root = merkle::root(size, &mut node(store))?;
+    Ok(Checkpoint {
+        note: signer.sign(size, &root),
+        tree_size: size,
+        root_hash: root.to_vec(),
+        origin: signer.name().to_owned(),
+    })
+}
+
+fn size_or_latest(store: &Store, field: &str, size: u64) -> Result<u64, Error> {
+    let durable = store.durable_sequence();
+    match size {
+        0 => Ok(durable),
+        n if n > durable => Err(Error::invalid(
+            field,
+            format!("{n} is past the log's size {durable}"),
+        )),
+        n => Ok(n),
+    }
+}
+
+pub fn inclusion(store: &Store, req: &GetInclusionProofRequest) -> Result<InclusionProof, Error> {
+    let size = size_or_latest(store, "tree_size", req.tree_size)?;
+    if req.sequence == 0 || req.sequence > size {
+        return Err(Error::invalid(
+            "sequence",
+            format!("must be in 1..={size} for a tree of {size} entries"),
+        ));
+    }
+    let hashes = merkle::inclusion_proof(req.sequence - 1, size, &mut node(store))?;
+    Ok(InclusionProof {
+        leaf_index: req.sequence - 1,
+        tree_size: size,
+        hashes: hashes.iter().map(|h| h.to_vec()).collect(),
+    })
+}
+
+pub fn consistency(
+    store: &Store,
+    req: &GetConsistencyProofRequest,
+) -> Result<ConsistencyProof, Error> {
+    let second = size_or_latest(store, "second_size", req.second_size)?;
+    if req.first_size > second {
+        return Err(Error::invalid(
+            "first_size",
+            format!("{} is past second_size {second}", req.first_size),
+        ));
+    }
+    let hashes = merkle::consistency_proof(req.first_size, second, &mut node(store))?;
+    Ok(ConsistencyProof {
+        first_size: req.first_size,
+        second_size: second,
+        hashes: hashes.iter().map(|h| h.to_vec()).collect(),
+    })
+}
