@@ -27,6 +27,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     tonic_prost_build::configure()
         .compile_well_known_types(true)
+        // Unimplemented defaults, so stand-in servers in tests need only
+        // the calls they exercise.
+        .generate_default_stubs(true)
         .extern_path(".google.protobuf", "::pbjson_types")
         .compile_fds(fds)?;
 

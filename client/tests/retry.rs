@@ -11,11 +11,7 @@ use tokio_stream::wrappers::TcpListenerStream;
 use tonic::{Request, Response, Status};
 use truce_client::{Client, ClientOptions};
 use truce_proto::v1::{
-    AddClaimRequest, AgreementView, AttachSourceRequest, CorrectReportRequest, GetAgreementRequest,
-    GetEntryRequest, GetEntryResponse, GetReportRequest, ListAgreementsRequest,
-    ListAgreementsResponse, QueryReportsRequest, QueryReportsResponse, ReadLogRequest,
-    ReadLogResponse, Receipt, RecordAgreementRequest, ReportView, SetStatusRequest,
-    SubmitReportRequest, SubscribeRequest, SubscribeResponse,
+    Receipt, SubmitReportRequest,
     truce_server::{Truce, TruceServer},
 };
 
@@ -28,10 +24,6 @@ struct Flaky {
 
 /// The service handle: the state is shared with the test.
 struct Shared(Arc<Flaky>);
-
-fn no() -> Status {
-    Status::unimplemented("not in this stand-in")
-}
 
 #[tonic::async_trait]
 impl Truce for Shared {
@@ -48,73 +40,6 @@ impl Truce for Shared {
             sequence: 1,
             ..Receipt::default()
         }))
-    }
-    async fn record_agreement(
-        &self,
-        _: Request<RecordAgreementRequest>,
-    ) -> Result<Response<Receipt>, Status> {
-        Err(no())
-    }
-    async fn add_claim(&self, _: Request<AddClaimRequest>) -> Result<Response<Receipt>, Status> {
-        Err(no())
-    }
-    async fn set_status(&self, _: Request<SetStatusRequest>) -> Result<Response<Receipt>, Status> {
-        Err(no())
-    }
-    async fn attach_source(
-        &self,
-        _: Request<AttachSourceRequest>,
-    ) -> Result<Response<Receipt>, Status> {
-        Err(no())
-    }
-    async fn correct_report(
-        &self,
-        _: Request<CorrectReportRequest>,
-    ) -> Result<Response<Receipt>, Status> {
-        Err(no())
-    }
-    async fn get_agreement(
-        &self,
-        _: Request<GetAgreementRequest>,
-    ) -> Result<Response<AgreementView>, Status> {
-        Err(no())
-    }
-    async fn get_report(
-        &self,
-        _: Request<GetReportRequest>,
-    ) -> Result<Response<ReportView>, Status> {
-        Err(no())
-    }
-    async fn get_entry(
-        &self,
-        _: Request<GetEntryRequest>,
-    ) -> Result<Response<GetEntryResponse>, Status> {
-        Err(no())
-    }
-    async fn list_agreements(
-        &self,
-        _: Request<ListAgreementsRequest>,
-    ) -> Result<Response<ListAgreementsResponse>, Status> {
-        Err(no())
-    }
-    async fn query_reports(
-        &self,
-        _: Request<QueryReportsRequest>,
-    ) -> Result<Response<QueryReportsResponse>, Status> {
-        Err(no())
-    }
-    type SubscribeStream = tokio_stream::Empty<Result<SubscribeResponse, Status>>;
-    async fn subscribe(
-        &self,
-        _: Request<SubscribeRequest>,
-    ) -> Result<Response<Self::SubscribeStream>, Status> {
-        Err(no())
-    }
-    async fn read_log(
-        &self,
-        _: Request<ReadLogRequest>,
-    ) -> Result<Response<ReadLogResponse>, Status> {
-        Err(no())
     }
 }
 
