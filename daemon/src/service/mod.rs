@@ -23,6 +23,11 @@ use tokio_stream::wrappers::ReceiverStream;
 
 use crate::{checkpoint::Signer, commit::CommitHandle, query, store::Store, subscribe};
 
+/// The stream type of Subscribe (the generated trait boxes streams).
+type SubscribeStream = std::pin::Pin<
+    Box<dyn tokio_stream::Stream<Item = Result<SubscribeResponse, Status>> + Send + 'static>,
+>;
+
 /// Who submits entries until authentication exists.
 pub const ANONYMOUS_SUBMITTER: &str = "anonymous";
 
@@ -177,12 +182,10 @@ impl Truce for TruceService {
             .map_err(Status::from)
     }
 
-    type SubscribeStream = ReceiverStream<Result<SubscribeResponse, Status>>;
-
     async fn subscribe(
         &self,
         request: Request<SubscribeRequest>,
-    ) -> Result<Response<Self::SubscribeStream>, Status> {
+    ) -> Result<Response<SubscribeStream>, Status> {
         let sub = subscribe::subscription(request.into_inner())?;
         let permit = Arc::clone(&self.subscriptions)
             .try_acquire_owned()
@@ -201,7 +204,7 @@ impl Truce for TruceService {
             Arc::clone(&self.subscribe_stats),
             permit,
         ));
-        Ok(Response::new(ReceiverStream::new(rx)))
+        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
     }
 
     async fn get_checkpoint(
