@@ -500,3 +500,115 @@ fn seed_agreement() -> truce_proto::v1::RecordAgreementRequest {
         _ => panic!("the seed starts with the agreement"),
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verify_pins_checkpoints_and_exits_3_on_a_forked_log() {
+    let key_dir = tempfile::tempdir().unwrap();
+    let key_file = key_dir.path().join("log.key");
+    let state = key_dir.path().join("state/checkpoint");
+    let start = |dir: std::path::PathBuf| {
+        let key_file = key_file.clone();
+        async move {
+            let mut settings = test_settings(&dir);
+            settings.signing_key = Some(key_file);
+            Daemon::new(settings).start().await.unwrap()
+        }
+    };
+    let a_dir = tempfile::tempdir().unwrap();
+    let a = start(a_dir.path().to_owned()).await;
+    let key = a.verifier_key();
+    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/seed-scenario.jsonl");
+    assert!(
+        truce(&a.url(), &["submit", "--file", file.to_str().unwrap()])
+            .status
+            .success()
+    );
+
+    let verify = |url: &str, extra: &[&str]| {
+        let mut args = vec![
+            "verify",
+            "--key",
+            key.as_str(),
+            "--state",
+            state.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        truce(url, &args)
+    };
+    let out = verify(&a.url(), &["--entry", "4"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("size 12"), "{stdout}");
+    assert!(stdout.contains("entry 4 is included"), "{stdout}");
+    assert!(std::fs::read_to_string(&state).unwrap().contains("\n12\n"));
+
+    // The log grows: still consistent.
+    let out = truce(
+        &a.url(),
+        &[
+            "report",
+            "correct",
+            "seed-report-3",
+            "--set",
+            "notes=x",
+            "--reason",
+            "typo",
+        ],
+    );
+    assert!(out.status.success());
+    let out = verify(&a.url(), &[]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("consistent with the last verified checkpoint (size 12)"));
+
+    // report show --verify proves every entry behind the view.
+    let out = truce(
+        &a.url(),
+        &["report", "show", "seed-report-1", "--verify", "--key", &key],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("verified: the 3 entries behind seed-report-1"));
+
+    // Another history signed with the same key: exit 3, both checkpoints shown.
+    let b_dir = tempfile::tempdir().unwrap();
+    let b = start(b_dir.path().to_owned()).await;
+    for n in 0..20 {
+        let out = truce(
+            &b.url(),
+            &[
+                "agreement",
+                "add",
+                "--title",
+                &format!("fork {n}"),
+                "--party",
+                "AA:declarer",
+                "--declared-at",
+                "2025-01-01",
+                "--effective-from",
+                "2025-01-01",
+            ],
+        );
+        assert!(out.status.success(), "{}", text(&out.stderr));
+    }
+    let out = verify(&b.url(), &[]);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("FORKED OR REWRITTEN"), "{stderr}");
+    assert!(
+        stderr.contains("\n13\n") && stderr.contains("\n20\n"),
+        "both checkpoints: {stderr}"
+    );
+    // A wrong key is a usage error.
+    let out = truce(
+        &a.url(),
+        &[
+            "verify",
+            "--key",
+            "nonsense",
+            "--state",
+            state.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    a.shutdown().await.unwrap();
+    b.shutdown().await.unwrap();
+}

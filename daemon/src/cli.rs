@@ -67,6 +67,9 @@ pub enum Command {
     /// The checkpoint signing key.
     #[command(subcommand)]
     Key(KeyCommand),
+    /// Recompute the Merkle tree from the stored entries (offline) and
+    /// compare it with the stored tree and the last signed checkpoint.
+    Audit,
 }
 
 #[derive(Debug, Subcommand)]
@@ -142,6 +145,41 @@ pub async fn run(args: Args) -> Result<(), RunError> {
     telemetry::init(settings.log_format).map_err(RunError::Other)?;
     match args.command.unwrap_or(Command::Serve) {
         Command::Config => Ok(()),
+        Command::Audit => {
+            let store = Store::open(&settings.data_dir, settings.cache_bytes)?;
+            let dir = settings.data_dir.clone();
+            let report = tokio::task::spawn_blocking(move || crate::audit::run(&store, &dir))
+                .await
+                .map_err(|e| RunError::Other(e.to_string()))??;
+            println!(
+                "{} entries, root {}",
+                report.entries,
+                report
+                    .root
+                    .iter()
+                    .map(|b| format!("{b:02x}"))
+                    .collect::<String>()
+            );
+            match report.checkpoint {
+                Some((size, true)) => println!("last signed checkpoint (size {size}): matches"),
+                Some((size, false)) => {
+                    println!("last signed checkpoint (size {size}): DOES NOT MATCH")
+                }
+                None => println!("no signed checkpoint to compare with"),
+            }
+            match (&report.first_difference, report.checkpoint) {
+                (Some((seq, why)), _) => Err(RunError::Other(format!(
+                    "audit failed: first difference at sequence {seq}: {why}"
+                ))),
+                (None, Some((size, false))) => Err(RunError::Other(format!(
+                    "audit failed: the recomputed tree does not match the checkpoint at size {size}"
+                ))),
+                _ => {
+                    println!("the stored tree matches the entries");
+                    Ok(())
+                }
+            }
+        }
         Command::Key(KeyCommand::Show) => {
             std::fs::create_dir_all(&settings.data_dir)
                 .map_err(|e| RunError::Other(format!("{}: {e}", settings.data_dir.display())))?;

@@ -145,6 +145,7 @@ impl Daemon {
             commit: Some(commit),
             subscribe_stats,
             feed_task: Some(feed_task),
+            signer,
         })
     }
 }
@@ -175,6 +176,7 @@ pub struct Running {
     commit: Option<CommitHandle>,
     subscribe_stats: Arc<crate::subscribe::Stats>,
     feed_task: Option<TaskHandle<()>>,
+    signer: Arc<crate::checkpoint::Signer>,
 }
 
 impl std::fmt::Debug for Running {
@@ -209,6 +211,11 @@ impl Running {
     /// Counters of the commit pipeline.
     pub fn commit_stats(&self) -> Option<Arc<Stats>> {
         self.commit.as_ref().map(|c| Arc::clone(c.stats()))
+    }
+
+    /// The checkpoint verifier key (`<origin>+<key id>+<key>`).
+    pub fn verifier_key(&self) -> String {
+        self.signer.verifier_key()
     }
 
     /// Counters of the subscriptions.

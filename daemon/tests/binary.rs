@@ -241,3 +241,68 @@ async fn truced_reindex_rebuilds_views_identically() {
     signal(&d.child, "-TERM");
     assert!(d.child.wait().unwrap().success());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn truced_audit_and_key_show() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut d = start(dir.path());
+    let client = Client::connect(d.url.clone()).await.unwrap();
+    for n in 0..5 {
+        client.record_agreement(agreement(n)).await.unwrap();
+    }
+    let cp = client.get_checkpoint().await.unwrap();
+    drop(client);
+    signal(&d.child, "-TERM");
+    assert!(d.child.wait().unwrap().success());
+
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_truced"))
+            .args(args)
+            .arg("--data-dir")
+            .arg(dir.path())
+            .output()
+            .unwrap()
+    };
+    let out = run(&["key", "show"]);
+    let shown = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        shown.contains(&format!("origin        {}", cp.origin)),
+        "{shown}"
+    );
+    let key_file = dir.path().join("checkpoint.key");
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(&key_file).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+
+    let out = run(&["audit"]);
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("5 entries"), "{stdout}");
+    assert!(
+        stdout.contains("last signed checkpoint (size 5): matches"),
+        "{stdout}"
+    );
+
+    // Rewrite entry 2 behind the log's back.
+    {
+        let store = truce_daemon::store::Store::open(dir.path(), 16 << 20).unwrap();
+        let mut bytes = store.read_entry(2).unwrap().unwrap();
+        bytes[10] ^= 0x20;
+        store
+            .overwrite_entry_behind_the_logs_back(2, &bytes)
+            .unwrap();
+    }
+    let out = run(&["audit"]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("first difference at sequence 2"),
+        "{stderr}"
+    );
+}

@@ -6,6 +6,7 @@ mod flags;
 mod list_flags;
 mod render;
 mod submit;
+mod verify;
 mod watch;
 
 use std::process::ExitCode;
@@ -59,6 +60,9 @@ pub enum Command {
         #[arg(long, default_value_t = 0)]
         limit: u64,
     },
+    /// Verify the log's signed checkpoint, its consistency with the last
+    /// one verified here, and optionally one entry's inclusion.
+    Verify(verify::VerifyFlags),
     /// Follow the log as entries become durable (default: from now).
     Watch(Box<watch::WatchFlags>),
     /// Submit a file of writes: JSON Lines, one envelope per line with
@@ -102,6 +106,13 @@ pub enum ReportCommand {
         /// Also list the entries behind the view.
         #[arg(long)]
         history: bool,
+        /// Prove every entry behind the view against the signed checkpoint
+        /// (needs --key or TRUCE_LOG_KEY).
+        #[arg(long)]
+        verify: bool,
+        /// The log's verifier key, for --verify.
+        #[arg(long, env = "TRUCE_LOG_KEY")]
+        key: Option<String>,
     },
 }
 
@@ -133,6 +144,9 @@ pub enum CliError {
     Client(#[from] ClientError),
     #[error("{0}")]
     Io(#[from] std::io::Error),
+    /// The log does not verify: exit 3.
+    #[error("verification failed: {0}")]
+    Verification(String),
 }
 
 impl CliError {
@@ -141,6 +155,7 @@ impl CliError {
             Self::Usage(_) => ExitCode::from(2),
             Self::Client(e) if e.is_usage() => ExitCode::from(2),
             Self::Client(_) | Self::Io(_) => ExitCode::from(1),
+            Self::Verification(_) => ExitCode::from(3),
         }
     }
 }
@@ -178,9 +193,26 @@ async fn run(args: Args) -> Result<ExitCode, CliError> {
             let receipt = client.submit_report(req).await?;
             out.receipts(&[(None, receipt)])?;
         }
-        Command::Report(ReportCommand::Show { id, history }) => {
+        Command::Report(ReportCommand::Show {
+            id,
+            history,
+            verify: check,
+            key,
+        }) => {
             let client = Client::connect(&args.server).await?;
-            out.report(&client.get_report(&id).await?, history)?;
+            let view = client.get_report(&id).await?;
+            out.report(&view, history)?;
+            if check {
+                let key = key.ok_or_else(|| {
+                    CliError::Usage("--verify needs --key (or TRUCE_LOG_KEY)".into())
+                })?;
+                let sequences: Vec<u64> = view.history.iter().map(|h| h.sequence).collect();
+                let size = verify::entries(&client, &key, &sequences).await?;
+                eprintln!(
+                    "verified: the {} entries behind {id} are in the signed log of {size} entries",
+                    sequences.len()
+                );
+            }
         }
         Command::Report(ReportCommand::List(flags)) => {
             let (req, limit) = flags.into_request().map_err(CliError::Usage)?;
@@ -215,6 +247,10 @@ async fn run(args: Args) -> Result<ExitCode, CliError> {
         Command::Log { from, limit } => {
             let client = Client::connect(&args.server).await?;
             render::log(&client, &out, from, limit).await?;
+        }
+        Command::Verify(flags) => {
+            let client = Client::connect(&args.server).await?;
+            verify::run(&client, flags).await?;
         }
         Command::Watch(flags) => {
             let client = Client::connect(&args.server).await?;

@@ -25,12 +25,34 @@ fn node(store: &Store) -> impl FnMut(u8, u64) -> Result<Hash, Error> + '_ {
 pub fn checkpoint(store: &Store, signer: &Signer) -> Result<Checkpoint, Error> {
     let size = store.durable_sequence();
     let root = merkle::root(size, &mut node(store))?;
+    let note = signer.sign(size, &root);
+    remember(store, &note);
     Ok(Checkpoint {
-        note: signer.sign(size, &root),
+        note,
         tree_size: size,
         root_hash: root.to_vec(),
         origin: signer.name().to_owned(),
     })
+}
+
+/// Keeps the latest signed checkpoint beside the store for `truced audit`
+/// (best effort: the log's integrity does not depend on it).
+fn remember(store: &Store, note: &str) {
+    let path = store.dir().join(crate::audit::LAST_CHECKPOINT_FILE);
+    let tmp = path.with_extension("tmp");
+    let newer = std::fs::read_to_string(&path)
+        .ok()
+        .and_then(|n| crate::audit::checkpoint_body(&n))
+        .is_none_or(|(size, _)| {
+            crate::audit::checkpoint_body(note).is_some_and(|(new, _)| new > size)
+        });
+    if newer
+        && std::fs::write(&tmp, note)
+            .and_then(|()| std::fs::rename(&tmp, &path))
+            .is_err()
+    {
+        tracing::warn!(path = %path.display(), "cannot keep the last checkpoint for audits");
+    }
 }
 
 fn size_or_latest(store: &Store, field: &str, size: u64) -> Result<u64, Error> {

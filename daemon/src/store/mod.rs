@@ -509,6 +509,28 @@ impl Store {
 
     // ------------------------------------------------------ maintenance
 
+    /// Every stored entry in order, durable or not (audits, offline).
+    pub fn all_entries(&self) -> impl Iterator<Item = (u64, Result<Vec<u8>, StoreError>)> + '_ {
+        self.entries.iter().map(|item| match item {
+            Ok((k, v)) => (keys::decode_seq(&k).unwrap_or(0), Ok(v.to_vec())),
+            Err(e) => (0, Err(e.into())),
+        })
+    }
+
+    /// Overwrites a stored entry in place. Nothing in the daemon calls
+    /// this: it exists so that tests can show that audits and clients
+    /// catch an entry rewritten behind the log's back.
+    #[doc(hidden)]
+    pub fn overwrite_entry_behind_the_logs_back(
+        &self,
+        sequence: u64,
+        bytes: &[u8],
+    ) -> Result<(), StoreError> {
+        self.entries.insert(keys::entry_key(sequence), bytes)?;
+        self.db.flush()?;
+        Ok(())
+    }
+
     /// Drops and rebuilds every derived tree from the entry log.
     pub fn reindex(&self) -> Result<ReindexStats, StoreError> {
         self.records.clear()?;
