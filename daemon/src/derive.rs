@@ -39,31 +39,37 @@ pub fn request_hash(payload: &Payload) -> [u8; 32] {
     let bytes = match payload.clone() {
         Payload::Agreement(a) => RecordAgreementRequest {
             request_id,
+            with_proof: false,
             agreement: Some(a),
         }
         .encode_to_vec(),
         Payload::Report(r) => SubmitReportRequest {
             request_id,
+            with_proof: false,
             report: Some(r),
         }
         .encode_to_vec(),
         Payload::Claim(c) => AddClaimRequest {
             request_id,
+            with_proof: false,
             claim: Some(c),
         }
         .encode_to_vec(),
         Payload::Status(s) => SetStatusRequest {
             request_id,
+            with_proof: false,
             status: Some(s),
         }
         .encode_to_vec(),
         Payload::Source(s) => AttachSourceRequest {
             request_id,
+            with_proof: false,
             attachment: Some(s),
         }
         .encode_to_vec(),
         Payload::Correction(c) => CorrectReportRequest {
             request_id,
+            with_proof: false,
             correction: Some(c),
         }
         .encode_to_vec(),

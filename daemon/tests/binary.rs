@@ -62,6 +62,7 @@ fn signal(child: &Child, sig: &str) {
 fn agreement(n: usize) -> RecordAgreementRequest {
     RecordAgreementRequest {
         request_id: format!("binary-test-{n}"),
+        with_proof: false,
         agreement: Some(Agreement {
             id: format!("agreement-n{n}"),
             title: format!("Test agreement {n}"),

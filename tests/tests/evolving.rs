@@ -160,6 +160,7 @@ fn correction(
 ) -> CorrectReportRequest {
     CorrectReportRequest {
         request_id: String::new(),
+        with_proof: false,
         correction: Some(Correction {
             report_id: report_id.into(),
             fields: Some(FieldMask {
@@ -230,6 +231,7 @@ async fn extensions_move_the_expiry_and_only_later() {
     d.client.record_agreement(seed::agreement()).await.unwrap();
     let extend = |to: &str| SetStatusRequest {
         request_id: String::new(),
+        with_proof: false,
         status: Some(StatusChange {
             target: Some(status_change::Target::AgreementId(seed::agreement_id())),
             change: Some(status_change::Change::Agreement(AgreementStatusChange {
@@ -269,6 +271,7 @@ async fn extensions_move_the_expiry_and_only_later() {
 fn status(target: status_change::Target, change: status_change::Change) -> SetStatusRequest {
     SetStatusRequest {
         request_id: String::new(),
+        with_proof: false,
         status: Some(StatusChange {
             target: Some(target),
             change: Some(change),
@@ -308,6 +311,7 @@ async fn every_rule_of_the_changing_writes() {
         f(&mut claim);
         AddClaimRequest {
             request_id: String::new(),
+            with_proof: false,
             claim: Some(claim),
         }
     };
@@ -531,6 +535,7 @@ async fn every_rule_of_the_changing_writes() {
             "source for an unknown report",
             c.attach_source(AttachSourceRequest {
                 request_id: String::new(),
+                with_proof: false,
                 attachment: Some(SourceAttachment {
                     target: Some(source_attachment::Target::ReportId("nope".into())),
                     source: seed::reports()[0]
@@ -551,6 +556,7 @@ async fn every_rule_of_the_changing_writes() {
             "attachment without source",
             c.attach_source(AttachSourceRequest {
                 request_id: String::new(),
+                with_proof: false,
                 attachment: Some(SourceAttachment {
                     target: Some(source_attachment::Target::ReportId("seed-report-1".into())),
                     source: None,
@@ -701,6 +707,7 @@ async fn server_assigned_claim_ids_and_stored_bytes() {
         .client
         .add_claim(AddClaimRequest {
             request_id: "extra-claim".into(),
+            with_proof: false,
             claim: Some(Claim {
                 party: "RU".into(),
                 kind: ClaimKind::JustificationAsRetaliation.into(),

@@ -244,3 +244,40 @@ fn every_proof_up_to_64_leaves_verifies_and_tampering_fails() {
         }
     }
 }
+
+#[test]
+fn proofs_need_logarithmically_many_node_reads() {
+    let n = 5000u64;
+    let leaves: Vec<Vec<u8>> = (0..n).map(|i| i.to_be_bytes().to_vec()).collect();
+    let t = Tree::new(&leaves);
+    let log = 64 - n.leading_zeros() as usize; // ⌈log2 n⌉ for this n
+    let mut worst = (0, 0);
+    for size in [n, n - 1, 4097, 3000, 1025] {
+        for index in [0, 1, size / 3, size / 2, size - 2, size - 1] {
+            let mut reads = 0usize;
+            let mut get = |l, i| {
+                reads += 1;
+                t.nodes.get(&(l, i)).copied().ok_or(())
+            };
+            merkle::inclusion_proof(index, size, &mut get).unwrap();
+            worst.0 = worst.0.max(reads);
+            let mut reads = 0usize;
+            let mut get = |l, i| {
+                reads += 1;
+                t.nodes.get(&(l, i)).copied().ok_or(())
+            };
+            merkle::consistency_proof(index.max(1), size, &mut get).unwrap();
+            worst.1 = worst.1.max(reads);
+        }
+    }
+    assert!(
+        worst.0 <= 2 * log,
+        "inclusion: {} reads for log n = {log}",
+        worst.0
+    );
+    assert!(
+        worst.1 <= 3 * log,
+        "consistency: {} reads for log n = {log}",
+        worst.1
+    );
+}

@@ -194,3 +194,32 @@ async fn a_forked_history_with_the_same_key_is_rejected() {
         r.shutdown().await.unwrap();
     }
 }
+
+#[tokio::test]
+async fn a_write_can_ask_for_its_proof_in_the_receipt() {
+    let d = TestDaemon::start().await;
+    let key = VerifierKey::parse(&d.running.verifier_key()).unwrap();
+    d.client.record_agreement(seed::agreement()).await.unwrap();
+    let mut req = seed::report(1);
+    req.with_proof = true;
+    let receipt = d.client.submit_report(req.clone()).await.unwrap();
+    let cp = verify::verify_checkpoint(&receipt.checkpoint.as_ref().unwrap().note, &key).unwrap();
+    assert!(cp.size >= receipt.sequence);
+    let inclusion = receipt.inclusion.as_ref().unwrap();
+    assert_eq!(inclusion.leaf_index, receipt.sequence - 1);
+    let raw = d.client.get_entry(receipt.sequence).await.unwrap().raw;
+    verify::verify_inclusion(
+        inclusion.leaf_index,
+        cp.size,
+        &verify::leaf_hash(&raw),
+        &inclusion.hashes,
+        &cp.root,
+    )
+    .unwrap();
+    // Asking for a proof is not part of the request's fingerprint.
+    req.with_proof = false;
+    let retry = d.client.submit_report(req).await.unwrap();
+    assert!(retry.duplicate);
+    assert!(retry.checkpoint.is_none());
+    d.stop().await;
+}

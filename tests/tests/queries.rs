@@ -100,6 +100,7 @@ fn generated(n: usize, rng: &mut Lcg) -> SubmitReportRequest {
 fn evidence(id: &str, st: EvidenceStatus) -> SetStatusRequest {
     SetStatusRequest {
         request_id: String::new(),
+        with_proof: false,
         status: Some(StatusChange {
             target: Some(status_change::Target::ReportId(id.into())),
             change: Some(status_change::Change::Evidence(EvidenceStatusChange {
@@ -146,6 +147,7 @@ async fn load(client: &Client) {
         client
             .correct_report(CorrectReportRequest {
                 request_id: String::new(),
+                with_proof: false,
                 correction: Some(Correction {
                     report_id: r.record_id.clone(),
                     fields: Some(FieldMask {
@@ -658,6 +660,7 @@ async fn agreements_by_party_status_and_time_in_force() {
     d.client
         .set_status(SetStatusRequest {
             request_id: String::new(),
+            with_proof: false,
             status: Some(StatusChange {
                 target: Some(status_change::Target::AgreementId(
                     "xa-ua-holiday-1968".into(),

@@ -55,6 +55,7 @@ impl ClaimFlags {
     pub fn into_request(self) -> Result<AddClaimRequest, String> {
         Ok(AddClaimRequest {
             request_id: self.request_id,
+            with_proof: false,
             claim: Some(Claim {
                 id: self.id,
                 party: self.party,
@@ -166,6 +167,7 @@ impl StatusFlags {
         };
         Ok(SetStatusRequest {
             request_id: self.request_id,
+            with_proof: false,
             status: Some(StatusChange {
                 target: Some(target),
                 change: Some(change),
@@ -271,6 +273,7 @@ impl SourceFlags {
         };
         Ok(AttachSourceRequest {
             request_id: self.request_id,
+            with_proof: false,
             attachment: Some(SourceAttachment {
                 target: Some(target),
                 source: Some(Source {
@@ -388,6 +391,7 @@ impl CorrectFlags {
             .map_err(|e| format!("--set: the values do not fit a report: {e}"))?;
         Ok(CorrectReportRequest {
             request_id: self.request_id,
+            with_proof: false,
             correction: Some(Correction {
                 report_id: self.id,
                 fields: Some(pbjson_types::FieldMask { paths }),

@@ -183,6 +183,7 @@ impl AgreementFlags {
         };
         Ok(RecordAgreementRequest {
             request_id: self.request_id,
+            with_proof: false,
             agreement: Some(Agreement {
                 id: self.id,
                 title: self.title,
@@ -324,6 +325,7 @@ impl ReportFlags {
         };
         Ok(SubmitReportRequest {
             request_id: self.request_id,
+            with_proof: false,
             report: Some(Report {
                 id: self.id,
                 agreement_ids: self.agreements,

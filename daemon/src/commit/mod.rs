@@ -238,6 +238,7 @@ impl Writer {
                         recorded_at: Some(position.timestamp()),
                         duplicate: false,
                         leaf_index: position.sequence - 1,
+                        ..Receipt::default()
                     };
                     // The Merkle tree grows in the same atomic write.
                     let nodes = merkle::append(
@@ -531,6 +532,7 @@ impl Writer {
             recorded_at: entry.recorded_at,
             duplicate: true,
             leaf_index: sequence - 1,
+            ..Receipt::default()
         })
     }
 }

@@ -67,66 +67,85 @@ impl TruceService {
     }
 }
 
+impl TruceService {
+    /// Attaches a checkpoint and the entry's inclusion proof when asked.
+    fn finish(&self, mut receipt: Receipt, with_proof: bool) -> Result<Receipt, Status> {
+        if with_proof {
+            let checkpoint = proofs::checkpoint(&self.store, &self.signer)?;
+            let inclusion = proofs::inclusion(
+                &self.store,
+                &GetInclusionProofRequest {
+                    sequence: receipt.sequence,
+                    tree_size: checkpoint.tree_size,
+                },
+            )?;
+            receipt.checkpoint = Some(checkpoint);
+            receipt.inclusion = Some(inclusion);
+        }
+        Ok(receipt)
+    }
+}
+
 #[tonic::async_trait]
 impl Truce for TruceService {
     async fn record_agreement(
         &self,
         request: Request<RecordAgreementRequest>,
     ) -> Result<Response<Receipt>, Status> {
-        write::record_agreement(&self.commit, request.into_inner())
-            .await
-            .map(Response::new)
-            .map_err(Status::from)
+        let req = request.into_inner();
+        let with_proof = req.with_proof;
+        let receipt = write::record_agreement(&self.commit, req).await?;
+        self.finish(receipt, with_proof).map(Response::new)
     }
 
     async fn submit_report(
         &self,
         request: Request<SubmitReportRequest>,
     ) -> Result<Response<Receipt>, Status> {
-        write::submit_report(&self.commit, request.into_inner())
-            .await
-            .map(Response::new)
-            .map_err(Status::from)
+        let req = request.into_inner();
+        let with_proof = req.with_proof;
+        let receipt = write::submit_report(&self.commit, req).await?;
+        self.finish(receipt, with_proof).map(Response::new)
     }
 
     async fn add_claim(
         &self,
         request: Request<AddClaimRequest>,
     ) -> Result<Response<Receipt>, Status> {
-        write::add_claim(&self.commit, request.into_inner())
-            .await
-            .map(Response::new)
-            .map_err(Status::from)
+        let req = request.into_inner();
+        let with_proof = req.with_proof;
+        let receipt = write::add_claim(&self.commit, req).await?;
+        self.finish(receipt, with_proof).map(Response::new)
     }
 
     async fn set_status(
         &self,
         request: Request<SetStatusRequest>,
     ) -> Result<Response<Receipt>, Status> {
-        write::set_status(&self.commit, request.into_inner())
-            .await
-            .map(Response::new)
-            .map_err(Status::from)
+        let req = request.into_inner();
+        let with_proof = req.with_proof;
+        let receipt = write::set_status(&self.commit, req).await?;
+        self.finish(receipt, with_proof).map(Response::new)
     }
 
     async fn attach_source(
         &self,
         request: Request<AttachSourceRequest>,
     ) -> Result<Response<Receipt>, Status> {
-        write::attach_source(&self.commit, request.into_inner())
-            .await
-            .map(Response::new)
-            .map_err(Status::from)
+        let req = request.into_inner();
+        let with_proof = req.with_proof;
+        let receipt = write::attach_source(&self.commit, req).await?;
+        self.finish(receipt, with_proof).map(Response::new)
     }
 
     async fn correct_report(
         &self,
         request: Request<CorrectReportRequest>,
     ) -> Result<Response<Receipt>, Status> {
-        write::correct_report(&self.commit, request.into_inner())
-            .await
-            .map(Response::new)
-            .map_err(Status::from)
+        let req = request.into_inner();
+        let with_proof = req.with_proof;
+        let receipt = write::correct_report(&self.commit, req).await?;
+        self.finish(receipt, with_proof).map(Response::new)
     }
 
     async fn get_agreement(
