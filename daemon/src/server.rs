@@ -23,6 +23,7 @@ use crate::{
 pub struct Daemon {
     settings: Settings,
     sync: Box<dyn SyncStep>,
+    maintain_tree: bool,
 }
 
 impl Daemon {
@@ -30,12 +31,22 @@ impl Daemon {
         Self {
             settings,
             sync: Box::new(StoreSync),
+            maintain_tree: true,
         }
     }
 
     /// Replaces the durability seam (tests record, slow or fail it).
     pub fn with_sync(mut self, sync: Box<dyn SyncStep>) -> Self {
         self.sync = sync;
+        self
+    }
+
+    /// Appends without growing the Merkle tree: only for the benchmark
+    /// that measures what the tree costs (proofs and checkpoints are wrong
+    /// on such a store; never use it on a real log).
+    #[doc(hidden)]
+    pub fn without_merkle_tree_for_benchmarks(mut self) -> Self {
+        self.maintain_tree = false;
         self
     }
 
@@ -52,7 +63,7 @@ impl Daemon {
             crate::checkpoint::Signer::load_or_create(&key_path, settings.log_origin.as_deref())
                 .map_err(|e| StartError::Other(e.to_string()))?,
         );
-        let (commit, writer) = commit::start(Arc::clone(&store), self.sync)?;
+        let (commit, writer) = commit::start(Arc::clone(&store), self.sync, self.maintain_tree)?;
         let listener =
             TcpListener::bind(settings.listen)
                 .await

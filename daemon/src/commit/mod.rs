@@ -112,6 +112,7 @@ impl CommitHandle {
 pub fn start(
     store: Arc<Store>,
     sync: Box<dyn SyncStep>,
+    maintain_tree: bool,
 ) -> Result<(CommitHandle, thread::JoinHandle<()>), Error> {
     let last = store.last_written_sequence()?;
     let last_time = match store.written_entry(last)? {
@@ -130,6 +131,7 @@ pub fn start(
         sequencer: Sequencer::resume(last, last_time),
         stopped: None,
         stats: Arc::clone(&stats),
+        maintain_tree,
     };
     let join = thread::Builder::new()
         .name("truce-commit".into())
@@ -145,6 +147,8 @@ struct Writer {
     /// Set after a failed write, flush or sync: why writes are stopped.
     stopped: Option<String>,
     stats: Arc<Stats>,
+    /// Off only in the benchmark that measures what the tree costs.
+    maintain_tree: bool,
 }
 
 /// What became of one pending write inside a group.
@@ -241,16 +245,20 @@ impl Writer {
                         ..Receipt::default()
                     };
                     // The Merkle tree grows in the same atomic write.
-                    let nodes = merkle::append(
-                        position.sequence - 1,
-                        merkle::leaf_hash(&bytes),
-                        |level, index| match group_nodes.get(&(level, index)) {
-                            Some(h) => Ok(*h),
-                            None => self.store.tree_node(level, index)?.ok_or_else(|| {
-                                Error::Internal(format!("tree node {level}/{index} missing"))
-                            }),
-                        },
-                    );
+                    let nodes = if !self.maintain_tree {
+                        Ok(Vec::new())
+                    } else {
+                        merkle::append(
+                            position.sequence - 1,
+                            merkle::leaf_hash(&bytes),
+                            |level, index| match group_nodes.get(&(level, index)) {
+                                Some(h) => Ok(*h),
+                                None => self.store.tree_node(level, index)?.ok_or_else(|| {
+                                    Error::Internal(format!("tree node {level}/{index} missing"))
+                                }),
+                            },
+                        )
+                    };
                     let nodes = match nodes {
                         Ok(n) => n,
                         Err(e) => {
