@@ -28,6 +28,7 @@ async fn checkpoints_are_c2sp_signed_notes() {
     let cp = d.client.get_checkpoint().await.unwrap();
     assert_eq!(cp.tree_size, 12);
     let vkey = d.running.verifier_key();
+    assert_eq!(cp.verifier_key, vkey, "the key is served too");
     // <name>+<hex key id>+<base64(0x01 ‖ key)>, the id derived by the C2SP rule.
     let parts: Vec<&str> = vkey.splitn(3, '+').collect();
     assert_eq!(parts.len(), 3);

@@ -32,6 +32,7 @@ pub fn checkpoint(store: &Store, signer: &Signer) -> Result<Checkpoint, Error> {
         tree_size: size,
         root_hash: root.to_vec(),
         origin: signer.name().to_owned(),
+        verifier_key: signer.verifier_key(),
     })
 }
 
