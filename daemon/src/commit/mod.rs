@@ -154,7 +154,7 @@ struct Writer {
 /// What became of one pending write inside a group.
 enum Outcome {
     /// Written in this group at this index of `accepted`.
-    Accepted(Receipt),
+    Accepted(Box<Receipt>),
     /// Same request id and content as an accepted write of this group.
     DuplicateInGroup(usize),
 }
@@ -276,7 +276,7 @@ impl Writer {
                         group_views.insert((kind, id), view);
                     }
                     accepted.push(receipt.clone());
-                    waiting.push((p.reply, Outcome::Accepted(receipt)));
+                    waiting.push((p.reply, Outcome::Accepted(Box::new(receipt))));
                 }
                 Err(e) => {
                     let _ = p.reply.send(Err(e));
@@ -295,7 +295,7 @@ impl Writer {
 
         for (reply, outcome) in waiting {
             let receipt = match outcome {
-                Outcome::Accepted(receipt) => receipt,
+                Outcome::Accepted(receipt) => *receipt,
                 Outcome::DuplicateInGroup(index) => match accepted.get(index) {
                     Some(r) => Receipt {
                         duplicate: true,
