@@ -266,8 +266,10 @@ impl Writer {
                             continue;
                         }
                     };
+                    if !nodes.is_empty() {
+                        batch.push_nodes(position.sequence - 1, &nodes);
+                    }
                     for (level, index, hash) in nodes {
-                        batch.push_node(level, index, &hash);
                         group_nodes.insert((level, index), hash);
                     }
                     batch.push(position.sequence, bytes, &derived);

@@ -60,12 +60,10 @@ pub fn decode_request_value(bytes: &[u8]) -> Option<StoredRequest> {
     })
 }
 
-/// `tree` key: the level, then the index at that level, big-endian.
-pub fn node_key(level: u8, index: u64) -> [u8; 9] {
-    let mut k = [0u8; 9];
-    k[0] = level;
-    k[1..].copy_from_slice(&index.to_be_bytes());
-    k
+/// `tree` key: a leaf index, big-endian. Its value holds the hashes of the
+/// complete subtrees that appending that leaf completed, level 0 first.
+pub fn tree_key(leaf_index: u64) -> [u8; 8] {
+    leaf_index.to_be_bytes()
 }
 
 /// A signed integer as big-endian bytes that sort in numeric order.

@@ -126,9 +126,12 @@ impl Batch {
     }
 
     /// Adds a Merkle tree node (level, index at that level).
-    pub fn push_node(&mut self, level: u8, index: u64, hash: &merkle::Hash) {
+    /// Adds the tree nodes that appending leaf `leaf_index` completed
+    /// (from [`merkle::append`], levels 0, 1, ... in order), stored as one
+    /// value under the leaf: one insert per entry, not one per node.
+    pub fn push_nodes(&mut self, leaf_index: u64, nodes: &[(u8, u64, merkle::Hash)]) {
         self.nodes
-            .push((keys::node_key(level, index).to_vec(), hash.to_vec()));
+            .push((keys::tree_key(leaf_index).to_vec(), tree_value(nodes)));
     }
 
     pub fn len(&self) -> usize {
@@ -154,6 +157,13 @@ pub struct ReindexStats {
     pub entries: u64,
     pub records: u64,
     pub requests: u64,
+}
+
+fn tree_value(nodes: &[(u8, u64, merkle::Hash)]) -> Vec<u8> {
+    nodes
+        .iter()
+        .flat_map(|(_, _, h)| h.iter().copied())
+        .collect()
 }
 
 fn decode_index_item(
@@ -473,11 +483,23 @@ impl Store {
     /// `level` and `index` (writer and proofs; nodes only ever cover
     /// written leaves, and proofs ask only within the durable size).
     pub fn tree_node(&self, level: u8, index: u64) -> Result<Option<merkle::Hash>, StoreError> {
-        match self.tree.get(keys::node_key(level, index))? {
+        // Node (level, index) was completed by the append of its last leaf.
+        let Some(leaf) = index
+            .checked_add(1)
+            .and_then(|i| i.checked_shl(u32::from(level)))
+            .map(|i| i - 1)
+        else {
+            return Ok(None);
+        };
+        match self.tree.get(keys::tree_key(leaf))? {
             None => Ok(None),
-            Some(v) => <[u8; 32]>::try_from(v.as_ref()).map(Some).map_err(|_| {
-                StoreError::Corrupt(format!("tree node {level}/{index} is malformed"))
-            }),
+            Some(v) => {
+                let at = usize::from(level) * 32;
+                match v.get(at..at + 32) {
+                    Some(h) => Ok(<[u8; 32]>::try_from(h).ok()),
+                    None => Ok(None),
+                }
+            }
         }
     }
 
@@ -552,9 +574,8 @@ impl Store {
                     StoreError::Corrupt(format!("tree node {level}/{index} missing"))
                 })
             })?;
-            for (level, index, hash) in nodes {
-                self.tree.insert(keys::node_key(level, index), &hash)?;
-            }
+            self.tree
+                .insert(keys::tree_key(seq - 1), tree_value(&nodes))?;
             let entry = truce_proto::v1::Entry::decode(v.as_ref())
                 .map_err(|e| StoreError::Corrupt(format!("entry {seq} is undecodable: {e}")))?;
             let derived = derive::from_entry(&entry)
