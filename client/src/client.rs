@@ -128,6 +128,45 @@ pub struct Client {
     options: ClientOptions,
 }
 
+/// A query request that pages with a token.
+trait Paged: Clone {
+    fn set_page_token(&mut self, token: String);
+}
+
+impl Paged for QueryReportsRequest {
+    fn set_page_token(&mut self, token: String) {
+        self.page_token = token;
+    }
+}
+
+impl Paged for ListAgreementsRequest {
+    fn set_page_token(&mut self, token: String) {
+        self.page_token = token;
+    }
+}
+
+/// Follows page tokens until the last page or `limit` items (0: all).
+async fn all_pages<R, T, F, Fut>(mut req: R, limit: usize, fetch: F) -> Result<Vec<T>, ClientError>
+where
+    R: Paged,
+    F: Fn(R) -> Fut,
+    Fut: Future<Output = Result<(Vec<T>, String), ClientError>>,
+{
+    let mut out = Vec::new();
+    loop {
+        let (items, next) = fetch(req.clone()).await?;
+        out.extend(items);
+        if next.is_empty() || (limit > 0 && out.len() >= limit) {
+            break;
+        }
+        req.set_page_token(next);
+    }
+    if limit > 0 {
+        out.truncate(limit);
+    }
+    Ok(out)
+}
+
 /// A fresh request id (UUID v4).
 pub fn new_request_id() -> String {
     uuid::Uuid::new_v4().to_string()
@@ -306,43 +345,27 @@ impl Client {
     /// automatically; all pages are answered at the first page's sequence.
     pub async fn query_all_reports(
         &self,
-        mut req: QueryReportsRequest,
+        req: QueryReportsRequest,
         limit: usize,
     ) -> Result<Vec<ReportView>, ClientError> {
-        let mut out = Vec::new();
-        loop {
-            let page = self.query_reports(req.clone()).await?;
-            out.extend(page.reports);
-            if page.next_page_token.is_empty() || (limit > 0 && out.len() >= limit) {
-                break;
-            }
-            req.page_token = page.next_page_token;
-        }
-        if limit > 0 {
-            out.truncate(limit);
-        }
-        Ok(out)
+        all_pages(req, limit, |r| async move {
+            let page = self.query_reports(r).await?;
+            Ok((page.reports, page.next_page_token))
+        })
+        .await
     }
 
     /// Every agreement matching a filter (at most `limit`, 0 = all).
     pub async fn list_all_agreements(
         &self,
-        mut req: ListAgreementsRequest,
+        req: ListAgreementsRequest,
         limit: usize,
     ) -> Result<Vec<AgreementView>, ClientError> {
-        let mut out = Vec::new();
-        loop {
-            let page = self.list_agreements(req.clone()).await?;
-            out.extend(page.agreements);
-            if page.next_page_token.is_empty() || (limit > 0 && out.len() >= limit) {
-                break;
-            }
-            req.page_token = page.next_page_token;
-        }
-        if limit > 0 {
-            out.truncate(limit);
-        }
-        Ok(out)
+        all_pages(req, limit, |r| async move {
+            let page = self.list_agreements(r).await?;
+            Ok((page.agreements, page.next_page_token))
+        })
+        .await
     }
 
     /// Follows the log from `start`, filtered on the server. The stream

@@ -9,18 +9,12 @@ use truce_proto::v1::{
 
 use super::flags::{parse_enum, parse_time};
 
-/// `truce report list`.
+/// The report filters `truce report list` and `truce watch` share.
 #[derive(Debug, Args)]
-pub struct ReportListFlags {
+pub struct ReportFilterFlags {
     /// Reports alleged to breach this agreement.
     #[arg(long)]
     pub agreement: Option<String>,
-    /// Occurred (start) at or after this time.
-    #[arg(long)]
-    pub since: Option<String>,
-    /// Occurred (start) before this time.
-    #[arg(long)]
-    pub until: Option<String>,
     /// Among the alleged perpetrators.
     #[arg(long)]
     pub perpetrator: Option<String>,
@@ -32,7 +26,7 @@ pub struct ReportListFlags {
     /// Target class, e.g. gas-distribution.
     #[arg(long)]
     pub target: Option<String>,
-    /// Current evidence status, e.g. disputed.
+    /// Evidence status, e.g. disputed.
     #[arg(long)]
     pub status: Option<String>,
     #[arg(long)]
@@ -42,6 +36,59 @@ pub struct ReportListFlags {
     /// SOUTH,WEST,NORTH,EAST in degrees.
     #[arg(long, allow_hyphen_values = true)]
     pub bbox: Option<String>,
+}
+
+/// The filter values, parsed.
+#[derive(Debug, Default)]
+pub struct ReportFilterValues {
+    pub agreement_id: String,
+    pub perpetrator: String,
+    pub reported_by: String,
+    pub event_type: i32,
+    pub target_class: i32,
+    pub evidence_status: i32,
+    pub country: String,
+    pub admin1: String,
+    pub bbox: Option<BoundingBox>,
+}
+
+impl ReportFilterFlags {
+    pub fn parse(self) -> Result<ReportFilterValues, String> {
+        let e = |flag: &str, prefix: &str, v: &Option<String>, f: fn(&str) -> Option<i32>| {
+            v.as_deref()
+                .map_or(Ok(0), |v| parse_enum(flag, prefix, v, f))
+        };
+        Ok(ReportFilterValues {
+            event_type: e("type", "EVENT_TYPE_", &self.event_type, |n| {
+                EventType::from_str_name(n).map(Into::into)
+            })?,
+            target_class: e("target", "TARGET_CLASS_", &self.target, |n| {
+                TargetClass::from_str_name(n).map(Into::into)
+            })?,
+            evidence_status: e("status", "EVIDENCE_STATUS_", &self.status, |n| {
+                EvidenceStatus::from_str_name(n).map(Into::into)
+            })?,
+            bbox: self.bbox.as_deref().map(parse_bbox).transpose()?,
+            agreement_id: self.agreement.unwrap_or_default(),
+            perpetrator: self.perpetrator.unwrap_or_default(),
+            reported_by: self.reported_by.unwrap_or_default(),
+            country: self.country.unwrap_or_default(),
+            admin1: self.admin1.unwrap_or_default(),
+        })
+    }
+}
+
+/// `truce report list`.
+#[derive(Debug, Args)]
+pub struct ReportListFlags {
+    #[command(flatten)]
+    pub filter: ReportFilterFlags,
+    /// Occurred (start) at or after this time.
+    #[arg(long)]
+    pub since: Option<String>,
+    /// Occurred (start) before this time.
+    #[arg(long)]
+    pub until: Option<String>,
     /// Print at most this many (0: all).
     #[arg(long, default_value_t = 0)]
     pub limit: usize,
@@ -67,12 +114,9 @@ pub fn parse_bbox(value: &str) -> Result<BoundingBox, String> {
 
 impl ReportListFlags {
     pub fn into_request(self) -> Result<(QueryReportsRequest, usize), String> {
-        let e = |flag: &str, prefix: &str, v: &Option<String>, f: fn(&str) -> Option<i32>| {
-            v.as_deref()
-                .map_or(Ok(0), |v| parse_enum(flag, prefix, v, f))
-        };
+        let f = self.filter.parse()?;
         let req = QueryReportsRequest {
-            agreement_id: self.agreement.unwrap_or_default(),
+            agreement_id: f.agreement_id,
             occurred_since: self
                 .since
                 .as_deref()
@@ -83,20 +127,14 @@ impl ReportListFlags {
                 .as_deref()
                 .map(|t| parse_time("until", t))
                 .transpose()?,
-            perpetrator: self.perpetrator.unwrap_or_default(),
-            reported_by: self.reported_by.unwrap_or_default(),
-            event_type: e("type", "EVENT_TYPE_", &self.event_type, |n| {
-                EventType::from_str_name(n).map(Into::into)
-            })?,
-            target_class: e("target", "TARGET_CLASS_", &self.target, |n| {
-                TargetClass::from_str_name(n).map(Into::into)
-            })?,
-            evidence_status: e("status", "EVIDENCE_STATUS_", &self.status, |n| {
-                EvidenceStatus::from_str_name(n).map(Into::into)
-            })?,
-            country: self.country.unwrap_or_default(),
-            admin1: self.admin1.unwrap_or_default(),
-            bbox: self.bbox.as_deref().map(parse_bbox).transpose()?,
+            perpetrator: f.perpetrator,
+            reported_by: f.reported_by,
+            event_type: f.event_type,
+            target_class: f.target_class,
+            evidence_status: f.evidence_status,
+            country: f.country,
+            admin1: f.admin1,
+            bbox: f.bbox,
             page_size: 0,
             page_token: String::new(),
         };

@@ -5,9 +5,7 @@
 use std::io::Write;
 
 use clap::Args;
-use truce_proto::v1::{
-    EntryKind, EventType, EvidenceStatus, GetEntryResponse, SubscribeFilter, TargetClass,
-};
+use truce_proto::v1::{EntryKind, GetEntryResponse, SubscribeFilter};
 
 use super::{
     CliError,
@@ -37,26 +35,8 @@ pub struct WatchFlags {
     /// Only these kinds: agreement, report, claim, status, source, correction (repeatable).
     #[arg(long = "kind")]
     pub kinds: Vec<String>,
-    #[arg(long)]
-    pub agreement: Option<String>,
-    #[arg(long)]
-    pub perpetrator: Option<String>,
-    #[arg(long)]
-    pub reported_by: Option<String>,
-    #[arg(long = "type")]
-    pub event_type: Option<String>,
-    #[arg(long)]
-    pub target: Option<String>,
-    /// Evidence status, e.g. unverified.
-    #[arg(long)]
-    pub status: Option<String>,
-    #[arg(long)]
-    pub country: Option<String>,
-    #[arg(long)]
-    pub admin1: Option<String>,
-    /// SOUTH,WEST,NORTH,EAST.
-    #[arg(long, allow_hyphen_values = true)]
-    pub bbox: Option<String>,
+    #[command(flatten)]
+    pub filter: super::list_flags::ReportFilterFlags,
     /// Also the claims, status changes, sources and corrections of matching
     /// reports and agreements.
     #[arg(long)]
@@ -76,35 +56,22 @@ impl WatchFlags {
         } else {
             Start::FromNow
         };
-        let e = |flag: &str, prefix: &str, v: &Option<String>, f: fn(&str) -> Option<i32>| {
-            v.as_deref()
-                .map_or(Ok(0), |v| parse_enum(flag, prefix, v, f))
-        };
-        let bbox = match &self.bbox {
-            None => None,
-            Some(b) => Some(super::list_flags::parse_bbox(b)?),
-        };
+        let f = self.filter.parse()?;
         let filter = SubscribeFilter {
             kinds: self
                 .kinds
                 .iter()
                 .map(|k| parse_enum("kind", "ENTRY_KIND_", k, EntryKind::from_str_name))
                 .collect::<Result<_, _>>()?,
-            agreement_id: self.agreement.unwrap_or_default(),
-            perpetrator: self.perpetrator.unwrap_or_default(),
-            reported_by: self.reported_by.unwrap_or_default(),
-            event_type: e("type", "EVENT_TYPE_", &self.event_type, |n| {
-                EventType::from_str_name(n).map(Into::into)
-            })?,
-            target_class: e("target", "TARGET_CLASS_", &self.target, |n| {
-                TargetClass::from_str_name(n).map(Into::into)
-            })?,
-            evidence_status: e("status", "EVIDENCE_STATUS_", &self.status, |n| {
-                EvidenceStatus::from_str_name(n).map(Into::into)
-            })?,
-            country: self.country.unwrap_or_default(),
-            admin1: self.admin1.unwrap_or_default(),
-            bbox,
+            agreement_id: f.agreement_id,
+            perpetrator: f.perpetrator,
+            reported_by: f.reported_by,
+            event_type: f.event_type,
+            target_class: f.target_class,
+            evidence_status: f.evidence_status,
+            country: f.country,
+            admin1: f.admin1,
+            bbox: f.bbox,
             follow: self.follow,
         };
         Ok((start, filter, self.until_caught_up))
