@@ -16,9 +16,9 @@ use truce_proto::v1::{
     CorrectReportRequest, Envelope, GetAgreementRequest, GetCheckpointRequest,
     GetConsistencyProofRequest, GetEntryRequest, GetEntryResponse, GetInclusionProofRequest,
     GetReportRequest, InclusionProof, ListAgreementsRequest, ListAgreementsResponse,
-    QueryReportsRequest, QueryReportsResponse, ReadLogRequest, ReadLogResponse, Receipt,
-    RecordAgreementRequest, ReportView, SetStatusRequest, SubmitReportRequest, SubscribeFilter,
-    envelope::Kind, truce_client::TruceClient,
+    ListChangesRequest, ListChangesResponse, QueryReportsRequest, QueryReportsResponse,
+    ReadLogRequest, ReadLogResponse, Receipt, RecordAgreementRequest, ReportView, SetStatusRequest,
+    SubmitReportRequest, SubscribeFilter, envelope::Kind, truce_client::TruceClient,
 };
 
 /// Errors of the client.
@@ -305,16 +305,51 @@ impl Client {
         }
     }
 
-    /// An agreement by id.
+    /// An agreement by id, as it stands.
     pub async fn get_agreement(&self, id: &str) -> Result<AgreementView, ClientError> {
-        let req = self.request(GetAgreementRequest { id: id.to_owned() });
+        self.get_agreement_at(id, 0).await
+    }
+
+    /// An agreement as it stood at sequence `as_of` (0: now).
+    pub async fn get_agreement_at(
+        &self,
+        id: &str,
+        as_of: u64,
+    ) -> Result<AgreementView, ClientError> {
+        let req = self.request(GetAgreementRequest {
+            id: id.to_owned(),
+            as_of_sequence: as_of,
+        });
         Ok(self.inner.clone().get_agreement(req).await?.into_inner())
     }
 
-    /// A report by id.
+    /// A report by id, as it stands.
     pub async fn get_report(&self, id: &str) -> Result<ReportView, ClientError> {
-        let req = self.request(GetReportRequest { id: id.to_owned() });
+        self.get_report_at(id, 0).await
+    }
+
+    /// A report as it stood at sequence `as_of` (0: now).
+    pub async fn get_report_at(&self, id: &str, as_of: u64) -> Result<ReportView, ClientError> {
+        let req = self.request(GetReportRequest {
+            id: id.to_owned(),
+            as_of_sequence: as_of,
+        });
         Ok(self.inner.clone().get_report(req).await?.into_inner())
+    }
+
+    /// The changes in (after, until] (until 0: now), one page.
+    pub async fn list_changes(
+        &self,
+        after: u64,
+        until: u64,
+        limit: u32,
+    ) -> Result<ListChangesResponse, ClientError> {
+        let req = self.request(ListChangesRequest {
+            after_sequence: after,
+            until_sequence: until,
+            limit,
+        });
+        Ok(self.inner.clone().list_changes(req).await?.into_inner())
     }
 
     /// One entry by sequence, decoded and as stored.

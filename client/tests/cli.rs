@@ -612,3 +612,38 @@ async fn verify_pins_checkpoints_and_exits_3_on_a_forked_log() {
     a.shutdown().await.unwrap();
     b.shutdown().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn show_as_of_and_changes() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = daemon(dir.path()).await;
+    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/seed-scenario.jsonl");
+    assert!(
+        truce(&d.url(), &["submit", "--file", file.to_str().unwrap()])
+            .status
+            .success()
+    );
+    let then = text(
+        &truce(
+            &d.url(),
+            &["report", "show", "seed-report-1", "--as-of", "4"],
+        )
+        .stdout,
+    );
+    assert!(then.contains("EVIDENCE     unverified"), "{then}");
+    let now = text(&truce(&d.url(), &["report", "show", "seed-report-1"]).stdout);
+    assert!(now.contains("EVIDENCE     disputed"), "{now}");
+    let out = truce(&d.url(), &["changes", "--after", "8", "--until", "10"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let rows: Vec<String> = text(&out.stdout)
+        .lines()
+        .skip(1)
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    assert!(
+        rows[0].starts_with("9 ") && rows[0].contains("report:seed-report-1"),
+        "{rows:?}"
+    );
+    d.shutdown().await.unwrap();
+}

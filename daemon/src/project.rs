@@ -244,7 +244,7 @@ pub fn summary(entry: &Entry) -> String {
     }
 }
 
-fn history_item(entry: &Entry) -> HistoryItem {
+pub fn history_item(entry: &Entry) -> HistoryItem {
     HistoryItem {
         sequence: entry.sequence,
         recorded_at: entry.recorded_at,

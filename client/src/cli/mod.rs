@@ -51,6 +51,15 @@ pub enum Command {
     /// Sources attached to existing reports and agreements.
     #[command(subcommand)]
     Source(SourceCommand),
+    /// What changed between two sequences: entries in (after, until].
+    Changes {
+        /// After this sequence (exclusive).
+        #[arg(long, default_value_t = 0)]
+        after: u64,
+        /// Up to this sequence (inclusive; default: now).
+        #[arg(long, default_value_t = 0)]
+        until: u64,
+    },
     /// Print the log from a sequence number.
     Log {
         /// First sequence to print.
@@ -83,12 +92,15 @@ pub enum AgreementCommand {
     Add(Box<flags::AgreementFlags>),
     /// List agreements matching filters.
     List(list_flags::AgreementListFlags),
-    /// Show an agreement as it stands.
+    /// Show an agreement as it stands (or stood, with --as-of).
     Show {
         id: String,
         /// Also list the entries behind the view.
         #[arg(long)]
         history: bool,
+        /// As it stood at this log sequence.
+        #[arg(long, default_value_t = 0)]
+        as_of: u64,
     },
 }
 
@@ -100,12 +112,15 @@ pub enum ReportCommand {
     List(Box<list_flags::ReportListFlags>),
     /// Correct named fields of a report (the original stays in the log).
     Correct(Box<change_flags::CorrectFlags>),
-    /// Show a report as it stands.
+    /// Show a report as it stands (or stood, with --as-of).
     Show {
         id: String,
         /// Also list the entries behind the view.
         #[arg(long)]
         history: bool,
+        /// As it stood at this log sequence.
+        #[arg(long, default_value_t = 0)]
+        as_of: u64,
         /// Prove every entry behind the view against the signed checkpoint
         /// (needs --key or TRUCE_LOG_KEY).
         #[arg(long)]
@@ -183,9 +198,9 @@ async fn run(args: Args) -> Result<ExitCode, CliError> {
             let receipt = client.record_agreement(req).await?;
             out.receipts(&[(None, receipt)])?;
         }
-        Command::Agreement(AgreementCommand::Show { id, history }) => {
+        Command::Agreement(AgreementCommand::Show { id, history, as_of }) => {
             let client = Client::connect(&args.server).await?;
-            out.agreement(&client.get_agreement(&id).await?, history)?;
+            out.agreement(&client.get_agreement_at(&id, as_of).await?, history)?;
         }
         Command::Report(ReportCommand::Submit(flags)) => {
             let req = flags.into_request().map_err(CliError::Usage)?;
@@ -196,11 +211,12 @@ async fn run(args: Args) -> Result<ExitCode, CliError> {
         Command::Report(ReportCommand::Show {
             id,
             history,
+            as_of,
             verify: check,
             key,
         }) => {
             let client = Client::connect(&args.server).await?;
-            let view = client.get_report(&id).await?;
+            let view = client.get_report_at(&id, as_of).await?;
             out.report(&view, history)?;
             if check {
                 let key = key.ok_or_else(|| {
@@ -243,6 +259,10 @@ async fn run(args: Args) -> Result<ExitCode, CliError> {
             let req = flags.into_request().map_err(CliError::Usage)?;
             let client = Client::connect(&args.server).await?;
             out.receipts(&[(None, client.attach_source(req).await?)])?;
+        }
+        Command::Changes { after, until } => {
+            let client = Client::connect(&args.server).await?;
+            render::changes(&client, &out, after, until).await?;
         }
         Command::Log { from, limit } => {
             let client = Client::connect(&args.server).await?;

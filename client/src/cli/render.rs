@@ -524,3 +524,42 @@ pub async fn log(client: &Client, out: &Output, from: u64, limit: u64) -> Result
     }
     Ok(())
 }
+
+/// `truce changes`: the entries in (after, until] and what they touched.
+pub async fn changes(
+    client: &Client,
+    out: &Output,
+    after: u64,
+    until: u64,
+) -> Result<(), CliError> {
+    let mut next = after;
+    let mut rows = Vec::new();
+    loop {
+        let page = client.list_changes(next, until, 1000).await?;
+        if page.changes.is_empty() {
+            break;
+        }
+        for c in &page.changes {
+            if out.json {
+                json_line(c)?;
+            } else if let Some(e) = &c.entry {
+                rows.push(format!(
+                    "{}\t{}\t{}\t{}\t{}",
+                    e.sequence,
+                    time::format(e.recorded_at.as_ref()),
+                    enum_label(e.kind().as_str_name(), "ENTRY_KIND_"),
+                    c.touched.join(", "),
+                    e.summary.replace(['\t', '\n'], " ")
+                ));
+            }
+        }
+        if page.next_after >= page.until_sequence {
+            break;
+        }
+        next = page.next_after;
+    }
+    if !out.json {
+        table("SEQUENCE\tRECORDED AT\tKIND\tTOUCHED\tSUMMARY", &rows)?;
+    }
+    Ok(())
+}

@@ -13,9 +13,10 @@ use truce_proto::v1::{
     AddClaimRequest, AgreementView, AttachSourceRequest, Checkpoint, ConsistencyProof,
     CorrectReportRequest, GetAgreementRequest, GetCheckpointRequest, GetConsistencyProofRequest,
     GetEntryRequest, GetEntryResponse, GetInclusionProofRequest, GetReportRequest, InclusionProof,
-    ListAgreementsRequest, ListAgreementsResponse, QueryReportsRequest, QueryReportsResponse,
-    ReadLogRequest, ReadLogResponse, Receipt, RecordAgreementRequest, ReportView, SetStatusRequest,
-    SubmitReportRequest, SubscribeRequest, SubscribeResponse, truce_server::Truce,
+    ListAgreementsRequest, ListAgreementsResponse, ListChangesRequest, ListChangesResponse,
+    QueryReportsRequest, QueryReportsResponse, ReadLogRequest, ReadLogResponse, Receipt,
+    RecordAgreementRequest, ReportView, SetStatusRequest, SubmitReportRequest, SubscribeRequest,
+    SubscribeResponse, truce_server::Truce,
 };
 
 use tokio::sync::{Semaphore, mpsc, watch};
@@ -152,7 +153,8 @@ impl Truce for TruceService {
         &self,
         request: Request<GetAgreementRequest>,
     ) -> Result<Response<AgreementView>, Status> {
-        read::get_agreement(&self.store, &request.into_inner().id)
+        let req = request.into_inner();
+        read::get_agreement(&self.store, &req.id, req.as_of_sequence)
             .map(Response::new)
             .map_err(Status::from)
     }
@@ -161,7 +163,8 @@ impl Truce for TruceService {
         &self,
         request: Request<GetReportRequest>,
     ) -> Result<Response<ReportView>, Status> {
-        read::get_report(&self.store, &request.into_inner().id)
+        let req = request.into_inner();
+        read::get_report(&self.store, &req.id, req.as_of_sequence)
             .map(Response::new)
             .map_err(Status::from)
     }
@@ -224,6 +227,15 @@ impl Truce for TruceService {
             permit,
         ));
         Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+    }
+
+    async fn list_changes(
+        &self,
+        request: Request<ListChangesRequest>,
+    ) -> Result<Response<ListChangesResponse>, Status> {
+        read::list_changes(&self.store, &request.into_inner())
+            .map(Response::new)
+            .map_err(Status::from)
     }
 
     async fn get_checkpoint(

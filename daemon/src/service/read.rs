@@ -2,12 +2,13 @@
 
 use prost::Message;
 use truce_proto::v1::{
-    AgreementView, Entry, GetEntryResponse, RawEntry, ReadLogRequest, ReadLogResponse, ReportView,
+    AgreementView, Change, Entry, GetEntryResponse, ListChangesRequest, ListChangesResponse,
+    RawEntry, ReadLogRequest, ReadLogResponse, ReportView,
 };
 
 use crate::{
     error::Error,
-    project::View,
+    project::{self, View},
     store::{RecordKind, Store},
     validate, views,
 };
@@ -23,17 +24,32 @@ fn decode(sequence: u64, bytes: &[u8]) -> Result<Entry, Error> {
         .map_err(|e| Error::Internal(format!("entry {sequence} is undecodable: {e}")))
 }
 
-fn view(store: &Store, kind: RecordKind, id: &str) -> Result<View, Error> {
+fn view(store: &Store, kind: RecordKind, id: &str, as_of: u64) -> Result<View, Error> {
     validate::check_id("id", id)?;
-    views::view_at(store, kind, id, store.durable_sequence())?.ok_or_else(|| Error::NotFound {
+    let durable = store.durable_sequence();
+    let at = match as_of {
+        0 => durable,
+        n if n > durable => {
+            return Err(Error::invalid(
+                "as_of_sequence",
+                format!("{n} is past the log's {durable} entries"),
+            ));
+        }
+        n => n,
+    };
+    views::view_at(store, kind, id, at)?.ok_or_else(|| Error::NotFound {
         field: "id".into(),
         kind: kind.name(),
-        id: id.to_owned(),
+        id: if as_of == 0 {
+            id.to_owned()
+        } else {
+            format!("{id} (at sequence {at})")
+        },
     })
 }
 
-pub fn get_agreement(store: &Store, id: &str) -> Result<AgreementView, Error> {
-    match view(store, RecordKind::Agreement, id)? {
+pub fn get_agreement(store: &Store, id: &str, as_of: u64) -> Result<AgreementView, Error> {
+    match view(store, RecordKind::Agreement, id, as_of)? {
         View::Agreement(v) => Ok(v),
         View::Report(_) => Err(Error::Internal(format!(
             "{id}: a report view under an agreement key"
@@ -41,8 +57,8 @@ pub fn get_agreement(store: &Store, id: &str) -> Result<AgreementView, Error> {
     }
 }
 
-pub fn get_report(store: &Store, id: &str) -> Result<ReportView, Error> {
-    match view(store, RecordKind::Report, id)? {
+pub fn get_report(store: &Store, id: &str, as_of: u64) -> Result<ReportView, Error> {
+    match view(store, RecordKind::Report, id, as_of)? {
         View::Report(v) => Ok(v),
         View::Agreement(_) => Err(Error::Internal(format!(
             "{id}: an agreement view under a report key"
@@ -87,5 +103,54 @@ pub fn read_log(store: &Store, req: &ReadLogRequest) -> Result<ReadLogResponse, 
             .collect(),
         durable_sequence: durable,
         next_sequence,
+    })
+}
+
+/// The entries in (after, until], each with what it touched.
+pub fn list_changes(store: &Store, req: &ListChangesRequest) -> Result<ListChangesResponse, Error> {
+    let durable = store.durable_sequence();
+    let until = match req.until_sequence {
+        0 => durable,
+        n if n > durable => {
+            return Err(Error::invalid(
+                "until_sequence",
+                format!("{n} is past the log's {durable} entries"),
+            ));
+        }
+        n => n,
+    };
+    if req.after_sequence > until {
+        return Err(Error::invalid(
+            "after_sequence",
+            format!("{} is after until_sequence {until}", req.after_sequence),
+        ));
+    }
+    let limit = match req.limit {
+        0 => READ_LOG_MAX_ENTRIES,
+        n => (n as usize).min(READ_LOG_MAX_ENTRIES),
+    };
+    let mut changes = Vec::new();
+    let mut next_after = req.after_sequence;
+    if req.after_sequence < until {
+        for (seq, bytes) in store.read_entries(req.after_sequence + 1, limit, READ_LOG_MAX_BYTES)? {
+            if seq > until {
+                break;
+            }
+            let entry = decode(seq, &bytes)?;
+            changes.push(Change {
+                entry: Some(project::history_item(&entry)),
+                touched: project::touched(&entry)
+                    .into_iter()
+                    .map(|(kind, id)| format!("{}:{id}", kind.name()))
+                    .collect(),
+                record_id: entry.record_id,
+            });
+            next_after = seq;
+        }
+    }
+    Ok(ListChangesResponse {
+        changes,
+        next_after,
+        until_sequence: until,
     })
 }
