@@ -13,6 +13,7 @@
 
 pub mod cli;
 mod client;
+pub mod export;
 pub mod subscription;
 pub mod time;
 pub mod verify;

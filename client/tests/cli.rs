@@ -647,3 +647,139 @@ async fn show_as_of_and_changes() {
     );
     d.shutdown().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn export_jsonl_geojson_and_acled_csv() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = daemon(dir.path()).await;
+    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/seed-scenario.jsonl");
+    assert!(
+        truce(&d.url(), &["submit", "--file", file.to_str().unwrap()])
+            .status
+            .success()
+    );
+    let out = truce(
+        &d.url(),
+        &[
+            "report",
+            "submit",
+            "--id",
+            "geo-1",
+            "--occurred",
+            "2025-03-24",
+            "--precision",
+            "week",
+            "--type",
+            "shelling",
+            "--target",
+            "residential",
+            "--country",
+            "UA",
+            "--admin1",
+            "Kharkiv Oblast",
+            "--lat",
+            "49.99",
+            "--lon",
+            "36.23",
+            "--perpetrator",
+            "RU",
+            "--reported-by",
+            "UA",
+            "--source",
+            "https://example.org/g",
+            "--fatalities-best",
+            "2",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+
+    let jsonl = text(&truce(&d.url(), &["export", "--format", "jsonl"]).stdout);
+    let lines: Vec<serde_json::Value> = jsonl
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 4);
+    assert_eq!(
+        lines[0]["report"]["evidenceStatus"],
+        "EVIDENCE_STATUS_DISPUTED"
+    );
+
+    let geo_path = dir.path().join("reports.geojson");
+    let out = truce(
+        &d.url(),
+        &[
+            "export",
+            "--format",
+            "geojson",
+            "--output",
+            geo_path.to_str().unwrap(),
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let geo: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&geo_path).unwrap()).unwrap();
+    assert_eq!(geo["type"], "FeatureCollection");
+    let features = geo["features"].as_array().unwrap();
+    assert_eq!(features.len(), 4);
+    let point = &features[3];
+    assert_eq!(point["geometry"]["type"], "Point");
+    assert_eq!(
+        point["geometry"]["coordinates"],
+        serde_json::json!([36.23, 49.99]),
+        "lon, lat"
+    );
+    assert_eq!(point["properties"]["fatalities_best"], 2);
+    assert!(
+        features[0]["geometry"].is_null(),
+        "no coordinates, no geometry"
+    );
+
+    let csv_text = text(
+        &truce(
+            &d.url(),
+            &["export", "--format", "acled-csv", "--country", "RU"],
+        )
+        .stdout,
+    );
+    let mut reader = csv::Reader::from_reader(csv_text.as_bytes());
+    let headers: Vec<String> = reader
+        .headers()
+        .unwrap()
+        .iter()
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(headers, truce_client::export::ACLED_COLUMNS);
+    let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+    assert_eq!(rows.len(), 2, "the two reports in Russia");
+    let col = |name: &str| headers.iter().position(|h| h == name).unwrap();
+    let r1 = &rows[0];
+    assert_eq!(&r1[col("event_id_cnty")], "seed-report-1");
+    assert_eq!(&r1[col("event_date")], "2025-03-19");
+    assert_eq!(&r1[col("year")], "2025");
+    assert_eq!(&r1[col("time_precision")], "1");
+    assert_eq!(&r1[col("event_type")], "Explosions/Remote violence");
+    assert_eq!(&r1[col("sub_event_type")], "Air/drone strike");
+    assert_eq!(&r1[col("actor1")], "UA");
+    assert_eq!(&r1[col("admin1")], "Krasnodar Krai");
+    assert_eq!(&r1[col("geo_precision")], "3");
+    assert_eq!(&r1[col("fatalities")], "", "not reported is not 0");
+    let week = text(
+        &truce(
+            &d.url(),
+            &[
+                "export",
+                "--format",
+                "acled-csv",
+                "--admin1",
+                "Kharkiv Oblast",
+            ],
+        )
+        .stdout,
+    );
+    let mut reader = csv::Reader::from_reader(week.as_bytes());
+    let row = reader.records().next().unwrap().unwrap();
+    assert_eq!(&row[col("time_precision")], "2");
+    assert_eq!(&row[col("latitude")], "49.99");
+    assert_eq!(&row[col("fatalities")], "2");
+    d.shutdown().await.unwrap();
+}

@@ -2,6 +2,7 @@
 //! (0 ok, 1 server or connection error, 2 usage or validation error).
 
 mod change_flags;
+mod export;
 mod flags;
 mod list_flags;
 mod render;
@@ -51,6 +52,8 @@ pub enum Command {
     /// Sources attached to existing reports and agreements.
     #[command(subcommand)]
     Source(SourceCommand),
+    /// Export reports matching filters as jsonl, geojson or acled-csv.
+    Export(Box<export::ExportFlags>),
     /// What changed between two sequences: entries in (after, until].
     Changes {
         /// After this sequence (exclusive).
@@ -259,6 +262,10 @@ async fn run(args: Args) -> Result<ExitCode, CliError> {
             let req = flags.into_request().map_err(CliError::Usage)?;
             let client = Client::connect(&args.server).await?;
             out.receipts(&[(None, client.attach_source(req).await?)])?;
+        }
+        Command::Export(flags) => {
+            let client = Client::connect(&args.server).await?;
+            export::run(&client, *flags).await?;
         }
         Command::Changes { after, until } => {
             let client = Client::connect(&args.server).await?;

@@ -1,0 +1,223 @@
+//! Data for the tools analysts already use: report views as JSON Lines
+//! (proto3 JSON), a GeoJSON FeatureCollection of report points, and CSV
+//! with ACLED's columns. Pure functions over views; the CLI streams them.
+
+use geojson::{Feature, FeatureCollection, Geometry, JsonObject, Value, feature::Id};
+use truce_proto::v1::{
+    EventType, ExternalIdScheme, GeoPrecision, Report, ReportView, TimePrecision,
+};
+
+use crate::time;
+
+/// ACLED's CSV columns, in order.
+pub const ACLED_COLUMNS: [&str; 31] = [
+    "event_id_cnty",
+    "event_date",
+    "year",
+    "time_precision",
+    "disorder_type",
+    "event_type",
+    "sub_event_type",
+    "actor1",
+    "assoc_actor_1",
+    "inter1",
+    "actor2",
+    "assoc_actor_2",
+    "inter2",
+    "interaction",
+    "civilian_targeting",
+    "iso",
+    "region",
+    "country",
+    "admin1",
+    "admin2",
+    "admin3",
+    "location",
+    "latitude",
+    "longitude",
+    "geo_precision",
+    "source",
+    "source_scale",
+    "notes",
+    "fatalities",
+    "tags",
+    "timestamp",
+];
+
+/// ACLED (disorder type, event type, sub-event type) of our event type.
+pub fn acled_event(t: EventType) -> (&'static str, &'static str, &'static str) {
+    use EventType as E;
+    const PV: &str = "Political violence";
+    const EXP: &str = "Explosions/Remote violence";
+    match t {
+        E::AirStrike | E::DroneStrike => (PV, EXP, "Air/drone strike"),
+        E::Shelling | E::MissileAttack => (PV, EXP, "Shelling/artillery/missile attack"),
+        E::RemoteExplosive => (PV, EXP, "Remote explosive/landmine/IED"),
+        E::Grenade => (PV, EXP, "Grenade"),
+        E::ArmedClash => (PV, "Battles", "Armed clash"),
+        E::TerritorySeized => (PV, "Battles", "Non-state actor overtakes territory"),
+        E::AttackOnCivilians => (PV, "Violence against civilians", "Attack"),
+        E::Abduction => (
+            PV,
+            "Violence against civilians",
+            "Abduction/forced disappearance",
+        ),
+        E::InterceptedStrike => (
+            "Strategic developments",
+            "Strategic developments",
+            "Disrupted weapons use",
+        ),
+        _ => ("Strategic developments", "Strategic developments", "Other"),
+    }
+}
+
+/// ACLED time_precision: 1 day, 2 week, 3 month (or coarser).
+pub fn acled_time_precision(p: TimePrecision) -> &'static str {
+    match p {
+        TimePrecision::Exact | TimePrecision::Hour | TimePrecision::Day => "1",
+        TimePrecision::Week => "2",
+        TimePrecision::Month | TimePrecision::Year => "3",
+        TimePrecision::Unspecified => "",
+    }
+}
+
+/// ACLED geo_precision: 1 the place, 2 near it, 3 the region.
+pub fn acled_geo_precision(p: GeoPrecision) -> &'static str {
+    match p {
+        GeoPrecision::Exact => "1",
+        GeoPrecision::Near => "2",
+        GeoPrecision::Region | GeoPrecision::Unknown => "3",
+        GeoPrecision::Unspecified => "",
+    }
+}
+
+fn date(r: &Report) -> (String, String) {
+    let start = time::format(r.occurred.as_ref().and_then(|o| o.start.as_ref()));
+    let day = start.get(..10).unwrap_or("").to_owned();
+    let year = start.get(..4).unwrap_or("").to_owned();
+    (day, year)
+}
+
+/// One ACLED CSV row of a report view (our id where it has no ACLED id).
+pub fn acled_row(view: &ReportView) -> Vec<String> {
+    let r = view.report.clone().unwrap_or_default();
+    let loc = r.location.clone().unwrap_or_default();
+    let (day, year) = date(&r);
+    let (disorder, event_type, sub_event) = acled_event(r.event_type());
+    let event_id = r
+        .external_ids
+        .iter()
+        .find(|x| x.scheme() == ExternalIdScheme::Acled)
+        .map_or_else(|| r.id.clone(), |x| x.value.clone());
+    let sources: Vec<&str> = r
+        .sources
+        .iter()
+        .map(|s| {
+            if s.publisher.is_empty() {
+                s.url.as_str()
+            } else {
+                s.publisher.as_str()
+            }
+        })
+        .collect();
+    let timestamp = view
+        .created
+        .as_ref()
+        .and_then(|c| c.recorded_at)
+        .map_or(String::new(), |t| t.seconds.to_string());
+    let opt = |v: Option<f64>| v.map_or(String::new(), |v| v.to_string());
+    let mut row = vec![String::new(); ACLED_COLUMNS.len()];
+    let mut set = |col: &str, value: String| {
+        if let Some(i) = ACLED_COLUMNS.iter().position(|c| *c == col) {
+            row[i] = value;
+        }
+    };
+    set("event_id_cnty", event_id);
+    set("event_date", day);
+    set("year", year);
+    set(
+        "time_precision",
+        acled_time_precision(r.occurred.unwrap_or_default().precision()).into(),
+    );
+    set("disorder_type", disorder.into());
+    set("event_type", event_type.into());
+    set("sub_event_type", sub_event.into());
+    set("actor1", r.alleged_perpetrators.join("; "));
+    set("actor2", r.affected_parties.join("; "));
+    set("country", loc.country.clone());
+    set("admin1", loc.admin1.clone());
+    set("admin2", loc.admin2.clone());
+    set("admin3", loc.admin3.clone());
+    set("location", loc.place_name.clone());
+    set("latitude", opt(loc.latitude));
+    set("longitude", opt(loc.longitude));
+    set(
+        "geo_precision",
+        acled_geo_precision(loc.geo_precision()).into(),
+    );
+    set("source", sources.join("; "));
+    set("notes", r.notes.clone());
+    set(
+        "fatalities",
+        r.harm
+            .and_then(|h| h.fatalities_best)
+            .map_or(String::new(), |f| f.to_string()),
+    );
+    set("tags", r.tags.join("; "));
+    set("timestamp", timestamp);
+    row
+}
+
+/// A GeoJSON feature of a report (null geometry without coordinates).
+pub fn feature(view: &ReportView) -> Feature {
+    let r = view.report.clone().unwrap_or_default();
+    let loc = r.location.clone().unwrap_or_default();
+    let mut props = JsonObject::new();
+    let mut put = |k: &str, v: serde_json::Value| {
+        props.insert(k.to_owned(), v);
+    };
+    put("id", r.id.clone().into());
+    put(
+        "occurred_start",
+        time::format(r.occurred.as_ref().and_then(|o| o.start.as_ref())).into(),
+    );
+    put("event_type", r.event_type().as_str_name().into());
+    put("target_class", r.target_class().as_str_name().into());
+    put(
+        "alleged_perpetrators",
+        r.alleged_perpetrators.clone().into(),
+    );
+    put("reported_by", r.reported_by.clone().into());
+    put("evidence_status", r.evidence_status().as_str_name().into());
+    put("country", loc.country.clone().into());
+    put("admin1", loc.admin1.clone().into());
+    put("place_name", loc.place_name.clone().into());
+    put("agreement_ids", r.agreement_ids.clone().into());
+    put(
+        "fatalities_best",
+        r.harm
+            .and_then(|h| h.fatalities_best)
+            .map_or(serde_json::Value::Null, Into::into),
+    );
+    put("claims", view.claims.len().into());
+    let geometry = match (loc.latitude, loc.longitude) {
+        (Some(lat), Some(lon)) => Some(Geometry::new(Value::Point(vec![lon, lat]))),
+        _ => None,
+    };
+    Feature {
+        bbox: None,
+        geometry,
+        id: Some(Id::String(r.id)),
+        properties: Some(props),
+        foreign_members: None,
+    }
+}
+
+/// A FeatureCollection of report views.
+pub fn feature_collection(views: &[ReportView]) -> FeatureCollection {
+    FeatureCollection {
+        bbox: None,
+        features: views.iter().map(feature).collect(),
+        foreign_members: None,
+    }
+}
