@@ -12,13 +12,14 @@ use crate::{
     verify,
 };
 use truce_proto::v1::{
-    AddClaimRequest, AgreementView, AttachSourceRequest, Checkpoint, ConsistencyProof,
-    CorrectReportRequest, Envelope, GetAgreementRequest, GetCheckpointRequest,
-    GetConsistencyProofRequest, GetEntryRequest, GetEntryResponse, GetInclusionProofRequest,
-    GetReportRequest, InclusionProof, ListAgreementsRequest, ListAgreementsResponse,
-    ListChangesRequest, ListChangesResponse, QueryReportsRequest, QueryReportsResponse,
-    ReadLogRequest, ReadLogResponse, Receipt, RecordAgreementRequest, ReportView, SetStatusRequest,
-    SubmitReportRequest, SubscribeFilter, envelope::Kind, truce_client::TruceClient,
+    AddClaimRequest, AgreementView, AssessScopeRequest, AssessScopeResponse, AttachSourceRequest,
+    Checkpoint, ConsistencyProof, CorrectReportRequest, Envelope, GetAgreementRequest,
+    GetCheckpointRequest, GetConsistencyProofRequest, GetEntryRequest, GetEntryResponse,
+    GetInclusionProofRequest, GetReportRequest, InclusionProof, ListAgreementsRequest,
+    ListAgreementsResponse, ListChangesRequest, ListChangesResponse, QueryReportsRequest,
+    QueryReportsResponse, ReadLogRequest, ReadLogResponse, Receipt, RecordAgreementRequest,
+    ReportView, SetStatusRequest, SubmitReportRequest, SubscribeFilter, envelope::Kind,
+    truce_client::TruceClient,
 };
 
 /// Errors of the client.
@@ -335,6 +336,22 @@ impl Client {
             as_of_sequence: as_of,
         });
         Ok(self.inner.clone().get_report(req).await?.into_inner())
+    }
+
+    /// Whether a report is within an agreement's scope, per reading of its
+    /// start (as the records stood at `as_of`, 0: now).
+    pub async fn assess_scope(
+        &self,
+        report_id: &str,
+        agreement_id: &str,
+        as_of: u64,
+    ) -> Result<AssessScopeResponse, ClientError> {
+        let req = self.request(AssessScopeRequest {
+            report_id: report_id.to_owned(),
+            agreement_id: agreement_id.to_owned(),
+            as_of_sequence: as_of,
+        });
+        Ok(self.inner.clone().assess_scope(req).await?.into_inner())
     }
 
     /// The changes in (after, until] (until 0: now), one page.

@@ -16,6 +16,7 @@ pub mod index;
 pub mod merkle;
 pub mod project;
 pub mod query;
+pub mod scope;
 pub mod server;
 pub mod service;
 pub mod store;

@@ -54,6 +54,15 @@ pub enum Command {
     Source(SourceCommand),
     /// Export reports matching filters as jsonl, geojson or acled-csv.
     Export(Box<export::ExportFlags>),
+    /// Is a report within an agreement's scope? Per reading of its start.
+    Scope {
+        report: String,
+        #[arg(long)]
+        agreement: String,
+        /// As the records stood at this sequence.
+        #[arg(long, default_value_t = 0)]
+        as_of: u64,
+    },
     /// What changed between two sequences: entries in (after, until].
     Changes {
         /// After this sequence (exclusive).
@@ -266,6 +275,14 @@ async fn run(args: Args) -> Result<ExitCode, CliError> {
         Command::Export(flags) => {
             let client = Client::connect(&args.server).await?;
             export::run(&client, *flags).await?;
+        }
+        Command::Scope {
+            report,
+            agreement,
+            as_of,
+        } => {
+            let client = Client::connect(&args.server).await?;
+            out.scope(&client.assess_scope(&report, &agreement, as_of).await?)?;
         }
         Command::Changes { after, until } => {
             let client = Client::connect(&args.server).await?;

@@ -125,6 +125,29 @@ impl Output {
         p.flush()
     }
 
+    pub fn scope(&self, r: &truce_proto::v1::AssessScopeResponse) -> Result<(), CliError> {
+        if self.json {
+            return json_line(r);
+        }
+        let rows: Vec<String> = r
+            .assessments
+            .iter()
+            .map(|a| {
+                format!(
+                    "{}\t{}\t{}",
+                    if a.reading.is_empty() {
+                        "all"
+                    } else {
+                        &a.reading
+                    },
+                    enum_label(a.finding().as_str_name(), "COMPLIANCE_FINDING_"),
+                    a.reasons.join("; ")
+                )
+            })
+            .collect();
+        table("READING\tFINDING\tREASONS", &rows)
+    }
+
     pub fn report_list(&self, views: &[ReportView]) -> Result<(), CliError> {
         if self.json {
             return views.iter().try_for_each(json_line);

@@ -10,13 +10,13 @@ use std::sync::Arc;
 
 use tonic::{Request, Response, Status};
 use truce_proto::v1::{
-    AddClaimRequest, AgreementView, AttachSourceRequest, Checkpoint, ConsistencyProof,
-    CorrectReportRequest, GetAgreementRequest, GetCheckpointRequest, GetConsistencyProofRequest,
-    GetEntryRequest, GetEntryResponse, GetInclusionProofRequest, GetReportRequest, InclusionProof,
-    ListAgreementsRequest, ListAgreementsResponse, ListChangesRequest, ListChangesResponse,
-    QueryReportsRequest, QueryReportsResponse, ReadLogRequest, ReadLogResponse, Receipt,
-    RecordAgreementRequest, ReportView, SetStatusRequest, SubmitReportRequest, SubscribeRequest,
-    SubscribeResponse, truce_server::Truce,
+    AddClaimRequest, AgreementView, AssessScopeRequest, AssessScopeResponse, AttachSourceRequest,
+    Checkpoint, ConsistencyProof, CorrectReportRequest, GetAgreementRequest, GetCheckpointRequest,
+    GetConsistencyProofRequest, GetEntryRequest, GetEntryResponse, GetInclusionProofRequest,
+    GetReportRequest, InclusionProof, ListAgreementsRequest, ListAgreementsResponse,
+    ListChangesRequest, ListChangesResponse, QueryReportsRequest, QueryReportsResponse,
+    ReadLogRequest, ReadLogResponse, Receipt, RecordAgreementRequest, ReportView, SetStatusRequest,
+    SubmitReportRequest, SubscribeRequest, SubscribeResponse, truce_server::Truce,
 };
 
 use tokio::sync::{Semaphore, mpsc, watch};
@@ -227,6 +227,15 @@ impl Truce for TruceService {
             permit,
         ));
         Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+    }
+
+    async fn assess_scope(
+        &self,
+        request: Request<AssessScopeRequest>,
+    ) -> Result<Response<AssessScopeResponse>, Status> {
+        read::assess_scope(&self.store, &request.into_inner())
+            .map(Response::new)
+            .map_err(Status::from)
     }
 
     async fn list_changes(

@@ -2,8 +2,9 @@
 
 use prost::Message;
 use truce_proto::v1::{
-    AgreementView, Change, Entry, GetEntryResponse, ListChangesRequest, ListChangesResponse,
-    RawEntry, ReadLogRequest, ReadLogResponse, ReportView,
+    AgreementView, AssessScopeRequest, AssessScopeResponse, Change, ComplianceFinding, Entry,
+    GetEntryResponse, ListChangesRequest, ListChangesResponse, RawEntry, ReadLogRequest,
+    ReadLogResponse, ReportView, ScopeAssessment,
 };
 
 use crate::{
@@ -153,4 +154,52 @@ pub fn list_changes(store: &Store, req: &ListChangesRequest) -> Result<ListChang
         next_after,
         until_sequence: until,
     })
+}
+
+/// The scope engine over a report and an agreement as they stood.
+pub fn assess_scope(store: &Store, req: &AssessScopeRequest) -> Result<AssessScopeResponse, Error> {
+    validate::check_id("report_id", &req.report_id)?;
+    validate::check_id("agreement_id", &req.agreement_id)?;
+    let at = match req.as_of_sequence {
+        0 => store.durable_sequence(),
+        n => n,
+    };
+    let report = get_report(store, &req.report_id, at)
+        .map_err(|e| rename(e, "report_id"))?
+        .report
+        .unwrap_or_default();
+    let agreement =
+        get_agreement(store, &req.agreement_id, at).map_err(|e| rename(e, "agreement_id"))?;
+    let assessments = crate::scope::assess(&report, &agreement)
+        .into_iter()
+        .map(|a| ScopeAssessment {
+            reading: a.reading,
+            finding: match a.finding {
+                crate::scope::Finding::InScope => ComplianceFinding::InScope,
+                crate::scope::Finding::Indeterminate => ComplianceFinding::Indeterminate,
+                crate::scope::Finding::OutOfScope => ComplianceFinding::OutOfScope,
+            }
+            .into(),
+            reasons: a.reasons,
+        })
+        .collect();
+    Ok(AssessScopeResponse {
+        assessments,
+        as_of_sequence: at,
+    })
+}
+
+fn rename(e: Error, field: &str) -> Error {
+    match e {
+        Error::NotFound { kind, id, .. } => Error::NotFound {
+            field: field.to_owned(),
+            kind,
+            id,
+        },
+        Error::InvalidArgument { field: f, reason } if f == "id" => Error::InvalidArgument {
+            field: field.to_owned(),
+            reason,
+        },
+        other => other,
+    }
 }

@@ -1,0 +1,320 @@
+//! The scope engine: is a report within an agreement's scope, under each
+//! party's reading of when the agreement started? In scope, out of scope or
+//! indeterminate, with the reasons. Pure: it reads a report and an
+//! agreement's current view (extensions, lapses and supersessions applied).
+//!
+//! Rules, each giving in / out / indeterminate (the worst wins: any "out"
+//! makes the report out of scope, else any "indeterminate" makes it
+//! indeterminate):
+//! - time: the report's interval (its end, or its start widened by its
+//!   precision) against [effective_from, end), where end is the earliest of
+//!   the (possibly extended) expiry and a lapse, end or supersession;
+//!   wholly inside → in, wholly outside → out, straddling → indeterminate;
+//! - parties: an alleged perpetrator among the bound parties (signatories,
+//!   declarers, guarantors) → in; none bound → out; no perpetrator or an
+//!   undetermined attribution → indeterminate;
+//! - targets: the report's target class among the protected ones (when the
+//!   agreement lists any); UNKNOWN → indeterminate;
+//! - acts: the report's event type among the prohibited acts (when listed);
+//! - place: the report's country (and admin1, bounding box or polygon where
+//!   the area gives them) within one of the agreement's areas (when listed);
+//!   an area that needs coordinates the report lacks → indeterminate.
+
+use std::time::{Duration, SystemTime};
+
+use truce_proto::v1::{
+    AgreementStatus, AgreementView, AttributionStatus, EventType, GeoArea, PartyRole,
+    ProhibitedAct, Report, TargetClass, TimePrecision,
+};
+
+use crate::commit::order::from_timestamp;
+
+/// A finding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Finding {
+    InScope,
+    Indeterminate,
+    OutOfScope,
+}
+
+/// The finding under one reading of the start, with its reasons.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Assessment {
+    /// The party whose reading of the start this is ("" when agreed).
+    pub reading: String,
+    pub finding: Finding,
+    pub reasons: Vec<String>,
+}
+
+fn widen(start: SystemTime, p: TimePrecision) -> SystemTime {
+    let day = 86_400;
+    let secs = match p {
+        TimePrecision::Exact | TimePrecision::Unspecified => 0,
+        TimePrecision::Hour => 3_600 - 1,
+        TimePrecision::Day => day - 1,
+        TimePrecision::Week => 7 * day - 1,
+        TimePrecision::Month => 31 * day - 1,
+        TimePrecision::Year => 366 * day - 1,
+    };
+    start + Duration::from_secs(secs)
+}
+
+/// When the agreement stopped applying, if it did: the (extended) expiry,
+/// or a lapse, end or supersession, whichever is earliest.
+fn end_of(agreement: &AgreementView) -> Option<SystemTime> {
+    let expiry = agreement
+        .agreement
+        .as_ref()
+        .and_then(|a| a.expires_at.as_ref())
+        .map(from_timestamp);
+    let stopped = agreement
+        .statuses
+        .iter()
+        .filter(|s| {
+            matches!(
+                s.status(),
+                AgreementStatus::Lapsed | AgreementStatus::Ended | AgreementStatus::Superseded
+            )
+        })
+        .filter_map(|s| s.effective_at.as_ref().map(from_timestamp))
+        .min();
+    match (expiry, stopped) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+fn acts_cover(acts: &[i32], t: EventType) -> bool {
+    use EventType as E;
+    acts.iter().any(|a| match ProhibitedAct::try_from(*a) {
+        Ok(ProhibitedAct::AllHostilities) => true,
+        Ok(ProhibitedAct::AnyStrike) => matches!(
+            t,
+            E::AirStrike
+                | E::DroneStrike
+                | E::MissileAttack
+                | E::Shelling
+                | E::RemoteExplosive
+                | E::Grenade
+                | E::InterceptedStrike
+        ),
+        Ok(ProhibitedAct::AirStrike) => t == E::AirStrike,
+        Ok(ProhibitedAct::DroneStrike) => t == E::DroneStrike,
+        Ok(ProhibitedAct::MissileAttack) => t == E::MissileAttack,
+        Ok(ProhibitedAct::Shelling) => t == E::Shelling,
+        Ok(ProhibitedAct::GroundAttack) => matches!(t, E::ArmedClash | E::TerritorySeized),
+        Ok(ProhibitedAct::HeavyWeaponsBeyondLine) => t == E::HeavyWeaponsBeyondLine,
+        Ok(ProhibitedAct::ObstructionOfMonitors) => t == E::ObstructionOfMonitors,
+        Ok(ProhibitedAct::DenialOfHumanitarianAccess) => t == E::DenialOfHumanitarianAccess,
+        _ => false,
+    })
+}
+
+/// Ray casting; polygon points are (lat, lon).
+fn in_polygon(lat: f64, lon: f64, ring: &[(f64, f64)]) -> bool {
+    let mut inside = false;
+    let mut j = ring.len().wrapping_sub(1);
+    for i in 0..ring.len() {
+        let (yi, xi) = ring[i];
+        let (yj, xj) = ring[j];
+        if (yi > lat) != (yj > lat) && lon < (xj - xi) * (lat - yi) / (yj - yi) + xi {
+            inside = !inside;
+        }
+        j = i;
+    }
+    inside
+}
+
+fn area_finding(area: &GeoArea, r: &Report) -> Finding {
+    let loc = r.location.clone().unwrap_or_default();
+    if !area.country.is_empty() && area.country != loc.country {
+        return Finding::OutOfScope;
+    }
+    if !area.admin1.is_empty() && area.admin1 != loc.admin1 {
+        return if loc.admin1.is_empty() {
+            Finding::Indeterminate
+        } else {
+            Finding::OutOfScope
+        };
+    }
+    let needs_point = area.bbox.is_some() || !area.polygon.is_empty();
+    if !needs_point {
+        return Finding::InScope;
+    }
+    let (Some(lat), Some(lon)) = (loc.latitude, loc.longitude) else {
+        return Finding::Indeterminate;
+    };
+    if let Some(b) = &area.bbox {
+        let lon_ok = if b.west <= b.east {
+            (b.west..=b.east).contains(&lon)
+        } else {
+            lon >= b.west || lon <= b.east
+        };
+        if !((b.south..=b.north).contains(&lat) && lon_ok) {
+            return Finding::OutOfScope;
+        }
+    }
+    if !area.polygon.is_empty() {
+        let ring: Vec<(f64, f64)> = area
+            .polygon
+            .iter()
+            .map(|p| (p.latitude, p.longitude))
+            .collect();
+        if !in_polygon(lat, lon, &ring) {
+            return Finding::OutOfScope;
+        }
+    }
+    Finding::InScope
+}
+
+/// The findings that do not depend on the reading of the start.
+fn fixed(r: &Report, view: &AgreementView) -> Vec<(Finding, String)> {
+    let mut out = Vec::new();
+    let a = view.agreement.clone().unwrap_or_default();
+    let bound: Vec<&str> = a
+        .parties
+        .iter()
+        .filter(|p| {
+            matches!(
+                p.role(),
+                PartyRole::Signatory | PartyRole::Declarer | PartyRole::Guarantor
+            )
+        })
+        .map(|p| p.party.as_str())
+        .collect();
+    if r.alleged_perpetrators.is_empty() || r.attribution() == AttributionStatus::Undetermined {
+        out.push((
+            Finding::Indeterminate,
+            "the perpetrator is undetermined".into(),
+        ));
+    } else if let Some(p) = r
+        .alleged_perpetrators
+        .iter()
+        .find(|p| bound.contains(&p.as_str()))
+    {
+        out.push((
+            Finding::InScope,
+            format!("alleged perpetrator {p} is bound by it"),
+        ));
+    } else {
+        out.push((
+            Finding::OutOfScope,
+            format!(
+                "no alleged perpetrator ({}) is bound by it",
+                r.alleged_perpetrators.join(", ")
+            ),
+        ));
+    }
+    let scope = a.scope.clone().unwrap_or_default();
+    let target = r.target_class();
+    if !scope.protected_targets.is_empty() {
+        if target == TargetClass::Unknown {
+            out.push((Finding::Indeterminate, "the target class is unknown".into()));
+        } else if scope.protected_targets.contains(&(target as i32)) {
+            out.push((
+                Finding::InScope,
+                format!("target {} is protected", target.as_str_name()),
+            ));
+        } else {
+            out.push((
+                Finding::OutOfScope,
+                format!("target {} is not protected", target.as_str_name()),
+            ));
+        }
+    }
+    if !scope.prohibited_acts.is_empty() {
+        let t = r.event_type();
+        if acts_cover(&scope.prohibited_acts, t) {
+            out.push((
+                Finding::InScope,
+                format!("{} is a prohibited act", t.as_str_name()),
+            ));
+        } else {
+            out.push((
+                Finding::OutOfScope,
+                format!("{} is not a prohibited act", t.as_str_name()),
+            ));
+        }
+    }
+    if !scope.areas.is_empty() {
+        let best = scope
+            .areas
+            .iter()
+            .map(|area| area_finding(area, r))
+            .min()
+            .unwrap_or(Finding::OutOfScope);
+        let place = r.location.clone().unwrap_or_default();
+        let what = format!("{} {}", place.country, place.admin1)
+            .trim()
+            .to_owned();
+        out.push((
+            best,
+            match best {
+                Finding::InScope => format!("{what} is within its area"),
+                Finding::Indeterminate => {
+                    format!("{what} may be within its area (location too coarse)")
+                }
+                Finding::OutOfScope => format!("{what} is outside its area"),
+            },
+        ));
+    }
+    out
+}
+
+/// Assesses a report against an agreement under every reading of its
+/// start (one assessment per effective_from entry).
+pub fn assess(r: &Report, view: &AgreementView) -> Vec<Assessment> {
+    let a = view.agreement.clone().unwrap_or_default();
+    let occurred = r.occurred.unwrap_or_default();
+    let Some(start) = occurred.start.as_ref().map(from_timestamp) else {
+        return Vec::new();
+    };
+    let end = occurred
+        .end
+        .as_ref()
+        .map(from_timestamp)
+        .unwrap_or_else(|| widen(start, occurred.precision()));
+    let window_end = end_of(view);
+    let fixed = fixed(r, view);
+    a.effective_from
+        .iter()
+        .filter_map(|reading| {
+            let from = reading.at.as_ref().map(from_timestamp)?;
+            let mut all = fixed.clone();
+            let time = if end < from {
+                (
+                    Finding::OutOfScope,
+                    "it occurred before the start".to_owned(),
+                )
+            } else if window_end.is_some_and(|e| start >= e) {
+                (Finding::OutOfScope, "it occurred after the end".to_owned())
+            } else if start < from {
+                (
+                    Finding::Indeterminate,
+                    "its time, known only to its precision, straddles the start".to_owned(),
+                )
+            } else if window_end.is_some_and(|e| end >= e) {
+                (
+                    Finding::Indeterminate,
+                    "its time, known only to its precision, straddles the end".to_owned(),
+                )
+            } else {
+                (
+                    Finding::InScope,
+                    "it occurred while the agreement applied".to_owned(),
+                )
+            };
+            all.insert(0, time);
+            let finding = all
+                .iter()
+                .map(|(f, _)| *f)
+                .max()
+                .unwrap_or(Finding::InScope);
+            Some(Assessment {
+                reading: reading.party.clone(),
+                finding,
+                reasons: all.into_iter().map(|(_, why)| why).collect(),
+            })
+        })
+        .collect()
+}
