@@ -90,9 +90,3 @@ pub fn from_entry(entry: &Entry) -> Result<Derived, String> {
         submitter: entry.submitter.clone(),
     })
 }
-
-/// Derives the keys of a stored entry's bytes.
-pub fn from_stored(bytes: &[u8]) -> Result<Derived, String> {
-    let entry = Entry::decode(bytes).map_err(|e| format!("undecodable entry: {e}"))?;
-    from_entry(&entry)
-}

@@ -467,18 +467,6 @@ impl Store {
         Ok(page)
     }
 
-    /// The durable entry that created record `id` of `kind`.
-    pub fn read_record(
-        &self,
-        kind: RecordKind,
-        id: &str,
-    ) -> Result<Option<(u64, Vec<u8>)>, StoreError> {
-        let Some(seq) = self.record_sequence(kind, id)? else {
-            return Ok(None);
-        };
-        Ok(self.read_entry(seq)?.map(|bytes| (seq, bytes)))
-    }
-
     /// A stored Merkle tree node: the hash of the complete subtree at
     /// `level` and `index` (writer and proofs; nodes only ever cover
     /// written leaves, and proofs ask only within the durable size).

@@ -41,8 +41,6 @@ const MIN_PROGRESS: Duration = Duration::from_millis(50);
 /// Counters of the subscriptions of one daemon.
 #[derive(Debug, Default)]
 pub struct Stats {
-    /// Open subscriptions.
-    pub active: std::sync::atomic::AtomicUsize,
     /// Entries read from the store by all subscriptions.
     pub entries_read: std::sync::atomic::AtomicU64,
 }
@@ -254,7 +252,6 @@ pub async fn run(
     stats: Arc<Stats>,
     _permit: OwnedSemaphorePermit,
 ) {
-    stats.active.fetch_add(1, Ordering::Relaxed);
     let live = feed.subscribe();
     let mut streamer = Streamer {
         store: &store,
@@ -269,7 +266,6 @@ pub async fn run(
     if let Err(e) = streamer.stream(&feed, live, &mut shutdown).await {
         let _ = tx.send(Err(Status::from(e))).await;
     }
-    stats.active.fetch_sub(1, Ordering::Relaxed);
 }
 
 struct Streamer<'a> {

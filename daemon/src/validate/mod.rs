@@ -22,7 +22,7 @@ use truce_proto::v1::{
 
 use crate::{derive, error::Error, store::RecordKind};
 
-pub use fields::{ID_MAX, LONG_MAX, SHORT_MAX, SOURCES_MAX, URL_MAX, check_id};
+pub use fields::{SHORT_MAX, check_id};
 
 /// What a missing reference is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
