@@ -178,11 +178,7 @@ impl VerifierKey {
         let (Some(name), Some(id), Some(key)) = (parts.next(), parts.next(), parts.next()) else {
             return Err(bad("expected <name>+<key id>+<key>"));
         };
-        let id: Vec<u8> = (0..id.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(id.get(i..i + 2).unwrap_or("zz"), 16))
-            .collect::<Result<_, _>>()
-            .map_err(|_| bad("the key id is not hex"))?;
+        let id = hex::decode(id).map_err(|_| bad("the key id is not hex"))?;
         let key_id: [u8; 4] = id
             .try_into()
             .map_err(|_| bad("the key id is not 4 bytes"))?;

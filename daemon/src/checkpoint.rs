@@ -84,7 +84,7 @@ impl Signer {
         let public = key.verifying_key().to_bytes();
         let name = match origin {
             Some(o) if !o.is_empty() => o.to_owned(),
-            _ => format!("truce/{}", &hex(&Sha256::digest(public))[..16]),
+            _ => format!("truce/{}", &hex::encode(Sha256::digest(public))[..16]),
         };
         if name.contains(char::is_whitespace) || name.contains('+') {
             return Err(bad(format!(
@@ -110,7 +110,12 @@ impl Signer {
     pub fn verifier_key(&self) -> String {
         let mut k = vec![0x01];
         k.extend_from_slice(&self.public_key());
-        format!("{}+{}+{}", self.name, hex(&self.key_id), STANDARD.encode(k))
+        format!(
+            "{}+{}+{}",
+            self.name,
+            hex::encode(self.key_id),
+            STANDARD.encode(k)
+        )
     }
 
     /// A signed checkpoint note for the tree of `size` leaves with `root`.
@@ -121,8 +126,4 @@ impl Signer {
         sig.extend_from_slice(&signature.to_bytes());
         format!("{body}\n\u{2014} {} {}\n", self.name, STANDARD.encode(sig))
     }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

@@ -154,11 +154,7 @@ pub async fn run(args: Args) -> Result<(), RunError> {
             println!(
                 "{} entries, root {}",
                 report.entries,
-                report
-                    .root
-                    .iter()
-                    .map(|b| format!("{b:02x}"))
-                    .collect::<String>()
+                hex::encode(report.root)
             );
             match report.checkpoint {
                 Some((size, true)) => println!("last signed checkpoint (size {size}): matches"),
@@ -194,14 +190,7 @@ pub async fn run(args: Args) -> Result<(), RunError> {
             let key_id = vkey.split('+').nth(1).unwrap_or_default().to_owned();
             println!("origin        {}", signer.name());
             println!("key id        {key_id}");
-            println!(
-                "public key    {}",
-                signer
-                    .public_key()
-                    .iter()
-                    .map(|b| format!("{b:02x}"))
-                    .collect::<String>()
-            );
+            println!("public key    {}", hex::encode(signer.public_key()));
             println!("verifier key  {vkey}");
             Ok(())
         }

@@ -144,15 +144,10 @@ fn area_finding(area: &GeoArea, r: &Report) -> Finding {
     let (Some(lat), Some(lon)) = (loc.latitude, loc.longitude) else {
         return Finding::Indeterminate;
     };
-    if let Some(b) = &area.bbox {
-        let lon_ok = if b.west <= b.east {
-            (b.west..=b.east).contains(&lon)
-        } else {
-            lon >= b.west || lon <= b.east
-        };
-        if !((b.south..=b.north).contains(&lat) && lon_ok) {
-            return Finding::OutOfScope;
-        }
+    if let Some(b) = &area.bbox
+        && !crate::query::filter::in_bbox(b, lat, lon)
+    {
+        return Finding::OutOfScope;
     }
     if !area.polygon.is_empty() {
         let ring: Vec<(f64, f64)> = area

@@ -152,7 +152,9 @@ pub fn agreement_filter(mut req: ListAgreementsRequest) -> Result<AgreementFilte
     })
 }
 
-fn in_bbox(b: &BoundingBox, lat: f64, lon: f64) -> bool {
+/// Whether a point is inside a box (boxes with west > east cross the
+/// antimeridian).
+pub fn in_bbox(b: &BoundingBox, lat: f64, lon: f64) -> bool {
     let lon_ok = if b.west <= b.east {
         (b.west..=b.east).contains(&lon)
     } else {

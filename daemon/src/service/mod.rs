@@ -29,6 +29,20 @@ type SubscribeStream = std::pin::Pin<
     Box<dyn tokio_stream::Stream<Item = Result<SubscribeResponse, Status>> + Send + 'static>,
 >;
 
+/// A sequence a request names, where 0 means "the durable sequence now";
+/// one past the durable sequence is a bad request naming `field`.
+fn at_or_durable(store: &Store, field: &str, sequence: u64) -> Result<u64, crate::Error> {
+    let durable = store.durable_sequence();
+    match sequence {
+        0 => Ok(durable),
+        n if n > durable => Err(crate::Error::invalid(
+            field,
+            format!("{n} is past the log's {durable} entries"),
+        )),
+        n => Ok(n),
+    }
+}
+
 /// Who submits entries until authentication exists.
 pub const ANONYMOUS_SUBMITTER: &str = "anonymous";
 

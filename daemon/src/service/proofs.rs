@@ -56,20 +56,8 @@ fn remember(store: &Store, note: &str) {
     }
 }
 
-fn size_or_latest(store: &Store, field: &str, size: u64) -> Result<u64, Error> {
-    let durable = store.durable_sequence();
-    match size {
-        0 => Ok(durable),
-        n if n > durable => Err(Error::invalid(
-            field,
-            format!("{n} is past the log's size {durable}"),
-        )),
-        n => Ok(n),
-    }
-}
-
 pub fn inclusion(store: &Store, req: &GetInclusionProofRequest) -> Result<InclusionProof, Error> {
-    let size = size_or_latest(store, "tree_size", req.tree_size)?;
+    let size = super::at_or_durable(store, "tree_size", req.tree_size)?;
     if req.sequence == 0 || req.sequence > size {
         return Err(Error::invalid(
             "sequence",
@@ -88,7 +76,7 @@ pub fn consistency(
     store: &Store,
     req: &GetConsistencyProofRequest,
 ) -> Result<ConsistencyProof, Error> {
-    let second = size_or_latest(store, "second_size", req.second_size)?;
+    let second = super::at_or_durable(store, "second_size", req.second_size)?;
     if req.first_size > second {
         return Err(Error::invalid(
             "first_size",

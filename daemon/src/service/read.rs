@@ -27,17 +27,7 @@ fn decode(sequence: u64, bytes: &[u8]) -> Result<Entry, Error> {
 
 fn view(store: &Store, kind: RecordKind, id: &str, as_of: u64) -> Result<View, Error> {
     validate::check_id("id", id)?;
-    let durable = store.durable_sequence();
-    let at = match as_of {
-        0 => durable,
-        n if n > durable => {
-            return Err(Error::invalid(
-                "as_of_sequence",
-                format!("{n} is past the log's {durable} entries"),
-            ));
-        }
-        n => n,
-    };
+    let at = super::at_or_durable(store, "as_of_sequence", as_of)?;
     views::view_at(store, kind, id, at)?.ok_or_else(|| Error::NotFound {
         field: "id".into(),
         kind: kind.name(),
@@ -109,17 +99,7 @@ pub fn read_log(store: &Store, req: &ReadLogRequest) -> Result<ReadLogResponse, 
 
 /// The entries in (after, until], each with what it touched.
 pub fn list_changes(store: &Store, req: &ListChangesRequest) -> Result<ListChangesResponse, Error> {
-    let durable = store.durable_sequence();
-    let until = match req.until_sequence {
-        0 => durable,
-        n if n > durable => {
-            return Err(Error::invalid(
-                "until_sequence",
-                format!("{n} is past the log's {durable} entries"),
-            ));
-        }
-        n => n,
-    };
+    let until = super::at_or_durable(store, "until_sequence", req.until_sequence)?;
     if req.after_sequence > until {
         return Err(Error::invalid(
             "after_sequence",
@@ -160,10 +140,7 @@ pub fn list_changes(store: &Store, req: &ListChangesRequest) -> Result<ListChang
 pub fn assess_scope(store: &Store, req: &AssessScopeRequest) -> Result<AssessScopeResponse, Error> {
     validate::check_id("report_id", &req.report_id)?;
     validate::check_id("agreement_id", &req.agreement_id)?;
-    let at = match req.as_of_sequence {
-        0 => store.durable_sequence(),
-        n => n,
-    };
+    let at = super::at_or_durable(store, "as_of_sequence", req.as_of_sequence)?;
     let report = get_report(store, &req.report_id, at)
         .map_err(|e| rename(e, "report_id"))?
         .report
