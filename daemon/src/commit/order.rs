@@ -71,15 +71,19 @@ pub fn to_timestamp(t: SystemTime) -> Timestamp {
     }
 }
 
-/// A protobuf Timestamp as a SystemTime (saturating at the epoch for
-/// malformed values, which the store never holds).
+/// A protobuf Timestamp as a SystemTime. Validated timestamps (years
+/// 0001-9999) always convert; anything unrepresentable saturates to the
+/// epoch instead of panicking.
 pub fn from_timestamp(ts: &Timestamp) -> SystemTime {
-    let nanos = u64::try_from(ts.nanos).unwrap_or(0);
-    if ts.seconds >= 0 {
-        UNIX_EPOCH + Duration::from_secs(ts.seconds.unsigned_abs()) + Duration::from_nanos(nanos)
+    let nanos = Duration::from_nanos(u64::try_from(ts.nanos).unwrap_or(0));
+    let whole = Duration::from_secs(ts.seconds.unsigned_abs());
+    let base = if ts.seconds >= 0 {
+        UNIX_EPOCH.checked_add(whole)
     } else {
-        UNIX_EPOCH - Duration::from_secs(ts.seconds.unsigned_abs()) + Duration::from_nanos(nanos)
-    }
+        UNIX_EPOCH.checked_sub(whole)
+    };
+    base.and_then(|t| t.checked_add(nanos))
+        .unwrap_or(UNIX_EPOCH)
 }
 
 #[cfg(test)]
@@ -103,5 +107,15 @@ mod tests {
         let ts = to_timestamp(t);
         assert_eq!((ts.seconds, ts.nanos), (-2, 500_000_000));
         assert_eq!(from_timestamp(&ts), t);
+    }
+
+    #[test]
+    fn unrepresentable_timestamps_do_not_panic() {
+        for seconds in [i64::MAX, i64::MIN] {
+            let _ = from_timestamp(&Timestamp {
+                seconds,
+                nanos: 999_999_999,
+            });
+        }
     }
 }

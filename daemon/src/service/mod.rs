@@ -58,6 +58,7 @@ pub struct TruceService {
     subscribe_stats: Arc<subscribe::Stats>,
     feed: Arc<subscribe::Feed>,
     signer: Arc<Signer>,
+    last_checkpoint: Arc<proofs::LastCheckpoint>,
 }
 
 impl TruceService {
@@ -70,6 +71,7 @@ impl TruceService {
         feed: Arc<subscribe::Feed>,
         signer: Arc<Signer>,
     ) -> Self {
+        let last_checkpoint = Arc::new(proofs::LastCheckpoint::open(store.dir()));
         Self {
             store,
             commit,
@@ -78,6 +80,7 @@ impl TruceService {
             subscribe_stats,
             feed,
             signer,
+            last_checkpoint,
         }
     }
 }
@@ -86,7 +89,7 @@ impl TruceService {
     /// Attaches a checkpoint and the entry's inclusion proof when asked.
     fn finish(&self, mut receipt: Receipt, with_proof: bool) -> Result<Receipt, Status> {
         if with_proof {
-            let checkpoint = proofs::checkpoint(&self.store, &self.signer)?;
+            let checkpoint = proofs::checkpoint(&self.store, &self.signer, &self.last_checkpoint)?;
             let inclusion = proofs::inclusion(
                 &self.store,
                 &GetInclusionProofRequest {
@@ -265,7 +268,7 @@ impl Truce for TruceService {
         &self,
         _request: Request<GetCheckpointRequest>,
     ) -> Result<Response<Checkpoint>, Status> {
-        proofs::checkpoint(&self.store, &self.signer)
+        proofs::checkpoint(&self.store, &self.signer, &self.last_checkpoint)
             .map(Response::new)
             .map_err(Status::from)
     }

@@ -1,6 +1,11 @@
 //! Checkpoint and proof RPCs: roots and proofs computed from the stored
 //! complete subtrees, never past the durable tree size.
 
+use std::{
+    path::{Path, PathBuf},
+    sync::Mutex,
+};
+
 use truce_proto::v1::{
     Checkpoint, ConsistencyProof, GetConsistencyProofRequest, GetInclusionProofRequest,
     InclusionProof,
@@ -22,11 +27,15 @@ fn node(store: &Store) -> impl FnMut(u8, u64) -> Result<Hash, Error> + '_ {
 }
 
 /// The signed checkpoint at the durable size.
-pub fn checkpoint(store: &Store, signer: &Signer) -> Result<Checkpoint, Error> {
+pub fn checkpoint(
+    store: &Store,
+    signer: &Signer,
+    last: &LastCheckpoint,
+) -> Result<Checkpoint, Error> {
     let size = store.durable_sequence();
     let root = merkle::root(size, &mut node(store))?;
     let note = signer.sign(size, &root);
-    remember(store, &note);
+    last.keep(size, &note);
     Ok(Checkpoint {
         note,
         tree_size: size,
@@ -36,23 +45,43 @@ pub fn checkpoint(store: &Store, signer: &Signer) -> Result<Checkpoint, Error> {
     })
 }
 
-/// Keeps the latest signed checkpoint beside the store for `truced audit`
-/// (best effort: the log's integrity does not depend on it).
-fn remember(store: &Store, note: &str) {
-    let path = store.dir().join(crate::audit::LAST_CHECKPOINT_FILE);
-    let tmp = path.with_extension("tmp");
-    let newer = std::fs::read_to_string(&path)
-        .ok()
-        .and_then(|n| crate::audit::checkpoint_body(&n))
-        .is_none_or(|(size, _)| {
-            crate::audit::checkpoint_body(note).is_some_and(|(new, _)| new > size)
-        });
-    if newer
-        && std::fs::write(&tmp, note)
-            .and_then(|()| std::fs::rename(&tmp, &path))
-            .is_err()
-    {
-        tracing::warn!(path = %path.display(), "cannot keep the last checkpoint for audits");
+/// The latest signed checkpoint, kept beside the store for `truced audit`
+/// (best effort: the log's integrity does not depend on it). Its size is
+/// held in memory, so the file is read once and written only when a larger
+/// checkpoint is signed.
+#[derive(Debug)]
+pub struct LastCheckpoint {
+    path: PathBuf,
+    size: Mutex<Option<u64>>,
+}
+
+impl LastCheckpoint {
+    pub fn open(dir: &Path) -> Self {
+        let path = dir.join(crate::audit::LAST_CHECKPOINT_FILE);
+        let size = std::fs::read_to_string(&path)
+            .ok()
+            .and_then(|n| crate::audit::checkpoint_body(&n))
+            .map(|(size, _)| size);
+        Self {
+            path,
+            size: Mutex::new(size),
+        }
+    }
+
+    fn keep(&self, size: u64, note: &str) {
+        let Ok(mut kept) = self.size.lock() else {
+            return;
+        };
+        if kept.is_some_and(|k| k >= size) {
+            return;
+        }
+        let tmp = self.path.with_extension("tmp");
+        match std::fs::write(&tmp, note).and_then(|()| std::fs::rename(&tmp, &self.path)) {
+            Ok(()) => *kept = Some(size),
+            Err(e) => {
+                tracing::warn!(path = %self.path.display(), error = %e, "cannot keep the last checkpoint for audits");
+            }
+        }
     }
 }
 

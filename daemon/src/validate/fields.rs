@@ -199,17 +199,10 @@ pub fn timestamp(field: &str, ts: &Timestamp) -> Result<SystemTime, Error> {
     if !(MIN_SECONDS..=MAX_SECONDS).contains(&ts.seconds) {
         return Err(invalid(field, "is outside years 0001-9999"));
     }
-    let nanos = u32::try_from(ts.nanos)
-        .ok()
-        .filter(|n| *n < 1_000_000_000)
-        .ok_or_else(|| invalid(field, "nanos must be in 0..1e9"))?;
-    let t = if ts.seconds >= 0 {
-        SystemTime::UNIX_EPOCH + Duration::new(ts.seconds.unsigned_abs(), nanos)
-    } else {
-        SystemTime::UNIX_EPOCH - Duration::from_secs(ts.seconds.unsigned_abs())
-            + Duration::from_nanos(u64::from(nanos))
-    };
-    Ok(t)
+    if !(0..1_000_000_000).contains(&ts.nanos) {
+        return Err(invalid(field, "nanos must be in 0..1e9"));
+    }
+    Ok(crate::commit::order::from_timestamp(ts))
 }
 
 /// A required timestamp.
