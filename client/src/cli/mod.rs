@@ -14,6 +14,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+use truce_proto::v1::{Envelope, envelope::Kind};
+
 use crate::{Client, ClientError};
 
 /// truce: record and read ceasefire agreements and alleged violations.
@@ -200,25 +202,28 @@ pub async fn main(args: Args) -> ExitCode {
     }
 }
 
+/// Sends one write built from flags and prints its receipt.
+async fn write(server: &str, out: &render::Output, kind: Kind) -> Result<(), CliError> {
+    let client = Client::connect(server).await?;
+    let receipt = client.submit(Envelope { kind: Some(kind) }).await?;
+    out.receipts(&[(None, receipt)])
+}
+
 async fn run(args: Args) -> Result<ExitCode, CliError> {
     let out = render::Output::new(args.json);
     // Parse flags before connecting, so usage errors need no server.
     match args.command {
         Command::Agreement(AgreementCommand::Add(flags)) => {
-            let req = flags.into_request().map_err(CliError::Usage)?;
-            let client = Client::connect(&args.server).await?;
-            let receipt = client.record_agreement(req).await?;
-            out.receipts(&[(None, receipt)])?;
+            let kind = Kind::Agreement(flags.into_request().map_err(CliError::Usage)?);
+            write(&args.server, &out, kind).await?;
         }
         Command::Agreement(AgreementCommand::Show { id, history, as_of }) => {
             let client = Client::connect(&args.server).await?;
             out.agreement(&client.get_agreement_at(&id, as_of).await?, history)?;
         }
         Command::Report(ReportCommand::Submit(flags)) => {
-            let req = flags.into_request().map_err(CliError::Usage)?;
-            let client = Client::connect(&args.server).await?;
-            let receipt = client.submit_report(req).await?;
-            out.receipts(&[(None, receipt)])?;
+            let kind = Kind::Report(flags.into_request().map_err(CliError::Usage)?);
+            write(&args.server, &out, kind).await?;
         }
         Command::Report(ReportCommand::Show {
             id,
@@ -253,24 +258,20 @@ async fn run(args: Args) -> Result<ExitCode, CliError> {
             out.agreement_list(&client.list_all_agreements(req, limit).await?)?;
         }
         Command::Report(ReportCommand::Correct(flags)) => {
-            let req = flags.into_request().map_err(CliError::Usage)?;
-            let client = Client::connect(&args.server).await?;
-            out.receipts(&[(None, client.correct_report(req).await?)])?;
+            let kind = Kind::Correction(flags.into_request().map_err(CliError::Usage)?);
+            write(&args.server, &out, kind).await?;
         }
         Command::Claim(ClaimCommand::Add(flags)) => {
-            let req = flags.into_request().map_err(CliError::Usage)?;
-            let client = Client::connect(&args.server).await?;
-            out.receipts(&[(None, client.add_claim(req).await?)])?;
+            let kind = Kind::Claim(flags.into_request().map_err(CliError::Usage)?);
+            write(&args.server, &out, kind).await?;
         }
         Command::Status(StatusCommand::Set(flags)) => {
-            let req = flags.into_request().map_err(CliError::Usage)?;
-            let client = Client::connect(&args.server).await?;
-            out.receipts(&[(None, client.set_status(req).await?)])?;
+            let kind = Kind::Status(flags.into_request().map_err(CliError::Usage)?);
+            write(&args.server, &out, kind).await?;
         }
         Command::Source(SourceCommand::Attach(flags)) => {
-            let req = flags.into_request().map_err(CliError::Usage)?;
-            let client = Client::connect(&args.server).await?;
-            out.receipts(&[(None, client.attach_source(req).await?)])?;
+            let kind = Kind::Source(flags.into_request().map_err(CliError::Usage)?);
+            write(&args.server, &out, kind).await?;
         }
         Command::Export(flags) => {
             let client = Client::connect(&args.server).await?;
