@@ -189,3 +189,41 @@ async fn shutdown_is_bounded_by_the_grace_period() {
         .expect("shutdown finishes")
         .unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_turns_not_serving_before_the_listener_closes() {
+    use tonic_health::pb::{
+        HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let mut settings = truce_daemon::test_settings(dir.path());
+    // The watcher must read the change during this pause, while the
+    // listener and its connection are still up.
+    settings.shutdown_pause = std::time::Duration::from_secs(2);
+    let running = truce_daemon::Daemon::new(settings).start().await.unwrap();
+    let channel = tonic::transport::Channel::from_shared(running.url())
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut health = HealthClient::new(channel);
+    let mut watch = health
+        .watch(HealthCheckRequest {
+            service: truce_proto::SERVICE_NAME.into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let first = watch.message().await.unwrap().unwrap();
+    assert_eq!(first.status, ServingStatus::Serving as i32);
+    let stopping = tokio::spawn(running.shutdown());
+    let next = watch.message().await.unwrap().unwrap();
+    assert_eq!(
+        next.status,
+        ServingStatus::NotServing as i32,
+        "probes see it first"
+    );
+    drop(watch);
+    drop(health);
+    stopping.await.unwrap().unwrap();
+}

@@ -72,6 +72,9 @@ async fn main() -> Result<()> {
             _ => anyhow::bail!("unknown flag {flag}"),
         }
     }
+    if rounds == 0 || seconds == 0 {
+        anyhow::bail!("--rounds and --seconds must be at least 1");
+    }
     let (mut with, mut without) = (Vec::new(), Vec::new());
     for _ in 0..rounds {
         without.push(run(false, seconds, 64).await?);
