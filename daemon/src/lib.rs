@@ -9,6 +9,7 @@ pub mod audit;
 pub mod checkpoint;
 pub mod cli;
 pub mod commit;
+pub mod compliance;
 pub mod config;
 pub mod derive;
 pub mod error;

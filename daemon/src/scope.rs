@@ -23,8 +23,8 @@
 use std::time::{Duration, SystemTime};
 
 use truce_proto::v1::{
-    AgreementStatus, AgreementView, AttributionStatus, EventType, GeoArea, PartyRole,
-    ProhibitedAct, Report, TargetClass, TimePrecision,
+    AgreementStatus, AgreementView, AttributionStatus, ComplianceFinding, EventType, GeoArea,
+    PartyRole, ProhibitedAct, Report, ReportView, ScopeAssessment, TargetClass, TimePrecision,
 };
 
 use crate::commit::order::from_timestamp;
@@ -35,6 +35,16 @@ pub enum Finding {
     InScope,
     Indeterminate,
     OutOfScope,
+}
+
+impl From<Finding> for ComplianceFinding {
+    fn from(f: Finding) -> Self {
+        match f {
+            Finding::InScope => ComplianceFinding::InScope,
+            Finding::Indeterminate => ComplianceFinding::Indeterminate,
+            Finding::OutOfScope => ComplianceFinding::OutOfScope,
+        }
+    }
 }
 
 /// The finding under one reading of the start, with its reasons.
@@ -61,7 +71,7 @@ fn widen(start: SystemTime, p: TimePrecision) -> SystemTime {
 
 /// When the agreement stopped applying, if it did: the (extended) expiry,
 /// or a lapse, end or supersession, whichever is earliest.
-fn end_of(agreement: &AgreementView) -> Option<SystemTime> {
+pub fn end_of(agreement: &AgreementView) -> Option<SystemTime> {
     let expiry = agreement
         .agreement
         .as_ref()
@@ -256,19 +266,68 @@ fn fixed(r: &Report, view: &AgreementView) -> Vec<(Finding, String)> {
     out
 }
 
-/// Assesses a report against an agreement under every reading of its
-/// start (one assessment per effective_from entry).
-pub fn assess(r: &Report, view: &AgreementView) -> Vec<Assessment> {
-    let a = view.agreement.clone().unwrap_or_default();
+/// When a report occurred, as far as it is known: [start, end] with the
+/// end given or the start widened by its precision. None without a start.
+pub fn interval(r: &Report) -> Option<(SystemTime, SystemTime)> {
     let occurred = r.occurred.unwrap_or_default();
-    let Some(start) = occurred.start.as_ref().map(from_timestamp) else {
-        return Vec::new();
-    };
+    let start = occurred.start.as_ref().map(from_timestamp)?;
     let end = occurred
         .end
         .as_ref()
         .map(from_timestamp)
         .unwrap_or_else(|| widen(start, occurred.precision()));
+    Some((start, end))
+}
+
+/// The finding with the time window set aside (parties, targets, acts,
+/// place): would the agreement have covered the report had it applied?
+pub fn assess_time_aside(r: &Report, view: &AgreementView) -> Finding {
+    fixed(r, view)
+        .iter()
+        .map(|(f, _)| *f)
+        .max()
+        .unwrap_or(Finding::InScope)
+}
+
+/// The assessments of a report view against an agreement: the engine's,
+/// unless an analyst recorded a compliance finding for this agreement (a
+/// status change), which then stands under every reading.
+pub fn assess_view(v: &ReportView, view: &AgreementView) -> Vec<ScopeAssessment> {
+    let report = v.report.clone().unwrap_or_default();
+    let id = view.agreement.as_ref().map_or("", |a| a.id.as_str());
+    let recorded = v
+        .findings
+        .iter()
+        .rev()
+        .find(|f| f.agreement_id == id && f.finding() != ComplianceFinding::Unspecified)
+        .map(|f| f.finding());
+    assess(&report, view)
+        .into_iter()
+        .map(|a| match recorded {
+            Some(f) => ScopeAssessment {
+                reading: a.reading,
+                finding: f.into(),
+                reasons: vec![format!(
+                    "a compliance finding was recorded for it: {}",
+                    f.as_str_name()
+                )],
+            },
+            None => ScopeAssessment {
+                reading: a.reading,
+                finding: ComplianceFinding::from(a.finding).into(),
+                reasons: a.reasons,
+            },
+        })
+        .collect()
+}
+
+/// Assesses a report against an agreement under every reading of its
+/// start (one assessment per effective_from entry).
+pub fn assess(r: &Report, view: &AgreementView) -> Vec<Assessment> {
+    let a = view.agreement.clone().unwrap_or_default();
+    let Some((start, end)) = interval(r) else {
+        return Vec::new();
+    };
     let window_end = end_of(view);
     let fixed = fixed(r, view);
     a.effective_from

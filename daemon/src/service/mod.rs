@@ -2,6 +2,7 @@
 //! validated here and handed to the commit pipeline; reads go to the store.
 //! Nothing here touches sled or the sync seam.
 
+mod compliance;
 mod proofs;
 mod read;
 mod write;
@@ -11,12 +12,14 @@ use std::sync::Arc;
 use tonic::{Request, Response, Status};
 use truce_proto::v1::{
     AddClaimRequest, AgreementView, AssessScopeRequest, AssessScopeResponse, AttachSourceRequest,
-    Checkpoint, ConsistencyProof, CorrectReportRequest, GetAgreementRequest, GetCheckpointRequest,
-    GetConsistencyProofRequest, GetEntryRequest, GetEntryResponse, GetInclusionProofRequest,
-    GetReportRequest, InclusionProof, ListAgreementsRequest, ListAgreementsResponse,
-    ListChangesRequest, ListChangesResponse, QueryReportsRequest, QueryReportsResponse,
-    ReadLogRequest, ReadLogResponse, Receipt, RecordAgreementRequest, ReportView, SetStatusRequest,
-    SubmitReportRequest, SubscribeRequest, SubscribeResponse, truce_server::Truce,
+    Checkpoint, ComplianceReportPart, ComplianceReportRequest, ConsistencyProof,
+    CorrectReportRequest, FindAgreementsRequest, FindAgreementsResponse, GetAgreementRequest,
+    GetCheckpointRequest, GetConsistencyProofRequest, GetEntryRequest, GetEntryResponse,
+    GetInclusionProofRequest, GetReportRequest, InclusionProof, ListAgreementsRequest,
+    ListAgreementsResponse, ListChangesRequest, ListChangesResponse, QueryReportsRequest,
+    QueryReportsResponse, ReadLogRequest, ReadLogResponse, Receipt, RecordAgreementRequest,
+    ReportView, SetStatusRequest, SubmitReportRequest, SubscribeRequest, SubscribeResponse,
+    truce_server::Truce,
 };
 
 use tokio::sync::{Semaphore, mpsc, watch};
@@ -24,10 +27,10 @@ use tokio_stream::wrappers::ReceiverStream;
 
 use crate::{checkpoint::Signer, commit::CommitHandle, query, store::Store, subscribe};
 
-/// The stream type of Subscribe (the generated trait boxes streams).
-type SubscribeStream = std::pin::Pin<
-    Box<dyn tokio_stream::Stream<Item = Result<SubscribeResponse, Status>> + Send + 'static>,
->;
+/// The stream type of server-streaming RPCs (the generated trait boxes
+/// streams).
+type BoxStream<T> =
+    std::pin::Pin<Box<dyn tokio_stream::Stream<Item = Result<T, Status>> + Send + 'static>>;
 
 /// A sequence a request names, where 0 means "the durable sequence now";
 /// one past the durable sequence is a bad request naming `field`.
@@ -224,7 +227,7 @@ impl Truce for TruceService {
     async fn subscribe(
         &self,
         request: Request<SubscribeRequest>,
-    ) -> Result<Response<SubscribeStream>, Status> {
+    ) -> Result<Response<BoxStream<SubscribeResponse>>, Status> {
         let sub = subscribe::subscription(request.into_inner())?;
         let permit = Arc::clone(&self.subscriptions)
             .try_acquire_owned()
@@ -253,6 +256,33 @@ impl Truce for TruceService {
         read::assess_scope(&self.store, &request.into_inner())
             .map(Response::new)
             .map_err(Status::from)
+    }
+
+    async fn find_agreements(
+        &self,
+        request: Request<FindAgreementsRequest>,
+    ) -> Result<Response<FindAgreementsResponse>, Status> {
+        let store = Arc::clone(&self.store);
+        let req = request.into_inner();
+        tokio::task::spawn_blocking(move || compliance::find_agreements(&store, &req))
+            .await
+            .map_err(|e| Status::internal(e.to_string()))?
+            .map(Response::new)
+            .map_err(Status::from)
+    }
+
+    async fn get_compliance_report(
+        &self,
+        request: Request<ComplianceReportRequest>,
+    ) -> Result<Response<BoxStream<ComplianceReportPart>>, Status> {
+        let rx = compliance::stream(
+            Arc::clone(&self.store),
+            Arc::clone(&self.signer),
+            Arc::clone(&self.last_checkpoint),
+            request.into_inner(),
+        )
+        .await?;
+        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
     }
 
     async fn list_changes(

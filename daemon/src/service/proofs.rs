@@ -32,7 +32,19 @@ pub fn checkpoint(
     signer: &Signer,
     last: &LastCheckpoint,
 ) -> Result<Checkpoint, Error> {
-    let size = store.durable_sequence();
+    checkpoint_at(store, signer, last, store.durable_sequence())
+}
+
+/// The signed checkpoint of the log's first `size` entries (at most the
+/// durable size). Signatures are deterministic, so the same size always
+/// gives the same note.
+pub fn checkpoint_at(
+    store: &Store,
+    signer: &Signer,
+    last: &LastCheckpoint,
+    size: u64,
+) -> Result<Checkpoint, Error> {
+    let size = size.min(store.durable_sequence());
     let root = merkle::root(size, &mut node(store))?;
     let note = signer.sign(size, &root);
     last.keep(size, &note);

@@ -151,12 +151,7 @@ pub fn assess_scope(store: &Store, req: &AssessScopeRequest) -> Result<AssessSco
         .into_iter()
         .map(|a| ScopeAssessment {
             reading: a.reading,
-            finding: match a.finding {
-                crate::scope::Finding::InScope => ComplianceFinding::InScope,
-                crate::scope::Finding::Indeterminate => ComplianceFinding::Indeterminate,
-                crate::scope::Finding::OutOfScope => ComplianceFinding::OutOfScope,
-            }
-            .into(),
+            finding: ComplianceFinding::from(a.finding).into(),
             reasons: a.reasons,
         })
         .collect();
@@ -166,7 +161,8 @@ pub fn assess_scope(store: &Store, req: &AssessScopeRequest) -> Result<AssessSco
     })
 }
 
-fn rename(e: Error, field: &str) -> Error {
+/// Names `field` in a NotFound or invalid-id error about `id`.
+pub fn rename(e: Error, field: &str) -> Error {
     match e {
         Error::NotFound { kind, id, .. } => Error::NotFound {
             field: field.to_owned(),

@@ -1,0 +1,314 @@
+//! Compliance reports: for one agreement, as the records stood at one
+//! sequence, the in-scope alleged violations counted per reading of its
+//! start, the period before for comparison, the parties' claims beside the
+//! evidence, the indeterminate reports with their reasons, and the list of
+//! reports its annex holds. Everything is read from views as of that
+//! sequence and every default comes from the log (never from the clock),
+//! so computing it again later gives the same bytes.
+//!
+//! Candidates come from two indexes, never from a scan of the log: reports
+//! that ever named the agreement, and reports whose occurred.start falls in
+//! the previous or current period (widened back by a month, the coarsest
+//! precision short of a year), for the reports nobody linked.
+
+mod counts;
+
+use std::{
+    collections::{BTreeMap, HashMap},
+    time::{Duration, SystemTime},
+};
+
+use prost::Message;
+use truce_proto::v1::{
+    AgreementView, ClaimBesideEvidence, ComplianceFinding, ComplianceReport,
+    ComplianceReportRequest, ComplianceTally, Entry, IndeterminateReport, Period, ReportEvidence,
+    ReportView,
+};
+
+use crate::{
+    commit::order::{from_timestamp, to_timestamp},
+    error::Error,
+    index::Term,
+    project::View,
+    scope::{self, Finding},
+    store::{RecordKind, Store, keys},
+    views,
+};
+pub use counts::NO_PERPETRATOR;
+use counts::Tally;
+
+/// How far before a period reports are looked for by their start time, so
+/// that a report known only to the month that straddles it is found.
+const LOOK_BACK: Duration = Duration::from_secs(31 * 86_400);
+
+/// A report the annex holds: its id and whether it names the agreement.
+#[derive(Debug, Clone)]
+pub struct AnnexItem {
+    pub id: String,
+    pub linked: bool,
+}
+
+/// A computed report (no checkpoint, no annex yet) and its annex's items,
+/// in the order the reports were submitted.
+#[derive(Debug)]
+pub struct Computed {
+    pub report: ComplianceReport,
+    pub annex: Vec<AnnexItem>,
+}
+
+/// The period asked for, or its defaults: from the earliest reading of the
+/// start to when the agreement stopped applying, else to the time the log
+/// recorded the as-of entry.
+fn period(
+    store: &Store,
+    req: &ComplianceReportRequest,
+    agreement: &AgreementView,
+    at: u64,
+) -> Result<(SystemTime, SystemTime), Error> {
+    let a = agreement.agreement.clone().unwrap_or_default();
+    let from = match &req.period_from {
+        Some(t) => from_timestamp(t),
+        None => a
+            .effective_from
+            .iter()
+            .filter_map(|r| r.at.as_ref().map(from_timestamp))
+            .min()
+            .ok_or_else(|| Error::Internal("an agreement without a start".into()))?,
+    };
+    let to = match &req.period_to {
+        Some(t) => {
+            let to = from_timestamp(t);
+            if to <= from {
+                return Err(Error::invalid(
+                    "period_to",
+                    "must be after period_from (or the agreement's start)",
+                ));
+            }
+            to
+        }
+        None => match scope::end_of(agreement) {
+            Some(end) => end,
+            None => recorded_at(store, at)?,
+        }
+        .max(from),
+    };
+    Ok((from, to))
+}
+
+fn recorded_at(store: &Store, at: u64) -> Result<SystemTime, Error> {
+    let raw = store
+        .read_entry(at)?
+        .ok_or_else(|| Error::Internal(format!("entry {at} is missing")))?;
+    let entry = Entry::decode(raw.as_slice())
+        .map_err(|e| Error::Internal(format!("entry {at} is undecodable: {e}")))?;
+    Ok(entry
+        .recorded_at
+        .as_ref()
+        .map_or(SystemTime::UNIX_EPOCH, from_timestamp))
+}
+
+fn report_at(store: &Store, id: &str, at: u64) -> Result<Option<ReportView>, Error> {
+    Ok(match views::view_at(store, RecordKind::Report, id, at)? {
+        Some(View::Report(v)) => Some(v),
+        _ => None,
+    })
+}
+
+/// The UTC day of a report's start, "YYYY-MM-DD".
+fn day_of(t: SystemTime) -> String {
+    let ts = to_timestamp(t);
+    chrono::DateTime::from_timestamp(ts.seconds, 0)
+        .map_or_else(|| "?".to_owned(), |d| d.date_naive().to_string())
+}
+
+/// Computes the report for `agreement` as of sequence `at` (already
+/// checked to be durable).
+pub fn compute(
+    store: &Store,
+    req: &ComplianceReportRequest,
+    agreement: AgreementView,
+    at: u64,
+) -> Result<Computed, Error> {
+    let agreement_id = agreement
+        .agreement
+        .as_ref()
+        .map(|a| a.id.clone())
+        .unwrap_or_default();
+    let (from, to) = period(store, req, &agreement, at)?;
+    let length = to.duration_since(from).unwrap_or_default();
+    let prev_from = from.checked_sub(length).unwrap_or(from);
+    let readings = agreement
+        .agreement
+        .as_ref()
+        .map(|a| a.effective_from.clone())
+        .unwrap_or_default();
+
+    // Candidates in creating-sequence order: every report that ever named
+    // the agreement, then those that started in the periods.
+    let mut candidates: BTreeMap<u64, String> = BTreeMap::new();
+    let linked_prefix = keys::term_prefix(&Term::ReportAgreement(agreement_id.clone()));
+    for item in store.scan_index(&linked_prefix, 0) {
+        let (seq, id) = item?;
+        if seq > at {
+            break;
+        }
+        candidates.insert(seq, id);
+    }
+    let since = prev_from.checked_sub(LOOK_BACK).unwrap_or(prev_from);
+    let lo = keys::term_prefix(&Term::OccurredStart(
+        to_timestamp(since).seconds,
+        to_timestamp(since).nanos,
+    ));
+    let hi = keys::term_prefix(&Term::OccurredStart(
+        to_timestamp(to).seconds,
+        to_timestamp(to).nanos,
+    ));
+    for item in store.scan_index_range(&lo, &hi) {
+        let (seq, id) = item?;
+        if seq <= at {
+            candidates.entry(seq).or_insert(id);
+        }
+    }
+
+    let mut current: Vec<Tally> = vec![Tally::default(); readings.len()];
+    let mut previous = Tally::default();
+    let mut tallies: Vec<ComplianceTally> = readings
+        .iter()
+        .map(|r| ComplianceTally {
+            reading: r.party.clone(),
+            effective_from: r.at,
+            ..ComplianceTally::default()
+        })
+        .collect();
+    let mut annex = Vec::new();
+    let mut unlinked = Vec::new();
+    let mut evidence: HashMap<String, i32> = HashMap::new();
+    let mut claims = BTreeMap::new();
+    let mut examined = 0u64;
+
+    for id in candidates.into_values() {
+        examined += 1;
+        let Some(view) = report_at(store, &id, at)? else {
+            continue;
+        };
+        let Some(report) = view.report.as_ref() else {
+            continue;
+        };
+        let Some((start, end)) = scope::interval(report) else {
+            continue;
+        };
+        let linked = report.agreement_ids.contains(&agreement_id);
+        if start >= prev_from
+            && start < from
+            && scope::assess_time_aside(report, &agreement) == Finding::InScope
+        {
+            previous.add(report, &day_of(start));
+        }
+        if end < from || start >= to {
+            continue;
+        }
+        let assessments = scope::assess_view(&view, &agreement);
+        let covered = assessments
+            .iter()
+            .any(|a| a.finding() != ComplianceFinding::OutOfScope);
+        if !linked {
+            if !covered {
+                continue;
+            }
+            unlinked.push(id.clone());
+        } else {
+            for (i, a) in assessments.iter().enumerate() {
+                let (Some(tally), Some(count)) = (tallies.get_mut(i), current.get_mut(i)) else {
+                    continue;
+                };
+                match a.finding() {
+                    ComplianceFinding::InScope => count.add(report, &day_of(start)),
+                    ComplianceFinding::Indeterminate => {
+                        tally.indeterminate += 1;
+                        tally.indeterminate_reports.push(IndeterminateReport {
+                            report_id: id.clone(),
+                            reasons: a.reasons.clone(),
+                        });
+                    }
+                    _ => tally.out_of_scope += 1,
+                }
+            }
+        }
+        evidence.insert(id.clone(), report.evidence_status);
+        for c in &view.claims {
+            claims.entry(c.id.clone()).or_insert_with(|| c.clone());
+        }
+        annex.push(AnnexItem { id, linked });
+    }
+    for c in &agreement.claims {
+        claims.entry(c.id.clone()).or_insert_with(|| c.clone());
+    }
+
+    let previous = previous.finish();
+    for (tally, count) in tallies.iter_mut().zip(current) {
+        tally.current = Some(count.finish());
+        tally.previous = Some(previous.clone());
+    }
+    let claims = beside_evidence(store, claims.into_values().collect(), &evidence, at)?;
+    Ok(Computed {
+        report: ComplianceReport {
+            agreement: Some(agreement),
+            as_of_sequence: at,
+            checkpoint: None,
+            period: Some(Period {
+                from: Some(to_timestamp(from)),
+                to: Some(to_timestamp(to)),
+            }),
+            previous_period: Some(Period {
+                from: Some(to_timestamp(prev_from)),
+                to: Some(to_timestamp(from)),
+            }),
+            tallies,
+            claims,
+            unlinked_report_ids: unlinked,
+            examined,
+            annex: Vec::new(),
+        },
+        annex,
+    })
+}
+
+/// Each claim with the evidence status of the reports it concerns, by
+/// party, then by when stated, then by id.
+fn beside_evidence(
+    store: &Store,
+    mut claims: Vec<truce_proto::v1::Claim>,
+    known: &HashMap<String, i32>,
+    at: u64,
+) -> Result<Vec<ClaimBesideEvidence>, Error> {
+    claims.sort_by(|a, b| {
+        let when = |c: &truce_proto::v1::Claim| c.stated_at.map(|t| (t.seconds, t.nanos));
+        a.party
+            .cmp(&b.party)
+            .then(when(a).cmp(&when(b)))
+            .then(a.id.cmp(&b.id))
+    });
+    let mut out = Vec::with_capacity(claims.len());
+    for claim in claims {
+        let mut reports = Vec::with_capacity(claim.report_ids.len());
+        for id in &claim.report_ids {
+            let status = match known.get(id) {
+                Some(s) => Some(*s),
+                None => report_at(store, id, at)?
+                    .and_then(|v| v.report)
+                    .map(|r| r.evidence_status),
+            };
+            if let Some(evidence_status) = status {
+                reports.push(ReportEvidence {
+                    report_id: id.clone(),
+                    evidence_status,
+                });
+            }
+        }
+        out.push(ClaimBesideEvidence {
+            claim: Some(claim),
+            reports,
+        });
+    }
+    Ok(out)
+}
