@@ -23,8 +23,9 @@
 use std::time::{Duration, SystemTime};
 
 use truce_proto::v1::{
-    AgreementStatus, AgreementView, AttributionStatus, ComplianceFinding, EventType, GeoArea,
-    PartyRole, ProhibitedAct, Report, ReportView, ScopeAssessment, TargetClass, TimePrecision,
+    Agreement, AgreementScope, AgreementStatus, AgreementView, AttributionStatus,
+    ComplianceFinding, EventType, GeoArea, Location, PartyRole, ProhibitedAct, Report, ReportView,
+    ScopeAssessment, TargetClass, TimePrecision,
 };
 
 use crate::commit::order::from_timestamp;
@@ -136,7 +137,8 @@ fn in_polygon(lat: f64, lon: f64, ring: &[(f64, f64)]) -> bool {
 }
 
 fn area_finding(area: &GeoArea, r: &Report) -> Finding {
-    let loc = r.location.clone().unwrap_or_default();
+    let default = Location::default();
+    let loc = r.location.as_ref().unwrap_or(&default);
     if !area.country.is_empty() && area.country != loc.country {
         return Finding::OutOfScope;
     }
@@ -175,7 +177,8 @@ fn area_finding(area: &GeoArea, r: &Report) -> Finding {
 /// The findings that do not depend on the reading of the start.
 fn fixed(r: &Report, view: &AgreementView) -> Vec<(Finding, String)> {
     let mut out = Vec::new();
-    let a = view.agreement.clone().unwrap_or_default();
+    let default = Agreement::default();
+    let a = view.agreement.as_ref().unwrap_or(&default);
     let bound: Vec<&str> = a
         .parties
         .iter()
@@ -210,7 +213,8 @@ fn fixed(r: &Report, view: &AgreementView) -> Vec<(Finding, String)> {
             ),
         ));
     }
-    let scope = a.scope.clone().unwrap_or_default();
+    let default_scope = AgreementScope::default();
+    let scope = a.scope.as_ref().unwrap_or(&default_scope);
     let target = r.target_class();
     if !scope.protected_targets.is_empty() {
         if target == TargetClass::Unknown {
@@ -248,7 +252,8 @@ fn fixed(r: &Report, view: &AgreementView) -> Vec<(Finding, String)> {
             .map(|area| area_finding(area, r))
             .min()
             .unwrap_or(Finding::OutOfScope);
-        let place = r.location.clone().unwrap_or_default();
+        let default = Location::default();
+        let place = r.location.as_ref().unwrap_or(&default);
         let what = format!("{} {}", place.country, place.admin1)
             .trim()
             .to_owned();
@@ -293,7 +298,8 @@ pub fn assess_time_aside(r: &Report, view: &AgreementView) -> Finding {
 /// unless an analyst recorded a compliance finding for this agreement (a
 /// status change), which then stands under every reading.
 pub fn assess_view(v: &ReportView, view: &AgreementView) -> Vec<ScopeAssessment> {
-    let report = v.report.clone().unwrap_or_default();
+    let default = Report::default();
+    let report = v.report.as_ref().unwrap_or(&default);
     let id = view.agreement.as_ref().map_or("", |a| a.id.as_str());
     let recorded = v
         .findings
@@ -301,7 +307,7 @@ pub fn assess_view(v: &ReportView, view: &AgreementView) -> Vec<ScopeAssessment>
         .rev()
         .find(|f| f.agreement_id == id && f.finding() != ComplianceFinding::Unspecified)
         .map(|f| f.finding());
-    assess(&report, view)
+    assess(report, view)
         .into_iter()
         .map(|a| match recorded {
             Some(f) => ScopeAssessment {
@@ -324,7 +330,8 @@ pub fn assess_view(v: &ReportView, view: &AgreementView) -> Vec<ScopeAssessment>
 /// Assesses a report against an agreement under every reading of its
 /// start (one assessment per effective_from entry).
 pub fn assess(r: &Report, view: &AgreementView) -> Vec<Assessment> {
-    let a = view.agreement.clone().unwrap_or_default();
+    let default = Agreement::default();
+    let a = view.agreement.as_ref().unwrap_or(&default);
     let Some((start, end)) = interval(r) else {
         return Vec::new();
     };

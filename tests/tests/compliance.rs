@@ -212,30 +212,12 @@ async fn the_seed_scenario_has_the_expected_counts() {
     let ids: Vec<_> = r
         .annex
         .iter()
-        .map(|a| {
-            a.report
-                .as_ref()
-                .unwrap()
-                .report
-                .as_ref()
-                .unwrap()
-                .id
-                .as_str()
-        })
+        .map(|a| a.report.as_ref().unwrap().id.as_str())
         .collect();
     assert_eq!(ids, seed::REPORTS);
     for a in &r.annex {
         assert!(a.linked);
-        assert!(
-            !a.report
-                .as_ref()
-                .unwrap()
-                .report
-                .as_ref()
-                .unwrap()
-                .sources
-                .is_empty()
-        );
+        assert!(!a.report.as_ref().unwrap().sources.is_empty());
         assert_eq!(a.assessments.len(), 2, "one per reading");
     }
     assert_eq!(
@@ -351,19 +333,7 @@ async fn a_week_straddling_one_readings_start_and_a_report_nobody_linked() {
     let annexed: Vec<_> = r
         .annex
         .iter()
-        .map(|a| {
-            (
-                a.report
-                    .as_ref()
-                    .unwrap()
-                    .report
-                    .as_ref()
-                    .unwrap()
-                    .id
-                    .as_str(),
-                a.linked,
-            )
-        })
+        .map(|a| (a.report.as_ref().unwrap().id.as_str(), a.linked))
         .collect();
     assert_eq!(
         annexed[3..],
@@ -545,15 +515,7 @@ async fn a_large_annex_comes_in_pages_in_submission_order() {
     let seqs: Vec<u64> = r
         .annex
         .iter()
-        .map(|a| {
-            a.report
-                .as_ref()
-                .unwrap()
-                .created
-                .as_ref()
-                .unwrap()
-                .sequence
-        })
+        .map(|a| a.created.as_ref().unwrap().sequence)
         .collect();
     assert!(seqs.windows(2).all(|w| w[0] < w[1]), "submission order");
     assert_eq!(current(tally(&r, "RU")).in_scope, n as u64 + 2);

@@ -82,8 +82,9 @@ pub fn send_annex(
         };
         let entry = AnnexEntry {
             assessments: scope::assess_view(&view, &agreement),
-            report: Some(view),
+            report: view.report,
             linked: item.linked,
+            created: view.created,
         };
         let len = entry.encoded_len();
         if !page.entries.is_empty()

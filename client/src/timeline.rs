@@ -1,0 +1,471 @@
+//! A compliance report's per-day timeline as SVG, for people who read the
+//! pattern rather than the table: in-scope alleged violations per day,
+//! stacked by alleged perpetrator, with the window in which the agreement
+//! applied (under one reading of its start) shaded and each status change
+//! marked. Pure (plotters' SVG backend into a string, no fonts needed), so
+//! `truce compliance --svg` and tests share it.
+
+use chrono::{DateTime, Days, NaiveDate, Utc};
+use plotters::{
+    coord::Shift,
+    prelude::{
+        ChartBuilder, Color, DrawingArea, EmptyElement, IntoDrawingArea, IntoFont, PathElement,
+        RGBColor, Rectangle, SVGBackend, TRANSPARENT, Text, WHITE,
+    },
+    style::text_anchor::{HPos, Pos, VPos},
+};
+use truce_proto::v1::{AgreementStatus, ComplianceReport, ComplianceTally};
+
+use crate::{cli::render::enum_label, compliance::party_name};
+
+/// Why no timeline could be drawn.
+#[derive(Debug, thiserror::Error)]
+pub enum TimelineError {
+    #[error("the report has no reading {wanted:?} (it has: {available})")]
+    UnknownReading { wanted: String, available: String },
+    #[error("cannot draw the timeline: {0}")]
+    Draw(String),
+}
+
+/// Bar colours, one per alleged perpetrator in order (Tableau 10 without
+/// its green, which is the shading's); they repeat past nine.
+pub const PALETTE: [RGBColor; 9] = [
+    RGBColor(0x4E, 0x79, 0xA7),
+    RGBColor(0xF2, 0x8E, 0x2B),
+    RGBColor(0xE1, 0x57, 0x59),
+    RGBColor(0x76, 0xB7, 0xB2),
+    RGBColor(0xED, 0xC9, 0x48),
+    RGBColor(0xB0, 0x7A, 0xA1),
+    RGBColor(0xFF, 0x9D, 0xA7),
+    RGBColor(0x9C, 0x75, 0x5F),
+    RGBColor(0xBA, 0xB0, 0xAC),
+];
+/// The effective window's shading (drawn at 30% opacity).
+pub const SHADE: RGBColor = RGBColor(0x59, 0xA1, 0x4F);
+const MARK: RGBColor = RGBColor(0x33, 0x33, 0x33);
+const SIZE: (u32, u32) = (960, 480);
+const LEGEND_WIDTH: u32 = 200;
+const DAY_SECONDS: f64 = 86_400.0;
+
+fn draw_err(e: impl std::fmt::Display) -> TimelineError {
+    TimelineError::Draw(e.to_string())
+}
+
+fn to_time(ts: Option<&pbjson_types::Timestamp>) -> Option<DateTime<Utc>> {
+    ts.and_then(|t| DateTime::<Utc>::try_from(*t).ok())
+}
+
+/// The tally asked for: by party code (`all` or "" for a start agreed by
+/// all), else the first. None when the report has no tally at all.
+fn choose<'a>(
+    report: &'a ComplianceReport,
+    reading: Option<&str>,
+) -> Result<Option<&'a ComplianceTally>, TimelineError> {
+    let Some(wanted) = reading else {
+        return Ok(report.tallies.first());
+    };
+    let key = if wanted == "all" { "" } else { wanted };
+    match report.tallies.iter().find(|t| t.reading == key) {
+        Some(t) => Ok(Some(t)),
+        None => Err(TimelineError::UnknownReading {
+            wanted: wanted.to_owned(),
+            available: report
+                .tallies
+                .iter()
+                .map(|t| {
+                    if t.reading.is_empty() {
+                        "all"
+                    } else {
+                        &t.reading
+                    }
+                })
+                .collect::<Vec<_>>()
+                .join(", "),
+        }),
+    }
+}
+
+/// The days shown: the period's, widened to any day with counts; a
+/// report with neither shows the day the agreement was declared.
+fn day_range(report: &ComplianceReport, tally: Option<&ComplianceTally>) -> (NaiveDate, u64) {
+    let period = report.period.unwrap_or_default();
+    let mut days: Vec<NaiveDate> = Vec::new();
+    if let Some(from) = to_time(period.from.as_ref()) {
+        days.push(from.date_naive());
+        if let Some(to) = to_time(period.to.as_ref()).filter(|to| *to > from) {
+            days.push((to - chrono::Duration::nanoseconds(1)).date_naive());
+        }
+    }
+    for d in tally
+        .iter()
+        .flat_map(|t| t.current.iter())
+        .flat_map(|c| &c.per_day)
+    {
+        if let Ok(day) = NaiveDate::parse_from_str(&d.day, "%Y-%m-%d") {
+            days.push(day);
+        }
+    }
+    let declared = report
+        .agreement
+        .as_ref()
+        .and_then(|v| v.agreement.as_ref())
+        .and_then(|a| to_time(a.declared_at.as_ref()))
+        .map_or(NaiveDate::default(), |t| t.date_naive());
+    let first = days.iter().min().copied().unwrap_or(declared);
+    let last = days.iter().max().copied().unwrap_or(declared);
+    let n = u64::try_from((last - first).num_days()).unwrap_or(0) + 1;
+    (first, n)
+}
+
+/// Perpetrators in the tally's order, then any others the days name.
+fn perpetrators(tally: Option<&ComplianceTally>) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    let current = tally.and_then(|t| t.current.as_ref());
+    let named = current
+        .iter()
+        .flat_map(|c| c.by_perpetrator.iter().map(|p| &p.party));
+    let on_days = current
+        .iter()
+        .flat_map(|c| &c.per_day)
+        .flat_map(|d| d.by_perpetrator.iter().map(|k| &k.key));
+    for p in named.chain(on_days) {
+        if !out.contains(p) {
+            out.push(p.clone());
+        }
+    }
+    out
+}
+
+/// When the agreement stopped applying, if it did: its expiry, or a lapse,
+/// an end or a supersession, whichever came first.
+fn stop(report: &ComplianceReport) -> Option<DateTime<Utc>> {
+    let view = report.agreement.as_ref()?;
+    let expiry = view
+        .agreement
+        .as_ref()
+        .and_then(|a| to_time(a.expires_at.as_ref()));
+    let ended = view
+        .statuses
+        .iter()
+        .filter(|s| {
+            matches!(
+                s.status(),
+                AgreementStatus::Lapsed | AgreementStatus::Ended | AgreementStatus::Superseded
+            )
+        })
+        .filter_map(|s| to_time(s.effective_at.as_ref()));
+    expiry.into_iter().chain(ended).min()
+}
+
+/// The per-day stacked bar chart of `reading`'s in-scope alleged
+/// violations (default: the report's first reading), as an SVG document.
+pub fn timeline_svg(
+    report: &ComplianceReport,
+    reading: Option<&str>,
+) -> Result<String, TimelineError> {
+    let tally = choose(report, reading)?;
+    let (first, n_days) = day_range(report, tally);
+    let origin = first.and_time(chrono::NaiveTime::MIN).and_utc();
+    // Day i's bar is centred on x = i; a time maps to its fraction of a day.
+    let x_of = |t: DateTime<Utc>| (t - origin).num_seconds() as f64 / DAY_SECONDS - 0.5;
+    let (x_min, x_max) = (-0.5, n_days as f64 - 0.5);
+    let parties = perpetrators(tally);
+    let per_day = tally
+        .and_then(|t| t.current.as_ref())
+        .map(|c| c.per_day.as_slice())
+        .unwrap_or_default();
+    let y_max = per_day
+        .iter()
+        .map(|d| d.total.max(d.by_perpetrator.iter().map(|k| k.count).sum()))
+        .max()
+        .unwrap_or(0)
+        .max(1);
+    let y_top = y_max as f64 * 1.25 + 0.5;
+
+    let title = report
+        .agreement
+        .as_ref()
+        .and_then(|v| v.agreement.as_ref())
+        .map_or("", |a| a.title.as_str());
+    let reading_label = match tally {
+        Some(t) if t.reading.is_empty() => "start agreed by all".to_owned(),
+        Some(t) => format!("start per {}", t.reading),
+        None => "no reading".to_owned(),
+    };
+
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, SIZE).into_drawing_area();
+        root.fill(&WHITE).map_err(draw_err)?;
+        let (plot, legend) = root.split_horizontally(SIZE.0 - LEGEND_WIDTH);
+        let mut chart = ChartBuilder::on(&plot)
+            .caption(
+                format!("{title}: in-scope alleged violations per day ({reading_label})"),
+                ("sans-serif", 16),
+            )
+            .margin(12)
+            .x_label_area_size(40)
+            .y_label_area_size(44)
+            .build_cartesian_2d(x_min..x_max, 0.0..y_top)
+            .map_err(draw_err)?;
+        let day_label = |x: &f64| {
+            let i = x.round();
+            if (x - i).abs() > 1e-6 || i < 0.0 {
+                return String::new();
+            }
+            first
+                .checked_add_days(Days::new(i as u64))
+                .map_or_else(String::new, |d| d.format("%m-%d").to_string())
+        };
+        let count_label = |y: &f64| {
+            if (y - y.round()).abs() < 1e-6 {
+                format!("{}", y.round())
+            } else {
+                String::new()
+            }
+        };
+        chart
+            .configure_mesh()
+            .disable_x_mesh()
+            .x_labels(usize::try_from(n_days).unwrap_or(15).clamp(1, 15))
+            .y_labels((y_top.floor() as usize + 1).min(11))
+            .light_line_style(TRANSPARENT)
+            .x_label_formatter(&day_label)
+            .y_label_formatter(&count_label)
+            .x_desc(format!("day (UTC), from {first}"))
+            .y_desc("alleged violations in scope")
+            .draw()
+            .map_err(draw_err)?;
+
+        // The window in which the agreement applied under this reading.
+        let period = report.period.unwrap_or_default();
+        let window_from = tally.and_then(|t| to_time(t.effective_from.as_ref()));
+        let window_to = [to_time(period.to.as_ref()), stop(report)]
+            .into_iter()
+            .flatten()
+            .min();
+        let mut shaded = false;
+        if let Some(from) = window_from {
+            let x0 = x_of(from).max(x_min);
+            let x1 = window_to.map_or(x_max, x_of).min(x_max);
+            if x1 > x0 {
+                shaded = true;
+                chart
+                    .draw_series(std::iter::once(Rectangle::new(
+                        [(x0, 0.0), (x1, y_top)],
+                        SHADE.mix(0.3).filled(),
+                    )))
+                    .map_err(draw_err)?;
+            }
+        }
+
+        // One rect per (day, perpetrator) with a count, stacked in order.
+        for day in per_day {
+            let Ok(date) = NaiveDate::parse_from_str(&day.day, "%Y-%m-%d") else {
+                continue;
+            };
+            let x = (date - first).num_days() as f64;
+            let mut base = 0.0;
+            for (i, party) in parties.iter().enumerate() {
+                let count = day
+                    .by_perpetrator
+                    .iter()
+                    .filter(|k| &k.key == party)
+                    .map(|k| k.count)
+                    .sum::<u64>();
+                if count == 0 {
+                    continue;
+                }
+                let top = base + count as f64;
+                chart
+                    .draw_series(std::iter::once(Rectangle::new(
+                        [(x - 0.4, base), (x + 0.4, top)],
+                        PALETTE[i % PALETTE.len()].filled(),
+                    )))
+                    .map_err(draw_err)?;
+                base = top;
+            }
+        }
+
+        // Status changes: a vertical line and the status, staggered.
+        let statuses = report.agreement.iter().flat_map(|v| &v.statuses);
+        let mut marked = false;
+        for (k, s) in statuses.enumerate() {
+            let Some(at) = to_time(s.effective_at.as_ref()) else {
+                continue;
+            };
+            let x = x_of(at);
+            if !(x_min..=x_max).contains(&x) {
+                continue;
+            }
+            marked = true;
+            let label = enum_label(s.status().as_str_name(), "AGREEMENT_STATUS_");
+            // Right of the line, or left of it near the right edge.
+            let right_edge = x > x_min + 0.75 * (x_max - x_min);
+            let (h_pos, dx) = if right_edge {
+                (HPos::Right, -3)
+            } else {
+                (HPos::Left, 3)
+            };
+            let style = ("sans-serif", 12)
+                .into_font()
+                .color(&MARK)
+                .pos(Pos::new(h_pos, VPos::Top));
+            let dy = 2 + 14 * i32::try_from(k % 3).unwrap_or(0);
+            chart
+                .draw_series([PathElement::new(
+                    vec![(x, 0.0), (x, y_top)],
+                    MARK.stroke_width(1),
+                )])
+                .map_err(draw_err)?;
+            chart
+                .draw_series(std::iter::once(
+                    EmptyElement::at((x, y_top)) + Text::new(label, (dx, dy), style),
+                ))
+                .map_err(draw_err)?;
+        }
+        let window = shaded.then_some(reading_label.as_str());
+        draw_legend(&legend, &parties, window, marked)?;
+        root.present().map_err(draw_err)?;
+    }
+    Ok(svg)
+}
+
+/// The legend, beside the plot: a swatch per perpetrator, then the
+/// shading and the status line when drawn.
+fn draw_legend(
+    area: &DrawingArea<SVGBackend<'_>, Shift>,
+    parties: &[String],
+    window: Option<&str>,
+    marked: bool,
+) -> Result<(), TimelineError> {
+    let font = ("sans-serif", 13).into_font();
+    let mut y = 48;
+    let mut row = |area: &DrawingArea<SVGBackend<'_>, Shift>, label: String| {
+        let at = y;
+        y += 20;
+        area.draw(&Text::new(label, (28, at), font.clone()))
+            .map(|()| at)
+            .map_err(draw_err)
+    };
+    area.draw(&Text::new(
+        "alleged perpetrator".to_owned(),
+        (8, 24),
+        font.clone(),
+    ))
+    .map_err(draw_err)?;
+    if parties.is_empty() {
+        row(area, "(none in scope)".to_owned())?;
+    }
+    for (i, party) in parties.iter().enumerate() {
+        let at = row(area, party_name(party).to_owned())?;
+        area.draw(&Rectangle::new(
+            [(8, at), (20, at + 12)],
+            PALETTE[i % PALETTE.len()].filled(),
+        ))
+        .map_err(draw_err)?;
+    }
+    if let Some(reading) = window {
+        let at = row(area, format!("in effect ({reading})"))?;
+        area.draw(&Rectangle::new(
+            [(8, at), (20, at + 12)],
+            SHADE.mix(0.3).filled(),
+        ))
+        .map_err(draw_err)?;
+    }
+    if marked {
+        let at = row(area, "status change".to_owned())?;
+        area.draw(&PathElement::new(
+            vec![(14, at - 2), (14, at + 14)],
+            MARK.stroke_width(1),
+        ))
+        .map_err(draw_err)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::compliance::fixture;
+
+    fn hex(c: RGBColor) -> String {
+        format!("#{:02X}{:02X}{:02X}", c.0, c.1, c.2)
+    }
+
+    /// Parses the SVG (it must be well-formed XML with an <svg> root) and
+    /// returns the fills of its rects and its texts.
+    fn parts(svg: &str) -> (Vec<String>, Vec<String>) {
+        let doc = roxmltree::Document::parse(svg).expect("well-formed XML");
+        assert_eq!(doc.root_element().tag_name().name(), "svg");
+        let rects = doc
+            .descendants()
+            .filter(|n| n.has_tag_name("rect"))
+            .filter_map(|n| n.attribute("fill").map(str::to_owned))
+            .collect();
+        let texts = doc
+            .descendants()
+            .filter(|n| n.has_tag_name("text"))
+            .filter_map(|n| n.text().map(|t| t.trim().to_owned()))
+            .collect();
+        (rects, texts)
+    }
+
+    fn count(fills: &[String], colour: RGBColor) -> usize {
+        fills.iter().filter(|f| **f == hex(colour)).count()
+    }
+
+    #[test]
+    fn one_bar_per_day_and_perpetrator_a_legend_and_the_status() {
+        let svg = timeline_svg(&fixture::report(), None).expect("drawn");
+        let (fills, texts) = parts(&svg);
+        // UA (first in the tally) on three days, RU on one; plus a legend
+        // swatch each. The shaded window and its swatch.
+        assert_eq!(count(&fills, PALETTE[0]), 3 + 1, "{svg}");
+        assert_eq!(count(&fills, PALETTE[1]), 1 + 1, "{svg}");
+        assert_eq!(count(&fills, SHADE), 2, "{svg}");
+        for label in ["UA", "RU", "suspended", "03-19", "in effect (start per RU)"] {
+            assert!(
+                texts.iter().any(|t| t == label),
+                "no text {label:?} in {texts:?}"
+            );
+        }
+        assert!(
+            texts.iter().any(|t| t.starts_with("Energy truce: ")),
+            "{texts:?}"
+        );
+    }
+
+    #[test]
+    fn another_reading_and_unknown_readings() {
+        // UA's start is after the period: no bars, nothing shaded.
+        let svg = timeline_svg(&fixture::report(), Some("UA")).expect("drawn");
+        let (fills, texts) = parts(&svg);
+        assert_eq!(count(&fills, PALETTE[0]), 0, "{svg}");
+        assert_eq!(count(&fills, SHADE), 0, "{svg}");
+        assert!(
+            texts.iter().any(|t| t.contains("(start per UA)")),
+            "{texts:?}"
+        );
+        assert!(texts.iter().any(|t| t == "suspended"), "{texts:?}");
+        match timeline_svg(&fixture::report(), Some("XX")) {
+            Err(TimelineError::UnknownReading { available, .. }) => {
+                assert_eq!(available, "RU, UA");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn empty_reports_still_make_a_chart() {
+        let svg = timeline_svg(&fixture::empty(), Some("all")).expect("drawn");
+        let (fills, texts) = parts(&svg);
+        assert!(PALETTE.iter().all(|c| count(&fills, *c) == 0), "{svg}");
+        assert_eq!(count(&fills, SHADE), 2, "the window is shaded: {svg}");
+        assert!(texts.iter().any(|t| t == "03-18"), "{texts:?}");
+        assert!(texts.iter().any(|t| t == "(none in scope)"), "{texts:?}");
+        let svg = timeline_svg(&ComplianceReport::default(), None).expect("drawn");
+        let (_, texts) = parts(&svg);
+        assert!(texts.iter().any(|t| t.contains("no reading")), "{texts:?}");
+    }
+}
