@@ -13,13 +13,13 @@ use crate::{
 };
 use truce_proto::v1::{
     AddClaimRequest, AgreementView, AssessScopeRequest, AssessScopeResponse, AttachSourceRequest,
-    Checkpoint, ConsistencyProof, CorrectReportRequest, Envelope, GetAgreementRequest,
-    GetCheckpointRequest, GetConsistencyProofRequest, GetEntryRequest, GetEntryResponse,
-    GetInclusionProofRequest, GetReportRequest, InclusionProof, ListAgreementsRequest,
-    ListAgreementsResponse, ListChangesRequest, ListChangesResponse, QueryReportsRequest,
-    QueryReportsResponse, ReadLogRequest, ReadLogResponse, Receipt, RecordAgreementRequest,
-    ReportView, SetStatusRequest, SubmitReportRequest, SubscribeFilter, envelope::Kind,
-    truce_client::TruceClient,
+    Checkpoint, ComplianceReport, ComplianceReportRequest, ConsistencyProof, CorrectReportRequest,
+    Envelope, GetAgreementRequest, GetCheckpointRequest, GetConsistencyProofRequest,
+    GetEntryRequest, GetEntryResponse, GetInclusionProofRequest, GetReportRequest, InclusionProof,
+    ListAgreementsRequest, ListAgreementsResponse, ListChangesRequest, ListChangesResponse,
+    QueryReportsRequest, QueryReportsResponse, ReadLogRequest, ReadLogResponse, Receipt,
+    RecordAgreementRequest, ReportView, SetStatusRequest, SubmitReportRequest, SubscribeFilter,
+    compliance_report_part, envelope::Kind, truce_client::TruceClient,
 };
 
 /// Errors of the client.
@@ -101,7 +101,8 @@ pub struct ClientOptions {
     pub connect_timeout: Duration,
     /// Deadline of each call.
     pub request_timeout: Duration,
-    /// Attempts of a write on UNAVAILABLE, including the first.
+    /// Attempts of a write (or a compliance report) on UNAVAILABLE,
+    /// including the first.
     pub write_attempts: u32,
     /// Delay before the first retry; doubles with each.
     pub retry_backoff: Duration,
@@ -352,6 +353,73 @@ impl Client {
             as_of_sequence: as_of,
         });
         Ok(self.inner.clone().assess_scope(req).await?.into_inner())
+    }
+
+    /// A compliance report on one agreement, its annex pages appended to
+    /// `annex`. Retried on UNAVAILABLE like a write (`write_attempts`); once
+    /// the first part has arrived, a retry asks for that part's sequence, so
+    /// the report is the same whichever attempt completes it.
+    pub async fn compliance_report(
+        &self,
+        mut req: ComplianceReportRequest,
+    ) -> Result<ComplianceReport, ClientError> {
+        let mut backoff = self.options.retry_backoff;
+        let mut attempt = 1;
+        loop {
+            match self.compliance_report_once(&mut req).await {
+                Err(ClientError::Status(s))
+                    if s.code() == Code::Unavailable && attempt < self.options.write_attempts =>
+                {
+                    tracing::debug!(attempt, error = %s, "compliance report unavailable; retrying");
+                    tokio::time::sleep(backoff).await;
+                    backoff *= 2;
+                    attempt += 1;
+                }
+                done => return done,
+            }
+        }
+    }
+
+    /// One attempt: the report part, then every annex page. Pins
+    /// `req.as_of_sequence` to the report's once it is known.
+    async fn compliance_report_once(
+        &self,
+        req: &mut ComplianceReportRequest,
+    ) -> Result<ComplianceReport, ClientError> {
+        use compliance_report_part::Part;
+        let request = self.request(req.clone());
+        let mut stream = self
+            .inner
+            .clone()
+            .get_compliance_report(request)
+            .await?
+            .into_inner();
+        let mut report = match stream.message().await?.and_then(|m| m.part) {
+            Some(Part::Report(r)) => r,
+            Some(Part::Annex(_)) => {
+                return Err(ClientError::Request(
+                    "the compliance report stream began with an annex page, not the report".into(),
+                ));
+            }
+            None => {
+                return Err(ClientError::Request(
+                    "the compliance report stream did not begin with a report".into(),
+                ));
+            }
+        };
+        req.as_of_sequence = report.as_of_sequence;
+        while let Some(message) = stream.message().await? {
+            match message.part {
+                Some(Part::Annex(page)) => report.annex.extend(page.entries),
+                Some(Part::Report(_)) => {
+                    return Err(ClientError::Request(
+                        "the compliance report stream sent a second report".into(),
+                    ));
+                }
+                None => {}
+            }
+        }
+        Ok(report)
     }
 
     /// The changes in (after, until] (until 0: now), one page.

@@ -4,7 +4,8 @@
 
 use geojson::{Feature, FeatureCollection, Geometry, JsonObject, Value, feature::Id};
 use truce_proto::v1::{
-    EventType, ExternalIdScheme, GeoPrecision, Report, ReportView, TimePrecision,
+    EventType, ExternalIdScheme, GeoPrecision, Report, ReportView, Source, TargetClass,
+    TimePrecision,
 };
 
 use crate::time;
@@ -91,6 +92,27 @@ pub fn acled_geo_precision(p: GeoPrecision) -> &'static str {
     }
 }
 
+/// ACLED civilian_targeting: "Civilian targeting" when civilians (homes,
+/// hospitals, schools, aid) were the target, else empty.
+pub fn acled_civilian_targeting(t: TargetClass) -> &'static str {
+    use TargetClass as T;
+    match t {
+        T::Residential | T::Health | T::Education | T::Humanitarian | T::OtherCivilian => {
+            "Civilian targeting"
+        }
+        _ => "",
+    }
+}
+
+/// The name of a source in ACLED's source column: its publisher, else its
+/// URL, else its identifier.
+pub fn acled_source_name(s: &Source) -> &str {
+    [&s.publisher, &s.url, &s.identifier]
+        .into_iter()
+        .find(|v| !v.is_empty())
+        .map_or("", String::as_str)
+}
+
 fn date(r: &Report) -> (String, String) {
     let start = time::format(r.occurred.as_ref().and_then(|o| o.start.as_ref()));
     let day = start.get(..10).unwrap_or("").to_owned();
@@ -109,17 +131,7 @@ pub fn acled_row(view: &ReportView) -> Vec<String> {
         .iter()
         .find(|x| x.scheme() == ExternalIdScheme::Acled)
         .map_or_else(|| r.id.clone(), |x| x.value.clone());
-    let sources: Vec<&str> = r
-        .sources
-        .iter()
-        .map(|s| {
-            if s.publisher.is_empty() {
-                s.url.as_str()
-            } else {
-                s.publisher.as_str()
-            }
-        })
-        .collect();
+    let sources: Vec<&str> = r.sources.iter().map(acled_source_name).collect();
     let timestamp = view
         .created
         .as_ref()
@@ -144,6 +156,10 @@ pub fn acled_row(view: &ReportView) -> Vec<String> {
     set("sub_event_type", sub_event.into());
     set("actor1", r.alleged_perpetrators.join("; "));
     set("actor2", r.affected_parties.join("; "));
+    set(
+        "civilian_targeting",
+        acled_civilian_targeting(r.target_class()).into(),
+    );
     set("country", loc.country.clone());
     set("admin1", loc.admin1.clone());
     set("admin2", loc.admin2.clone());
@@ -166,6 +182,18 @@ pub fn acled_row(view: &ReportView) -> Vec<String> {
     set("tags", r.tags.join("; "));
     set("timestamp", timestamp);
     row
+}
+
+/// Writes ACLED CSV: the header row, then one row per view (what
+/// `truce export --format acled-csv` writes).
+pub fn write_acled_csv<W: std::io::Write>(out: W, views: &[ReportView]) -> Result<(), csv::Error> {
+    let mut w = csv::Writer::from_writer(out);
+    w.write_record(ACLED_COLUMNS)?;
+    for v in views {
+        w.write_record(acled_row(v))?;
+    }
+    w.flush()?;
+    Ok(())
 }
 
 /// A GeoJSON feature of a report (null geometry without coordinates).

@@ -13,9 +13,12 @@
 
 pub mod cli;
 mod client;
+pub mod compliance;
 pub mod export;
+pub mod import;
 pub mod subscription;
 pub mod time;
+pub mod timeline;
 pub mod verify;
 
 pub use client::{Client, ClientError, ClientOptions, VerifyFailure, new_request_id};

@@ -783,3 +783,246 @@ async fn export_jsonl_geojson_and_acled_csv() {
     assert_eq!(&row[col("fatalities")], "2");
     d.shutdown().await.unwrap();
 }
+
+/// A u64 in proto3 JSON (a string) or as a number.
+fn json_u64(v: &serde_json::Value) -> Option<u64> {
+    v.as_u64()
+        .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn compliance_as_json_text_and_svg() {
+    const AGREEMENT: &str = "ru-ua-energy-moratorium-2025";
+    let dir = tempfile::tempdir().unwrap();
+    let d = daemon(dir.path()).await;
+    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/seed-scenario.jsonl");
+    assert!(
+        truce(&d.url(), &["submit", "--file", file.to_str().unwrap()])
+            .status
+            .success()
+    );
+    let run = |args: &[&str]| {
+        let out = truce(&d.url(), args);
+        assert!(out.status.success(), "{args:?}: {}", text(&out.stderr));
+        text(&out.stdout)
+    };
+
+    // JSON: one object, the assembled report (annex pages appended).
+    let json = run(&["--json", "compliance", AGREEMENT]);
+    assert_eq!(json.lines().count(), 1, "{json}");
+    let report: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(
+        report["agreement"]["agreement"]["id"], AGREEMENT,
+        "{report}"
+    );
+    assert_eq!(json_u64(&report["asOfSequence"]), Some(12), "{report}");
+    assert!(
+        !report["tallies"].as_array().unwrap().is_empty(),
+        "{report}"
+    );
+    let annex = report["annex"].as_array().map_or(0, Vec::len);
+    assert!(annex > 0, "the seed's reports name the agreement: {report}");
+    let without = run(&["--json", "compliance", AGREEMENT, "--no-annex"]);
+    let without: serde_json::Value = serde_json::from_str(&without).unwrap();
+    assert_eq!(without["annex"].as_array().map_or(0, Vec::len), 0);
+    let earlier = run(&["--json", "compliance", AGREEMENT, "--as-of", "4"]);
+    let earlier: serde_json::Value = serde_json::from_str(&earlier).unwrap();
+    assert_eq!(json_u64(&earlier["asOfSequence"]), Some(4), "{earlier}");
+
+    // Text for people.
+    let shown = run(&[
+        "compliance",
+        AGREEMENT,
+        "--from",
+        "2025-03-18",
+        "--to",
+        "2025-04-17T17:00:00Z",
+    ]);
+    assert!(
+        shown.contains("Moratorium on strikes against energy infrastructure"),
+        "{shown}"
+    );
+    assert!(shown.contains("log sequence 12"), "{shown}");
+    assert!(shown.contains("Reading of the start per RU"), "{shown}");
+
+    // The timeline, for the default and a chosen reading.
+    let svg = dir.path().join("timeline.svg");
+    let svg_arg = svg.to_str().unwrap();
+    run(&["compliance", AGREEMENT, "--no-annex", "--svg", svg_arg]);
+    let drawn = std::fs::read_to_string(&svg).unwrap();
+    let doc = roxmltree::Document::parse(&drawn).expect("well-formed SVG");
+    assert_eq!(doc.root_element().tag_name().name(), "svg");
+    std::fs::remove_file(&svg).unwrap();
+    run(&["compliance", AGREEMENT, "--svg", svg_arg, "--reading", "UA"]);
+    roxmltree::Document::parse(&std::fs::read_to_string(&svg).unwrap()).expect("well-formed");
+
+    // Usage errors exit 2: an unknown reading (nothing printed), a bad time.
+    let out = truce(
+        &d.url(),
+        &["compliance", AGREEMENT, "--svg", svg_arg, "--reading", "XX"],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("XX"), "{}", text(&out.stderr));
+    assert!(out.stdout.is_empty());
+    let out = truce(&d.url(), &["compliance", AGREEMENT, "--from", "March"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("--from"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = truce(&d.url(), &["compliance", "no-such-agreement"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    d.shutdown().await.unwrap();
+}
+
+fn acled_sample() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/data/acled-sample.csv")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn import_acled_csv_reports_bad_rows_and_a_rerun_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = daemon(dir.path()).await;
+    let sample = acled_sample();
+    let file = sample.to_str().unwrap();
+    let out = truce(&d.url(), &["import", "--format", "acled-csv", file]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    let stderr = text(&out.stderr);
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(lines.len(), 3, "one line per bad row, no bar: {stderr}");
+    for (l, n) in lines.iter().zip([5, 7, 8]) {
+        assert!(l.starts_with(&format!("{file}:{n}: ")), "{stderr}");
+    }
+    assert!(lines[2].contains("report.location.latitude"), "{stderr}");
+    assert_eq!(
+        text(&out.stdout).trim(),
+        "imported 5 new, 0 corrected, 0 unchanged, 3 failed"
+    );
+
+    let again = truce(
+        &d.url(),
+        &["--json", "import", "--format", "acled-csv", file],
+    );
+    assert_eq!(again.status.code(), Some(2));
+    let summary: serde_json::Value = serde_json::from_slice(&again.stdout).unwrap();
+    assert_eq!(
+        summary,
+        serde_json::json!({"new": 0, "corrected": 0, "unchanged": 5, "failed": 3})
+    );
+
+    // Only good rows, columns in another order and one more: exit 0.
+    let mut reader = csv::Reader::from_path(&sample).unwrap();
+    let mut names: Vec<String> = reader
+        .headers()
+        .unwrap()
+        .iter()
+        .map(str::to_owned)
+        .collect();
+    names.reverse();
+    names.push("extra".into());
+    let shuffled = dir.path().join("shuffled.csv");
+    let mut w = csv::Writer::from_path(&shuffled).unwrap();
+    w.write_record(&names).unwrap();
+    for record in reader.records().take(2) {
+        let mut fields: Vec<String> = record.unwrap().iter().map(str::to_owned).collect();
+        fields.reverse();
+        fields.push("ignored".into());
+        w.write_record(&fields).unwrap();
+    }
+    w.flush().unwrap();
+    let out = truce(
+        &d.url(),
+        &[
+            "import",
+            "--format",
+            "acled-csv",
+            shuffled.to_str().unwrap(),
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stdout).trim(),
+        "imported 0 new, 0 corrected, 2 unchanged, 0 failed"
+    );
+
+    // A header without the columns we read, and a missing file: exit 2.
+    let bare = dir.path().join("bare.csv");
+    std::fs::write(&bare, "event_id_cnty,notes\nX,y\n").unwrap();
+    let out = truce(
+        &d.url(),
+        &["import", "--format", "acled-csv", bare.to_str().unwrap()],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("lacks ACLED columns") && stderr.contains("event_date"),
+        "{stderr}"
+    );
+    let out = truce(&d.url(), &["import", "--format", "jsonl", "/no/such/file"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("cannot open"));
+    d.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn import_strict_stops_and_jsonl_moves_reports_between_daemons() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = daemon(&dir.path().join("d")).await;
+    let sample = acled_sample();
+    let file = sample.to_str().unwrap();
+    let out = truce(
+        &d.url(),
+        &["import", "--format", "acled-csv", "--strict", file],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = text(&out.stderr);
+    assert!(stderr.starts_with(&format!("{file}:5: ")), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert_eq!(
+        text(&out.stdout).trim(),
+        "imported 3 new, 0 corrected, 0 unchanged, 1 failed"
+    );
+    let out = truce(&d.url(), &["report", "show", "acled-RUS18004"]);
+    assert_eq!(out.status.code(), Some(2), "nothing after the bad row");
+
+    let exported = dir.path().join("reports.jsonl");
+    let out = truce(
+        &d.url(),
+        &[
+            "export",
+            "--format",
+            "jsonl",
+            "-o",
+            exported.to_str().unwrap(),
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let e = daemon(&dir.path().join("e")).await;
+    let import = || {
+        truce(
+            &e.url(),
+            &["import", "--format", "jsonl", exported.to_str().unwrap()],
+        )
+    };
+    let out = import();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stdout).trim(),
+        "imported 3 new, 0 corrected, 0 unchanged, 0 failed"
+    );
+    let out = import();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stdout).trim(),
+        "imported 0 new, 0 corrected, 3 unchanged, 0 failed"
+    );
+    let show = |url: &str| {
+        let out = truce(url, &["--json", "report", "show", "acled-UKR210001"]);
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        v["report"].clone()
+    };
+    assert_eq!(show(&d.url()), show(&e.url()));
+    d.shutdown().await.unwrap();
+    e.shutdown().await.unwrap();
+}

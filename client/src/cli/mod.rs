@@ -2,10 +2,12 @@
 //! (0 ok, 1 server or connection error, 2 usage or validation error).
 
 mod change_flags;
+mod compliance;
 mod export;
 mod flags;
+mod import;
 mod list_flags;
-mod render;
+pub(crate) mod render;
 mod submit;
 mod verify;
 mod watch;
@@ -56,6 +58,9 @@ pub enum Command {
     Source(SourceCommand),
     /// Export reports matching filters as jsonl, geojson or acled-csv.
     Export(Box<export::ExportFlags>),
+    /// Import reports from jsonl (an export) or ACLED CSV; re-running
+    /// a file writes only what changed.
+    Import(Box<import::ImportFlags>),
     /// Is a report within an agreement's scope? Per reading of its start.
     Scope {
         report: String,
@@ -65,6 +70,10 @@ pub enum Command {
         #[arg(long, default_value_t = 0)]
         as_of: u64,
     },
+    /// A compliance report on an agreement: counts per reading of its
+    /// start, claims beside evidence, the reports considered; optionally a
+    /// per-day SVG timeline.
+    Compliance(Box<compliance::ComplianceFlags>),
     /// What changed between two sequences: entries in (after, until].
     Changes {
         /// After this sequence (exclusive).
@@ -277,6 +286,10 @@ async fn run(args: Args) -> Result<ExitCode, CliError> {
             let client = Client::connect(&args.server).await?;
             export::run(&client, *flags).await?;
         }
+        Command::Import(flags) => {
+            let client = Client::connect(&args.server).await?;
+            return import::run(&client, args.json, *flags).await;
+        }
         Command::Scope {
             report,
             agreement,
@@ -285,6 +298,7 @@ async fn run(args: Args) -> Result<ExitCode, CliError> {
             let client = Client::connect(&args.server).await?;
             out.scope(&client.assess_scope(&report, &agreement, as_of).await?)?;
         }
+        Command::Compliance(flags) => compliance::run(&args.server, &out, *flags).await?,
         Command::Changes { after, until } => {
             let client = Client::connect(&args.server).await?;
             render::changes(&client, &out, after, until).await?;

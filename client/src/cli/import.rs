@@ -1,0 +1,78 @@
+//! `truce import --format jsonl|acled-csv FILE`: the flags, a progress bar
+//! on a terminal, failed rows on stderr as `FILE:LINE: reason` while the
+//! good ones land, and a summary line (exit 2 if any row failed). The work
+//! is the library's (`crate::import`).
+
+use std::{
+    io::{IsTerminal, Read},
+    process::ExitCode,
+};
+
+use clap::Args;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use super::CliError;
+use crate::{
+    Client,
+    import::{self, Format, ImportOptions},
+};
+
+/// `truce import`.
+#[derive(Debug, Args)]
+pub struct ImportFlags {
+    #[arg(long, value_enum)]
+    pub format: Format,
+    /// The file, or - for standard input.
+    pub file: String,
+    /// Stop at the first failed row (nothing after it is written).
+    #[arg(long)]
+    pub strict: bool,
+}
+
+/// A bar on stderr when it is a terminal, else nothing.
+fn progress_bar(len: Option<u64>) -> ProgressBar {
+    if !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let style = ProgressStyle::with_template("{bar:40} {bytes}/{total_bytes} {msg}")
+        .unwrap_or_else(|_| ProgressStyle::default_bar());
+    ProgressBar::with_draw_target(len, ProgressDrawTarget::stderr()).with_style(style)
+}
+
+pub async fn run(client: &Client, json: bool, flags: ImportFlags) -> Result<ExitCode, CliError> {
+    let (input, len): (Box<dyn Read + Send>, Option<u64>) = if flags.file == "-" {
+        (Box::new(std::io::stdin()), None)
+    } else {
+        let f = std::fs::File::open(&flags.file)
+            .map_err(|e| CliError::Usage(format!("cannot open {}: {e}", flags.file)))?;
+        let len = f.metadata().ok().map(|m| m.len());
+        (Box::new(f), len)
+    };
+    let bar = progress_bar(len);
+    let (label, shown) = (flags.file.clone(), bar.clone());
+    let options = ImportOptions {
+        strict: flags.strict,
+        progress: bar,
+        file_label: flags.file.clone(),
+        on_error: Some(Box::new(move |e| {
+            shown.suspend(|| eprintln!("{label}:{}: {}", e.line, e.reason));
+        })),
+    };
+    let summary = import::import(client, flags.format, input, options).await?;
+    if json {
+        let counts = serde_json::json!({
+            "new": summary.new,
+            "corrected": summary.corrected,
+            "unchanged": summary.unchanged,
+            "failed": summary.failed,
+        });
+        println!("{counts}");
+    } else {
+        println!("{summary}");
+    }
+    Ok(if summary.failed > 0 {
+        ExitCode::from(2)
+    } else {
+        ExitCode::SUCCESS
+    })
+}

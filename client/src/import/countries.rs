@@ -1,0 +1,90 @@
+//! Country names and ISO 3166-1 numeric codes as ACLED writes them, to the
+//! alpha-2 codes a report's location holds (the daemon accepts only those).
+//! A short table of the countries of the conflicts Truce is used for; a
+//! name it does not know is a row error that names it, so extend it here.
+
+/// (alpha-2, ACLED's country name, ISO 3166-1 numeric).
+const COUNTRIES: &[(&str, &str, u16)] = &[
+    ("AM", "Armenia", 51),
+    ("AZ", "Azerbaijan", 31),
+    ("BY", "Belarus", 112),
+    ("CO", "Colombia", 170),
+    ("EE", "Estonia", 233),
+    ("FI", "Finland", 246),
+    ("GE", "Georgia", 268),
+    ("HU", "Hungary", 348),
+    ("IL", "Israel", 376),
+    ("KZ", "Kazakhstan", 398),
+    ("LB", "Lebanon", 422),
+    ("LT", "Lithuania", 440),
+    ("LV", "Latvia", 428),
+    ("LY", "Libya", 434),
+    ("MD", "Moldova", 498),
+    ("MM", "Myanmar", 104),
+    ("PL", "Poland", 616),
+    ("PS", "Palestine", 275),
+    ("RO", "Romania", 642),
+    ("RU", "Russia", 643),
+    ("SD", "Sudan", 729),
+    ("SK", "Slovakia", 703),
+    ("SY", "Syria", 760),
+    ("TR", "Turkey", 792),
+    ("UA", "Ukraine", 804),
+    ("YE", "Yemen", 887),
+];
+
+/// The alpha-2 code of an ACLED country name (case-insensitive).
+pub fn code_of_name(name: &str) -> Option<&'static str> {
+    let name = name.trim();
+    COUNTRIES
+        .iter()
+        .find(|(_, n, _)| n.eq_ignore_ascii_case(name))
+        .map(|(code, _, _)| *code)
+}
+
+/// The alpha-2 code of an ISO 3166-1 numeric code ("804", "51").
+pub fn code_of_numeric(iso: &str) -> Option<&'static str> {
+    let n: u16 = iso.trim().parse().ok()?;
+    COUNTRIES
+        .iter()
+        .find(|(_, _, m)| *m == n)
+        .map(|(code, _, _)| *code)
+}
+
+/// The alpha-2 code of ACLED's country and iso columns: the country column
+/// when it already is a code (what `truce export` writes), else its name,
+/// else the numeric code.
+pub fn code(country: &str, iso: &str) -> Result<String, String> {
+    let c = country.trim();
+    if c.len() == 2 && c.bytes().all(|b| b.is_ascii_uppercase()) {
+        return Ok(c.to_owned());
+    }
+    code_of_name(c)
+        .or_else(|| code_of_numeric(iso))
+        .map(str::to_owned)
+        .ok_or_else(|| {
+            format!(
+                "country {c:?} (iso {iso:?}) is neither an ISO 3166-1 alpha-2 code nor a country this importer knows"
+            )
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_numbers_and_codes() {
+        assert_eq!(code("Ukraine", "").as_deref(), Ok("UA"));
+        assert_eq!(code("russia", "").as_deref(), Ok("RU"));
+        assert_eq!(code("RU", "").as_deref(), Ok("RU"));
+        assert_eq!(code("Ukrainia", "804").as_deref(), Ok("UA"));
+        assert_eq!(code("", "051").as_deref(), Ok("AM"));
+        let err = code("Atlantis", "999").unwrap_err();
+        assert!(err.contains("\"Atlantis\""), "{err}");
+        assert!(
+            COUNTRIES.windows(2).all(|w| w[0].0 < w[1].0),
+            "sorted by code, no code twice"
+        );
+    }
+}
