@@ -14,12 +14,13 @@ use crate::{
 use truce_proto::v1::{
     AddClaimRequest, AgreementView, AssessScopeRequest, AssessScopeResponse, AttachSourceRequest,
     Checkpoint, ComplianceReport, ComplianceReportRequest, ConsistencyProof, CorrectReportRequest,
-    Envelope, GetAgreementRequest, GetCheckpointRequest, GetConsistencyProofRequest,
-    GetEntryRequest, GetEntryResponse, GetInclusionProofRequest, GetReportRequest, InclusionProof,
-    ListAgreementsRequest, ListAgreementsResponse, ListChangesRequest, ListChangesResponse,
-    QueryReportsRequest, QueryReportsResponse, ReadLogRequest, ReadLogResponse, Receipt,
-    RecordAgreementRequest, ReportView, SetStatusRequest, SubmitReportRequest, SubscribeFilter,
-    compliance_report_part, envelope::Kind, truce_client::TruceClient,
+    Envelope, FindAgreementsRequest, FindAgreementsResponse, GetAgreementRequest,
+    GetCheckpointRequest, GetConsistencyProofRequest, GetEntryRequest, GetEntryResponse,
+    GetInclusionProofRequest, GetReportRequest, InclusionProof, ListAgreementsRequest,
+    ListAgreementsResponse, ListChangesRequest, ListChangesResponse, QueryReportsRequest,
+    QueryReportsResponse, ReadLogRequest, ReadLogResponse, Receipt, RecordAgreementRequest,
+    ReportView, SetStatusRequest, SubmitReportRequest, SubscribeFilter, compliance_report_part,
+    envelope::Kind, truce_client::TruceClient,
 };
 
 /// Errors of the client.
@@ -355,6 +356,19 @@ impl Client {
         Ok(self.inner.clone().assess_scope(req).await?.into_inner())
     }
 
+    /// Agreements whose scope covers a report, linked or not.
+    pub async fn find_agreements(
+        &self,
+        report_id: &str,
+        as_of: u64,
+    ) -> Result<FindAgreementsResponse, ClientError> {
+        let req = self.request(FindAgreementsRequest {
+            report_id: report_id.to_owned(),
+            as_of_sequence: as_of,
+        });
+        Ok(self.inner.clone().find_agreements(req).await?.into_inner())
+    }
+
     /// A compliance report on one agreement, its annex pages appended to
     /// `annex`. Retried on UNAVAILABLE like a write (`write_attempts`); once
     /// the first part has arrived, a retry asks for that part's sequence, so
@@ -380,8 +394,9 @@ impl Client {
         }
     }
 
-    /// One attempt: the report part, then every annex page. Pins
-    /// `req.as_of_sequence` to the report's once it is known.
+    /// One attempt: the annex pages, then the report part, which must come
+    /// last. Pins `req.as_of_sequence` to the stream's once it is known, so
+    /// a retry computes the same report.
     async fn compliance_report_once(
         &self,
         req: &mut ComplianceReportRequest,
@@ -394,31 +409,27 @@ impl Client {
             .get_compliance_report(request)
             .await?
             .into_inner();
-        let mut report = match stream.message().await?.and_then(|m| m.part) {
-            Some(Part::Report(r)) => r,
-            Some(Part::Annex(_)) => {
-                return Err(ClientError::Request(
-                    "the compliance report stream began with an annex page, not the report".into(),
-                ));
-            }
-            None => {
-                return Err(ClientError::Request(
-                    "the compliance report stream did not begin with a report".into(),
-                ));
-            }
-        };
-        req.as_of_sequence = report.as_of_sequence;
+        let mut annex = Vec::new();
+        let mut report: Option<ComplianceReport> = None;
         while let Some(message) = stream.message().await? {
+            if message.as_of_sequence != 0 {
+                req.as_of_sequence = message.as_of_sequence;
+            }
+            if report.is_some() {
+                return Err(ClientError::Request(
+                    "the compliance report stream went on after the report".into(),
+                ));
+            }
             match message.part {
-                Some(Part::Annex(page)) => report.annex.extend(page.entries),
-                Some(Part::Report(_)) => {
-                    return Err(ClientError::Request(
-                        "the compliance report stream sent a second report".into(),
-                    ));
-                }
+                Some(Part::Annex(page)) => annex.extend(page.entries),
+                Some(Part::Report(r)) => report = Some(r),
                 None => {}
             }
         }
+        let mut report = report.ok_or_else(|| {
+            ClientError::Request("the compliance report stream ended without the report".into())
+        })?;
+        report.annex = annex;
         Ok(report)
     }
 

@@ -1026,3 +1026,51 @@ async fn import_strict_stops_and_jsonl_moves_reports_between_daemons() {
     d.shutdown().await.unwrap();
     e.shutdown().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scope_with_and_without_an_agreement() {
+    const AGREEMENT: &str = "ru-ua-energy-moratorium-2025";
+    let dir = tempfile::tempdir().unwrap();
+    let d = daemon(dir.path()).await;
+    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/seed-scenario.jsonl");
+    let out = truce(&d.url(), &["submit", "--file", file.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let run = |args: &[&str]| {
+        let out = truce(&d.url(), args);
+        assert!(out.status.success(), "{args:?}: {}", text(&out.stderr));
+        text(&out.stdout)
+    };
+    // One agreement: a row per reading.
+    let one = run(&["scope", "seed-report-3", "--agreement", AGREEMENT]);
+    assert!(
+        one.lines()
+            .any(|l| l.starts_with("RU") && l.contains("indeterminate")),
+        "{one}"
+    );
+    assert!(
+        one.lines()
+            .any(|l| l.starts_with("UA") && l.contains("out-of-scope")),
+        "{one}"
+    );
+    // Every agreement that covers it: the moratorium, named by the report.
+    let all = run(&["scope", "seed-report-1"]);
+    assert!(
+        all.lines()
+            .any(|l| l.starts_with(AGREEMENT) && l.contains("yes") && l.contains("in-scope")),
+        "{all}"
+    );
+    assert!(all.contains("1 of 1 agreements cover it"), "{all}");
+    let json = run(&["--json", "scope", "seed-report-1"]);
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(v["matches"][0]["agreementId"], AGREEMENT, "{v}");
+    assert_eq!(v["matches"][0]["linked"], true, "{v}");
+    // An unknown report: exit 2, the field named.
+    let out = truce(&d.url(), &["scope", "no-such-report"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("report_id"),
+        "{}",
+        text(&out.stderr)
+    );
+    d.shutdown().await.unwrap();
+}

@@ -1,7 +1,8 @@
-//! `Client::compliance_report` assembles the report part and its annex
-//! pages, retries on UNAVAILABLE (also when the stream breaks after the
-//! report part, then asking for that part's sequence) and rejects a stream
-//! that does not begin with the report. Against a stand-in server.
+//! `Client::compliance_report` assembles the annex pages and the report
+//! part that ends the stream, retries on UNAVAILABLE (also when the stream
+//! breaks after a page, then asking for the sequence the pages named) and
+//! rejects a stream without the report or going on after it. Against a
+//! stand-in server.
 
 use std::{
     sync::{Arc, Mutex},
@@ -80,10 +81,15 @@ fn report(as_of: u64) -> Result<ComplianceReportPart, Status> {
             examined: 3,
             ..ComplianceReport::default()
         })),
+        as_of_sequence: as_of,
     })
 }
 
 fn page(ids: &[&str]) -> Result<ComplianceReportPart, Status> {
+    page_at(7, ids)
+}
+
+fn page_at(as_of: u64, ids: &[&str]) -> Result<ComplianceReportPart, Status> {
     let entry = |id: &&str| AnnexEntry {
         report: Some(truce_proto::v1::Report {
             id: (*id).into(),
@@ -95,6 +101,7 @@ fn page(ids: &[&str]) -> Result<ComplianceReportPart, Status> {
         part: Some(Part::Annex(AnnexPage {
             entries: ids.iter().map(entry).collect(),
         })),
+        as_of_sequence: as_of,
     })
 }
 
@@ -110,11 +117,10 @@ async fn pages_are_appended_and_a_broken_stream_is_retried_at_its_sequence() {
     let (url, state) = serve(vec![
         Err(Status::unavailable("starting")),
         Ok(vec![
-            report(7),
             page(&["a"]),
             Err(Status::unavailable("shutting down")),
         ]),
-        Ok(vec![report(7), page(&["a", "b"]), page(&["c"])]),
+        Ok(vec![page(&["a", "b"]), page(&["c"]), report(7)]),
     ])
     .await;
     let got = client(url)
@@ -150,10 +156,19 @@ async fn attempts_run_out_and_other_errors_are_not_retried() {
 }
 
 #[tokio::test]
-async fn a_stream_must_begin_with_the_report() {
-    let (url, _) = serve(vec![Ok(vec![page(&["a"]), report(1)]), Ok(vec![])]).await;
+async fn a_stream_must_end_with_the_report() {
+    let (url, _) = serve(vec![
+        Ok(vec![report(1), page_at(1, &["a"])]),
+        Ok(vec![page_at(1, &["a"])]),
+        Ok(vec![]),
+    ])
+    .await;
     let c = client(url).await;
-    for expected in ["began with an annex page", "did not begin with a report"] {
+    for expected in [
+        "went on after the report",
+        "ended without the report",
+        "ended without the report",
+    ] {
         let err = c
             .compliance_report(ComplianceReportRequest::default())
             .await

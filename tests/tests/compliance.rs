@@ -26,28 +26,37 @@ async fn raw(d: &TestDaemon) -> Raw {
     TruceClient::connect(d.running.url()).await.unwrap()
 }
 
-/// The whole report: the first part with every annex page appended.
+/// The whole report: every annex page, then the report part (last).
 async fn compliance(
     c: &mut Raw,
     req: ComplianceReportRequest,
 ) -> Result<(ComplianceReport, usize), tonic::Status> {
     let mut stream = c.get_compliance_report(req).await?.into_inner();
-    let mut report = match stream.message().await?.and_then(|p| p.part) {
-        Some(Part::Report(r)) => r,
-        other => panic!("first part is not the report: {other:?}"),
-    };
-    assert!(report.annex.is_empty(), "the first part carries no annex");
+    let mut annex = Vec::new();
     let mut pages = 0;
+    let mut report = None;
+    let mut sequences = std::collections::BTreeSet::new();
     while let Some(part) = stream.message().await? {
+        assert!(report.is_none(), "nothing after the report part");
+        sequences.insert(part.as_of_sequence);
         match part.part {
             Some(Part::Annex(page)) => {
                 assert!(!page.entries.is_empty(), "empty annex page");
                 pages += 1;
-                report.annex.extend(page.entries);
+                annex.extend(page.entries);
             }
-            other => panic!("a later part is not an annex page: {other:?}"),
+            Some(Part::Report(r)) => report = Some(r),
+            None => panic!("a part without content"),
         }
     }
+    let mut report = report.expect("the stream ends with the report");
+    assert!(report.annex.is_empty(), "the report part carries no annex");
+    assert_eq!(
+        sequences.into_iter().collect::<Vec<_>>(),
+        [report.as_of_sequence],
+        "every part names the report's sequence"
+    );
+    report.annex = annex;
     Ok((report, pages))
 }
 

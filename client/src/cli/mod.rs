@@ -62,10 +62,12 @@ pub enum Command {
     /// a file writes only what changed.
     Import(Box<import::ImportFlags>),
     /// Is a report within an agreement's scope? Per reading of its start.
+    /// Without --agreement: every agreement whose scope covers it, whether
+    /// or not the report names it.
     Scope {
         report: String,
         #[arg(long)]
-        agreement: String,
+        agreement: Option<String>,
         /// As the records stood at this sequence.
         #[arg(long, default_value_t = 0)]
         as_of: u64,
@@ -296,7 +298,12 @@ async fn run(args: Args) -> Result<ExitCode, CliError> {
             as_of,
         } => {
             let client = Client::connect(&args.server).await?;
-            out.scope(&client.assess_scope(&report, &agreement, as_of).await?)?;
+            match agreement {
+                Some(agreement) => {
+                    out.scope(&client.assess_scope(&report, &agreement, as_of).await?)?;
+                }
+                None => out.agreements_covering(&client.find_agreements(&report, as_of).await?)?,
+            }
         }
         Command::Compliance(flags) => compliance::run(&args.server, &out, *flags).await?,
         Command::Changes { after, until } => {

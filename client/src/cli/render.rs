@@ -148,6 +148,43 @@ impl Output {
         table("READING\tFINDING\tREASONS", &rows)
     }
 
+    pub fn agreements_covering(
+        &self,
+        r: &truce_proto::v1::FindAgreementsResponse,
+    ) -> Result<(), CliError> {
+        if self.json {
+            return json_line(r);
+        }
+        let rows: Vec<String> = r
+            .matches
+            .iter()
+            .flat_map(|m| {
+                m.assessments.iter().map(move |a| {
+                    format!(
+                        "{}	{}	{}	{}	{}",
+                        m.agreement_id,
+                        if m.linked { "yes" } else { "no" },
+                        if a.reading.is_empty() {
+                            "all"
+                        } else {
+                            &a.reading
+                        },
+                        enum_label(a.finding().as_str_name(), "COMPLIANCE_FINDING_"),
+                        a.reasons.join("; ")
+                    )
+                })
+            })
+            .collect();
+        table("AGREEMENT\tNAMED\tREADING\tFINDING\tREASONS", &rows)?;
+        println!(
+            "{} of {} agreements cover it (at sequence {})",
+            r.matches.len(),
+            r.assessed,
+            r.as_of_sequence
+        );
+        Ok(())
+    }
+
     pub fn report_list(&self, views: &[ReportView]) -> Result<(), CliError> {
         if self.json {
             return views.iter().try_for_each(json_line);

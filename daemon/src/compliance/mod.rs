@@ -1,15 +1,19 @@
 //! Compliance reports: for one agreement, as the records stood at one
 //! sequence, the in-scope alleged violations counted per reading of its
 //! start, the period before for comparison, the parties' claims beside the
-//! evidence, the indeterminate reports with their reasons, and the list of
-//! reports its annex holds. Everything is read from views as of that
+//! evidence, the indeterminate reports with their reasons, and the annex of
+//! every report considered. Everything is read from views as of that
 //! sequence and every default comes from the log (never from the clock),
 //! so computing it again later gives the same bytes.
 //!
-//! Candidates come from two indexes, never from a scan of the log: reports
-//! that ever named the agreement, and reports whose occurred.start falls in
-//! the previous or current period (widened back by a month, the coarsest
-//! precision short of a year), for the reports nobody linked.
+//! One pass reads each candidate's view once: it is counted and, when the
+//! annex is wanted, handed to the caller as an annex entry right away (the
+//! service streams them), so memory stays bounded however many reports
+//! there are. Candidates come from two indexes, never from a scan of the
+//! log: reports that ever named the agreement, and reports whose
+//! occurred.start falls in the previous or current period (widened back by
+//! a month, the coarsest precision short of a year), for the reports nobody
+//! linked.
 
 mod counts;
 
@@ -20,7 +24,7 @@ use std::{
 
 use prost::Message;
 use truce_proto::v1::{
-    AgreementView, ClaimBesideEvidence, ComplianceFinding, ComplianceReport,
+    AgreementView, AnnexEntry, ClaimBesideEvidence, ComplianceFinding, ComplianceReport,
     ComplianceReportRequest, ComplianceTally, Entry, IndeterminateReport, Period, ReportEvidence,
     ReportView,
 };
@@ -41,19 +45,45 @@ use counts::Tally;
 /// that a report known only to the month that straddles it is found.
 const LOOK_BACK: Duration = Duration::from_secs(31 * 86_400);
 
-/// A report the annex holds: its id and whether it names the agreement.
-#[derive(Debug, Clone)]
-pub struct AnnexItem {
-    pub id: String,
-    pub linked: bool,
+/// What a report is computed over: the agreement as it stood at `at` and
+/// the periods.
+#[derive(Debug)]
+pub struct Prepared {
+    agreement: AgreementView,
+    agreement_id: String,
+    at: u64,
+    from: SystemTime,
+    to: SystemTime,
 }
 
-/// A computed report (no checkpoint, no annex yet) and its annex's items,
-/// in the order the reports were submitted.
-#[derive(Debug)]
-pub struct Computed {
-    pub report: ComplianceReport,
-    pub annex: Vec<AnnexItem>,
+impl Prepared {
+    /// The sequence the report is computed at.
+    pub fn at(&self) -> u64 {
+        self.at
+    }
+}
+
+/// Checks the request against the records as of `at` (already checked
+/// to be durable) and fixes the periods.
+pub fn prepare(
+    store: &Store,
+    req: &ComplianceReportRequest,
+    agreement: AgreementView,
+    at: u64,
+) -> Result<Prepared, Error> {
+    let agreement_id = agreement
+        .agreement
+        .as_ref()
+        .map(|a| a.id.clone())
+        .unwrap_or_default();
+    let (from, to) = period(store, req, &agreement, at)?;
+    Ok(Prepared {
+        agreement,
+        agreement_id,
+        at,
+        from,
+        to,
+    })
 }
 
 /// The period asked for, or its defaults: from the earliest reading of the
@@ -121,20 +151,21 @@ fn day_of(t: SystemTime) -> String {
         .map_or_else(|| "?".to_owned(), |d| d.date_naive().to_string())
 }
 
-/// Computes the report for `agreement` as of sequence `at` (already
-/// checked to be durable).
-pub fn compute(
+/// Computes the report (without checkpoint or annex). Each report the
+/// annex holds is passed to `annex` in submission order (when given);
+/// `annex` returning false stops the pass and the result is None.
+pub fn run(
     store: &Store,
-    req: &ComplianceReportRequest,
-    agreement: AgreementView,
-    at: u64,
-) -> Result<Computed, Error> {
-    let agreement_id = agreement
-        .agreement
-        .as_ref()
-        .map(|a| a.id.clone())
-        .unwrap_or_default();
-    let (from, to) = period(store, req, &agreement, at)?;
+    prepared: Prepared,
+    mut annex: Option<&mut dyn FnMut(AnnexEntry) -> bool>,
+) -> Result<Option<ComplianceReport>, Error> {
+    let Prepared {
+        agreement,
+        agreement_id,
+        at,
+        from,
+        to,
+    } = prepared;
     let length = to.duration_since(from).unwrap_or_default();
     let prev_from = from.checked_sub(length).unwrap_or(from);
     let readings = agreement
@@ -180,7 +211,6 @@ pub fn compute(
             ..ComplianceTally::default()
         })
         .collect();
-    let mut annex = Vec::new();
     let mut unlinked = Vec::new();
     let mut evidence: HashMap<String, i32> = HashMap::new();
     let mut claims = BTreeMap::new();
@@ -234,11 +264,21 @@ pub fn compute(
                 }
             }
         }
-        evidence.insert(id.clone(), report.evidence_status);
+        evidence.insert(id, report.evidence_status);
         for c in &view.claims {
             claims.entry(c.id.clone()).or_insert_with(|| c.clone());
         }
-        annex.push(AnnexItem { id, linked });
+        if let Some(emit) = annex.as_mut() {
+            let entry = AnnexEntry {
+                report: view.report,
+                linked,
+                assessments,
+                created: view.created,
+            };
+            if !emit(entry) {
+                return Ok(None);
+            }
+        }
     }
     for c in &agreement.claims {
         claims.entry(c.id.clone()).or_insert_with(|| c.clone());
@@ -250,27 +290,24 @@ pub fn compute(
         tally.previous = Some(previous.clone());
     }
     let claims = beside_evidence(store, claims.into_values().collect(), &evidence, at)?;
-    Ok(Computed {
-        report: ComplianceReport {
-            agreement: Some(agreement),
-            as_of_sequence: at,
-            checkpoint: None,
-            period: Some(Period {
-                from: Some(to_timestamp(from)),
-                to: Some(to_timestamp(to)),
-            }),
-            previous_period: Some(Period {
-                from: Some(to_timestamp(prev_from)),
-                to: Some(to_timestamp(from)),
-            }),
-            tallies,
-            claims,
-            unlinked_report_ids: unlinked,
-            examined,
-            annex: Vec::new(),
-        },
-        annex,
-    })
+    Ok(Some(ComplianceReport {
+        agreement: Some(agreement),
+        as_of_sequence: at,
+        checkpoint: None,
+        period: Some(Period {
+            from: Some(to_timestamp(from)),
+            to: Some(to_timestamp(to)),
+        }),
+        previous_period: Some(Period {
+            from: Some(to_timestamp(prev_from)),
+            to: Some(to_timestamp(from)),
+        }),
+        tallies,
+        claims,
+        unlinked_report_ids: unlinked,
+        examined,
+        annex: Vec::new(),
+    }))
 }
 
 /// Each claim with the evidence status of the reports it concerns, by

@@ -1,7 +1,8 @@
 //! GetComplianceReport and FindAgreements: the scope engine applied to
-//! many records. The report is computed on a blocking thread; its annex is
-//! streamed in pages, each report re-read as of the report's sequence, so
-//! memory stays bounded however many reports the annex holds.
+//! many records. The report is computed on a blocking thread in one pass;
+//! its annex pages are streamed as the reports are read (so memory stays
+//! bounded and the client decodes while the daemon reads), and the report
+//! with its counts and signed checkpoint comes last.
 
 use std::sync::Arc;
 
@@ -16,7 +17,7 @@ use truce_proto::v1::{
 use super::{proofs, read};
 use crate::{
     checkpoint::Signer,
-    compliance::{self, AnnexItem},
+    compliance::{self, Prepared},
     error::Error,
     index::Term,
     project::View,
@@ -30,88 +31,81 @@ pub const ANNEX_PAGE_ENTRIES: usize = 500;
 /// Encoded bytes of one annex page, at most (a page is never empty).
 pub const ANNEX_PAGE_BYTES: usize = 2 * 1024 * 1024;
 
-/// The first part (the report with its checkpoint) and the annex items.
-pub fn first_part(
-    store: &Store,
-    signer: &Signer,
-    last: &proofs::LastCheckpoint,
-    req: &ComplianceReportRequest,
-) -> Result<(ComplianceReportPart, Vec<AnnexItem>, u64), Error> {
+type Sender = mpsc::Sender<Result<ComplianceReportPart, Status>>;
+
+/// Checks the request: errors here are the RPC's status.
+fn prepare(store: &Store, req: &ComplianceReportRequest) -> Result<Prepared, Error> {
     validate::check_id("agreement_id", &req.agreement_id)?;
     let at = super::at_or_durable(store, "as_of_sequence", req.as_of_sequence)?;
     let agreement = read::get_agreement(store, &req.agreement_id, at)
         .map_err(|e| read::rename(e, "agreement_id"))?;
-    let mut computed = compliance::compute(store, req, agreement, at)?;
-    computed.report.checkpoint = Some(proofs::checkpoint_at(store, signer, last, at)?);
-    let annex = if req.without_annex {
-        Vec::new()
-    } else {
-        computed.annex
-    };
-    let part = ComplianceReportPart {
-        part: Some(compliance_report_part::Part::Report(computed.report)),
-    };
-    Ok((part, annex, at))
+    compliance::prepare(store, req, agreement, at)
 }
 
-/// Sends the annex in pages; stops when the receiver goes away.
-pub fn send_annex(
+fn part(at: u64, part: compliance_report_part::Part) -> ComplianceReportPart {
+    ComplianceReportPart {
+        part: Some(part),
+        as_of_sequence: at,
+    }
+}
+
+/// The pass: annex pages as they fill, then the report; stops when the
+/// receiver goes away.
+fn produce(
     store: &Store,
-    agreement_id: &str,
-    at: u64,
-    items: Vec<AnnexItem>,
-    tx: &mpsc::Sender<Result<ComplianceReportPart, Status>>,
+    signer: &Signer,
+    last: &proofs::LastCheckpoint,
+    prepared: Prepared,
+    with_annex: bool,
+    tx: &Sender,
 ) {
-    let agreement = match read::get_agreement(store, agreement_id, at) {
-        Ok(a) => a,
-        Err(e) => {
-            let _ = tx.blocking_send(Err(e.into()));
-            return;
-        }
-    };
+    let at = prepared.at();
     let mut page = AnnexPage::default();
     let mut bytes = 0;
-    for item in items {
-        let view = match views::view_at(store, RecordKind::Report, &item.id, at) {
-            Ok(Some(View::Report(v))) => v,
-            Ok(_) => continue,
-            Err(e) => {
-                let _ = tx.blocking_send(Err(e.into()));
-                return;
-            }
-        };
-        let entry = AnnexEntry {
-            assessments: scope::assess_view(&view, &agreement),
-            report: view.report,
-            linked: item.linked,
-            created: view.created,
-        };
+    let mut emit = |entry: AnnexEntry| {
         let len = entry.encoded_len();
         if !page.entries.is_empty()
             && (page.entries.len() >= ANNEX_PAGE_ENTRIES || bytes + len > ANNEX_PAGE_BYTES)
         {
             let full = std::mem::take(&mut page);
             bytes = 0;
-            if tx.blocking_send(Ok(annex_part(full))).is_err() {
-                return;
+            let full = part(at, compliance_report_part::Part::Annex(full));
+            if tx.blocking_send(Ok(full)).is_err() {
+                return false;
             }
         }
         bytes += len;
         page.entries.push(entry);
-    }
+        true
+    };
+    let annex: Option<&mut dyn FnMut(AnnexEntry) -> bool> =
+        if with_annex { Some(&mut emit) } else { None };
+    let report = compliance::run(store, prepared, annex).and_then(|report| {
+        let Some(mut report) = report else {
+            return Ok(None);
+        };
+        report.checkpoint = Some(proofs::checkpoint_at(store, signer, last, at)?);
+        Ok(Some(report))
+    });
+    let report = match report {
+        Ok(Some(report)) => report,
+        Ok(None) => return,
+        Err(e) => {
+            let _ = tx.blocking_send(Err(e.into()));
+            return;
+        }
+    };
     if !page.entries.is_empty() {
-        let _ = tx.blocking_send(Ok(annex_part(page)));
+        let rest = part(at, compliance_report_part::Part::Annex(page));
+        if tx.blocking_send(Ok(rest)).is_err() {
+            return;
+        }
     }
+    let _ = tx.blocking_send(Ok(part(at, compliance_report_part::Part::Report(report))));
 }
 
-fn annex_part(page: AnnexPage) -> ComplianceReportPart {
-    ComplianceReportPart {
-        part: Some(compliance_report_part::Part::Annex(page)),
-    }
-}
-
-/// Runs the whole report onto a channel: the caller gets the first part's
-/// error as the RPC's status, the annex follows on the stream.
+/// Checks the request (its errors are the RPC's status), then streams the
+/// annex and the report from a blocking thread.
 pub async fn stream(
     store: Arc<Store>,
     signer: Arc<Signer>,
@@ -119,16 +113,14 @@ pub async fn stream(
     req: ComplianceReportRequest,
 ) -> Result<mpsc::Receiver<Result<ComplianceReportPart, Status>>, Status> {
     let s = Arc::clone(&store);
-    let id = req.agreement_id.clone();
-    let (first, items, at) =
-        tokio::task::spawn_blocking(move || first_part(&s, &signer, &last, &req))
-            .await
-            .map_err(|e| Status::internal(e.to_string()))??;
-    let (tx, rx) = mpsc::channel(4);
-    tx.send(Ok(first))
+    let with_annex = !req.without_annex;
+    let prepared = tokio::task::spawn_blocking(move || prepare(&s, &req))
         .await
-        .map_err(|_| Status::cancelled("the client went away"))?;
-    tokio::task::spawn_blocking(move || send_annex(&store, &id, at, items, &tx));
+        .map_err(|e| Status::internal(e.to_string()))??;
+    let (tx, rx) = mpsc::channel(4);
+    tokio::task::spawn_blocking(move || {
+        produce(&store, &signer, &last, prepared, with_annex, &tx);
+    });
     Ok(rx)
 }
 
