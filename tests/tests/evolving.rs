@@ -730,3 +730,47 @@ async fn server_assigned_claim_ids_and_stored_bytes() {
     assert_eq!(v.claims.last().unwrap().id, receipt.record_id);
     d.stop().await;
 }
+
+#[tokio::test]
+async fn a_report_with_many_attached_sources_can_still_be_corrected() {
+    let d = TestDaemon::start().await;
+    seed::submit_all(&d.client).await;
+    let source = seed::reports()[0].report.as_ref().unwrap().sources[0].clone();
+    // Seed report 1 has 2 sources; 63 more take it past 64.
+    for i in 0..63 {
+        let mut s = source.clone();
+        s.url = format!("https://example.org/attached/{i}");
+        d.client
+            .attach_source(AttachSourceRequest {
+                request_id: format!("many-sources-{i}"),
+                with_proof: false,
+                attachment: Some(SourceAttachment {
+                    target: Some(source_attachment::Target::ReportId("seed-report-1".into())),
+                    source: Some(s),
+                    note: String::new(),
+                }),
+            })
+            .await
+            .unwrap();
+    }
+    let view = d.client.get_report("seed-report-1").await.unwrap();
+    assert_eq!(view.report.as_ref().unwrap().sources.len(), 65);
+    let mut req = correction(
+        "seed-report-1",
+        &["notes"],
+        Report {
+            notes: "corrected after many sources".into(),
+            ..Report::default()
+        },
+        "typo",
+    );
+    req.request_id = "many-sources-correction".into();
+    d.client.correct_report(req).await.unwrap();
+    let view = d.client.get_report("seed-report-1").await.unwrap();
+    assert_eq!(
+        view.report.as_ref().unwrap().notes,
+        "corrected after many sources"
+    );
+    assert_eq!(view.report.as_ref().unwrap().sources.len(), 65);
+    d.stop().await;
+}
