@@ -67,7 +67,12 @@ fn widen(start: SystemTime, p: TimePrecision) -> SystemTime {
         TimePrecision::Month => 31 * day - 1,
         TimePrecision::Year => 366 * day - 1,
     };
-    start + Duration::from_secs(secs)
+    // A stored start near the end of SystemTime's range (no valid request
+    // has one, a damaged store might) stays where it is rather than
+    // overflowing.
+    start
+        .checked_add(Duration::from_secs(secs))
+        .unwrap_or(start)
 }
 
 /// When the agreement stopped applying, if it did: the (extended) expiry,

@@ -29,7 +29,7 @@ pub fn claim(c: &Claim, ctx: &Context, refs: &mut Vec<Reference>) -> Result<Opti
         let f = format!("claim.report_ids[{i}]");
         fields::reference_id(&f, r)?;
         if c.report_ids[..i].contains(r) {
-            return Err(invalid(&f, format!("{r:?} is named twice")));
+            return Err(invalid(&f, format!("{} is named twice", fields::quoted(r))));
         }
         refs.push(Reference::target(RecordKind::Report, r, f));
     }
@@ -250,13 +250,16 @@ pub fn correction(c: &Correction, refs: &mut Vec<Reference>) -> Result<(), Error
         if !project::is_correctable(p) {
             return Err(Error::FailedPrecondition {
                 field: format!("correction.fields[{i}]"),
-                reason: format!("{p:?} is not a correctable field of a report"),
+                reason: format!(
+                    "{} is not a correctable field of a report",
+                    fields::quoted(p)
+                ),
             });
         }
         if paths[..i].contains(p) {
             return Err(invalid(
                 &format!("correction.fields[{i}]"),
-                format!("{p:?} is named twice"),
+                format!("{} is named twice", fields::quoted(p)),
             ));
         }
     }

@@ -31,6 +31,21 @@ pub fn invalid(field: &str, reason: impl Into<String>) -> Error {
     Error::invalid(field, reason)
 }
 
+/// A value as an error message quotes it: at most 64 characters. The
+/// message travels in the grpc-message trailer, percent-encoded; a huge
+/// value quoted whole would pass the client's header limit and reach it
+/// as an HTTP/2 error instead of the rejection.
+pub fn quoted(value: &str) -> String {
+    const MAX: usize = 64;
+    let mut chars = value.chars();
+    let head: String = chars.by_ref().take(MAX).collect();
+    if chars.next().is_some() {
+        format!("{head:?}... ({} bytes)", value.len())
+    } else {
+        format!("{head:?}")
+    }
+}
+
 /// An id: 1-128 characters of `[A-Za-z0-9._:-]`.
 pub fn check_id(field: &str, id: &str) -> Result<(), Error> {
     if id.is_empty() {
@@ -73,7 +88,10 @@ pub fn client_record_id(field: &str, id: &str) -> Result<Option<String>, Error> 
         {
             return Err(invalid(
                 field,
-                format!("{id:?} has the form of a server-assigned id ({prefix}<number>)"),
+                format!(
+                    "{} has the form of a server-assigned id ({prefix}<number>)",
+                    quoted(id)
+                ),
             ));
         }
     }
@@ -139,7 +157,7 @@ pub fn url(field: &str, value: &str, required: bool) -> Result<(), Error> {
     text(field, value, URL_MAX, false)?;
     let uri: http::Uri = value
         .parse()
-        .map_err(|_| invalid(field, format!("{value:?} is not a URL")))?;
+        .map_err(|_| invalid(field, format!("{} is not a URL", quoted(value))))?;
     match uri.scheme_str() {
         Some("http" | "https") => {}
         _ => return Err(invalid(field, "must be an http or https URL")),
@@ -173,7 +191,10 @@ pub fn country(field: &str, value: &str, required: bool) -> Result<(), Error> {
     if value.len() != 2 || !value.bytes().all(|b| b.is_ascii_uppercase()) {
         return Err(invalid(
             field,
-            format!("{value:?} is not an ISO 3166-1 alpha-2 code (two upper-case letters)"),
+            format!(
+                "{} is not an ISO 3166-1 alpha-2 code (two upper-case letters)",
+                quoted(value)
+            ),
         ));
     }
     Ok(())
@@ -189,7 +210,10 @@ pub fn language(field: &str, value: &str) -> Result<(), Error> {
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'-')
     {
-        return Err(invalid(field, format!("{value:?} is not a language tag")));
+        return Err(invalid(
+            field,
+            format!("{} is not a language tag", quoted(value)),
+        ));
     }
     Ok(())
 }
@@ -321,6 +345,20 @@ mod tests {
             )
             .is_err()
         );
+    }
+
+    #[test]
+    fn messages_quote_values_briefly() {
+        assert_eq!(quoted("UAX"), "\"UAX\"");
+        let long = "é".repeat(5000);
+        assert_eq!(
+            quoted(&long),
+            format!("{:?}... (10000 bytes)", "é".repeat(64))
+        );
+        let Err(e) = language("l", &long) else {
+            panic!("accepted")
+        };
+        assert!(e.to_string().len() < 200, "{e}");
     }
 
     #[test]
