@@ -5,22 +5,23 @@
 
 use std::time::Duration;
 
-use tonic::{Code, Request, Status, transport::Channel};
+use tonic::{Code, Request, Status};
 
 use crate::{
+    connect::{ClientIdentity, Inner},
     subscription::{self, Start, Subscription},
     verify,
 };
 use truce_proto::v1::{
     AddClaimRequest, AgreementView, AssessScopeRequest, AssessScopeResponse, AttachSourceRequest,
-    Checkpoint, ComplianceReport, ComplianceReportRequest, ConsistencyProof, CorrectReportRequest,
-    Envelope, FindAgreementsRequest, FindAgreementsResponse, GetAgreementRequest,
-    GetCheckpointRequest, GetConsistencyProofRequest, GetEntryRequest, GetEntryResponse,
-    GetInclusionProofRequest, GetReportRequest, InclusionProof, ListAgreementsRequest,
-    ListAgreementsResponse, ListChangesRequest, ListChangesResponse, QueryReportsRequest,
-    QueryReportsResponse, ReadLogRequest, ReadLogResponse, Receipt, RecordAgreementRequest,
-    ReportView, SetStatusRequest, SubmitReportRequest, SubscribeFilter, compliance_report_part,
-    envelope::Kind, truce_client::TruceClient,
+    BackupRequest, BackupResponse, Checkpoint, ComplianceReport, ComplianceReportRequest,
+    ConsistencyProof, CorrectReportRequest, Envelope, FindAgreementsRequest,
+    FindAgreementsResponse, GetAgreementRequest, GetCheckpointRequest, GetConsistencyProofRequest,
+    GetEntryRequest, GetEntryResponse, GetInclusionProofRequest, GetReportRequest, InclusionProof,
+    ListAgreementsRequest, ListAgreementsResponse, ListChangesRequest, ListChangesResponse,
+    QueryReportsRequest, QueryReportsResponse, ReadLogRequest, ReadLogResponse, Receipt,
+    RecordAgreementRequest, ReportView, SetStatusRequest, SubmitReportRequest, SubscribeFilter,
+    compliance_report_part, envelope::Kind,
 };
 
 /// Errors of the client.
@@ -28,7 +29,7 @@ use truce_proto::v1::{
 pub enum ClientError {
     #[error("invalid server address {url:?}: {reason}")]
     InvalidUrl { url: String, reason: String },
-    #[error("cannot connect to {url}: {source}")]
+    #[error("cannot connect to {url}: {}", chain(.source))]
     Connect {
         url: String,
         source: tonic::transport::Error,
@@ -50,8 +51,24 @@ fn code_name(code: Code) -> &'static str {
         Code::Unimplemented => "not implemented",
         Code::DeadlineExceeded => "deadline exceeded",
         Code::Internal => "internal error",
+        Code::Unauthenticated => "unauthenticated",
+        Code::PermissionDenied => "permission denied",
+        Code::ResourceExhausted => "resource exhausted",
         _ => "error",
     }
+}
+
+/// An error and its causes on one line (tonic's transport errors say
+/// little at the top, e.g. why a TLS handshake failed).
+pub(crate) fn chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        source = s.source();
+    }
+    out
 }
 
 impl ClientError {
@@ -110,6 +127,13 @@ pub struct ClientOptions {
     /// The largest response accepted: above the daemon's largest pages
     /// (ReadLog 2 MiB of entries, queries 4 MiB of views).
     pub max_response_bytes: usize,
+    /// Bearer token sent with every call (the daemon's `[[token]]`).
+    pub token: Option<String>,
+    /// PEM CA certificate(s) to trust for `https://` (None: the system's
+    /// roots).
+    pub ca_cert: Option<Vec<u8>>,
+    /// Client certificate and key, for a daemon that asks for one.
+    pub client_identity: Option<ClientIdentity>,
 }
 
 impl Default for ClientOptions {
@@ -120,6 +144,9 @@ impl Default for ClientOptions {
             write_attempts: 5,
             retry_backoff: Duration::from_millis(100),
             max_response_bytes: 8 * 1024 * 1024,
+            token: None,
+            ca_cert: None,
+            client_identity: None,
         }
     }
 }
@@ -127,7 +154,7 @@ impl Default for ClientOptions {
 /// A connection to a Truce daemon. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Client {
-    inner: TruceClient<Channel>,
+    inner: Inner,
     options: ClientOptions,
 }
 
@@ -187,24 +214,13 @@ impl Client {
         Self::connect_with(url, ClientOptions::default()).await
     }
 
-    /// Connects with the given options.
+    /// Connects with the given options: TLS for an `https://` URL, the
+    /// token (if any) on every call.
     pub async fn connect_with(
         url: impl Into<String>,
         options: ClientOptions,
     ) -> Result<Self, ClientError> {
-        let url = url.into();
-        let endpoint = Channel::from_shared(url.clone())
-            .map_err(|e| ClientError::InvalidUrl {
-                url: url.clone(),
-                reason: e.to_string(),
-            })?
-            .connect_timeout(options.connect_timeout)
-            .tcp_nodelay(true);
-        let channel = endpoint
-            .connect()
-            .await
-            .map_err(|source| ClientError::Connect { url, source })?;
-        let inner = TruceClient::new(channel).max_decoding_message_size(options.max_response_bytes);
+        let inner = crate::connect::connect(&url.into(), &options).await?;
         Ok(Self { inner, options })
     }
 
@@ -218,7 +234,7 @@ impl Client {
     async fn write<T, F, Fut>(&self, message: T, call: F) -> Result<Receipt, ClientError>
     where
         T: Clone,
-        F: Fn(TruceClient<Channel>, Request<T>) -> Fut,
+        F: Fn(Inner, Request<T>) -> Fut,
         Fut: Future<Output = Result<tonic::Response<Receipt>, Status>>,
     {
         let mut backoff = self.options.retry_backoff;
@@ -525,6 +541,19 @@ impl Client {
     }
 
     /// The latest signed checkpoint (unverified: see [`crate::verify`]).
+    /// Admin: the daemon writes a backup into `to_dir` on its machine.
+    pub async fn backup(
+        &self,
+        to_dir: &str,
+        with_key: bool,
+    ) -> Result<BackupResponse, ClientError> {
+        let req = self.request(BackupRequest {
+            to_dir: to_dir.to_owned(),
+            with_key,
+        });
+        Ok(self.inner.clone().backup(req).await?.into_inner())
+    }
+
     pub async fn get_checkpoint(&self) -> Result<Checkpoint, ClientError> {
         let req = self.request(GetCheckpointRequest {});
         Ok(self.inner.clone().get_checkpoint(req).await?.into_inner())

@@ -14,6 +14,7 @@
 pub mod cli;
 mod client;
 pub mod compliance;
+pub mod connect;
 pub mod export;
 pub mod import;
 pub mod subscription;
@@ -22,5 +23,6 @@ pub mod timeline;
 pub mod verify;
 
 pub use client::{Client, ClientError, ClientOptions, VerifyFailure, new_request_id};
+pub use connect::ClientIdentity;
 pub use subscription::{Event, Start, Subscription};
 pub use truce_proto::v1 as proto;

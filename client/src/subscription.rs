@@ -12,10 +12,9 @@ use std::{
 use futures_core::Stream;
 use prost::Message;
 use tokio::sync::mpsc;
-use tonic::{Code, transport::Channel};
+use tonic::Code;
 use truce_proto::v1::{
     Entry, SubscribeFilter, SubscribeRequest, subscribe_request, subscribe_response,
-    truce_client::TruceClient,
 };
 
 use crate::ClientError;
@@ -120,7 +119,7 @@ fn convert(e: subscribe_response::Event) -> Result<Event, ClientError> {
 }
 
 pub(crate) fn spawn(
-    client: TruceClient<Channel>,
+    client: crate::connect::Inner,
     start: Start,
     filter: SubscribeFilter,
     progress_ms: u32,

@@ -14,7 +14,7 @@ use plotters::{
     },
     style::text_anchor::{HPos, Pos, VPos},
 };
-use truce_proto::v1::{AgreementStatus, ComplianceReport, ComplianceTally};
+use truce_proto::v1::{ComplianceReport, ComplianceTally};
 
 use crate::{cli::render::enum_label, compliance::party_name};
 
@@ -136,27 +136,6 @@ fn perpetrators(tally: Option<&ComplianceTally>) -> Vec<String> {
     out
 }
 
-/// When the agreement stopped applying, if it did: its expiry, or a lapse,
-/// an end or a supersession, whichever came first.
-fn stop(report: &ComplianceReport) -> Option<DateTime<Utc>> {
-    let view = report.agreement.as_ref()?;
-    let expiry = view
-        .agreement
-        .as_ref()
-        .and_then(|a| to_time(a.expires_at.as_ref()));
-    let ended = view
-        .statuses
-        .iter()
-        .filter(|s| {
-            matches!(
-                s.status(),
-                AgreementStatus::Lapsed | AgreementStatus::Ended | AgreementStatus::Superseded
-            )
-        })
-        .filter_map(|s| to_time(s.effective_at.as_ref()));
-    expiry.into_iter().chain(ended).min()
-}
-
 /// The per-day stacked bar chart of `reading`'s in-scope alleged
 /// violations (default: the report's first reading), as an SVG document.
 pub fn timeline_svg(
@@ -240,7 +219,8 @@ pub fn timeline_svg(
         // The window in which the agreement applied under this reading.
         let period = report.period.unwrap_or_default();
         let window_from = tally.and_then(|t| to_time(t.effective_from.as_ref()));
-        let window_to = [to_time(period.to.as_ref()), stop(report)]
+        let until = tally.and_then(|t| to_time(t.effective_until.as_ref()));
+        let window_to = [to_time(period.to.as_ref()), until]
             .into_iter()
             .flatten()
             .min();

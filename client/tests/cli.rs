@@ -1074,3 +1074,33 @@ async fn scope_with_and_without_an_agreement() {
     );
     d.shutdown().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_backup_writes_on_the_daemons_machine() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = daemon(&dir.path().join("data")).await;
+    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/seed-scenario.jsonl");
+    let out = truce(&d.url(), &["submit", "--file", file.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let to = dir.path().join("backup");
+    let out = truce(&d.url(), &["admin", "backup", "--to", to.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("backed up 12 entries"),
+        "{}",
+        text(&out.stdout)
+    );
+    assert!(to.join("manifest.toml").exists());
+    // The same directory again: it is not empty, exit 2 naming the field.
+    let out = truce(
+        &d.url(),
+        &["--json", "admin", "backup", "--to", to.to_str().unwrap()],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("to_dir"),
+        "{}",
+        text(&out.stderr)
+    );
+    d.shutdown().await.unwrap();
+}

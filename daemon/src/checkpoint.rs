@@ -10,7 +10,7 @@ use std::{
 };
 
 use base64::{Engine, engine::general_purpose::STANDARD};
-use ed25519_dalek::{Signer as _, SigningKey};
+use ed25519_dalek::{Signature, Signer as _, SigningKey, Verifier as _, VerifyingKey};
 use sha2::{Digest, Sha256};
 
 use crate::merkle::Hash;
@@ -125,5 +125,91 @@ impl Signer {
         let mut sig = self.key_id.to_vec();
         sig.extend_from_slice(&signature.to_bytes());
         format!("{body}\n\u{2014} {} {}\n", self.name, STANDARD.encode(sig))
+    }
+}
+
+impl Signer {
+    /// Writes the key (as `load_or_create` reads it) to a new file with
+    /// mode 0600, for backups that carry it.
+    pub fn write_key(&self, path: &Path) -> std::io::Result<()> {
+        let mut options = std::fs::File::options();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let mut f = options.open(path)?;
+        writeln!(f, "{}", STANDARD.encode(self.key.to_bytes()))?;
+        f.sync_all()
+    }
+}
+
+/// Checks a signed checkpoint note against a verifier key
+/// (`<name>+<hex key id>+<base64(0x01 ‖ key)>`) and returns its size and
+/// root.
+pub fn verify_note(verifier_key: &str, note: &str) -> Result<(u64, Hash), String> {
+    let mut parts = verifier_key.splitn(3, '+');
+    let (Some(name), Some(id), Some(key)) = (parts.next(), parts.next(), parts.next()) else {
+        return Err("the verifier key is not <name>+<id>+<key>".into());
+    };
+    let key = STANDARD
+        .decode(key)
+        .map_err(|e| format!("the verifier key is not base64: {e}"))?;
+    let public: [u8; 32] = match key.split_first() {
+        Some((0x01, rest)) => rest
+            .try_into()
+            .map_err(|_| "the verifier key is not an Ed25519 key".to_owned())?,
+        _ => return Err("the verifier key is not an Ed25519 key".into()),
+    };
+    let key_id = key_id(name, &public);
+    if hex::encode(key_id) != id {
+        return Err("the verifier key's id does not match its key".into());
+    }
+    let (body, signatures) = note
+        .split_once("\n\n")
+        .ok_or_else(|| "the note has no signature block".to_owned())?;
+    let body = format!("{body}\n");
+    let prefix = format!("\u{2014} {name} ");
+    let signature = signatures
+        .lines()
+        .filter_map(|l| l.strip_prefix(&prefix))
+        .filter_map(|s| STANDARD.decode(s).ok())
+        .find(|s| s.len() == 68 && s[..4] == key_id)
+        .ok_or_else(|| format!("the note carries no signature by {name}"))?;
+    let signature = Signature::from_slice(&signature[4..]).map_err(|e| e.to_string())?;
+    VerifyingKey::from_bytes(&public)
+        .map_err(|e| e.to_string())?
+        .verify(body.as_bytes(), &signature)
+        .map_err(|_| "the note's signature does not verify".to_owned())?;
+    crate::audit::checkpoint_body(note).ok_or_else(|| "the note's body is malformed".to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_signed_note_verifies_and_a_changed_one_does_not() {
+        let dir = std::env::temp_dir().join(format!("truce-key-{}", std::process::id()));
+        let _ = std::fs::remove_file(&dir);
+        let signer = Signer::load_or_create(&dir, Some("example.org/log")).unwrap();
+        let root = [7u8; 32];
+        let note = signer.sign(5, &root);
+        assert_eq!(verify_note(&signer.verifier_key(), &note), Ok((5, root)));
+        let forged = note.replacen("\n5\n", "\n6\n", 1);
+        assert!(verify_note(&signer.verifier_key(), &forged).is_err());
+        let other =
+            Signer::load_or_create(&dir.with_extension("other"), Some("example.org/log")).unwrap();
+        assert!(verify_note(&other.verifier_key(), &note).is_err());
+        let copy = dir.with_extension("copy");
+        let _ = std::fs::remove_file(&copy);
+        signer.write_key(&copy).unwrap();
+        let again = Signer::load_or_create(&copy, Some("example.org/log")).unwrap();
+        assert_eq!(
+            again.sign(5, &root),
+            note,
+            "the written key is the same key"
+        );
+        for p in [dir.clone(), dir.with_extension("other"), copy] {
+            let _ = std::fs::remove_file(p);
+        }
     }
 }

@@ -6,6 +6,7 @@ use std::{net::SocketAddr, path::PathBuf, time::Duration};
 use clap::{Parser, Subcommand};
 
 use crate::{
+    access::{Role, tokens},
     config::{self, ConfigError, FileConfig, LogFormat, Settings},
     server::Daemon,
     store::Store,
@@ -25,6 +26,10 @@ pub struct Args {
     /// Address to serve gRPC on [default: 127.0.0.1:50051].
     #[arg(long, env = "TRUCE_LISTEN", global = true)]
     pub listen: Option<SocketAddr>,
+    /// Address to serve Prometheus metrics on (GET /metrics); "" turns it
+    /// off [default: off].
+    #[arg(long, env = "TRUCE_METRICS_LISTEN", global = true, value_parser = parse_metrics_listen)]
+    pub metrics_listen: Option<MetricsListen>,
     /// Directory that holds the log [default: ./truce-data].
     #[arg(long, env = "TRUCE_DATA_DIR", global = true)]
     pub data_dir: Option<PathBuf>,
@@ -46,12 +51,40 @@ pub struct Args {
     /// Concurrent Subscribe streams at most [default: 10000].
     #[arg(long, env = "TRUCE_MAX_SUBSCRIPTIONS", global = true)]
     pub max_subscriptions: Option<usize>,
+    /// Refuse appends while less disk space is free, MiB; 0: no check [default: 64].
+    #[arg(long, env = "TRUCE_MIN_FREE_DISK_MB", global = true)]
+    pub min_free_disk_mb: Option<u64>,
     /// Pause between health NOT_SERVING and closing the listener, ms [default: 500].
     #[arg(long, env = "TRUCE_SHUTDOWN_PAUSE_MS", global = true)]
     pub shutdown_pause_ms: Option<u64>,
     /// Grace period for in-flight requests at shutdown, s [default: 10].
     #[arg(long, env = "TRUCE_SHUTDOWN_GRACE_SECS", global = true)]
     pub shutdown_grace_secs: Option<u64>,
+    /// PEM certificate chain to serve TLS with [default: plaintext].
+    #[arg(long, env = "TRUCE_TLS_CERT", global = true)]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of --tls-cert.
+    #[arg(long, env = "TRUCE_TLS_KEY", global = true)]
+    pub tls_key: Option<PathBuf>,
+    /// PEM CA certificates that client certificates must chain to (mutual TLS).
+    #[arg(long, env = "TRUCE_TLS_CLIENT_CA", global = true)]
+    pub tls_client_ca: Option<PathBuf>,
+    /// Serve a non-loopback address without TLS and tokens (logs a warning).
+    #[arg(long, env = "TRUCE_INSECURE", global = true)]
+    pub insecure: bool,
+    /// Requests per second per token, all anonymous callers sharing one;
+    /// 0: no limit [default: 1000].
+    #[arg(long, env = "TRUCE_RATE_LIMIT_PER_SEC", global = true)]
+    pub rate_limit_per_sec: Option<u32>,
+    /// Requests a caller may make at once before the rate applies [default: 2000].
+    #[arg(long, env = "TRUCE_RATE_LIMIT_BURST", global = true, value_parser = clap::value_parser!(u32).range(1..))]
+    pub rate_limit_burst: Option<u32>,
+    /// Concurrent calls (HTTP/2 streams) per connection [default: 100].
+    #[arg(long, env = "TRUCE_MAX_CONCURRENT_STREAMS", global = true, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_concurrent_streams: Option<u32>,
+    /// Deadline of a unary call, ms; 0: none [default: 30000].
+    #[arg(long, env = "TRUCE_REQUEST_TIMEOUT_MS", global = true)]
+    pub request_timeout_ms: Option<u64>,
     #[command(subcommand)]
     pub command: Option<Command>,
 }
@@ -67,9 +100,47 @@ pub enum Command {
     /// The checkpoint signing key.
     #[command(subcommand)]
     Key(KeyCommand),
+    /// Bearer tokens for the config file.
+    #[command(subcommand)]
+    Token(TokenCommand),
     /// Recompute the Merkle tree from the stored entries (offline) and
     /// compare it with the stored tree and the last signed checkpoint.
     Audit,
+    /// Back up a stopped store (a running daemon: `truce admin backup`):
+    /// the log up to its last entry and a checkpoint signed over it.
+    Backup {
+        /// Directory to write (must not exist, or be empty).
+        #[arg(long)]
+        to: PathBuf,
+        /// Put the checkpoint signing key in the backup too (mode 0600).
+        #[arg(long)]
+        with_key: bool,
+    },
+    /// Restore a backup into a new data dir (--data-dir), verifying the
+    /// entries against the checkpoint signed over them.
+    Restore {
+        /// The backup directory.
+        #[arg(long)]
+        from: PathBuf,
+        /// The verifier key the backup must be signed with (else the one
+        /// its manifest names is trusted).
+        #[arg(long)]
+        verifier_key: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Print a fresh random token (once: only its hash is kept) and the
+    /// `[[token]]` lines to add to the config file.
+    New {
+        /// The name entries written with the token are recorded under.
+        #[arg(long)]
+        name: String,
+        /// reader, reporter or admin.
+        #[arg(long, value_parser = |s: &str| s.parse::<Role>())]
+        role: Role,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -88,6 +159,9 @@ impl Args {
         }
         if let Some(v) = self.listen {
             settings.listen = v;
+        }
+        if let Some(MetricsListen(v)) = self.metrics_listen {
+            settings.metrics_listen = v;
         }
         if let Some(v) = &self.data_dir {
             settings.data_dir = v.clone();
@@ -113,11 +187,51 @@ impl Args {
         if let Some(v) = self.shutdown_pause_ms {
             settings.shutdown_pause = Duration::from_millis(v);
         }
+        if let Some(v) = self.min_free_disk_mb {
+            settings.min_free_disk_bytes = v.saturating_mul(1024 * 1024);
+        }
         if let Some(v) = self.shutdown_grace_secs {
             settings.shutdown_grace = Duration::from_secs(v);
         }
+        if let Some(v) = &self.tls_cert {
+            settings.tls_cert = Some(v.clone());
+        }
+        if let Some(v) = &self.tls_key {
+            settings.tls_key = Some(v.clone());
+        }
+        if let Some(v) = &self.tls_client_ca {
+            settings.tls_client_ca = Some(v.clone());
+        }
+        if self.insecure {
+            settings.insecure = true;
+        }
+        if let Some(v) = self.rate_limit_per_sec {
+            settings.rate_limit_per_sec = v;
+        }
+        if let Some(v) = self.rate_limit_burst {
+            settings.rate_limit_burst = v;
+        }
+        if let Some(v) = self.max_concurrent_streams {
+            settings.max_concurrent_streams = v;
+        }
+        if let Some(v) = self.request_timeout_ms {
+            settings.request_timeout = Duration::from_millis(v);
+        }
         Ok(settings)
     }
+}
+
+/// `--metrics-listen`: an address, or empty for none.
+#[derive(Debug, Clone, Copy)]
+pub struct MetricsListen(pub Option<SocketAddr>);
+
+fn parse_metrics_listen(s: &str) -> Result<MetricsListen, String> {
+    if s.is_empty() {
+        return Ok(MetricsListen(None));
+    }
+    s.parse()
+        .map(|a| MetricsListen(Some(a)))
+        .map_err(|_| format!("{s:?} is not empty or an address like 127.0.0.1:9464"))
 }
 
 /// Why `truced` failed.
@@ -131,12 +245,18 @@ pub enum RunError {
     Store(#[from] crate::store::StoreError),
     #[error(transparent)]
     Config(#[from] ConfigError),
+    #[error(transparent)]
+    Backup(#[from] crate::backup::BackupError),
     #[error("{0}")]
     Other(String),
 }
 
 /// Runs `truced` with parsed arguments.
 pub async fn run(args: Args) -> Result<(), RunError> {
+    // Needs no settings: works even before a config file exists.
+    if let Some(Command::Token(TokenCommand::New { name, role })) = &args.command {
+        return token_new(name, *role);
+    }
     let settings = args.settings()?;
     if let Some(Command::Config) = args.command {
         print!("{}", config::to_toml(&settings));
@@ -144,7 +264,7 @@ pub async fn run(args: Args) -> Result<(), RunError> {
     }
     telemetry::init(settings.log_format).map_err(RunError::Other)?;
     match args.command.unwrap_or(Command::Serve) {
-        Command::Config => Ok(()),
+        Command::Config | Command::Token(_) => Ok(()),
         Command::Audit => {
             let store = Store::open(&settings.data_dir, settings.cache_bytes)?;
             let dir = settings.data_dir.clone();
@@ -177,21 +297,44 @@ pub async fn run(args: Args) -> Result<(), RunError> {
             }
         }
         Command::Key(KeyCommand::Show) => {
-            std::fs::create_dir_all(&settings.data_dir)
-                .map_err(|e| RunError::Other(format!("{}: {e}", settings.data_dir.display())))?;
-            let path = settings
-                .signing_key
-                .clone()
-                .unwrap_or_else(|| settings.data_dir.join(crate::checkpoint::KEY_FILE));
-            let signer =
-                crate::checkpoint::Signer::load_or_create(&path, settings.log_origin.as_deref())
-                    .map_err(|e| RunError::Other(e.to_string()))?;
+            let signer = signer(&settings)?;
             let vkey = signer.verifier_key();
             let key_id = vkey.split('+').nth(1).unwrap_or_default().to_owned();
             println!("origin        {}", signer.name());
             println!("key id        {key_id}");
             println!("public key    {}", hex::encode(signer.public_key()));
             println!("verifier key  {vkey}");
+            Ok(())
+        }
+        Command::Backup { to, with_key } => {
+            let store = Store::open(&settings.data_dir, settings.cache_bytes)?;
+            let signer = signer(&settings)?;
+            let m = tokio::task::spawn_blocking(move || {
+                crate::backup::write(&store, &signer, &to, with_key)
+            })
+            .await
+            .map_err(|e| RunError::Other(e.to_string()))??;
+            println!("backed up {} entries, root {}", m.sequence, m.root);
+            Ok(())
+        }
+        Command::Restore { from, verifier_key } => {
+            let (dir, cache) = (settings.data_dir.clone(), settings.cache_bytes);
+            let restored = tokio::task::spawn_blocking(move || {
+                crate::backup::restore(&from, &dir, cache, verifier_key.as_deref())
+            })
+            .await
+            .map_err(|e| RunError::Other(e.to_string()))??;
+            println!(
+                "restored {} entries into {}; the rebuilt tree matches the checkpoint signed by {}",
+                restored.manifest.sequence,
+                settings.data_dir.display(),
+                restored.manifest.verifier_key
+            );
+            if !restored.manifest.with_key {
+                println!(
+                    "the backup carries no signing key: put the log's key in place before serving (else a new key signs, and clients pinned to the old one refuse it)"
+                );
+            }
             Ok(())
         }
         Command::Serve => serve(settings).await,
@@ -207,6 +350,30 @@ pub async fn run(args: Args) -> Result<(), RunError> {
             Ok(())
         }
     }
+}
+
+/// The log's signer from the settings (created in the data dir if absent).
+fn signer(settings: &Settings) -> Result<crate::checkpoint::Signer, RunError> {
+    std::fs::create_dir_all(&settings.data_dir)
+        .map_err(|e| RunError::Other(format!("{}: {e}", settings.data_dir.display())))?;
+    let path = settings
+        .signing_key
+        .clone()
+        .unwrap_or_else(|| settings.data_dir.join(crate::checkpoint::KEY_FILE));
+    crate::checkpoint::Signer::load_or_create(&path, settings.log_origin.as_deref())
+        .map_err(|e| RunError::Other(e.to_string()))
+}
+
+/// `truced token new`: the token once, then the config lines (hash only).
+fn token_new(name: &str, role: Role) -> Result<(), RunError> {
+    tokens::check_name(name).map_err(|m| RunError::Other(format!("--name: {m}")))?;
+    let token = tokens::generate().map_err(RunError::Other)?;
+    println!("# The token for {name:?} ({role}), shown only now: give it to the client");
+    println!("# (TRUCE_TOKEN=... or truce --token ...).");
+    println!("{token}");
+    println!("# Add to truced's config file (only the token's SHA-256 is kept), then restart:");
+    print!("{}", tokens::config_lines(name, role, &token));
+    Ok(())
 }
 
 async fn serve(settings: Settings) -> Result<(), RunError> {

@@ -12,6 +12,8 @@ use std::{
 
 use serde::Deserialize;
 
+use crate::access::{Role, TokenEntry, tokens};
+
 /// Default listen address: loopback only.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:50051";
 /// Default data directory, relative to the working directory.
@@ -22,6 +24,14 @@ pub const DEFAULT_CACHE_BYTES: u64 = 256 * 1024 * 1024;
 /// it). Entries are capped at 64 KiB, so this leaves room for framing and
 /// for reads' small requests.
 pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 1024 * 1024;
+/// Requests per second per token (and for all anonymous callers together).
+pub const DEFAULT_RATE_LIMIT_PER_SEC: u32 = 1000;
+/// Requests a caller may make at once before the rate applies.
+pub const DEFAULT_RATE_LIMIT_BURST: u32 = 2000;
+/// Concurrent HTTP/2 streams (calls) per connection.
+pub const DEFAULT_MAX_CONCURRENT_STREAMS: u32 = 100;
+/// Deadline of a unary call.
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// One setting: its config-file key, flag, environment variable, default
 /// and meaning.
@@ -42,6 +52,41 @@ pub const SETTINGS: &[Setting] = &[
         env: "TRUCE_LISTEN",
         default: "127.0.0.1:50051",
         help: "address to serve gRPC on",
+    },
+    Setting {
+        key: "metrics_listen",
+        flag: "--metrics-listen",
+        env: "TRUCE_METRICS_LISTEN",
+        default: "",
+        help: "address to serve Prometheus metrics on, GET /metrics over plain HTTP (empty: no metrics endpoint)",
+    },
+    Setting {
+        key: "tls_cert",
+        flag: "--tls-cert",
+        env: "TRUCE_TLS_CERT",
+        default: "",
+        help: "PEM certificate chain to serve TLS with (empty: plaintext)",
+    },
+    Setting {
+        key: "tls_key",
+        flag: "--tls-key",
+        env: "TRUCE_TLS_KEY",
+        default: "",
+        help: "PEM private key of tls_cert",
+    },
+    Setting {
+        key: "tls_client_ca",
+        flag: "--tls-client-ca",
+        env: "TRUCE_TLS_CLIENT_CA",
+        default: "",
+        help: "PEM CA certificates that client certificates must chain to (mutual TLS; empty: none asked)",
+    },
+    Setting {
+        key: "insecure",
+        flag: "--insecure",
+        env: "TRUCE_INSECURE",
+        default: "false",
+        help: "allow a non-loopback listen address without TLS and tokens (logs a warning)",
     },
     Setting {
         key: "data_dir",
@@ -93,6 +138,41 @@ pub const SETTINGS: &[Setting] = &[
         help: "concurrent Subscribe streams at most (more: RESOURCE_EXHAUSTED)",
     },
     Setting {
+        key: "min_free_disk_mb",
+        flag: "--min-free-disk-mb",
+        env: "TRUCE_MIN_FREE_DISK_MB",
+        default: "64",
+        help: "appends are refused (RESOURCE_EXHAUSTED) while the data dir's filesystem has less free space, MiB (0: no check)",
+    },
+    Setting {
+        key: "rate_limit_per_sec",
+        flag: "--rate-limit-per-sec",
+        env: "TRUCE_RATE_LIMIT_PER_SEC",
+        default: "1000",
+        help: "requests per second per token, all anonymous callers sharing one (more: RESOURCE_EXHAUSTED; 0: no limit)",
+    },
+    Setting {
+        key: "rate_limit_burst",
+        flag: "--rate-limit-burst",
+        env: "TRUCE_RATE_LIMIT_BURST",
+        default: "2000",
+        help: "requests a caller may make at once before the rate applies",
+    },
+    Setting {
+        key: "max_concurrent_streams",
+        flag: "--max-concurrent-streams",
+        env: "TRUCE_MAX_CONCURRENT_STREAMS",
+        default: "100",
+        help: "concurrent calls (HTTP/2 streams) per connection",
+    },
+    Setting {
+        key: "request_timeout_ms",
+        flag: "--request-timeout-ms",
+        env: "TRUCE_REQUEST_TIMEOUT_MS",
+        default: "30000",
+        help: "deadline of a unary call, ms (past it: DEADLINE_EXCEEDED; streams exempt; 0: none)",
+    },
+    Setting {
         key: "shutdown_pause_ms",
         flag: "--shutdown-pause-ms",
         env: "TRUCE_SHUTDOWN_PAUSE_MS",
@@ -128,6 +208,8 @@ impl LogFormat {
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub listen: SocketAddr,
+    /// Where `GET /metrics` is served (None: nowhere).
+    pub metrics_listen: Option<SocketAddr>,
     pub data_dir: PathBuf,
     pub log_format: LogFormat,
     /// sled's page cache, in bytes.
@@ -140,16 +222,35 @@ pub struct Settings {
     pub max_message_bytes: usize,
     /// Concurrent Subscribe streams at most.
     pub max_subscriptions: usize,
+    /// Appends wait while less disk space than this is free (0: no check).
+    pub min_free_disk_bytes: u64,
     /// Checkpoint signing key file (None: in the data dir).
     pub signing_key: Option<PathBuf>,
     /// The log's origin line (None: derived from the key).
     pub log_origin: Option<String>,
+    /// TLS certificate chain and key (PEM files); None: plaintext.
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    /// CA certificates client certificates must chain to (mutual TLS).
+    pub tls_client_ca: Option<PathBuf>,
+    /// Serve beyond loopback without TLS and tokens.
+    pub insecure: bool,
+    /// The tokens that may call (empty: access is open, as "anonymous").
+    pub tokens: Vec<TokenEntry>,
+    /// Requests per second per caller (0: no limit).
+    pub rate_limit_per_sec: u32,
+    pub rate_limit_burst: u32,
+    /// Concurrent HTTP/2 streams per connection.
+    pub max_concurrent_streams: u32,
+    /// Deadline of unary calls (zero: none).
+    pub request_timeout: Duration,
 }
 
 impl Default for Settings {
     fn default() -> Self {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 50051)),
+            metrics_listen: None,
             data_dir: PathBuf::from(DEFAULT_DATA_DIR),
             log_format: LogFormat::Pretty,
             cache_bytes: DEFAULT_CACHE_BYTES,
@@ -157,8 +258,18 @@ impl Default for Settings {
             shutdown_grace: Duration::from_secs(10),
             max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
             max_subscriptions: 10_000,
+            min_free_disk_bytes: 64 * 1024 * 1024,
             signing_key: None,
             log_origin: None,
+            tls_cert: None,
+            tls_key: None,
+            tls_client_ca: None,
+            insecure: false,
+            tokens: Vec::new(),
+            rate_limit_per_sec: DEFAULT_RATE_LIMIT_PER_SEC,
+            rate_limit_burst: DEFAULT_RATE_LIMIT_BURST,
+            max_concurrent_streams: DEFAULT_MAX_CONCURRENT_STREAMS,
+            request_timeout: DEFAULT_REQUEST_TIMEOUT,
         }
     }
 }
@@ -168,6 +279,7 @@ impl Default for Settings {
 #[serde(deny_unknown_fields)]
 pub struct FileConfig {
     pub listen: Option<String>,
+    pub metrics_listen: Option<String>,
     pub data_dir: Option<PathBuf>,
     pub signing_key: Option<PathBuf>,
     pub log_origin: Option<String>,
@@ -175,8 +287,29 @@ pub struct FileConfig {
     pub cache_mb: Option<u64>,
     pub max_message_bytes: Option<u64>,
     pub max_subscriptions: Option<u64>,
+    pub min_free_disk_mb: Option<u64>,
     pub shutdown_pause_ms: Option<u64>,
     pub shutdown_grace_secs: Option<u64>,
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    pub tls_client_ca: Option<PathBuf>,
+    pub insecure: Option<bool>,
+    pub rate_limit_per_sec: Option<u64>,
+    pub rate_limit_burst: Option<u64>,
+    pub max_concurrent_streams: Option<u64>,
+    pub request_timeout_ms: Option<u64>,
+    /// `[[token]]` tables.
+    pub token: Option<Vec<FileToken>>,
+}
+
+/// One `[[token]]` table: a name, a role and the token's SHA-256 (hex);
+/// `truced token new` prints them.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileToken {
+    pub name: String,
+    pub role: String,
+    pub sha256: String,
 }
 
 /// A bad config file or value.
@@ -225,6 +358,17 @@ impl FileConfig {
                 )
             })?;
         }
+        if let Some(v) = &self.metrics_listen {
+            settings.metrics_listen = match v.as_str() {
+                "" => None,
+                v => Some(v.parse().map_err(|_| {
+                    bad(
+                        "metrics_listen",
+                        format!("{v:?} is not empty or an address like 127.0.0.1:9464"),
+                    )
+                })?),
+            };
+        }
         if let Some(v) = &self.data_dir {
             settings.data_dir = v.clone();
         }
@@ -261,11 +405,80 @@ impl FileConfig {
             settings.max_subscriptions = usize::try_from(v)
                 .map_err(|_| bad("max_subscriptions", format!("{v} is too large")))?;
         }
+        if let Some(v) = self.min_free_disk_mb {
+            settings.min_free_disk_bytes = v.saturating_mul(1024 * 1024);
+        }
         if let Some(v) = self.shutdown_pause_ms {
             settings.shutdown_pause = Duration::from_millis(v);
         }
         if let Some(v) = self.shutdown_grace_secs {
             settings.shutdown_grace = Duration::from_secs(v);
+        }
+        self.apply_access(&bad, settings)?;
+        Ok(())
+    }
+
+    /// TLS, tokens and limits.
+    fn apply_access(
+        &self,
+        bad: &dyn Fn(&'static str, String) -> ConfigError,
+        settings: &mut Settings,
+    ) -> Result<(), ConfigError> {
+        let path = |v: &PathBuf| (!v.as_os_str().is_empty()).then(|| v.clone());
+        if let Some(v) = &self.tls_cert {
+            settings.tls_cert = path(v);
+        }
+        if let Some(v) = &self.tls_key {
+            settings.tls_key = path(v);
+        }
+        if let Some(v) = &self.tls_client_ca {
+            settings.tls_client_ca = path(v);
+        }
+        if let Some(v) = self.insecure {
+            settings.insecure = v;
+        }
+        let small = |key: &'static str, v: u64, min: u32| {
+            u32::try_from(v)
+                .ok()
+                .filter(|v| *v >= min)
+                .ok_or_else(|| bad(key, format!("{v} is not between {min} and {}", u32::MAX)))
+        };
+        if let Some(v) = self.rate_limit_per_sec {
+            settings.rate_limit_per_sec = small("rate_limit_per_sec", v, 0)?;
+        }
+        if let Some(v) = self.rate_limit_burst {
+            settings.rate_limit_burst = small("rate_limit_burst", v, 1)?;
+        }
+        if let Some(v) = self.max_concurrent_streams {
+            settings.max_concurrent_streams = small("max_concurrent_streams", v, 1)?;
+        }
+        if let Some(v) = self.request_timeout_ms {
+            settings.request_timeout = Duration::from_millis(v);
+        }
+        if let Some(list) = &self.token {
+            let mut tokens: Vec<TokenEntry> = Vec::with_capacity(list.len());
+            for t in list {
+                let entry = TokenEntry {
+                    name: t.name.clone(),
+                    role: t.role.parse::<Role>().map_err(|m| bad("token.role", m))?,
+                    sha256: tokens::parse_hash(&t.sha256).map_err(|m| bad("token.sha256", m))?,
+                };
+                tokens::check_name(&entry.name).map_err(|m| bad("token.name", m))?;
+                if tokens.iter().any(|o| o.name == entry.name) {
+                    return Err(bad(
+                        "token.name",
+                        format!("{:?} is listed twice", entry.name),
+                    ));
+                }
+                if tokens.iter().any(|o| o.sha256 == entry.sha256) {
+                    return Err(bad(
+                        "token.sha256",
+                        format!("token {:?} has the hash of another token", entry.name),
+                    ));
+                }
+                tokens.push(entry);
+            }
+            settings.tokens = tokens;
         }
         Ok(())
     }
@@ -291,6 +504,10 @@ fn describe(text: &str, e: &toml::de::Error) -> String {
 pub fn to_toml(s: &Settings) -> String {
     let value = |key: &str| match key {
         "listen" => format!("{:?}", s.listen.to_string()),
+        "metrics_listen" => format!(
+            "{:?}",
+            s.metrics_listen.map(|a| a.to_string()).unwrap_or_default()
+        ),
         "data_dir" => format!("{:?}", s.data_dir.display().to_string()),
         "log_format" => format!("{:?}", s.log_format.name()),
         "signing_key" => format!(
@@ -304,14 +521,47 @@ pub fn to_toml(s: &Settings) -> String {
         "cache_mb" => (s.cache_bytes / (1024 * 1024)).to_string(),
         "max_message_bytes" => s.max_message_bytes.to_string(),
         "max_subscriptions" => s.max_subscriptions.to_string(),
+        "min_free_disk_mb" => (s.min_free_disk_bytes / (1024 * 1024)).to_string(),
         "shutdown_pause_ms" => s.shutdown_pause.as_millis().to_string(),
         "shutdown_grace_secs" => s.shutdown_grace.as_secs().to_string(),
+        "tls_cert" | "tls_key" | "tls_client_ca" => {
+            let p = match key {
+                "tls_cert" => &s.tls_cert,
+                "tls_key" => &s.tls_key,
+                _ => &s.tls_client_ca,
+            };
+            format!(
+                "{:?}",
+                p.as_ref()
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_default()
+            )
+        }
+        "insecure" => s.insecure.to_string(),
+        "rate_limit_per_sec" => s.rate_limit_per_sec.to_string(),
+        "rate_limit_burst" => s.rate_limit_burst.to_string(),
+        "max_concurrent_streams" => s.max_concurrent_streams.to_string(),
+        "request_timeout_ms" => s.request_timeout.as_millis().to_string(),
         _ => String::new(),
     };
-    SETTINGS
+    let settings: String = SETTINGS
         .iter()
         .map(|st| format!("{} = {}\n", st.key, value(st.key)))
-        .collect()
+        .collect();
+    // Tokens last: a TOML table ends the top-level keys.
+    let tokens: String = s
+        .tokens
+        .iter()
+        .map(|t| {
+            format!(
+                "\n[[token]]\nname = {:?}\nrole = {:?}\nsha256 = {:?}\n",
+                t.name,
+                t.role.name(),
+                hex::encode(t.sha256)
+            )
+        })
+        .collect();
+    settings + &tokens
 }
 
 #[cfg(test)]
@@ -356,6 +606,73 @@ mod tests {
         assert!(
             err.contains("/etc/truce.toml") && err.contains("listen"),
             "{err}"
+        );
+    }
+
+    #[test]
+    fn token_tables_are_checked_and_printed_back() {
+        let hash = "ab".repeat(32);
+        let text = format!(
+            "rate_limit_per_sec = 5\n[[token]]\nname = \"m-1\"\nrole = \"reporter\"\nsha256 = \"{hash}\"\n"
+        );
+        let file: FileConfig = toml::from_str(&text).unwrap();
+        let mut settings = Settings::default();
+        file.apply(Path::new("t.toml"), &mut settings).unwrap();
+        assert_eq!(settings.tokens.len(), 1);
+        assert_eq!(settings.tokens[0].role, Role::Reporter);
+        assert_eq!(settings.rate_limit_per_sec, 5);
+        // `truced config` output is itself a valid config with the same tokens.
+        let printed = to_toml(&settings);
+        let again: FileConfig = toml::from_str(&printed).unwrap();
+        let mut back = Settings::default();
+        again.apply(Path::new("p.toml"), &mut back).unwrap();
+        assert_eq!(back.tokens, settings.tokens);
+
+        let bad = |extra: &str, key: &str| {
+            let text = format!(
+                "[[token]]\nname = \"m-1\"\nrole = \"reporter\"\nsha256 = \"{hash}\"\n{extra}"
+            );
+            let err = match toml::from_str::<FileConfig>(&text) {
+                Err(e) => e.to_string(),
+                Ok(f) => f
+                    .apply(Path::new("t.toml"), &mut Settings::default())
+                    .unwrap_err()
+                    .to_string(),
+            };
+            assert!(err.contains(key), "{extra}: {err}");
+        };
+        bad(
+            &format!(
+                "[[token]]\nname = \"m-1\"\nrole = \"reader\"\nsha256 = \"{}\"",
+                "cd".repeat(32)
+            ),
+            "token.name",
+        );
+        bad(
+            &format!("[[token]]\nname = \"m-2\"\nrole = \"reader\"\nsha256 = \"{hash}\""),
+            "token.sha256",
+        );
+        bad(
+            &format!(
+                "[[token]]\nname = \"m-2\"\nrole = \"root\"\nsha256 = \"{}\"",
+                "cd".repeat(32)
+            ),
+            "token.role",
+        );
+        bad(
+            &format!(
+                "[[token]]\nname = \"anonymous\"\nrole = \"reader\"\nsha256 = \"{}\"",
+                "cd".repeat(32)
+            ),
+            "token.name",
+        );
+        bad(
+            "[[token]]\nname = \"m-2\"\nrole = \"reader\"\nsha256 = \"xyz\"",
+            "token.sha256",
+        );
+        bad(
+            "[[token]]\nname = \"m-2\"\nrole = \"reader\"\nsha256 = \"\"\ntoken = \"secret\"",
+            "token",
         );
     }
 }

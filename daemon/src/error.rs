@@ -30,6 +30,19 @@ pub enum Error {
     /// The daemon is shutting down and takes no more writes.
     #[error("truced is shutting down; retry against the restarted daemon")]
     ShuttingDown,
+    /// No bearer token, or not a known one.
+    #[error("{0}")]
+    Unauthenticated(String),
+    /// The token's role is below what the RPC needs.
+    #[error("{0}")]
+    PermissionDenied(String),
+    /// A limit (such as the caller's request rate, or free disk space
+    /// under the margin) is exhausted for now.
+    #[error("{0}")]
+    ResourceExhausted(String),
+    /// A unary call outlived the request deadline.
+    #[error("{0}")]
+    DeadlineExceeded(String),
     #[error("store: {0}")]
     Store(#[from] StoreError),
     #[error("internal error: {0}")]
@@ -45,16 +58,37 @@ impl Error {
     }
 }
 
+impl Error {
+    /// The gRPC code callers are answered with (the one mapping).
+    pub fn code(&self) -> tonic::Code {
+        use tonic::Code;
+        match self {
+            Error::InvalidArgument { .. } => Code::InvalidArgument,
+            Error::NotFound { .. } => Code::NotFound,
+            Error::AlreadyExists(_) => Code::AlreadyExists,
+            Error::FailedPrecondition { .. } => Code::FailedPrecondition,
+            Error::WritesStopped(_) | Error::ShuttingDown => Code::Unavailable,
+            Error::Unauthenticated(_) => Code::Unauthenticated,
+            Error::PermissionDenied(_) => Code::PermissionDenied,
+            Error::ResourceExhausted(_) => Code::ResourceExhausted,
+            Error::DeadlineExceeded(_) => Code::DeadlineExceeded,
+            Error::Store(_) | Error::Internal(_) => Code::Internal,
+        }
+    }
+
+    /// The request field the error is about, where it names one.
+    pub fn field(&self) -> Option<&str> {
+        match self {
+            Error::InvalidArgument { field, .. }
+            | Error::NotFound { field, .. }
+            | Error::FailedPrecondition { field, .. } => Some(field),
+            _ => None,
+        }
+    }
+}
+
 impl From<Error> for tonic::Status {
     fn from(e: Error) -> Self {
-        let message = e.to_string();
-        match e {
-            Error::InvalidArgument { .. } => tonic::Status::invalid_argument(message),
-            Error::NotFound { .. } => tonic::Status::not_found(message),
-            Error::AlreadyExists(_) => tonic::Status::already_exists(message),
-            Error::FailedPrecondition { .. } => tonic::Status::failed_precondition(message),
-            Error::WritesStopped(_) | Error::ShuttingDown => tonic::Status::unavailable(message),
-            Error::Store(_) | Error::Internal(_) => tonic::Status::internal(message),
-        }
+        tonic::Status::new(e.code(), e.to_string())
     }
 }

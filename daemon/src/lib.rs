@@ -5,7 +5,9 @@
 
 #![forbid(unsafe_code)]
 
+pub mod access;
 pub mod audit;
+pub mod backup;
 pub mod checkpoint;
 pub mod cli;
 pub mod commit;
@@ -15,15 +17,18 @@ pub mod derive;
 pub mod error;
 pub mod index;
 pub mod merkle;
+pub mod metrics;
 pub mod project;
 pub mod query;
 pub mod scope;
 pub mod server;
 pub mod service;
+pub mod space;
 pub mod store;
 pub mod subscribe;
 pub mod sync;
 pub mod telemetry;
+pub mod tls;
 pub mod validate;
 pub mod views;
 

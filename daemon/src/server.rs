@@ -1,6 +1,7 @@
 //! Builds and runs the gRPC server: the Truce service, health
 //! (grpc.health.v1), reflection (v1 and v1alpha), the TCP listener with
-//! TCP_NODELAY, and graceful shutdown (health NOT_SERVING, a pause so
+//! TCP_NODELAY, TLS and the access layer in front of every service (see
+//! `access/`), and graceful shutdown (health NOT_SERVING, a pause so
 //! probes see it, stop accepting, drain in-flight requests within a grace
 //! period, finish the commit pipeline, flush).
 
@@ -15,6 +16,7 @@ use crate::{
     config::Settings,
     error::Error,
     service::TruceService,
+    space::{DiskSpace, RealDiskSpace, SpaceGuard},
     store::Store,
     sync::{StoreSync, SyncStep},
 };
@@ -24,6 +26,7 @@ pub struct Daemon {
     settings: Settings,
     sync: Box<dyn SyncStep>,
     maintain_tree: bool,
+    disk_space: Box<dyn DiskSpace>,
 }
 
 impl Daemon {
@@ -32,12 +35,19 @@ impl Daemon {
             settings,
             sync: Box::new(StoreSync),
             maintain_tree: true,
+            disk_space: Box::new(RealDiskSpace),
         }
     }
 
     /// Replaces the durability seam (tests record, slow or fail it).
     pub fn with_sync(mut self, sync: Box<dyn SyncStep>) -> Self {
         self.sync = sync;
+        self
+    }
+
+    /// Replaces the free-space probe (tests run out of space on demand).
+    pub fn with_disk_space(mut self, probe: Box<dyn DiskSpace>) -> Self {
+        self.disk_space = probe;
         self
     }
 
@@ -54,6 +64,10 @@ impl Daemon {
     /// serves in the background. Returns once the listener is bound.
     pub async fn start(self) -> Result<Running, StartError> {
         let settings = self.settings;
+        // Refuse an exposed, open daemon before touching anything.
+        crate::access::exposure(&settings)?;
+        let tls = crate::tls::server_config(&settings)?;
+        let access = Arc::new(crate::access::Access::new(&settings));
         let store = Arc::new(Store::open(&settings.data_dir, settings.cache_bytes)?);
         let key_path = settings
             .signing_key
@@ -63,7 +77,9 @@ impl Daemon {
             crate::checkpoint::Signer::load_or_create(&key_path, settings.log_origin.as_deref())
                 .map_err(|e| StartError::Other(e.to_string()))?,
         );
-        let (commit, writer) = commit::start(Arc::clone(&store), self.sync, self.maintain_tree)?;
+        let space = SpaceGuard::new(settings.min_free_disk_bytes, self.disk_space);
+        let (commit, writer) =
+            commit::start(Arc::clone(&store), self.sync, self.maintain_tree, space)?;
         let listener =
             TcpListener::bind(settings.listen)
                 .await
@@ -91,6 +107,22 @@ impl Daemon {
         let subscribe_stats = Arc::new(crate::subscribe::Stats::default());
         let (feed, feed_task) =
             crate::subscribe::Feed::start(Arc::clone(&store), streams_rx.clone());
+        let errors = crate::metrics::Errors::default();
+        let metrics = match settings.metrics_listen {
+            None => None,
+            Some(addr) => {
+                let registry = crate::metrics::Metrics::new(
+                    &commit.stats().metrics,
+                    &errors,
+                    crate::metrics::Sources {
+                        store: Arc::clone(&store),
+                        feed: Arc::clone(&feed),
+                        data_dir: settings.data_dir.clone(),
+                    },
+                );
+                Some(crate::metrics::MetricsEndpoint::start(addr, Arc::new(registry)).await?)
+            }
+        };
         let service = TruceServer::new(TruceService::new(
             Arc::clone(&store),
             commit.clone(),
@@ -122,7 +154,19 @@ impl Daemon {
             tracing::info!("no longer accepting connections; draining");
             let _ = draining_tx.send(());
         };
-        let server = Server::builder()
+        let mut builder = Server::builder();
+        let with_tls = tls.is_some();
+        if let Some(tls) = tls {
+            builder = builder
+                .tls_config(tls)
+                .map_err(|e| crate::tls::TlsError::Config(crate::tls::chain(&e)))?;
+        }
+        let open = access.is_open();
+        let server = builder
+            .max_concurrent_streams(settings.max_concurrent_streams)
+            // Outermost: counts the access layer's refusals too.
+            .layer(crate::metrics::ErrorsLayer::new(errors))
+            .layer(crate::access::AccessLayer::new(access))
             .add_service(health_service)
             .add_service(reflection_v1)
             .add_service(reflection_v1alpha)
@@ -146,9 +190,21 @@ impl Daemon {
             Ok(())
         });
 
-        tracing::info!(addr = %local_addr, data_dir = %settings.data_dir.display(), "serving");
+        tracing::info!(
+            addr = %local_addr,
+            data_dir = %settings.data_dir.display(),
+            tls = with_tls,
+            tokens = settings.tokens.len(),
+            "serving"
+        );
+        if open {
+            tracing::info!(
+                "no tokens configured: every caller may read and write, as \"anonymous\""
+            );
+        }
         Ok(Running {
             local_addr,
+            tls: with_tls,
             shutdown: Some(shutdown_tx),
             task,
             writer: Some(writer),
@@ -157,6 +213,7 @@ impl Daemon {
             subscribe_stats,
             feed_task: Some(feed_task),
             signer,
+            metrics,
         })
     }
 }
@@ -173,6 +230,10 @@ pub enum StartError {
     },
     #[error(transparent)]
     Daemon(#[from] Error),
+    #[error(transparent)]
+    Tls(#[from] crate::tls::TlsError),
+    #[error(transparent)]
+    Metrics(#[from] crate::metrics::MetricsError),
     #[error("{0}")]
     Other(String),
 }
@@ -180,6 +241,8 @@ pub enum StartError {
 /// A serving daemon.
 pub struct Running {
     local_addr: SocketAddr,
+    /// Serving TLS: clients connect with `https://`.
+    tls: bool,
     shutdown: Option<oneshot::Sender<()>>,
     task: TaskHandle<Result<(), Error>>,
     writer: Option<JoinHandle<()>>,
@@ -188,6 +251,8 @@ pub struct Running {
     subscribe_stats: Arc<crate::subscribe::Stats>,
     feed_task: Option<TaskHandle<()>>,
     signer: Arc<crate::checkpoint::Signer>,
+    /// The metrics endpoint, when `metrics_listen` is set.
+    metrics: Option<crate::metrics::MetricsEndpoint>,
 }
 
 impl std::fmt::Debug for Running {
@@ -204,9 +269,17 @@ impl Running {
         self.local_addr
     }
 
-    /// `http://ADDR`, for clients.
+    /// The address the metrics endpoint bound (None: metrics are off).
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics
+            .as_ref()
+            .map(crate::metrics::MetricsEndpoint::local_addr)
+    }
+
+    /// `http://ADDR` (`https://` with TLS), for clients.
     pub fn url(&self) -> String {
-        format!("http://{}", self.local_addr)
+        let scheme = if self.tls { "https" } else { "http" };
+        format!("{scheme}://{}", self.local_addr)
     }
 
     /// The durable sequence: the log's length as readers see it.
@@ -247,6 +320,10 @@ impl Running {
         let served = (&mut self.task)
             .await
             .map_err(|e| Error::Internal(format!("server task: {e}")))?;
+        // Scrapes were answered through the drain; now they stop.
+        if let Some(metrics) = self.metrics.take() {
+            metrics.shutdown().await;
+        }
         // The feed stopped with the streams; wait for it to let go of the
         // store.
         if let Some(feed) = self.feed_task.take() {
@@ -274,12 +351,19 @@ impl Running {
     }
 }
 
-/// Settings tests start the daemon with: port 0 and no shutdown pause.
+/// Settings tests start the daemon with: port 0, no shutdown pause, no
+/// disk margin and no rate limit.
 pub fn test_settings(data_dir: &std::path::Path) -> Settings {
     Settings {
         listen: SocketAddr::from(([127, 0, 0, 1], 0)),
         data_dir: data_dir.to_owned(),
         shutdown_pause: Duration::ZERO,
+        // Tests run on machines with little free disk; the margin has its
+        // own tests.
+        min_free_disk_bytes: 0,
+        // Tests and benchmarks drive one anonymous caller harder than the
+        // default rate allows; the limit has its own tests (tests/limits.rs).
+        rate_limit_per_sec: 0,
         ..Settings::default()
     }
 }

@@ -7,9 +7,9 @@ use std::{io::Write, path::PathBuf};
 use clap::Args;
 use truce_proto::v1::ComplianceReportRequest;
 
-use super::{CliError, flags::parse_time, render::Output};
+use super::{CliError, Server, flags::parse_time, render::Output};
 use crate::{
-    Client, compliance,
+    compliance,
     timeline::{self, TimelineError},
 };
 
@@ -64,9 +64,9 @@ impl ComplianceFlags {
 
 /// Parses the flags (before connecting), fetches the report, writes the
 /// SVG (before printing, so a bad `--reading` prints nothing), prints.
-pub async fn run(server: &str, out: &Output, flags: ComplianceFlags) -> Result<(), CliError> {
+pub async fn run(server: &Server, out: &Output, flags: ComplianceFlags) -> Result<(), CliError> {
     let req = flags.request().map_err(CliError::Usage)?;
-    let client = Client::connect(server).await?;
+    let client = server.connect().await?;
     let report = client.compliance_report(req).await?;
     if let Some(path) = &flags.svg {
         let svg =

@@ -3,6 +3,7 @@
 
 mod change_flags;
 mod compliance;
+mod connect;
 mod export;
 mod flags;
 mod import;
@@ -18,7 +19,9 @@ use clap::{Parser, Subcommand};
 
 use truce_proto::v1::{Envelope, envelope::Kind};
 
-use crate::{Client, ClientError};
+pub use connect::Server;
+
+use crate::ClientError;
 
 /// truce: record and read ceasefire agreements and alleged violations.
 #[derive(Debug, Parser)]
@@ -32,11 +35,28 @@ pub struct Args {
         global = true
     )]
     pub server: String,
+    #[command(flatten)]
+    pub access: connect::AccessFlags,
     /// Print JSON Lines (proto3 JSON mapping) instead of tables.
     #[arg(long, global = true)]
     pub json: bool,
     #[command(subcommand)]
     pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AdminCommand {
+    /// Have the daemon write a backup of its log, consistent at the
+    /// durable sequence, into a directory on its own machine (restore it
+    /// with `truced restore --from DIR --data-dir D`).
+    Backup {
+        /// An absolute path on the daemon's machine; must not exist, or be empty.
+        #[arg(long)]
+        to: String,
+        /// Put the checkpoint signing key in the backup too (mode 0600).
+        #[arg(long)]
+        with_key: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -61,6 +81,9 @@ pub enum Command {
     /// Import reports from jsonl (an export) or ACLED CSV; re-running
     /// a file writes only what changed.
     Import(Box<import::ImportFlags>),
+    /// Administration (admin token): backups.
+    #[command(subcommand)]
+    Admin(AdminCommand),
     /// Is a report within an agreement's scope? Per reading of its start.
     /// Without --agreement: every agreement whose scope covers it, whether
     /// or not the report names it.
@@ -214,27 +237,28 @@ pub async fn main(args: Args) -> ExitCode {
 }
 
 /// Sends one write built from flags and prints its receipt.
-async fn write(server: &str, out: &render::Output, kind: Kind) -> Result<(), CliError> {
-    let client = Client::connect(server).await?;
+async fn write(server: &Server, out: &render::Output, kind: Kind) -> Result<(), CliError> {
+    let client = server.connect().await?;
     let receipt = client.submit(Envelope { kind: Some(kind) }).await?;
     out.receipts(&[(None, receipt)])
 }
 
 async fn run(args: Args) -> Result<ExitCode, CliError> {
     let out = render::Output::new(args.json);
+    let server = Server::new(&args.server, &args.access)?;
     // Parse flags before connecting, so usage errors need no server.
     match args.command {
         Command::Agreement(AgreementCommand::Add(flags)) => {
             let kind = Kind::Agreement(flags.into_request().map_err(CliError::Usage)?);
-            write(&args.server, &out, kind).await?;
+            write(&server, &out, kind).await?;
         }
         Command::Agreement(AgreementCommand::Show { id, history, as_of }) => {
-            let client = Client::connect(&args.server).await?;
+            let client = server.connect().await?;
             out.agreement(&client.get_agreement_at(&id, as_of).await?, history)?;
         }
         Command::Report(ReportCommand::Submit(flags)) => {
             let kind = Kind::Report(flags.into_request().map_err(CliError::Usage)?);
-            write(&args.server, &out, kind).await?;
+            write(&server, &out, kind).await?;
         }
         Command::Report(ReportCommand::Show {
             id,
@@ -243,7 +267,7 @@ async fn run(args: Args) -> Result<ExitCode, CliError> {
             verify: check,
             key,
         }) => {
-            let client = Client::connect(&args.server).await?;
+            let client = server.connect().await?;
             let view = client.get_report_at(&id, as_of).await?;
             out.report(&view, history)?;
             if check {
@@ -260,36 +284,55 @@ async fn run(args: Args) -> Result<ExitCode, CliError> {
         }
         Command::Report(ReportCommand::List(flags)) => {
             let (req, limit) = flags.into_request().map_err(CliError::Usage)?;
-            let client = Client::connect(&args.server).await?;
+            let client = server.connect().await?;
             out.report_list(&client.query_all_reports(req, limit).await?)?;
         }
         Command::Agreement(AgreementCommand::List(flags)) => {
             let (req, limit) = flags.into_request().map_err(CliError::Usage)?;
-            let client = Client::connect(&args.server).await?;
+            let client = server.connect().await?;
             out.agreement_list(&client.list_all_agreements(req, limit).await?)?;
         }
         Command::Report(ReportCommand::Correct(flags)) => {
             let kind = Kind::Correction(flags.into_request().map_err(CliError::Usage)?);
-            write(&args.server, &out, kind).await?;
+            write(&server, &out, kind).await?;
         }
         Command::Claim(ClaimCommand::Add(flags)) => {
             let kind = Kind::Claim(flags.into_request().map_err(CliError::Usage)?);
-            write(&args.server, &out, kind).await?;
+            write(&server, &out, kind).await?;
         }
         Command::Status(StatusCommand::Set(flags)) => {
             let kind = Kind::Status(flags.into_request().map_err(CliError::Usage)?);
-            write(&args.server, &out, kind).await?;
+            write(&server, &out, kind).await?;
         }
         Command::Source(SourceCommand::Attach(flags)) => {
             let kind = Kind::Source(flags.into_request().map_err(CliError::Usage)?);
-            write(&args.server, &out, kind).await?;
+            write(&server, &out, kind).await?;
         }
         Command::Export(flags) => {
-            let client = Client::connect(&args.server).await?;
+            let client = server.connect().await?;
             export::run(&client, *flags).await?;
         }
+        Command::Admin(AdminCommand::Backup { to, with_key }) => {
+            let client = server.connect().await?;
+            let made = client.backup(&to, with_key).await?;
+            if args.json {
+                render::json_line(&made)?;
+            } else {
+                println!(
+                    "backed up {} entries (root {}) into {} on the daemon's machine{}",
+                    made.sequence,
+                    made.root,
+                    made.to_dir,
+                    if made.with_key {
+                        ", with the signing key"
+                    } else {
+                        ""
+                    }
+                );
+            }
+        }
         Command::Import(flags) => {
-            let client = Client::connect(&args.server).await?;
+            let client = server.connect().await?;
             return import::run(&client, args.json, *flags).await;
         }
         Command::Scope {
@@ -297,7 +340,7 @@ async fn run(args: Args) -> Result<ExitCode, CliError> {
             agreement,
             as_of,
         } => {
-            let client = Client::connect(&args.server).await?;
+            let client = server.connect().await?;
             match agreement {
                 Some(agreement) => {
                     out.scope(&client.assess_scope(&report, &agreement, as_of).await?)?;
@@ -305,25 +348,25 @@ async fn run(args: Args) -> Result<ExitCode, CliError> {
                 None => out.agreements_covering(&client.find_agreements(&report, as_of).await?)?,
             }
         }
-        Command::Compliance(flags) => compliance::run(&args.server, &out, *flags).await?,
+        Command::Compliance(flags) => compliance::run(&server, &out, *flags).await?,
         Command::Changes { after, until } => {
-            let client = Client::connect(&args.server).await?;
+            let client = server.connect().await?;
             render::changes(&client, &out, after, until).await?;
         }
         Command::Log { from, limit } => {
-            let client = Client::connect(&args.server).await?;
+            let client = server.connect().await?;
             render::log(&client, &out, from, limit).await?;
         }
         Command::Verify(flags) => {
-            let client = Client::connect(&args.server).await?;
+            let client = server.connect().await?;
             verify::run(&client, flags).await?;
         }
         Command::Watch(flags) => {
-            let client = Client::connect(&args.server).await?;
+            let client = server.connect().await?;
             watch::run(&client, &out, *flags).await?;
         }
         Command::Submit { file, keep_going } => {
-            let client = Client::connect(&args.server).await?;
+            let client = server.connect().await?;
             return submit::run(&client, &out, &file, keep_going).await;
         }
     }

@@ -19,7 +19,7 @@ pub struct Output {
     json: bool,
 }
 
-fn json_line<T: serde::Serialize>(value: &T) -> Result<(), CliError> {
+pub(crate) fn json_line<T: serde::Serialize>(value: &T) -> Result<(), CliError> {
     let line = serde_json::to_string(value)
         .map_err(|e| CliError::Usage(format!("cannot print as JSON: {e}")))?;
     let mut stdout = std::io::stdout().lock();

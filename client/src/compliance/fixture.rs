@@ -80,6 +80,7 @@ fn ru_reading() -> ComplianceTally {
     ComplianceTally {
         reading: "RU".into(),
         effective_from: ts("2025-03-18T17:00:00Z"),
+        effective_until: ts("2025-04-17T17:00:00Z"),
         current: Some(ComplianceCounts {
             in_scope: 4,
             by_perpetrator: vec![
@@ -138,6 +139,7 @@ fn ua_reading() -> ComplianceTally {
     ComplianceTally {
         reading: "UA".into(),
         effective_from: ts("2025-03-25"),
+        effective_until: ts("2025-04-17T17:00:00Z"),
         current: Some(ComplianceCounts::default()),
         previous: Some(ComplianceCounts::default()),
         indeterminate: 0,

@@ -27,6 +27,7 @@ use crate::{
     error::Error,
     merkle,
     project::{self, View},
+    space::SpaceGuard,
     store::{Batch, RecordKind, Store},
     sync::{Group, SyncStep},
     validate::{self, Missing, ValidWrite},
@@ -52,11 +53,13 @@ struct Pending {
     reply: oneshot::Sender<Result<Receipt, Error>>,
 }
 
-/// Counters of the pipeline, for tests and (later) metrics.
+/// Counters of the pipeline, for tests and the metrics.
 #[derive(Debug, Default)]
 pub struct Stats {
     pub groups: AtomicU64,
     pub entries: AtomicU64,
+    /// The Prometheus series (registered by the daemon's metrics).
+    pub metrics: crate::metrics::CommitMetrics,
 }
 
 /// The handle services use to submit writes.
@@ -77,6 +80,7 @@ impl std::fmt::Debug for CommitHandle {
 impl CommitHandle {
     /// Queues a validated write and waits for its durable receipt.
     pub async fn submit(&self, write: ValidWrite, submitter: &str) -> Result<Receipt, Error> {
+        let started = std::time::Instant::now();
         let (reply, rx) = oneshot::channel();
         self.tx
             .send(Queued::Write(Box::new(Pending {
@@ -86,7 +90,12 @@ impl CommitHandle {
             })))
             .await
             .map_err(|_| Error::ShuttingDown)?;
-        rx.await.map_err(|_| Error::ShuttingDown)?
+        let receipt = rx.await.map_err(|_| Error::ShuttingDown)??;
+        self.stats
+            .metrics
+            .append_seconds
+            .observe(started.elapsed().as_secs_f64());
+        Ok(receipt)
     }
 
     /// Writes queued and not yet taken by the writer.
@@ -113,6 +122,7 @@ pub fn start(
     store: Arc<Store>,
     sync: Box<dyn SyncStep>,
     maintain_tree: bool,
+    space: SpaceGuard,
 ) -> Result<(CommitHandle, thread::JoinHandle<()>), Error> {
     let last = store.last_written_sequence()?;
     let last_time = match store.written_entry(last)? {
@@ -132,6 +142,7 @@ pub fn start(
         stopped: None,
         stats: Arc::clone(&stats),
         maintain_tree,
+        space,
     };
     let join = thread::Builder::new()
         .name("truce-commit".into())
@@ -149,6 +160,8 @@ struct Writer {
     stats: Arc<Stats>,
     /// Off only in the benchmark that measures what the tree costs.
     maintain_tree: bool,
+    /// Refuses groups while free disk space is under the margin.
+    space: SpaceGuard,
 }
 
 /// What became of one pending write inside a group.
@@ -196,13 +209,21 @@ impl Writer {
             }
             return;
         }
+        if let Some(why) = self.space.shortage(self.store.dir()) {
+            tracing::warn!(refused = group.len(), reason = %why, "appends refused");
+            for p in group {
+                let _ = p.reply.send(Err(Error::ResourceExhausted(why.clone())));
+            }
+            return;
+        }
         let now = SystemTime::now();
         let mut batch = Batch::default();
         // Receipts of accepted writes, by index; replies wait for the sync.
         let mut accepted: Vec<Receipt> = Vec::new();
         let mut waiting: Vec<(oneshot::Sender<Result<Receipt, Error>>, Outcome)> = Vec::new();
-        // Request ids and created records of this group, not yet stored.
-        let mut group_requests: HashMap<String, ([u8; 32], usize, u64)> = HashMap::new();
+        // Request ids (hash, index in `accepted`, sequence, submitter) and
+        // created records of this group, not yet stored.
+        let mut group_requests: HashMap<String, GroupRequest> = HashMap::new();
         let mut group_records: HashMap<(RecordKind, String), u64> = HashMap::new();
         let mut group_views: HashMap<(RecordKind, String), View> = HashMap::new();
         let mut group_nodes: HashMap<(u8, u64), merkle::Hash> = HashMap::new();
@@ -231,7 +252,12 @@ impl Writer {
                     let index = accepted.len();
                     group_requests.insert(
                         derived.request_id.clone(),
-                        (derived.hash, index, position.sequence),
+                        (
+                            derived.hash,
+                            index,
+                            position.sequence,
+                            derived.submitter.clone(),
+                        ),
                     );
                     if let Some(created) = &derived.created {
                         group_records.insert(created.clone(), position.sequence);
@@ -329,10 +355,17 @@ impl Writer {
         self.sync
             .flush(&self.store, &group)
             .map_err(|e| format!("flush failed: {e}"))?;
+        let syncing = std::time::Instant::now();
         self.sync
             .sync(&self.store, &group)
             .map_err(|e| format!("sync failed: {e}"))?;
+        let metrics = &self.stats.metrics;
+        metrics
+            .fsync_seconds
+            .observe(syncing.elapsed().as_secs_f64());
         self.store.set_durable(last);
+        metrics.appends.inc_by(batch.len() as u64);
+        metrics.group_entries.observe(batch.len() as f64);
         self.stats.groups.fetch_add(1, Ordering::Relaxed);
         self.stats
             .entries
@@ -353,15 +386,21 @@ impl Writer {
         group: &GroupState<'_>,
     ) -> Result<Checked, Error> {
         let w = &p.write;
-        // Idempotency: this group first, then the store.
-        if let Some((hash, index, sequence)) = group.requests.get(w.request_id()) {
-            return if hash == w.hash() {
+        // Idempotency: this group first, then the store. A request id is
+        // its submitter's: another caller learns only that it is taken.
+        if let Some((hash, index, sequence, submitter)) = group.requests.get(w.request_id()) {
+            return if submitter != &p.submitter {
+                Err(taken(w.request_id()))
+            } else if hash == w.hash() {
                 Ok(Checked::DuplicateInGroup(*index))
             } else {
                 Err(conflict(w.request_id(), *sequence))
             };
         }
         if let Some(stored) = self.store.stored_request(w.request_id())? {
+            if stored.submitter != p.submitter {
+                return Err(taken(w.request_id()));
+            }
             if &stored.hash != w.hash() {
                 return Err(conflict(w.request_id(), stored.sequence));
             }
@@ -562,9 +601,20 @@ enum Checked {
 
 /// What the writes accepted earlier in the group changed, not yet stored.
 struct GroupState<'a> {
-    requests: &'a HashMap<String, ([u8; 32], usize, u64)>,
+    requests: &'a HashMap<String, GroupRequest>,
     records: &'a HashMap<(RecordKind, String), u64>,
     views: &'a HashMap<(RecordKind, String), View>,
+}
+
+/// A request id of this group: hash, index in `accepted`, sequence,
+/// submitter.
+type GroupRequest = ([u8; 32], usize, u64, String);
+
+/// A request id another submitter used: says nothing of their write.
+fn taken(request_id: &str) -> Error {
+    Error::AlreadyExists(format!(
+        "request_id {request_id:?} is taken by another submitter; use a new request id"
+    ))
 }
 
 fn conflict(request_id: &str, sequence: u64) -> Error {

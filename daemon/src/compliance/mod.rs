@@ -208,6 +208,7 @@ pub fn run(
         .map(|r| ComplianceTally {
             reading: r.party.clone(),
             effective_from: r.at,
+            effective_until: scope::end_of(&agreement).map(to_timestamp),
             ..ComplianceTally::default()
         })
         .collect();

@@ -2,6 +2,7 @@
 //! validated here and handed to the commit pipeline; reads go to the store.
 //! Nothing here touches sled or the sync seam.
 
+mod admin;
 mod compliance;
 mod proofs;
 mod read;
@@ -12,20 +13,22 @@ use std::sync::Arc;
 use tonic::{Request, Response, Status};
 use truce_proto::v1::{
     AddClaimRequest, AgreementView, AssessScopeRequest, AssessScopeResponse, AttachSourceRequest,
-    Checkpoint, ComplianceReportPart, ComplianceReportRequest, ConsistencyProof,
-    CorrectReportRequest, FindAgreementsRequest, FindAgreementsResponse, GetAgreementRequest,
-    GetCheckpointRequest, GetConsistencyProofRequest, GetEntryRequest, GetEntryResponse,
-    GetInclusionProofRequest, GetReportRequest, InclusionProof, ListAgreementsRequest,
-    ListAgreementsResponse, ListChangesRequest, ListChangesResponse, QueryReportsRequest,
-    QueryReportsResponse, ReadLogRequest, ReadLogResponse, Receipt, RecordAgreementRequest,
-    ReportView, SetStatusRequest, SubmitReportRequest, SubscribeRequest, SubscribeResponse,
-    truce_server::Truce,
+    BackupRequest, BackupResponse, Checkpoint, ComplianceReportPart, ComplianceReportRequest,
+    ConsistencyProof, CorrectReportRequest, FindAgreementsRequest, FindAgreementsResponse,
+    GetAgreementRequest, GetCheckpointRequest, GetConsistencyProofRequest, GetEntryRequest,
+    GetEntryResponse, GetInclusionProofRequest, GetReportRequest, InclusionProof,
+    ListAgreementsRequest, ListAgreementsResponse, ListChangesRequest, ListChangesResponse,
+    QueryReportsRequest, QueryReportsResponse, ReadLogRequest, ReadLogResponse, Receipt,
+    RecordAgreementRequest, ReportView, SetStatusRequest, SubmitReportRequest, SubscribeRequest,
+    SubscribeResponse, truce_server::Truce,
 };
 
 use tokio::sync::{Semaphore, mpsc, watch};
 use tokio_stream::wrappers::ReceiverStream;
 
-use crate::{checkpoint::Signer, commit::CommitHandle, query, store::Store, subscribe};
+use crate::{
+    access::Caller, checkpoint::Signer, commit::CommitHandle, query, store::Store, subscribe,
+};
 
 /// The stream type of server-streaming RPCs (the generated trait boxes
 /// streams).
@@ -46,8 +49,8 @@ fn at_or_durable(store: &Store, field: &str, sequence: u64) -> Result<u64, crate
     }
 }
 
-/// Who submits entries until authentication exists.
-pub const ANONYMOUS_SUBMITTER: &str = "anonymous";
+/// Who submits entries when no tokens are configured.
+pub const ANONYMOUS_SUBMITTER: &str = crate::access::ANONYMOUS;
 
 /// The service state: the store for reads, the pipeline for writes.
 #[derive(Debug, Clone)]
@@ -113,9 +116,10 @@ impl Truce for TruceService {
         &self,
         request: Request<RecordAgreementRequest>,
     ) -> Result<Response<Receipt>, Status> {
+        let submitter = Caller::of(&request);
         let req = request.into_inner();
         let with_proof = req.with_proof;
-        let receipt = write::record_agreement(&self.commit, req).await?;
+        let receipt = write::record_agreement(&self.commit, req, &submitter).await?;
         self.finish(receipt, with_proof).map(Response::new)
     }
 
@@ -123,9 +127,10 @@ impl Truce for TruceService {
         &self,
         request: Request<SubmitReportRequest>,
     ) -> Result<Response<Receipt>, Status> {
+        let submitter = Caller::of(&request);
         let req = request.into_inner();
         let with_proof = req.with_proof;
-        let receipt = write::submit_report(&self.commit, req).await?;
+        let receipt = write::submit_report(&self.commit, req, &submitter).await?;
         self.finish(receipt, with_proof).map(Response::new)
     }
 
@@ -133,9 +138,10 @@ impl Truce for TruceService {
         &self,
         request: Request<AddClaimRequest>,
     ) -> Result<Response<Receipt>, Status> {
+        let submitter = Caller::of(&request);
         let req = request.into_inner();
         let with_proof = req.with_proof;
-        let receipt = write::add_claim(&self.commit, req).await?;
+        let receipt = write::add_claim(&self.commit, req, &submitter).await?;
         self.finish(receipt, with_proof).map(Response::new)
     }
 
@@ -143,9 +149,10 @@ impl Truce for TruceService {
         &self,
         request: Request<SetStatusRequest>,
     ) -> Result<Response<Receipt>, Status> {
+        let submitter = Caller::of(&request);
         let req = request.into_inner();
         let with_proof = req.with_proof;
-        let receipt = write::set_status(&self.commit, req).await?;
+        let receipt = write::set_status(&self.commit, req, &submitter).await?;
         self.finish(receipt, with_proof).map(Response::new)
     }
 
@@ -153,9 +160,10 @@ impl Truce for TruceService {
         &self,
         request: Request<AttachSourceRequest>,
     ) -> Result<Response<Receipt>, Status> {
+        let submitter = Caller::of(&request);
         let req = request.into_inner();
         let with_proof = req.with_proof;
-        let receipt = write::attach_source(&self.commit, req).await?;
+        let receipt = write::attach_source(&self.commit, req, &submitter).await?;
         self.finish(receipt, with_proof).map(Response::new)
     }
 
@@ -163,9 +171,10 @@ impl Truce for TruceService {
         &self,
         request: Request<CorrectReportRequest>,
     ) -> Result<Response<Receipt>, Status> {
+        let submitter = Caller::of(&request);
         let req = request.into_inner();
         let with_proof = req.with_proof;
-        let receipt = write::correct_report(&self.commit, req).await?;
+        let receipt = write::correct_report(&self.commit, req, &submitter).await?;
         self.finish(receipt, with_proof).map(Response::new)
     }
 
@@ -283,6 +292,19 @@ impl Truce for TruceService {
         )
         .await?;
         Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+    }
+
+    async fn backup(
+        &self,
+        request: Request<BackupRequest>,
+    ) -> Result<Response<BackupResponse>, Status> {
+        let req = request.into_inner();
+        let (store, signer) = (Arc::clone(&self.store), Arc::clone(&self.signer));
+        tokio::task::spawn_blocking(move || admin::backup(&store, &signer, req))
+            .await
+            .map_err(|e| Status::internal(e.to_string()))?
+            .map(Response::new)
+            .map_err(Status::from)
     }
 
     async fn list_changes(

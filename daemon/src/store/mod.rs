@@ -10,6 +10,7 @@
 
 mod files;
 pub mod keys;
+pub mod mark;
 
 use std::{
     fs::File,
@@ -31,7 +32,7 @@ use crate::{derive, index, merkle, project};
 pub const FORMAT_VERSION: u32 = 1;
 const FORMAT_VERSION_KEY: &[u8] = b"format_version";
 const LOCK_FILE: &str = "LOCK";
-const SLED_DIR: &str = "store";
+pub const SLED_DIR: &str = "store";
 
 /// The kinds of record that have their own id.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -192,7 +193,16 @@ pub struct Store {
     files: files::Files,
     dir: PathBuf,
     // Held for the store's lifetime: the data-dir lock.
+    /// When the durable mark was last written.
+    mark_written: std::sync::Mutex<Option<std::time::Instant>>,
     _lock: File,
+}
+
+impl Drop for Store {
+    /// A closed store leaves a current mark (only durable entries count).
+    fn drop(&mut self) {
+        self.write_mark(true);
+    }
 }
 
 impl std::fmt::Debug for Store {
@@ -279,7 +289,7 @@ impl Store {
         {
             return Err(StoreError::Corrupt("the log does not start at 1".into()));
         }
-        Ok(Self {
+        let store = Self {
             db,
             entries,
             records,
@@ -291,8 +301,61 @@ impl Store {
             durable_watch: tokio::sync::watch::Sender::new(durable),
             files,
             dir: dir.to_owned(),
+            mark_written: std::sync::Mutex::new(None),
             _lock: lock,
-        })
+        };
+        store.check_marks(durable)?;
+        Ok(store)
+    }
+
+    /// Refuses a store that holds fewer entries than a durable mark or the
+    /// last signed checkpoint recorded, or whose tree at that size has
+    /// another root: it lost or changed acknowledged entries.
+    fn check_marks(&self, durable: u64) -> Result<(), StoreError> {
+        for name in [mark::MARK_FILE, crate::audit::LAST_CHECKPOINT_FILE] {
+            let path = self.dir.join(name);
+            let Some((size, root)) = mark::read(&path) else {
+                continue;
+            };
+            if size > durable {
+                return Err(StoreError::Corrupt(format!(
+                    "the log holds {durable} entries but {} records {size} durable ones: the store is damaged or older than its data dir; restore it from a backup (truced restore)",
+                    path.display()
+                )));
+            }
+            let ours = merkle::root(size, &mut |level, index| {
+                self.tree_node(level, index)?.ok_or_else(|| {
+                    StoreError::Corrupt(format!("tree node {level}/{index} is missing"))
+                })
+            })?;
+            if ours != root {
+                return Err(StoreError::Corrupt(format!(
+                    "the log's first {size} entries do not have the root {} records: the store is damaged; run truced audit, restore from a backup",
+                    path.display()
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes the durable mark if the last one is a second old (or now).
+    fn write_mark(&self, force: bool) {
+        let Ok(mut last) = self.mark_written.lock() else {
+            return;
+        };
+        if !force && last.is_some_and(|t: std::time::Instant| t.elapsed().as_secs() < 1) {
+            return;
+        }
+        let size = self.durable_sequence();
+        let root = merkle::root(size, &mut |level, index| {
+            self.tree_node(level, index)?
+                .ok_or_else(|| StoreError::Corrupt(format!("tree node {level}/{index} is missing")))
+        });
+        match root.map(|root| mark::write(&self.dir, size, &root)) {
+            Ok(Ok(())) => *last = Some(std::time::Instant::now()),
+            Ok(Err(e)) => tracing::warn!(error = %e, "cannot write the durable mark"),
+            Err(e) => tracing::warn!(error = %e, "cannot compute the durable mark"),
+        }
     }
 
     /// The data directory.
@@ -418,6 +481,7 @@ impl Store {
     pub fn set_durable(&self, sequence: u64) {
         self.durable.fetch_max(sequence, Ordering::AcqRel);
         self.durable_watch.send_replace(self.durable_sequence());
+        self.write_mark(false);
     }
 
     /// A receiver that changes whenever the durable sequence moves.
@@ -539,6 +603,33 @@ impl Store {
         self.entries.insert(keys::entry_key(sequence), bytes)?;
         self.db.flush()?;
         Ok(())
+    }
+
+    /// Restores entries into an empty store (the next sequences, in
+    /// order), bypassing the commit pipeline: `truced restore` writes a
+    /// backup's log this way, then calls [`Store::reindex`] and
+    /// [`Store::mark_restored`]. Not durable until those return.
+    pub fn append_restored(&self, entries: &[(u64, Vec<u8>)]) -> Result<(), StoreError> {
+        let first = self.last_written_sequence()? + 1;
+        let mut batch = sled::Batch::default();
+        for (next, (seq, bytes)) in (first..).zip(entries) {
+            if *seq != next {
+                return Err(StoreError::Corrupt(format!(
+                    "restored entry {seq} where {next} was expected"
+                )));
+            }
+            batch.insert(&keys::entry_key(*seq), bytes.as_slice());
+        }
+        self.entries.apply_batch(batch)?;
+        Ok(())
+    }
+
+    /// After a restore and reindex (which synced): every written entry is
+    /// durable.
+    pub fn mark_restored(&self) -> Result<u64, StoreError> {
+        let last = self.last_written_sequence()?;
+        self.set_durable(last);
+        Ok(last)
     }
 
     /// Drops and rebuilds every derived tree from the entry log.

@@ -146,6 +146,14 @@ pub struct Waiter {
 /// Entries the feed's ring holds.
 pub const FEED_RING: usize = 256;
 
+/// Subscriptions as [`Feed::census`] counts them.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Census {
+    pub subscribers: usize,
+    /// More than [`FEED_RING`] entries behind: reading from the store.
+    pub lagging: usize,
+}
+
 impl Feed {
     /// Starts the feed task; it ends when `shutdown` turns true.
     pub fn start(
@@ -216,6 +224,23 @@ impl Feed {
             list.push(Arc::downgrade(&w));
         }
         w
+    }
+
+    /// Open subscriptions, and those more than the ring behind `durable`
+    /// (for the metrics).
+    pub fn census(&self, durable: u64) -> Census {
+        let Ok(list) = self.waiters.lock() else {
+            return Census::default();
+        };
+        let mut census = Census::default();
+        for w in list.iter().filter_map(std::sync::Weak::upgrade) {
+            census.subscribers += 1;
+            let position = w.position.load(Ordering::Acquire);
+            if durable.saturating_sub(position) > FEED_RING as u64 {
+                census.lagging += 1;
+            }
+        }
+        census
     }
 
     /// After entry `sequence` of `kind` is in the ring.

@@ -1,0 +1,79 @@
+//! The flags every command shares to reach the daemon: the bearer token
+//! and the TLS files (CA certificate, client certificate and key), turned
+//! into [`ClientOptions`] once, before any command connects.
+
+use std::path::{Path, PathBuf};
+
+use crate::{Client, ClientIdentity, ClientOptions, cli::CliError};
+
+/// Token and TLS flags (global).
+#[derive(Debug, clap::Args)]
+pub struct AccessFlags {
+    /// Bearer token for a daemon with tokens (prefer TRUCE_TOKEN: a
+    /// command line is visible to other users of the machine).
+    #[arg(long, env = "TRUCE_TOKEN", global = true, hide_env_values = true)]
+    pub token: Option<String>,
+    /// PEM CA certificate to trust for an https:// server [default: the
+    /// system's roots].
+    #[arg(long, env = "TRUCE_CA_CERT", global = true)]
+    pub ca_cert: Option<PathBuf>,
+    /// PEM client certificate, for a daemon that asks for one (mutual TLS).
+    #[arg(long, env = "TRUCE_CLIENT_CERT", global = true)]
+    pub client_cert: Option<PathBuf>,
+    /// PEM private key of --client-cert.
+    #[arg(long, env = "TRUCE_CLIENT_KEY", global = true)]
+    pub client_key: Option<PathBuf>,
+}
+
+/// Where and how to connect.
+#[derive(Debug, Clone)]
+pub struct Server {
+    url: String,
+    options: ClientOptions,
+}
+
+impl Server {
+    /// Reads the files the flags name.
+    pub fn new(url: &str, flags: &AccessFlags) -> Result<Self, CliError> {
+        let client_identity = match (&flags.client_cert, &flags.client_key) {
+            (None, None) => None,
+            (Some(cert), Some(key)) => Some(ClientIdentity {
+                cert_pem: read("--client-cert", cert)?,
+                key_pem: read("--client-key", key)?,
+            }),
+            _ => {
+                return Err(CliError::Usage(
+                    "--client-cert and --client-key go together".into(),
+                ));
+            }
+        };
+        let ca_cert = flags
+            .ca_cert
+            .as_deref()
+            .map(|p| read("--ca-cert", p))
+            .transpose()?;
+        let token = flags
+            .token
+            .as_deref()
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .map(str::to_owned);
+        Ok(Self {
+            url: url.to_owned(),
+            options: ClientOptions {
+                token,
+                ca_cert,
+                client_identity,
+                ..ClientOptions::default()
+            },
+        })
+    }
+
+    pub async fn connect(&self) -> Result<Client, CliError> {
+        Ok(Client::connect_with(&self.url, self.options.clone()).await?)
+    }
+}
+
+fn read(flag: &str, path: &Path) -> Result<Vec<u8>, CliError> {
+    std::fs::read(path).map_err(|e| CliError::Usage(format!("{flag} {}: {e}", path.display())))
+}

@@ -1,0 +1,257 @@
+//! Who may call what. Every RPC passes one tower layer ([`layer`]) before
+//! tonic routes it: the layer looks the method's minimum role up in one
+//! table ([`methods`]), checks the bearer token against the hashed tokens
+//! of the config ([`tokens`]), charges the caller's token bucket
+//! ([`rate`]), puts the caller into the request extensions (the service
+//! records its name as the entry's submitter) and bounds unary calls by
+//! the request deadline. With no tokens configured access is open and
+//! every caller is [`ANONYMOUS`]. Also here: the start-up rule that keeps
+//! an open, plaintext daemon off non-loopback addresses.
+
+pub mod layer;
+pub mod methods;
+pub mod rate;
+pub mod tokens;
+
+use std::{fmt, str::FromStr, sync::Arc, time::Duration};
+
+use crate::{config::Settings, error::Error};
+
+pub use layer::AccessLayer;
+pub use tokens::{TokenEntry, Tokens};
+
+/// The submitter of every entry when no tokens are configured.
+pub const ANONYMOUS: &str = "anonymous";
+
+/// A token's role. Each includes the ones before it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Role {
+    /// Queries, subscriptions, proofs, compliance reports, the raw log.
+    Reader,
+    /// A reader who may also submit reports, claims, sources and
+    /// corrections.
+    Reporter,
+    /// Everything, including agreements, status changes and admin RPCs.
+    Admin,
+}
+
+impl Role {
+    pub const ALL: [Role; 3] = [Role::Reader, Role::Reporter, Role::Admin];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Reader => "reader",
+            Self::Reporter => "reporter",
+            Self::Admin => "admin",
+        }
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Role {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .into_iter()
+            .find(|r| r.name() == s)
+            .ok_or_else(|| format!("{s:?} is not a role (reader, reporter or admin)"))
+    }
+}
+
+/// Who is calling: put into each request's extensions by the access
+/// layer. Its name is the submitter recorded in the entries it writes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    pub name: Arc<str>,
+    /// None when access is open (no tokens configured).
+    pub role: Option<Role>,
+}
+
+impl Caller {
+    /// The caller of a request that passed the access layer;
+    /// [`ANONYMOUS`] if none is attached (access is open).
+    pub fn of<T>(request: &tonic::Request<T>) -> Arc<str> {
+        request
+            .extensions()
+            .get::<Caller>()
+            .map_or_else(|| Arc::from(ANONYMOUS), |c| Arc::clone(&c.name))
+    }
+}
+
+/// Everything the access layer checks, built once from the settings.
+#[derive(Debug)]
+pub struct Access {
+    /// None: access is open.
+    tokens: Option<Tokens>,
+    limiter: Option<rate::Limiter>,
+    /// Deadline of unary calls (streams are exempt); None: no deadline.
+    deadline: Option<Duration>,
+}
+
+impl Access {
+    pub fn new(settings: &Settings) -> Self {
+        let tokens = (!settings.tokens.is_empty()).then(|| Tokens::new(&settings.tokens));
+        let names: Vec<&str> = settings.tokens.iter().map(|t| t.name.as_str()).collect();
+        let limiter = (settings.rate_limit_per_sec > 0).then(|| {
+            rate::Limiter::new(
+                settings.rate_limit_per_sec,
+                settings.rate_limit_burst,
+                &names,
+            )
+        });
+        Self {
+            tokens,
+            limiter,
+            deadline: (!settings.request_timeout.is_zero()).then_some(settings.request_timeout),
+        }
+    }
+
+    /// Whether tokens are required.
+    pub fn is_open(&self) -> bool {
+        self.tokens.is_none()
+    }
+
+    /// Authenticates and authorizes a call of a method that needs `role`,
+    /// then charges the caller's bucket. Nothing else has happened yet
+    /// when this refuses.
+    pub fn admit(
+        &self,
+        authorization: Option<&http::HeaderValue>,
+        method: &str,
+        role: Role,
+    ) -> Result<Caller, Error> {
+        let caller = match &self.tokens {
+            None => Caller {
+                name: Arc::from(ANONYMOUS),
+                role: None,
+            },
+            Some(tokens) => {
+                let token = tokens::bearer(authorization)?;
+                let entry = tokens.find(token).ok_or_else(|| {
+                    Error::Unauthenticated("the bearer token is not a known token".into())
+                })?;
+                if entry.role < role {
+                    return Err(Error::PermissionDenied(format!(
+                        "{method} needs the {role} role; token {:?} has {}",
+                        entry.name.as_ref(),
+                        entry.role
+                    )));
+                }
+                Caller {
+                    name: Arc::clone(&entry.name),
+                    role: Some(entry.role),
+                }
+            }
+        };
+        if let Some(limiter) = &self.limiter {
+            limiter.charge(&caller.name)?;
+        }
+        Ok(caller)
+    }
+
+    pub fn deadline(&self) -> Option<Duration> {
+        self.deadline
+    }
+}
+
+/// Why `truced` refuses to start on a non-loopback address, if it does:
+/// serving beyond loopback needs TLS and tokens, or `insecure`.
+pub fn exposure(settings: &Settings) -> Result<(), Error> {
+    let ip = settings.listen.ip();
+    if ip.is_loopback() {
+        return Ok(());
+    }
+    let tls = settings.tls_cert.is_some();
+    let tokens = !settings.tokens.is_empty();
+    if tls && tokens {
+        return Ok(());
+    }
+    let missing = match (tls, tokens) {
+        (false, false) => "without TLS and without tokens",
+        (false, true) => "without TLS (tokens would cross the network in clear)",
+        _ => "without tokens (anyone who can connect could write)",
+    };
+    if settings.insecure {
+        tracing::warn!(
+            addr = %settings.listen,
+            tls,
+            tokens,
+            "serving beyond loopback {missing} because of --insecure"
+        );
+        return Ok(());
+    }
+    Err(Error::FailedPrecondition {
+        field: "listen".into(),
+        reason: format!(
+            "{} is not a loopback address and truced would serve it {missing}; \
+             configure tls_cert, tls_key and [[token]] entries, or pass --insecure \
+             (setting insecure = true) to accept the risk",
+            settings.listen
+        ),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(listen: &str, tls: bool, tokens: bool, insecure: bool) -> Settings {
+        Settings {
+            listen: listen.parse().expect("address"),
+            tls_cert: tls.then(|| "cert.pem".into()),
+            tls_key: tls.then(|| "key.pem".into()),
+            tokens: if tokens {
+                vec![TokenEntry {
+                    name: "t".into(),
+                    role: Role::Reader,
+                    sha256: [0; 32],
+                }]
+            } else {
+                Vec::new()
+            },
+            insecure,
+            ..Settings::default()
+        }
+    }
+
+    #[test]
+    fn only_loopback_or_tls_with_tokens_or_insecure_may_serve() {
+        // (listen, tls, tokens, insecure) → allowed
+        let cases = [
+            ("127.0.0.1:0", false, false, false, true),
+            ("[::1]:0", false, false, false, true),
+            ("0.0.0.0:0", false, false, false, false),
+            ("0.0.0.0:0", true, false, false, false),
+            ("0.0.0.0:0", false, true, false, false),
+            ("0.0.0.0:0", true, true, false, true),
+            ("192.0.2.1:50051", false, false, true, true),
+            ("[::]:0", true, false, false, false),
+        ];
+        for (listen, tls, tokens, insecure, allowed) in cases {
+            let result = exposure(&settings(listen, tls, tokens, insecure));
+            assert_eq!(
+                result.is_ok(),
+                allowed,
+                "{listen} {tls} {tokens} {insecure}"
+            );
+            if let Err(e) = result {
+                assert!(e.to_string().contains("--insecure"), "{e}");
+            }
+        }
+    }
+
+    #[test]
+    fn roles_parse_and_order() {
+        assert!(Role::Reader < Role::Reporter && Role::Reporter < Role::Admin);
+        for r in Role::ALL {
+            assert_eq!(r.name().parse::<Role>(), Ok(r));
+        }
+        assert!("root".parse::<Role>().is_err());
+    }
+}

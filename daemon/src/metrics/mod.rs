@@ -1,0 +1,190 @@
+//! Prometheus metrics: one registry per daemon, what the commit pipeline
+//! records as it goes ([`CommitMetrics`]), the errors callers were
+//! answered with (counted by [`ErrorsLayer`] from the `grpc-status` of
+//! every response, so the access layer's refusals and tonic's own
+//! answers count too), gauges read at scrape time (subscribers, durable
+//! sequence, store size), and the HTTP endpoint that serves them
+//! (`http.rs`, on `metrics_listen`, apart from gRPC).
+
+mod disk;
+mod http;
+mod layer;
+
+use std::{path::PathBuf, sync::Arc};
+
+use prometheus_client::{
+    encoding::EncodeLabelSet,
+    metrics::{
+        counter::Counter,
+        family::Family,
+        gauge::Gauge,
+        histogram::{Histogram, exponential_buckets},
+    },
+    registry::Registry,
+};
+
+use crate::{store::Store, subscribe::Feed};
+
+pub use http::{MetricsEndpoint, MetricsError};
+pub use layer::ErrorsLayer;
+
+/// The content type of a scrape (OpenMetrics text, which Prometheus reads).
+pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+/// What the commit pipeline measures: clones share the same series.
+#[derive(Debug, Clone)]
+pub struct CommitMetrics {
+    /// Entries made durable.
+    pub appends: Counter,
+    /// From `CommitHandle::submit` to its acknowledgement, seconds.
+    pub append_seconds: Histogram,
+    /// Entries per durable group.
+    pub group_entries: Histogram,
+    /// The sync step (fdatasync and fsyncs) of a group, seconds.
+    pub fsync_seconds: Histogram,
+}
+
+impl Default for CommitMetrics {
+    fn default() -> Self {
+        Self {
+            appends: Counter::default(),
+            // 50 µs .. ~1.6 s
+            append_seconds: Histogram::new(exponential_buckets(0.000_05, 2.0, 16)),
+            // 1 .. 1024 (MAX_GROUP)
+            group_entries: Histogram::new(exponential_buckets(1.0, 2.0, 11)),
+            fsync_seconds: Histogram::new(exponential_buckets(0.000_05, 2.0, 16)),
+        }
+    }
+}
+
+/// The `code` label of the error counter.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct CodeLabel {
+    pub code: &'static str,
+}
+
+/// Errors answered, by gRPC code.
+pub type Errors = Family<CodeLabel, Counter>;
+
+/// Where scrape-time gauges are read from.
+#[derive(Debug, Clone)]
+pub struct Sources {
+    pub store: Arc<Store>,
+    pub feed: Arc<Feed>,
+    pub data_dir: PathBuf,
+}
+
+/// One daemon's registry and the series read at scrape time.
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    subscribers: Gauge,
+    lagging: Gauge,
+    durable: Gauge,
+    store_bytes: Gauge,
+    sources: Sources,
+}
+
+impl Metrics {
+    /// Registers the commit pipeline's series, the error counter and the
+    /// gauges.
+    pub fn new(commit: &CommitMetrics, errors: &Errors, sources: Sources) -> Self {
+        let mut r = Registry::with_prefix("truce");
+        r.register(
+            "appends",
+            "Entries appended (made durable)",
+            commit.appends.clone(),
+        );
+        r.register(
+            "append_latency_seconds",
+            "Time from a write's submission to the commit pipeline to its durable acknowledgement",
+            commit.append_seconds.clone(),
+        );
+        r.register(
+            "group_commit_entries",
+            "Entries per group commit (one atomic write and one sync)",
+            commit.group_entries.clone(),
+        );
+        r.register(
+            "fsync_latency_seconds",
+            "Time of the sync step of a group commit (fdatasync of the data file, fsync of new blob files)",
+            commit.fsync_seconds.clone(),
+        );
+        r.register(
+            "grpc_errors",
+            "gRPC calls answered with an error, by status code",
+            errors.clone(),
+        );
+        let subscribers = Gauge::default();
+        let lagging = Gauge::default();
+        let durable = Gauge::default();
+        let store_bytes = Gauge::default();
+        r.register("subscribers", "Open Subscribe streams", subscribers.clone());
+        r.register(
+            "lagging_subscribers",
+            "Subscribe streams more than the feed's ring behind the durable sequence (reading from the store)",
+            lagging.clone(),
+        );
+        r.register(
+            "durable_sequence",
+            "The durable sequence: entries readers can see",
+            durable.clone(),
+        );
+        r.register(
+            "store_size_bytes",
+            "Bytes of the files under the data dir",
+            store_bytes.clone(),
+        );
+        Self {
+            registry: r,
+            subscribers,
+            lagging,
+            durable,
+            store_bytes,
+            sources,
+        }
+    }
+
+    /// Reads the gauges and encodes every series (blocking: walks the data
+    /// dir).
+    pub fn scrape(&self) -> Result<String, std::fmt::Error> {
+        let durable = self.sources.store.durable_sequence();
+        let census = self.sources.feed.census(durable);
+        self.subscribers.set(gauge(census.subscribers as u64));
+        self.lagging.set(gauge(census.lagging as u64));
+        self.durable.set(gauge(durable));
+        self.store_bytes
+            .set(gauge(disk::size(&self.sources.data_dir)));
+        let mut out = String::new();
+        prometheus_client::encoding::text::encode(&mut out, &self.registry)?;
+        Ok(out)
+    }
+}
+
+fn gauge(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+/// The name of a gRPC code as in the spec (`INVALID_ARGUMENT`).
+pub fn code_name(code: tonic::Code) -> &'static str {
+    use tonic::Code::*;
+    match code {
+        Ok => "OK",
+        Cancelled => "CANCELLED",
+        Unknown => "UNKNOWN",
+        InvalidArgument => "INVALID_ARGUMENT",
+        DeadlineExceeded => "DEADLINE_EXCEEDED",
+        NotFound => "NOT_FOUND",
+        AlreadyExists => "ALREADY_EXISTS",
+        PermissionDenied => "PERMISSION_DENIED",
+        ResourceExhausted => "RESOURCE_EXHAUSTED",
+        FailedPrecondition => "FAILED_PRECONDITION",
+        Aborted => "ABORTED",
+        OutOfRange => "OUT_OF_RANGE",
+        Unimplemented => "UNIMPLEMENTED",
+        Internal => "INTERNAL",
+        Unavailable => "UNAVAILABLE",
+        DataLoss => "DATA_LOSS",
+        Unauthenticated => "UNAUTHENTICATED",
+    }
+}

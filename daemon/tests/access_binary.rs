@@ -1,0 +1,242 @@
+//! Access through the real `truced` binary: a non-loopback listen address
+//! without TLS and tokens is refused at start-up and the message names
+//! `--insecure`; with `--insecure` it serves (0.0.0.0:0, reached over
+//! loopback only) and warns; `truced token new` prints a token and config
+//! lines that make a working config.
+
+use std::{
+    io::{BufRead, BufReader, Read},
+    path::Path,
+    process::{Child, Command, Stdio},
+};
+
+use tonic::Code;
+use truce_client::{Client, ClientOptions};
+use truce_proto::v1::{
+    Agreement, AgreementForm, AgreementMedium, AgreementParty, AgreementPurpose, EffectiveFrom,
+    PartyRole, RecordAgreementRequest, SubmitReportRequest,
+};
+
+/// Clears the settings' environment variables so the machine's
+/// environment cannot change what a test sees.
+fn truced() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_truced"));
+    for (key, _) in std::env::vars() {
+        if key.starts_with("TRUCE_") {
+            cmd.env_remove(key);
+        }
+    }
+    cmd.env("TRUCE_LOG", "warn");
+    cmd
+}
+
+/// Spawns truced and reads its first stdout line: `Ok(address)` once it
+/// announces it, `Err(stderr)` if it exits first.
+fn spawn(mut cmd: Command) -> (Child, Result<String, String>) {
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("truced starts");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().expect("stdout"))
+        .read_line(&mut line)
+        .expect("reads stdout");
+    match line.trim().strip_prefix("listening on ") {
+        Some(addr) => (child, Ok(addr.to_owned())),
+        None => {
+            // stdout closed: truced is exiting; its reason is on stderr.
+            let mut stderr = String::new();
+            child
+                .stderr
+                .take()
+                .expect("stderr")
+                .read_to_string(&mut stderr)
+                .expect("reads stderr");
+            (child, Err(stderr))
+        }
+    }
+}
+
+fn stop(mut child: Child) -> String {
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(status.success());
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .expect("stderr")
+        .read_to_string(&mut stderr)
+        .expect("reads stderr");
+    assert!(child.wait().expect("exits").success(), "{stderr}");
+    stderr
+}
+
+fn agreement() -> RecordAgreementRequest {
+    RecordAgreementRequest {
+        request_id: "access-binary-1".into(),
+        with_proof: false,
+        agreement: Some(Agreement {
+            id: "agreement-access-binary".into(),
+            title: "Access test agreement".into(),
+            parties: ["AA", "BB"]
+                .into_iter()
+                .map(|p| AgreementParty {
+                    party: p.into(),
+                    role: PartyRole::Signatory.into(),
+                    ..Default::default()
+                })
+                .collect(),
+            form: AgreementForm::Bilateral.into(),
+            medium: AgreementMedium::Written.into(),
+            purpose: AgreementPurpose::Humanitarian.into(),
+            declared_at: Some(pbjson_types::Timestamp {
+                seconds: 1_742_000_000,
+                nanos: 0,
+            }),
+            effective_from: vec![EffectiveFrom {
+                at: Some(pbjson_types::Timestamp {
+                    seconds: 1_742_000_000,
+                    nanos: 0,
+                }),
+                ..Default::default()
+            }],
+            ..Default::default()
+        }),
+    }
+}
+
+#[test]
+fn a_non_loopback_address_without_tls_and_tokens_needs_insecure() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut cmd = truced();
+    cmd.args(["--listen", "0.0.0.0:0", "--data-dir"])
+        .arg(dir.path());
+    let (mut child, started) = spawn(cmd);
+    let stderr = started.expect_err("truced must refuse to serve");
+    assert!(!child.wait().expect("exits").success());
+    assert!(stderr.contains("--insecure"), "{stderr}");
+    assert!(stderr.contains("0.0.0.0:0"), "{stderr}");
+    // Refused before touching the data dir.
+    assert!(!dir.path().join("store").exists(), "no store was created");
+
+    let mut cmd = truced();
+    cmd.args([
+        "--listen",
+        "0.0.0.0:0",
+        "--insecure",
+        "--shutdown-pause-ms",
+        "0",
+        "--data-dir",
+    ])
+    .arg(dir.path());
+    let (child, started) = spawn(cmd);
+    let addr = started.expect("--insecure serves");
+    assert!(addr.starts_with("0.0.0.0:"), "{addr}");
+    let stderr = stop(child);
+    assert!(
+        stderr.contains("insecure") && stderr.contains("WARN"),
+        "the start-up warning: {stderr}"
+    );
+}
+
+// Multi-threaded: the blocking waits on the child must not stall the
+// client's connection tasks (they close the connections at drop).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn token_new_output_round_trips_into_a_working_config() {
+    let out = truced()
+        .args(["token", "new", "--name", "ci-admin", "--role", "admin"])
+        .output()
+        .expect("truced runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).expect("utf-8");
+    let token = text
+        .lines()
+        .find(|l| l.starts_with("truce_"))
+        .unwrap_or_else(|| panic!("no token in {text}"))
+        .to_owned();
+    let config_lines: String = text
+        .lines()
+        .skip_while(|l| *l != "[[token]]")
+        .map(|l| format!("{l}\n"))
+        .collect();
+    assert!(config_lines.contains("sha256 = \""), "{text}");
+    assert!(
+        !config_lines.contains(&token),
+        "only the hash goes in the config"
+    );
+    // A second token is a different one.
+    let again = truced()
+        .args(["token", "new", "--name", "ci-admin", "--role", "admin"])
+        .output()
+        .expect("truced runs");
+    assert!(!String::from_utf8_lossy(&again.stdout).contains(&token));
+    // Bad names and roles are refused.
+    for args in [
+        ["--name", "has space", "--role", "admin"],
+        ["--name", "anonymous", "--role", "admin"],
+        ["--name", "ok", "--role", "root"],
+    ] {
+        let out = truced()
+            .args(["token", "new"])
+            .args(args)
+            .output()
+            .expect("truced runs");
+        assert!(!out.status.success(), "{args:?}");
+    }
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = dir.path().join("truced.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "listen = \"127.0.0.1:0\"\nshutdown_pause_ms = 0\ndata_dir = {:?}\n\n{config_lines}",
+            dir.path().join("data").display().to_string()
+        ),
+    )
+    .expect("write config");
+    // `truced config` shows the token's table back.
+    let shown = truced()
+        .arg("--config")
+        .arg(&config)
+        .arg("config")
+        .output()
+        .expect("truced runs");
+    let shown = String::from_utf8_lossy(&shown.stdout);
+    assert!(shown.contains("name = \"ci-admin\""), "{shown}");
+
+    let mut cmd = truced();
+    cmd.arg("--config").arg(&config);
+    let (child, started) = spawn(cmd);
+    let url = format!("http://{}", started.expect("serves with the config"));
+
+    let options = ClientOptions {
+        token: Some(token.clone()),
+        ..ClientOptions::default()
+    };
+    let admin = Client::connect_with(&url, options).await.expect("connects");
+    let receipt = admin
+        .record_agreement(agreement())
+        .await
+        .expect("the new token writes");
+    let entry = admin.get_entry(receipt.sequence).await.expect("reads");
+    assert_eq!(entry.entry.expect("entry").submitter, "ci-admin");
+
+    let anonymous = Client::connect(&url).await.expect("connects");
+    let err = anonymous
+        .submit_report(SubmitReportRequest::default())
+        .await
+        .expect_err("no token");
+    assert_eq!(err.code(), Some(Code::Unauthenticated));
+    // Close the connections, so the drain at shutdown has nothing to wait for.
+    drop((admin, anonymous));
+    stop(child);
+    assert!(Path::new(&dir.path().join("data")).exists());
+}

@@ -1,0 +1,203 @@
+//! The real `truced` binary's store administration: `truced backup` of a
+//! stopped store, `truced restore` into a new data dir (then `truced
+//! audit` passes and the restored daemon serves the same log under the
+//! same key), and a damaged store refused at start-up with a clear message
+//! rather than served as a shorter log or a panic.
+
+use std::{
+    io::{BufRead, BufReader},
+    path::Path,
+    process::{Child, Command, Output, Stdio},
+};
+
+use truce_client::Client;
+use truce_proto::v1::Envelope;
+
+const SEED: &str = include_str!("../../examples/seed-scenario.jsonl");
+
+fn truced(args: &[&str], dir: &Path) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_truced"));
+    c.args(args)
+        .arg("--data-dir")
+        .arg(dir)
+        .env("TRUCE_LOG", "warn");
+    c
+}
+
+fn run(args: &[&str], dir: &Path) -> Output {
+    truced(args, dir).output().expect("truced runs")
+}
+
+/// Starts `truced serve` and returns it with its URL.
+fn serve(dir: &Path) -> (Child, String) {
+    let mut child = truced(
+        &["--listen", "127.0.0.1:0", "--shutdown-pause-ms", "0"],
+        dir,
+    )
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .spawn()
+    .expect("truced starts");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().expect("stdout"))
+        .read_line(&mut line)
+        .expect("reads stdout");
+    let addr = line
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+        .to_owned();
+    (child, format!("http://{addr}"))
+}
+
+fn stop(mut child: Child) {
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(status.success());
+    assert!(child.wait().expect("waits").success());
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// A data dir holding the seed scenario (12 entries), daemon stopped.
+async fn seeded(dir: &Path) -> String {
+    let (child, url) = serve(dir);
+    let client = Client::connect(url).await.expect("connects");
+    for line in SEED.lines().filter(|l| !l.trim().is_empty()) {
+        let e: Envelope = serde_json::from_str(line).expect("seed line");
+        client.submit(e).await.expect("accepted");
+    }
+    let key = client
+        .get_checkpoint()
+        .await
+        .expect("checkpoint")
+        .verifier_key;
+    stop(child);
+    key
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn backup_restore_audit_and_serve() {
+    let root = tempfile::tempdir().expect("temp dir");
+    let (data, backup, restored) = (
+        root.path().join("data"),
+        root.path().join("backup"),
+        root.path().join("restored"),
+    );
+    let key = seeded(&data).await;
+
+    let out = run(
+        &[
+            "backup",
+            "--with-key",
+            "--to",
+            backup.to_str().expect("utf-8"),
+        ],
+        &data,
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("backed up 12 entries"),
+        "{}",
+        text(&out.stdout)
+    );
+
+    // A wrong pinned key is refused and leaves no store behind.
+    let other = root.path().join("other");
+    let out = run(
+        &[
+            "restore",
+            "--from",
+            backup.to_str().expect("utf-8"),
+            "--verifier-key",
+            "x+00000000+AQ==",
+        ],
+        &other,
+    );
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("not by the pinned key"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    let out = run(
+        &[
+            "restore",
+            "--from",
+            backup.to_str().expect("utf-8"),
+            "--verifier-key",
+            &key,
+        ],
+        &restored,
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("restored 12 entries"),
+        "{}",
+        text(&out.stdout)
+    );
+
+    let out = run(&["audit"], &restored);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let audit = text(&out.stdout);
+    assert!(audit.contains("12 entries"), "{audit}");
+    assert!(
+        audit.contains("last signed checkpoint (size 12): matches"),
+        "{audit}"
+    );
+
+    let (child, url) = serve(&restored);
+    let client = Client::connect(url).await.expect("connects");
+    let checkpoint = client.get_checkpoint().await.expect("checkpoint");
+    assert_eq!(checkpoint.tree_size, 12);
+    assert_eq!(checkpoint.verifier_key, key, "the same log key");
+    assert!(client.get_report("seed-report-3").await.is_ok());
+    stop(child);
+
+    // Restoring over a store is refused.
+    let out = run(
+        &["restore", "--from", backup.to_str().expect("utf-8")],
+        &restored,
+    );
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("already holds a store"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_damaged_store_is_refused_at_start_up() {
+    let root = tempfile::tempdir().expect("temp dir");
+    let data = root.path().join("data");
+    seeded(&data).await;
+    let db = data.join("store").join("db");
+    let mut bytes = std::fs::read(&db).expect("sled file");
+    let i = bytes.len() / 2;
+    bytes[i] ^= 0x5a;
+    std::fs::write(&db, bytes).expect("damaged");
+
+    let out = truced(&["--listen", "127.0.0.1:0"], &data)
+        .output()
+        .expect("truced runs");
+    let stderr = text(&out.stderr);
+    assert!(
+        !out.status.success(),
+        "it must not serve: {}",
+        text(&out.stdout)
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "an error, not a panic: {stderr}"
+    );
+    assert!(stderr.contains("store is corrupt"), "{stderr}");
+    assert!(stderr.contains("restore it from a backup"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
