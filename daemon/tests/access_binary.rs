@@ -4,11 +4,11 @@
 //! loopback only) and warns; `truced token new` prints a token and config
 //! lines that make a working config.
 
-use std::{
-    io::{BufRead, BufReader, Read},
-    path::Path,
-    process::{Child, Command, Stdio},
-};
+mod common;
+
+use std::path::Path;
+
+use common::{spawn, stop, truced};
 
 use tonic::Code;
 use truce_client::{Client, ClientOptions};
@@ -16,64 +16,6 @@ use truce_proto::v1::{
     Agreement, AgreementForm, AgreementMedium, AgreementParty, AgreementPurpose, EffectiveFrom,
     PartyRole, RecordAgreementRequest, SubmitReportRequest,
 };
-
-/// Clears the settings' environment variables so the machine's
-/// environment cannot change what a test sees.
-fn truced() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_truced"));
-    for (key, _) in std::env::vars() {
-        if key.starts_with("TRUCE_") {
-            cmd.env_remove(key);
-        }
-    }
-    cmd.env("TRUCE_LOG", "warn");
-    cmd
-}
-
-/// Spawns truced and reads its first stdout line: `Ok(address)` once it
-/// announces it, `Err(stderr)` if it exits first.
-fn spawn(mut cmd: Command) -> (Child, Result<String, String>) {
-    let mut child = cmd
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("truced starts");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().expect("stdout"))
-        .read_line(&mut line)
-        .expect("reads stdout");
-    match line.trim().strip_prefix("listening on ") {
-        Some(addr) => (child, Ok(addr.to_owned())),
-        None => {
-            // stdout closed: truced is exiting; its reason is on stderr.
-            let mut stderr = String::new();
-            child
-                .stderr
-                .take()
-                .expect("stderr")
-                .read_to_string(&mut stderr)
-                .expect("reads stderr");
-            (child, Err(stderr))
-        }
-    }
-}
-
-fn stop(mut child: Child) -> String {
-    let status = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .expect("kill runs");
-    assert!(status.success());
-    let mut stderr = String::new();
-    child
-        .stderr
-        .take()
-        .expect("stderr")
-        .read_to_string(&mut stderr)
-        .expect("reads stderr");
-    assert!(child.wait().expect("exits").success(), "{stderr}");
-    stderr
-}
 
 fn agreement() -> RecordAgreementRequest {
     RecordAgreementRequest {

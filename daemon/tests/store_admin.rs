@@ -4,10 +4,11 @@
 //! same key), and a damaged store refused at start-up with a clear message
 //! rather than served as a shorter log or a panic.
 
+mod common;
+
 use std::{
-    io::{BufRead, BufReader},
     path::Path,
-    process::{Child, Command, Output, Stdio},
+    process::{Child, Command, Output},
 };
 
 use truce_client::Client;
@@ -16,11 +17,8 @@ use truce_proto::v1::Envelope;
 const SEED: &str = include_str!("../../examples/seed-scenario.jsonl");
 
 fn truced(args: &[&str], dir: &Path) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_truced"));
-    c.args(args)
-        .arg("--data-dir")
-        .arg(dir)
-        .env("TRUCE_LOG", "warn");
+    let mut c = common::truced();
+    c.args(args).arg("--data-dir").arg(dir);
     c
 }
 
@@ -30,33 +28,16 @@ fn run(args: &[&str], dir: &Path) -> Output {
 
 /// Starts `truced serve` and returns it with its URL.
 fn serve(dir: &Path) -> (Child, String) {
-    let mut child = truced(
+    let (child, started) = common::spawn(truced(
         &["--listen", "127.0.0.1:0", "--shutdown-pause-ms", "0"],
         dir,
-    )
-    .stdout(Stdio::piped())
-    .stderr(Stdio::piped())
-    .spawn()
-    .expect("truced starts");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().expect("stdout"))
-        .read_line(&mut line)
-        .expect("reads stdout");
-    let addr = line
-        .trim()
-        .strip_prefix("listening on ")
-        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-        .to_owned();
+    ));
+    let addr = started.unwrap_or_else(|stderr| panic!("truced did not start: {stderr}"));
     (child, format!("http://{addr}"))
 }
 
-fn stop(mut child: Child) {
-    let status = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .expect("kill runs");
-    assert!(status.success());
-    assert!(child.wait().expect("waits").success());
+fn stop(child: Child) {
+    common::stop(child);
 }
 
 fn text(b: &[u8]) -> String {
