@@ -232,6 +232,45 @@ pub fn restore(
     }
 
     let store = Store::open(data_dir, cache_bytes)?;
+    let restored = fill(&store, from, &m, root);
+    drop(store);
+    if let Err(e) = restored {
+        // Leave nothing unverified behind for a later `truced serve`.
+        let _ = std::fs::remove_dir_all(data_dir.join(crate::store::SLED_DIR));
+        let _ = std::fs::remove_file(data_dir.join(crate::store::mark::MARK_FILE));
+        return Err(e);
+    }
+    write_synced(&data_dir.join(audit::LAST_CHECKPOINT_FILE), &note)?;
+    if m.with_key {
+        let key = from.join(KEY_FILE);
+        let to = data_dir.join(KEY_FILE);
+        std::fs::copy(&key, &to).map_err(io(&to))?;
+        #[cfg(unix)]
+        std::fs::set_permissions(&to, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+            .map_err(io(&to))?;
+        // The key must be the one that signed the checkpoint.
+        let origin = m.verifier_key.split('+').next().unwrap_or_default();
+        let signer = Signer::load_or_create(&to, Some(origin))
+            .map_err(|e| invalid(format!("{KEY_FILE}: {e}")))?;
+        if signer.verifier_key() != m.verifier_key {
+            let _ = std::fs::remove_file(&to);
+            return Err(invalid(format!(
+                "{KEY_FILE} is not the key that signed the checkpoint"
+            )));
+        }
+    }
+    tracing::info!(from = %from.display(), data_dir = %data_dir.display(), sequence = m.sequence, "backup restored");
+    Ok(Restored { manifest: m, note })
+}
+
+/// Writes the backup's entries into the new store and checks them: the
+/// manifest's hash, then the rebuilt tree's root against the signed one,
+/// before anything is marked durable.
+fn fill(store: &Store, from: &Path, m: &Manifest, root: merkle::Hash) -> Result<(), BackupError> {
+    let invalid = |reason: String| BackupError::Invalid {
+        path: from.to_owned(),
+        reason,
+    };
     let path = from.join(ENTRIES_FILE);
     let mut input = BufReader::new(File::open(&path).map_err(io(&path))?);
     let mut hash = Sha256::new();
@@ -268,7 +307,6 @@ pub fn restore(
         )));
     }
     store.reindex()?;
-    store.mark_restored()?;
     let rebuilt = merkle::root(seq, &mut |level, index| {
         store
             .tree_node(level, index)?
@@ -279,15 +317,6 @@ pub fn restore(
             "the restored entries' tree root differs from the signed checkpoint".into(),
         ));
     }
-    write_synced(&data_dir.join(audit::LAST_CHECKPOINT_FILE), &note)?;
-    if m.with_key {
-        let key = from.join(KEY_FILE);
-        let to = data_dir.join(KEY_FILE);
-        std::fs::copy(&key, &to).map_err(io(&to))?;
-        #[cfg(unix)]
-        std::fs::set_permissions(&to, std::os::unix::fs::PermissionsExt::from_mode(0o600))
-            .map_err(io(&to))?;
-    }
-    tracing::info!(from = %from.display(), data_dir = %data_dir.display(), sequence = seq, "backup restored");
-    Ok(Restored { manifest: m, note })
+    store.mark_restored()?;
+    Ok(())
 }

@@ -181,4 +181,15 @@ async fn a_damaged_store_is_refused_at_start_up() {
     assert!(stderr.contains("store is corrupt"), "{stderr}");
     assert!(stderr.contains("restore it from a backup"), "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
+
+    // Refusing it left the mark alone: the second start refuses it too.
+    let again = truced(&["--listen", "127.0.0.1:0"], &data)
+        .output()
+        .expect("truced runs");
+    assert_eq!(again.status.code(), Some(1), "{}", text(&again.stderr));
+    assert!(
+        text(&again.stderr).contains("store is corrupt"),
+        "{}",
+        text(&again.stderr)
+    );
 }

@@ -185,6 +185,11 @@ async fn an_altered_backup_or_a_wrong_key_is_refused() {
     std::fs::write(altered.join("entries"), bytes).unwrap();
     let err = restore(&altered, None).unwrap_err().to_string();
     assert!(err.contains("do not match the manifest"), "{err}");
+    // A refused restore leaves no store behind for a later serve.
+    let target = tempfile::tempdir().unwrap();
+    assert!(backup::restore(&altered, target.path(), 16 << 20, None).is_err());
+    assert!(!target.path().join("store").exists());
+    backup::restore(&to, target.path(), 16 << 20, Some(&vkey)).unwrap();
 
     // The manifest rewritten to claim fewer entries.
     let shorter = copy("shorter");
@@ -230,6 +235,15 @@ async fn the_backup_rpc_names_its_field() {
     assert_eq!(err.code(), Code::FailedPrecondition, "{err:?}");
     assert!(
         err.message().contains("to_dir") && err.message().contains("not empty"),
+        "{}",
+        err.message()
+    );
+    let err = backup_rpc(&d, &d.data_dir().join("store").join("blobs"), false)
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::InvalidArgument, "{err:?}");
+    assert!(
+        err.message().contains("inside the daemon's data dir"),
         "{}",
         err.message()
     );

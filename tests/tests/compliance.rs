@@ -14,9 +14,9 @@ use prost::Message;
 use tonic::Code;
 use truce_proto::v1::{
     ComplianceCounts, ComplianceFinding, ComplianceReport, ComplianceReportRequest,
-    ComplianceTally, Count, EvidenceStatus, EvidenceStatusChange, FindAgreementsRequest, Harm,
-    SetStatusRequest, StatusChange, SubmitReportRequest, TargetClass, TimePrecision,
-    compliance_report_part::Part, status_change, truce_client::TruceClient,
+    ComplianceTally, CorrectReportRequest, Correction, Count, EvidenceStatus, EvidenceStatusChange,
+    FindAgreementsRequest, Harm, SetStatusRequest, StatusChange, SubmitReportRequest, TargetClass,
+    TimePrecision, compliance_report_part::Part, status_change, truce_client::TruceClient,
 };
 use truce_tests::{TestDaemon, seed};
 
@@ -385,9 +385,39 @@ async fn a_week_straddling_one_readings_start_and_a_report_nobody_linked() {
 async fn as_of_a_sequence_the_report_is_identical_after_further_appends() {
     let d = TestDaemon::start().await;
     seed::submit_all(&d.client).await;
+    // A year-old report that names no agreement (later corrected to name
+    // it: as of `at` it must stay out of the report).
+    d.client
+        .submit_report(extra_report(
+            "old-report",
+            "2024-06-01T00:00:00Z",
+            TimePrecision::Day,
+            false,
+        ))
+        .await
+        .unwrap();
     let mut c = raw(&d).await;
     let (first, _) = compliance(&mut c, request(0)).await.unwrap();
     let at = first.as_of_sequence;
+    d.client
+        .correct_report(CorrectReportRequest {
+            request_id: "link-old-report".into(),
+            with_proof: false,
+            correction: Some(Correction {
+                report_id: "old-report".into(),
+                fields: Some(pbjson_types::FieldMask {
+                    paths: vec!["agreement_ids".into()],
+                }),
+                values: Some(truce_proto::v1::Report {
+                    agreement_ids: vec![seed::agreement_id()],
+                    ..Default::default()
+                }),
+                reason: "it was alleged to breach the moratorium".into(),
+                sources: vec![],
+            }),
+        })
+        .await
+        .unwrap();
 
     // More of everything: a new in-scope report, a status change on
     // report 1, an agreement status change, a correction.
@@ -418,7 +448,7 @@ async fn as_of_a_sequence_the_report_is_identical_after_further_appends() {
         .unwrap();
 
     let (now, _) = compliance(&mut c, request(0)).await.unwrap();
-    assert_eq!(now.as_of_sequence, at + 2);
+    assert_eq!(now.as_of_sequence, at + 3);
     assert_eq!(current(tally(&now, "RU")).in_scope, 3);
     let ua = &current(tally(&now, "RU")).by_perpetrator[0];
     assert!(counts(&ua.by_evidence).contains(&("EVIDENCE_STATUS_CORROBORATED", 1)));

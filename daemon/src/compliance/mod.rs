@@ -218,7 +218,6 @@ pub fn run(
     let mut examined = 0u64;
 
     for id in candidates.into_values() {
-        examined += 1;
         let Some(view) = report_at(store, &id, at)? else {
             continue;
         };
@@ -229,6 +228,14 @@ pub fn run(
             continue;
         };
         let linked = report.agreement_ids.contains(&agreement_id);
+        // Index terms are never removed and a correction after `at` adds
+        // terms for older reports: keep exactly the reports that, as they
+        // stood at `at`, named the agreement or started in the periods, so
+        // the same `at` always considers the same reports.
+        if !linked && (start < since || start >= to) {
+            continue;
+        }
+        examined += 1;
         if start >= prev_from
             && start < from
             && scope::assess_time_aside(report, &agreement) == Finding::InScope

@@ -23,6 +23,12 @@ pub fn backup(store: &Store, signer: &Signer, req: BackupRequest) -> Result<Back
             "must be an absolute path on the daemon's machine",
         ));
     }
+    if inside(dir, store.dir()) {
+        return Err(Error::invalid(
+            "to_dir",
+            "is inside the daemon's data dir; back up to another directory",
+        ));
+    }
     let m = backup::write(store, signer, dir, req.with_key).map_err(|e| match e {
         BackupError::Store(e) => Error::Store(e),
         BackupError::Target(reason) => Error::FailedPrecondition {
@@ -42,4 +48,26 @@ pub fn backup(store: &Store, signer: &Signer, req: BackupRequest) -> Result<Back
         to_dir: req.to_dir,
         with_key: m.with_key,
     })
+}
+
+/// Whether `dir` (which may not exist yet) lies inside `data`, symlinks
+/// resolved as far as the path exists.
+fn inside(dir: &Path, data: &Path) -> bool {
+    let data = std::fs::canonicalize(data).unwrap_or_else(|_| data.to_owned());
+    let mut existing = dir.to_owned();
+    let mut rest = Vec::new();
+    while !existing.exists() {
+        match (existing.parent(), existing.file_name()) {
+            (Some(parent), Some(name)) => {
+                rest.push(name.to_owned());
+                existing = parent.to_owned();
+            }
+            _ => break,
+        }
+    }
+    let mut full = std::fs::canonicalize(&existing).unwrap_or(existing);
+    for name in rest.iter().rev() {
+        full.push(name);
+    }
+    full.starts_with(&data)
 }

@@ -195,6 +195,9 @@ pub struct Store {
     // Held for the store's lifetime: the data-dir lock.
     /// When the durable mark was last written.
     mark_written: std::sync::Mutex<Option<std::time::Instant>>,
+    /// Set once the store passed its marks at open: a refused store must
+    /// not overwrite the mark that refused it.
+    mark_ok: std::sync::atomic::AtomicBool,
     _lock: File,
 }
 
@@ -302,9 +305,11 @@ impl Store {
             files,
             dir: dir.to_owned(),
             mark_written: std::sync::Mutex::new(None),
+            mark_ok: std::sync::atomic::AtomicBool::new(false),
             _lock: lock,
         };
         store.check_marks(durable)?;
+        store.mark_ok.store(true, Ordering::Release);
         Ok(store)
     }
 
@@ -323,11 +328,20 @@ impl Store {
                     path.display()
                 )));
             }
-            let ours = merkle::root(size, &mut |level, index| {
+            // A tree cut short (a reindex killed midway) is rebuilt by
+            // `truced reindex`, which must be able to open the store: the
+            // entry count above is the check that matters then.
+            let ours = match merkle::root(size, &mut |level, index| {
                 self.tree_node(level, index)?.ok_or_else(|| {
                     StoreError::Corrupt(format!("tree node {level}/{index} is missing"))
                 })
-            })?;
+            }) {
+                Ok(ours) => ours,
+                Err(e) => {
+                    tracing::warn!(error = %e, "the Merkle tree is incomplete; run truced reindex");
+                    continue;
+                }
+            };
             if ours != root {
                 return Err(StoreError::Corrupt(format!(
                     "the log's first {size} entries do not have the root {} records: the store is damaged; run truced audit, restore from a backup",
@@ -340,6 +354,9 @@ impl Store {
 
     /// Writes the durable mark if the last one is a second old (or now).
     fn write_mark(&self, force: bool) {
+        if !self.mark_ok.load(Ordering::Acquire) {
+            return;
+        }
         let Ok(mut last) = self.mark_written.lock() else {
             return;
         };
