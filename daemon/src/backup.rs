@@ -113,11 +113,7 @@ pub fn write(
     let file = out.into_inner().map_err(|e| io(&path)(e.into_error()))?;
     file.sync_all().map_err(io(&path))?;
 
-    let root = merkle::root(sequence, &mut |level, index| {
-        store
-            .tree_node(level, index)?
-            .ok_or_else(|| StoreError::Corrupt(format!("tree node {level}/{index} is missing")))
-    })?;
+    let root = store.tree_root(sequence)?;
     write_synced(&dir.join(CHECKPOINT_FILE), &signer.sign(sequence, &root))?;
     if with_key {
         let key = dir.join(KEY_FILE);
@@ -307,11 +303,7 @@ fn fill(store: &Store, from: &Path, m: &Manifest, root: merkle::Hash) -> Result<
         )));
     }
     store.reindex()?;
-    let rebuilt = merkle::root(seq, &mut |level, index| {
-        store
-            .tree_node(level, index)?
-            .ok_or_else(|| StoreError::Corrupt(format!("tree node {level}/{index} is missing")))
-    })?;
+    let rebuilt = store.tree_root(seq)?;
     if rebuilt != root {
         return Err(invalid(
             "the restored entries' tree root differs from the signed checkpoint".into(),

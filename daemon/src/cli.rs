@@ -356,10 +356,7 @@ pub async fn run(args: Args) -> Result<(), RunError> {
 fn signer(settings: &Settings) -> Result<crate::checkpoint::Signer, RunError> {
     std::fs::create_dir_all(&settings.data_dir)
         .map_err(|e| RunError::Other(format!("{}: {e}", settings.data_dir.display())))?;
-    let path = settings
-        .signing_key
-        .clone()
-        .unwrap_or_else(|| settings.data_dir.join(crate::checkpoint::KEY_FILE));
+    let path = settings.signing_key_path();
     crate::checkpoint::Signer::load_or_create(&path, settings.log_origin.as_deref())
         .map_err(|e| RunError::Other(e.to_string()))
 }

@@ -246,6 +246,15 @@ pub struct Settings {
     pub request_timeout: Duration,
 }
 
+impl Settings {
+    /// The checkpoint signing key's file: the setting, else in the data dir.
+    pub fn signing_key_path(&self) -> PathBuf {
+        self.signing_key
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join(crate::checkpoint::KEY_FILE))
+    }
+}
+
 impl Default for Settings {
     fn default() -> Self {
         Self {

@@ -69,10 +69,7 @@ impl Daemon {
         let tls = crate::tls::server_config(&settings)?;
         let access = Arc::new(crate::access::Access::new(&settings));
         let store = Arc::new(Store::open(&settings.data_dir, settings.cache_bytes)?);
-        let key_path = settings
-            .signing_key
-            .clone()
-            .unwrap_or_else(|| settings.data_dir.join(crate::checkpoint::KEY_FILE));
+        let key_path = settings.signing_key_path();
         let signer = Arc::new(
             crate::checkpoint::Signer::load_or_create(&key_path, settings.log_origin.as_deref())
                 .map_err(|e| StartError::Other(e.to_string()))?,

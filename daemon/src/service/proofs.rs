@@ -45,7 +45,7 @@ pub fn checkpoint_at(
     size: u64,
 ) -> Result<Checkpoint, Error> {
     let size = size.min(store.durable_sequence());
-    let root = merkle::root(size, &mut node(store))?;
+    let root = store.tree_root(size)?;
     let note = signer.sign(size, &root);
     last.keep(size, &note);
     Ok(Checkpoint {

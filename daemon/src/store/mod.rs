@@ -331,11 +331,7 @@ impl Store {
             // A tree cut short (a reindex killed midway) is rebuilt by
             // `truced reindex`, which must be able to open the store: the
             // entry count above is the check that matters then.
-            let ours = match merkle::root(size, &mut |level, index| {
-                self.tree_node(level, index)?.ok_or_else(|| {
-                    StoreError::Corrupt(format!("tree node {level}/{index} is missing"))
-                })
-            }) {
+            let ours = match self.tree_root(size) {
                 Ok(ours) => ours,
                 Err(e) => {
                     tracing::warn!(error = %e, "the Merkle tree is incomplete; run truced reindex");
@@ -364,15 +360,21 @@ impl Store {
             return;
         }
         let size = self.durable_sequence();
-        let root = merkle::root(size, &mut |level, index| {
-            self.tree_node(level, index)?
-                .ok_or_else(|| StoreError::Corrupt(format!("tree node {level}/{index} is missing")))
-        });
+        let root = self.tree_root(size);
         match root.map(|root| mark::write(&self.dir, size, &root)) {
             Ok(Ok(())) => *last = Some(std::time::Instant::now()),
             Ok(Err(e)) => tracing::warn!(error = %e, "cannot write the durable mark"),
             Err(e) => tracing::warn!(error = %e, "cannot compute the durable mark"),
         }
+    }
+
+    /// The Merkle root of the log's first `size` entries, from the stored
+    /// complete subtrees (a missing node is corruption).
+    pub fn tree_root(&self, size: u64) -> Result<merkle::Hash, StoreError> {
+        merkle::root(size, &mut |level, index| {
+            self.tree_node(level, index)?
+                .ok_or_else(|| StoreError::Corrupt(format!("tree node {level}/{index} is missing")))
+        })
     }
 
     /// The data directory.
