@@ -4,10 +4,12 @@
 //! consistency; durability itself is shown through the sync seam in the
 //! end-to-end tests).
 
+mod common;
+
 use std::{
-    io::{BufRead, BufReader, Read},
+    io::Read,
     path::Path,
-    process::{Child, Command, Stdio},
+    process::{Child, Command},
 };
 
 use truce_client::Client;
@@ -22,29 +24,17 @@ struct Truced {
 }
 
 fn start(dir: &Path) -> Truced {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_truced"))
-        .args([
-            "--listen",
-            "127.0.0.1:0",
-            "--shutdown-pause-ms",
-            "0",
-            "--data-dir",
-        ])
-        .arg(dir)
-        .env("TRUCE_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("truced starts");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().expect("stdout"))
-        .read_line(&mut line)
-        .expect("reads stdout");
-    let addr = line
-        .trim()
-        .strip_prefix("listening on ")
-        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-        .to_owned();
+    let mut cmd = common::truced();
+    cmd.args([
+        "--listen",
+        "127.0.0.1:0",
+        "--shutdown-pause-ms",
+        "0",
+        "--data-dir",
+    ])
+    .arg(dir);
+    let (child, started) = common::spawn(cmd);
+    let addr = started.unwrap_or_else(|stderr| panic!("truced did not start: {stderr}"));
     Truced {
         child,
         url: format!("http://{addr}"),
