@@ -23,9 +23,7 @@ pub enum Error {
     #[error("{field}: {reason}")]
     FailedPrecondition { field: String, reason: String },
     /// The write path is stopped after a failed flush or sync; reads go on.
-    #[error(
-        "writes are stopped: {0}; nothing was acknowledged after the failure; restart truced once storage is healthy"
-    )]
+    #[error("writes are stopped: {0}; nothing was acknowledged after the failure")]
     WritesStopped(String),
     /// The daemon is shutting down and takes no more writes.
     #[error("truced is shutting down; retry against the restarted daemon")]
@@ -72,6 +70,7 @@ impl Error {
             Error::PermissionDenied(_) => Code::PermissionDenied,
             Error::ResourceExhausted(_) => Code::ResourceExhausted,
             Error::DeadlineExceeded(_) => Code::DeadlineExceeded,
+            Error::Store(StoreError::Reopening | StoreError::Busy(_)) => Code::Unavailable,
             Error::Store(_) | Error::Internal(_) => Code::Internal,
         }
     }

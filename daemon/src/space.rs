@@ -4,8 +4,14 @@
 //! RESOURCE_EXHAUSTED with the figures, nothing is written, reads and
 //! subscriptions go on, and appends resume by themselves once space is
 //! freed. The probe is a seam so tests can run out of space on demand.
+//! Before the writer reopens a store whose write met a full disk anyway,
+//! a real write of 1 MiB must pass too.
 
 use std::path::Path;
+
+/// What [`SpaceGuard::room_to_write`] writes before a reopen.
+pub const ROOM_PROBE_BYTES: usize = 1024 * 1024;
+const ROOM_PROBE_FILE: &str = "space-probe";
 
 /// How much space is free for the data dir's filesystem.
 pub trait DiskSpace: Send {
@@ -40,6 +46,22 @@ impl SpaceGuard {
     /// A margin of 0 turns the check off.
     pub fn new(margin: u64, probe: Box<dyn DiskSpace>) -> Self {
         Self { margin, probe }
+    }
+
+    /// Whether the data dir's filesystem takes a write of
+    /// [`ROOM_PROBE_BYTES`] now (written, synced and removed): checked
+    /// before the store is reopened after a write failed on a full disk,
+    /// since with no margin set (or a margin too small) the probe's figure
+    /// alone cannot tell that space is back.
+    pub fn room_to_write(&self, dir: &Path) -> std::io::Result<()> {
+        let path = dir.join(ROOM_PROBE_FILE);
+        let result = (|| {
+            let mut file = std::fs::File::create(&path)?;
+            std::io::Write::write_all(&mut file, &[0u8; ROOM_PROBE_BYTES])?;
+            file.sync_data()
+        })();
+        let _ = std::fs::remove_file(&path);
+        result
     }
 
     /// Why appends must wait, if they must.

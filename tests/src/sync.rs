@@ -32,6 +32,8 @@ pub struct Recorder {
     /// Set when a sync is waiting at the closed gate.
     waiting: Mutex<bool>,
     waiting_cv: Condvar,
+    /// Syncs still to fail, and whether as a full disk (ENOSPC).
+    failing: Mutex<(usize, bool)>,
 }
 
 impl Recorder {
@@ -46,6 +48,26 @@ impl Recorder {
     /// Closes the gate: the next syncs wait until [`Recorder::open_gate`].
     pub fn close_gate(&self) {
         *self.gate.lock().expect("gate") = true;
+    }
+
+    /// Makes the next `n` syncs fail, as a full disk (ENOSPC) or as a
+    /// plain I/O error.
+    pub fn fail_next_syncs(&self, n: usize, disk_full: bool) {
+        *self.failing.lock().expect("failing") = (n, disk_full);
+    }
+
+    /// Takes one failure from [`Recorder::fail_next_syncs`], if any.
+    fn take_failure(&self) -> Option<std::io::Error> {
+        let mut failing = self.failing.lock().expect("failing");
+        if failing.0 == 0 {
+            return None;
+        }
+        failing.0 -= 1;
+        Some(if failing.1 {
+            std::io::Error::from(std::io::ErrorKind::StorageFull)
+        } else {
+            std::io::Error::other("injected fdatasync failure")
+        })
     }
 
     pub fn open_gate(&self) {
@@ -107,11 +129,16 @@ impl SyncStep for RecordingSync {
         let n = self.groups;
         self.groups += 1;
         self.recorder.pass_gate();
-        if self.fail_from_group.is_some_and(|f| n >= f) {
+        let failure = if self.fail_from_group.is_some_and(|f| n >= f) {
+            Some(std::io::Error::other("injected fdatasync failure"))
+        } else {
+            self.recorder.take_failure()
+        };
+        if let Some(source) = failure {
             self.recorder.push(Event::SyncFailed(*group));
             return Err(StoreError::Io {
                 path: store.dir().to_owned(),
-                source: std::io::Error::other("injected fdatasync failure"),
+                source,
             });
         }
         let synced = StoreSync.sync(store, group)?;

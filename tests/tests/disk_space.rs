@@ -152,3 +152,225 @@ async fn a_small_filesystem_fills_to_the_margin_not_to_the_end() {
     running.shutdown().await.unwrap();
     drop(mount);
 }
+
+/// The first `n` entries' sequences from a raw subscription (no client
+/// reconnects: the stream itself must survive).
+async fn next_entries(
+    stream: &mut tonic::Streaming<truce_proto::v1::SubscribeResponse>,
+    n: usize,
+) -> Vec<u64> {
+    use truce_proto::v1::subscribe_response::Event;
+    let mut got = Vec::new();
+    while got.len() < n {
+        let message = tokio::time::timeout(std::time::Duration::from_secs(30), stream.message())
+            .await
+            .expect("entries arrive")
+            .expect("the subscription stays open")
+            .expect("not ended");
+        if let Some(Event::Entry(e)) = message.event {
+            got.push(e.sequence);
+        }
+    }
+    got
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sync_failed_on_a_full_disk_stops_writes_until_space_returns() {
+    use truce_proto::v1::{SubscribeRequest, subscribe_request, truce_client::TruceClient};
+    use truce_tests::sync::{Recorder, RecordingSync};
+
+    let dir = tempfile::tempdir().unwrap();
+    let free = Arc::new(AtomicU64::new(100 * MIB));
+    let recorder = Arc::new(Recorder::default());
+    let mut settings = test_settings(dir.path());
+    settings.min_free_disk_bytes = 10 * MIB;
+    let running = Daemon::new(settings.clone())
+        .with_disk_space(Box::new(Dial(Arc::clone(&free))))
+        .with_sync(Box::new(RecordingSync::new(Arc::clone(&recorder))))
+        .start()
+        .await
+        .unwrap();
+    let client = Client::connect(running.url()).await.unwrap();
+    seed::submit_all(&client).await;
+    let before = client.get_checkpoint().await.unwrap().tree_size;
+    let mut raw = TruceClient::connect(running.url()).await.unwrap();
+    let mut stream = raw
+        .subscribe(SubscribeRequest {
+            start: Some(subscribe_request::Start::FromStart(true)),
+            ..SubscribeRequest::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        next_entries(&mut stream, before as usize).await,
+        (1..=before).collect::<Vec<_>>()
+    );
+
+    // A client that does not retry, to see each answer.
+    let once = Client::connect_with(
+        running.url(),
+        truce_client::ClientOptions {
+            write_attempts: 1,
+            ..truce_client::ClientOptions::default()
+        },
+    )
+    .await
+    .unwrap();
+    // The disk fills between the margin's check and the sync.
+    recorder.fail_next_syncs(1, true);
+    let failed = once.submit_report(seed::report(1)).await.unwrap_err();
+    assert_eq!(failed.code(), Some(Code::Unavailable), "{failed}");
+    assert!(
+        failed.to_string().contains("sync failed")
+            && failed
+                .to_string()
+                .contains("resume once disk space is freed"),
+        "{failed}"
+    );
+    // Writes stay stopped while space is short, with the reason.
+    free.store(MIB, Ordering::SeqCst);
+    let refused = once.submit_report(seed::report(2)).await.unwrap_err();
+    assert_eq!(refused.code(), Some(Code::ResourceExhausted), "{refused}");
+    assert!(
+        refused
+            .to_string()
+            .contains("writes stopped after: sync failed"),
+        "{refused}"
+    );
+    // Reads go on and show nothing unsynced.
+    assert_eq!(client.get_checkpoint().await.unwrap().tree_size, before);
+    assert!(client.get_report("seed-report-1").await.is_ok());
+    assert_eq!(
+        client.get_entry(before + 1).await.unwrap_err().code(),
+        Some(Code::NotFound)
+    );
+
+    // Space returns: the next append reopens the store and commits. The
+    // failed write reached the file before its sync failed, so the reopened
+    // store holds it, durable now: its retry gets its receipt.
+    free.store(100 * MIB, Ordering::SeqCst);
+    let next = client.submit_report(seed::report(2)).await.unwrap();
+    assert!(!next.duplicate);
+    let retried = client.submit_report(seed::report(1)).await.unwrap();
+    assert!(retried.duplicate, "{retried:?}");
+    assert_eq!(retried.sequence, before + 1);
+    assert_eq!(next.sequence, before + 2);
+    // The subscription opened before the failure goes on.
+    assert_eq!(
+        next_entries(&mut stream, 2).await,
+        vec![before + 1, before + 2]
+    );
+    let after = client.get_checkpoint().await.unwrap();
+    assert_eq!(after.tree_size, before + 2);
+    running.shutdown().await.unwrap();
+
+    // After a restart: everything acknowledged, the same tree.
+    let running = Daemon::new(settings).start().await.unwrap();
+    let client = Client::connect(running.url()).await.unwrap();
+    let restarted = client.get_checkpoint().await.unwrap();
+    assert_eq!(restarted.tree_size, after.tree_size);
+    assert_eq!(restarted.root_hash, after.root_hash);
+    running.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_sync_failed_otherwise_stops_writes_until_a_restart() {
+    use truce_tests::sync::{Recorder, RecordingSync};
+
+    let dir = tempfile::tempdir().unwrap();
+    let recorder = Arc::new(Recorder::default());
+    let mut settings = test_settings(dir.path());
+    settings.min_free_disk_bytes = 10 * MIB;
+    let running = Daemon::new(settings.clone())
+        .with_disk_space(Box::new(Dial(Arc::new(AtomicU64::new(100 * MIB)))))
+        .with_sync(Box::new(RecordingSync::new(Arc::clone(&recorder))))
+        .start()
+        .await
+        .unwrap();
+    let client = Client::connect(running.url()).await.unwrap();
+    seed::submit_all(&client).await;
+    recorder.fail_next_syncs(1, false);
+    let failed = client.submit_report(seed::report(1)).await.unwrap_err();
+    assert_eq!(failed.code(), Some(Code::Unavailable), "{failed}");
+    // Space is plenty, but a disk that failed a sync is not trusted again
+    // without a restart.
+    let refused = client.submit_report(seed::report(2)).await.unwrap_err();
+    assert_eq!(refused.code(), Some(Code::Unavailable), "{refused}");
+    assert!(refused.to_string().contains("restart truced"), "{refused}");
+    running.shutdown().await.unwrap();
+
+    let running = Daemon::new(settings).start().await.unwrap();
+    let client = Client::connect(running.url()).await.unwrap();
+    assert!(client.submit_report(seed::report(2)).await.is_ok());
+    running.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_that_meets_a_full_filesystem_resumes_once_space_is_freed() {
+    let base = tempfile::tempdir().unwrap();
+    let Some(mount) = Mount::tmpfs(&base.path().join("fs"), 16) else {
+        eprintln!("skipped: this machine does not let the test mount a tmpfs");
+        return;
+    };
+    let data = mount.0.join("data");
+    let mut settings = test_settings(&data);
+    // No margin: sled meets the full filesystem itself.
+    settings.min_free_disk_bytes = 0;
+    settings.cache_bytes = 4 * MIB;
+    let running = Daemon::new(settings.clone()).start().await.unwrap();
+    let client = Client::connect(running.url()).await.unwrap();
+    seed::submit_all(&client).await;
+    // Fill all but 4 MiB with a file the test can delete.
+    let filler = mount.0.join("filler");
+    let free = fs2::available_space(&mount.0).unwrap();
+    std::fs::write(&filler, vec![0u8; (free - 4 * MIB) as usize]).unwrap();
+
+    let mut acked = Vec::new();
+    let mut failed = None;
+    for i in 0..5_000 {
+        let mut req = seed::report(i);
+        if let Some(r) = req.report.as_mut() {
+            r.notes = format!("{i} {}", "x".repeat(1500));
+        }
+        match client.submit_report(req).await {
+            Ok(r) => acked.push(r.sequence),
+            Err(e) => {
+                failed = Some(e);
+                break;
+            }
+        }
+    }
+    let failed = failed.expect("the filesystem filled up");
+    // Unavailable (the write failed), or, after the client's retries,
+    // ResourceExhausted (the filesystem cannot take a write yet).
+    assert!(
+        matches!(
+            failed.code(),
+            Some(Code::Unavailable | Code::ResourceExhausted)
+        ),
+        "{failed}"
+    );
+    assert!(
+        failed.to_string().contains("No space left on device"),
+        "{failed}"
+    );
+    // Reads go on.
+    let checkpoint = client.get_checkpoint().await.unwrap();
+    assert_eq!(checkpoint.tree_size, 12 + acked.len() as u64);
+
+    std::fs::remove_file(&filler).unwrap();
+    let resumed = client.submit_report(seed::report(90_000)).await.unwrap();
+    assert!(resumed.sequence > checkpoint.tree_size, "{resumed:?}");
+    running.shutdown().await.unwrap();
+
+    let running = Daemon::new(settings).start().await.unwrap();
+    let client = Client::connect(running.url()).await.unwrap();
+    let restarted = client.get_checkpoint().await.unwrap();
+    assert_eq!(restarted.tree_size, resumed.sequence);
+    for seq in [acked[0], *acked.last().unwrap(), resumed.sequence] {
+        assert!(client.get_entry(seq).await.is_ok(), "entry {seq}");
+    }
+    running.shutdown().await.unwrap();
+    drop(mount);
+}

@@ -3,8 +3,11 @@
 //! stored state (idempotency, referenced ids, id uniqueness), assigns
 //! sequence and time, writes the group with its derived keys as one atomic
 //! batch, flushes and syncs once for the whole group, moves the durable
-//! watermark, and only then acknowledges. A failed flush or sync stops all
-//! later writes until the store is reopened; reads continue.
+//! watermark, and only then acknowledges. A failed write, flush or sync
+//! stops all later writes until the store is reopened; reads continue. When
+//! the failure was a full disk, the writer reopens the store itself at the
+//! first append after free space is back over the margin; after any other
+//! failure (an I/O error of the disk) writes wait for a restart.
 
 pub mod order;
 
@@ -124,21 +127,13 @@ pub fn start(
     maintain_tree: bool,
     space: SpaceGuard,
 ) -> Result<(CommitHandle, thread::JoinHandle<()>), Error> {
-    let last = store.last_written_sequence()?;
-    let last_time = match store.written_entry(last)? {
-        Some(bytes) => Entry::decode(bytes.as_slice())
-            .map_err(|e| Error::Internal(format!("entry {last} is undecodable: {e}")))?
-            .recorded_at
-            .as_ref()
-            .map_or(SystemTime::UNIX_EPOCH, order::from_timestamp),
-        None => SystemTime::UNIX_EPOCH,
-    };
+    let sequencer = resume(&store)?;
     let (tx, rx) = mpsc::channel(QUEUE_CAPACITY);
     let stats = Arc::new(Stats::default());
     let mut writer = Writer {
         store,
         sync,
-        sequencer: Sequencer::resume(last, last_time),
+        sequencer,
         stopped: None,
         stats: Arc::clone(&stats),
         maintain_tree,
@@ -151,12 +146,41 @@ pub fn start(
     Ok((CommitHandle { tx, stats }, join))
 }
 
+/// The sequencer that continues the stored log.
+fn resume(store: &Store) -> Result<Sequencer, Error> {
+    let last = store.last_written_sequence()?;
+    let last_time = match store.written_entry(last)? {
+        Some(bytes) => Entry::decode(bytes.as_slice())
+            .map_err(|e| Error::Internal(format!("entry {last} is undecodable: {e}")))?
+            .recorded_at
+            .as_ref()
+            .map_or(SystemTime::UNIX_EPOCH, order::from_timestamp),
+        None => SystemTime::UNIX_EPOCH,
+    };
+    Ok(Sequencer::resume(last, last_time))
+}
+
+/// How long a reopen waits for readers to let go of the old store.
+const REOPEN_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// What to do after a failure that is not a full disk.
+const RESTART: &str = "check the disk and restart truced (acknowledged entries are safe)";
+
+/// Why writes are stopped.
+struct Stopped {
+    why: String,
+    /// The disk was full: reopen the store once space is back. Any other
+    /// failure waits for a restart (a disk that failed a sync may have
+    /// dropped the pages it could not write).
+    reopen: bool,
+}
+
 struct Writer {
     store: Arc<Store>,
     sync: Box<dyn SyncStep>,
     sequencer: Sequencer,
-    /// Set after a failed write, flush or sync: why writes are stopped.
-    stopped: Option<String>,
+    /// Set after a failed write, flush or sync.
+    stopped: Option<Stopped>,
     stats: Arc<Stats>,
     /// Off only in the benchmark that measures what the tree costs.
     maintain_tree: bool,
@@ -203,11 +227,34 @@ impl Writer {
     }
 
     fn commit_group(&mut self, group: Vec<Pending>) {
-        if let Some(why) = &self.stopped {
-            for p in group {
-                let _ = p.reply.send(Err(Error::WritesStopped(why.clone())));
+        if let Some(stopped) = &self.stopped {
+            type Refusal = (fn(String) -> Error, String);
+            let refusal: Option<Refusal> = if !stopped.reopen {
+                Some((Error::WritesStopped, format!("{}; {RESTART}", stopped.why)))
+            } else if let Some(why) = self.space.shortage(self.store.dir()) {
+                Some((
+                    Error::ResourceExhausted,
+                    format!("{why}; writes stopped after: {}", stopped.why),
+                ))
+            } else if let Err(e) = self.space.room_to_write(self.store.dir()) {
+                Some((
+                    Error::ResourceExhausted,
+                    format!(
+                        "the data dir's filesystem cannot take a write yet ({e}); writes stopped after: {}",
+                        stopped.why
+                    ),
+                ))
+            } else {
+                self.reopen()
+                    .err()
+                    .map(|why| (Error::WritesStopped as _, why))
+            };
+            if let Some((error, why)) = refusal {
+                for p in group {
+                    let _ = p.reply.send(Err(error(why.clone())));
+                }
+                return;
             }
-            return;
         }
         if let Some(why) = self.space.shortage(self.store.dir()) {
             tracing::warn!(refused = group.len(), reason = %why, "appends refused");
@@ -312,12 +359,18 @@ impl Writer {
             }
         }
 
-        if let Err(why) = self.make_durable(&batch) {
-            tracing::error!(error = %why, "write path stopped: nothing more will be acknowledged");
+        if let Err((why, full)) = self.make_durable(&batch) {
+            let reopen = full || self.space.shortage(self.store.dir()).is_some();
+            tracing::error!(error = %why, disk_full = reopen, "write path stopped: nothing more will be acknowledged until the store is reopened");
+            let told = if reopen {
+                format!("{why}; writes resume once disk space is freed")
+            } else {
+                format!("{why}; {RESTART}")
+            };
             for (reply, _) in waiting {
-                let _ = reply.send(Err(Error::WritesStopped(why.clone())));
+                let _ = reply.send(Err(Error::WritesStopped(told.clone())));
             }
-            self.stopped = Some(why);
+            self.stopped = Some(Stopped { why, reopen });
             return;
         }
 
@@ -339,8 +392,27 @@ impl Writer {
         }
     }
 
-    /// Writes, flushes and syncs a batch, then moves the durable mark.
-    fn make_durable(&mut self, batch: &Batch) -> Result<(), String> {
+    /// Reopens the store after a failed write, flush or sync, and
+    /// continues the log from what it holds.
+    fn reopen(&mut self) -> Result<(), String> {
+        let Some(stopped) = &self.stopped else {
+            return Ok(());
+        };
+        let not_yet = |e: &dyn std::fmt::Display| {
+            tracing::warn!(error = %e, "store not reopened; writes stay stopped");
+            format!("{}; the store could not be reopened yet: {e}", stopped.why)
+        };
+        let last = self.store.reopen(REOPEN_WAIT).map_err(|e| not_yet(&e))?;
+        self.sequencer = resume(&self.store).map_err(|e| not_yet(&e))?;
+        tracing::info!(last_sequence = last, after = %stopped.why, "store reopened; appends resume");
+        self.stats.metrics.reopens.inc();
+        self.stopped = None;
+        Ok(())
+    }
+
+    /// Writes, flushes and syncs a batch, then moves the durable mark. On
+    /// failure: why, and whether the disk was full.
+    fn make_durable(&mut self, batch: &Batch) -> Result<(), (String, bool)> {
         let Some(last) = batch.last_sequence() else {
             return Ok(());
         };
@@ -349,16 +421,17 @@ impl Writer {
             last_sequence: last,
             entries: batch.len(),
         };
-        self.store
-            .apply(batch)
-            .map_err(|e| format!("write failed: {e}"))?;
+        fn failed(step: &'static str) -> impl Fn(crate::store::StoreError) -> (String, bool) {
+            move |e| (format!("{step} failed: {e}"), e.is_disk_full())
+        }
+        self.store.apply(batch).map_err(failed("write"))?;
         self.sync
             .flush(&self.store, &group)
-            .map_err(|e| format!("flush failed: {e}"))?;
+            .map_err(failed("flush"))?;
         let syncing = std::time::Instant::now();
         self.sync
             .sync(&self.store, &group)
-            .map_err(|e| format!("sync failed: {e}"))?;
+            .map_err(failed("sync"))?;
         let metrics = &self.stats.metrics;
         metrics
             .fsync_seconds

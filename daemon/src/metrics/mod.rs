@@ -42,6 +42,8 @@ pub struct CommitMetrics {
     pub group_entries: Histogram,
     /// The sync step (fdatasync and fsyncs) of a group, seconds.
     pub fsync_seconds: Histogram,
+    /// Reopens of the store after a write failed on a full disk.
+    pub reopens: Counter,
 }
 
 impl Default for CommitMetrics {
@@ -53,6 +55,7 @@ impl Default for CommitMetrics {
             // 1 .. 1024 (MAX_GROUP)
             group_entries: Histogram::new(exponential_buckets(1.0, 2.0, 11)),
             fsync_seconds: Histogram::new(exponential_buckets(0.000_05, 2.0, 16)),
+            reopens: Counter::default(),
         }
     }
 }
@@ -109,6 +112,11 @@ impl Metrics {
             "fsync_latency_seconds",
             "Time of the sync step of a group commit (fdatasync of the data file, fsync of new blob files)",
             commit.fsync_seconds.clone(),
+        );
+        r.register(
+            "store_reopens",
+            "Reopens of the store after a write, flush or sync failed on a full disk",
+            commit.reopens.clone(),
         );
         r.register(
             "grpc_errors",

@@ -7,6 +7,10 @@
 //! Writes come only from the commit pipeline ([`crate::commit`]) through
 //! [`Store::apply`]; reads go through the `read_*` methods, which never
 //! return anything past [`Store::durable_sequence`].
+//!
+//! sled's handles live in an [`Engine`] the store can swap: after a write
+//! failed on a full disk, [`Store::reopen`] closes sled and opens it again
+//! from its files while every holder of the `Arc<Store>` keeps its handle.
 
 mod files;
 pub mod keys;
@@ -15,7 +19,11 @@ pub mod mark;
 use std::{
     fs::File,
     path::{Path, PathBuf},
-    sync::atomic::{AtomicU64, Ordering},
+    sync::{
+        Arc, RwLock,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::{Duration, Instant},
 };
 
 use sled::transaction::{ConflictableTransactionError, TransactionError};
@@ -75,6 +83,10 @@ pub enum StoreError {
     },
     #[error("store is corrupt: {0}")]
     Corrupt(String),
+    #[error("the store is being reopened after a failed write; retry")]
+    Reopening,
+    #[error("store busy: {0}")]
+    Busy(&'static str),
     #[error("storage engine: {0}")]
     Engine(#[from] sled::Error),
     #[error("i/o on {path}: {source}")]
@@ -82,6 +94,21 @@ pub enum StoreError {
         path: PathBuf,
         source: std::io::Error,
     },
+}
+
+impl StoreError {
+    /// Whether this is the disk (or quota) being full.
+    pub fn is_disk_full(&self) -> bool {
+        let io = match self {
+            StoreError::Io { source, .. } => source,
+            StoreError::Engine(sled::Error::Io(source)) => source,
+            _ => return false,
+        };
+        matches!(
+            io.kind(),
+            std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded
+        )
+    }
 }
 
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
@@ -178,8 +205,9 @@ fn decode_index_item(
     Ok((seq, id))
 }
 
-/// The store: see the module documentation.
-pub struct Store {
+/// sled's database, its trees and the files its flush leaves unsynced:
+/// what [`Store::reopen`] replaces.
+struct Engine {
     db: sled::Db,
     entries: Tree,
     records: Tree,
@@ -187,10 +215,88 @@ pub struct Store {
     views: Tree,
     indexes: Tree,
     tree: Tree,
+    files: files::Files,
+}
+
+impl Engine {
+    /// Opens sled under `dir`, checks the format version, syncs what sled
+    /// recovered, and returns it with the last written sequence.
+    fn open(dir: &Path, cache_bytes: u64) -> Result<(Self, u64), StoreError> {
+        let sled_dir = dir.join(SLED_DIR);
+        let db = sled::Config::new()
+            .path(&sled_dir)
+            .cache_capacity(cache_bytes)
+            // The commit pipeline flushes; no background flusher.
+            .flush_every_ms(None)
+            .open()?;
+        let entries = db.open_tree("entries")?;
+        let records = db.open_tree("records")?;
+        let requests = db.open_tree("requests")?;
+        let views = db.open_tree("views")?;
+        let indexes = db.open_tree("indexes")?;
+        let tree = db.open_tree("tree")?;
+        let meta = db.open_tree("meta")?;
+
+        match meta.get(FORMAT_VERSION_KEY)? {
+            Some(v) => {
+                let found = <[u8; 4]>::try_from(v.as_ref())
+                    .map(u32::from_be_bytes)
+                    .map_err(|_| StoreError::Corrupt("format version key is malformed".into()))?;
+                if found != FORMAT_VERSION {
+                    return Err(StoreError::FormatVersion {
+                        path: dir.to_owned(),
+                        found,
+                        expected: FORMAT_VERSION,
+                    });
+                }
+            }
+            None => {
+                if !entries.is_empty() {
+                    return Err(StoreError::Corrupt(
+                        "entries exist but no format version was written".into(),
+                    ));
+                }
+                meta.insert(FORMAT_VERSION_KEY, &FORMAT_VERSION.to_be_bytes())?;
+            }
+        }
+
+        let files = files::Files::open(dir, &sled_dir)?;
+        db.flush()?;
+        files.sync_all_now()?;
+
+        let last = match entries.last()? {
+            Some((k, _)) => keys::decode_seq(&k)
+                .ok_or_else(|| StoreError::Corrupt("malformed entry key".into()))?,
+            None => 0,
+        };
+        if let Some((k, _)) = entries.first()?
+            && keys::decode_seq(&k) != Some(1)
+        {
+            return Err(StoreError::Corrupt("the log does not start at 1".into()));
+        }
+        let engine = Self {
+            db,
+            entries,
+            records,
+            requests,
+            views,
+            indexes,
+            tree,
+            files,
+        };
+        Ok((engine, last))
+    }
+}
+
+/// The store: see the module documentation.
+pub struct Store {
+    /// The open sled database; `None` only while [`Store::reopen`] swaps
+    /// it (readers then get [`StoreError::Reopening`]).
+    engine: RwLock<Option<Arc<Engine>>>,
+    cache_bytes: u64,
     durable: AtomicU64,
     /// Tells subscribers that the durable sequence moved.
     durable_watch: tokio::sync::watch::Sender<u64>,
-    files: files::Files,
     dir: PathBuf,
     // Held for the store's lifetime: the data-dir lock.
     /// When the durable mark was last written.
@@ -240,69 +346,12 @@ impl Store {
             Err(std::fs::TryLockError::Error(e)) => return Err(io_err(&lock_path)(e)),
         }
 
-        let sled_dir = dir.join(SLED_DIR);
-        let db = sled::Config::new()
-            .path(&sled_dir)
-            .cache_capacity(cache_bytes)
-            // The commit pipeline flushes; no background flusher.
-            .flush_every_ms(None)
-            .open()?;
-        let entries = db.open_tree("entries")?;
-        let records = db.open_tree("records")?;
-        let requests = db.open_tree("requests")?;
-        let views = db.open_tree("views")?;
-        let indexes = db.open_tree("indexes")?;
-        let tree = db.open_tree("tree")?;
-        let meta = db.open_tree("meta")?;
-
-        match meta.get(FORMAT_VERSION_KEY)? {
-            Some(v) => {
-                let found = <[u8; 4]>::try_from(v.as_ref())
-                    .map(u32::from_be_bytes)
-                    .map_err(|_| StoreError::Corrupt("format version key is malformed".into()))?;
-                if found != FORMAT_VERSION {
-                    return Err(StoreError::FormatVersion {
-                        path: dir.to_owned(),
-                        found,
-                        expected: FORMAT_VERSION,
-                    });
-                }
-            }
-            None => {
-                if !entries.is_empty() {
-                    return Err(StoreError::Corrupt(
-                        "entries exist but no format version was written".into(),
-                    ));
-                }
-                meta.insert(FORMAT_VERSION_KEY, &FORMAT_VERSION.to_be_bytes())?;
-            }
-        }
-
-        let files = files::Files::open(dir, &sled_dir)?;
-        db.flush()?;
-        files.sync_all_now()?;
-
-        let durable = match entries.last()? {
-            Some((k, _)) => keys::decode_seq(&k)
-                .ok_or_else(|| StoreError::Corrupt("malformed entry key".into()))?,
-            None => 0,
-        };
-        if let Some((k, _)) = entries.first()?
-            && keys::decode_seq(&k) != Some(1)
-        {
-            return Err(StoreError::Corrupt("the log does not start at 1".into()));
-        }
+        let (engine, durable) = Engine::open(dir, cache_bytes)?;
         let store = Self {
-            db,
-            entries,
-            records,
-            requests,
-            views,
-            indexes,
-            tree,
+            engine: RwLock::new(Some(Arc::new(engine))),
+            cache_bytes,
             durable: AtomicU64::new(durable),
             durable_watch: tokio::sync::watch::Sender::new(durable),
-            files,
             dir: dir.to_owned(),
             mark_written: std::sync::Mutex::new(None),
             mark_ok: std::sync::atomic::AtomicBool::new(false),
@@ -377,6 +426,84 @@ impl Store {
         })
     }
 
+    /// The open engine, or [`StoreError::Reopening`] while it is swapped.
+    fn engine(&self) -> Result<Arc<Engine>, StoreError> {
+        self.engine
+            .read()
+            .map_err(|_| StoreError::Corrupt("the store's engine lock is poisoned".into()))?
+            .as_ref()
+            .map(Arc::clone)
+            .ok_or(StoreError::Reopening)
+    }
+
+    /// Closes sled and opens it again from its files. After a failed
+    /// write, flush or sync, sled's memory may hold what its files do not,
+    /// so the commit pipeline calls this (writer only) before it writes
+    /// again. Waits up to `wait` for readers to let go of the old engine
+    /// (iterators hold it), then gives up and keeps it. While the engine is
+    /// swapped, reads get [`StoreError::Reopening`]. Entries of the failed
+    /// group that reached the files are durable after this (the open
+    /// syncs) and become readable; their writers were told of the failure
+    /// and their retries find them. Fewer entries than were acknowledged,
+    /// or another root than the durable mark's, is corruption: the engine
+    /// then stays closed. Returns the last sequence.
+    pub fn reopen(&self, wait: Duration) -> Result<u64, StoreError> {
+        let deadline = Instant::now() + wait;
+        let poisoned = |_| StoreError::Corrupt("the store's engine lock is poisoned".into());
+        let old = loop {
+            {
+                let mut slot = self.engine.write().map_err(poisoned)?;
+                match slot.as_ref() {
+                    // An earlier reopen failed after closing it.
+                    None => break None,
+                    Some(e) if Arc::strong_count(e) == 1 => break slot.take(),
+                    Some(_) => {}
+                }
+            }
+            if Instant::now() >= deadline {
+                return Err(StoreError::Busy(
+                    "readers still hold the store open; the reopen is retried with the next append",
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        };
+        if let Some(old) = old {
+            // sled flushes and syncs on drop, and panics if that sync fails.
+            let closed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(old)));
+            if closed.is_err() {
+                tracing::warn!("sled could not sync while closing; reopening from its files");
+            }
+        }
+        // sled's own file lock goes with the last of its threads.
+        let (engine, last) = loop {
+            match Engine::open(&self.dir, self.cache_bytes) {
+                Ok(opened) => break opened,
+                Err(e) if Instant::now() < deadline => {
+                    tracing::debug!(error = %e, "store not reopened yet");
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                Err(e) => return Err(e),
+            }
+        };
+        let durable = self.durable_sequence();
+        if last < durable {
+            return Err(StoreError::Corrupt(format!(
+                "after reopening, the log holds {last} entries but {durable} were acknowledged; restore it from a backup (truced restore)"
+            )));
+        }
+        *self.engine.write().map_err(poisoned)? = Some(Arc::new(engine));
+        if let Err(e) = self.check_marks(last) {
+            let _ = self.engine.write().map(|mut slot| slot.take());
+            return Err(e);
+        }
+        self.durable.fetch_max(last, Ordering::AcqRel);
+        // Wakes subscribers even when nothing new became durable: reads
+        // refused while the engine was swapped are tried again.
+        self.durable_watch.send_replace(self.durable_sequence());
+        self.write_mark(true);
+        Ok(last)
+    }
+
     /// The data directory.
     pub fn dir(&self) -> &Path {
         &self.dir
@@ -392,7 +519,8 @@ impl Store {
 
     /// The highest sequence written (durable or not). Writer only.
     pub fn last_written_sequence(&self) -> Result<u64, StoreError> {
-        Ok(match self.entries.last()? {
+        let e = self.engine()?;
+        Ok(match e.entries.last()? {
             Some((k, _)) => keys::decode_seq(&k)
                 .ok_or_else(|| StoreError::Corrupt("malformed entry key".into()))?,
             None => 0,
@@ -402,7 +530,8 @@ impl Store {
     /// The stored request under `request_id`. Writer only: it sees
     /// writes that are not yet durable.
     pub fn stored_request(&self, request_id: &str) -> Result<Option<StoredRequest>, StoreError> {
-        match self.requests.get(request_id.as_bytes())? {
+        let e = self.engine()?;
+        match e.requests.get(request_id.as_bytes())? {
             None => Ok(None),
             Some(v) => keys::decode_request_value(&v)
                 .map(Some)
@@ -412,7 +541,8 @@ impl Store {
 
     /// The sequence that created record `id` of `kind`. Writer only.
     pub fn record_sequence(&self, kind: RecordKind, id: &str) -> Result<Option<u64>, StoreError> {
-        match self.records.get(keys::record_key(kind, id))? {
+        let e = self.engine()?;
+        match e.records.get(keys::record_key(kind, id))? {
             None => Ok(None),
             Some(v) => keys::decode_seq(&v)
                 .map(Some)
@@ -422,8 +552,8 @@ impl Store {
 
     /// An entry's bytes whether or not durable. Writer only.
     pub fn written_entry(&self, sequence: u64) -> Result<Option<Vec<u8>>, StoreError> {
-        Ok(self
-            .entries
+        let e = self.engine()?;
+        Ok(e.entries
             .get(keys::entry_key(sequence))?
             .map(|v| v.to_vec()))
     }
@@ -431,22 +561,21 @@ impl Store {
     /// The stored view of a record, whether or not its last entry is
     /// durable. Writer (and readers that check the view's last sequence).
     pub fn written_view(&self, kind: RecordKind, id: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        Ok(self
-            .views
-            .get(keys::record_key(kind, id))?
-            .map(|v| v.to_vec()))
+        let e = self.engine()?;
+        Ok(e.views.get(keys::record_key(kind, id))?.map(|v| v.to_vec()))
     }
 
     /// Writes a group atomically (all of it or none of it). Not durable
     /// until [`Store::flush`] and [`Store::sync_files`] have returned.
     pub fn apply(&self, batch: &Batch) -> Result<(), StoreError> {
+        let e = self.engine()?;
         let result: Result<(), TransactionError<StoreError>> = (
-            &self.entries,
-            &self.records,
-            &self.requests,
-            &self.views,
-            &self.indexes,
-            &self.tree,
+            &e.entries,
+            &e.records,
+            &e.requests,
+            &e.views,
+            &e.indexes,
+            &e.tree,
         )
             .transaction(|(e, r, q, v, x, t)| {
                 for (seq, bytes) in &batch.entries {
@@ -485,14 +614,16 @@ impl Store {
     /// sled's flush: writes its buffers to the file with sync_file_range,
     /// which does not make them durable on its own.
     pub fn flush(&self) -> Result<(), StoreError> {
-        self.db.flush()?;
+        let e = self.engine()?;
+        e.db.flush()?;
         Ok(())
     }
 
     /// fdatasync of the store's data file, then fsync of every blob file
     /// sled wrote since the last call and of the blobs directory.
     pub fn sync_files(&self) -> Result<SyncedFiles, StoreError> {
-        self.files.sync()
+        let e = self.engine()?;
+        e.files.sync()
     }
 
     /// Moves the durable watermark. Called by the commit pipeline only
@@ -533,8 +664,9 @@ impl Store {
         if from > durable {
             return Ok(page);
         }
+        let e = self.engine()?;
         let mut bytes = 0usize;
-        for item in self
+        for item in e
             .entries
             .range(keys::entry_key(from)..=keys::entry_key(durable))
         {
@@ -554,6 +686,7 @@ impl Store {
     /// `level` and `index` (writer and proofs; nodes only ever cover
     /// written leaves, and proofs ask only within the durable size).
     pub fn tree_node(&self, level: u8, index: u64) -> Result<Option<merkle::Hash>, StoreError> {
+        let e = self.engine()?;
         // Node (level, index) was completed by the append of its last leaf.
         let Some(leaf) = index
             .checked_add(1)
@@ -562,7 +695,7 @@ impl Store {
         else {
             return Ok(None);
         };
-        match self.tree.get(keys::tree_key(leaf))? {
+        match e.tree.get(keys::tree_key(leaf))? {
             None => Ok(None),
             Some(v) => {
                 let at = usize::from(level) * 32;
@@ -585,7 +718,7 @@ impl Store {
         from.extend_from_slice(&after.saturating_add(1).to_be_bytes());
         let mut to = prefix.to_vec();
         to.extend_from_slice(&u64::MAX.to_be_bytes());
-        self.indexes.range(from..=to).map(decode_index_item)
+        self.scan(|e| e.indexes.range(from..=to))
     }
 
     /// Index entries with keys in `[from, to)` (whole-term prefixes), in
@@ -595,19 +728,39 @@ impl Store {
         from: &[u8],
         to: &[u8],
     ) -> impl Iterator<Item = Result<(u64, String), StoreError>> + '_ {
-        self.indexes
-            .range(from.to_vec()..to.to_vec())
-            .map(decode_index_item)
+        let (from, to) = (from.to_vec(), to.to_vec());
+        self.scan(move |e| e.indexes.range(from..to))
+    }
+
+    /// The rows of an index range, or the one error of a store without its
+    /// engine (being reopened).
+    fn scan(
+        &self,
+        range: impl FnOnce(&Engine) -> sled::Iter,
+    ) -> impl Iterator<Item = Result<(u64, String), StoreError>> {
+        let (rows, error) = match self.engine() {
+            Ok(e) => (Some(range(&e)), None),
+            Err(e) => (None, Some(Err(e))),
+        };
+        error
+            .into_iter()
+            .chain(rows.into_iter().flatten().map(decode_index_item))
     }
 
     // ------------------------------------------------------ maintenance
 
     /// Every stored entry in order, durable or not (audits, offline).
     pub fn all_entries(&self) -> impl Iterator<Item = (u64, Result<Vec<u8>, StoreError>)> + '_ {
-        self.entries.iter().map(|item| match item {
-            Ok((k, v)) => (keys::decode_seq(&k).unwrap_or(0), Ok(v.to_vec())),
-            Err(e) => (0, Err(e.into())),
-        })
+        let (rows, error) = match self.engine() {
+            Ok(e) => (Some(e.entries.iter()), None),
+            Err(e) => (None, Some((0, Err(e)))),
+        };
+        error
+            .into_iter()
+            .chain(rows.into_iter().flatten().map(|item| match item {
+                Ok((k, v)) => (keys::decode_seq(&k).unwrap_or(0), Ok(v.to_vec())),
+                Err(e) => (0, Err(e.into())),
+            }))
     }
 
     /// Overwrites a stored entry in place. Nothing in the daemon calls
@@ -619,8 +772,9 @@ impl Store {
         sequence: u64,
         bytes: &[u8],
     ) -> Result<(), StoreError> {
-        self.entries.insert(keys::entry_key(sequence), bytes)?;
-        self.db.flush()?;
+        let e = self.engine()?;
+        e.entries.insert(keys::entry_key(sequence), bytes)?;
+        e.db.flush()?;
         Ok(())
     }
 
@@ -629,6 +783,7 @@ impl Store {
     /// backup's log this way, then calls [`Store::reindex`] and
     /// [`Store::mark_restored`]. Not durable until those return.
     pub fn append_restored(&self, entries: &[(u64, Vec<u8>)]) -> Result<(), StoreError> {
+        let e = self.engine()?;
         let first = self.last_written_sequence()? + 1;
         let mut batch = sled::Batch::default();
         for (next, (seq, bytes)) in (first..).zip(entries) {
@@ -639,7 +794,7 @@ impl Store {
             }
             batch.insert(&keys::entry_key(*seq), bytes.as_slice());
         }
-        self.entries.apply_batch(batch)?;
+        e.entries.apply_batch(batch)?;
         Ok(())
     }
 
@@ -653,17 +808,18 @@ impl Store {
 
     /// Drops and rebuilds every derived tree from the entry log.
     pub fn reindex(&self) -> Result<ReindexStats, StoreError> {
-        self.records.clear()?;
-        self.requests.clear()?;
-        self.views.clear()?;
-        self.indexes.clear()?;
-        self.tree.clear()?;
+        let e = self.engine()?;
+        e.records.clear()?;
+        e.requests.clear()?;
+        e.views.clear()?;
+        e.indexes.clear()?;
+        e.tree.clear()?;
         let mut stats = ReindexStats {
             entries: 0,
             records: 0,
             requests: 0,
         };
-        for item in self.entries.iter() {
+        for item in e.entries.iter() {
             let (k, v) = item?;
             let seq = keys::decode_seq(&k)
                 .ok_or_else(|| StoreError::Corrupt("malformed entry key".into()))?;
@@ -672,15 +828,14 @@ impl Store {
                     StoreError::Corrupt(format!("tree node {level}/{index} missing"))
                 })
             })?;
-            self.tree
-                .insert(keys::tree_key(seq - 1), tree_value(&nodes))?;
+            e.tree.insert(keys::tree_key(seq - 1), tree_value(&nodes))?;
             let entry = truce_proto::v1::Entry::decode(v.as_ref())
                 .map_err(|e| StoreError::Corrupt(format!("entry {seq} is undecodable: {e}")))?;
             let derived = derive::from_entry(&entry)
                 .map_err(|e| StoreError::Corrupt(format!("entry {seq}: {e}")))?;
             for (kind, id) in project::touched(&entry) {
                 let key = keys::record_key(kind, &id);
-                let before = match self.views.get(&key)? {
+                let before = match e.views.get(&key)? {
                     Some(b) => Some(
                         project::View::decode(kind, &b)
                             .map_err(|e| StoreError::Corrupt(format!("view {id}: {e}")))?,
@@ -689,40 +844,41 @@ impl Store {
                 };
                 let after = project::apply(before, kind, &id, &entry)
                     .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-                self.views.insert(key, after.encode())?;
+                e.views.insert(key, after.encode())?;
                 let created = after.created_sequence();
                 for term in index::terms(&after) {
-                    self.indexes
+                    e.indexes
                         .insert(keys::index_key(&term, created), id.as_bytes())?;
                 }
             }
             if let Some((kind, id)) = &derived.created {
-                self.records
+                e.records
                     .insert(keys::record_key(*kind, id), &keys::entry_key(seq))?;
                 stats.records += 1;
             }
-            self.requests.insert(
+            e.requests.insert(
                 derived.request_id.as_bytes(),
                 keys::request_value(seq, &derived.hash, &derived.submitter),
             )?;
             stats.requests += 1;
             stats.entries += 1;
         }
-        self.db.flush()?;
-        self.files.sync()?;
+        e.db.flush()?;
+        e.files.sync()?;
         Ok(stats)
     }
 
     /// A digest of the derived trees' contents, to compare a maintained
     /// index with a rebuilt one.
     pub fn derived_digest(&self) -> Result<Vec<DerivedRow>, StoreError> {
+        let e = self.engine()?;
         let mut out = Vec::new();
         for (name, tree) in [
-            ("records", &self.records),
-            ("requests", &self.requests),
-            ("views", &self.views),
-            ("indexes", &self.indexes),
-            ("tree", &self.tree),
+            ("records", &e.records),
+            ("requests", &e.requests),
+            ("views", &e.views),
+            ("indexes", &e.indexes),
+            ("tree", &e.tree),
         ] {
             for item in tree.iter() {
                 let (k, v) = item?;

@@ -26,7 +26,12 @@ use truce_proto::v1::{
     subscribe_request::Start, subscribe_response::Event,
 };
 
-use crate::{commit::order::from_timestamp, error::Error, store::Store, validate};
+use crate::{
+    commit::order::from_timestamp,
+    error::Error,
+    store::{Store, StoreError},
+    validate,
+};
 use filter::StreamFilter;
 
 /// Messages buffered per subscriber before it must read.
@@ -175,6 +180,9 @@ impl Feed {
                     let page = match store.read_entries(next, PAGE, PAGE_BYTES) {
                         Ok(p) if !p.is_empty() => p,
                         Ok(_) => break,
+                        // Being reopened after a failed write: the reopen
+                        // wakes us through the durable watch.
+                        Err(StoreError::Reopening) => break,
                         Err(e) => {
                             tracing::error!(error = %e, "subscription feed cannot read the log");
                             return;
@@ -350,7 +358,15 @@ impl Streamer<'_> {
 
     /// Reads from the store up to `until` (inclusive, at most a page).
     async fn read_store(&mut self, until: u64) -> Result<Step, Error> {
-        let page = self.store.read_entries(self.next, PAGE, PAGE_BYTES)?;
+        let page = match self.store.read_entries(self.next, PAGE, PAGE_BYTES) {
+            Ok(page) => page,
+            // The store is being reopened after a failed write (a moment).
+            Err(StoreError::Reopening) => {
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                return Ok(Step::Continue);
+            }
+            Err(e) => return Err(e.into()),
+        };
         self.stats
             .entries_read
             .fetch_add(page.len() as u64, Ordering::Relaxed);
