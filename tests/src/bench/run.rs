@@ -1,0 +1,305 @@
+//! One benchmark invocation: for each run, the machine's limits (F1, R1),
+//! truced's durable appends from 1 and from many clients on a fresh store,
+//! PostgreSQL's inserts of the same reports at 1 and many clients, and (for
+//! the store runs) a store of `entries` reports loaded through gRPC, then
+//! point lookups, the filtered query, disk and RSS; then the table.
+
+use std::{
+    path::{Path, PathBuf},
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+use truce_client::Client;
+
+use super::{
+    drive::{Outcome, Stop, Worker, drive},
+    error::Result,
+    machine,
+    options::Plan,
+    payload::Generator,
+    pg_ops,
+    postgres::{self, PgServer, Skip},
+    report::Report,
+    table,
+    truce_ops::{Appender, Lookup, Query, clients},
+    truced::{self, Metrics, Truced},
+    usage,
+};
+
+/// A timed phase's figures.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Timed {
+    pub rate: f64,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+}
+
+impl From<&Outcome> for Timed {
+    fn from(o: &Outcome) -> Self {
+        Self {
+            rate: o.rate(),
+            p50_ms: o.p(0.5),
+            p99_ms: o.p(0.99),
+        }
+    }
+}
+
+/// truced's appends of one run.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Appends {
+    pub one: Timed,
+    pub one_per_sync: f64,
+    pub many: Timed,
+    pub many_per_sync: f64,
+}
+
+/// PostgreSQL's inserts of one run.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Inserts {
+    pub one: Timed,
+    pub many: Timed,
+}
+
+/// The store phase of one run.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct StoreRun {
+    pub load_rate: f64,
+    pub lookups: Timed,
+    pub query: Timed,
+    pub disk: usage::DiskUse,
+    pub logical_bytes: u64,
+    pub rss_after_load: u64,
+    pub rss_after_queries: u64,
+}
+
+/// Everything measured, run by run.
+#[derive(Debug, Clone)]
+pub struct Runs {
+    pub f1: Vec<f64>,
+    pub r1: Vec<f64>,
+    pub appends: Vec<Appends>,
+    /// Why PostgreSQL is not in the table, if it is not.
+    pub inserts: std::result::Result<Vec<Inserts>, Skip>,
+    pub store: Vec<StoreRun>,
+    pub postgres_version: Option<String>,
+}
+
+/// Runs the whole plan and builds the table.
+pub async fn run(plan: &Plan) -> Result<Report> {
+    let binary = match &plan.truced {
+        Some(path) => path.clone(),
+        None => truced::beside_this_executable()?,
+    };
+    std::fs::create_dir_all(&plan.dir)?;
+    let work = tempfile::Builder::new()
+        .prefix("truce-bench")
+        .tempdir_in(&plan.dir)?;
+    let server = if plan.postgres {
+        postgres::binaries(plan.install_postgres).and_then(|bin| PgServer::start(&bin, &plan.dir))
+    } else {
+        Err("--no-postgres".to_owned())
+    };
+    let mut runs = Runs {
+        f1: Vec::new(),
+        r1: Vec::new(),
+        appends: Vec::new(),
+        inserts: server.as_ref().map(|_| Vec::new()).map_err(Clone::clone),
+        store: Vec::new(),
+        postgres_version: server.as_ref().ok().map(|s| s.version.clone()),
+    };
+    for run in 0..plan.runs {
+        say(plan, format!("run {}/{}: F1, R1", run + 1, plan.runs));
+        let (dir, phase) = (work.path().to_owned(), plan.phase);
+        runs.f1
+            .push(tokio::task::spawn_blocking(move || machine::fsync_rate(&dir, phase)).await??);
+        runs.r1
+            .push(tokio::task::spawn_blocking(move || machine::loopback_rate(phase)).await??);
+        say(plan, "truced appends".into());
+        runs.appends.push(
+            appends(
+                plan,
+                &binary,
+                &work.path().join(format!("appends-{run}")),
+                run,
+            )
+            .await?,
+        );
+        if let (Ok(server), Ok(done)) = (&server, &mut runs.inserts) {
+            say(plan, "PostgreSQL inserts".into());
+            match inserts(plan, server.port, run).await {
+                Ok(i) => done.push(i),
+                Err(e) => runs.inserts = Err(format!("PostgreSQL failed: {e}")),
+            }
+        }
+        if run < plan.store_runs {
+            let dir = work.path().join(format!("store-{run}"));
+            runs.store.push(store(plan, &binary, &dir, run).await?);
+        }
+    }
+    drop(server);
+    Ok(table::build(plan, &runs))
+}
+
+fn say(plan: &Plan, what: String) {
+    if !plan.smoke {
+        eprintln!("truce-bench: {what}");
+    }
+}
+
+/// A warm-up of `plan.warmup` (not measured), `before` (a scrape), then
+/// the measured phase.
+async fn measured<W: Worker>(
+    plan: &Plan,
+    mut workers: Vec<W>,
+    next: &Arc<AtomicU64>,
+    before: impl FnOnce() -> Result<Option<Metrics>>,
+) -> Result<(Outcome, Option<Metrics>)> {
+    if !plan.warmup.is_zero() {
+        workers = drive(workers, Arc::clone(next), Stop::After(plan.warmup))
+            .await?
+            .1;
+    }
+    let metrics = before()?;
+    let (out, _) = drive(workers, Arc::clone(next), Stop::After(plan.phase)).await?;
+    Ok((out, metrics))
+}
+
+async fn appends(plan: &Plan, binary: &Path, data: &Path, run: usize) -> Result<Appends> {
+    let daemon = Truced::start(binary, data, plan.cache_mb)?;
+    Client::connect(daemon.url.clone())
+        .await?
+        .record_agreement(crate::seed::agreement())
+        .await?;
+    let reports = Arc::new(Generator::new(&format!("a{run}"), None));
+    let next = Arc::new(AtomicU64::new(0));
+    let appenders = |clients: Vec<Client>| -> Vec<Appender> {
+        clients
+            .into_iter()
+            .map(|client| Appender {
+                client,
+                reports: Arc::clone(&reports),
+            })
+            .collect()
+    };
+    let one = appenders(clients(&daemon.url, 1, 1).await?);
+    let (one, before) = measured(plan, one, &next, || daemon.scrape().map(Some)).await?;
+    let mid = daemon.scrape()?;
+    let many = appenders(clients(&daemon.url, plan.clients, plan.connections).await?);
+    let (many, mid2) = measured(plan, many, &next, || daemon.scrape().map(Some)).await?;
+    let after = daemon.scrape()?;
+    let per_sync =
+        |a: Option<Metrics>, b: &Metrics| a.map_or(f64::NAN, |a| Metrics::entries_per_sync(&a, b));
+    let out = Appends {
+        one: Timed::from(&one),
+        one_per_sync: per_sync(before, &mid),
+        many: Timed::from(&many),
+        many_per_sync: per_sync(mid2, &after),
+    };
+    daemon.stop()?;
+    remove(data);
+    Ok(out)
+}
+
+async fn inserts(plan: &Plan, port: u16, run: usize) -> Result<Inserts> {
+    let reports = Arc::new(Generator::new(&format!("p{run}"), None));
+    let admin = pg_ops::connect(port).await?;
+    pg_ops::reset(&admin, &crate::seed::agreement_id()).await?;
+    let next = Arc::new(AtomicU64::new(0));
+    let one = vec![pg_ops::Inserter::new(port, Arc::clone(&reports)).await?];
+    let (one, _) = measured(plan, one, &next, || Ok(None)).await?;
+    let mut many = Vec::new();
+    for _ in 0..plan.clients {
+        many.push(pg_ops::Inserter::new(port, Arc::clone(&reports)).await?);
+    }
+    let (many, _) = measured(plan, many, &next, || Ok(None)).await?;
+    Ok(Inserts {
+        one: Timed::from(&one),
+        many: Timed::from(&many),
+    })
+}
+
+async fn store(plan: &Plan, binary: &Path, data: &Path, run: usize) -> Result<StoreRun> {
+    let n = plan.entries;
+    let daemon = Truced::start(binary, data, plan.cache_mb)?;
+    let client = Client::connect(daemon.url.clone()).await?;
+    client.record_agreement(crate::seed::agreement()).await?;
+    let reports = Arc::new(Generator::new(&format!("s{run}"), Some(n / 100)));
+
+    say(
+        plan,
+        format!("loading {n} reports through {} clients", plan.clients),
+    );
+    let next = Arc::new(AtomicU64::new(0));
+    let loaders = clients(&daemon.url, plan.clients, plan.connections)
+        .await?
+        .into_iter()
+        .map(|client| Appender {
+            client,
+            reports: Arc::clone(&reports),
+        })
+        .collect();
+    let progress = (!plan.smoke).then(|| tokio::spawn(progress(Arc::clone(&next), n)));
+    let load = drive(loaders, Arc::clone(&next), Stop::Count(n)).await;
+    if let Some(p) = progress {
+        p.abort();
+    }
+    let (load, _) = load?;
+    let rss_after_load = usage::rss_bytes(daemon.pid())?;
+    let disk = usage::disk_use(data)?;
+    let generator = Arc::clone(&reports);
+    let logical_bytes = tokio::task::spawn_blocking(move || {
+        (0..n)
+            .map(|i| prost::Message::encoded_len(&generator.request(i)) as u64)
+            .sum()
+    })
+    .await?;
+
+    say(plan, "point lookups".into());
+    let lookup = vec![Lookup {
+        client: client.clone(),
+        reports: Arc::clone(&reports),
+        loaded: n,
+    }];
+    let (lookups, _) = measured(plan, lookup, &Arc::new(AtomicU64::new(0)), || Ok(None)).await?;
+
+    say(plan, "filtered query".into());
+    let query = vec![Query {
+        client: client.clone(),
+        expect: usize::try_from(reports.rare_among(n)).unwrap_or(usize::MAX),
+    }];
+    let (query, _) = measured(plan, query, &Arc::new(AtomicU64::new(0)), || Ok(None)).await?;
+    let rss_after_queries = usage::rss_bytes(daemon.pid())?;
+    daemon.stop()?;
+    remove(data);
+    Ok(StoreRun {
+        load_rate: load.rate(),
+        lookups: Timed::from(&lookups),
+        query: Timed::from(&query),
+        disk,
+        logical_bytes,
+        rss_after_load,
+        rss_after_queries,
+    })
+}
+
+async fn progress(next: Arc<AtomicU64>, n: u64) {
+    let start = Instant::now();
+    loop {
+        tokio::time::sleep(Duration::from_secs(30)).await;
+        let done = next.load(Ordering::Relaxed).min(n);
+        eprintln!(
+            "truce-bench: loaded {done} of {n} ({:.0}/s)",
+            done as f64 / start.elapsed().as_secs_f64()
+        );
+    }
+}
+
+/// Deletes a finished data dir (and truced's stderr file beside it).
+fn remove(data: &Path) {
+    let _ = std::fs::remove_dir_all(data);
+    let _ = std::fs::remove_file(PathBuf::from(data).with_extension("stderr"));
+}

@@ -1,0 +1,96 @@
+//! truced's side of the loads, as [`Worker`]s: durable appends of
+//! generated reports, point lookups of random loaded reports, and the
+//! filtered query that finds the rare perpetrator's reports.
+
+use std::sync::Arc;
+
+use truce_client::Client;
+use truce_proto::v1::QueryReportsRequest;
+
+use super::{
+    drive::Worker,
+    error::{Error, Result},
+    payload::{Generator, RARE_PERPETRATOR},
+    stats::splitmix64,
+};
+
+/// `n` clients sharing `connections` channels round-robin.
+pub async fn clients(url: &str, n: usize, connections: usize) -> Result<Vec<Client>> {
+    let mut channels = Vec::new();
+    for _ in 0..connections.clamp(1, n.max(1)) {
+        channels.push(Client::connect(url.to_owned()).await?);
+    }
+    Ok((0..n)
+        .map(|i| channels[i % channels.len()].clone())
+        .collect())
+}
+
+/// Appends report `i`; fails on a duplicate (every index is fresh).
+pub struct Appender {
+    pub client: Client,
+    pub reports: Arc<Generator>,
+}
+
+impl Worker for Appender {
+    async fn call(&mut self, i: u64) -> Result<()> {
+        let receipt = self.client.submit_report(self.reports.request(i)).await?;
+        if receipt.duplicate {
+            return Err(Error::other(format!("report {i} was a duplicate")));
+        }
+        Ok(())
+    }
+}
+
+/// Reads a pseudo-random one of the first `loaded` reports by id.
+pub struct Lookup {
+    pub client: Client,
+    pub reports: Arc<Generator>,
+    pub loaded: u64,
+}
+
+impl Worker for Lookup {
+    async fn call(&mut self, i: u64) -> Result<()> {
+        let id = self
+            .reports
+            .record_id(splitmix64(i ^ 0x100c) % self.loaded.max(1));
+        let view = self.client.get_report(&id).await?;
+        if view.report.is_none_or(|r| r.id != id) {
+            return Err(Error::other(format!(
+                "GetReport {id} answered another report"
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// The filtered query: reports alleged against the rare perpetrator, in
+/// one page; each answer must hold exactly `expect` reports.
+pub struct Query {
+    pub client: Client,
+    pub expect: usize,
+}
+
+impl Query {
+    pub fn request() -> QueryReportsRequest {
+        QueryReportsRequest {
+            perpetrator: RARE_PERPETRATOR.to_owned(),
+            page_size: 1000,
+            ..QueryReportsRequest::default()
+        }
+    }
+}
+
+impl Worker for Query {
+    async fn call(&mut self, _i: u64) -> Result<()> {
+        let page = self.client.query_reports(Self::request()).await?;
+        if page.reports.len() != self.expect || !page.next_page_token.is_empty() {
+            return Err(Error::other(format!(
+                "the query found {} reports (more: {}), expected {}",
+                page.reports.len(),
+                !page.next_page_token.is_empty(),
+                self.expect
+            )));
+        }
+        Ok(())
+    }
+}

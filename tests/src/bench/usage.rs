@@ -1,0 +1,91 @@
+//! What a process and a directory use: a process's resident set from
+//! /proc, a directory's allocated and apparent bytes (a `du` of its files).
+
+use std::path::Path;
+
+use super::error::Result;
+
+/// VmRSS of process `pid`, bytes.
+pub fn rss_bytes(pid: u32) -> Result<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    parse_vm_rss(&status)
+        .ok_or_else(|| super::error::Error::other(format!("no VmRSS for process {pid}")))
+}
+
+fn parse_vm_rss(status: &str) -> Option<u64> {
+    let kib: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))?
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()?;
+    Some(kib * 1024)
+}
+
+/// Bytes under a directory.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DiskUse {
+    /// Blocks allocated (what `du` reports).
+    pub allocated: u64,
+    /// File lengths (`du --apparent-size`).
+    pub apparent: u64,
+}
+
+/// Walks `dir` (not following symlinks).
+pub fn disk_use(dir: &Path) -> Result<DiskUse> {
+    use std::os::unix::fs::MetadataExt;
+    let mut total = DiskUse::default();
+    let mut pending = vec![dir.to_owned()];
+    while let Some(d) = pending.pop() {
+        for entry in std::fs::read_dir(&d)? {
+            let entry = entry?;
+            let meta = entry.path().symlink_metadata()?;
+            if meta.is_dir() {
+                pending.push(entry.path());
+            } else {
+                total.allocated += meta.blocks() * 512;
+                total.apparent += meta.len();
+            }
+        }
+    }
+    Ok(total)
+}
+
+/// The effective user id (from /proc, so no libc call).
+pub fn effective_uid() -> Option<u32> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("Uid:"))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn vm_rss_in_bytes() {
+        let status = "Name:\tx\nVmPeak:\t  10 kB\nVmRSS:\t   1234 kB\n";
+        assert_eq!(parse_vm_rss(status), Some(1234 * 1024));
+        assert_eq!(parse_vm_rss("Name: x\n"), None);
+        assert!(rss_bytes(std::process::id()).is_ok_and(|b| b > 0));
+    }
+
+    #[test]
+    fn disk_use_counts_nested_files() -> Result<()> {
+        let dir = tempfile::tempdir()?;
+        std::fs::create_dir(dir.path().join("sub"))?;
+        std::fs::write(dir.path().join("a"), [1u8; 100])?;
+        std::fs::write(dir.path().join("sub/b"), [1u8; 5000])?;
+        let u = disk_use(dir.path())?;
+        assert_eq!(u.apparent, 5100);
+        assert!(u.allocated >= 4096);
+        Ok(())
+    }
+}
