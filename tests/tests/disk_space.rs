@@ -74,6 +74,26 @@ async fn appends_wait_for_space_and_resume() {
     running.shutdown().await.unwrap();
 }
 
+/// Appends ~2 KiB reports until one is refused (at most `max`): the
+/// acknowledged sequences and the refusal.
+async fn append_until_refused(
+    client: &Client,
+    max: usize,
+) -> (Vec<u64>, Option<truce_client::ClientError>) {
+    let mut acked = Vec::new();
+    for i in 0..max {
+        let mut req = seed::report(i);
+        if let Some(r) = req.report.as_mut() {
+            r.notes = format!("{i} {}", "x".repeat(1500));
+        }
+        match client.submit_report(req).await {
+            Ok(r) => acked.push(r.sequence),
+            Err(e) => return (acked, Some(e)),
+        }
+    }
+    (acked, None)
+}
+
 /// A tmpfs mounted for the test, unmounted when dropped.
 struct Mount(PathBuf);
 
@@ -111,22 +131,7 @@ async fn a_small_filesystem_fills_to_the_margin_not_to_the_end() {
     let client = Client::connect(running.url()).await.unwrap();
     seed::submit_all(&client).await;
 
-    // Append ~2 KiB reports until the margin refuses them.
-    let mut acked = Vec::new();
-    let mut refused = None;
-    for i in 0..20_000 {
-        let mut req = seed::report(i);
-        if let Some(r) = req.report.as_mut() {
-            r.notes = format!("{i} {}", "x".repeat(1500));
-        }
-        match client.submit_report(req).await {
-            Ok(r) => acked.push(r.sequence),
-            Err(e) => {
-                refused = Some(e);
-                break;
-            }
-        }
-    }
+    let (acked, refused) = append_until_refused(&client, 20_000).await;
     let refused = refused.expect("the margin was reached");
     assert_eq!(refused.code(), Some(Code::ResourceExhausted), "{refused}");
     assert!(
@@ -326,21 +331,7 @@ async fn a_write_that_meets_a_full_filesystem_resumes_once_space_is_freed() {
     let free = fs2::available_space(&mount.0).unwrap();
     std::fs::write(&filler, vec![0u8; (free - 4 * MIB) as usize]).unwrap();
 
-    let mut acked = Vec::new();
-    let mut failed = None;
-    for i in 0..5_000 {
-        let mut req = seed::report(i);
-        if let Some(r) = req.report.as_mut() {
-            r.notes = format!("{i} {}", "x".repeat(1500));
-        }
-        match client.submit_report(req).await {
-            Ok(r) => acked.push(r.sequence),
-            Err(e) => {
-                failed = Some(e);
-                break;
-            }
-        }
-    }
+    let (acked, failed) = append_until_refused(&client, 5_000).await;
     let failed = failed.expect("the filesystem filled up");
     // Unavailable (the write failed), or, after the client's retries,
     // ResourceExhausted (the filesystem cannot take a write yet).
