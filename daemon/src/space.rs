@@ -4,14 +4,20 @@
 //! RESOURCE_EXHAUSTED with the figures, nothing is written, reads and
 //! subscriptions go on, and appends resume by themselves once space is
 //! freed. The probe is a seam so tests can run out of space on demand.
-//! Before the writer reopens a store whose write met a full disk anyway,
-//! a real write of 1 MiB must pass too.
+//! Should a write meet a full disk anyway, the writer frees a 4 MiB
+//! reserve kept in the data dir so that sled can be reopened at once (sled
+//! fails some reads once it has met an I/O error), and appends resume when
+//! the margin is back and a real write of 1 MiB passes.
 
 use std::path::Path;
 
 /// What [`SpaceGuard::room_to_write`] writes before a reopen.
 pub const ROOM_PROBE_BYTES: usize = 1024 * 1024;
 const ROOM_PROBE_FILE: &str = "space-probe";
+/// The reserve kept in the data dir, freed when a write meets a full disk
+/// so that sled can be opened again at once.
+pub const RESERVE_BYTES: usize = 4 * 1024 * 1024;
+const RESERVE_FILE: &str = "space-reserve";
 
 /// How much space is free for the data dir's filesystem.
 pub trait DiskSpace: Send {
@@ -62,6 +68,29 @@ impl SpaceGuard {
         })();
         let _ = std::fs::remove_file(&path);
         result
+    }
+
+    /// Makes sure the reserve file is in the data dir (written and
+    /// synced). Appends resume after a full disk only once it is back.
+    pub fn keep_reserve(&self, dir: &Path) -> std::io::Result<()> {
+        let path = dir.join(RESERVE_FILE);
+        if std::fs::metadata(&path).is_ok_and(|m| m.len() == RESERVE_BYTES as u64) {
+            return Ok(());
+        }
+        let written = (|| {
+            let mut file = std::fs::File::create(&path)?;
+            std::io::Write::write_all(&mut file, &vec![0u8; RESERVE_BYTES])?;
+            file.sync_all()
+        })();
+        if written.is_err() {
+            let _ = std::fs::remove_file(&path);
+        }
+        written
+    }
+
+    /// Frees the reserve (after a write met a full disk).
+    pub fn release_reserve(&self, dir: &Path) {
+        let _ = std::fs::remove_file(dir.join(RESERVE_FILE));
     }
 
     /// Why appends must wait, if they must.

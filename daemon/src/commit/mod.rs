@@ -128,6 +128,9 @@ pub fn start(
     space: SpaceGuard,
 ) -> Result<(CommitHandle, thread::JoinHandle<()>), Error> {
     let sequencer = resume(&store)?;
+    if let Err(e) = space.keep_reserve(store.dir()) {
+        tracing::warn!(error = %e, "cannot write the space reserve in the data dir");
+    }
     let (tx, rx) = mpsc::channel(QUEUE_CAPACITY);
     let stats = Arc::new(Stats::default());
     let mut writer = Writer {
@@ -173,6 +176,9 @@ struct Stopped {
     /// failure waits for a restart (a disk that failed a sync may have
     /// dropped the pages it could not write).
     reopen: bool,
+    /// The store was reopened right after the failure (for reads): once
+    /// space is back, appends resume without another reopen.
+    reopened: bool,
 }
 
 struct Writer {
@@ -236,7 +242,11 @@ impl Writer {
                     Error::ResourceExhausted,
                     format!("{why}; writes stopped after: {}", stopped.why),
                 ))
-            } else if let Err(e) = self.space.room_to_write(self.store.dir()) {
+            } else if let Err(e) = self
+                .space
+                .keep_reserve(self.store.dir())
+                .and_then(|()| self.space.room_to_write(self.store.dir()))
+            {
                 Some((
                     Error::ResourceExhausted,
                     format!(
@@ -370,7 +380,14 @@ impl Writer {
             for (reply, _) in waiting {
                 let _ = reply.send(Err(Error::WritesStopped(told.clone())));
             }
-            self.stopped = Some(Stopped { why, reopen });
+            self.stopped = Some(Stopped {
+                why,
+                reopen,
+                reopened: false,
+            });
+            if reopen {
+                self.reopen_for_reads();
+            }
             return;
         }
 
@@ -392,20 +409,52 @@ impl Writer {
         }
     }
 
-    /// Reopens the store after a failed write, flush or sync, and
-    /// continues the log from what it holds.
+    /// Right after a write failed on a full disk: frees the space reserve
+    /// and reopens the store at once, so that reads do not meet the error
+    /// state sled keeps after a failed write. Appends still wait for space.
+    fn reopen_for_reads(&mut self) {
+        self.space.release_reserve(self.store.dir());
+        let reopened = self
+            .store
+            .reopen(REOPEN_WAIT)
+            .map_err(Error::from)
+            .and_then(|last| Ok((last, resume(&self.store)?)));
+        match reopened {
+            Ok((last, sequencer)) => {
+                self.sequencer = sequencer;
+                self.stats.metrics.reopens.inc();
+                if let Some(stopped) = &mut self.stopped {
+                    stopped.reopened = true;
+                }
+                tracing::info!(
+                    last_sequence = last,
+                    "store reopened for reads; appends wait for disk space"
+                );
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "store not reopened yet; it is reopened once space is back");
+            }
+        }
+    }
+
+    /// Once space is back after a failed write, flush or sync: reopens the
+    /// store (unless that was done right after the failure), continues
+    /// the log from what it holds, and keeps the reserve again.
     fn reopen(&mut self) -> Result<(), String> {
         let Some(stopped) = &self.stopped else {
             return Ok(());
         };
-        let not_yet = |e: &dyn std::fmt::Display| {
-            tracing::warn!(error = %e, "store not reopened; writes stay stopped");
-            format!("{}; the store could not be reopened yet: {e}", stopped.why)
-        };
-        let last = self.store.reopen(REOPEN_WAIT).map_err(|e| not_yet(&e))?;
-        self.sequencer = resume(&self.store).map_err(|e| not_yet(&e))?;
-        tracing::info!(last_sequence = last, after = %stopped.why, "store reopened; appends resume");
-        self.stats.metrics.reopens.inc();
+        if !stopped.reopened {
+            let not_yet = |e: &dyn std::fmt::Display| {
+                tracing::warn!(error = %e, "store not reopened; writes stay stopped");
+                format!("{}; the store could not be reopened yet: {e}", stopped.why)
+            };
+            let last = self.store.reopen(REOPEN_WAIT).map_err(|e| not_yet(&e))?;
+            self.sequencer = resume(&self.store).map_err(|e| not_yet(&e))?;
+            self.stats.metrics.reopens.inc();
+            tracing::info!(last_sequence = last, "store reopened");
+        }
+        tracing::info!(after = %stopped.why, "appends resume");
         self.stopped = None;
         Ok(())
     }
