@@ -110,6 +110,20 @@ impl Mount {
     }
 }
 
+/// A 16 MiB tmpfs under `base` and settings for a data dir on it with
+/// this margin (None, said, where the machine does not let the test mount
+/// one).
+fn small_filesystem(base: &Path, margin: u64) -> Option<(Mount, truce_daemon::Settings)> {
+    let Some(mount) = Mount::tmpfs(&base.join("fs"), 16) else {
+        eprintln!("skipped: this machine does not let the test mount a tmpfs");
+        return None;
+    };
+    let mut settings = test_settings(&mount.0.join("data"));
+    settings.min_free_disk_bytes = margin;
+    settings.cache_bytes = 4 * MIB;
+    Some((mount, settings))
+}
+
 impl Drop for Mount {
     fn drop(&mut self) {
         let _ = Command::new("umount").arg(&self.0).status();
@@ -119,14 +133,9 @@ impl Drop for Mount {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_small_filesystem_fills_to_the_margin_not_to_the_end() {
     let base = tempfile::tempdir().unwrap();
-    let Some(mount) = Mount::tmpfs(&base.path().join("fs"), 16) else {
-        eprintln!("skipped: this machine does not let the test mount a tmpfs");
+    let Some((mount, settings)) = small_filesystem(base.path(), 6 * MIB) else {
         return;
     };
-    let data = mount.0.join("data");
-    let mut settings = test_settings(&data);
-    settings.min_free_disk_bytes = 6 * MIB;
-    settings.cache_bytes = 4 * MIB;
     let running = Daemon::new(settings.clone()).start().await.unwrap();
     let client = Client::connect(running.url()).await.unwrap();
     seed::submit_all(&client).await;
@@ -315,15 +324,10 @@ async fn a_sync_failed_otherwise_stops_writes_until_a_restart() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_write_that_meets_a_full_filesystem_resumes_once_space_is_freed() {
     let base = tempfile::tempdir().unwrap();
-    let Some(mount) = Mount::tmpfs(&base.path().join("fs"), 16) else {
-        eprintln!("skipped: this machine does not let the test mount a tmpfs");
+    // No margin: sled meets the full filesystem itself.
+    let Some((mount, settings)) = small_filesystem(base.path(), 0) else {
         return;
     };
-    let data = mount.0.join("data");
-    let mut settings = test_settings(&data);
-    // No margin: sled meets the full filesystem itself.
-    settings.min_free_disk_bytes = 0;
-    settings.cache_bytes = 4 * MIB;
     let running = Daemon::new(settings.clone()).start().await.unwrap();
     let client = Client::connect(running.url()).await.unwrap();
     seed::submit_all(&client).await;
