@@ -205,6 +205,22 @@ fn decode_index_item(
     Ok((seq, id))
 }
 
+/// The store's engine lock was poisoned (a thread panicked holding it).
+fn poisoned<T>(_: T) -> StoreError {
+    StoreError::Corrupt("the store's engine lock is poisoned".into())
+}
+
+/// A sled iterator that holds the engine it reads, so that
+/// [`Store::reopen`] counts it as a reader and waits for it: sled stays
+/// open as long as any of its iterators lives.
+fn holding(
+    (rows, engine): (sled::Iter, Arc<Engine>),
+) -> impl Iterator<Item = sled::Result<(sled::IVec, sled::IVec)>> {
+    rows.inspect(move |_| {
+        let _reader = &engine;
+    })
+}
+
 /// sled's database, its trees and the files its flush leaves unsynced:
 /// what [`Store::reopen`] replaces.
 struct Engine {
@@ -430,7 +446,7 @@ impl Store {
     fn engine(&self) -> Result<Arc<Engine>, StoreError> {
         self.engine
             .read()
-            .map_err(|_| StoreError::Corrupt("the store's engine lock is poisoned".into()))?
+            .map_err(poisoned)?
             .as_ref()
             .map(Arc::clone)
             .ok_or(StoreError::Reopening)
@@ -449,7 +465,6 @@ impl Store {
     /// then stays closed. Returns the last sequence.
     pub fn reopen(&self, wait: Duration) -> Result<u64, StoreError> {
         let deadline = Instant::now() + wait;
-        let poisoned = |_| StoreError::Corrupt("the store's engine lock is poisoned".into());
         let old = loop {
             {
                 let mut slot = self.engine.write().map_err(poisoned)?;
@@ -739,12 +754,12 @@ impl Store {
         range: impl FnOnce(&Engine) -> sled::Iter,
     ) -> impl Iterator<Item = Result<(u64, String), StoreError>> {
         let (rows, error) = match self.engine() {
-            Ok(e) => (Some(range(&e)), None),
+            Ok(e) => (Some((range(&e), e)), None),
             Err(e) => (None, Some(Err(e))),
         };
         error
             .into_iter()
-            .chain(rows.into_iter().flatten().map(decode_index_item))
+            .chain(rows.into_iter().flat_map(holding).map(decode_index_item))
     }
 
     // ------------------------------------------------------ maintenance
@@ -752,12 +767,12 @@ impl Store {
     /// Every stored entry in order, durable or not (audits, offline).
     pub fn all_entries(&self) -> impl Iterator<Item = (u64, Result<Vec<u8>, StoreError>)> + '_ {
         let (rows, error) = match self.engine() {
-            Ok(e) => (Some(e.entries.iter()), None),
+            Ok(e) => (Some((e.entries.iter(), e)), None),
             Err(e) => (None, Some((0, Err(e)))),
         };
         error
             .into_iter()
-            .chain(rows.into_iter().flatten().map(|item| match item {
+            .chain(rows.into_iter().flat_map(holding).map(|item| match item {
                 Ok((k, v)) => (keys::decode_seq(&k).unwrap_or(0), Ok(v.to_vec())),
                 Err(e) => (0, Err(e.into())),
             }))

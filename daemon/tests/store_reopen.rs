@@ -1,0 +1,31 @@
+//! `Store::reopen` swaps sled's handle under readers: it must wait for
+//! every reader, iterators included, before it closes sled, and a reopen
+//! it gives up on must leave the old handle serving reads.
+
+#![allow(
+    clippy::unwrap_used,
+    reason = "test fixtures: a panic is a test failure"
+)]
+
+use std::time::Duration;
+
+use truce_daemon::store::{Store, StoreError};
+
+#[test]
+fn a_reopen_waits_for_a_held_iterator_and_gives_up_without_breaking_reads() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), 8 << 20).unwrap();
+    let mut held = store.scan_index(b"term", 0);
+
+    let err = store.reopen(Duration::from_millis(200)).unwrap_err();
+    assert!(matches!(err, StoreError::Busy(_)), "{err}");
+    // The old handle still serves reads, the held iterator included.
+    assert!(store.read_entry(1).unwrap().is_none());
+    assert!(held.next().is_none());
+    assert_eq!(store.last_written_sequence().unwrap(), 0);
+
+    drop(held);
+    assert_eq!(store.reopen(Duration::from_secs(5)).unwrap(), 0);
+    assert!(store.read_entry(1).unwrap().is_none());
+    assert_eq!(store.all_entries().count(), 0);
+}
