@@ -181,6 +181,17 @@ struct Stopped {
     reopened: bool,
 }
 
+impl Stopped {
+    /// What a writer whose append was not acknowledged is told.
+    fn told(&self) -> String {
+        if self.reopen {
+            format!("{}; writes resume once disk space is freed", self.why)
+        } else {
+            format!("{}; {RESTART}", self.why)
+        }
+    }
+}
+
 struct Writer {
     store: Arc<Store>,
     sync: Box<dyn SyncStep>,
@@ -236,7 +247,7 @@ impl Writer {
         if let Some(stopped) = &self.stopped {
             type Refusal = (fn(String) -> Error, String);
             let refusal: Option<Refusal> = if !stopped.reopen {
-                Some((Error::WritesStopped, format!("{}; {RESTART}", stopped.why)))
+                Some((Error::WritesStopped, stopped.told()))
             } else if let Some(why) = self.space.shortage(self.store.dir()) {
                 Some((
                     Error::ResourceExhausted,
@@ -372,19 +383,15 @@ impl Writer {
         if let Err((why, full)) = self.make_durable(&batch) {
             let reopen = full || self.space.shortage(self.store.dir()).is_some();
             tracing::error!(error = %why, disk_full = reopen, "write path stopped: nothing more will be acknowledged until the store is reopened");
-            let told = if reopen {
-                format!("{why}; writes resume once disk space is freed")
-            } else {
-                format!("{why}; {RESTART}")
-            };
-            for (reply, _) in waiting {
-                let _ = reply.send(Err(Error::WritesStopped(told.clone())));
-            }
-            self.stopped = Some(Stopped {
+            let stopped = Stopped {
                 why,
                 reopen,
                 reopened: false,
-            });
+            };
+            for (reply, _) in waiting {
+                let _ = reply.send(Err(Error::WritesStopped(stopped.told())));
+            }
+            self.stopped = Some(stopped);
             if reopen {
                 self.reopen_for_reads();
             }
