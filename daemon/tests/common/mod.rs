@@ -38,16 +38,22 @@ pub fn spawn(mut cmd: Command) -> (Child, Result<String, String>) {
         Some(addr) => (child, Ok(addr.to_owned())),
         None => {
             // stdout closed: truced is exiting; its reason is on stderr.
-            let mut stderr = String::new();
-            child
-                .stderr
-                .take()
-                .expect("stderr")
-                .read_to_string(&mut stderr)
-                .expect("reads stderr");
+            let stderr = read_stderr(&mut child);
             (child, Err(stderr))
         }
     }
+}
+
+/// All a child wrote to stderr (until it closed it).
+fn read_stderr(child: &mut Child) -> String {
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .expect("stderr")
+        .read_to_string(&mut stderr)
+        .expect("reads stderr");
+    stderr
 }
 
 pub fn stop(mut child: Child) -> String {
@@ -56,13 +62,7 @@ pub fn stop(mut child: Child) -> String {
         .status()
         .expect("kill runs");
     assert!(status.success());
-    let mut stderr = String::new();
-    child
-        .stderr
-        .take()
-        .expect("stderr")
-        .read_to_string(&mut stderr)
-        .expect("reads stderr");
+    let stderr = read_stderr(&mut child);
     assert!(child.wait().expect("exits").success(), "{stderr}");
     stderr
 }
