@@ -29,3 +29,20 @@ fn a_reopen_waits_for_a_held_iterator_and_gives_up_without_breaking_reads() {
     assert!(store.read_entry(1).unwrap().is_none());
     assert_eq!(store.all_entries().count(), 0);
 }
+
+#[test]
+fn an_open_waits_for_a_just_closed_sled_of_this_process() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), 8 << 20).unwrap();
+    // An iterator keeps sled open after the store is dropped, as sled's
+    // own I/O threads do for a moment after its last handle goes.
+    let held = store.scan_index(b"term", 0);
+    drop(store);
+    let release = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(200));
+        drop(held);
+    });
+    let reopened = Store::open(dir.path(), 8 << 20).unwrap();
+    assert_eq!(reopened.last_written_sequence().unwrap(), 0);
+    release.join().unwrap();
+}

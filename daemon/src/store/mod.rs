@@ -234,7 +234,35 @@ struct Engine {
     files: files::Files,
 }
 
+/// How long an open waits for a closed sled of this process to let go of
+/// its file lock.
+const SLED_RELEASE_WAIT: Duration = Duration::from_secs(5);
+
 impl Engine {
+    /// [`Engine::open`], waiting until `deadline` while sled's own file
+    /// lock is still held. Our data-dir lock is already ours, so the holder
+    /// can only be a sled of this process that was just closed: sled's
+    /// I/O threads outlive its last handle for a moment (a store reopened,
+    /// or a daemon restarted in the same process).
+    fn open_when_released(
+        dir: &Path,
+        cache_bytes: u64,
+        deadline: Instant,
+    ) -> Result<(Self, u64), StoreError> {
+        loop {
+            match Self::open(dir, cache_bytes) {
+                Err(StoreError::Engine(sled::Error::Io(e)))
+                    if Instant::now() < deadline
+                        && e.to_string().contains("could not acquire lock") =>
+                {
+                    tracing::debug!(error = %e, "sled's file lock is still held; waiting");
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                opened => return opened,
+            }
+        }
+    }
+
     /// Opens sled under `dir`, checks the format version, syncs what sled
     /// recovered, and returns it with the last written sequence.
     fn open(dir: &Path, cache_bytes: u64) -> Result<(Self, u64), StoreError> {
@@ -362,7 +390,8 @@ impl Store {
             Err(std::fs::TryLockError::Error(e)) => return Err(io_err(&lock_path)(e)),
         }
 
-        let (engine, durable) = Engine::open(dir, cache_bytes)?;
+        let (engine, durable) =
+            Engine::open_when_released(dir, cache_bytes, Instant::now() + SLED_RELEASE_WAIT)?;
         let store = Self {
             engine: RwLock::new(Some(Arc::new(engine))),
             cache_bytes,
@@ -489,17 +518,7 @@ impl Store {
                 tracing::warn!("sled could not sync while closing; reopening from its files");
             }
         }
-        // sled's own file lock goes with the last of its threads.
-        let (engine, last) = loop {
-            match Engine::open(&self.dir, self.cache_bytes) {
-                Ok(opened) => break opened,
-                Err(e) if Instant::now() < deadline => {
-                    tracing::debug!(error = %e, "store not reopened yet");
-                    std::thread::sleep(Duration::from_millis(20));
-                }
-                Err(e) => return Err(e),
-            }
-        };
+        let (engine, last) = Engine::open_when_released(&self.dir, self.cache_bytes, deadline)?;
         let durable = self.durable_sequence();
         if last < durable {
             return Err(StoreError::Corrupt(format!(
@@ -728,12 +747,12 @@ impl Store {
         &self,
         prefix: &[u8],
         after: u64,
-    ) -> impl Iterator<Item = Result<(u64, String), StoreError>> + '_ {
+    ) -> impl Iterator<Item = Result<(u64, String), StoreError>> + use<> {
         let mut from = prefix.to_vec();
         from.extend_from_slice(&after.saturating_add(1).to_be_bytes());
         let mut to = prefix.to_vec();
         to.extend_from_slice(&u64::MAX.to_be_bytes());
-        self.scan(|e| e.indexes.range(from..=to))
+        self.scan(&|e| e.indexes.range(from.clone()..=to.clone()))
     }
 
     /// Index entries with keys in `[from, to)` (whole-term prefixes), in
@@ -742,17 +761,16 @@ impl Store {
         &self,
         from: &[u8],
         to: &[u8],
-    ) -> impl Iterator<Item = Result<(u64, String), StoreError>> + '_ {
-        let (from, to) = (from.to_vec(), to.to_vec());
-        self.scan(move |e| e.indexes.range(from..to))
+    ) -> impl Iterator<Item = Result<(u64, String), StoreError>> + use<> {
+        self.scan(&|e| e.indexes.range(from.to_vec()..to.to_vec()))
     }
 
     /// The rows of an index range, or the one error of a store without its
     /// engine (being reopened).
     fn scan(
         &self,
-        range: impl FnOnce(&Engine) -> sled::Iter,
-    ) -> impl Iterator<Item = Result<(u64, String), StoreError>> {
+        range: &dyn Fn(&Engine) -> sled::Iter,
+    ) -> impl Iterator<Item = Result<(u64, String), StoreError>> + use<> {
         let (rows, error) = match self.engine() {
             Ok(e) => (Some((range(&e), e)), None),
             Err(e) => (None, Some(Err(e))),
