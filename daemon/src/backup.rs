@@ -197,7 +197,7 @@ pub struct Restored {
 pub fn restore(
     from: &Path,
     data_dir: &Path,
-    cache_bytes: u64,
+    options: crate::store::StoreOptions,
     pinned: Option<&str>,
 ) -> Result<Restored, BackupError> {
     let m = manifest(from)?;
@@ -220,20 +220,19 @@ pub fn restore(
     if size != m.sequence || hex::encode(root) != m.root {
         return Err(invalid("the checkpoint and the manifest disagree".into()));
     }
-    if data_dir.join(crate::store::SLED_DIR).exists() {
+    if Store::exists_in(data_dir) {
         return Err(BackupError::Target(format!(
             "{} already holds a store",
             data_dir.display()
         )));
     }
 
-    let store = Store::open(data_dir, cache_bytes)?;
+    let store = Store::open_with(data_dir, options)?;
     let restored = fill(&store, from, &m, root);
     drop(store);
     if let Err(e) = restored {
         // Leave nothing unverified behind for a later `truced serve`.
-        let _ = std::fs::remove_dir_all(data_dir.join(crate::store::SLED_DIR));
-        let _ = std::fs::remove_file(data_dir.join(crate::store::mark::MARK_FILE));
+        Store::remove_files(data_dir);
         return Err(e);
     }
     write_synced(&data_dir.join(audit::LAST_CHECKPOINT_FILE), &note)?;

@@ -45,6 +45,9 @@ pub struct Args {
     /// sled page cache in MiB [default: 256].
     #[arg(long, env = "TRUCE_CACHE_MB", global = true)]
     pub cache_mb: Option<u64>,
+    /// Largest entry-log segment, MiB; segments start at 1 MiB and double [default: 64].
+    #[arg(long, env = "TRUCE_LOG_SEGMENT_MB", global = true, value_parser = clap::value_parser!(u64).range(1..=(1 << 20)))]
+    pub log_segment_mb: Option<u64>,
     /// Largest request message accepted, bytes [default: 1048576].
     #[arg(long, env = "TRUCE_MAX_MESSAGE_BYTES", global = true, value_parser = clap::value_parser!(u64).range(66_560..))]
     pub max_message_bytes: Option<u64>,
@@ -178,6 +181,9 @@ impl Args {
         if let Some(v) = self.cache_mb {
             settings.cache_bytes = v.saturating_mul(1024 * 1024);
         }
+        if let Some(v) = self.log_segment_mb {
+            settings.segment_bytes = v.saturating_mul(1024 * 1024);
+        }
         if let Some(v) = self.max_message_bytes {
             settings.max_message_bytes = usize::try_from(v).unwrap_or(usize::MAX);
         }
@@ -266,7 +272,7 @@ pub async fn run(args: Args) -> Result<(), RunError> {
     match args.command.unwrap_or(Command::Serve) {
         Command::Config | Command::Token(_) => Ok(()),
         Command::Audit => {
-            let store = Store::open(&settings.data_dir, settings.cache_bytes)?;
+            let store = Store::open_with(&settings.data_dir, settings.store_options())?;
             let dir = settings.data_dir.clone();
             let report = tokio::task::spawn_blocking(move || crate::audit::run(&store, &dir))
                 .await
@@ -307,7 +313,7 @@ pub async fn run(args: Args) -> Result<(), RunError> {
             Ok(())
         }
         Command::Backup { to, with_key } => {
-            let store = Store::open(&settings.data_dir, settings.cache_bytes)?;
+            let store = Store::open_with(&settings.data_dir, settings.store_options())?;
             let signer = signer(&settings)?;
             let m = tokio::task::spawn_blocking(move || {
                 crate::backup::write(&store, &signer, &to, with_key)
@@ -318,9 +324,9 @@ pub async fn run(args: Args) -> Result<(), RunError> {
             Ok(())
         }
         Command::Restore { from, verifier_key } => {
-            let (dir, cache) = (settings.data_dir.clone(), settings.cache_bytes);
+            let (dir, options) = (settings.data_dir.clone(), settings.store_options());
             let restored = tokio::task::spawn_blocking(move || {
-                crate::backup::restore(&from, &dir, cache, verifier_key.as_deref())
+                crate::backup::restore(&from, &dir, options, verifier_key.as_deref())
             })
             .await
             .map_err(|e| RunError::Other(e.to_string()))??;
@@ -339,7 +345,7 @@ pub async fn run(args: Args) -> Result<(), RunError> {
         }
         Command::Serve => serve(settings).await,
         Command::Reindex => {
-            let store = Store::open(&settings.data_dir, settings.cache_bytes)?;
+            let store = Store::open_with(&settings.data_dir, settings.store_options())?;
             let stats = tokio::task::spawn_blocking(move || store.reindex())
                 .await
                 .map_err(|e| RunError::Other(e.to_string()))??;

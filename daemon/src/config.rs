@@ -124,6 +124,13 @@ pub const SETTINGS: &[Setting] = &[
         help: "sled page cache, MiB",
     },
     Setting {
+        key: "log_segment_mb",
+        flag: "--log-segment-mb",
+        env: "TRUCE_LOG_SEGMENT_MB",
+        default: "64",
+        help: "largest entry-log segment, MiB (segments start at 1 MiB and double up to it; at least 1)",
+    },
+    Setting {
         key: "max_message_bytes",
         flag: "--max-message-bytes",
         env: "TRUCE_MAX_MESSAGE_BYTES",
@@ -214,6 +221,8 @@ pub struct Settings {
     pub log_format: LogFormat,
     /// sled's page cache, in bytes.
     pub cache_bytes: u64,
+    /// The largest entry-log segment, in bytes.
+    pub segment_bytes: u64,
     /// Between health going NOT_SERVING and the listener closing.
     pub shutdown_pause: Duration,
     /// How long in-flight requests and streams may take to finish after
@@ -247,6 +256,14 @@ pub struct Settings {
 }
 
 impl Settings {
+    /// How the store is opened.
+    pub fn store_options(&self) -> crate::store::StoreOptions {
+        crate::store::StoreOptions {
+            cache_bytes: self.cache_bytes,
+            segment_bytes: self.segment_bytes,
+        }
+    }
+
     /// The checkpoint signing key's file: the setting, else in the data dir.
     pub fn signing_key_path(&self) -> PathBuf {
         self.signing_key
@@ -263,6 +280,7 @@ impl Default for Settings {
             data_dir: PathBuf::from(DEFAULT_DATA_DIR),
             log_format: LogFormat::Pretty,
             cache_bytes: DEFAULT_CACHE_BYTES,
+            segment_bytes: crate::store::DEFAULT_SEGMENT_BYTES,
             shutdown_pause: Duration::from_millis(500),
             shutdown_grace: Duration::from_secs(10),
             max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
@@ -294,6 +312,7 @@ pub struct FileConfig {
     pub log_origin: Option<String>,
     pub log_format: Option<String>,
     pub cache_mb: Option<u64>,
+    pub log_segment_mb: Option<u64>,
     pub max_message_bytes: Option<u64>,
     pub max_subscriptions: Option<u64>,
     pub min_free_disk_mb: Option<u64>,
@@ -398,6 +417,12 @@ impl FileConfig {
             settings.cache_bytes = v
                 .checked_mul(1024 * 1024)
                 .ok_or_else(|| bad("cache_mb", format!("{v} is too large")))?;
+        }
+        if let Some(v) = self.log_segment_mb {
+            settings.segment_bytes = v
+                .checked_mul(1024 * 1024)
+                .filter(|b| *b >= crate::store::MIN_SEGMENT_BYTES)
+                .ok_or_else(|| bad("log_segment_mb", format!("{v} is not between 1 and 2^44")))?;
         }
         if let Some(v) = self.max_message_bytes {
             settings.max_message_bytes = usize::try_from(v)
@@ -528,6 +553,7 @@ pub fn to_toml(s: &Settings) -> String {
         ),
         "log_origin" => format!("{:?}", s.log_origin.clone().unwrap_or_default()),
         "cache_mb" => (s.cache_bytes / (1024 * 1024)).to_string(),
+        "log_segment_mb" => (s.segment_bytes / (1024 * 1024)).to_string(),
         "max_message_bytes" => s.max_message_bytes.to_string(),
         "max_subscriptions" => s.max_subscriptions.to_string(),
         "min_free_disk_mb" => (s.min_free_disk_bytes / (1024 * 1024)).to_string(),

@@ -68,7 +68,10 @@ impl Daemon {
         crate::access::exposure(&settings)?;
         let tls = crate::tls::server_config(&settings)?;
         let access = Arc::new(crate::access::Access::new(&settings));
-        let store = Arc::new(Store::open(&settings.data_dir, settings.cache_bytes)?);
+        let store = Arc::new(Store::open_with(
+            &settings.data_dir,
+            settings.store_options(),
+        )?);
         let key_path = settings.signing_key_path();
         let signer = Arc::new(
             crate::checkpoint::Signer::load_or_create(&key_path, settings.log_origin.as_deref())

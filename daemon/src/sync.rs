@@ -1,9 +1,9 @@
 //! The durability seam: the two steps that put a group of appends on
-//! stable storage, flush then sync. The commit pipeline calls them through
+//! stable storage, write (the entry log's frames) then sync. The commit pipeline calls them through
 //! [`SyncStep`] so that tests can record their order against the
 //! acknowledgements, count groups, slow them down or make them fail.
 
-use crate::store::{Store, StoreError, SyncedFiles};
+use crate::store::{Store, StoreError};
 
 /// The group being made durable.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -15,11 +15,11 @@ pub struct Group {
 
 /// Flush and sync, in that order, once per group.
 pub trait SyncStep: Send + 'static {
-    /// Write the store's buffers to its files (sled's flush).
+    /// Write the group's frames to the entry log's segment file.
     fn flush(&mut self, store: &Store, group: &Group) -> Result<(), StoreError>;
-    /// fdatasync the data file (and fsync new blob files): only after this
-    /// returns Ok is the group durable.
-    fn sync(&mut self, store: &Store, group: &Group) -> Result<SyncedFiles, StoreError>;
+    /// fdatasync the segments written: only after this returns Ok is the
+    /// group durable.
+    fn sync(&mut self, store: &Store, group: &Group) -> Result<(), StoreError>;
 }
 
 /// The real thing.
@@ -31,7 +31,7 @@ impl SyncStep for StoreSync {
         store.flush()
     }
 
-    fn sync(&mut self, store: &Store, _group: &Group) -> Result<SyncedFiles, StoreError> {
+    fn sync(&mut self, store: &Store, _group: &Group) -> Result<(), StoreError> {
         store.sync_files()
     }
 }

@@ -158,11 +158,13 @@ async fn a_damaged_store_is_refused_at_start_up() {
     let root = tempfile::tempdir().expect("temp dir");
     let data = root.path().join("data");
     seeded(&data).await;
-    let db = data.join("store").join("db");
-    let mut bytes = std::fs::read(&db).expect("sled file");
-    let i = bytes.len() / 2;
+    // The last byte of the last entry in the log's first segment (the
+    // rest of the segment is zeros until written).
+    let segment = data.join("log").join(format!("{:020}.log", 1));
+    let mut bytes = std::fs::read(&segment).expect("log segment");
+    let i = bytes.iter().rposition(|b| *b != 0).expect("entries");
     bytes[i] ^= 0x5a;
-    std::fs::write(&db, bytes).expect("damaged");
+    std::fs::write(&segment, bytes).expect("damaged");
 
     let out = truced(&["--listen", "127.0.0.1:0"], &data)
         .output()

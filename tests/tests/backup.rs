@@ -105,7 +105,13 @@ async fn a_backup_during_appends_restores_and_audits() {
     // Restore into a new data dir.
     let restored_dir = tempfile::tempdir().unwrap();
     let data = restored_dir.path().join("data");
-    let r = backup::restore(&to, &data, 16 << 20, Some(&original_key)).unwrap();
+    let r = backup::restore(
+        &to,
+        &data,
+        truce_daemon::store::StoreOptions::with_cache(16 << 20),
+        Some(&original_key),
+    )
+    .unwrap();
     assert_eq!(r.manifest.sequence, made.sequence);
     {
         let store = Store::open(&data, 16 << 20).unwrap();
@@ -164,7 +170,13 @@ async fn an_altered_backup_or_a_wrong_key_is_refused() {
 
     let restore = |from: &Path, pinned: Option<&str>| {
         let dir = tempfile::tempdir().unwrap();
-        backup::restore(from, &dir.path().join("d"), 16 << 20, pinned).map(|_| ())
+        backup::restore(
+            from,
+            &dir.path().join("d"),
+            truce_daemon::store::StoreOptions::with_cache(16 << 20),
+            pinned,
+        )
+        .map(|_| ())
     };
     restore(&to, Some(&vkey)).unwrap();
 
@@ -187,9 +199,23 @@ async fn an_altered_backup_or_a_wrong_key_is_refused() {
     assert!(err.contains("do not match the manifest"), "{err}");
     // A refused restore leaves no store behind for a later serve.
     let target = tempfile::tempdir().unwrap();
-    assert!(backup::restore(&altered, target.path(), 16 << 20, None).is_err());
+    assert!(
+        backup::restore(
+            &altered,
+            target.path(),
+            truce_daemon::store::StoreOptions::with_cache(16 << 20),
+            None
+        )
+        .is_err()
+    );
     assert!(!target.path().join("store").exists());
-    backup::restore(&to, target.path(), 16 << 20, Some(&vkey)).unwrap();
+    backup::restore(
+        &to,
+        target.path(),
+        truce_daemon::store::StoreOptions::with_cache(16 << 20),
+        Some(&vkey),
+    )
+    .unwrap();
 
     // The manifest rewritten to claim fewer entries.
     let shorter = copy("shorter");
@@ -219,9 +245,14 @@ async fn an_altered_backup_or_a_wrong_key_is_refused() {
     // A data dir that already holds a store.
     let used = tempfile::tempdir().unwrap();
     drop(Store::open(used.path(), 16 << 20).unwrap());
-    let err = backup::restore(&to, used.path(), 16 << 20, None)
-        .unwrap_err()
-        .to_string();
+    let err = backup::restore(
+        &to,
+        used.path(),
+        truce_daemon::store::StoreOptions::with_cache(16 << 20),
+        None,
+    )
+    .unwrap_err()
+    .to_string();
     assert!(err.contains("already holds a store"), "{err}");
 }
 

@@ -1,7 +1,8 @@
 //! The order of the commit pipeline, shown through the durability seam:
 //! flush, then sync, then acknowledgement, once per group; a failed sync
 //! acknowledges nothing and stops writes while reads go on; maximum-size
-//! entries (which sled writes to blob files) are synced too.
+//! entries fill the log's segments and come back after a restart; the
+//! derived trees come back from the log alone.
 
 use std::{sync::Arc, time::Duration};
 
@@ -46,7 +47,7 @@ async fn flush_then_sync_then_ack_once_per_group() {
                 assert_eq!(g.first_sequence, durable + 1, "groups are contiguous");
                 flushed = Some(*g);
             }
-            Event::Synced(g, _) => {
+            Event::Synced(g) => {
                 assert_eq!(
                     flushed.take(),
                     Some(*g),
@@ -113,14 +114,15 @@ async fn a_failed_sync_acknowledges_nothing_and_stops_writes() {
 }
 
 #[tokio::test]
-async fn maximum_size_entries_in_blob_files_are_synced() {
+async fn maximum_size_entries_fill_log_segments_and_come_back() {
     let recorder = Arc::new(Recorder::default());
     let d = TestDaemon::start_with(Some(Box::new(RecordingSync::new(Arc::clone(&recorder))))).await;
     d.client.record_agreement(seed::agreement()).await.unwrap();
 
-    // Reports just under the 64 KiB entry cap.
+    // Reports just under the 64 KiB entry cap: more than the first 1 MiB
+    // segment holds.
     let mut sequences = Vec::new();
-    for n in 0..12 {
+    for n in 0..24 {
         let mut req = seed::report(n);
         let report = req.report.as_mut().unwrap();
         let template = report.sources[0].clone();
@@ -134,29 +136,21 @@ async fn maximum_size_entries_in_blob_files_are_synced() {
         let r = d.client.submit_report(req).await.unwrap();
         sequences.push(r.sequence);
     }
-    let blobs_dir = d.data_dir().join("store/blobs");
-    let on_disk = std::fs::read_dir(&blobs_dir)
-        .map(|d| d.count())
-        .unwrap_or(0);
-    assert!(on_disk > 0, "entries this large go to sled's blob files");
-
-    let synced: Vec<_> = recorder
-        .events()
-        .into_iter()
-        .filter_map(|e| match e {
-            Event::Synced(_, files) => Some(files),
-            _ => None,
-        })
-        .collect();
-    let new_blobs: usize = synced.iter().map(|f| f.new_blobs).sum();
-    assert!(new_blobs > 0, "the sync step fsynced blob files");
-    let last = synced.last().unwrap();
-    assert_eq!(
-        last.blobs_present, on_disk,
-        "every blob file present after the last group was synced"
+    let segments = log_segments(d.data_dir());
+    assert!(
+        segments.len() >= 2,
+        "the log went on in a second segment: {segments:?}"
     );
+    let synced = recorder
+        .events()
+        .iter()
+        .filter(|e| matches!(e, Event::Synced(_)))
+        .count();
+    assert!(synced >= 25, "every group was synced ({synced})");
 
+    let root = d.client.get_checkpoint().await.unwrap().root_hash;
     let d = d.restart().await;
+    assert_eq!(d.client.get_checkpoint().await.unwrap().root_hash, root);
     for seq in sequences {
         let e = d.client.get_entry(seq).await.unwrap();
         assert!(
@@ -166,4 +160,45 @@ async fn maximum_size_entries_in_blob_files_are_synced() {
         );
     }
     d.stop().await;
+}
+
+/// The segment files of the entry log under a data dir.
+fn log_segments(data_dir: &std::path::Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(data_dir.join("log"))
+        .expect("the log's directory")
+        .map(|e| {
+            e.expect("a directory entry")
+                .file_name()
+                .to_string_lossy()
+                .into_owned()
+        })
+        .filter(|n| n.ends_with(".log"))
+        .collect();
+    names.sort();
+    names
+}
+
+#[tokio::test]
+async fn the_indexes_are_derived_again_from_the_log_when_sleds_files_are_lost() {
+    let d = TestDaemon::start().await;
+    d.client.record_agreement(seed::agreement()).await.unwrap();
+    for n in 0..5 {
+        d.client.submit_report(seed::report(n)).await.unwrap();
+    }
+    let before = d.client.get_checkpoint().await.unwrap();
+    let report = d.client.get_report("report-3").await.unwrap();
+    let dir = d.stop().await;
+    std::fs::remove_dir_all(dir.path().join("store")).unwrap();
+
+    let (running, client) = truce_tests::start_in(dir.path(), None).await;
+    let after = client.get_checkpoint().await.unwrap();
+    assert_eq!(
+        (after.tree_size, &after.root_hash),
+        (before.tree_size, &before.root_hash)
+    );
+    assert_eq!(client.get_report("report-3").await.unwrap(), report);
+    // The request ids came back too: a retry is answered as a duplicate.
+    let again = client.submit_report(seed::report(3)).await.unwrap();
+    assert!(again.duplicate);
+    running.shutdown().await.unwrap();
 }

@@ -93,7 +93,7 @@ async fn duplicates_inside_one_group_are_caught() {
         .events()
         .iter()
         .filter_map(|e| match e {
-            truce_tests::sync::Event::Synced(g, _) => Some(g.entries),
+            truce_tests::sync::Event::Synced(g) => Some(g.entries),
             _ => None,
         })
         .collect();

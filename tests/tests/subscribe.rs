@@ -121,7 +121,7 @@ async fn only_durable_entries_are_sent() {
     let mut durable = 0;
     for e in recorder.events() {
         match e {
-            SyncEvent::Synced(g, _) => durable = g.last_sequence,
+            SyncEvent::Synced(g) => durable = g.last_sequence,
             SyncEvent::Ack(seq) => assert!(seq <= durable, "entry {seq} sent before its sync"),
             _ => {}
         }

@@ -12,8 +12,10 @@
 //! failed on a full disk, [`Store::reopen`] closes sled and opens it again
 //! from its files while every holder of the `Arc<Store>` keeps its handle.
 
+mod engine;
 mod files;
 pub mod keys;
+mod log;
 pub mod mark;
 
 use std::{
@@ -26,21 +28,37 @@ use std::{
     time::{Duration, Instant},
 };
 
-use sled::transaction::{ConflictableTransactionError, TransactionError};
-use sled::{Transactional, Tree};
-
-pub use files::SyncedFiles;
+use engine::{Engine, SLED_RELEASE_WAIT};
 use keys::StoredRequest;
-
-use prost::Message as _;
+pub use log::{DEFAULT_SEGMENT_BYTES, LOG_DIR, MIN_SEGMENT_BYTES};
 
 use crate::{derive, index, merkle, project};
 
-/// The on-disk format this code reads and writes.
-pub const FORMAT_VERSION: u32 = 1;
+/// The on-disk format this code reads and writes: 2 keeps entries in the
+/// entry log (`log/`), 1 kept them in sled.
+pub const FORMAT_VERSION: u32 = 2;
 const FORMAT_VERSION_KEY: &[u8] = b"format_version";
 const LOCK_FILE: &str = "LOCK";
 pub const SLED_DIR: &str = "store";
+
+/// How a store is opened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StoreOptions {
+    /// sled's page cache.
+    pub cache_bytes: u64,
+    /// The size of each new entry-log segment.
+    pub segment_bytes: u64,
+}
+
+impl StoreOptions {
+    /// sled's cache as given, segments of the default size.
+    pub fn with_cache(cache_bytes: u64) -> Self {
+        Self {
+            cache_bytes,
+            segment_bytes: DEFAULT_SEGMENT_BYTES,
+        }
+    }
+}
 
 /// The kinds of record that have their own id.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -221,123 +239,12 @@ fn holding(
     })
 }
 
-/// sled's database, its trees and the files its flush leaves unsynced:
-/// what [`Store::reopen`] replaces.
-struct Engine {
-    db: sled::Db,
-    entries: Tree,
-    records: Tree,
-    requests: Tree,
-    views: Tree,
-    indexes: Tree,
-    tree: Tree,
-    files: files::Files,
-}
-
-/// How long an open waits for a closed sled of this process to let go of
-/// its file lock.
-const SLED_RELEASE_WAIT: Duration = Duration::from_secs(5);
-
-impl Engine {
-    /// [`Engine::open`], waiting until `deadline` while sled's own file
-    /// lock is still held. Our data-dir lock is already ours, so the holder
-    /// can only be a sled of this process that was just closed: sled's
-    /// I/O threads outlive its last handle for a moment (a store reopened,
-    /// or a daemon restarted in the same process).
-    fn open_when_released(
-        dir: &Path,
-        cache_bytes: u64,
-        deadline: Instant,
-    ) -> Result<(Self, u64), StoreError> {
-        loop {
-            match Self::open(dir, cache_bytes) {
-                Err(StoreError::Engine(sled::Error::Io(e)))
-                    if Instant::now() < deadline
-                        && e.to_string().contains("could not acquire lock") =>
-                {
-                    tracing::debug!(error = %e, "sled's file lock is still held; waiting");
-                    std::thread::sleep(Duration::from_millis(20));
-                }
-                opened => return opened,
-            }
-        }
-    }
-
-    /// Opens sled under `dir`, checks the format version, syncs what sled
-    /// recovered, and returns it with the last written sequence.
-    fn open(dir: &Path, cache_bytes: u64) -> Result<(Self, u64), StoreError> {
-        let sled_dir = dir.join(SLED_DIR);
-        let db = sled::Config::new()
-            .path(&sled_dir)
-            .cache_capacity(cache_bytes)
-            // The commit pipeline flushes; no background flusher.
-            .flush_every_ms(None)
-            .open()?;
-        let entries = db.open_tree("entries")?;
-        let records = db.open_tree("records")?;
-        let requests = db.open_tree("requests")?;
-        let views = db.open_tree("views")?;
-        let indexes = db.open_tree("indexes")?;
-        let tree = db.open_tree("tree")?;
-        let meta = db.open_tree("meta")?;
-
-        match meta.get(FORMAT_VERSION_KEY)? {
-            Some(v) => {
-                let found = <[u8; 4]>::try_from(v.as_ref())
-                    .map(u32::from_be_bytes)
-                    .map_err(|_| StoreError::Corrupt("format version key is malformed".into()))?;
-                if found != FORMAT_VERSION {
-                    return Err(StoreError::FormatVersion {
-                        path: dir.to_owned(),
-                        found,
-                        expected: FORMAT_VERSION,
-                    });
-                }
-            }
-            None => {
-                if !entries.is_empty() {
-                    return Err(StoreError::Corrupt(
-                        "entries exist but no format version was written".into(),
-                    ));
-                }
-                meta.insert(FORMAT_VERSION_KEY, &FORMAT_VERSION.to_be_bytes())?;
-            }
-        }
-
-        let files = files::Files::open(dir, &sled_dir)?;
-        db.flush()?;
-        files.sync_all_now()?;
-
-        let last = match entries.last()? {
-            Some((k, _)) => keys::decode_seq(&k)
-                .ok_or_else(|| StoreError::Corrupt("malformed entry key".into()))?,
-            None => 0,
-        };
-        if let Some((k, _)) = entries.first()?
-            && keys::decode_seq(&k) != Some(1)
-        {
-            return Err(StoreError::Corrupt("the log does not start at 1".into()));
-        }
-        let engine = Self {
-            db,
-            entries,
-            records,
-            requests,
-            views,
-            indexes,
-            tree,
-            files,
-        };
-        Ok((engine, last))
-    }
-}
-
 /// The store: see the module documentation.
 pub struct Store {
     /// The open sled database; `None` only while [`Store::reopen`] swaps
     /// it (readers then get [`StoreError::Reopening`]).
     engine: RwLock<Option<Arc<Engine>>>,
-    cache_bytes: u64,
+    options: StoreOptions,
     durable: AtomicU64,
     /// Tells subscribers that the durable sequence moved.
     durable_watch: tokio::sync::watch::Sender<u64>,
@@ -369,8 +276,26 @@ impl std::fmt::Debug for Store {
 
 impl Store {
     /// Opens (or creates) the store in `dir`, taking the data-dir lock.
-    /// `cache_bytes` is sled's page cache size.
+    /// `cache_bytes` is sled's page cache size; log segments have the
+    /// default size.
     pub fn open(dir: &Path, cache_bytes: u64) -> Result<Self, StoreError> {
+        Self::open_with(dir, StoreOptions::with_cache(cache_bytes))
+    }
+
+    /// Whether `dir` holds a store's files (sled's or the entry log's).
+    pub fn exists_in(dir: &Path) -> bool {
+        dir.join(SLED_DIR).exists() || dir.join(LOG_DIR).exists()
+    }
+
+    /// Removes a store's files from `dir` (a restore that failed).
+    pub fn remove_files(dir: &Path) {
+        let _ = std::fs::remove_dir_all(dir.join(SLED_DIR));
+        let _ = std::fs::remove_dir_all(dir.join(LOG_DIR));
+        let _ = std::fs::remove_file(dir.join(mark::MARK_FILE));
+    }
+
+    /// [`Store::open`] with every option.
+    pub fn open_with(dir: &Path, options: StoreOptions) -> Result<Self, StoreError> {
         std::fs::create_dir_all(dir).map_err(io_err(dir))?;
         let lock_path = dir.join(LOCK_FILE);
         let lock = File::options()
@@ -390,11 +315,11 @@ impl Store {
             Err(std::fs::TryLockError::Error(e)) => return Err(io_err(&lock_path)(e)),
         }
 
-        let (engine, durable) =
-            Engine::open_when_released(dir, cache_bytes, Instant::now() + SLED_RELEASE_WAIT)?;
+        let engine = Engine::open_when_released(dir, &options, Instant::now() + SLED_RELEASE_WAIT)?;
+        let durable = engine.log.last()?;
         let store = Self {
-            engine: RwLock::new(Some(Arc::new(engine))),
-            cache_bytes,
+            engine: RwLock::new(Some(engine)),
+            options,
             durable: AtomicU64::new(durable),
             durable_watch: tokio::sync::watch::Sender::new(durable),
             dir: dir.to_owned(),
@@ -518,14 +443,15 @@ impl Store {
                 tracing::warn!("sled could not sync while closing; reopening from its files");
             }
         }
-        let (engine, last) = Engine::open_when_released(&self.dir, self.cache_bytes, deadline)?;
+        let engine = Engine::open_when_released(&self.dir, &self.options, deadline)?;
+        let last = engine.log.last()?;
         let durable = self.durable_sequence();
         if last < durable {
             return Err(StoreError::Corrupt(format!(
                 "after reopening, the log holds {last} entries but {durable} were acknowledged; restore it from a backup (truced restore)"
             )));
         }
-        *self.engine.write().map_err(poisoned)? = Some(Arc::new(engine));
+        *self.engine.write().map_err(poisoned)? = Some(engine);
         if let Err(e) = self.check_marks(last) {
             let _ = self.engine.write().map(|mut slot| slot.take());
             return Err(e);
@@ -553,19 +479,14 @@ impl Store {
 
     /// The highest sequence written (durable or not). Writer only.
     pub fn last_written_sequence(&self) -> Result<u64, StoreError> {
-        let e = self.engine()?;
-        Ok(match e.entries.last()? {
-            Some((k, _)) => keys::decode_seq(&k)
-                .ok_or_else(|| StoreError::Corrupt("malformed entry key".into()))?,
-            None => 0,
-        })
+        self.engine()?.log.last()
     }
 
     /// The stored request under `request_id`. Writer only: it sees
     /// writes that are not yet durable.
     pub fn stored_request(&self, request_id: &str) -> Result<Option<StoredRequest>, StoreError> {
         let e = self.engine()?;
-        match e.requests.get(request_id.as_bytes())? {
+        match e.trees.requests.get(request_id.as_bytes())? {
             None => Ok(None),
             Some(v) => keys::decode_request_value(&v)
                 .map(Some)
@@ -576,7 +497,7 @@ impl Store {
     /// The sequence that created record `id` of `kind`. Writer only.
     pub fn record_sequence(&self, kind: RecordKind, id: &str) -> Result<Option<u64>, StoreError> {
         let e = self.engine()?;
-        match e.records.get(keys::record_key(kind, id))? {
+        match e.trees.records.get(keys::record_key(kind, id))? {
             None => Ok(None),
             Some(v) => keys::decode_seq(&v)
                 .map(Some)
@@ -587,77 +508,48 @@ impl Store {
     /// An entry's bytes whether or not durable. Writer only.
     pub fn written_entry(&self, sequence: u64) -> Result<Option<Vec<u8>>, StoreError> {
         let e = self.engine()?;
-        Ok(e.entries
-            .get(keys::entry_key(sequence))?
-            .map(|v| v.to_vec()))
+        match e.trees.offset(sequence)? {
+            None => Ok(None),
+            Some(offset) => e.log.read(sequence, offset).map(Some),
+        }
     }
 
     /// The stored view of a record, whether or not its last entry is
     /// durable. Writer (and readers that check the view's last sequence).
     pub fn written_view(&self, kind: RecordKind, id: &str) -> Result<Option<Vec<u8>>, StoreError> {
         let e = self.engine()?;
-        Ok(e.views.get(keys::record_key(kind, id))?.map(|v| v.to_vec()))
+        Ok(e.trees
+            .views
+            .get(keys::record_key(kind, id))?
+            .map(|v| v.to_vec()))
     }
 
-    /// Writes a group atomically (all of it or none of it). Not durable
-    /// until [`Store::flush`] and [`Store::sync_files`] have returned.
+    /// Adds a group to the entry log's buffer and writes its derived rows
+    /// and offsets in one atomic sled transaction. Not durable until
+    /// [`Store::flush`] has written the log and [`Store::sync_files`] has
+    /// synced it.
     pub fn apply(&self, batch: &Batch) -> Result<(), StoreError> {
         let e = self.engine()?;
-        let result: Result<(), TransactionError<StoreError>> = (
-            &e.entries,
-            &e.records,
-            &e.requests,
-            &e.views,
-            &e.indexes,
-            &e.tree,
-        )
-            .transaction(|(e, r, q, v, x, t)| {
-                for (seq, bytes) in &batch.entries {
-                    if e.insert(&keys::entry_key(*seq), bytes.as_slice())?
-                        .is_some()
-                    {
-                        return Err(ConflictableTransactionError::Abort(StoreError::Corrupt(
-                            format!("entry {seq} already exists"),
-                        )));
-                    }
-                }
-                for (key, seq) in &batch.records {
-                    r.insert(key.as_slice(), &keys::entry_key(*seq))?;
-                }
-                for (key, value) in &batch.requests {
-                    q.insert(key.as_slice(), value.as_slice())?;
-                }
-                for (key, value) in &batch.views {
-                    v.insert(key.as_slice(), value.as_slice())?;
-                }
-                for (key, value) in &batch.indexes {
-                    x.insert(key.as_slice(), value.as_slice())?;
-                }
-                for (key, value) in &batch.nodes {
-                    t.insert(key.as_slice(), value.as_slice())?;
-                }
-                Ok(())
-            });
-        match result {
-            Ok(()) => Ok(()),
-            Err(TransactionError::Abort(e)) => Err(e),
-            Err(TransactionError::Storage(e)) => Err(e.into()),
+        let mut offsets = Vec::with_capacity(batch.entries.len());
+        for (seq, bytes) in &batch.entries {
+            offsets.push((*seq, e.log.append(*seq, bytes)?));
         }
-    }
-
-    /// sled's flush: writes its buffers to the file with sync_file_range,
-    /// which does not make them durable on its own.
-    pub fn flush(&self) -> Result<(), StoreError> {
-        let e = self.engine()?;
-        e.db.flush()?;
+        e.trees.commit(batch, &offsets)?;
+        e.dirty.store(true, Ordering::Release);
         Ok(())
     }
 
-    /// fdatasync of the store's data file, then fsync of every blob file
-    /// sled wrote since the last call and of the blobs directory.
-    pub fn sync_files(&self) -> Result<SyncedFiles, StoreError> {
-        let e = self.engine()?;
-        e.files.sync()
+    /// Writes the entry log's buffer to its segment file (not yet durable).
+    pub fn flush(&self) -> Result<(), StoreError> {
+        self.engine()?.log.write()
+    }
+
+    /// fdatasync of the entry log's segments written since the last call:
+    /// one device round trip per group. The derived trees are flushed
+    /// and synced in the background; an open derives again whatever rows
+    /// they lack from the log.
+    pub fn sync_files(&self) -> Result<(), StoreError> {
+        self.engine()?.log.sync()
     }
 
     /// Moves the durable watermark. Called by the commit pipeline only
@@ -701,17 +593,23 @@ impl Store {
         let e = self.engine()?;
         let mut bytes = 0usize;
         for item in e
+            .trees
             .entries
             .range(keys::entry_key(from)..=keys::entry_key(durable))
         {
             let (k, v) = item?;
-            let seq = keys::decode_seq(&k)
-                .ok_or_else(|| StoreError::Corrupt("malformed entry key".into()))?;
-            if page.len() >= limit || (!page.is_empty() && bytes + v.len() > max_bytes) {
+            let (Some(seq), Some(offset)) = (keys::decode_seq(&k), keys::decode_seq(&v)) else {
+                return Err(StoreError::Corrupt("malformed entry offset".into()));
+            };
+            if page.len() >= limit {
                 break;
             }
-            bytes += v.len();
-            page.push((seq, v.to_vec()));
+            let entry = e.log.read(seq, offset)?;
+            if !page.is_empty() && bytes + entry.len() > max_bytes {
+                break;
+            }
+            bytes += entry.len();
+            page.push((seq, entry));
         }
         Ok(page)
     }
@@ -720,25 +618,7 @@ impl Store {
     /// `level` and `index` (writer and proofs; nodes only ever cover
     /// written leaves, and proofs ask only within the durable size).
     pub fn tree_node(&self, level: u8, index: u64) -> Result<Option<merkle::Hash>, StoreError> {
-        let e = self.engine()?;
-        // Node (level, index) was completed by the append of its last leaf.
-        let Some(leaf) = index
-            .checked_add(1)
-            .and_then(|i| i.checked_shl(u32::from(level)))
-            .map(|i| i - 1)
-        else {
-            return Ok(None);
-        };
-        match e.tree.get(keys::tree_key(leaf))? {
-            None => Ok(None),
-            Some(v) => {
-                let at = usize::from(level) * 32;
-                match v.get(at..at + 32) {
-                    Some(h) => Ok(<[u8; 32]>::try_from(h).ok()),
-                    None => Ok(None),
-                }
-            }
-        }
+        self.engine()?.trees.tree_node(level, index)
     }
 
     /// Index entries under `prefix` with a creating sequence after
@@ -752,7 +632,7 @@ impl Store {
         from.extend_from_slice(&after.saturating_add(1).to_be_bytes());
         let mut to = prefix.to_vec();
         to.extend_from_slice(&u64::MAX.to_be_bytes());
-        self.scan(&|e| e.indexes.range(from.clone()..=to.clone()))
+        self.scan(&|e| e.trees.indexes.range(from.clone()..=to.clone()))
     }
 
     /// Index entries with keys in `[from, to)` (whole-term prefixes), in
@@ -762,7 +642,7 @@ impl Store {
         from: &[u8],
         to: &[u8],
     ) -> impl Iterator<Item = Result<(u64, String), StoreError>> + use<> {
-        self.scan(&|e| e.indexes.range(from.to_vec()..to.to_vec()))
+        self.scan(&|e| e.trees.indexes.range(from.to_vec()..to.to_vec()))
     }
 
     /// The rows of an index range, or the one error of a store without its
@@ -785,20 +665,20 @@ impl Store {
     /// Every stored entry in order, durable or not (audits, offline).
     pub fn all_entries(&self) -> impl Iterator<Item = (u64, Result<Vec<u8>, StoreError>)> + '_ {
         let (rows, error) = match self.engine() {
-            Ok(e) => (Some((e.entries.iter(), e)), None),
+            Ok(e) => (Some((e.trees.entries.iter(), Arc::clone(&e), e)), None),
             Err(e) => (None, Some((0, Err(e)))),
         };
-        error
-            .into_iter()
-            .chain(rows.into_iter().flat_map(holding).map(|item| match item {
-                Ok((k, v)) => (keys::decode_seq(&k).unwrap_or(0), Ok(v.to_vec())),
-                Err(e) => (0, Err(e.into())),
-            }))
+        error.into_iter().chain(
+            rows.into_iter().flat_map(|(rows, held, e)| {
+                holding((rows, held)).map(move |row| read_row(&e, row))
+            }),
+        )
     }
 
-    /// Overwrites a stored entry in place. Nothing in the daemon calls
-    /// this: it exists so that tests can show that audits and clients
-    /// catch an entry rewritten behind the log's back.
+    /// Overwrites a stored entry in place (same length, with a checksum
+    /// that checks). Nothing in the daemon calls this: it exists so that
+    /// tests can show that audits and clients catch an entry rewritten
+    /// behind the log's back.
     #[doc(hidden)]
     pub fn overwrite_entry_behind_the_logs_back(
         &self,
@@ -806,29 +686,23 @@ impl Store {
         bytes: &[u8],
     ) -> Result<(), StoreError> {
         let e = self.engine()?;
-        e.entries.insert(keys::entry_key(sequence), bytes)?;
-        e.db.flush()?;
-        Ok(())
+        let offset = e
+            .trees
+            .offset(sequence)?
+            .ok_or_else(|| StoreError::Corrupt(format!("no entry {sequence}")))?;
+        e.log.overwrite(sequence, offset, bytes)
     }
 
-    /// Restores entries into an empty store (the next sequences, in
-    /// order), bypassing the commit pipeline: `truced restore` writes a
-    /// backup's log this way, then calls [`Store::reindex`] and
+    /// Restores entries into the log (the next sequences, in order),
+    /// bypassing the commit pipeline: `truced restore` writes a backup's
+    /// log this way, then calls [`Store::reindex`] and
     /// [`Store::mark_restored`]. Not durable until those return.
     pub fn append_restored(&self, entries: &[(u64, Vec<u8>)]) -> Result<(), StoreError> {
         let e = self.engine()?;
-        let first = self.last_written_sequence()? + 1;
-        let mut batch = sled::Batch::default();
-        for (next, (seq, bytes)) in (first..).zip(entries) {
-            if *seq != next {
-                return Err(StoreError::Corrupt(format!(
-                    "restored entry {seq} where {next} was expected"
-                )));
-            }
-            batch.insert(&keys::entry_key(*seq), bytes.as_slice());
+        for (seq, bytes) in entries {
+            e.log.append(*seq, bytes)?;
         }
-        e.entries.apply_batch(batch)?;
-        Ok(())
+        e.log.write()
     }
 
     /// After a restore and reindex (which synced): every written entry is
@@ -839,65 +713,25 @@ impl Store {
         Ok(last)
     }
 
-    /// Drops and rebuilds every derived tree from the entry log.
+    /// Drops every derived tree and derives them again from the entry log.
     pub fn reindex(&self) -> Result<ReindexStats, StoreError> {
         let e = self.engine()?;
-        e.records.clear()?;
-        e.requests.clear()?;
-        e.views.clear()?;
-        e.indexes.clear()?;
-        e.tree.clear()?;
+        e.log.write()?;
+        e.trees.clear()?;
         let mut stats = ReindexStats {
             entries: 0,
             records: 0,
             requests: 0,
         };
-        for item in e.entries.iter() {
-            let (k, v) = item?;
-            let seq = keys::decode_seq(&k)
-                .ok_or_else(|| StoreError::Corrupt("malformed entry key".into()))?;
-            let nodes = merkle::append(seq - 1, merkle::leaf_hash(&v), |level, index| {
-                self.tree_node(level, index)?.ok_or_else(|| {
-                    StoreError::Corrupt(format!("tree node {level}/{index} missing"))
-                })
-            })?;
-            e.tree.insert(keys::tree_key(seq - 1), tree_value(&nodes))?;
-            let entry = truce_proto::v1::Entry::decode(v.as_ref())
-                .map_err(|e| StoreError::Corrupt(format!("entry {seq} is undecodable: {e}")))?;
-            let derived = derive::from_entry(&entry)
-                .map_err(|e| StoreError::Corrupt(format!("entry {seq}: {e}")))?;
-            for (kind, id) in project::touched(&entry) {
-                let key = keys::record_key(kind, &id);
-                let before = match e.views.get(&key)? {
-                    Some(b) => Some(
-                        project::View::decode(kind, &b)
-                            .map_err(|e| StoreError::Corrupt(format!("view {id}: {e}")))?,
-                    ),
-                    None => None,
-                };
-                let after = project::apply(before, kind, &id, &entry)
-                    .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-                e.views.insert(key, after.encode())?;
-                let created = after.created_sequence();
-                for term in index::terms(&after) {
-                    e.indexes
-                        .insert(keys::index_key(&term, created), id.as_bytes())?;
-                }
-            }
-            if let Some((kind, id)) = &derived.created {
-                e.records
-                    .insert(keys::record_key(*kind, id), &keys::entry_key(seq))?;
-                stats.records += 1;
-            }
-            e.requests.insert(
-                derived.request_id.as_bytes(),
-                keys::request_value(seq, &derived.hash, &derived.submitter),
-            )?;
-            stats.requests += 1;
+        e.log.scan_all(&mut |frame| {
+            e.trees.replay(frame)?;
             stats.entries += 1;
-        }
-        e.db.flush()?;
-        e.files.sync()?;
+            Ok(())
+        })?;
+        stats.requests = e.trees.requests.len() as u64;
+        stats.records = e.trees.records.len() as u64;
+        e.log.sync()?;
+        e.flush_derived()?;
         Ok(stats)
     }
 
@@ -905,13 +739,15 @@ impl Store {
     /// index with a rebuilt one.
     pub fn derived_digest(&self) -> Result<Vec<DerivedRow>, StoreError> {
         let e = self.engine()?;
+        let t = &e.trees;
         let mut out = Vec::new();
         for (name, tree) in [
-            ("records", &e.records),
-            ("requests", &e.requests),
-            ("views", &e.views),
-            ("indexes", &e.indexes),
-            ("tree", &e.tree),
+            ("entries", &t.entries),
+            ("records", &t.records),
+            ("requests", &t.requests),
+            ("views", &t.views),
+            ("indexes", &t.indexes),
+            ("tree", &t.tree),
         ] {
             for item in tree.iter() {
                 let (k, v) = item?;
@@ -919,5 +755,20 @@ impl Store {
             }
         }
         Ok(out)
+    }
+}
+
+/// An `entries` row (sequence → offset) read from the log.
+fn read_row(
+    e: &Engine,
+    row: sled::Result<(sled::IVec, sled::IVec)>,
+) -> (u64, Result<Vec<u8>, StoreError>) {
+    let (k, v) = match row {
+        Ok(kv) => kv,
+        Err(err) => return (0, Err(err.into())),
+    };
+    match (keys::decode_seq(&k), keys::decode_seq(&v)) {
+        (Some(seq), Some(offset)) => (seq, e.log.read(seq, offset)),
+        _ => (0, Err(StoreError::Corrupt("malformed entry offset".into()))),
     }
 }
