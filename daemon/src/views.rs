@@ -21,11 +21,9 @@ pub fn view_at(store: &Store, kind: RecordKind, id: &str, at: u64) -> Result<Opt
         Some(seq) if seq <= at => {}
         _ => return Ok(None),
     }
-    let bytes = store
+    let stored = store
         .written_view(kind, id)?
         .ok_or_else(|| Error::Internal(format!("{} {id} has no view", kind.name())))?;
-    let stored = View::decode(kind, &bytes)
-        .map_err(|e| Error::Internal(format!("view of {id} is undecodable: {e}")))?;
     if stored.last_sequence() <= at {
         return Ok(Some(stored));
     }

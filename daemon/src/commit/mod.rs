@@ -636,11 +636,9 @@ impl Writer {
         if let Some(v) = group.views.get(&(kind, id.to_owned())) {
             return Ok(v.clone());
         }
-        let bytes = self
-            .store
+        self.store
             .written_view(kind, id)?
-            .ok_or_else(|| Error::Internal(format!("{} {id} has no view", kind.name())))?;
-        View::decode(kind, &bytes).map_err(|e| Error::Internal(format!("view of {id}: {e}")))
+            .ok_or_else(|| Error::Internal(format!("{} {id} has no view", kind.name())))
     }
 
     /// Transitions that make no sense given the target's current state.

@@ -18,8 +18,9 @@ use sled::Transactional;
 use sled::transaction::{ConflictableTransactionError, TransactionError};
 
 use super::{
-    Batch, FORMAT_VERSION, FORMAT_VERSION_KEY, SLED_DIR, StoreError, StoreOptions, files, keys,
-    log::{self, After, Log, Scanned},
+    Batch, FORMAT_VERSION, FORMAT_VERSION_KEY, RecordKind, SLED_DIR, StoreError, StoreOptions,
+    files, keys,
+    log::{self, After, Log, ReadFrame, Scanned},
 };
 use crate::{derive, merkle, project};
 
@@ -265,13 +266,42 @@ impl Trees {
 
     /// Derives and writes the rows of one entry found in the log.
     pub(super) fn replay(&self, s: Scanned<'_>) -> Result<(), StoreError> {
-        let batch = self.derive(s.seq, s.bytes)?;
+        let batch = self.derive(s.seq, s.bytes, s.read)?;
         self.commit(&batch, &[(s.seq, s.offset)])
+    }
+
+    /// The view of a record: stored, or for a record no later entry
+    /// changed (whose view is not stored), its creating entry projected.
+    pub(super) fn view(
+        &self,
+        kind: RecordKind,
+        id: &str,
+        read: ReadFrame<'_>,
+    ) -> Result<Option<project::View>, StoreError> {
+        let key = keys::record_key(kind, id);
+        if let Some(bytes) = self.views.get(&key)? {
+            return project::View::decode(kind, &bytes)
+                .map(Some)
+                .map_err(|why| StoreError::Corrupt(format!("view of {id}: {why}")));
+        }
+        let Some(created) = self.records.get(&key)? else {
+            return Ok(None);
+        };
+        let seq = keys::decode_seq(&created)
+            .ok_or_else(|| StoreError::Corrupt(format!("record {id} is malformed")))?;
+        let offset = self
+            .offset(seq)?
+            .ok_or_else(|| StoreError::Corrupt(format!("entry {seq} of {id} is missing")))?;
+        let entry = truce_proto::v1::Entry::decode(read(seq, offset)?.as_slice())
+            .map_err(|why| StoreError::Corrupt(format!("entry {seq} is undecodable: {why}")))?;
+        project::apply(None, kind, id, &entry)
+            .map(Some)
+            .map_err(|why| StoreError::Corrupt(why.to_string()))
     }
 
     /// The rows an entry adds, given the rows of every entry before it:
     /// what the writer computes for it (tested: reindex reproduces them).
-    fn derive(&self, seq: u64, bytes: &[u8]) -> Result<Batch, StoreError> {
+    fn derive(&self, seq: u64, bytes: &[u8], read: ReadFrame<'_>) -> Result<Batch, StoreError> {
         let mut batch = Batch::default();
         let nodes = merkle::append(seq - 1, merkle::leaf_hash(bytes), |level, index| {
             self.tree_node(level, index)?
@@ -285,13 +315,7 @@ impl Trees {
         let derived = derive::from_entry(&entry)
             .map_err(|e| StoreError::Corrupt(format!("entry {seq}: {e}")))?;
         for (kind, id) in project::touched(&entry) {
-            let before = match self.views.get(keys::record_key(kind, &id))? {
-                Some(b) => Some(
-                    project::View::decode(kind, &b)
-                        .map_err(|e| StoreError::Corrupt(format!("view {id}: {e}")))?,
-                ),
-                None => None,
-            };
+            let before = self.view(kind, &id, read)?;
             let after = project::apply(before, kind, &id, &entry)
                 .map_err(|e| StoreError::Corrupt(e.to_string()))?;
             batch.push_view(kind, &id, &after);

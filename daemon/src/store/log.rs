@@ -97,11 +97,17 @@ fn encode_frame(out: &mut Vec<u8>, seq: u64, prev: u32, bytes: &[u8]) -> u32 {
     c
 }
 
-/// A frame found by a scan: its sequence, offset in its segment, bytes.
+/// Reads the frame of a sequence at an offset (an earlier one, during a
+/// scan).
+pub(super) type ReadFrame<'a> = &'a dyn Fn(u64, u64) -> Result<Vec<u8>, StoreError>;
+
+/// A frame found by a scan: its sequence, offset in its segment, bytes,
+/// and a reader of the frames before it.
 pub(super) struct Scanned<'a> {
     pub seq: u64,
     pub offset: u64,
     pub bytes: &'a [u8],
+    pub read: ReadFrame<'a>,
 }
 
 /// Where a scan starts: after the frame of `seq` at `offset`, the last
@@ -211,12 +217,13 @@ impl Log {
                 }
             }
         };
+        let read = |seq: u64, offset: u64| read_in(&segments, seq, offset);
         loop {
             let Some(file) = segments.get(&first) else {
                 return Err(StoreError::Corrupt(format!("segment {first} vanished")));
             };
             let path = &paths[&first];
-            let (end, chain) = scan_segment(file, path, offset, next, prev, found)?;
+            let (end, chain) = scan_segment(file, path, offset, next, prev, &read, found)?;
             let moved = end.next > next;
             (offset, next, prev) = (end.offset, end.next, chain);
             // The log goes on in the next segment if its first frame
@@ -311,16 +318,7 @@ impl Log {
 
     /// The bytes of the frame of `seq` at `offset`, checked.
     pub(super) fn read(&self, seq: u64, offset: u64) -> Result<Vec<u8>, StoreError> {
-        let file = {
-            let segments = self.segments.read().map_err(poisoned)?;
-            match segments.range(..=seq).next_back() {
-                Some((_, f)) => Arc::clone(f),
-                None => return Err(StoreError::Corrupt(format!("no segment holds entry {seq}"))),
-            }
-        };
-        read_frame(&file, offset, seq)
-            .map(|(_, bytes)| bytes)
-            .map_err(StoreError::Corrupt)
+        read_in(&*self.segments.read().map_err(poisoned)?, seq, offset)
     }
 
     /// Hands every written frame, from the first, to `found` (reindex).
@@ -330,8 +328,9 @@ impl Log {
     ) -> Result<(), StoreError> {
         let t = self.tail.lock().map_err(poisoned)?;
         let segments = self.segments.read().map_err(poisoned)?.clone();
+        let read = |seq: u64, offset: u64| read_in(&segments, seq, offset);
         let (mut next, mut prev) = (1, 0);
-        for (first, file) in segments {
+        for (&first, file) in &segments {
             if first != next {
                 return Err(StoreError::Corrupt(format!(
                     "the entry log's segment {first} follows entry {}",
@@ -339,7 +338,7 @@ impl Log {
                 )));
             }
             let path = self.dir.join(segment_name(first));
-            let (end, chain) = scan_segment(&file, &path, 0, next, prev, found)?;
+            let (end, chain) = scan_segment(file, &path, 0, next, prev, &read, found)?;
             (next, prev) = (end.next, chain);
         }
         if next != t.next {
@@ -487,6 +486,20 @@ fn write_buffer(t: &mut Tail) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// The bytes of the frame of `seq` at `offset` among `segments`, checked.
+fn read_in(
+    segments: &BTreeMap<u64, Arc<File>>,
+    seq: u64,
+    offset: u64,
+) -> Result<Vec<u8>, StoreError> {
+    let Some((_, file)) = segments.range(..=seq).next_back() else {
+        return Err(StoreError::Corrupt(format!("no segment holds entry {seq}")));
+    };
+    read_frame(file, offset, seq)
+        .map(|(_, bytes)| bytes)
+        .map_err(StoreError::Corrupt)
+}
+
 /// Reads and checks the frame of `seq` at `offset`.
 fn read_frame(file: &File, offset: u64, seq: u64) -> Result<(Header, Vec<u8>), String> {
     let mut head = [0u8; HEADER];
@@ -518,6 +531,7 @@ fn scan_segment(
     mut offset: u64,
     mut next: u64,
     mut prev: u32,
+    read: ReadFrame<'_>,
     found: &mut dyn FnMut(Scanned<'_>) -> Result<(), StoreError>,
 ) -> Result<(End, u32), StoreError> {
     let len = file.metadata().map_err(io_err(path))?.len();
@@ -544,6 +558,7 @@ fn scan_segment(
             seq: next,
             offset,
             bytes: &bytes,
+            read,
         })?;
         offset += (HEADER + h.len) as u64;
         next += 1;

@@ -161,9 +161,13 @@ impl Batch {
     }
 
     /// Adds the new encoding of a record's view (a later one for the same
-    /// record in the batch wins).
+    /// record in the batch wins), and its index terms. A view of the
+    /// creating entry alone is not stored: it is that entry projected
+    /// ([`Store::written_view`]), and storing it would repeat the report.
     pub fn push_view(&mut self, kind: RecordKind, id: &str, view: &project::View) {
-        self.views.push((keys::record_key(kind, id), view.encode()));
+        if view.history().len() > 1 {
+            self.views.push((keys::record_key(kind, id), view.encode()));
+        }
         let created = view.created_sequence();
         for term in index::terms(view) {
             self.indexes
@@ -514,14 +518,18 @@ impl Store {
         }
     }
 
-    /// The stored view of a record, whether or not its last entry is
-    /// durable. Writer (and readers that check the view's last sequence).
-    pub fn written_view(&self, kind: RecordKind, id: &str) -> Result<Option<Vec<u8>>, StoreError> {
+    /// The view of a record, whether or not its last entry is durable:
+    /// the stored one, or for a record no later entry changed, its
+    /// creating entry projected. Writer (and readers that check the view's
+    /// last sequence).
+    pub fn written_view(
+        &self,
+        kind: RecordKind,
+        id: &str,
+    ) -> Result<Option<project::View>, StoreError> {
         let e = self.engine()?;
-        Ok(e.trees
-            .views
-            .get(keys::record_key(kind, id))?
-            .map(|v| v.to_vec()))
+        e.trees
+            .view(kind, id, &|seq, offset| e.log.read(seq, offset))
     }
 
     /// Adds a group to the entry log's buffer and writes its derived rows
