@@ -1,5 +1,6 @@
 //! One benchmark invocation: for each run, the machine's limits (F1, R1),
-//! truced's durable appends from 1 and from many clients on a fresh store,
+//! truced's durable appends from 1 and from many clients on a fresh store
+//! and the floor of any call to it (health checks, 1 and many clients),
 //! PostgreSQL's inserts of the same reports at 1 and many clients, and (for
 //! the store runs) a store of `entries` reports loaded through gRPC, then
 //! point lookups, the filtered query, disk and RSS; then the table.
@@ -13,6 +14,8 @@ use std::{
     time::{Duration, Instant},
 };
 
+use tonic::transport::Channel;
+use tonic_health::pb::health_client::HealthClient;
 use truce_client::Client;
 
 use super::{
@@ -25,7 +28,7 @@ use super::{
     postgres::{self, PgServer, Skip},
     report::Report,
     table,
-    truce_ops::{Appender, Lookup, Query, clients},
+    truce_ops::{Appender, Lookup, Ping, Query, clients, health_clients},
     truced::{self, Metrics, Truced},
     usage,
 };
@@ -55,6 +58,9 @@ pub struct Appends {
     pub one_per_sync: f64,
     pub many: Timed,
     pub many_per_sync: f64,
+    /// Health checks on the same daemon: the floor of any unary call.
+    pub floor_one: Timed,
+    pub floor_many: Timed,
 }
 
 /// PostgreSQL's inserts of one run.
@@ -191,6 +197,14 @@ async fn appends(plan: &Plan, binary: &Path, data: &Path, run: usize) -> Result<
     let many = appenders(clients(&daemon.url, plan.clients, plan.connections).await?);
     let (many, mid2) = measured(plan, many, &next, || daemon.scrape().map(Some)).await?;
     let after = daemon.scrape()?;
+    let pings = |clients: Vec<HealthClient<Channel>>| -> Vec<Ping> {
+        clients.into_iter().map(|client| Ping { client }).collect()
+    };
+    let floor = Arc::new(AtomicU64::new(0));
+    let floor_one = pings(health_clients(&daemon.url, 1, 1).await?);
+    let (floor_one, _) = measured(plan, floor_one, &floor, || Ok(None)).await?;
+    let floor_many = pings(health_clients(&daemon.url, plan.clients, plan.connections).await?);
+    let (floor_many, _) = measured(plan, floor_many, &floor, || Ok(None)).await?;
     let per_sync =
         |a: Option<Metrics>, b: &Metrics| a.map_or(f64::NAN, |a| Metrics::entries_per_sync(&a, b));
     let out = Appends {
@@ -198,6 +212,8 @@ async fn appends(plan: &Plan, binary: &Path, data: &Path, run: usize) -> Result<
         one_per_sync: per_sync(before, &mid),
         many: Timed::from(&many),
         many_per_sync: per_sync(mid2, &after),
+        floor_one: Timed::from(&floor_one),
+        floor_many: Timed::from(&floor_many),
     };
     daemon.stop()?;
     remove(data);

@@ -82,6 +82,22 @@ pub fn build(plan: &Plan, runs: &Runs) -> Report {
         appends(|a| a.many_per_sync),
     ));
     rows.push(
+        Row::new(
+            "truced floor: gRPC health checks, 1 client",
+            "/s",
+            appends(|a| a.floor_one.rate),
+        )
+        .ratio("PostgreSQL 1 client", &pg_one, None),
+    );
+    rows.push(
+        Row::new(
+            format!("truced floor: gRPC health checks, {c} clients"),
+            "/s",
+            appends(|a| a.floor_many.rate),
+        )
+        .ratio(&format!("PostgreSQL {c} clients"), &pg_many, None),
+    );
+    rows.push(
         Row::new("PostgreSQL inserts, 1 client", "/s", pg_one.clone()).ratio("F1", &f1, None),
     );
     rows.extend(latencies(
@@ -252,6 +268,8 @@ mod tests {
                 one_per_sync: 1.0,
                 many: timed(6_000.0),
                 many_per_sync: 40.0,
+                floor_one: timed(5_000.0),
+                floor_many: timed(20_000.0),
             }],
             inserts: Ok(vec![Inserts {
                 one: timed(350.0),
@@ -272,7 +290,7 @@ mod tests {
             postgres_version: Some("postgres (PostgreSQL) 15".into()),
         };
         let report = build(&plan, &runs);
-        assert_eq!(report.rows.len(), 27);
+        assert_eq!(report.rows.len(), 29);
         for row in &report.rows {
             assert!(
                 row.values.as_ref().is_ok_and(|v| v.len() == 1),

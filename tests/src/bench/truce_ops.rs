@@ -1,9 +1,14 @@
 //! truced's side of the loads, as [`Worker`]s: durable appends of
-//! generated reports, point lookups of random loaded reports, and the
-//! filtered query that finds the rare perpetrator's reports.
+//! generated reports, point lookups of random loaded reports, the
+//! filtered query that finds the rare perpetrator's reports, and the
+//! floor: a health check, the unary call that does no work at all.
 
 use std::sync::Arc;
 
+use tonic::transport::{Channel, Endpoint};
+use tonic_health::pb::{
+    HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
+};
 use truce_client::Client;
 use truce_proto::v1::QueryReportsRequest;
 
@@ -23,6 +28,48 @@ pub async fn clients(url: &str, n: usize, connections: usize) -> Result<Vec<Clie
     Ok((0..n)
         .map(|i| channels[i % channels.len()].clone())
         .collect())
+}
+
+/// `n` health clients sharing `connections` channels round-robin.
+pub async fn health_clients(
+    url: &str,
+    n: usize,
+    connections: usize,
+) -> Result<Vec<HealthClient<Channel>>> {
+    let mut channels = Vec::new();
+    for _ in 0..connections.clamp(1, n.max(1)) {
+        let channel = Endpoint::from_shared(url.to_owned())
+            .map_err(|e| Error::other(format!("{url}: {e}")))?
+            .tcp_nodelay(true)
+            .connect()
+            .await
+            .map_err(|e| Error::other(format!("{url}: {e}")))?;
+        channels.push(HealthClient::new(channel));
+    }
+    Ok((0..n)
+        .map(|i| channels[i % channels.len()].clone())
+        .collect())
+}
+
+/// A gRPC health check of the whole server: the same connection, access
+/// layer and HTTP/2 path as an append, and nothing else.
+pub struct Ping {
+    pub client: HealthClient<Channel>,
+}
+
+impl Worker for Ping {
+    async fn call(&mut self, _i: u64) -> Result<()> {
+        let answer = self
+            .client
+            .check(HealthCheckRequest::default())
+            .await
+            .map_err(|e| Error::other(format!("health check: {e}")))?
+            .into_inner();
+        if answer.status != ServingStatus::Serving as i32 {
+            return Err(Error::other(format!("health: status {}", answer.status)));
+        }
+        Ok(())
+    }
 }
 
 /// Appends report `i`; fails on a duplicate (every index is fresh).
