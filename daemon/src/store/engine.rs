@@ -14,8 +14,6 @@ use std::{
 };
 
 use prost::Message as _;
-use sled::Transactional;
-use sled::transaction::{ConflictableTransactionError, TransactionError};
 
 use super::{
     Batch, FORMAT_VERSION, FORMAT_VERSION_KEY, RecordKind, SLED_DIR, StoreError, StoreOptions,
@@ -24,15 +22,42 @@ use super::{
 };
 use crate::{derive, merkle, project};
 
-/// sled's trees, all derived from the entry log.
-pub(super) struct Trees {
+/// The kinds of derived row. They share one sled tree, each under its
+/// tag byte, so that a group's rows are one atomic `apply_batch` (sled's
+/// transactions over several trees read every key they write first).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Space {
     /// sequence → offset of its frame in its log segment.
-    pub entries: sled::Tree,
-    pub records: sled::Tree,
-    pub requests: sled::Tree,
-    pub views: sled::Tree,
-    pub indexes: sled::Tree,
-    pub tree: sled::Tree,
+    Entries = 1,
+    Records = 2,
+    Requests = 3,
+    Views = 4,
+    Indexes = 5,
+    Tree = 6,
+}
+
+impl Space {
+    pub(super) const ALL: [(Space, &'static str); 6] = [
+        (Space::Entries, "entries"),
+        (Space::Records, "records"),
+        (Space::Requests, "requests"),
+        (Space::Views, "views"),
+        (Space::Indexes, "indexes"),
+        (Space::Tree, "tree"),
+    ];
+
+    /// `key` in this space.
+    pub(super) fn key(self, key: &[u8]) -> Vec<u8> {
+        let mut k = Vec::with_capacity(1 + key.len());
+        k.push(self as u8);
+        k.extend_from_slice(key);
+        k
+    }
+}
+
+/// sled's tree of derived rows.
+pub(super) struct Trees {
+    rows: sled::Tree,
 }
 
 /// sled's database, its trees, the entry log and the files sled's flush
@@ -94,12 +119,7 @@ impl Engine {
             .flush_every_ms(None)
             .open()?;
         let trees = Trees {
-            entries: db.open_tree("entries")?,
-            records: db.open_tree("records")?,
-            requests: db.open_tree("requests")?,
-            views: db.open_tree("views")?,
-            indexes: db.open_tree("indexes")?,
-            tree: db.open_tree("tree")?,
+            rows: db.open_tree("derived")?,
         };
         let meta = db.open_tree("meta")?;
         let files = files::Files::open(dir, &sled_dir)?;
@@ -110,12 +130,15 @@ impl Engine {
                     .map(u32::from_be_bytes)
                     .map_err(|_| StoreError::Corrupt("format version key is malformed".into()))?;
                 if found == 1 {
-                    upgrade_from_1(&trees, &log_dir, options)?;
+                    upgrade_from_1(&db, &log_dir, options)?;
                     meta.insert(FORMAT_VERSION_KEY, &FORMAT_VERSION.to_be_bytes())?;
                     db.flush()?;
                     files.sync_all_now()?;
                     // The rows are derived again from the log below.
                     trees.clear()?;
+                    for name in FORMAT_1_TREES {
+                        db.drop_tree(name)?;
+                    }
                 } else if found != FORMAT_VERSION {
                     return Err(StoreError::FormatVersion {
                         path: dir.to_owned(),
@@ -125,7 +148,7 @@ impl Engine {
                 }
             }
             None => {
-                if !trees.entries.is_empty() {
+                if !trees.rows.is_empty() {
                     return Err(StoreError::Corrupt(
                         "entries exist but no format version was written".into(),
                     ));
@@ -187,9 +210,10 @@ impl Engine {
 /// Format 1 kept the entries' bytes in sled's `entries` tree: copies them
 /// into a new entry log, synced. Until the format version says 2, the old
 /// tree stays as it was, so an upgrade cut short starts again from it.
-fn upgrade_from_1(trees: &Trees, log_dir: &Path, options: &StoreOptions) -> Result<(), StoreError> {
+fn upgrade_from_1(db: &sled::Db, log_dir: &Path, options: &StoreOptions) -> Result<(), StoreError> {
+    let entries = db.open_tree("entries")?;
     tracing::info!(
-        entries = trees.entries.len(),
+        entries = entries.len(),
         "upgrading the store from format 1: copying the entries into the entry log"
     );
     match std::fs::remove_dir_all(log_dir) {
@@ -199,7 +223,7 @@ fn upgrade_from_1(trees: &Trees, log_dir: &Path, options: &StoreOptions) -> Resu
     }
     let log = Log::open(log_dir, options.segment_bytes, None, &mut |_| Ok(()))?
         .map_err(|log::Behind(why)| StoreError::Corrupt(why))?;
-    for (n, item) in trees.entries.iter().enumerate() {
+    for (n, item) in entries.iter().enumerate() {
         let (k, v) = item?;
         let seq = keys::decode_seq(&k)
             .ok_or_else(|| StoreError::Corrupt("malformed entry key".into()))?;
@@ -211,6 +235,9 @@ fn upgrade_from_1(trees: &Trees, log_dir: &Path, options: &StoreOptions) -> Resu
     log.write()?;
     log.sync()
 }
+
+/// The trees of format 1, dropped once upgraded.
+const FORMAT_1_TREES: [&str; 6] = ["entries", "records", "requests", "views", "indexes", "tree"];
 
 /// Flushes and syncs the derived trees every [`FLUSH_EVERY`] while they
 /// change, until the engine is dropped. Bounds what an open has to derive
@@ -238,30 +265,41 @@ fn flush_in_background(engine: Weak<Engine>) {
 }
 
 impl Trees {
+    /// The row under `key` in `space`.
+    pub(super) fn get(&self, space: Space, key: &[u8]) -> Result<Option<sled::IVec>, StoreError> {
+        Ok(self.rows.get(space.key(key))?)
+    }
+
+    /// The rows of `space` with keys in `[from, to)`; each key still
+    /// carries the space's tag byte.
+    pub(super) fn range(&self, space: Space, from: &[u8], to: &[u8]) -> sled::Iter {
+        self.rows.range(space.key(from)..space.key(to))
+    }
+
+    /// The rows of `space` with keys in `[from, to]`, tag byte included.
+    pub(super) fn range_to(&self, space: Space, from: &[u8], to: &[u8]) -> sled::Iter {
+        self.rows.range(space.key(from)..=space.key(to))
+    }
+
+    /// Every row of `space`, tag byte included.
+    pub(super) fn all(&self, space: Space) -> sled::Iter {
+        self.rows.scan_prefix([space as u8])
+    }
+
     /// The last entry the derived trees hold, and its frame's offset.
     fn last_indexed(&self) -> Result<Option<After>, StoreError> {
-        let Some((k, v)) = self.entries.last()? else {
+        let Some((k, v)) = self.all(Space::Entries).next_back().transpose()? else {
             return Ok(None);
         };
-        match (keys::decode_seq(&k), keys::decode_seq(&v)) {
+        match (keys::decode_seq(&k[1..]), keys::decode_seq(&v)) {
             (Some(seq), Some(offset)) => Ok(Some(After { seq, offset })),
             _ => Err(StoreError::Corrupt("malformed entry offset".into())),
         }
     }
 
-    /// Empties every tree.
+    /// Empties every space.
     pub(super) fn clear(&self) -> Result<(), StoreError> {
-        for t in [
-            &self.entries,
-            &self.records,
-            &self.requests,
-            &self.views,
-            &self.indexes,
-            &self.tree,
-        ] {
-            t.clear()?;
-        }
-        Ok(())
+        Ok(self.rows.clear()?)
     }
 
     /// Derives and writes the rows of one entry found in the log.
@@ -279,12 +317,12 @@ impl Trees {
         read: ReadFrame<'_>,
     ) -> Result<Option<project::View>, StoreError> {
         let key = keys::record_key(kind, id);
-        if let Some(bytes) = self.views.get(&key)? {
+        if let Some(bytes) = self.get(Space::Views, &key)? {
             return project::View::decode(kind, &bytes)
                 .map(Some)
                 .map_err(|why| StoreError::Corrupt(format!("view of {id}: {why}")));
         }
-        let Some(created) = self.records.get(&key)? else {
+        let Some(created) = self.get(Space::Records, &key)? else {
             return Ok(None);
         };
         let seq = keys::decode_seq(&created)
@@ -324,55 +362,44 @@ impl Trees {
         Ok(batch)
     }
 
-    /// Writes a group's derived rows and its entries' offsets in one
-    /// atomic sled transaction: after a crash sled holds all of a group's
-    /// rows or none, so the last offset says what it holds.
+    /// Writes a group's derived rows and its entries' offsets as one
+    /// atomic sled batch: after a crash sled holds all of a group's rows
+    /// or none, so the last offset says what it holds.
     pub(super) fn commit(&self, batch: &Batch, offsets: &[(u64, u64)]) -> Result<(), StoreError> {
-        let result: Result<(), TransactionError<StoreError>> = (
-            &self.entries,
-            &self.records,
-            &self.requests,
-            &self.views,
-            &self.indexes,
-            &self.tree,
-        )
-            .transaction(|(e, r, q, v, x, t)| {
-                for (seq, offset) in offsets {
-                    if e.insert(&keys::entry_key(*seq), &offset.to_be_bytes())?
-                        .is_some()
-                    {
-                        return Err(ConflictableTransactionError::Abort(StoreError::Corrupt(
-                            format!("entry {seq} already exists"),
-                        )));
-                    }
-                }
-                for (key, seq) in &batch.records {
-                    r.insert(key.as_slice(), &keys::entry_key(*seq))?;
-                }
-                for (key, value) in &batch.requests {
-                    q.insert(key.as_slice(), value.as_slice())?;
-                }
-                for (key, value) in &batch.views {
-                    v.insert(key.as_slice(), value.as_slice())?;
-                }
-                for (key, value) in &batch.indexes {
-                    x.insert(key.as_slice(), value.as_slice())?;
-                }
-                for (key, value) in &batch.nodes {
-                    t.insert(key.as_slice(), value.as_slice())?;
-                }
-                Ok(())
-            });
-        match result {
-            Ok(()) => Ok(()),
-            Err(TransactionError::Abort(e)) => Err(e),
-            Err(TransactionError::Storage(e)) => Err(e.into()),
+        if let Some((first, _)) = offsets.first()
+            && self
+                .get(Space::Entries, &keys::entry_key(*first))?
+                .is_some()
+        {
+            return Err(StoreError::Corrupt(format!("entry {first} already exists")));
         }
+        let mut rows = sled::Batch::default();
+        for (seq, offset) in offsets {
+            rows.insert(
+                Space::Entries.key(&keys::entry_key(*seq)),
+                &offset.to_be_bytes(),
+            );
+        }
+        for (key, seq) in &batch.records {
+            rows.insert(Space::Records.key(key), &keys::entry_key(*seq));
+        }
+        let spaces = [
+            (Space::Requests, &batch.requests),
+            (Space::Views, &batch.views),
+            (Space::Indexes, &batch.indexes),
+            (Space::Tree, &batch.nodes),
+        ];
+        for (space, pairs) in spaces {
+            for (key, value) in pairs {
+                rows.insert(space.key(key), value.as_slice());
+            }
+        }
+        Ok(self.rows.apply_batch(rows)?)
     }
 
     /// The offset of an entry's frame, if the trees hold it.
     pub(super) fn offset(&self, sequence: u64) -> Result<Option<u64>, StoreError> {
-        match self.entries.get(keys::entry_key(sequence))? {
+        match self.get(Space::Entries, &keys::entry_key(sequence))? {
             None => Ok(None),
             Some(v) => keys::decode_seq(&v).map(Some).ok_or_else(|| {
                 StoreError::Corrupt(format!("entry {sequence}'s offset is malformed"))
@@ -395,7 +422,7 @@ impl Trees {
         else {
             return Ok(None);
         };
-        match self.tree.get(keys::tree_key(leaf))? {
+        match self.get(Space::Tree, &keys::tree_key(leaf))? {
             None => Ok(None),
             Some(v) => {
                 let at = usize::from(level) * 32;

@@ -28,7 +28,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use engine::{Engine, SLED_RELEASE_WAIT};
+use engine::{Engine, SLED_RELEASE_WAIT, Space};
 use keys::StoredRequest;
 pub use log::{DEFAULT_SEGMENT_BYTES, LOG_DIR, MIN_SEGMENT_BYTES};
 
@@ -490,7 +490,7 @@ impl Store {
     /// writes that are not yet durable.
     pub fn stored_request(&self, request_id: &str) -> Result<Option<StoredRequest>, StoreError> {
         let e = self.engine()?;
-        match e.trees.requests.get(request_id.as_bytes())? {
+        match e.trees.get(Space::Requests, request_id.as_bytes())? {
             None => Ok(None),
             Some(v) => keys::decode_request_value(&v)
                 .map(Some)
@@ -501,7 +501,7 @@ impl Store {
     /// The sequence that created record `id` of `kind`. Writer only.
     pub fn record_sequence(&self, kind: RecordKind, id: &str) -> Result<Option<u64>, StoreError> {
         let e = self.engine()?;
-        match e.trees.records.get(keys::record_key(kind, id))? {
+        match e.trees.get(Space::Records, &keys::record_key(kind, id))? {
             None => Ok(None),
             Some(v) => keys::decode_seq(&v)
                 .map(Some)
@@ -600,13 +600,13 @@ impl Store {
         }
         let e = self.engine()?;
         let mut bytes = 0usize;
-        for item in e
-            .trees
-            .entries
-            .range(keys::entry_key(from)..=keys::entry_key(durable))
-        {
+        for item in e.trees.range_to(
+            Space::Entries,
+            &keys::entry_key(from),
+            &keys::entry_key(durable),
+        ) {
             let (k, v) = item?;
-            let (Some(seq), Some(offset)) = (keys::decode_seq(&k), keys::decode_seq(&v)) else {
+            let (Some(seq), Some(offset)) = (untagged_seq(&k), keys::decode_seq(&v)) else {
                 return Err(StoreError::Corrupt("malformed entry offset".into()));
             };
             if page.len() >= limit {
@@ -640,7 +640,7 @@ impl Store {
         from.extend_from_slice(&after.saturating_add(1).to_be_bytes());
         let mut to = prefix.to_vec();
         to.extend_from_slice(&u64::MAX.to_be_bytes());
-        self.scan(&|e| e.trees.indexes.range(from.clone()..=to.clone()))
+        self.scan(&|e| e.trees.range_to(Space::Indexes, &from, &to))
     }
 
     /// Index entries with keys in `[from, to)` (whole-term prefixes), in
@@ -650,7 +650,7 @@ impl Store {
         from: &[u8],
         to: &[u8],
     ) -> impl Iterator<Item = Result<(u64, String), StoreError>> + use<> {
-        self.scan(&|e| e.trees.indexes.range(from.to_vec()..to.to_vec()))
+        self.scan(&|e| e.trees.range(Space::Indexes, from, to))
     }
 
     /// The rows of an index range, or the one error of a store without its
@@ -673,7 +673,7 @@ impl Store {
     /// Every stored entry in order, durable or not (audits, offline).
     pub fn all_entries(&self) -> impl Iterator<Item = (u64, Result<Vec<u8>, StoreError>)> + '_ {
         let (rows, error) = match self.engine() {
-            Ok(e) => (Some((e.trees.entries.iter(), Arc::clone(&e), e)), None),
+            Ok(e) => (Some((e.trees.all(Space::Entries), Arc::clone(&e), e)), None),
             Err(e) => (None, Some((0, Err(e)))),
         };
         error.into_iter().chain(
@@ -736,8 +736,8 @@ impl Store {
             stats.entries += 1;
             Ok(())
         })?;
-        stats.requests = e.trees.requests.len() as u64;
-        stats.records = e.trees.records.len() as u64;
+        stats.requests = e.trees.all(Space::Requests).count() as u64;
+        stats.records = e.trees.all(Space::Records).count() as u64;
         e.log.sync()?;
         e.flush_derived()?;
         Ok(stats)
@@ -747,23 +747,20 @@ impl Store {
     /// index with a rebuilt one.
     pub fn derived_digest(&self) -> Result<Vec<DerivedRow>, StoreError> {
         let e = self.engine()?;
-        let t = &e.trees;
         let mut out = Vec::new();
-        for (name, tree) in [
-            ("entries", &t.entries),
-            ("records", &t.records),
-            ("requests", &t.requests),
-            ("views", &t.views),
-            ("indexes", &t.indexes),
-            ("tree", &t.tree),
-        ] {
-            for item in tree.iter() {
+        for (space, name) in Space::ALL {
+            for item in e.trees.all(space) {
                 let (k, v) = item?;
-                out.push((name.to_owned(), k.to_vec(), v.to_vec()));
+                out.push((name.to_owned(), k[1..].to_vec(), v.to_vec()));
             }
         }
         Ok(out)
     }
+}
+
+/// The sequence of an `entries` key as stored (after its space's tag).
+fn untagged_seq(key: &[u8]) -> Option<u64> {
+    key.get(1..).and_then(keys::decode_seq)
 }
 
 /// An `entries` row (sequence → offset) read from the log.
@@ -775,7 +772,7 @@ fn read_row(
         Ok(kv) => kv,
         Err(err) => return (0, Err(err.into())),
     };
-    match (keys::decode_seq(&k), keys::decode_seq(&v)) {
+    match (untagged_seq(&k), keys::decode_seq(&v)) {
         (Some(seq), Some(offset)) => (seq, e.log.read(seq, offset)),
         _ => (0, Err(StoreError::Corrupt("malformed entry offset".into()))),
     }
