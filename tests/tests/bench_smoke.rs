@@ -7,7 +7,7 @@
 use std::{path::PathBuf, process::Command};
 
 /// The start of every measure's row.
-const MEASURES: [&str; 27] = [
+const MEASURES: [&str; 35] = [
     "F1: 4 KiB appends",
     "R1: loopback TCP round trips",
     "truced durable appends, 1 client",
@@ -18,12 +18,18 @@ const MEASURES: [&str; 27] = [
     "truced append latency p50, 64 clients",
     "truced append latency p99, 64 clients",
     "truced entries per fsync, 64 clients",
+    "truced CPU per append, 64 clients",
+    "benchmark clients' CPU per truced append, 64 clients",
+    "truced floor: gRPC health checks, 1 client",
+    "truced floor: gRPC health checks, 64 clients",
     "PostgreSQL inserts, 1 client",
     "PostgreSQL insert latency p50, 1 client",
     "PostgreSQL insert latency p99, 1 client",
     "PostgreSQL inserts, 64 clients",
     "PostgreSQL insert latency p50, 64 clients",
     "PostgreSQL insert latency p99, 64 clients",
+    "PostgreSQL CPU per insert, 64 clients",
+    "PostgreSQL: benchmark clients' CPU per insert, 64 clients",
     "truced load of 1000 reports, 64 clients",
     "truced point lookups (GetReport), 1 client",
     "truced lookup latency p50, 1 client",
@@ -33,6 +39,8 @@ const MEASURES: [&str; 27] = [
     "logical bytes (encoded requests)",
     "truced disk, allocated",
     "truced disk, apparent size",
+    "truced disk: the entry log (log/), allocated",
+    "truced disk: sled's derived trees (store/), allocated",
     "truced RSS after load",
     "truced RSS after lookups and queries",
 ];

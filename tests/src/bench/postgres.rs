@@ -80,6 +80,40 @@ pub struct PgServer {
     dir: tempfile::TempDir,
 }
 
+/// The server's processes: the postmaster (from `postmaster.pid`) and its
+/// children (backends, WAL writer, checkpointer...), for their CPU time.
+pub fn pids(server: &PgServer) -> Vec<u32> {
+    let Some(main) = std::fs::read_to_string(server.data.join("postmaster.pid"))
+        .ok()
+        .and_then(|s| s.lines().next().and_then(|l| l.trim().parse::<u32>().ok()))
+    else {
+        return Vec::new();
+    };
+    let mut pids = vec![main];
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return pids;
+    };
+    for entry in dir.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let parent = std::fs::read_to_string(entry.path().join("stat"))
+            .ok()
+            .and_then(|stat| {
+                let rest = &stat[stat.rfind(')')? + 1..];
+                rest.split_whitespace().nth(1)?.parse::<u32>().ok()
+            });
+        if parent == Some(main) {
+            pids.push(pid);
+        }
+    }
+    pids
+}
+
 impl PgServer {
     /// initdb, configure and start a cluster under `base`.
     pub fn start(bin: &Path, base: &Path) -> Result<Self, Skip> {

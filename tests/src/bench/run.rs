@@ -58,6 +58,10 @@ pub struct Appends {
     pub one_per_sync: f64,
     pub many: Timed,
     pub many_per_sync: f64,
+    /// CPU time per append in the many-clients phase, µs: truced's, and
+    /// the benchmark process's (its gRPC clients).
+    pub many_cpu_server_us: f64,
+    pub many_cpu_client_us: f64,
     /// Health checks on the same daemon: the floor of any unary call.
     pub floor_one: Timed,
     pub floor_many: Timed,
@@ -68,6 +72,10 @@ pub struct Appends {
 pub struct Inserts {
     pub one: Timed,
     pub many: Timed,
+    /// CPU time per insert in the many-clients phase, µs: PostgreSQL's
+    /// processes', and the benchmark process's (its clients).
+    pub many_cpu_server_us: f64,
+    pub many_cpu_client_us: f64,
 }
 
 /// The store phase of one run.
@@ -77,6 +85,9 @@ pub struct StoreRun {
     pub lookups: Timed,
     pub query: Timed,
     pub disk: usage::DiskUse,
+    /// The entry log (`log/`) and sled's derived trees (`store/`).
+    pub disk_log: usage::DiskUse,
+    pub disk_sled: usage::DiskUse,
     pub logical_bytes: u64,
     pub rss_after_load: u64,
     pub rss_after_queries: u64,
@@ -136,7 +147,7 @@ pub async fn run(plan: &Plan) -> Result<Report> {
         );
         if let (Ok(server), Ok(done)) = (&server, &mut runs.inserts) {
             say(plan, "PostgreSQL inserts".into());
-            match inserts(plan, server.port, run).await {
+            match inserts(plan, server, run).await {
                 Ok(i) => done.push(i),
                 Err(e) => runs.inserts = Err(format!("PostgreSQL failed: {e}")),
             }
@@ -195,7 +206,16 @@ async fn appends(plan: &Plan, binary: &Path, data: &Path, run: usize) -> Result<
     let (one, before) = measured(plan, one, &next, || daemon.scrape().map(Some)).await?;
     let mid = daemon.scrape()?;
     let many = appenders(clients(&daemon.url, plan.clients, plan.connections).await?);
-    let (many, mid2) = measured(plan, many, &next, || daemon.scrape().map(Some)).await?;
+    let mut cpu_before = None;
+    let (many, mid2) = measured(plan, many, &next, || {
+        cpu_before = Some(Cpu::now(&[daemon.pid()])?);
+        daemon.scrape().map(Some)
+    })
+    .await?;
+    let (server_us, client_us) = cpu_before
+        .map(|b| b.per_op_us(&Cpu::now(&[daemon.pid()])?, many.ops))
+        .transpose()?
+        .unwrap_or((f64::NAN, f64::NAN));
     let after = daemon.scrape()?;
     let pings = |clients: Vec<HealthClient<Channel>>| -> Vec<Ping> {
         clients.into_iter().map(|client| Ping { client }).collect()
@@ -212,6 +232,8 @@ async fn appends(plan: &Plan, binary: &Path, data: &Path, run: usize) -> Result<
         one_per_sync: per_sync(before, &mid),
         many: Timed::from(&many),
         many_per_sync: per_sync(mid2, &after),
+        many_cpu_server_us: server_us,
+        many_cpu_client_us: client_us,
         floor_one: Timed::from(&floor_one),
         floor_many: Timed::from(&floor_many),
     };
@@ -220,7 +242,37 @@ async fn appends(plan: &Plan, binary: &Path, data: &Path, run: usize) -> Result<
     Ok(out)
 }
 
-async fn inserts(plan: &Plan, port: u16, run: usize) -> Result<Inserts> {
+/// CPU seconds of some server processes and of this process.
+struct Cpu {
+    servers: f64,
+    client: f64,
+}
+
+impl Cpu {
+    fn now(servers: &[u32]) -> Result<Self> {
+        let mut total = 0.0;
+        for pid in servers {
+            // A backend that exited meanwhile counts no more.
+            total += usage::cpu_seconds(*pid).unwrap_or(0.0);
+        }
+        Ok(Self {
+            servers: total,
+            client: usage::cpu_seconds(std::process::id())?,
+        })
+    }
+
+    /// (server, client) CPU µs per operation since `self`.
+    fn per_op_us(&self, later: &Self, ops: u64) -> Result<(f64, f64)> {
+        let ops = ops.max(1) as f64;
+        Ok((
+            (later.servers - self.servers) * 1e6 / ops,
+            (later.client - self.client) * 1e6 / ops,
+        ))
+    }
+}
+
+async fn inserts(plan: &Plan, pg: &PgServer, run: usize) -> Result<Inserts> {
+    let port = pg.port;
     let reports = Arc::new(Generator::new(&format!("p{run}"), None));
     let admin = pg_ops::connect(port).await?;
     pg_ops::reset(&admin, &crate::seed::agreement_id()).await?;
@@ -231,10 +283,22 @@ async fn inserts(plan: &Plan, port: u16, run: usize) -> Result<Inserts> {
     for _ in 0..plan.clients {
         many.push(pg_ops::Inserter::new(port, Arc::clone(&reports)).await?);
     }
-    let (many, _) = measured(plan, many, &next, || Ok(None)).await?;
+    let servers = postgres::pids(pg);
+    let mut cpu_before = None;
+    let (many, _) = measured(plan, many, &next, || {
+        cpu_before = Some(Cpu::now(&servers)?);
+        Ok(None)
+    })
+    .await?;
+    let (server_us, client_us) = cpu_before
+        .map(|b| b.per_op_us(&Cpu::now(&servers)?, many.ops))
+        .transpose()?
+        .unwrap_or((f64::NAN, f64::NAN));
     Ok(Inserts {
         one: Timed::from(&one),
         many: Timed::from(&many),
+        many_cpu_server_us: server_us,
+        many_cpu_client_us: client_us,
     })
 }
 
@@ -266,6 +330,8 @@ async fn store(plan: &Plan, binary: &Path, data: &Path, run: usize) -> Result<St
     let (load, _) = load?;
     let rss_after_load = usage::rss_bytes(daemon.pid())?;
     let disk = usage::disk_use(data)?;
+    let disk_log = usage::disk_use(&data.join("log"))?;
+    let disk_sled = usage::disk_use(&data.join("store"))?;
     let generator = Arc::clone(&reports);
     let logical_bytes = tokio::task::spawn_blocking(move || {
         (0..n)
@@ -296,6 +362,8 @@ async fn store(plan: &Plan, binary: &Path, data: &Path, run: usize) -> Result<St
         lookups: Timed::from(&lookups),
         query: Timed::from(&query),
         disk,
+        disk_log,
+        disk_sled,
         logical_bytes,
         rss_after_load,
         rss_after_queries,

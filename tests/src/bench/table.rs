@@ -81,6 +81,16 @@ pub fn build(plan: &Plan, runs: &Runs) -> Report {
         "entries",
         appends(|a| a.many_per_sync),
     ));
+    rows.push(Row::new(
+        format!("truced CPU per append, {c} clients"),
+        "µs",
+        appends(|a| a.many_cpu_server_us),
+    ));
+    rows.push(Row::new(
+        format!("benchmark clients' CPU per truced append, {c} clients"),
+        "µs",
+        appends(|a| a.many_cpu_client_us),
+    ));
     rows.push(
         Row::new(
             "truced floor: gRPC health checks, 1 client",
@@ -119,6 +129,16 @@ pub fn build(plan: &Plan, runs: &Runs) -> Report {
         &format!("{c} clients"),
         inserts(|i| i.many.p50_ms),
         inserts(|i| i.many.p99_ms),
+    ));
+    rows.push(Row::new(
+        format!("PostgreSQL CPU per insert, {c} clients"),
+        "µs",
+        inserts(|i| i.many_cpu_server_us),
+    ));
+    rows.push(Row::new(
+        format!("PostgreSQL: benchmark clients' CPU per insert, {c} clients"),
+        "µs",
+        inserts(|i| i.many_cpu_client_us),
     ));
     let f1_store: Values = Ok(runs.f1.iter().take(runs.store.len()).copied().collect());
     let r1_store: Values = Ok(runs.r1.iter().take(runs.store.len()).copied().collect());
@@ -176,6 +196,22 @@ pub fn build(plan: &Plan, runs: &Runs) -> Report {
             "truced disk, apparent size",
             "MiB",
             store(&|s| s.disk.apparent as f64 / MIB),
+        )
+        .ratio("logical", &logical, None),
+    );
+    rows.push(
+        Row::new(
+            "truced disk: the entry log (log/), allocated",
+            "MiB",
+            store(&|s| s.disk_log.allocated as f64 / MIB),
+        )
+        .ratio("logical", &logical, None),
+    );
+    rows.push(
+        Row::new(
+            "truced disk: sled's derived trees (store/), allocated",
+            "MiB",
+            store(&|s| s.disk_sled.allocated as f64 / MIB),
         )
         .ratio("logical", &logical, None),
     );
@@ -268,12 +304,16 @@ mod tests {
                 one_per_sync: 1.0,
                 many: timed(6_000.0),
                 many_per_sync: 40.0,
+                many_cpu_server_us: 150.0,
+                many_cpu_client_us: 100.0,
                 floor_one: timed(5_000.0),
                 floor_many: timed(20_000.0),
             }],
             inserts: Ok(vec![Inserts {
                 one: timed(350.0),
                 many: timed(3_000.0),
+                many_cpu_server_us: 100.0,
+                many_cpu_client_us: 50.0,
             }]),
             store: vec![StoreRun {
                 load_rate: 5_000.0,
@@ -283,6 +323,14 @@ mod tests {
                     allocated: 2 << 30,
                     apparent: 2 << 30,
                 },
+                disk_log: DiskUse {
+                    allocated: 1 << 30,
+                    apparent: 1 << 30,
+                },
+                disk_sled: DiskUse {
+                    allocated: 1 << 30,
+                    apparent: 1 << 30,
+                },
                 logical_bytes: 1 << 30,
                 rss_after_load: 300 << 20,
                 rss_after_queries: 310 << 20,
@@ -290,7 +338,7 @@ mod tests {
             postgres_version: Some("postgres (PostgreSQL) 15".into()),
         };
         let report = build(&plan, &runs);
-        assert_eq!(report.rows.len(), 29);
+        assert_eq!(report.rows.len(), 35);
         for row in &report.rows {
             assert!(
                 row.values.as_ref().is_ok_and(|v| v.len() == 1),

@@ -1,5 +1,6 @@
-//! What a process and a directory use: a process's resident set from
-//! /proc, a directory's allocated and apparent bytes (a `du` of its files).
+//! What a process and a directory use: a process's resident set and CPU
+//! time from /proc, a directory's allocated and apparent bytes (a `du` of
+//! its files).
 
 use std::path::Path;
 
@@ -10,6 +11,26 @@ pub fn rss_bytes(pid: u32) -> Result<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
     parse_vm_rss(&status)
         .ok_or_else(|| super::error::Error::other(format!("no VmRSS for process {pid}")))
+}
+
+/// User and system CPU time of process `pid` (all its threads), seconds.
+pub fn cpu_seconds(pid: u32) -> Result<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    parse_cpu_seconds(&stat)
+        .ok_or_else(|| super::error::Error::other(format!("no CPU times for process {pid}")))
+}
+
+/// Clock ticks per second of /proc's times (USER_HZ, 100 on Linux).
+const USER_HZ: f64 = 100.0;
+
+fn parse_cpu_seconds(stat: &str) -> Option<f64> {
+    // Fields after the command name (which may hold spaces) start at the
+    // state, field 3; utime and stime are fields 14 and 15.
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let utime: f64 = fields.get(11)?.parse().ok()?;
+    let stime: f64 = fields.get(12)?.parse().ok()?;
+    Some((utime + stime) / USER_HZ)
 }
 
 fn parse_vm_rss(status: &str) -> Option<u64> {
@@ -75,6 +96,14 @@ mod tests {
         assert_eq!(parse_vm_rss(status), Some(1234 * 1024));
         assert_eq!(parse_vm_rss("Name: x\n"), None);
         assert!(rss_bytes(std::process::id()).is_ok_and(|b| b > 0));
+    }
+
+    #[test]
+    fn cpu_seconds_from_stat() {
+        let stat = "42 (truce d) S 1 42 42 0 -1 4194304 100 0 0 0 250 50 0 0 20 0 9 0 1 2 3";
+        assert_eq!(parse_cpu_seconds(stat), Some(3.0));
+        assert_eq!(parse_cpu_seconds("42 (x) S 1"), None);
+        assert!(cpu_seconds(std::process::id()).is_ok());
     }
 
     #[test]
