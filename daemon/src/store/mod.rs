@@ -1,16 +1,17 @@
 //! The only module that names sled. It owns the data directory: the lock
-//! file, the sled database under `store/`, the format-version check, the
-//! append-only `entries` tree and the derived trees (`records`,
-//! `requests`), the durable watermark, and the file syncs that sled's own
-//! flush leaves out.
+//! file, the entry log under `log/` (every entry's bytes, [`log`]), the
+//! sled database under `store/` with the rows derived from the log
+//! ([`engine`]), the format-version check, the durable watermark, and the
+//! file syncs that sled's own flush leaves out.
 //!
 //! Writes come only from the commit pipeline ([`crate::commit`]) through
 //! [`Store::apply`]; reads go through the `read_*` methods, which never
 //! return anything past [`Store::durable_sequence`].
 //!
-//! sled's handles live in an [`Engine`] the store can swap: after a write
-//! failed on a full disk, [`Store::reopen`] closes sled and opens it again
-//! from its files while every holder of the `Arc<Store>` keeps its handle.
+//! sled's handles and the log live in an [`Engine`] the store can swap:
+//! after a write failed on a full disk, [`Store::reopen`] closes both and
+//! opens them again from their files while every holder of the
+//! `Arc<Store>` keeps its handle.
 
 mod engine;
 mod files;
