@@ -10,6 +10,7 @@
 //! failure (an I/O error of the disk) writes wait for a restart.
 
 pub mod order;
+mod syncer;
 
 use std::{
     collections::HashMap,
@@ -36,6 +37,7 @@ use crate::{
     validate::{self, Missing, ValidWrite},
 };
 use order::{Position, Sequencer};
+use syncer::{Syncer, failed};
 
 /// The largest encoded entry accepted.
 pub const MAX_ENTRY_BYTES: usize = 64 * 1024;
@@ -133,9 +135,10 @@ pub fn start(
     }
     let (tx, rx) = mpsc::channel(QUEUE_CAPACITY);
     let stats = Arc::new(Stats::default());
+    let syncer = Syncer::start(Arc::clone(&store), sync)?;
     let mut writer = Writer {
         store,
-        sync,
+        syncer,
         sequencer,
         stopped: None,
         stats: Arc::clone(&stats),
@@ -194,7 +197,8 @@ impl Stopped {
 
 struct Writer {
     store: Arc<Store>,
-    sync: Box<dyn SyncStep>,
+    /// Writes and syncs each group's frames on its own thread.
+    syncer: Syncer,
     sequencer: Sequencer,
     /// Set after a failed write, flush or sync.
     stopped: Option<Stopped>,
@@ -295,6 +299,9 @@ impl Writer {
         let mut group_records: HashMap<(RecordKind, String), u64> = HashMap::new();
         let mut group_views: HashMap<(RecordKind, String), View> = HashMap::new();
         let mut group_nodes: HashMap<(u8, u64), merkle::Hash> = HashMap::new();
+        // A read of the store that met a full disk, and who asked.
+        let mut full_disk: Option<String> = None;
+        let mut refused = Vec::new();
 
         for p in group {
             let group = GroupState {
@@ -374,13 +381,23 @@ impl Writer {
                     accepted.push(receipt.clone());
                     waiting.push((p.reply, Outcome::Accepted(Box::new(receipt))));
                 }
+                // sled met a full disk (in its background flush, say) and
+                // now fails reads too: a write failure like any other.
+                Err(Error::Store(e)) if e.is_disk_full() => {
+                    full_disk.get_or_insert_with(|| format!("write failed: {e}"));
+                    refused.push(p.reply);
+                }
                 Err(e) => {
                     let _ = p.reply.send(Err(e));
                 }
             }
         }
 
-        if let Err((why, full)) = self.make_durable(&batch) {
+        let made = match full_disk {
+            Some(why) => Err((why, true)),
+            None => self.make_durable(&batch),
+        };
+        if let Err((why, full)) = made {
             let reopen = full || self.space.shortage(self.store.dir()).is_some();
             tracing::error!(error = %why, disk_full = reopen, "write path stopped: nothing more will be acknowledged until the store is reopened");
             let stopped = Stopped {
@@ -388,7 +405,8 @@ impl Writer {
                 reopen,
                 reopened: false,
             };
-            for (reply, _) in waiting {
+            let replies = waiting.into_iter().map(|(reply, _)| reply);
+            for reply in replies.chain(refused) {
                 let _ = reply.send(Err(Error::WritesStopped(stopped.told())));
             }
             self.stopped = Some(stopped);
@@ -477,21 +495,19 @@ impl Writer {
             last_sequence: last,
             entries: batch.len(),
         };
-        fn failed(step: &'static str) -> impl Fn(crate::store::StoreError) -> (String, bool) {
-            move |e| (format!("{step} failed: {e}"), e.is_disk_full())
-        }
-        self.store.apply(batch).map_err(failed("write"))?;
-        self.sync
-            .flush(&self.store, &group)
-            .map_err(failed("flush"))?;
-        let syncing = std::time::Instant::now();
-        self.sync
-            .sync(&self.store, &group)
-            .map_err(failed("sync"))?;
+        // The frames into the log's buffer; then, while the sync thread
+        // writes and syncs them, their rows into sled. Both must succeed
+        // before anything is acknowledged.
+        let offsets = self.store.append_frames(batch).map_err(failed("write"))?;
+        self.syncer.begin(group)?;
+        let derived = self
+            .store
+            .apply_derived(batch, &offsets)
+            .map_err(failed("write"));
+        let synced = self.syncer.finish()?;
+        derived?;
         let metrics = &self.stats.metrics;
-        metrics
-            .fsync_seconds
-            .observe(syncing.elapsed().as_secs_f64());
+        metrics.fsync_seconds.observe(synced.as_secs_f64());
         self.store.set_durable(last);
         metrics.appends.inc_by(batch.len() as u64);
         metrics.group_entries.observe(batch.len() as f64);

@@ -538,12 +538,27 @@ impl Store {
     /// [`Store::flush`] has written the log and [`Store::sync_files`] has
     /// synced it.
     pub fn apply(&self, batch: &Batch) -> Result<(), StoreError> {
+        let offsets = self.append_frames(batch)?;
+        self.apply_derived(batch, &offsets)
+    }
+
+    /// The first half of [`Store::apply`]: the group's frames into the
+    /// entry log's buffer; returns each entry's (sequence, offset).
+    pub fn append_frames(&self, batch: &Batch) -> Result<Vec<(u64, u64)>, StoreError> {
         let e = self.engine()?;
         let mut offsets = Vec::with_capacity(batch.entries.len());
         for (seq, bytes) in &batch.entries {
             offsets.push((*seq, e.log.append(*seq, bytes)?));
         }
-        e.trees.commit(batch, &offsets)?;
+        Ok(offsets)
+    }
+
+    /// The second half of [`Store::apply`]: the group's derived rows and
+    /// offsets in one atomic sled batch. The commit writer runs it while
+    /// the frames are written and synced.
+    pub fn apply_derived(&self, batch: &Batch, offsets: &[(u64, u64)]) -> Result<(), StoreError> {
+        let e = self.engine()?;
+        e.trees.commit(batch, offsets)?;
         e.dirty.store(true, Ordering::Release);
         Ok(())
     }
