@@ -1,9 +1,10 @@
 //! The commit pipeline: one writer thread owns every write to the store.
 //! It takes a group of queued appends, runs the checks that depend on
 //! stored state (idempotency, referenced ids, id uniqueness), assigns
-//! sequence and time, writes the group with its derived keys as one atomic
-//! batch, flushes and syncs once for the whole group, moves the durable
-//! watermark, and only then acknowledges. A failed write, flush or sync
+//! sequence and time, puts the group's frames in the entry log, writes and
+//! syncs them once for the whole group (on the sync thread, while the
+//! writer writes their derived rows to sled as one atomic batch), moves
+//! the durable watermark, and only then acknowledges. A failed write, flush or sync
 //! stops all later writes until the store is reopened; reads continue. When
 //! the failure was a full disk, the writer reopens the store itself at the
 //! first append after free space is back over the margin; after any other
