@@ -42,6 +42,8 @@ const HEADER: usize = 20;
 /// length read from garbage.
 const MAX_FRAME_BYTES: usize = 16 * 1024 * 1024;
 const SPARE: &str = "spare";
+/// Appended to the name of a segment set aside at open.
+const DISCARDED: &str = ".discarded";
 const ZEROS: usize = 1024 * 1024;
 
 fn segment_name(first: u64) -> String {
@@ -125,8 +127,6 @@ pub(super) struct Behind(pub String);
 
 /// The writer's position.
 struct Tail {
-    /// First sequence of the current segment.
-    first: u64,
     file: Arc<File>,
     path: PathBuf,
     len: u64,
@@ -224,7 +224,6 @@ impl Log {
             };
             let path = &paths[&first];
             let (end, chain) = scan_segment(file, path, offset, next, prev, &read, found)?;
-            let moved = end.next > next;
             (offset, next, prev) = (end.offset, end.next, chain);
             // The log goes on in the next segment if its first frame
             // continues the chain.
@@ -238,14 +237,26 @@ impl Log {
                 }
                 _ => break,
             }
-            let _ = moved;
         }
 
-        // Segments after the one the log ends in hold nothing it keeps.
+        // Segments after the one the log ends in hold nothing it keeps: a
+        // segment made just before a crash, never written, is removed. One
+        // with frames means the log broke off before it (a damaged frame),
+        // so it may hold acknowledged entries: it is set aside, never
+        // deleted, and the marks check then refuses the store.
         let stale: Vec<u64> = segments.range(first + 1..).map(|(k, _)| *k).collect();
         for k in stale {
-            segments.remove(&k);
-            if let Some(p) = paths.get(&k) {
+            let (Some(file), Some(p)) = (segments.remove(&k), paths.get(&k)) else {
+                continue;
+            };
+            let mut head = [0u8; HEADER];
+            let written = file.read_exact_at(&mut head, 0).is_ok() && head != [0u8; HEADER];
+            if written {
+                let mut aside = p.as_os_str().to_owned();
+                aside.push(DISCARDED);
+                tracing::warn!(segment = %p.display(), "entry log: a segment after the end of the log holds frames; set aside");
+                std::fs::rename(p, &aside).map_err(io_err(p))?;
+            } else {
                 std::fs::remove_file(p).map_err(io_err(p))?;
             }
         }
@@ -257,7 +268,6 @@ impl Log {
             segment_bytes: segment_bytes.max(MIN_SEGMENT_BYTES),
             segments: RwLock::new(segments),
             tail: Mutex::new(Tail {
-                first,
                 file,
                 path,
                 len,
@@ -321,6 +331,13 @@ impl Log {
         read_in(&*self.segments.read().map_err(poisoned)?, seq, offset)
     }
 
+    /// The segment that holds `seq`, and its path.
+    fn segment_of(&self, seq: u64) -> Result<(Arc<File>, PathBuf), StoreError> {
+        let segments = self.segments.read().map_err(poisoned)?;
+        let (first, file) = holding_segment(&segments, seq)?;
+        Ok((Arc::clone(file), self.dir.join(segment_name(first))))
+    }
+
     /// Hands every written frame, from the first, to `found` (reindex).
     pub(super) fn scan_all(
         &self,
@@ -354,13 +371,7 @@ impl Log {
     /// Rewrites the bytes of a frame in place (same length), with a crc
     /// that checks: what someone rewriting the log would do. Tests only.
     pub(super) fn overwrite(&self, seq: u64, offset: u64, bytes: &[u8]) -> Result<(), StoreError> {
-        let file = {
-            let segments = self.segments.read().map_err(poisoned)?;
-            match segments.range(..=seq).next_back() {
-                Some((_, f)) => Arc::clone(f),
-                None => return Err(StoreError::Corrupt(format!("no segment holds entry {seq}"))),
-            }
-        };
+        let (file, path) = self.segment_of(seq)?;
         let (h, old) = read_frame(&file, offset, seq).map_err(StoreError::Corrupt)?;
         if old.len() != bytes.len() {
             return Err(StoreError::Corrupt(
@@ -369,7 +380,6 @@ impl Log {
         }
         let mut frame = Vec::with_capacity(HEADER + bytes.len());
         encode_frame(&mut frame, seq, h.prev, bytes);
-        let path = self.dir.join("segment");
         file.write_all_at(&frame, offset).map_err(io_err(&path))?;
         file.sync_data().map_err(io_err(&path))
     }
@@ -413,11 +423,10 @@ impl Log {
         let old_file = std::mem::replace(&mut t.file, file);
         let old_path = std::mem::replace(&mut t.path, path);
         t.left.push((old_file, old_path));
-        t.first = t.next;
         t.len = bytes;
         t.offset = 0;
         t.buf_at = 0;
-        tracing::debug!(first = t.first, "entry log: new segment");
+        tracing::debug!(first = t.next, "entry log: new segment");
         self.prepare_spare(self.next_size(bytes));
         Ok(())
     }
@@ -492,12 +501,22 @@ fn read_in(
     seq: u64,
     offset: u64,
 ) -> Result<Vec<u8>, StoreError> {
-    let Some((_, file)) = segments.range(..=seq).next_back() else {
-        return Err(StoreError::Corrupt(format!("no segment holds entry {seq}")));
-    };
+    let (_, file) = holding_segment(segments, seq)?;
     read_frame(file, offset, seq)
         .map(|(_, bytes)| bytes)
         .map_err(StoreError::Corrupt)
+}
+
+/// The segment among `segments` whose range holds `seq`: (first, file).
+fn holding_segment(
+    segments: &BTreeMap<u64, Arc<File>>,
+    seq: u64,
+) -> Result<(u64, &Arc<File>), StoreError> {
+    segments
+        .range(..=seq)
+        .next_back()
+        .map(|(first, file)| (*first, file))
+        .ok_or_else(|| StoreError::Corrupt(format!("no segment holds entry {seq}")))
 }
 
 /// Reads and checks the frame of `seq` at `offset`.
@@ -733,6 +752,61 @@ mod tests {
         )
         .unwrap();
         assert!(behind.is_err());
+    }
+
+    #[test]
+    fn segments_after_a_break_are_set_aside_and_unwritten_ones_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let (log, _) = open(dir.path(), None);
+        let mut offsets = Vec::new();
+        for seq in 1..=2000 {
+            offsets.push(log.append(seq, &entry(seq)).unwrap());
+        }
+        log.write().unwrap();
+        log.sync().unwrap();
+        drop(log);
+        let later: Vec<String> = names(dir.path())
+            .into_iter()
+            .filter(|n| n.ends_with(".log") && n != &segment_name(1))
+            .collect();
+        assert!(!later.is_empty(), "it rotated: {later:?}");
+        // A segment made just before a crash and never written.
+        let empty = segment_name(9_000);
+        create_segment(dir.path(), &dir.path().join(&empty), MIN_SEGMENT_BYTES).unwrap();
+        // A damaged frame in the first segment breaks the log there.
+        let f = File::options()
+            .write(true)
+            .open(dir.path().join(segment_name(1)))
+            .unwrap();
+        f.write_all_at(&[0xff], offsets[99] + HEADER as u64)
+            .unwrap();
+        drop(f);
+
+        let (log, seen) = open(dir.path(), None);
+        assert_eq!(seen.len(), 99);
+        assert_eq!(log.last().unwrap(), 99);
+        let now = names(dir.path());
+        for name in &later {
+            assert!(
+                !now.contains(name),
+                "{name} is no longer a segment: {now:?}"
+            );
+            assert!(
+                now.contains(&format!("{name}{DISCARDED}")),
+                "{name} was set aside, not deleted: {now:?}"
+            );
+        }
+        assert!(
+            !now.iter().any(|n| n.starts_with(&empty)),
+            "the unwritten segment was removed: {now:?}"
+        );
+    }
+
+    fn names(dir: &Path) -> Vec<String> {
+        std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect()
     }
 
     #[test]
