@@ -46,6 +46,11 @@ impl Space {
         (Space::Tree, "tree"),
     ];
 
+    /// A stored key without its space's tag byte.
+    pub(super) fn untag(key: &[u8]) -> &[u8] {
+        key.get(1..).unwrap_or_default()
+    }
+
     /// `key` in this space.
     pub(super) fn key(self, key: &[u8]) -> Vec<u8> {
         let mut k = Vec::with_capacity(1 + key.len());
@@ -131,6 +136,9 @@ impl Engine {
                     .map_err(|_| StoreError::Corrupt("format version key is malformed".into()))?;
                 if found == 1 {
                     upgrade_from_1(&db, &log_dir, options)?;
+                    // The log's directory entry is durable before the
+                    // format says the entries are there.
+                    files.sync_all_now()?;
                     meta.insert(FORMAT_VERSION_KEY, &FORMAT_VERSION.to_be_bytes())?;
                     db.flush()?;
                     files.sync_all_now()?;
@@ -156,13 +164,15 @@ impl Engine {
                 meta.insert(FORMAT_VERSION_KEY, &FORMAT_VERSION.to_be_bytes())?;
             }
         }
-        let after = trees.last_indexed()?;
         let mut replayed = 0u64;
-        let opened = Log::open(&log_dir, options.segment_bytes, after, &mut |s| {
-            replayed += 1;
-            trees.replay(s)
-        })?;
-        let log = match opened {
+        let mut open_log = |after| {
+            replayed = 0;
+            Log::open(&log_dir, options.segment_bytes, after, &mut |s| {
+                replayed += 1;
+                trees.replay(s)
+            })
+        };
+        let log = match open_log(trees.last_indexed()?)? {
             Ok(log) => log,
             Err(log::Behind(why)) => {
                 // The derived trees hold entries the log does not (sled
@@ -170,14 +180,7 @@ impl Engine {
                 // disk): derive them all again from the log.
                 tracing::warn!(reason = %why, "the indexes are ahead of the entry log; rebuilding them from the log");
                 trees.clear()?;
-                replayed = 0;
-                match Log::open(&log_dir, options.segment_bytes, None, &mut |s| {
-                    replayed += 1;
-                    trees.replay(s)
-                })? {
-                    Ok(log) => log,
-                    Err(log::Behind(why)) => return Err(StoreError::Corrupt(why)),
-                }
+                open_log(None)?.map_err(|log::Behind(why)| StoreError::Corrupt(why))?
             }
         };
         if replayed > 0 {
@@ -236,6 +239,14 @@ fn upgrade_from_1(db: &sled::Db, log_dir: &Path, options: &StoreOptions) -> Resu
     log.sync()
 }
 
+/// An `entries` row as stored: (sequence, offset of its frame).
+pub(super) fn entry_row(key: &[u8], value: &[u8]) -> Result<(u64, u64), StoreError> {
+    match (keys::decode_seq(Space::untag(key)), keys::decode_seq(value)) {
+        (Some(seq), Some(offset)) => Ok((seq, offset)),
+        _ => Err(StoreError::Corrupt("malformed entry offset".into())),
+    }
+}
+
 /// The trees of format 1, dropped once upgraded.
 const FORMAT_1_TREES: [&str; 6] = ["entries", "records", "requests", "views", "indexes", "tree"];
 
@@ -291,10 +302,8 @@ impl Trees {
         let Some((k, v)) = self.all(Space::Entries).next_back().transpose()? else {
             return Ok(None);
         };
-        match (keys::decode_seq(&k[1..]), keys::decode_seq(&v)) {
-            (Some(seq), Some(offset)) => Ok(Some(After { seq, offset })),
-            _ => Err(StoreError::Corrupt("malformed entry offset".into())),
-        }
+        let (seq, offset) = entry_row(&k, &v)?;
+        Ok(Some(After { seq, offset }))
     }
 
     /// Empties every space.

@@ -534,7 +534,7 @@ impl Store {
     }
 
     /// Adds a group to the entry log's buffer and writes its derived rows
-    /// and offsets in one atomic sled transaction. Not durable until
+    /// and offsets as one atomic sled batch. Not durable until
     /// [`Store::flush`] has written the log and [`Store::sync_files`] has
     /// synced it.
     pub fn apply(&self, batch: &Batch) -> Result<(), StoreError> {
@@ -622,9 +622,7 @@ impl Store {
             &keys::entry_key(durable),
         ) {
             let (k, v) = item?;
-            let (Some(seq), Some(offset)) = (untagged_seq(&k), keys::decode_seq(&v)) else {
-                return Err(StoreError::Corrupt("malformed entry offset".into()));
-            };
+            let (seq, offset) = engine::entry_row(&k, &v)?;
             if page.len() >= limit {
                 break;
             }
@@ -767,16 +765,11 @@ impl Store {
         for (space, name) in Space::ALL {
             for item in e.trees.all(space) {
                 let (k, v) = item?;
-                out.push((name.to_owned(), k[1..].to_vec(), v.to_vec()));
+                out.push((name.to_owned(), Space::untag(&k).to_vec(), v.to_vec()));
             }
         }
         Ok(out)
     }
-}
-
-/// The sequence of an `entries` key as stored (after its space's tag).
-fn untagged_seq(key: &[u8]) -> Option<u64> {
-    key.get(1..).and_then(keys::decode_seq)
 }
 
 /// An `entries` row (sequence → offset) read from the log.
@@ -788,8 +781,8 @@ fn read_row(
         Ok(kv) => kv,
         Err(err) => return (0, Err(err.into())),
     };
-    match (untagged_seq(&k), keys::decode_seq(&v)) {
-        (Some(seq), Some(offset)) => (seq, e.log.read(seq, offset)),
-        _ => (0, Err(StoreError::Corrupt("malformed entry offset".into()))),
+    match engine::entry_row(&k, &v) {
+        Ok((seq, offset)) => (seq, e.log.read(seq, offset)),
+        Err(err) => (0, Err(err)),
     }
 }
