@@ -5,7 +5,7 @@
 //! file syncs that sled's own flush leaves out.
 //!
 //! Writes come only from the commit pipeline ([`crate::commit`]) through
-//! [`Store::apply`]; reads go through the `read_*` methods, which never
+//! [`Store::append_frames`] and [`Store::apply_derived`]; reads go through the `read_*` methods, which never
 //! return anything past [`Store::durable_sequence`].
 //!
 //! sled's handles and the log live in an [`Engine`] the store can swap:
@@ -533,17 +533,9 @@ impl Store {
             .view(kind, id, &|seq, offset| e.log.read(seq, offset))
     }
 
-    /// Adds a group to the entry log's buffer and writes its derived rows
-    /// and offsets as one atomic sled batch. Not durable until
-    /// [`Store::flush`] has written the log and [`Store::sync_files`] has
-    /// synced it.
-    pub fn apply(&self, batch: &Batch) -> Result<(), StoreError> {
-        let offsets = self.append_frames(batch)?;
-        self.apply_derived(batch, &offsets)
-    }
-
-    /// The first half of [`Store::apply`]: the group's frames into the
-    /// entry log's buffer; returns each entry's (sequence, offset).
+    /// A group's frames into the entry log's buffer; returns each entry's
+    /// (sequence, offset). Not durable until [`Store::flush`] has written
+    /// them and [`Store::sync_files`] has synced them.
     pub fn append_frames(&self, batch: &Batch) -> Result<Vec<(u64, u64)>, StoreError> {
         let e = self.engine()?;
         let mut offsets = Vec::with_capacity(batch.entries.len());
@@ -553,8 +545,8 @@ impl Store {
         Ok(offsets)
     }
 
-    /// The second half of [`Store::apply`]: the group's derived rows and
-    /// offsets in one atomic sled batch. The commit writer runs it while
+    /// A group's derived rows and offsets (from
+    /// [`Store::append_frames`]) as one atomic sled batch. The commit writer runs it while
     /// the frames are written and synced.
     pub fn apply_derived(&self, batch: &Batch, offsets: &[(u64, u64)]) -> Result<(), StoreError> {
         let e = self.engine()?;
