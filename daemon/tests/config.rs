@@ -141,6 +141,7 @@ fn bad_config_files_name_the_setting_and_the_file() {
             "max_message_bytes = 10\n",
             "max_message_bytes",
         ),
+        ("segment.toml", "log_segment_mb = 0\n", "log_segment_mb"),
         ("syntax.toml", "listen = \n", "syntax.toml"),
     ];
     for (name, text, setting) in cases {
@@ -158,6 +159,9 @@ fn bad_config_files_name_the_setting_and_the_file() {
     let (ok, _, err) = truced_config(None, &[("TRUCE_CACHE_MB", "lots")], &[]);
     assert!(!ok);
     assert!(err.contains("cache-mb"), "{err}");
+    let (ok, _, err) = truced_config(None, &[("TRUCE_LOG_SEGMENT_MB", "0")], &[]);
+    assert!(!ok);
+    assert!(err.contains("log-segment-mb"), "{err}");
 }
 
 #[test]
