@@ -25,8 +25,10 @@ pub enum Term {
     Evidence(i32),
     Country(String),
     Admin1(String),
-    /// occurred.start as (seconds, nanos).
-    OccurredStart(i64, i32),
+    /// The hour (seconds since 1970 / 3600, floored) occurred.start is
+    /// in: a coarse term, so that a time range reads few index rows (the
+    /// query verifies the exact time of every candidate).
+    OccurredHour(i64),
     /// A CELL_DEGREES grid cell by (floor(lat), floor(lon)).
     Cell(i16, i16),
     AllAgreements,
@@ -38,6 +40,14 @@ pub enum Term {
 pub fn cell(lat: f64, lon: f64) -> (i16, i16) {
     let f = |v: f64, max: f64| (v / CELL_DEGREES).floor().clamp(-max, max - 1.0) as i16;
     (f(lat, 90.0), f(lon, 180.0))
+}
+
+/// Seconds in one [`Term::OccurredHour`].
+pub const OCCURRED_HOUR_SECONDS: i64 = 3600;
+
+/// The [`Term::OccurredHour`] of a time in seconds since 1970.
+pub fn occurred_hour(seconds: i64) -> i64 {
+    seconds.div_euclid(OCCURRED_HOUR_SECONDS)
 }
 
 /// The terms of one version of a view.
@@ -74,8 +84,8 @@ fn report_terms(v: &ReportView) -> Vec<Term> {
             t.push(Term::Cell(a, b));
         }
     }
-    if let Some(Timestamp { seconds, nanos }) = r.occurred.as_ref().and_then(|o| o.start) {
-        t.push(Term::OccurredStart(seconds, nanos));
+    if let Some(Timestamp { seconds, .. }) = r.occurred.as_ref().and_then(|o| o.start) {
+        t.push(Term::OccurredHour(occurred_hour(seconds)));
     }
     t.sort();
     t.dedup();

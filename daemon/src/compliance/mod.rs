@@ -186,14 +186,10 @@ pub fn run(
         candidates.insert(seq, id);
     }
     let since = prev_from.checked_sub(LOOK_BACK).unwrap_or(prev_from);
-    let lo = keys::term_prefix(&Term::OccurredStart(
-        to_timestamp(since).seconds,
-        to_timestamp(since).nanos,
-    ));
-    let hi = keys::term_prefix(&Term::OccurredStart(
-        to_timestamp(to).seconds,
-        to_timestamp(to).nanos,
-    ));
+    let (lo, hi) = keys::occurred_range(
+        Some(to_timestamp(since).seconds),
+        Some(to_timestamp(to).seconds),
+    );
     for item in store.scan_index_range(&lo, &hi) {
         let (seq, id) = item?;
         if seq <= at {

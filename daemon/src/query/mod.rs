@@ -61,13 +61,8 @@ fn report_driver(f: &ReportFilter) -> Driver {
         return Driver::Term("target_class", Term::TargetClass(t));
     }
     if f.since.is_some() || f.until.is_some() {
-        let tag = [keys::OCCURRED_START_TAG];
-        let from = f.since.map_or(tag.to_vec(), |t| {
-            keys::term_prefix(&Term::OccurredStart(t.seconds, t.nanos))
-        });
-        let to = f.until.map_or(vec![keys::OCCURRED_START_TAG + 1], |t| {
-            keys::term_prefix(&Term::OccurredStart(t.seconds, t.nanos))
-        });
+        let (from, to) =
+            keys::occurred_range(f.since.map(|t| t.seconds), f.until.map(|t| t.seconds));
         return Driver::Collected("occurred_start (range)", vec![(from, to)]);
     }
     if let Some(b) = &f.bbox {

@@ -7,36 +7,41 @@
 use std::{
     path::Path,
     sync::{
-        Arc, Weak,
+        Arc, Condvar, Mutex, Weak,
         atomic::{AtomicBool, Ordering},
     },
     time::{Duration, Instant},
 };
 
-use prost::Message as _;
-
 use super::{
-    Batch, FORMAT_VERSION, FORMAT_VERSION_KEY, RecordKind, SLED_DIR, StoreError, StoreOptions,
-    files, keys,
-    log::{self, After, Log, ReadFrame, Scanned},
+    FORMAT_VERSION, FORMAT_VERSION_KEY, SLED_DIR, StoreError, StoreOptions, files, keys,
+    log::{self, Log},
+    trees::Trees,
 };
-use crate::{derive, merkle, project};
 
 /// The kinds of derived row. They share one sled tree, each under its
 /// tag byte, so that a group's rows are one atomic `apply_batch` (sled's
 /// transactions over several trees read every key they write first).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Space {
-    /// sequence → offset of its frame in its log segment.
+    /// Offsets of entries' frames: a run of sequences per row
+    /// ([`super::blocks`]).
     Entries = 1,
     Records = 2,
     Requests = 3,
     Views = 4,
+    /// Postings of one term, one row of its own each (format 2's only
+    /// kind; now a correction's postings of older records).
     Indexes = 5,
+    /// Tree nodes: a run of leaves per row ([`super::blocks`]).
     Tree = 6,
+    /// Postings of one term packed per seal ([`super::blocks`]).
+    Postings = 7,
 }
 
 impl Space {
+    /// The spaces of the rows as the writer makes them, by name (packed
+    /// postings are `indexes` rows unpacked).
     pub(super) const ALL: [(Space, &'static str); 6] = [
         (Space::Entries, "entries"),
         (Space::Records, "records"),
@@ -60,11 +65,6 @@ impl Space {
     }
 }
 
-/// sled's tree of derived rows.
-pub(super) struct Trees {
-    rows: sled::Tree,
-}
-
 /// sled's database, its trees, the entry log and the files sled's flush
 /// leaves unsynced.
 pub(super) struct Engine {
@@ -72,8 +72,40 @@ pub(super) struct Engine {
     pub trees: Trees,
     pub log: Log,
     pub files: files::Files,
-    /// Set by every write to sled, cleared by the background flush.
+    /// Set by every seal into sled, cleared by the background flush.
     pub dirty: AtomicBool,
+    /// Wakes the background seal before its next tick.
+    pub wake: Arc<Wake>,
+}
+
+/// A doorbell for the background seal.
+#[derive(Debug, Default)]
+pub(super) struct Wake {
+    due: Mutex<bool>,
+    rung: Condvar,
+}
+
+impl Wake {
+    /// Asks the background thread to seal now.
+    pub fn ring(&self) {
+        if let Ok(mut due) = self.due.lock() {
+            *due = true;
+            self.rung.notify_one();
+        }
+    }
+
+    /// Waits until rung or `timeout` passed.
+    fn wait(&self, timeout: Duration) {
+        let Ok(due) = self.due.lock() else {
+            std::thread::sleep(timeout);
+            return;
+        };
+        let mut due = match self.rung.wait_timeout_while(due, timeout, |due| !*due) {
+            Ok((due, _)) => due,
+            Err(poisoned) => poisoned.into_inner().0,
+        };
+        *due = false;
+    }
 }
 
 /// How long an open waits for a closed sled of this process to let go of
@@ -104,7 +136,7 @@ impl Engine {
                 }
                 Ok(engine) => {
                     let engine = Arc::new(engine);
-                    flush_in_background(Arc::downgrade(&engine));
+                    flush_in_background(Arc::downgrade(&engine), Arc::clone(&engine.wake));
                     return Ok(engine);
                 }
                 Err(e) => return Err(e),
@@ -123,9 +155,7 @@ impl Engine {
             // This module's flusher decides when; no sled flusher.
             .flush_every_ms(None)
             .open()?;
-        let trees = Trees {
-            rows: db.open_tree("derived")?,
-        };
+        let trees = Trees::new(db.open_tree("derived")?);
         let meta = db.open_tree("meta")?;
         let files = files::Files::open(dir, &sled_dir)?;
         let log_dir = dir.join(log::LOG_DIR);
@@ -147,6 +177,13 @@ impl Engine {
                     for name in FORMAT_1_TREES {
                         db.drop_tree(name)?;
                     }
+                } else if found == 2 {
+                    // Format 2 kept a row per fact in sled: derive them
+                    // again, packed, from the log (a rebuild cut short
+                    // goes on from where it stopped).
+                    tracing::info!("upgrading the store from format 2: deriving its indexes again");
+                    trees.clear()?;
+                    meta.insert(FORMAT_VERSION_KEY, &FORMAT_VERSION.to_be_bytes())?;
                 } else if found != FORMAT_VERSION {
                     return Err(StoreError::FormatVersion {
                         path: dir.to_owned(),
@@ -156,7 +193,7 @@ impl Engine {
                 }
             }
             None => {
-                if !trees.rows.is_empty() {
+                if !trees.is_empty()? {
                     return Err(StoreError::Corrupt(
                         "entries exist but no format version was written".into(),
                     ));
@@ -183,6 +220,7 @@ impl Engine {
                 open_log(None)?.map_err(|log::Behind(why)| StoreError::Corrupt(why))?
             }
         };
+        trees.seal()?;
         if replayed > 0 {
             tracing::info!(
                 entries = replayed,
@@ -198,6 +236,7 @@ impl Engine {
             log,
             files,
             dirty: AtomicBool::new(false),
+            wake: Arc::default(),
         })
     }
 
@@ -239,29 +278,31 @@ fn upgrade_from_1(db: &sled::Db, log_dir: &Path, options: &StoreOptions) -> Resu
     log.sync()
 }
 
-/// An `entries` row as stored: (sequence, offset of its frame).
-pub(super) fn entry_row(key: &[u8], value: &[u8]) -> Result<(u64, u64), StoreError> {
-    match (keys::decode_seq(Space::untag(key)), keys::decode_seq(value)) {
-        (Some(seq), Some(offset)) => Ok((seq, offset)),
-        _ => Err(StoreError::Corrupt("malformed entry offset".into())),
-    }
-}
-
 /// The trees of format 1, dropped once upgraded.
 const FORMAT_1_TREES: [&str; 6] = ["entries", "records", "requests", "views", "indexes", "tree"];
 
-/// Flushes and syncs the derived trees every [`FLUSH_EVERY`] while they
-/// change, until the engine is dropped. Bounds what an open has to derive
-/// again after a crash.
-fn flush_in_background(engine: Weak<Engine>) {
+/// Seals the rows in memory into sled when the writer rings (every
+/// [`SEAL_ENTRIES`](super::trees::SEAL_ENTRIES)) or every [`FLUSH_EVERY`],
+/// then flushes and syncs sled if a seal changed it, until the engine is
+/// dropped. Bounds what an open has to derive again after a crash. The
+/// thread holds the engine only while it works, so a reopen is not kept
+/// waiting.
+fn flush_in_background(engine: Weak<Engine>, wake: Arc<Wake>) {
     let started = std::thread::Builder::new()
         .name("truce-flush".into())
         .spawn(move || {
             loop {
-                std::thread::sleep(FLUSH_EVERY);
+                wake.wait(FLUSH_EVERY);
                 let Some(e) = engine.upgrade() else {
                     return;
                 };
+                match e.trees.seal() {
+                    Ok(true) => e.dirty.store(true, Ordering::Release),
+                    Ok(false) => {}
+                    Err(err) => {
+                        tracing::warn!(error = %err, "background seal of the indexes failed")
+                    }
+                }
                 if e.dirty.swap(false, Ordering::AcqRel)
                     && let Err(err) = e.flush_derived()
                 {
@@ -271,176 +312,7 @@ fn flush_in_background(engine: Weak<Engine>) {
             }
         });
     if let Err(e) = started {
-        tracing::warn!(error = %e, "no thread for the background flush; the indexes are flushed at close");
-    }
-}
-
-impl Trees {
-    /// The row under `key` in `space`.
-    pub(super) fn get(&self, space: Space, key: &[u8]) -> Result<Option<sled::IVec>, StoreError> {
-        Ok(self.rows.get(space.key(key))?)
-    }
-
-    /// The rows of `space` with keys in `[from, to)`; each key still
-    /// carries the space's tag byte.
-    pub(super) fn range(&self, space: Space, from: &[u8], to: &[u8]) -> sled::Iter {
-        self.rows.range(space.key(from)..space.key(to))
-    }
-
-    /// The rows of `space` with keys in `[from, to]`, tag byte included.
-    pub(super) fn range_to(&self, space: Space, from: &[u8], to: &[u8]) -> sled::Iter {
-        self.rows.range(space.key(from)..=space.key(to))
-    }
-
-    /// Every row of `space`, tag byte included.
-    pub(super) fn all(&self, space: Space) -> sled::Iter {
-        self.rows.scan_prefix([space as u8])
-    }
-
-    /// The last entry the derived trees hold, and its frame's offset.
-    fn last_indexed(&self) -> Result<Option<After>, StoreError> {
-        let Some((k, v)) = self.all(Space::Entries).next_back().transpose()? else {
-            return Ok(None);
-        };
-        let (seq, offset) = entry_row(&k, &v)?;
-        Ok(Some(After { seq, offset }))
-    }
-
-    /// Empties every space.
-    pub(super) fn clear(&self) -> Result<(), StoreError> {
-        Ok(self.rows.clear()?)
-    }
-
-    /// Derives and writes the rows of one entry found in the log.
-    pub(super) fn replay(&self, s: Scanned<'_>) -> Result<(), StoreError> {
-        let batch = self.derive(s.seq, s.bytes, s.read)?;
-        self.commit(&batch, &[(s.seq, s.offset)])
-    }
-
-    /// The view of a record: stored, or for a record no later entry
-    /// changed (whose view is not stored), its creating entry projected.
-    pub(super) fn view(
-        &self,
-        kind: RecordKind,
-        id: &str,
-        read: ReadFrame<'_>,
-    ) -> Result<Option<project::View>, StoreError> {
-        let key = keys::record_key(kind, id);
-        if let Some(bytes) = self.get(Space::Views, &key)? {
-            return project::View::decode(kind, &bytes)
-                .map(Some)
-                .map_err(|why| StoreError::Corrupt(format!("view of {id}: {why}")));
-        }
-        let Some(created) = self.get(Space::Records, &key)? else {
-            return Ok(None);
-        };
-        let seq = keys::decode_seq(&created)
-            .ok_or_else(|| StoreError::Corrupt(format!("record {id} is malformed")))?;
-        let offset = self
-            .offset(seq)?
-            .ok_or_else(|| StoreError::Corrupt(format!("entry {seq} of {id} is missing")))?;
-        let entry = truce_proto::v1::Entry::decode(read(seq, offset)?.as_slice())
-            .map_err(|why| StoreError::Corrupt(format!("entry {seq} is undecodable: {why}")))?;
-        project::apply(None, kind, id, &entry)
-            .map(Some)
-            .map_err(|why| StoreError::Corrupt(why.to_string()))
-    }
-
-    /// The rows an entry adds, given the rows of every entry before it:
-    /// what the writer computes for it (tested: reindex reproduces them).
-    fn derive(&self, seq: u64, bytes: &[u8], read: ReadFrame<'_>) -> Result<Batch, StoreError> {
-        let mut batch = Batch::default();
-        let nodes = merkle::append(seq - 1, merkle::leaf_hash(bytes), |level, index| {
-            self.tree_node(level, index)?
-                .ok_or_else(|| StoreError::Corrupt(format!("tree node {level}/{index} missing")))
-        })?;
-        if !nodes.is_empty() {
-            batch.push_nodes(seq - 1, &nodes);
-        }
-        let entry = truce_proto::v1::Entry::decode(bytes)
-            .map_err(|e| StoreError::Corrupt(format!("entry {seq} is undecodable: {e}")))?;
-        let derived = derive::from_entry(&entry)
-            .map_err(|e| StoreError::Corrupt(format!("entry {seq}: {e}")))?;
-        for (kind, id) in project::touched(&entry) {
-            let before = self.view(kind, &id, read)?;
-            let after = project::apply(before, kind, &id, &entry)
-                .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-            batch.push_view(kind, &id, &after);
-        }
-        batch.push(seq, Vec::new(), &derived);
-        Ok(batch)
-    }
-
-    /// Writes a group's derived rows and its entries' offsets as one
-    /// atomic sled batch: after a crash sled holds all of a group's rows
-    /// or none, so the last offset says what it holds.
-    pub(super) fn commit(&self, batch: &Batch, offsets: &[(u64, u64)]) -> Result<(), StoreError> {
-        if let Some((first, _)) = offsets.first()
-            && self
-                .get(Space::Entries, &keys::entry_key(*first))?
-                .is_some()
-        {
-            return Err(StoreError::Corrupt(format!("entry {first} already exists")));
-        }
-        let mut rows = sled::Batch::default();
-        for (seq, offset) in offsets {
-            rows.insert(
-                Space::Entries.key(&keys::entry_key(*seq)),
-                &offset.to_be_bytes(),
-            );
-        }
-        for (key, seq) in &batch.records {
-            rows.insert(Space::Records.key(key), &keys::entry_key(*seq));
-        }
-        let spaces = [
-            (Space::Requests, &batch.requests),
-            (Space::Views, &batch.views),
-            (Space::Indexes, &batch.indexes),
-            (Space::Tree, &batch.nodes),
-        ];
-        for (space, pairs) in spaces {
-            for (key, value) in pairs {
-                rows.insert(space.key(key), value.as_slice());
-            }
-        }
-        Ok(self.rows.apply_batch(rows)?)
-    }
-
-    /// The offset of an entry's frame, if the trees hold it.
-    pub(super) fn offset(&self, sequence: u64) -> Result<Option<u64>, StoreError> {
-        match self.get(Space::Entries, &keys::entry_key(sequence))? {
-            None => Ok(None),
-            Some(v) => keys::decode_seq(&v).map(Some).ok_or_else(|| {
-                StoreError::Corrupt(format!("entry {sequence}'s offset is malformed"))
-            }),
-        }
-    }
-
-    /// A stored Merkle tree node: the hash of the complete subtree at
-    /// `level` and `index`.
-    pub(super) fn tree_node(
-        &self,
-        level: u8,
-        index: u64,
-    ) -> Result<Option<merkle::Hash>, StoreError> {
-        // Node (level, index) was completed by the append of its last leaf.
-        let Some(leaf) = index
-            .checked_add(1)
-            .and_then(|i| i.checked_shl(u32::from(level)))
-            .map(|i| i - 1)
-        else {
-            return Ok(None);
-        };
-        match self.get(Space::Tree, &keys::tree_key(leaf))? {
-            None => Ok(None),
-            Some(v) => {
-                let at = usize::from(level) * 32;
-                match v.get(at..at + 32) {
-                    Some(h) => Ok(<[u8; 32]>::try_from(h).ok()),
-                    None => Ok(None),
-                }
-            }
-        }
+        tracing::warn!(error = %e, "no thread for the background flush; the indexes are sealed by the writer and flushed at close");
     }
 }
 
@@ -468,6 +340,71 @@ mod tests {
             }
             running.shutdown().await.unwrap();
         });
+    }
+
+    /// What readers can see of the derived rows.
+    type Seen = (
+        Vec<crate::store::DerivedRow>,
+        Vec<Vec<(u64, String)>>,
+        Vec<(u64, String)>,
+        Vec<(u64, Vec<u8>)>,
+        Vec<crate::merkle::Hash>,
+    );
+
+    fn seen(store: &Store) -> Seen {
+        let digest = store.derived_digest().unwrap();
+        let mut terms: Vec<Vec<u8>> = digest
+            .iter()
+            .filter(|(space, _, _)| space == "indexes")
+            .map(|(_, key, _)| key[..key.len() - keys::SEQ_LEN].to_vec())
+            .collect();
+        terms.dedup();
+        let last = store.durable_sequence();
+        let mut scans = Vec::new();
+        for term in &terms {
+            for after in [0, 2, last / 2, last - 1] {
+                scans.push(store.scan_index(term, after).map(Result::unwrap).collect());
+            }
+        }
+        let mut range: Vec<(u64, String)> = store
+            .scan_index_range(&[0x00], &[0xff])
+            .map(Result::unwrap)
+            .collect();
+        range.sort();
+        range.dedup();
+        let entries = store.read_entries(3, 1000, usize::MAX).unwrap();
+        let roots = (1..=last).map(|n| store.tree_root(n).unwrap()).collect();
+        (digest, scans, range, entries, roots)
+    }
+
+    #[test]
+    fn derived_rows_read_the_same_however_they_were_sealed() {
+        let dir = tempfile::tempdir().unwrap();
+        seeded(dir.path());
+        let store = Store::open(dir.path(), 16 << 20).unwrap();
+        let sealed_at_close = seen(&store);
+        assert!(!sealed_at_close.1.iter().all(Vec::is_empty));
+        let e = store.engine().unwrap();
+        // Sealing after every entry makes a correction's postings of older
+        // records rows of their own; the last entries stay in memory.
+        for every in [1u64, 2, 5, 1000] {
+            e.trees.clear().unwrap();
+            let mut n = 0u64;
+            e.log
+                .scan_all(&mut |frame| {
+                    let batch = e.trees.derive(frame.seq, frame.bytes, frame.read)?;
+                    e.trees.commit(&batch, &[(frame.seq, frame.offset)])?;
+                    n += 1;
+                    if n % every == 0 && n + 3 < store.durable_sequence() {
+                        e.trees.seal()?;
+                    }
+                    Ok(())
+                })
+                .unwrap();
+            assert_eq!(seen(&store), sealed_at_close, "sealed every {every}");
+        }
+        e.trees.seal().unwrap();
+        assert_eq!(seen(&store), sealed_at_close, "all sealed");
     }
 
     #[test]

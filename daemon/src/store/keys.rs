@@ -126,10 +126,9 @@ pub fn term_prefix(term: &Term) -> Vec<u8> {
             k.push(0x09);
             string(&mut k, s);
         }
-        Term::OccurredStart(secs, nanos) => {
-            k.push(0x0a);
-            k.extend_from_slice(&flip64(*secs));
-            k.extend_from_slice(&flip32(*nanos));
+        Term::OccurredHour(hour) => {
+            k.push(OCCURRED_HOUR_TAG);
+            k.extend_from_slice(&flip64(*hour));
         }
         Term::Cell(lat, lon) => {
             k.push(0x0b);
@@ -149,8 +148,26 @@ pub fn term_prefix(term: &Term) -> Vec<u8> {
     k
 }
 
-/// The tag byte that starts every OccurredStart key.
-pub const OCCURRED_START_TAG: u8 = 0x0a;
+/// The tag byte that starts every OccurredHour key (0x0a was format 2's
+/// exact occurred.start).
+const OCCURRED_HOUR_TAG: u8 = 0x0c;
+
+/// The `[from, to)` term-prefix range of index keys holding every report
+/// whose occurred.start may lie in `[since, until)` (seconds since 1970;
+/// `None` is open): whole hours, so a superset the caller verifies.
+pub fn occurred_range(since: Option<i64>, until: Option<i64>) -> (Vec<u8>, Vec<u8>) {
+    let from = since.map_or(vec![OCCURRED_HOUR_TAG], |s| {
+        term_prefix(&Term::OccurredHour(crate::index::occurred_hour(s)))
+    });
+    let to = until.map_or(vec![OCCURRED_HOUR_TAG + 1], |u| {
+        // An until with nanos lies inside its second's hour: the next
+        // hour's prefix bounds it either way.
+        term_prefix(&Term::OccurredHour(
+            crate::index::occurred_hour(u).saturating_add(1),
+        ))
+    });
+    (from, to)
+}
 
 /// An `indexes` key: the term's prefix, then the creating sequence.
 pub fn index_key(term: &Term, sequence: u64) -> Vec<u8> {
@@ -170,8 +187,8 @@ mod tests {
 
     #[test]
     fn index_keys_sort_by_value_then_sequence() {
-        let before_1970 = index_key(&Term::OccurredStart(-86_400, 0), 9);
-        let after_1970 = index_key(&Term::OccurredStart(86_400, 0), 1);
+        let before_1970 = index_key(&Term::OccurredHour(-24), 9);
+        let after_1970 = index_key(&Term::OccurredHour(24), 1);
         assert!(before_1970 < after_1970, "times sort across 1970");
         let a = index_key(&Term::Perpetrator("UA".into()), 300);
         let b = index_key(&Term::Perpetrator("UA".into()), 1000);

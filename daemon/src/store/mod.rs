@@ -13,11 +13,15 @@
 //! opens them again from their files while every holder of the
 //! `Arc<Store>` keeps its handle.
 
+mod blocks;
 mod engine;
 mod files;
 pub mod keys;
 mod log;
 pub mod mark;
+mod merge;
+mod recent;
+mod trees;
 
 use std::{
     fs::File,
@@ -35,9 +39,10 @@ pub use log::{DEFAULT_SEGMENT_BYTES, LOG_DIR, MIN_SEGMENT_BYTES};
 
 use crate::{derive, index, merkle, project};
 
-/// The on-disk format this code reads and writes: 2 keeps entries in the
-/// entry log (`log/`), 1 kept them in sled.
-pub const FORMAT_VERSION: u32 = 2;
+/// The on-disk format this code reads and writes: 3 packs the derived
+/// rows in runs ([`blocks`]), 2 kept a sled row per fact, 1 kept the
+/// entries in sled (2 and 3 keep them in the entry log, `log/`).
+pub const FORMAT_VERSION: u32 = 3;
 const FORMAT_VERSION_KEY: &[u8] = b"format_version";
 const LOCK_FILE: &str = "LOCK";
 pub const SLED_DIR: &str = "store";
@@ -217,28 +222,15 @@ fn tree_value(nodes: &[(u8, u64, merkle::Hash)]) -> Vec<u8> {
         .collect()
 }
 
-fn decode_index_item(
-    item: sled::Result<(sled::IVec, sled::IVec)>,
-) -> Result<(u64, String), StoreError> {
-    let (k, v) = item?;
-    let seq = keys::index_key_sequence(&k)
-        .ok_or_else(|| StoreError::Corrupt("malformed index key".into()))?;
-    let id = String::from_utf8(v.to_vec())
-        .map_err(|_| StoreError::Corrupt("index value is not an id".into()))?;
-    Ok((seq, id))
-}
-
 /// The store's engine lock was poisoned (a thread panicked holding it).
 fn poisoned<T>(_: T) -> StoreError {
     StoreError::Corrupt("the store's engine lock is poisoned".into())
 }
 
-/// A sled iterator that holds the engine it reads, so that
+/// An iterator over sled's rows that holds the engine it reads, so that
 /// [`Store::reopen`] counts it as a reader and waits for it: sled stays
 /// open as long as any of its iterators lives.
-fn holding(
-    (rows, engine): (sled::Iter, Arc<Engine>),
-) -> impl Iterator<Item = sled::Result<(sled::IVec, sled::IVec)>> {
+fn holding<I: Iterator>(rows: I, engine: Arc<Engine>) -> impl Iterator<Item = I::Item> {
     rows.inspect(move |_| {
         let _reader = &engine;
     })
@@ -264,8 +256,15 @@ pub struct Store {
 }
 
 impl Drop for Store {
-    /// A closed store leaves a current mark (only durable entries count).
+    /// A closed store leaves its recent rows sealed into sled (the next
+    /// open need not derive them again) and a current mark (only durable
+    /// entries count).
     fn drop(&mut self) {
+        if let Ok(e) = self.engine()
+            && let Err(err) = e.trees.seal()
+        {
+            tracing::warn!(error = %err, "cannot seal the recent indexes at close; the next open derives them again");
+        }
         self.write_mark(true);
     }
 }
@@ -550,8 +549,15 @@ impl Store {
     /// the frames are written and synced.
     pub fn apply_derived(&self, batch: &Batch, offsets: &[(u64, u64)]) -> Result<(), StoreError> {
         let e = self.engine()?;
-        e.trees.commit(batch, offsets)?;
-        e.dirty.store(true, Ordering::Release);
+        let unsealed = e.trees.commit(batch, offsets)?;
+        if unsealed >= trees::MAX_RECENT_ENTRIES {
+            // The background seal is behind, or failing: seal here, and
+            // let a failure reach the commit pipeline.
+            e.trees.seal()?;
+            e.dirty.store(true, Ordering::Release);
+        } else if unsealed >= trees::SEAL_ENTRIES {
+            e.wake.ring();
+        }
         Ok(())
     }
 
@@ -608,13 +614,8 @@ impl Store {
         }
         let e = self.engine()?;
         let mut bytes = 0usize;
-        for item in e.trees.range_to(
-            Space::Entries,
-            &keys::entry_key(from),
-            &keys::entry_key(durable),
-        ) {
-            let (k, v) = item?;
-            let (seq, offset) = engine::entry_row(&k, &v)?;
+        for item in e.trees.entries(from, durable)? {
+            let (seq, offset) = item?;
             if page.len() >= limit {
                 break;
             }
@@ -642,51 +643,53 @@ impl Store {
         prefix: &[u8],
         after: u64,
     ) -> impl Iterator<Item = Result<(u64, String), StoreError>> + use<> {
-        let mut from = prefix.to_vec();
-        from.extend_from_slice(&after.saturating_add(1).to_be_bytes());
-        let mut to = prefix.to_vec();
-        to.extend_from_slice(&u64::MAX.to_be_bytes());
-        self.scan(&|e| e.trees.range_to(Space::Indexes, &from, &to))
+        let rows = self
+            .engine()
+            .and_then(|e| Ok((e.trees.postings(prefix, after)?, e)));
+        let (rows, error) = match rows {
+            Ok((rows, e)) => (Some(holding(rows, e)), None),
+            Err(e) => (None, Some(Err(e))),
+        };
+        error.into_iter().chain(rows.into_iter().flatten())
     }
 
-    /// Index entries with keys in `[from, to)` (whole-term prefixes), in
-    /// key order: for range terms such as occurred.start.
+    /// Index entries of every term whose key prefix lies in `[from, to)`
+    /// (whole-term prefixes; range terms such as the occurred hour, or
+    /// several grid cells), in no particular order and possibly repeated.
     pub fn scan_index_range(
         &self,
         from: &[u8],
         to: &[u8],
     ) -> impl Iterator<Item = Result<(u64, String), StoreError>> + use<> {
-        self.scan(&|e| e.trees.range(Space::Indexes, from, to))
-    }
-
-    /// The rows of an index range, or the one error of a store without its
-    /// engine (being reopened).
-    fn scan(
-        &self,
-        range: &dyn Fn(&Engine) -> sled::Iter,
-    ) -> impl Iterator<Item = Result<(u64, String), StoreError>> + use<> {
-        let (rows, error) = match self.engine() {
-            Ok(e) => (Some((range(&e), e)), None),
+        let rows = self
+            .engine()
+            .and_then(|e| Ok((e.trees.postings_between(from, to)?, e)));
+        let (rows, error) = match rows {
+            Ok((rows, e)) => (Some(holding(rows, e)), None),
             Err(e) => (None, Some(Err(e))),
         };
-        error
-            .into_iter()
-            .chain(rows.into_iter().flat_map(holding).map(decode_index_item))
+        error.into_iter().chain(rows.into_iter().flatten())
     }
 
     // ------------------------------------------------------ maintenance
 
     /// Every stored entry in order, durable or not (audits, offline).
     pub fn all_entries(&self) -> impl Iterator<Item = (u64, Result<Vec<u8>, StoreError>)> + '_ {
-        let (rows, error) = match self.engine() {
-            Ok(e) => (Some((e.trees.all(Space::Entries), Arc::clone(&e), e)), None),
+        let rows = self
+            .engine()
+            .and_then(|e| Ok((e.trees.entries(1, u64::MAX)?, e)));
+        let (rows, error) = match rows {
+            Ok((rows, e)) => (Some((rows, e)), None),
             Err(e) => (None, Some((0, Err(e)))),
         };
-        error.into_iter().chain(
-            rows.into_iter().flat_map(|(rows, held, e)| {
-                holding((rows, held)).map(move |row| read_row(&e, row))
-            }),
-        )
+        error
+            .into_iter()
+            .chain(rows.into_iter().flat_map(|(rows, e)| {
+                rows.map(move |row| match row {
+                    Ok((seq, offset)) => (seq, e.log.read(seq, offset)),
+                    Err(err) => (0, Err(err)),
+                })
+            }))
     }
 
     /// Overwrites a stored entry in place (same length, with a checksum
@@ -742,8 +745,9 @@ impl Store {
             stats.entries += 1;
             Ok(())
         })?;
-        stats.requests = e.trees.all(Space::Requests).count() as u64;
-        stats.records = e.trees.all(Space::Records).count() as u64;
+        e.trees.seal()?;
+        stats.requests = e.trees.count(Space::Requests)?;
+        stats.records = e.trees.count(Space::Records)?;
         e.log.sync()?;
         e.flush_derived()?;
         Ok(stats)
@@ -754,27 +758,17 @@ impl Store {
     pub fn derived_digest(&self) -> Result<Vec<DerivedRow>, StoreError> {
         let e = self.engine()?;
         let mut out = Vec::new();
-        for (space, name) in Space::ALL {
-            for item in e.trees.all(space) {
-                let (k, v) = item?;
-                out.push((name.to_owned(), Space::untag(&k).to_vec(), v.to_vec()));
-            }
+        for (k, v) in e.trees.logical()? {
+            let Some((_, name)) = Space::ALL
+                .iter()
+                .find(|(s, _)| k.first() == Some(&(*s as u8)))
+            else {
+                return Err(StoreError::Corrupt(
+                    "a derived row of no known space".into(),
+                ));
+            };
+            out.push(((*name).to_owned(), Space::untag(&k).to_vec(), v));
         }
         Ok(out)
-    }
-}
-
-/// An `entries` row (sequence → offset) read from the log.
-fn read_row(
-    e: &Engine,
-    row: sled::Result<(sled::IVec, sled::IVec)>,
-) -> (u64, Result<Vec<u8>, StoreError>) {
-    let (k, v) = match row {
-        Ok(kv) => kv,
-        Err(err) => return (0, Err(err.into())),
-    };
-    match engine::entry_row(&k, &v) {
-        Ok((seq, offset)) => (seq, e.log.read(seq, offset)),
-        Err(err) => (0, Err(err)),
     }
 }

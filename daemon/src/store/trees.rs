@@ -1,0 +1,463 @@
+//! The rows derived from the entry log, as readers and the writer see
+//! them: those of recent entries in memory ([`super::recent`]), the rest
+//! sealed into sled's `derived` tree ([`super::blocks`] says how they are
+//! packed). Every lookup here reads memory first, then sled.
+
+use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+use prost::Message as _;
+
+use super::{
+    Batch, RecordKind, StoreError, blocks,
+    engine::Space,
+    keys,
+    log::{After, ReadFrame, Scanned},
+    merge::{Merged, Source},
+    poisoned,
+    recent::{Recent, Rows},
+};
+use crate::{derive, merkle, project};
+
+/// Entries in memory at which the writer asks for a seal.
+pub(super) const SEAL_ENTRIES: usize = 4096;
+/// Entries in memory at which the writer seals them itself: the
+/// background seal is behind (or failing, and the writer should hear of it).
+pub(super) const MAX_RECENT_ENTRIES: usize = 4 * SEAL_ENTRIES;
+
+/// sled's tree of derived rows and the rows not yet sealed into it.
+pub(super) struct Trees {
+    rows: sled::Tree,
+    recent: RwLock<Recent>,
+    /// Held by whoever writes a frozen set of rows into sled.
+    sealing: Mutex<()>,
+}
+
+/// A stream of (sequence, item) pairs in sequence order.
+pub(super) type Ordered<T> = Merged<'static, T>;
+
+/// A stream of results that owns what it reads.
+type Stream<T> = Source<'static, T>;
+
+impl Trees {
+    pub(super) fn new(rows: sled::Tree) -> Self {
+        Self {
+            rows,
+            recent: RwLock::new(Recent::default()),
+            sealing: Mutex::new(()),
+        }
+    }
+
+    fn recent(&self) -> Result<RwLockReadGuard<'_, Recent>, StoreError> {
+        self.recent.read().map_err(poisoned)
+    }
+
+    fn recent_mut(&self) -> Result<RwLockWriteGuard<'_, Recent>, StoreError> {
+        self.recent.write().map_err(poisoned)
+    }
+
+    /// Whether neither sled nor memory holds a row.
+    pub(super) fn is_empty(&self) -> Result<bool, StoreError> {
+        Ok(self.rows.is_empty() && self.recent()?.all().is_empty())
+    }
+
+    /// The row under `key` in `space` (records, requests, views: the
+    /// spaces of one row per key).
+    pub(super) fn get(&self, space: Space, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        let key = space.key(key);
+        if let Some(v) = self.recent()?.get(&key) {
+            return Ok(Some(v));
+        }
+        Ok(self.rows.get(key)?.map(|v| v.to_vec()))
+    }
+
+    /// The sled row of a packed space whose run holds `at`, if any:
+    /// (the run's first key, the run).
+    fn run_at(&self, space: Space, at: u64) -> Result<Option<(u64, sled::IVec)>, StoreError> {
+        let Some((k, v)) = self
+            .rows
+            .range(space.key(&[])..=space.key(&at.to_be_bytes()))
+            .next_back()
+            .transpose()?
+        else {
+            return Ok(None);
+        };
+        let first = keys::decode_seq(Space::untag(&k))
+            .ok_or_else(|| StoreError::Corrupt("malformed run key".into()))?;
+        Ok(Some((first, v)))
+    }
+
+    /// The offset of an entry's frame, if the trees hold it.
+    pub(super) fn offset(&self, sequence: u64) -> Result<Option<u64>, StoreError> {
+        let key = Space::Entries.key(&keys::entry_key(sequence));
+        if let Some(v) = self.recent()?.get(&key) {
+            return entry_row(&key, &v).map(|(_, o)| Some(o));
+        }
+        Ok(self
+            .run_at(Space::Entries, sequence)?
+            .and_then(|(first, run)| blocks::offset_in(first, &run, sequence)))
+    }
+
+    /// A stored Merkle tree node: the hash of the complete subtree at
+    /// `level` and `index`.
+    pub(super) fn tree_node(
+        &self,
+        level: u8,
+        index: u64,
+    ) -> Result<Option<merkle::Hash>, StoreError> {
+        // Node (level, index) was completed by the append of its last leaf.
+        let Some(leaf) = index
+            .checked_add(1)
+            .and_then(|i| i.checked_shl(u32::from(level)))
+            .map(|i| i - 1)
+        else {
+            return Ok(None);
+        };
+        if let Some(v) = self.recent()?.get(&Space::Tree.key(&keys::tree_key(leaf))) {
+            let at = usize::from(level) * 32;
+            return Ok(v.get(at..at + 32).and_then(|h| h.try_into().ok()));
+        }
+        Ok(self
+            .run_at(Space::Tree, leaf)?
+            .and_then(|(first, run)| blocks::node_in(first, &run, leaf, level)))
+    }
+
+    /// The last entry the derived trees hold, and its frame's offset.
+    pub(super) fn last_indexed(&self) -> Result<Option<After>, StoreError> {
+        let range = Space::Entries.key(&[])..=Space::Entries.key(&[0xff; 8]);
+        if let Some((k, v)) = self.recent()?.last(range) {
+            let (seq, offset) = entry_row(&k, &v)?;
+            return Ok(Some(After { seq, offset }));
+        }
+        let Some((first, run)) = self.run_at(Space::Entries, u64::MAX)? else {
+            return Ok(None);
+        };
+        Ok(blocks::offsets(first, &run)?
+            .last()
+            .map(|&(seq, offset)| After { seq, offset }))
+    }
+
+    /// (sequence, offset) of the entries from `from` to `to` inclusive.
+    pub(super) fn entries(&self, from: u64, to: u64) -> Result<Ordered<u64>, StoreError> {
+        let key = |s: u64| Space::Entries.key(&keys::entry_key(s));
+        let memory = self.recent()?.range(key(from)..=key(to));
+        let start = self
+            .run_at(Space::Entries, from)?
+            .map_or(from, |(first, _)| first);
+        let sled: Stream<u64> = Box::new(self.rows.range(key(start)..=key(to)).flat_map(
+            move |row| -> Vec<Result<(u64, u64), StoreError>> {
+                let run = row.map_err(StoreError::from).and_then(|(k, v)| {
+                    let first = keys::decode_seq(Space::untag(&k))
+                        .ok_or_else(|| StoreError::Corrupt("malformed run key".into()))?;
+                    blocks::offsets(first, &v)
+                });
+                match run {
+                    Ok(run) => run
+                        .into_iter()
+                        .filter(|(s, _)| (from..=to).contains(s))
+                        .map(Ok)
+                        .collect(),
+                    Err(e) => vec![Err(e)],
+                }
+            },
+        ));
+        let memory: Stream<u64> = Box::new(memory.into_iter().map(|(k, v)| entry_row(&k, &v)));
+        Ok(Merged::new(vec![memory, sled]))
+    }
+
+    /// The postings of the term with key prefix `term` whose creating
+    /// sequence is after `after`, in sequence order: (sequence, id).
+    pub(super) fn postings(&self, term: &[u8], after: u64) -> Result<Ordered<String>, StoreError> {
+        let Some(low) = after.checked_add(1) else {
+            return Ok(Merged::new(Vec::new()));
+        };
+        let at = |space: Space, s: u64| {
+            let mut k = term.to_vec();
+            k.extend_from_slice(&s.to_be_bytes());
+            space.key(&k)
+        };
+        let memory = self
+            .recent()?
+            .range(at(Space::Indexes, low)..=at(Space::Indexes, u64::MAX));
+        let singles = self
+            .rows
+            .range(at(Space::Indexes, low)..=at(Space::Indexes, u64::MAX));
+        // The packed row holding `low`, if one does, starts before it.
+        let start = self
+            .rows
+            .range(at(Space::Postings, 0)..=at(Space::Postings, low))
+            .next_back()
+            .transpose()?
+            .map_or_else(|| at(Space::Postings, low), |(k, _)| k.to_vec());
+        let packed = self
+            .rows
+            .range(start..=at(Space::Postings, u64::MAX))
+            .flat_map(move |row| -> Vec<Result<(u64, String), StoreError>> {
+                match row
+                    .map_err(StoreError::from)
+                    .and_then(|(_, v)| blocks::postings(&v))
+                {
+                    Ok(list) => list
+                        .into_iter()
+                        .filter(|(s, _)| *s >= low)
+                        .map(Ok)
+                        .collect(),
+                    Err(e) => vec![Err(e)],
+                }
+            });
+        let memory: Stream<String> = Box::new(memory.into_iter().map(|(k, v)| index_row(&k, &v)));
+        let singles: Stream<String> = Box::new(singles.map(|row| {
+            row.map_err(StoreError::from)
+                .and_then(|(k, v)| index_row(&k, &v))
+        }));
+        Ok(Merged::new(vec![memory, singles, Box::new(packed)]))
+    }
+
+    /// The postings of every term whose key prefix lies in `[from, to)`,
+    /// in no particular order, possibly repeated.
+    pub(super) fn postings_between(
+        &self,
+        from: &[u8],
+        to: &[u8],
+    ) -> Result<impl Iterator<Item = Result<(u64, String), StoreError>> + use<>, StoreError> {
+        let memory = self
+            .recent()?
+            .range(Space::Indexes.key(from)..Space::Indexes.key(to));
+        let singles = self
+            .rows
+            .range(Space::Indexes.key(from)..Space::Indexes.key(to))
+            .map(|row| {
+                row.map_err(StoreError::from)
+                    .and_then(|(k, v)| index_row(&k, &v))
+            });
+        let packed = self
+            .rows
+            .range(Space::Postings.key(from)..Space::Postings.key(to))
+            .flat_map(|row| -> Vec<Result<(u64, String), StoreError>> {
+                match row
+                    .map_err(StoreError::from)
+                    .and_then(|(_, v)| blocks::postings(&v))
+                {
+                    Ok(list) => list.into_iter().map(Ok).collect(),
+                    Err(e) => vec![Err(e)],
+                }
+            });
+        Ok(memory
+            .into_iter()
+            .map(|(k, v)| index_row(&k, &v))
+            .chain(singles)
+            .chain(packed))
+    }
+
+    /// Rows of a one-row-per-key space (records, requests).
+    pub(super) fn count(&self, space: Space) -> Result<u64, StoreError> {
+        let memory = self
+            .recent()?
+            .range(space.key(&[])..vec![space as u8 + 1])
+            .len() as u64;
+        Ok(memory + self.rows.scan_prefix([space as u8]).count() as u64)
+    }
+
+    /// Every derived row, one row per fact as the writer made it (packed
+    /// runs unpacked), by tagged key: what a rebuild must reproduce.
+    pub(super) fn logical(&self) -> Result<Rows, StoreError> {
+        let memory = self.recent()?.all();
+        let mut out = Rows::new();
+        for row in self.rows.iter() {
+            let (k, v) = row?;
+            let bare = Space::untag(&k);
+            let first = || {
+                keys::decode_seq(bare)
+                    .ok_or_else(|| StoreError::Corrupt("malformed run key".into()))
+            };
+            match k.first().copied() {
+                Some(t) if t == Space::Entries as u8 => {
+                    for (seq, offset) in blocks::offsets(first()?, &v)? {
+                        out.insert(
+                            Space::Entries.key(&keys::entry_key(seq)),
+                            offset.to_be_bytes().to_vec(),
+                        );
+                    }
+                }
+                Some(t) if t == Space::Tree as u8 => {
+                    for (leaf, nodes) in blocks::leaves(first()?, &v)? {
+                        out.insert(Space::Tree.key(&keys::tree_key(leaf)), nodes);
+                    }
+                }
+                Some(t) if t == Space::Postings as u8 => {
+                    let term = blocks::postings_term(bare);
+                    for (seq, id) in blocks::postings(&v)? {
+                        let mut key = term.to_vec();
+                        key.extend_from_slice(&seq.to_be_bytes());
+                        out.insert(Space::Indexes.key(&key), id.into_bytes());
+                    }
+                }
+                _ => {
+                    out.insert(k.to_vec(), v.to_vec());
+                }
+            }
+        }
+        out.extend(memory);
+        Ok(out)
+    }
+
+    /// Empties sled's rows and memory's.
+    pub(super) fn clear(&self) -> Result<(), StoreError> {
+        self.rows.clear()?;
+        *self.recent_mut()? = Recent::default();
+        Ok(())
+    }
+
+    /// Derives and keeps the rows of one entry found in the log, sealing
+    /// them into sled every [`SEAL_ENTRIES`] (an open or a reindex).
+    pub(super) fn replay(&self, s: Scanned<'_>) -> Result<(), StoreError> {
+        let batch = self.derive(s.seq, s.bytes, s.read)?;
+        if self.commit(&batch, &[(s.seq, s.offset)])? >= SEAL_ENTRIES {
+            self.seal()?;
+        }
+        Ok(())
+    }
+
+    /// The view of a record: stored, or for a record no later entry
+    /// changed (whose view is not stored), its creating entry projected.
+    pub(super) fn view(
+        &self,
+        kind: RecordKind,
+        id: &str,
+        read: ReadFrame<'_>,
+    ) -> Result<Option<project::View>, StoreError> {
+        let key = keys::record_key(kind, id);
+        if let Some(bytes) = self.get(Space::Views, &key)? {
+            return project::View::decode(kind, &bytes)
+                .map(Some)
+                .map_err(|why| StoreError::Corrupt(format!("view of {id}: {why}")));
+        }
+        let Some(created) = self.get(Space::Records, &key)? else {
+            return Ok(None);
+        };
+        let seq = keys::decode_seq(&created)
+            .ok_or_else(|| StoreError::Corrupt(format!("record {id} is malformed")))?;
+        let offset = self
+            .offset(seq)?
+            .ok_or_else(|| StoreError::Corrupt(format!("entry {seq} of {id} is missing")))?;
+        let entry = truce_proto::v1::Entry::decode(read(seq, offset)?.as_slice())
+            .map_err(|why| StoreError::Corrupt(format!("entry {seq} is undecodable: {why}")))?;
+        project::apply(None, kind, id, &entry)
+            .map(Some)
+            .map_err(|why| StoreError::Corrupt(why.to_string()))
+    }
+
+    /// The rows an entry adds, given the rows of every entry before it:
+    /// what the writer computes for it (tested: reindex reproduces them).
+    pub(super) fn derive(
+        &self,
+        seq: u64,
+        bytes: &[u8],
+        read: ReadFrame<'_>,
+    ) -> Result<Batch, StoreError> {
+        let mut batch = Batch::default();
+        let nodes = merkle::append(seq - 1, merkle::leaf_hash(bytes), |level, index| {
+            self.tree_node(level, index)?
+                .ok_or_else(|| StoreError::Corrupt(format!("tree node {level}/{index} missing")))
+        })?;
+        if !nodes.is_empty() {
+            batch.push_nodes(seq - 1, &nodes);
+        }
+        let entry = truce_proto::v1::Entry::decode(bytes)
+            .map_err(|e| StoreError::Corrupt(format!("entry {seq} is undecodable: {e}")))?;
+        let derived = derive::from_entry(&entry)
+            .map_err(|e| StoreError::Corrupt(format!("entry {seq}: {e}")))?;
+        for (kind, id) in project::touched(&entry) {
+            let before = self.view(kind, &id, read)?;
+            let after = project::apply(before, kind, &id, &entry)
+                .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            batch.push_view(kind, &id, &after);
+        }
+        batch.push(seq, Vec::new(), &derived);
+        Ok(batch)
+    }
+
+    /// Keeps a group's derived rows and its entries' offsets in memory,
+    /// all at once (readers see none or all of them); returns how many
+    /// entries memory now holds unsealed.
+    pub(super) fn commit(
+        &self,
+        batch: &Batch,
+        offsets: &[(u64, u64)],
+    ) -> Result<usize, StoreError> {
+        if let Some((first, _)) = offsets.first()
+            && self.offset(*first)?.is_some()
+        {
+            return Err(StoreError::Corrupt(format!("entry {first} already exists")));
+        }
+        let mut recent = self.recent_mut()?;
+        for (seq, offset) in offsets {
+            recent.active.insert(
+                Space::Entries.key(&keys::entry_key(*seq)),
+                offset.to_be_bytes().to_vec(),
+            );
+        }
+        for (key, seq) in &batch.records {
+            recent
+                .active
+                .insert(Space::Records.key(key), keys::entry_key(*seq).to_vec());
+        }
+        let spaces = [
+            (Space::Requests, &batch.requests),
+            (Space::Views, &batch.views),
+            (Space::Indexes, &batch.indexes),
+            (Space::Tree, &batch.nodes),
+        ];
+        for (space, pairs) in spaces {
+            for (key, value) in pairs {
+                recent.active.insert(space.key(key), value.clone());
+            }
+        }
+        recent.entries += offsets.len();
+        Ok(recent.entries)
+    }
+
+    /// Moves the rows in memory into sled as one atomic batch, packed
+    /// ([`blocks::seal_rows`]); returns whether there were any. A seal
+    /// that failed is tried again first. sled is not flushed here.
+    pub(super) fn seal(&self) -> Result<bool, StoreError> {
+        let _sealing = self.sealing.lock().map_err(poisoned)?;
+        let frozen = {
+            let mut recent = self.recent_mut()?;
+            if recent.frozen.is_none() {
+                if recent.active.is_empty() {
+                    return Ok(false);
+                }
+                recent.frozen = Some(Arc::new(std::mem::take(&mut recent.active)));
+                recent.entries = 0;
+            }
+            recent.frozen.clone()
+        };
+        let Some(frozen) = frozen else {
+            return Ok(false);
+        };
+        let mut batch = sled::Batch::default();
+        for (key, value) in blocks::seal_rows(&frozen)? {
+            batch.insert(key, value);
+        }
+        self.rows.apply_batch(batch)?;
+        self.recent_mut()?.frozen = None;
+        Ok(true)
+    }
+}
+
+/// An `entries` row as the writer makes it: (sequence, offset of its frame).
+pub(super) fn entry_row(key: &[u8], value: &[u8]) -> Result<(u64, u64), StoreError> {
+    match (keys::decode_seq(Space::untag(key)), keys::decode_seq(value)) {
+        (Some(seq), Some(offset)) => Ok((seq, offset)),
+        _ => Err(StoreError::Corrupt("malformed entry offset".into())),
+    }
+}
+
+/// A posting row of its own: (creating sequence, record id).
+fn index_row(key: &[u8], value: &[u8]) -> Result<(u64, String), StoreError> {
+    let seq = keys::index_key_sequence(key)
+        .ok_or_else(|| StoreError::Corrupt("malformed index key".into()))?;
+    let id = String::from_utf8(value.to_vec())
+        .map_err(|_| StoreError::Corrupt("index value is not an id".into()))?;
+    Ok((seq, id))
+}
