@@ -395,7 +395,7 @@ mod tests {
                     let batch = e.trees.derive(frame.seq, frame.bytes, frame.read)?;
                     e.trees.commit(&batch, &[(frame.seq, frame.offset)])?;
                     n += 1;
-                    if n % every == 0 && n + 3 < store.durable_sequence() {
+                    if n.is_multiple_of(every) && n + 3 < store.durable_sequence() {
                         e.trees.seal()?;
                     }
                     Ok(())
