@@ -1,17 +1,16 @@
 //! The commit pipeline: one writer thread owns every write to the store.
 //! It takes a group of queued appends, runs the checks that depend on
 //! stored state (idempotency, referenced ids, id uniqueness), assigns
-//! sequence and time, puts the group's frames in the entry log, writes and
-//! syncs them once for the whole group (on the sync thread, while the
-//! writer writes their derived rows to sled as one atomic batch), moves
-//! the durable watermark, and only then acknowledges. A failed write, flush or sync
+//! sequence and time, puts the group's frames in the entry log and their
+//! derived rows in the store's memory, writes and syncs the frames once
+//! for the whole group, moves the durable watermark, and only then
+//! acknowledges. A failed write, flush or sync
 //! stops all later writes until the store is reopened; reads continue. When
 //! the failure was a full disk, the writer reopens the store itself at the
 //! first append after free space is back over the margin; after any other
 //! failure (an I/O error of the disk) writes wait for a restart.
 
 pub mod order;
-mod syncer;
 
 use std::{
     collections::HashMap,
@@ -38,7 +37,6 @@ use crate::{
     validate::{self, Missing, ValidWrite},
 };
 use order::{Position, Sequencer};
-use syncer::{Syncer, failed};
 
 /// The largest encoded entry accepted.
 pub const MAX_ENTRY_BYTES: usize = 64 * 1024;
@@ -136,10 +134,9 @@ pub fn start(
     }
     let (tx, rx) = mpsc::channel(QUEUE_CAPACITY);
     let stats = Arc::new(Stats::default());
-    let syncer = Syncer::start(Arc::clone(&store), sync)?;
     let mut writer = Writer {
         store,
-        syncer,
+        sync,
         sequencer,
         stopped: None,
         stats: Arc::clone(&stats),
@@ -196,10 +193,18 @@ impl Stopped {
     }
 }
 
+/// Why a step failed, and whether the disk was full.
+type Failure = (String, bool);
+
+/// A step's error as the writer reports it.
+fn failed(step: &'static str) -> impl Fn(crate::store::StoreError) -> Failure {
+    move |e| (format!("{step} failed: {e}"), e.is_disk_full())
+}
+
 struct Writer {
     store: Arc<Store>,
-    /// Writes and syncs each group's frames on its own thread.
-    syncer: Syncer,
+    /// Writes and syncs each group's frames (the test seam).
+    sync: Box<dyn SyncStep>,
     sequencer: Sequencer,
     /// Set after a failed write, flush or sync.
     stopped: Option<Stopped>,
@@ -496,17 +501,21 @@ impl Writer {
             last_sequence: last,
             entries: batch.len(),
         };
-        // The frames into the log's buffer; then, while the sync thread
-        // writes and syncs them, their rows into sled. Both must succeed
-        // before anything is acknowledged.
+        // The frames into the log's buffer and their rows into the
+        // store's memory; then the frames written and synced. All must
+        // succeed before anything is acknowledged.
         let offsets = self.store.append_frames(batch).map_err(failed("write"))?;
-        self.syncer.begin(group)?;
-        let derived = self
-            .store
+        self.store
             .apply_derived(batch, &offsets)
-            .map_err(failed("write"));
-        let synced = self.syncer.finish()?;
-        derived?;
+            .map_err(failed("write"))?;
+        self.sync
+            .flush(&self.store, &group)
+            .map_err(failed("flush"))?;
+        let syncing = std::time::Instant::now();
+        self.sync
+            .sync(&self.store, &group)
+            .map_err(failed("sync"))?;
+        let synced = syncing.elapsed();
         let metrics = &self.stats.metrics;
         metrics.fsync_seconds.observe(synced.as_secs_f64());
         self.store.set_durable(last);

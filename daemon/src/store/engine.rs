@@ -408,6 +408,39 @@ mod tests {
     }
 
     #[test]
+    fn a_format_2_store_derives_its_rows_again_packed() {
+        let dir = tempfile::tempdir().unwrap();
+        seeded(dir.path());
+        let before = seen(&Store::open(dir.path(), 16 << 20).unwrap());
+        // As format 2 left it: a row of the exact occurred time (gone in
+        // format 3) among the rows, and the format number.
+        {
+            let db = sled::open(dir.path().join(SLED_DIR)).unwrap();
+            let mut stale = vec![Space::Indexes as u8, 0x0a];
+            stale.extend_from_slice(&[0u8; 20]);
+            db.open_tree("derived")
+                .unwrap()
+                .insert(stale, &b"seed-report-1"[..])
+                .unwrap();
+            db.open_tree("meta")
+                .unwrap()
+                .insert(FORMAT_VERSION_KEY, &2u32.to_be_bytes())
+                .unwrap();
+            db.flush().unwrap();
+        }
+        let store = Store::open(dir.path(), 16 << 20).unwrap();
+        assert_eq!(seen(&store), before);
+        drop(store);
+        let db = sled::open(dir.path().join(SLED_DIR)).unwrap();
+        let v = db
+            .open_tree("meta")
+            .unwrap()
+            .get(FORMAT_VERSION_KEY)
+            .unwrap();
+        assert_eq!(v.as_deref(), Some(&3u32.to_be_bytes()[..]));
+    }
+
+    #[test]
     fn a_format_1_store_is_upgraded_and_keeps_every_entry() {
         let dir = tempfile::tempdir().unwrap();
         seeded(dir.path());
@@ -448,7 +481,7 @@ mod tests {
         assert_eq!(store.tree_root(entries.len() as u64).unwrap(), root);
         assert_eq!(store.derived_digest().unwrap(), digest);
         drop(store);
-        // And it opens as format 2 from now on.
+        // And it opens as the current format from now on.
         let db = sled::open(dir.path().join(SLED_DIR)).unwrap();
         let v = db
             .open_tree("meta")
