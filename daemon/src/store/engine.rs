@@ -1,8 +1,9 @@
-//! What the store swaps on a reopen: sled's database and its trees, the
-//! entry log, and the files sled's flush leaves unsynced. Opening one
-//! brings the derived trees up to the log: sled is not synced per group
-//! (the log is), so after a crash it may hold fewer entries' rows than the
-//! log, and those are derived again here from the log's frames.
+//! What the store swaps on a reopen: sled's database, the derived rows
+//! (in memory and in sled), the entry log, and the files sled's flush
+//! leaves unsynced. Opening one brings the derived rows up to the log:
+//! they are sealed into sled and synced in the background, not per group
+//! (the log is), so after a crash sled may hold fewer entries' rows than
+//! the log, and those are derived again here from the log's frames.
 
 use std::{
     path::Path,
@@ -20,7 +21,7 @@ use super::{
 };
 
 /// The kinds of derived row. They share one sled tree, each under its
-/// tag byte, so that a group's rows are one atomic `apply_batch` (sled's
+/// tag byte, so that a seal is one atomic `apply_batch` (sled's
 /// transactions over several trees read every key they write first).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Space {

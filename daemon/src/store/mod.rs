@@ -1,7 +1,8 @@
 //! The only module that names sled. It owns the data directory: the lock
 //! file, the entry log under `log/` (every entry's bytes, [`log`]), the
-//! sled database under `store/` with the rows derived from the log
-//! ([`engine`]), the format-version check, the durable watermark, and the
+//! rows derived from the log, those of recent entries in memory and the
+//! rest sealed into the sled database under `store/` ([`trees`],
+//! [`engine`]), the format-version check, the durable watermark, and the
 //! file syncs that sled's own flush leaves out.
 //!
 //! Writes come only from the commit pipeline ([`crate::commit`]) through
@@ -544,9 +545,11 @@ impl Store {
         Ok(offsets)
     }
 
-    /// A group's derived rows and offsets (from
-    /// [`Store::append_frames`]) as one atomic sled batch. The commit writer runs it while
-    /// the frames are written and synced.
+    /// A group's derived rows and offsets (from [`Store::append_frames`])
+    /// into the store's memory, all visible at once; sealed into sled in
+    /// the background. The commit writer runs it before the frames are
+    /// written and synced; readers cap what they return at the durable
+    /// watermark.
     pub fn apply_derived(&self, batch: &Batch, offsets: &[(u64, u64)]) -> Result<(), StoreError> {
         let e = self.engine()?;
         let unsealed = e.trees.commit(batch, offsets)?;

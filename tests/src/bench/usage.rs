@@ -54,15 +54,25 @@ pub struct DiskUse {
     pub apparent: u64,
 }
 
-/// Walks `dir` (not following symlinks).
+/// Walks `dir` (not following symlinks). The daemon may still be
+/// running: a file or directory that goes away during the walk (a sled
+/// segment file cleaned, a spare log segment renamed) is not counted.
 pub fn disk_use(dir: &Path) -> Result<DiskUse> {
     use std::os::unix::fs::MetadataExt;
+    let gone = |e: &std::io::Error| e.kind() == std::io::ErrorKind::NotFound;
     let mut total = DiskUse::default();
     let mut pending = vec![dir.to_owned()];
     while let Some(d) = pending.pop() {
-        for entry in std::fs::read_dir(&d)? {
+        let entries = match std::fs::read_dir(&d) {
+            Err(e) if gone(&e) && d != dir => continue,
+            other => other?,
+        };
+        for entry in entries {
             let entry = entry?;
-            let meta = entry.path().symlink_metadata()?;
+            let meta = match entry.path().symlink_metadata() {
+                Err(e) if gone(&e) => continue,
+                other => other?,
+            };
             if meta.is_dir() {
                 pending.push(entry.path());
             } else {
