@@ -18,8 +18,11 @@ use super::{
 };
 use crate::{derive, merkle, project};
 
-/// Entries in memory at which the writer asks for a seal.
-pub(super) const SEAL_ENTRIES: usize = 4096;
+/// Entries in memory at which the writer asks for a seal. sled's
+/// `apply_batch` holds off its readers (the writer's lookups among them)
+/// while it runs, so a seal is kept short: with 4,096 the 64-client p99
+/// latency doubled, with 256 the packed rows grew (docs/benchmarks.md).
+pub(super) const SEAL_ENTRIES: usize = 1024;
 /// Entries in memory at which the writer seals them itself: the
 /// background seal is behind (or failing, and the writer should hear of it).
 pub(super) const MAX_RECENT_ENTRIES: usize = 4 * SEAL_ENTRIES;
