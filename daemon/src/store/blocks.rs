@@ -111,7 +111,7 @@ pub(super) fn offset_in(first: u64, run: &[u8], seq: u64) -> Option<u64> {
     let at = usize::try_from(seq.checked_sub(first)?)
         .ok()?
         .checked_mul(8)?;
-    keys::decode_seq(run.get(at..at + 8)?)
+    keys::decode_seq(run.get(at..at.checked_add(8)?)?)
 }
 
 /// Every (sequence, offset) of an `entries` run starting at `first`.
@@ -129,8 +129,8 @@ pub(super) fn offsets(first: u64, run: &[u8]) -> Result<Vec<(u64, u64)>, StoreEr
 
 /// Nodes completed by the leaves before leaf `n` (0-based): leaf `i`
 /// completes `trailing_ones(i) + 1`, which sums to `2n - popcount(n)`.
-fn nodes_before(n: u64) -> u64 {
-    2 * n - u64::from(n.count_ones())
+fn nodes_before(n: u64) -> Option<u64> {
+    n.checked_mul(2).map(|d| d - u64::from(n.count_ones()))
 }
 
 /// The node at `level` that leaf `leaf` completed, in a `tree` run
@@ -139,9 +139,9 @@ pub(super) fn node_in(first: u64, run: &[u8], leaf: u64, level: u8) -> Option<me
     if leaf < first || u32::from(level) > leaf.trailing_ones() {
         return None;
     }
-    let at = nodes_before(leaf) - nodes_before(first) + u64::from(level);
+    let at = nodes_before(leaf)? - nodes_before(first)? + u64::from(level);
     let at = usize::try_from(at).ok()?.checked_mul(32)?;
-    run.get(at..at + 32)?.try_into().ok()
+    run.get(at..at.checked_add(32)?)?.try_into().ok()
 }
 
 /// Every (leaf, nodes it completed) of a `tree` run starting at `first`.

@@ -95,17 +95,17 @@ impl Wake {
         }
     }
 
-    /// Waits until rung or `timeout` passed.
-    fn wait(&self, timeout: Duration) {
+    /// Waits until rung or `timeout` passed; whether it was rung.
+    fn wait(&self, timeout: Duration) -> bool {
         let Ok(due) = self.due.lock() else {
             std::thread::sleep(timeout);
-            return;
+            return false;
         };
         let mut due = match self.rung.wait_timeout_while(due, timeout, |due| !*due) {
             Ok((due, _)) => due,
             Err(poisoned) => poisoned.into_inner().0,
         };
-        *due = false;
+        std::mem::take(&mut *due)
     }
 }
 
@@ -221,6 +221,8 @@ impl Engine {
                 open_log(None)?.map_err(|log::Behind(why)| StoreError::Corrupt(why))?
             }
         };
+        // The frames derived from are synced before their rows can be.
+        log.sync()?;
         trees.seal()?;
         if replayed > 0 {
             tracing::info!(
@@ -230,7 +232,6 @@ impl Engine {
         }
         db.flush()?;
         files.sync_all_now()?;
-        log.sync()?;
         Ok(Self {
             db,
             trees,
@@ -293,11 +294,11 @@ fn flush_in_background(engine: Weak<Engine>, wake: Arc<Wake>) {
         .name("truce-flush".into())
         .spawn(move || {
             loop {
-                wake.wait(FLUSH_EVERY);
+                let rung = wake.wait(FLUSH_EVERY);
                 let Some(e) = engine.upgrade() else {
                     return;
                 };
-                match e.trees.seal() {
+                match e.trees.seal_in_background(!rung) {
                     Ok(true) => e.dirty.store(true, Ordering::Release),
                     Ok(false) => {}
                     Err(err) => {
@@ -341,6 +342,18 @@ mod tests {
             }
             running.shutdown().await.unwrap();
         });
+    }
+
+    /// The format version a closed store records.
+    fn format_on_disk(dir: &Path) -> u32 {
+        let db = sled::open(dir.join(SLED_DIR)).unwrap();
+        let v = db
+            .open_tree("meta")
+            .unwrap()
+            .get(FORMAT_VERSION_KEY)
+            .unwrap()
+            .unwrap();
+        u32::from_be_bytes(v.as_ref().try_into().unwrap())
     }
 
     /// What readers can see of the derived rows.
@@ -395,6 +408,7 @@ mod tests {
                 .scan_all(&mut |frame| {
                     let batch = e.trees.derive(frame.seq, frame.bytes, frame.read)?;
                     e.trees.commit(&batch, &[(frame.seq, frame.offset)])?;
+                    e.trees.synced()?;
                     n += 1;
                     if n.is_multiple_of(every) && n + 3 < store.durable_sequence() {
                         e.trees.seal()?;
@@ -432,13 +446,7 @@ mod tests {
         let store = Store::open(dir.path(), 16 << 20).unwrap();
         assert_eq!(seen(&store), before);
         drop(store);
-        let db = sled::open(dir.path().join(SLED_DIR)).unwrap();
-        let v = db
-            .open_tree("meta")
-            .unwrap()
-            .get(FORMAT_VERSION_KEY)
-            .unwrap();
-        assert_eq!(v.as_deref(), Some(&3u32.to_be_bytes()[..]));
+        assert_eq!(format_on_disk(dir.path()), 3);
     }
 
     #[test]
@@ -483,12 +491,6 @@ mod tests {
         assert_eq!(store.derived_digest().unwrap(), digest);
         drop(store);
         // And it opens as the current format from now on.
-        let db = sled::open(dir.path().join(SLED_DIR)).unwrap();
-        let v = db
-            .open_tree("meta")
-            .unwrap()
-            .get(FORMAT_VERSION_KEY)
-            .unwrap();
-        assert_eq!(v.as_deref(), Some(&FORMAT_VERSION.to_be_bytes()[..]));
+        assert_eq!(format_on_disk(dir.path()), FORMAT_VERSION);
     }
 }

@@ -223,6 +223,21 @@ fn tree_value(nodes: &[(u8, u64, merkle::Hash)]) -> Vec<u8> {
         .collect()
 }
 
+/// Rows read from an engine, holding it while they are read (see
+/// [`holding`]), or the one error of getting them.
+fn held<I, T>(
+    rows: Result<(I, Arc<Engine>), StoreError>,
+) -> impl Iterator<Item = Result<T, StoreError>>
+where
+    I: Iterator<Item = Result<T, StoreError>>,
+{
+    let (rows, error) = match rows {
+        Ok((rows, e)) => (Some(holding(rows, e)), None),
+        Err(e) => (None, Some(Err(e))),
+    };
+    error.into_iter().chain(rows.into_iter().flatten())
+}
+
 /// The store's engine lock was poisoned (a thread panicked holding it).
 fn poisoned<T>(_: T) -> StoreError {
     StoreError::Corrupt("the store's engine lock is poisoned".into())
@@ -552,13 +567,15 @@ impl Store {
     /// watermark.
     pub fn apply_derived(&self, batch: &Batch, offsets: &[(u64, u64)]) -> Result<(), StoreError> {
         let e = self.engine()?;
-        let unsealed = e.trees.commit(batch, offsets)?;
-        if unsealed >= trees::MAX_RECENT_ENTRIES {
-            // The background seal is behind, or failing: seal here, and
-            // let a failure reach the commit pipeline.
+        if e.trees.unsealed()? >= trees::MAX_RECENT_ENTRIES {
+            // The background seal is behind, or failing: seal here (every
+            // row in memory is of synced entries now), and let a failure
+            // reach the commit pipeline.
             e.trees.seal()?;
             e.dirty.store(true, Ordering::Release);
-        } else if unsealed >= trees::SEAL_ENTRIES {
+        }
+        let (unsealed, froze) = e.trees.commit(batch, offsets)?;
+        if froze || unsealed >= trees::SEAL_ENTRIES {
             e.wake.ring();
         }
         Ok(())
@@ -580,6 +597,12 @@ impl Store {
     /// Moves the durable watermark. Called by the commit pipeline only
     /// after a successful flush and sync.
     pub fn set_durable(&self, sequence: u64) {
+        // The rows of every written entry may now be sealed into sled.
+        if let Ok(e) = self.engine()
+            && let Err(err) = e.trees.synced()
+        {
+            tracing::warn!(error = %err, "cannot mark the recent rows synced");
+        }
         self.durable.fetch_max(sequence, Ordering::AcqRel);
         self.durable_watch.send_replace(self.durable_sequence());
         self.write_mark(false);
@@ -646,14 +669,10 @@ impl Store {
         prefix: &[u8],
         after: u64,
     ) -> impl Iterator<Item = Result<(u64, String), StoreError>> + use<> {
-        let rows = self
-            .engine()
-            .and_then(|e| Ok((e.trees.postings(prefix, after)?, e)));
-        let (rows, error) = match rows {
-            Ok((rows, e)) => (Some(holding(rows, e)), None),
-            Err(e) => (None, Some(Err(e))),
-        };
-        error.into_iter().chain(rows.into_iter().flatten())
+        held(
+            self.engine()
+                .and_then(|e| Ok((e.trees.postings(prefix, after)?, e))),
+        )
     }
 
     /// Index entries of every term whose key prefix lies in `[from, to)`
@@ -664,14 +683,10 @@ impl Store {
         from: &[u8],
         to: &[u8],
     ) -> impl Iterator<Item = Result<(u64, String), StoreError>> + use<> {
-        let rows = self
-            .engine()
-            .and_then(|e| Ok((e.trees.postings_between(from, to)?, e)));
-        let (rows, error) = match rows {
-            Ok((rows, e)) => (Some(holding(rows, e)), None),
-            Err(e) => (None, Some(Err(e))),
-        };
-        error.into_iter().chain(rows.into_iter().flatten())
+        held(
+            self.engine()
+                .and_then(|e| Ok((e.trees.postings_between(from, to)?, e))),
+        )
     }
 
     // ------------------------------------------------------ maintenance

@@ -3,7 +3,7 @@
 //! sealed into sled's `derived` tree ([`super::blocks`] says how they are
 //! packed). Every lookup here reads memory first, then sled.
 
-use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use prost::Message as _;
 
@@ -108,10 +108,10 @@ impl Trees {
         index: u64,
     ) -> Result<Option<merkle::Hash>, StoreError> {
         // Node (level, index) was completed by the append of its last leaf.
-        let Some(leaf) = index
-            .checked_add(1)
-            .and_then(|i| i.checked_shl(u32::from(level)))
-            .map(|i| i - 1)
+        let Some(leaf) = 1u64
+            .checked_shl(u32::from(level))
+            .and_then(|width| index.checked_add(1)?.checked_mul(width))
+            .map(|end| end - 1)
         else {
             return Ok(None);
         };
@@ -305,6 +305,8 @@ impl Trees {
 
     /// Empties sled's rows and memory's.
     pub(super) fn clear(&self) -> Result<(), StoreError> {
+        // Not while a seal writes rows that belong to what is cleared.
+        let _sealing = self.sealing.lock().map_err(poisoned)?;
         self.rows.clear()?;
         *self.recent_mut()? = Recent::default();
         Ok(())
@@ -314,7 +316,10 @@ impl Trees {
     /// them into sled every [`SEAL_ENTRIES`] (an open or a reindex).
     pub(super) fn replay(&self, s: Scanned<'_>) -> Result<(), StoreError> {
         let batch = self.derive(s.seq, s.bytes, s.read)?;
-        if self.commit(&batch, &[(s.seq, s.offset)])? >= SEAL_ENTRIES {
+        let (unsealed, _) = self.commit(&batch, &[(s.seq, s.offset)])?;
+        // Read back from the log's files: nothing to wait for.
+        self.synced()?;
+        if unsealed >= SEAL_ENTRIES {
             self.seal()?;
         }
         Ok(())
@@ -380,19 +385,27 @@ impl Trees {
     }
 
     /// Keeps a group's derived rows and its entries' offsets in memory,
-    /// all at once (readers see none or all of them); returns how many
-    /// entries memory now holds unsealed.
+    /// all at once (readers see none or all of them), until
+    /// [`Trees::synced`] says their entries are on stable storage. Every
+    /// group before it is: if a seal waits for that, the rows before this
+    /// group are frozen first. Returns how many entries memory holds
+    /// unsealed, and whether rows were frozen for a seal to write.
     pub(super) fn commit(
         &self,
         batch: &Batch,
         offsets: &[(u64, u64)],
-    ) -> Result<usize, StoreError> {
+    ) -> Result<(usize, bool), StoreError> {
         if let Some((first, _)) = offsets.first()
             && self.offset(*first)?.is_some()
         {
             return Err(StoreError::Corrupt(format!("entry {first} already exists")));
         }
         let mut recent = self.recent_mut()?;
+        let froze = recent.freeze_wanted && recent.frozen.is_none();
+        if froze {
+            recent.freeze();
+        }
+        recent.unsynced = true;
         for (seq, offset) in offsets {
             recent.active.insert(
                 Space::Entries.key(&keys::entry_key(*seq)),
@@ -416,35 +429,63 @@ impl Trees {
             }
         }
         recent.entries += offsets.len();
-        Ok(recent.entries)
+        Ok((recent.entries, froze))
     }
 
-    /// Moves the rows in memory into sled as one atomic batch, packed
-    /// ([`blocks::seal_rows`]); returns whether there were any. A seal
-    /// that failed is tried again first. sled is not flushed here.
+    /// The entries of every row in memory are on stable storage now.
+    pub(super) fn synced(&self) -> Result<(), StoreError> {
+        self.recent_mut()?.unsynced = false;
+        Ok(())
+    }
+
+    /// Entries in memory not yet sealed.
+    pub(super) fn unsealed(&self) -> Result<usize, StoreError> {
+        Ok(self.recent()?.entries)
+    }
+
+    /// Moves the rows in memory into sled as atomic batches, packed
+    /// ([`blocks::seal_rows`]); returns whether it wrote any. Rows of
+    /// entries not yet synced are not frozen: the writer freezes them at
+    /// its next group ([`Trees::commit`]) and a later seal writes them. A
+    /// seal that failed is tried again first. sled is not flushed here.
     pub(super) fn seal(&self) -> Result<bool, StoreError> {
+        self.seal_if(|_| true)
+    }
+
+    /// [`Trees::seal`] as the background thread runs it: on the writer's
+    /// ring, it asks the writer to freeze only once [`SEAL_ENTRIES`] are
+    /// in memory (the ring after a freeze is for writing what was
+    /// frozen); on its timer (`due`), whatever is there.
+    pub(super) fn seal_in_background(&self, due: bool) -> Result<bool, StoreError> {
+        self.seal_if(|recent| due || recent.entries >= SEAL_ENTRIES)
+    }
+
+    fn seal_if(&self, wanted: impl Fn(&Recent) -> bool) -> Result<bool, StoreError> {
         let _sealing = self.sealing.lock().map_err(poisoned)?;
-        let frozen = {
-            let mut recent = self.recent_mut()?;
-            if recent.frozen.is_none() {
-                if recent.active.is_empty() {
-                    return Ok(false);
+        let mut wrote = false;
+        loop {
+            let frozen = {
+                let mut recent = self.recent_mut()?;
+                if recent.frozen.is_none() && !recent.active.is_empty() {
+                    if !recent.unsynced {
+                        recent.freeze();
+                    } else if !wrote && wanted(&recent) {
+                        recent.freeze_wanted = true;
+                    }
                 }
-                recent.frozen = Some(Arc::new(std::mem::take(&mut recent.active)));
-                recent.entries = 0;
+                recent.frozen.clone()
+            };
+            let Some(frozen) = frozen else {
+                return Ok(wrote);
+            };
+            let mut batch = sled::Batch::default();
+            for (key, value) in blocks::seal_rows(&frozen)? {
+                batch.insert(key, value);
             }
-            recent.frozen.clone()
-        };
-        let Some(frozen) = frozen else {
-            return Ok(false);
-        };
-        let mut batch = sled::Batch::default();
-        for (key, value) in blocks::seal_rows(&frozen)? {
-            batch.insert(key, value);
+            self.rows.apply_batch(batch)?;
+            self.recent_mut()?.frozen = None;
+            wrote = true;
         }
-        self.rows.apply_batch(batch)?;
-        self.recent_mut()?.frozen = None;
-        Ok(true)
     }
 }
 
@@ -463,4 +504,66 @@ fn index_row(key: &[u8], value: &[u8]) -> Result<(u64, String), StoreError> {
     let id = String::from_utf8(value.to_vec())
         .map_err(|_| StoreError::Corrupt("index value is not an id".into()))?;
     Ok((seq, id))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn trees() -> Trees {
+        let db = sled::Config::new().temporary(true).open().unwrap();
+        Trees::new(db.open_tree("derived").unwrap())
+    }
+
+    #[test]
+    fn rows_of_entries_not_yet_synced_stay_in_memory() {
+        let t = trees();
+        let group = |seq: u64| (Batch::default(), [(seq, seq * 100)]);
+        let (b1, o1) = group(1);
+        assert_eq!(t.commit(&b1, &o1).unwrap(), (1, false));
+        // The group's sync has not returned: nothing is sealed.
+        assert!(!t.seal().unwrap());
+        assert_eq!(t.unsealed().unwrap(), 1);
+        assert_eq!(t.offset(1).unwrap(), Some(100));
+        // The next group comes only after the sync of the first: the
+        // writer freezes the first group's rows for the seal that waits.
+        t.synced().unwrap();
+        let (b2, o2) = group(2);
+        assert_eq!(t.commit(&b2, &o2).unwrap(), (1, true));
+        assert!(t.seal().unwrap());
+        assert_eq!(t.unsealed().unwrap(), 1, "the second group is not synced");
+        assert_eq!(t.rows.len(), 1, "one run, of entry 1");
+        assert_eq!(t.offset(1).unwrap(), Some(100));
+        assert_eq!(t.offset(2).unwrap(), Some(200));
+        t.synced().unwrap();
+        assert!(t.seal().unwrap());
+        assert_eq!(t.unsealed().unwrap(), 0);
+        assert_eq!(t.offset(2).unwrap(), Some(200));
+        assert_eq!(
+            t.last_indexed().unwrap().map(|a| (a.seq, a.offset)),
+            Some((2, 200))
+        );
+        // Nodes that cannot exist are not found (no overflow).
+        assert_eq!(t.tree_node(63, 1).unwrap(), None);
+        assert_eq!(t.tree_node(0, u64::MAX).unwrap(), None);
+    }
+
+    #[test]
+    fn the_background_seal_asks_for_a_freeze_only_when_one_is_due() {
+        let t = trees();
+        t.commit(&Batch::default(), &[(1, 100)]).unwrap();
+        // Rung after a freeze, with few entries: nothing asked.
+        assert!(!t.seal_in_background(false).unwrap());
+        t.synced().unwrap();
+        assert_eq!(
+            t.commit(&Batch::default(), &[(2, 200)]).unwrap(),
+            (2, false)
+        );
+        // On its timer: the writer's next group freezes what is there.
+        assert!(!t.seal_in_background(true).unwrap());
+        t.synced().unwrap();
+        assert_eq!(t.commit(&Batch::default(), &[(3, 300)]).unwrap(), (1, true));
+        assert!(t.seal_in_background(false).unwrap());
+        assert_eq!(t.offset(2).unwrap(), Some(200));
+    }
 }
