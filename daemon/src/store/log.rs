@@ -217,6 +217,12 @@ impl Log {
                 }
             }
         };
+        // What the scan finds is derived into rows a seal may put in sled:
+        // a frame written before a crash but never synced is synced first,
+        // so sled never holds a row the log could still lose.
+        for (k, file) in segments.range(first..) {
+            file.sync_data().map_err(io_err(&paths[k]))?;
+        }
         let read = |seq: u64, offset: u64| read_in(&segments, seq, offset);
         loop {
             let Some(file) = segments.get(&first) else {
