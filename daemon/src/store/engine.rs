@@ -221,8 +221,6 @@ impl Engine {
                 open_log(None)?.map_err(|log::Behind(why)| StoreError::Corrupt(why))?
             }
         };
-        // The frames derived from are synced before their rows can be.
-        log.sync()?;
         trees.seal()?;
         if replayed > 0 {
             tracing::info!(
@@ -232,6 +230,7 @@ impl Engine {
         }
         db.flush()?;
         files.sync_all_now()?;
+        log.sync()?;
         Ok(Self {
             db,
             trees,

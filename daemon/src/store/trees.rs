@@ -60,7 +60,8 @@ impl Trees {
 
     /// Whether neither sled nor memory holds a row.
     pub(super) fn is_empty(&self) -> Result<bool, StoreError> {
-        Ok(self.rows.is_empty() && self.recent()?.all().is_empty())
+        let recent = self.recent()?;
+        Ok(self.rows.is_empty() && recent.active.is_empty() && recent.frozen.is_none())
     }
 
     /// The row under `key` in `space` (records, requests, views: the
