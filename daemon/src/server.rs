@@ -78,8 +78,12 @@ impl Daemon {
                 .map_err(|e| StartError::Other(e.to_string()))?,
         );
         let space = SpaceGuard::new(settings.min_free_disk_bytes, self.disk_space);
-        let (commit, writer) =
-            commit::start(Arc::clone(&store), self.sync, self.maintain_tree, space)?;
+        let (commit, writer) = commit::start(
+            Arc::clone(&store),
+            Arc::from(self.sync),
+            self.maintain_tree,
+            space,
+        )?;
         let listener =
             TcpListener::bind(settings.listen)
                 .await

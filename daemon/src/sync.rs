@@ -1,7 +1,11 @@
 //! The durability seam: the two steps that put a group of appends on
-//! stable storage, write (the entry log's frames) then sync. The commit pipeline calls them through
-//! [`SyncStep`] so that tests can record their order against the
-//! acknowledgements, count groups, slow them down or make them fail.
+//! stable storage, write (the entry log's frames) then sync. The commit
+//! pipeline calls them through [`SyncStep`] so that tests can record their
+//! order against the acknowledgements, count groups, slow them down or
+//! make them fail. The writer thread calls `flush` for each group it
+//! prepares; the sync thread calls `sync` once for every run of groups
+//! waiting for it, so a flush of the next group may come before the sync
+//! of the last one, never an acknowledgement before its sync.
 
 use crate::store::{Store, StoreError};
 
@@ -13,13 +17,15 @@ pub struct Group {
     pub entries: usize,
 }
 
-/// Flush and sync, in that order, once per group.
-pub trait SyncStep: Send + 'static {
+/// Flush each group, then sync the groups flushed (one sync may cover
+/// several).
+pub trait SyncStep: Send + Sync + 'static {
     /// Write the group's frames to the entry log's segment file.
-    fn flush(&mut self, store: &Store, group: &Group) -> Result<(), StoreError>;
-    /// fdatasync the segments written: only after this returns Ok is the
-    /// group durable.
-    fn sync(&mut self, store: &Store, group: &Group) -> Result<(), StoreError>;
+    fn flush(&self, store: &Store, group: &Group) -> Result<(), StoreError>;
+    /// fdatasync the segments written: only after this returns Ok are the
+    /// groups flushed up to `group.last_sequence` durable. `group` spans
+    /// every group this sync covers.
+    fn sync(&self, store: &Store, group: &Group) -> Result<(), StoreError>;
 }
 
 /// The real thing.
@@ -27,11 +33,11 @@ pub trait SyncStep: Send + 'static {
 pub struct StoreSync;
 
 impl SyncStep for StoreSync {
-    fn flush(&mut self, store: &Store, _group: &Group) -> Result<(), StoreError> {
+    fn flush(&self, store: &Store, _group: &Group) -> Result<(), StoreError> {
         store.flush()
     }
 
-    fn sync(&mut self, store: &Store, _group: &Group) -> Result<(), StoreError> {
+    fn sync(&self, store: &Store, _group: &Group) -> Result<(), StoreError> {
         store.sync_files()
     }
 }

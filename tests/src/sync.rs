@@ -1,9 +1,13 @@
 //! A durability seam for tests: wraps the real flush and sync, records
 //! every step (and the test's own acknowledgements) on one timeline, and
-//! can slow the sync down, hold it at a gate, or make it fail.
+//! can slow the sync down, hold the sync or the flush at a gate, or make
+//! the sync fail.
 
 use std::{
-    sync::{Arc, Condvar, Mutex},
+    sync::{
+        Arc, Condvar, Mutex,
+        atomic::{AtomicUsize, Ordering},
+    },
     time::Duration,
 };
 
@@ -27,11 +31,13 @@ pub enum Event {
 #[derive(Debug, Default)]
 pub struct Recorder {
     events: Mutex<Vec<Event>>,
-    gate: Mutex<bool>,
-    gate_cv: Condvar,
-    /// Set when a sync is waiting at the closed gate.
-    waiting: Mutex<bool>,
-    waiting_cv: Condvar,
+    /// Notified on every push.
+    pushed: Condvar,
+    /// Holds syncs (on the sync thread).
+    gate: Gate,
+    /// Holds flushes (on the writer thread, so the writer waits and
+    /// appends queue up behind it).
+    flush_gate: Gate,
     /// Syncs still to fail, and whether as a full disk (ENOSPC).
     failing: Mutex<(usize, bool)>,
 }
@@ -39,6 +45,18 @@ pub struct Recorder {
 impl Recorder {
     pub fn push(&self, e: Event) {
         self.events.lock().expect("events").push(e);
+        self.pushed.notify_all();
+    }
+
+    /// Blocks (call from spawn_blocking) until an event matches.
+    pub fn wait_for(&self, wanted: impl Fn(&Event) -> bool) -> Event {
+        let mut events = self.events.lock().expect("events");
+        loop {
+            if let Some(e) = events.iter().find(|e| wanted(e)) {
+                return e.clone();
+            }
+            events = self.pushed.wait(events).expect("events");
+        }
     }
 
     pub fn events(&self) -> Vec<Event> {
@@ -47,7 +65,31 @@ impl Recorder {
 
     /// Closes the gate: the next syncs wait until [`Recorder::open_gate`].
     pub fn close_gate(&self) {
-        *self.gate.lock().expect("gate") = true;
+        self.gate.close();
+    }
+
+    pub fn open_gate(&self) {
+        self.gate.open();
+    }
+
+    /// Blocks (call from spawn_blocking) until a sync waits at the gate.
+    pub fn wait_until_held(&self) {
+        self.gate.wait_until_held();
+    }
+
+    /// Closes the flush gate: the writer waits at its next flush until
+    /// [`Recorder::open_flush_gate`].
+    pub fn close_flush_gate(&self) {
+        self.flush_gate.close();
+    }
+
+    pub fn open_flush_gate(&self) {
+        self.flush_gate.open();
+    }
+
+    /// Blocks (call from spawn_blocking) until a flush waits at the gate.
+    pub fn wait_until_flush_held(&self) {
+        self.flush_gate.wait_until_held();
     }
 
     /// Makes the next `n` syncs fail, as a full disk (ENOSPC) or as a
@@ -69,28 +111,43 @@ impl Recorder {
             std::io::Error::other("injected fdatasync failure")
         })
     }
+}
 
-    pub fn open_gate(&self) {
-        *self.gate.lock().expect("gate") = false;
-        self.gate_cv.notify_all();
+/// A gate a step may be held at.
+#[derive(Debug, Default)]
+struct Gate {
+    closed: Mutex<bool>,
+    closed_cv: Condvar,
+    /// Set when a step is waiting at the closed gate.
+    waiting: Mutex<bool>,
+    waiting_cv: Condvar,
+}
+
+impl Gate {
+    fn close(&self) {
+        *self.closed.lock().expect("gate") = true;
     }
 
-    /// Blocks (call from spawn_blocking) until a sync waits at the gate.
-    pub fn wait_until_held(&self) {
+    fn open(&self) {
+        *self.closed.lock().expect("gate") = false;
+        self.closed_cv.notify_all();
+    }
+
+    fn wait_until_held(&self) {
         let mut waiting = self.waiting.lock().expect("waiting");
         while !*waiting {
             waiting = self.waiting_cv.wait(waiting).expect("waiting");
         }
     }
 
-    fn pass_gate(&self) {
-        let mut closed = self.gate.lock().expect("gate");
+    fn pass(&self) {
+        let mut closed = self.closed.lock().expect("gate");
         if *closed {
             *self.waiting.lock().expect("waiting") = true;
             self.waiting_cv.notify_all();
         }
         while *closed {
-            closed = self.gate_cv.wait(closed).expect("gate");
+            closed = self.closed_cv.wait(closed).expect("gate");
         }
         *self.waiting.lock().expect("waiting") = false;
     }
@@ -103,9 +160,9 @@ pub struct RecordingSync {
     /// Added to every sync, to widen the window in which a wrong order
     /// would show (a slow disk), not to wait for anything.
     pub delay: Duration,
-    /// Fail the sync of this group number (0-based) and after.
+    /// Fail the sync number (0-based) and after.
     pub fail_from_group: Option<usize>,
-    groups: usize,
+    groups: AtomicUsize,
 }
 
 impl RecordingSync {
@@ -114,21 +171,21 @@ impl RecordingSync {
             recorder,
             delay: Duration::ZERO,
             fail_from_group: None,
-            groups: 0,
+            groups: AtomicUsize::new(0),
         }
     }
 }
 
 impl SyncStep for RecordingSync {
-    fn flush(&mut self, store: &Store, group: &Group) -> Result<(), StoreError> {
+    fn flush(&self, store: &Store, group: &Group) -> Result<(), StoreError> {
+        self.recorder.flush_gate.pass();
         self.recorder.push(Event::Flush(*group));
         StoreSync.flush(store, group)
     }
 
-    fn sync(&mut self, store: &Store, group: &Group) -> Result<(), StoreError> {
-        let n = self.groups;
-        self.groups += 1;
-        self.recorder.pass_gate();
+    fn sync(&self, store: &Store, group: &Group) -> Result<(), StoreError> {
+        let n = self.groups.fetch_add(1, Ordering::Relaxed);
+        self.recorder.gate.pass();
         let failure = if self.fail_from_group.is_some_and(|f| n >= f) {
             Some(std::io::Error::other("injected fdatasync failure"))
         } else {

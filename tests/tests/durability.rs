@@ -1,5 +1,6 @@
 //! The order of the commit pipeline, shown through the durability seam:
-//! flush, then sync, then acknowledgement, once per group; a failed sync
+//! flush, then sync, then acknowledgement, a sync for every run of
+//! groups; a failed sync
 //! acknowledges nothing and stops writes while reads go on; maximum-size
 //! entries fill the log's segments and come back after a restart; the
 //! derived trees come back from the log alone.
@@ -13,7 +14,7 @@ use truce_tests::{
 };
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn flush_then_sync_then_ack_once_per_group() {
+async fn flush_then_sync_then_ack_in_order() {
     let recorder = Arc::new(Recorder::default());
     let mut sync = RecordingSync::new(Arc::clone(&recorder));
     // A slow disk: if an acknowledgement could overtake the sync, it
@@ -37,21 +38,25 @@ async fn flush_then_sync_then_ack_once_per_group() {
     }
 
     let events = recorder.events();
-    let mut flushed = None;
+    // The writer may flush the next group while the last one syncs; a
+    // sync covers exactly the groups flushed before it and not yet
+    // synced, and every acknowledgement follows the sync of its entry.
+    let mut flushed = 0u64;
+    let mut flush_ends = Vec::new();
     let mut durable = 0u64;
     let mut groups = Vec::new();
     for e in &events {
         match e {
             Event::Flush(g) => {
-                assert!(flushed.is_none(), "two flushes without a sync: {events:?}");
-                assert_eq!(g.first_sequence, durable + 1, "groups are contiguous");
-                flushed = Some(*g);
+                assert_eq!(g.first_sequence, flushed + 1, "groups are contiguous");
+                flushed = g.last_sequence;
+                flush_ends.push(flushed);
             }
             Event::Synced(g) => {
-                assert_eq!(
-                    flushed.take(),
-                    Some(*g),
-                    "sync follows the flush of its group"
+                assert_eq!(g.first_sequence, durable + 1, "syncs are contiguous");
+                assert!(
+                    flush_ends.contains(&g.last_sequence),
+                    "a sync ends where a flushed group ends: {events:?}"
                 );
                 durable = g.last_sequence;
                 groups.push(g.entries);
@@ -65,6 +70,7 @@ async fn flush_then_sync_then_ack_once_per_group() {
             Event::SyncFailed(_) => panic!("no failure injected"),
         }
     }
+    assert_eq!(durable, flushed, "every flushed group was synced");
     assert_eq!(groups.iter().sum::<usize>(), 65);
     assert!(
         groups.len() < 65,
@@ -72,6 +78,115 @@ async fn flush_then_sync_then_ack_once_per_group() {
         groups.len()
     );
     eprintln!("65 entries in {} groups: {groups:?}", groups.len());
+    d.stop().await;
+}
+
+/// Waits, off the runtime, until the recorder holds a matching event.
+async fn wait_for(recorder: &Arc<Recorder>, wanted: fn(&Event) -> bool) -> Event {
+    let r = Arc::clone(recorder);
+    tokio::task::spawn_blocking(move || r.wait_for(wanted))
+        .await
+        .expect("the wait ends")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_next_group_is_written_while_one_syncs_and_waits_for_it() {
+    let recorder = Arc::new(Recorder::default());
+    let d = TestDaemon::start_with(Some(Box::new(RecordingSync::new(Arc::clone(&recorder))))).await;
+    recorder.close_gate();
+    // The agreement's sync waits at the gate.
+    let client = d.client.clone();
+    let agreement = tokio::spawn(async move { client.record_agreement(seed::agreement()).await });
+    let r = Arc::clone(&recorder);
+    tokio::task::spawn_blocking(move || r.wait_until_held())
+        .await
+        .unwrap();
+
+    // A report citing it is checked against the agreement in flight and
+    // written, but not acknowledged before its own sync.
+    let client = d.client.clone();
+    let report = tokio::spawn(async move { client.submit_report(seed::report(0)).await });
+    let flushed = wait_for(
+        &recorder,
+        |e| matches!(e, Event::Flush(g) if g.first_sequence == 2),
+    )
+    .await;
+    assert_eq!(
+        flushed,
+        Event::Flush(truce_daemon::sync::Group {
+            first_sequence: 2,
+            last_sequence: 2,
+            entries: 1
+        })
+    );
+    // A retry of the agreement is a duplicate of an entry in flight:
+    // answered after its sync too.
+    let client = d.client.clone();
+    let retry = tokio::spawn(async move { client.record_agreement(seed::agreement()).await });
+    assert!(!agreement.is_finished() && !report.is_finished());
+    assert!(
+        !recorder
+            .events()
+            .iter()
+            .any(|e| matches!(e, Event::Synced(_))),
+        "nothing synced yet"
+    );
+
+    recorder.open_gate();
+    let agreement = agreement.await.unwrap().unwrap();
+    let report = report.await.unwrap().unwrap();
+    let retry = retry.await.unwrap().unwrap();
+    assert_eq!((agreement.sequence, report.sequence), (1, 2));
+    assert!(retry.duplicate && retry.sequence == 1);
+    let synced: u64 = recorder
+        .events()
+        .iter()
+        .filter_map(|e| match e {
+            Event::Synced(g) => Some(g.last_sequence),
+            _ => None,
+        })
+        .max()
+        .unwrap();
+    assert_eq!(synced, 2);
+    assert_eq!(d.client.read_log(1, 0).await.unwrap().durable_sequence, 2);
+    d.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_sync_fails_the_groups_written_behind_it() {
+    let recorder = Arc::new(Recorder::default());
+    let d = TestDaemon::start_with(Some(Box::new(RecordingSync::new(Arc::clone(&recorder))))).await;
+    d.client.record_agreement(seed::agreement()).await.unwrap();
+    recorder.close_gate();
+    let client = d.client.clone();
+    let first = tokio::spawn(async move { client.submit_report(seed::report(0)).await });
+    let r = Arc::clone(&recorder);
+    tokio::task::spawn_blocking(move || r.wait_until_held())
+        .await
+        .unwrap();
+    // Another report is written behind it.
+    let client = d.client.clone();
+    let second = tokio::spawn(async move { client.submit_report(seed::report(1)).await });
+    wait_for(
+        &recorder,
+        |e| matches!(e, Event::Flush(g) if g.first_sequence == 3),
+    )
+    .await;
+
+    recorder.fail_next_syncs(1, false);
+    recorder.open_gate();
+    for (name, task) in [("first", first), ("second", second)] {
+        let err = task.await.unwrap().unwrap_err();
+        assert_eq!(err.code(), Some(Code::Unavailable), "{name}: {err}");
+    }
+    let err = d.client.submit_report(seed::report(2)).await.unwrap_err();
+    assert_eq!(err.code(), Some(Code::Unavailable), "{err}");
+    let page = d.client.read_log(1, 0).await.unwrap();
+    assert_eq!(page.durable_sequence, 1);
+    assert_eq!(
+        d.client.get_report("report-2").await.unwrap_err().code(),
+        Some(Code::NotFound)
+    );
     d.stop().await;
 }
 

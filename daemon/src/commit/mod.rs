@@ -1,23 +1,24 @@
 //! The commit pipeline: one writer thread owns every write to the store.
 //! It takes a group of queued appends, runs the checks that depend on
 //! stored state (idempotency, referenced ids, id uniqueness), assigns
-//! sequence and time, puts the group's frames in the entry log and their
-//! derived rows in the store's memory, writes and syncs the frames once
-//! for the whole group, moves the durable watermark, and only then
-//! acknowledges. A failed write, flush or sync
+//! sequence and time, and writes the group's frames to the entry log.
+//! The sync thread ([`syncer`]) then syncs the log once for every run of
+//! written groups, puts their derived rows in the store's memory, moves
+//! the durable watermark, and only then acknowledges, while the writer
+//! goes on with the next group. Until then the writer sees the groups in
+//! flight through overlays of what they change ([`GroupState`]).
+//! A failed write, flush or sync
 //! stops all later writes until the store is reopened; reads continue. When
 //! the failure was a full disk, the writer reopens the store itself at the
 //! first append after free space is back over the margin; after any other
 //! failure (an I/O error of the disk) writes wait for a restart.
 
 pub mod order;
+mod syncer;
 
 use std::{
-    collections::HashMap,
-    sync::{
-        Arc,
-        atomic::{AtomicU64, Ordering},
-    },
+    collections::{HashMap, VecDeque},
+    sync::{Arc, atomic::AtomicU64},
     thread,
     time::SystemTime,
 };
@@ -37,6 +38,7 @@ use crate::{
     validate::{self, Missing, ValidWrite},
 };
 use order::{Position, Sequencer};
+use syncer::{Reply, Syncer, Written};
 
 /// The largest encoded entry accepted.
 pub const MAX_ENTRY_BYTES: usize = 64 * 1024;
@@ -49,6 +51,8 @@ enum Queued {
     Write(Box<Pending>),
     /// Finish what is queued before this, then stop.
     Close,
+    /// From the sync thread: a sync failed.
+    Wake,
 }
 
 struct Pending {
@@ -124,7 +128,7 @@ impl CommitHandle {
 /// dropped, after finishing the groups already queued.
 pub fn start(
     store: Arc<Store>,
-    sync: Box<dyn SyncStep>,
+    seam: Arc<dyn SyncStep>,
     maintain_tree: bool,
     space: SpaceGuard,
 ) -> Result<(CommitHandle, thread::JoinHandle<()>), Error> {
@@ -134,9 +138,17 @@ pub fn start(
     }
     let (tx, rx) = mpsc::channel(QUEUE_CAPACITY);
     let stats = Arc::new(Stats::default());
+    let syncer = Syncer::start(
+        Arc::clone(&store),
+        Arc::clone(&seam),
+        Arc::clone(&stats),
+        tx.downgrade(),
+    )?;
     let mut writer = Writer {
         store,
-        sync,
+        seam,
+        syncer,
+        inflight: VecDeque::new(),
         sequencer,
         stopped: None,
         stats: Arc::clone(&stats),
@@ -185,11 +197,17 @@ struct Stopped {
 impl Stopped {
     /// What a writer whose append was not acknowledged is told.
     fn told(&self) -> String {
-        if self.reopen {
-            format!("{}; writes resume once disk space is freed", self.why)
-        } else {
-            format!("{}; {RESTART}", self.why)
-        }
+        told(&self.why, self.reopen)
+    }
+}
+
+/// Why writes stopped, as a writer whose append was not acknowledged is
+/// told; `reopen` when they resume once disk space is back.
+fn told(why: &str, reopen: bool) -> String {
+    if reopen {
+        format!("{why}; writes resume once disk space is freed")
+    } else {
+        format!("{why}; {RESTART}")
     }
 }
 
@@ -203,8 +221,13 @@ fn failed(step: &'static str) -> impl Fn(crate::store::StoreError) -> Failure {
 
 struct Writer {
     store: Arc<Store>,
-    /// Writes and syncs each group's frames (the test seam).
-    sync: Box<dyn SyncStep>,
+    /// Writes each group's frames (the test seam; the sync thread syncs
+    /// through it).
+    seam: Arc<dyn SyncStep>,
+    /// Makes written groups durable and acknowledges them.
+    syncer: Syncer,
+    /// What the groups written and not yet durable change, oldest first.
+    inflight: VecDeque<Overlay>,
     sequencer: Sequencer,
     /// Set after a failed write, flush or sync.
     stopped: Option<Stopped>,
@@ -215,25 +238,24 @@ struct Writer {
     space: SpaceGuard,
 }
 
-/// What became of one pending write inside a group.
-enum Outcome {
-    /// Written in this group at this index of `accepted`.
-    Accepted(Box<Receipt>),
-    /// Same request id and content as an accepted write of this group.
-    DuplicateInGroup(usize),
-}
-
 impl Writer {
     fn run(&mut self, mut rx: mpsc::Receiver<Queued>) {
         let mut closing = false;
         while !closing {
-            let Some(Queued::Write(first)) = rx.blocking_recv() else {
-                break;
+            let first = match rx.blocking_recv() {
+                Some(Queued::Write(first)) => first,
+                Some(Queued::Wake) => {
+                    self.notice_failure();
+                    continue;
+                }
+                Some(Queued::Close) | None => break,
             };
             let mut group = vec![*first];
             while group.len() < MAX_GROUP {
                 match rx.try_recv() {
                     Ok(Queued::Write(p)) => group.push(*p),
+                    // The group notices a failure first.
+                    Ok(Queued::Wake) => {}
                     Ok(Queued::Close) => {
                         closing = true;
                         break;
@@ -250,10 +272,13 @@ impl Writer {
                 let _ = p.reply.send(Err(Error::ShuttingDown));
             }
         }
+        // The groups in flight are made durable and acknowledged.
+        self.syncer.close();
         tracing::debug!("commit pipeline closed");
     }
 
     fn commit_group(&mut self, group: Vec<Pending>) {
+        self.notice_failure();
         if let Some(stopped) = &self.stopped {
             type Refusal = (fn(String) -> Error, String);
             let refusal: Option<Refusal> = if !stopped.reopen {
@@ -294,33 +319,33 @@ impl Writer {
             }
             return;
         }
+        let durable = self.store.durable_sequence();
+        while self.inflight.front().is_some_and(|o| o.last <= durable) {
+            self.inflight.pop_front();
+        }
+        let inflight = std::mem::take(&mut self.inflight);
         let now = SystemTime::now();
         let mut batch = Batch::default();
-        // Receipts of accepted writes, by index; replies wait for the sync.
-        let mut accepted: Vec<Receipt> = Vec::new();
-        let mut waiting: Vec<(oneshot::Sender<Result<Receipt, Error>>, Outcome)> = Vec::new();
-        // Request ids (hash, index in `accepted`, sequence, submitter) and
-        // created records of this group, not yet stored.
-        let mut group_requests: HashMap<String, GroupRequest> = HashMap::new();
-        let mut group_records: HashMap<(RecordKind, String), u64> = HashMap::new();
-        let mut group_views: HashMap<(RecordKind, String), View> = HashMap::new();
-        let mut group_nodes: HashMap<(u8, u64), merkle::Hash> = HashMap::new();
+        // Replies that wait for the sync: receipts of accepted writes, and
+        // duplicates of writes still in flight.
+        let mut replies: Vec<Reply> = Vec::new();
+        // What this group changes, not yet stored.
+        let mut current = Overlay::default();
         // A read of the store that met a full disk, and who asked.
         let mut full_disk: Option<String> = None;
         let mut refused = Vec::new();
 
         for p in group {
-            let group = GroupState {
-                requests: &group_requests,
-                records: &group_records,
-                views: &group_views,
+            let state = GroupState {
+                current: &current,
+                inflight: &inflight,
             };
-            match self.check_and_encode(&p, now, &group) {
+            match self.check_and_encode(&p, now, &state) {
                 Ok(Checked::Duplicate(receipt)) => {
                     let _ = p.reply.send(Ok(receipt));
                 }
-                Ok(Checked::DuplicateInGroup(index)) => {
-                    waiting.push((p.reply, Outcome::DuplicateInGroup(index)));
+                Ok(Checked::DuplicateInFlight(receipt)) => {
+                    replies.push((p.reply, receipt));
                 }
                 Ok(Checked::New {
                     position,
@@ -329,20 +354,6 @@ impl Writer {
                     record_id,
                     views,
                 }) => {
-                    self.sequencer.take(position);
-                    let index = accepted.len();
-                    group_requests.insert(
-                        derived.request_id.clone(),
-                        (
-                            derived.hash,
-                            index,
-                            position.sequence,
-                            derived.submitter.clone(),
-                        ),
-                    );
-                    if let Some(created) = &derived.created {
-                        group_records.insert(created.clone(), position.sequence);
-                    }
                     let receipt = Receipt {
                         sequence: position.sequence,
                         record_id,
@@ -358,8 +369,8 @@ impl Writer {
                         merkle::append(
                             position.sequence - 1,
                             merkle::leaf_hash(&bytes),
-                            |level, index| match group_nodes.get(&(level, index)) {
-                                Some(h) => Ok(*h),
+                            |level, index| match state.node(level, index) {
+                                Some(h) => Ok(h),
                                 None => self.store.tree_node(level, index)?.ok_or_else(|| {
                                     Error::Internal(format!("tree node {level}/{index} missing"))
                                 }),
@@ -373,19 +384,26 @@ impl Writer {
                             continue;
                         }
                     };
+                    self.sequencer.take(position);
+                    current.requests.insert(
+                        derived.request_id.clone(),
+                        (derived.hash, receipt.clone(), derived.submitter.clone()),
+                    );
+                    if let Some(created) = &derived.created {
+                        current.records.insert(created.clone(), position.sequence);
+                    }
                     if !nodes.is_empty() {
                         batch.push_nodes(position.sequence - 1, &nodes);
                     }
                     for (level, index, hash) in nodes {
-                        group_nodes.insert((level, index), hash);
+                        current.nodes.insert((level, index), hash);
                     }
                     batch.push(position.sequence, bytes, &derived);
                     for (kind, id, view) in views {
                         batch.push_view(kind, &id, &view);
-                        group_views.insert((kind, id), view);
+                        current.views.insert((kind, id), view);
                     }
-                    accepted.push(receipt.clone());
-                    waiting.push((p.reply, Outcome::Accepted(Box::new(receipt))));
+                    replies.push((p.reply, receipt));
                 }
                 // sled met a full disk (in its background flush, say) and
                 // now fails reads too: a write failure like any other.
@@ -398,48 +416,69 @@ impl Writer {
                 }
             }
         }
+        self.inflight = inflight;
 
-        let made = match full_disk {
+        let written = match full_disk {
             Some(why) => Err((why, true)),
-            None => self.make_durable(&batch),
+            None => self.write(&batch),
         };
-        if let Err((why, full)) = made {
-            let reopen = full || self.space.shortage(self.store.dir()).is_some();
-            tracing::error!(error = %why, disk_full = reopen, "write path stopped: nothing more will be acknowledged until the store is reopened");
-            let stopped = Stopped {
-                why,
-                reopen,
-                reopened: false,
-            };
-            let replies = waiting.into_iter().map(|(reply, _)| reply);
-            for reply in replies.chain(refused) {
-                let _ = reply.send(Err(Error::WritesStopped(stopped.told())));
+        match written {
+            Err(failure) => {
+                let replies = replies.into_iter().map(|(reply, _)| reply);
+                self.stop(failure, replies.chain(refused));
             }
-            self.stopped = Some(stopped);
-            if reopen {
-                self.reopen_for_reads();
+            Ok(offsets) => {
+                if let Some(last) = batch.last_sequence() {
+                    current.last = last;
+                    self.inflight.push_back(current);
+                }
+                if !replies.is_empty() {
+                    self.syncer.send(Written {
+                        batch,
+                        offsets,
+                        replies,
+                    });
+                }
             }
-            return;
-        }
-
-        for (reply, outcome) in waiting {
-            let receipt = match outcome {
-                Outcome::Accepted(receipt) => *receipt,
-                Outcome::DuplicateInGroup(index) => match accepted.get(index) {
-                    Some(r) => Receipt {
-                        duplicate: true,
-                        ..r.clone()
-                    },
-                    None => {
-                        let _ = reply.send(Err(Error::Internal("lost group receipt".into())));
-                        continue;
-                    }
-                },
-            };
-            let _ = reply.send(Ok(receipt));
         }
     }
 
+    /// After a failed write, flush or sync: waits for the groups in
+    /// flight (each is acknowledged or failed), stops writes and fails
+    /// `replies`. Reads go on; after a full disk the store is reopened
+    /// for them at once.
+    fn stop(
+        &mut self,
+        failure: Failure,
+        replies: impl IntoIterator<Item = oneshot::Sender<Result<Receipt, Error>>>,
+    ) {
+        let (why, full) = self.syncer.drain().unwrap_or(failure);
+        self.inflight.clear();
+        let reopen = full || self.space.shortage(self.store.dir()).is_some();
+        tracing::error!(error = %why, disk_full = reopen, "write path stopped: nothing more will be acknowledged until the store is reopened");
+        let stopped = Stopped {
+            why,
+            reopen,
+            reopened: false,
+        };
+        for reply in replies {
+            let _ = reply.send(Err(Error::WritesStopped(stopped.told())));
+        }
+        self.stopped = Some(stopped);
+        if reopen {
+            self.reopen_for_reads();
+        }
+    }
+
+    /// Takes note of a failure in the sync thread.
+    fn notice_failure(&mut self) {
+        if self.stopped.is_none()
+            && self.syncer.failed()
+            && let Some(failure) = self.syncer.drain()
+        {
+            self.stop(failure, []);
+        }
+    }
     /// Right after a write failed on a full disk: frees the space reserve
     /// and reopens the store at once, so that reads do not meet the error
     /// state sled keeps after a failed write. Appends still wait for space.
@@ -490,48 +529,22 @@ impl Writer {
         Ok(())
     }
 
-    /// Writes, flushes and syncs a batch, then moves the durable mark. On
-    /// failure: why, and whether the disk was full.
-    fn make_durable(&mut self, batch: &Batch) -> Result<(), (String, bool)> {
+    /// Puts a group's frames in the entry log and writes them (not yet
+    /// durable: the sync thread syncs them). Returns their offsets.
+    fn write(&mut self, batch: &Batch) -> Result<Vec<(u64, u64)>, Failure> {
         let Some(last) = batch.last_sequence() else {
-            return Ok(());
+            return Ok(Vec::new());
         };
         let group = Group {
             first_sequence: last + 1 - batch.len() as u64,
             last_sequence: last,
             entries: batch.len(),
         };
-        // The frames into the log's buffer and their rows into the
-        // store's memory; then the frames written and synced. All must
-        // succeed before anything is acknowledged.
         let offsets = self.store.append_frames(batch).map_err(failed("write"))?;
-        self.store
-            .apply_derived(batch, &offsets)
-            .map_err(failed("write"))?;
-        self.sync
+        self.seam
             .flush(&self.store, &group)
             .map_err(failed("flush"))?;
-        let syncing = std::time::Instant::now();
-        self.sync
-            .sync(&self.store, &group)
-            .map_err(failed("sync"))?;
-        let synced = syncing.elapsed();
-        let metrics = &self.stats.metrics;
-        metrics.fsync_seconds.observe(synced.as_secs_f64());
-        self.store.set_durable(last);
-        metrics.appends.inc_by(batch.len() as u64);
-        metrics.group_entries.observe(batch.len() as f64);
-        self.stats.groups.fetch_add(1, Ordering::Relaxed);
-        self.stats
-            .entries
-            .fetch_add(batch.len() as u64, Ordering::Relaxed);
-        tracing::trace!(
-            first = group.first_sequence,
-            last = group.last_sequence,
-            entries = group.entries,
-            "group durable"
-        );
-        Ok(())
+        Ok(offsets)
     }
 
     fn check_and_encode(
@@ -543,13 +556,16 @@ impl Writer {
         let w = &p.write;
         // Idempotency: this group first, then the store. A request id is
         // its submitter's: another caller learns only that it is taken.
-        if let Some((hash, index, sequence, submitter)) = group.requests.get(w.request_id()) {
+        if let Some((hash, receipt, submitter)) = group.request(w.request_id()) {
             return if submitter != &p.submitter {
                 Err(taken(w.request_id()))
             } else if hash == w.hash() {
-                Ok(Checked::DuplicateInGroup(*index))
+                Ok(Checked::DuplicateInFlight(Receipt {
+                    duplicate: true,
+                    ..receipt.clone()
+                }))
             } else {
-                Err(conflict(w.request_id(), *sequence))
+                Err(conflict(w.request_id(), receipt.sequence))
             };
         }
         if let Some(stored) = self.store.stored_request(w.request_id())? {
@@ -564,8 +580,7 @@ impl Writer {
         // References must exist.
         for r in w.references() {
             let key = (r.kind, r.id.clone());
-            if !group.records.contains_key(&key)
-                && self.store.record_sequence(r.kind, &r.id)?.is_none()
+            if group.record(&key).is_none() && self.store.record_sequence(r.kind, &r.id)?.is_none()
             {
                 return Err(match r.missing {
                     Missing::NotFound => Error::NotFound {
@@ -583,8 +598,8 @@ impl Writer {
         // A client-chosen id must be new.
         let kind = derive::created_kind(w.payload());
         if let (Some(kind), Some(id)) = (kind, w.client_id()) {
-            let existing = match group.records.get(&(kind, id.to_owned())) {
-                Some(seq) => Some(*seq),
+            let existing = match group.record(&(kind, id.to_owned())) {
+                Some(seq) => Some(seq),
                 None => self.store.record_sequence(kind, id)?,
             };
             if let Some(seq) = existing {
@@ -652,14 +667,15 @@ impl Writer {
         })
     }
 
-    /// The view of an existing record, including this group's changes.
+    /// The view of an existing record, including the changes of this
+    /// group and of those in flight.
     fn current_view(
         &self,
         kind: RecordKind,
         id: &str,
         group: &GroupState<'_>,
     ) -> Result<View, Error> {
-        if let Some(v) = group.views.get(&(kind, id.to_owned())) {
+        if let Some(v) = group.view(&(kind, id.to_owned())) {
             return Ok(v.clone());
         }
         self.store
@@ -740,8 +756,10 @@ impl Writer {
 }
 
 enum Checked {
+    /// Of a durable entry: answered at once.
     Duplicate(Receipt),
-    DuplicateInGroup(usize),
+    /// Of an entry of this group or one in flight: answered once durable.
+    DuplicateInFlight(Receipt),
     New {
         position: Position,
         bytes: Vec<u8>,
@@ -752,16 +770,50 @@ enum Checked {
     },
 }
 
-/// What the writes accepted earlier in the group changed, not yet stored.
-struct GroupState<'a> {
-    requests: &'a HashMap<String, GroupRequest>,
-    records: &'a HashMap<(RecordKind, String), u64>,
-    views: &'a HashMap<(RecordKind, String), View>,
+/// What a written group changes, kept by the writer until the group is
+/// durable and the store holds it.
+#[derive(Default)]
+struct Overlay {
+    /// The group's last sequence.
+    last: u64,
+    requests: HashMap<String, GroupRequest>,
+    records: HashMap<(RecordKind, String), u64>,
+    views: HashMap<(RecordKind, String), View>,
+    nodes: HashMap<(u8, u64), merkle::Hash>,
 }
 
-/// A request id of this group: hash, index in `accepted`, sequence,
-/// submitter.
-type GroupRequest = ([u8; 32], usize, u64, String);
+/// What the writes accepted earlier in this group, and the groups in
+/// flight, changed: looked up newest first, before the store.
+struct GroupState<'a> {
+    current: &'a Overlay,
+    inflight: &'a VecDeque<Overlay>,
+}
+
+impl GroupState<'_> {
+    fn layers(&self) -> impl Iterator<Item = &Overlay> {
+        std::iter::once(self.current).chain(self.inflight.iter().rev())
+    }
+
+    fn request(&self, request_id: &str) -> Option<&GroupRequest> {
+        self.layers().find_map(|o| o.requests.get(request_id))
+    }
+
+    fn record(&self, key: &(RecordKind, String)) -> Option<u64> {
+        self.layers().find_map(|o| o.records.get(key).copied())
+    }
+
+    fn view(&self, key: &(RecordKind, String)) -> Option<&View> {
+        self.layers().find_map(|o| o.views.get(key))
+    }
+
+    fn node(&self, level: u8, index: u64) -> Option<merkle::Hash> {
+        self.layers()
+            .find_map(|o| o.nodes.get(&(level, index)).copied())
+    }
+}
+
+/// A request id not yet durable: hash, receipt, submitter.
+type GroupRequest = ([u8; 32], Receipt, String);
 
 /// A request id another submitter used: says nothing of their write.
 fn taken(request_id: &str) -> Error {

@@ -323,13 +323,23 @@ impl Log {
         write_buffer(&mut t)
     }
 
-    /// fdatasync of every segment written since the last sync.
+    /// fdatasync of every segment written since the last sync. The tail
+    /// is not locked during the syncs: the writer appends and writes the
+    /// next group meanwhile (whatever of it the sync takes along is
+    /// synced again by the next one).
     pub(super) fn sync(&self) -> Result<(), StoreError> {
-        let mut t = self.tail.lock().map_err(poisoned)?;
-        for (f, p) in std::mem::take(&mut t.left) {
+        let (left, file, path) = {
+            let mut t = self.tail.lock().map_err(poisoned)?;
+            (
+                std::mem::take(&mut t.left),
+                Arc::clone(&t.file),
+                t.path.clone(),
+            )
+        };
+        for (f, p) in left {
             f.sync_data().map_err(io_err(&p))?;
         }
-        t.file.sync_data().map_err(io_err(&t.path))
+        file.sync_data().map_err(io_err(&path))
     }
 
     /// The bytes of the frame of `seq` at `offset`, checked.
