@@ -81,49 +81,79 @@ async fn flush_then_sync_then_ack_in_order() {
     d.stop().await;
 }
 
-/// Waits, off the runtime, until the recorder holds a matching event.
+/// How long a test waits for a step it is owed before it fails.
+const PATIENCE: Duration = Duration::from_secs(60);
+
+/// Waits, off the runtime, until `done` returns (a step held at a gate,
+/// an event recorded); fails the test after [`PATIENCE`].
+async fn until<T: Send + 'static>(done: impl FnOnce() -> T + Send + 'static) -> T {
+    tokio::time::timeout(PATIENCE, tokio::task::spawn_blocking(done))
+        .await
+        .expect("the step came in time")
+        .expect("the wait ends")
+}
+
+/// Waits until the recorder holds a matching event.
 async fn wait_for(recorder: &Arc<Recorder>, wanted: fn(&Event) -> bool) -> Event {
     let r = Arc::clone(recorder);
-    tokio::task::spawn_blocking(move || r.wait_for(wanted))
-        .await
-        .expect("the wait ends")
+    until(move || r.wait_for(wanted)).await
+}
+
+/// Yields until `n` appends are queued for the writer.
+async fn queued(d: &TestDaemon, n: usize) {
+    tokio::time::timeout(PATIENCE, async {
+        while d.running.queued() < n {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await
+    .expect("queued in time");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_next_group_is_written_while_one_syncs_and_waits_for_it() {
     let recorder = Arc::new(Recorder::default());
     let d = TestDaemon::start_with(Some(Box::new(RecordingSync::new(Arc::clone(&recorder))))).await;
-    recorder.close_gate();
     // The agreement's sync waits at the gate.
+    recorder.close_gate();
     let client = d.client.clone();
     let agreement = tokio::spawn(async move { client.record_agreement(seed::agreement()).await });
     let r = Arc::clone(&recorder);
-    tokio::task::spawn_blocking(move || r.wait_until_held())
-        .await
-        .unwrap();
+    until(move || r.wait_until_held()).await;
 
-    // A report citing it is checked against the agreement in flight and
-    // written, but not acknowledged before its own sync.
+    // A report citing it is checked against the agreement in flight; the
+    // writer is held at its flush while two more writes queue behind it:
+    // a retry of the agreement, then another report.
+    recorder.close_flush_gate();
     let client = d.client.clone();
     let report = tokio::spawn(async move { client.submit_report(seed::report(0)).await });
-    let flushed = wait_for(
-        &recorder,
-        |e| matches!(e, Event::Flush(g) if g.first_sequence == 2),
-    )
-    .await;
-    assert_eq!(
-        flushed,
-        Event::Flush(truce_daemon::sync::Group {
-            first_sequence: 2,
-            last_sequence: 2,
-            entries: 1
-        })
-    );
-    // A retry of the agreement is a duplicate of an entry in flight:
-    // answered after its sync too.
+    let r = Arc::clone(&recorder);
+    until(move || r.wait_until_flush_held()).await;
     let client = d.client.clone();
     let retry = tokio::spawn(async move { client.record_agreement(seed::agreement()).await });
-    assert!(!agreement.is_finished() && !report.is_finished());
+    queued(&d, 1).await;
+    let client = d.client.clone();
+    let another = tokio::spawn(async move { client.submit_report(seed::report(1)).await });
+    queued(&d, 2).await;
+    recorder.open_flush_gate();
+
+    // The writer went on past the retry (the queue is in order) while
+    // the agreement's sync is still held: the retry is a duplicate of an
+    // entry in flight, answered only after that sync.
+    let flushed = wait_for(
+        &recorder,
+        |e| matches!(e, Event::Flush(g) if g.last_sequence >= 3),
+    )
+    .await;
+    let Event::Flush(group) = flushed else {
+        unreachable!("matched a flush");
+    };
+    assert_eq!(group.first_sequence, 3, "the retry wrote nothing");
+    for (name, task) in [("agreement", &agreement), ("report", &report)] {
+        assert!(!task.is_finished(), "{name} answered before its sync");
+    }
+    assert!(!retry.is_finished(), "the retry answered before the sync");
+    assert!(!another.is_finished());
     assert!(
         !recorder
             .events()
@@ -136,8 +166,12 @@ async fn the_next_group_is_written_while_one_syncs_and_waits_for_it() {
     let agreement = agreement.await.unwrap().unwrap();
     let report = report.await.unwrap().unwrap();
     let retry = retry.await.unwrap().unwrap();
-    assert_eq!((agreement.sequence, report.sequence), (1, 2));
-    assert!(retry.duplicate && retry.sequence == 1);
+    let another = another.await.unwrap().unwrap();
+    assert_eq!(
+        (agreement.sequence, report.sequence, another.sequence),
+        (1, 2, 3)
+    );
+    assert!(retry.duplicate && retry.sequence == 1, "{retry:?}");
     let synced: u64 = recorder
         .events()
         .iter()
@@ -147,8 +181,8 @@ async fn the_next_group_is_written_while_one_syncs_and_waits_for_it() {
         })
         .max()
         .unwrap();
-    assert_eq!(synced, 2);
-    assert_eq!(d.client.read_log(1, 0).await.unwrap().durable_sequence, 2);
+    assert_eq!(synced, 3);
+    assert_eq!(d.client.read_log(1, 0).await.unwrap().durable_sequence, 3);
     d.stop().await;
 }
 
@@ -161,21 +195,43 @@ async fn a_failed_sync_fails_the_groups_written_behind_it() {
     let client = d.client.clone();
     let first = tokio::spawn(async move { client.submit_report(seed::report(0)).await });
     let r = Arc::clone(&recorder);
-    tokio::task::spawn_blocking(move || r.wait_until_held())
-        .await
-        .unwrap();
-    // Another report is written behind it.
+    until(move || r.wait_until_held()).await;
+    // Behind it: a second report (the writer held at its flush), a reuse
+    // of the first's request id for other content, then a third report.
+    recorder.close_flush_gate();
     let client = d.client.clone();
     let second = tokio::spawn(async move { client.submit_report(seed::report(1)).await });
+    let r = Arc::clone(&recorder);
+    until(move || r.wait_until_flush_held()).await;
+    let mut reuse = seed::report(0);
+    reuse.report.as_mut().unwrap().notes = "other content".into();
+    let client = d.client.clone();
+    let reuse = tokio::spawn(async move { client.submit_report(reuse).await });
+    queued(&d, 1).await;
+    let client = d.client.clone();
+    let third = tokio::spawn(async move { client.submit_report(seed::report(2)).await });
+    queued(&d, 2).await;
+    recorder.open_flush_gate();
     wait_for(
         &recorder,
-        |e| matches!(e, Event::Flush(g) if g.first_sequence == 3),
+        |e| matches!(e, Event::Flush(g) if g.last_sequence >= 4),
     )
     .await;
+    // The reuse was refused by what is in flight: it is not told before
+    // the sync either.
+    assert!(!reuse.is_finished(), "the refusal came before the sync");
 
     recorder.fail_next_syncs(1, false);
     recorder.open_gate();
-    for (name, task) in [("first", first), ("second", second)] {
+    // Every group behind the failed one fails with it; so does the
+    // refusal, which named an entry that never became durable.
+    let tasks = [
+        ("first", first),
+        ("second", second),
+        ("reuse", reuse),
+        ("third", third),
+    ];
+    for (name, task) in tasks {
         let err = task.await.unwrap().unwrap_err();
         assert_eq!(err.code(), Some(Code::Unavailable), "{name}: {err}");
     }

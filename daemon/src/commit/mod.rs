@@ -345,7 +345,7 @@ impl Writer {
                     let _ = p.reply.send(Ok(receipt));
                 }
                 Ok(Checked::DuplicateInFlight(receipt)) => {
-                    replies.push((p.reply, receipt));
+                    replies.push((p.reply, Ok(receipt)));
                 }
                 Ok(Checked::New {
                     position,
@@ -403,13 +403,18 @@ impl Writer {
                         batch.push_view(kind, &id, &view);
                         current.views.insert((kind, id), view);
                     }
-                    replies.push((p.reply, receipt));
+                    replies.push((p.reply, Ok(receipt)));
                 }
                 // sled met a full disk (in its background flush, say) and
                 // now fails reads too: a write failure like any other.
                 Err(Error::Store(e)) if e.is_disk_full() => {
                     full_disk.get_or_insert_with(|| format!("write failed: {e}"));
                     refused.push(p.reply);
+                }
+                // Decided while writes were in flight (a taken id, say):
+                // told once they are durable, or that they failed.
+                Err(e) if !inflight.is_empty() || !current.requests.is_empty() => {
+                    replies.push((p.reply, Err(e)));
                 }
                 Err(e) => {
                     let _ = p.reply.send(Err(e));
@@ -425,34 +430,44 @@ impl Writer {
         match written {
             Err(failure) => {
                 let replies = replies.into_iter().map(|(reply, _)| reply);
-                self.stop(failure, replies.chain(refused));
+                self.stop(Some(failure), replies.chain(refused));
             }
             Ok(offsets) => {
                 if let Some(last) = batch.last_sequence() {
                     current.last = last;
                     self.inflight.push_back(current);
                 }
-                if !replies.is_empty() {
-                    self.syncer.send(Written {
-                        batch,
-                        offsets,
-                        replies,
-                    });
+                if replies.is_empty() {
+                    return;
+                }
+                let sent = self.syncer.send(Written {
+                    batch,
+                    offsets,
+                    replies,
+                });
+                if let Err(written) = sent {
+                    let replies = written.replies.into_iter().map(|(reply, _)| reply);
+                    self.stop(None, replies);
                 }
             }
         }
     }
 
-    /// After a failed write, flush or sync: waits for the groups in
-    /// flight (each is acknowledged or failed), stops writes and fails
-    /// `replies`. Reads go on; after a full disk the store is reopened
-    /// for them at once.
+    /// After a failed write, flush or sync (`own`, the writer's; the sync
+    /// thread's comes from its drain): waits for the groups in flight
+    /// (each is acknowledged or failed), stops writes and fails
+    /// `replies`. Reads go on; after a full disk (only: both failures
+    /// must be one) the store is reopened for them at once.
     fn stop(
         &mut self,
-        failure: Failure,
+        own: Option<Failure>,
         replies: impl IntoIterator<Item = oneshot::Sender<Result<Receipt, Error>>>,
     ) {
-        let (why, full) = self.syncer.drain().unwrap_or(failure);
+        let (why, full) = match (self.syncer.drain(), own) {
+            (Some((why, full)), Some((_, own_full))) => (why, full && own_full),
+            (Some(failure), None) | (None, Some(failure)) => failure,
+            (None, None) => ("the sync thread has stopped".to_owned(), false),
+        };
         self.inflight.clear();
         let reopen = full || self.space.shortage(self.store.dir()).is_some();
         tracing::error!(error = %why, disk_full = reopen, "write path stopped: nothing more will be acknowledged until the store is reopened");
@@ -472,11 +487,8 @@ impl Writer {
 
     /// Takes note of a failure in the sync thread.
     fn notice_failure(&mut self) {
-        if self.stopped.is_none()
-            && self.syncer.failed()
-            && let Some(failure) = self.syncer.drain()
-        {
-            self.stop(failure, []);
+        if self.stopped.is_none() && self.syncer.failed() {
+            self.stop(None, []);
         }
     }
     /// Right after a write failed on a full disk: frees the space reserve

@@ -37,8 +37,12 @@ use crate::{
 /// waits when this many are queued).
 const IN_FLIGHT: usize = 4;
 
-/// A reply promised once the group is durable.
-pub(super) type Reply = (oneshot::Sender<Result<Receipt, Error>>, Receipt);
+/// A reply sent once the group is durable (a receipt, or an error decided
+/// while earlier groups were in flight), or failed with it.
+pub(super) type Reply = (
+    oneshot::Sender<Result<Receipt, Error>>,
+    Result<Receipt, Error>,
+);
 
 /// A group the writer has written to the log: its rows, the offsets of
 /// its frames, and its replies (its new entries' receipts, and duplicate
@@ -90,23 +94,30 @@ impl Syncer {
         })
     }
 
-    /// Hands a written group over; if the thread is gone, fails its
-    /// replies.
-    pub(super) fn send(&self, written: Written) {
+    /// Hands a written group over; gives it back if the thread is gone.
+    pub(super) fn send(&self, written: Written) -> Result<(), Box<Written>> {
         let Some(tx) = &self.tx else {
-            fail(written.replies, &gone());
-            return;
+            return Err(Box::new(written));
         };
-        if let Err(e) = tx.send(ToSyncer::Group(Box::new(written)))
-            && let ToSyncer::Group(w) = e.0
-        {
-            fail(w.replies, &gone());
+        match tx.send(ToSyncer::Group(Box::new(written))) {
+            Ok(()) => Ok(()),
+            Err(e) => match e.0 {
+                ToSyncer::Group(w) => Err(w),
+                ToSyncer::Drain(_) => Ok(()),
+            },
         }
     }
 
-    /// Whether a sync failed since the writer last took note.
+    /// Whether a sync failed since the writer last took note (or the
+    /// thread is gone).
     pub(super) fn failed(&self) -> bool {
-        self.failure.lock().map_or(true, |f| f.is_some())
+        self.gone() || self.failure.lock().map_or(true, |f| f.is_some())
+    }
+
+    fn gone(&self) -> bool {
+        self.join
+            .as_ref()
+            .is_none_or(thread::JoinHandle::is_finished)
     }
 
     /// Waits until every group sent so far is done (durable and
@@ -118,17 +129,20 @@ impl Syncer {
                 let _ = wait.recv();
             }
         }
-        match self.failure.lock() {
+        let failure = match self.failure.lock() {
             Ok(mut f) => f.take(),
             Err(_) => Some(("the sync thread's state is poisoned".into(), false)),
-        }
+        };
+        failure.or_else(|| self.gone().then(|| (gone(), false)))
     }
 
     /// Finishes every group sent, then stops the thread.
     pub(super) fn close(&mut self) {
         self.tx = None;
-        if let Some(join) = self.join.take() {
-            let _ = join.join();
+        if let Some(join) = self.join.take()
+            && join.join().is_err()
+        {
+            tracing::error!("the sync thread panicked");
         }
     }
 }
@@ -143,6 +157,7 @@ fn gone() -> String {
     "the sync thread has stopped".into()
 }
 
+/// Fails every reply, telling why.
 fn fail(replies: Vec<Reply>, why: &str) {
     for (reply, _) in replies {
         let _ = reply.send(Err(Error::WritesStopped(why.to_owned())));
@@ -248,8 +263,8 @@ impl SyncThread {
                 .fetch_add(entries as u64, Ordering::Relaxed);
         }
         for g in done {
-            for (reply, receipt) in g.replies {
-                let _ = reply.send(Ok(receipt));
+            for (reply, result) in g.replies {
+                let _ = reply.send(result);
             }
         }
     }

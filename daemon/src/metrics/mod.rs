@@ -38,7 +38,7 @@ pub struct CommitMetrics {
     pub appends: Counter,
     /// From `CommitHandle::submit` to its acknowledgement, seconds.
     pub append_seconds: Histogram,
-    /// Entries per durable group.
+    /// Entries per sync (one sync covers every group written meanwhile).
     pub group_entries: Histogram,
     /// The sync step (fdatasync and fsyncs) of a group, seconds.
     pub fsync_seconds: Histogram,
@@ -52,8 +52,8 @@ impl Default for CommitMetrics {
             appends: Counter::default(),
             // 50 µs .. ~1.6 s
             append_seconds: Histogram::new(exponential_buckets(0.000_05, 2.0, 16)),
-            // 1 .. 1024 (MAX_GROUP)
-            group_entries: Histogram::new(exponential_buckets(1.0, 2.0, 11)),
+            // 1 .. 8192 (a sync covers up to a few groups of MAX_GROUP)
+            group_entries: Histogram::new(exponential_buckets(1.0, 2.0, 14)),
             fsync_seconds: Histogram::new(exponential_buckets(0.000_05, 2.0, 16)),
             reopens: Counter::default(),
         }
@@ -105,12 +105,12 @@ impl Metrics {
         );
         r.register(
             "group_commit_entries",
-            "Entries per group commit (one atomic write and one sync)",
+            "Entries per group commit sync (one fdatasync of the entry log for every group written while the last one synced)",
             commit.group_entries.clone(),
         );
         r.register(
             "fsync_latency_seconds",
-            "Time of the sync step of a group commit (fdatasync of the data file, fsync of new blob files)",
+            "Time of the sync step of a group commit (fdatasync of the entry log's segments written)",
             commit.fsync_seconds.clone(),
         );
         r.register(
