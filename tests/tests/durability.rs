@@ -110,50 +110,69 @@ async fn queued(d: &TestDaemon, n: usize) {
     .expect("queued in time");
 }
 
+/// Holds the writer at the flush of `first` (both gates closed) while
+/// `behind` queue up in order; then lets it go. The writer hands `first`'s
+/// group to the sync thread (appends wait behind it) and writes the
+/// queued ones as the next group while that sync is held.
+async fn hold_and_queue<T: Send + 'static>(
+    d: &TestDaemon,
+    recorder: &Arc<Recorder>,
+    first: tokio::task::JoinHandle<T>,
+    behind: Vec<Box<dyn FnOnce() -> tokio::task::JoinHandle<T> + Send>>,
+) -> Vec<tokio::task::JoinHandle<T>> {
+    let r = Arc::clone(recorder);
+    until(move || r.wait_until_flush_held()).await;
+    let mut tasks = vec![first];
+    for (n, spawn) in behind.into_iter().enumerate() {
+        tasks.push(spawn());
+        queued(d, n + 1).await;
+    }
+    recorder.open_flush_gate();
+    tasks
+}
+
+type Answer = Result<truce_proto::v1::Receipt, truce_client::ClientError>;
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_next_group_is_written_while_one_syncs_and_waits_for_it() {
     let recorder = Arc::new(Recorder::default());
     let d = TestDaemon::start_with(Some(Box::new(RecordingSync::new(Arc::clone(&recorder))))).await;
-    // The agreement's sync waits at the gate.
     recorder.close_gate();
-    let client = d.client.clone();
-    let agreement = tokio::spawn(async move { client.record_agreement(seed::agreement()).await });
-    let r = Arc::clone(&recorder);
-    until(move || r.wait_until_held()).await;
-
-    // A report citing it is checked against the agreement in flight; the
-    // writer is held at its flush while two more writes queue behind it:
-    // a retry of the agreement, then another report.
     recorder.close_flush_gate();
-    let client = d.client.clone();
-    let report = tokio::spawn(async move { client.submit_report(seed::report(0)).await });
-    let r = Arc::clone(&recorder);
-    until(move || r.wait_until_flush_held()).await;
-    let client = d.client.clone();
-    let retry = tokio::spawn(async move { client.record_agreement(seed::agreement()).await });
-    queued(&d, 1).await;
-    let client = d.client.clone();
-    let another = tokio::spawn(async move { client.submit_report(seed::report(1)).await });
-    queued(&d, 2).await;
-    recorder.open_flush_gate();
+    // Behind the agreement: a report citing it, a retry of the
+    // agreement, another report.
+    let c = d.client.clone();
+    let agreement = tokio::spawn(async move { c.record_agreement(seed::agreement()).await });
+    let c = d.client.clone();
+    let report: Box<dyn FnOnce() -> tokio::task::JoinHandle<Answer> + Send> =
+        Box::new(move || tokio::spawn(async move { c.submit_report(seed::report(0)).await }));
+    let c = d.client.clone();
+    let retry: Box<dyn FnOnce() -> tokio::task::JoinHandle<Answer> + Send> =
+        Box::new(move || tokio::spawn(async move { c.record_agreement(seed::agreement()).await }));
+    let c = d.client.clone();
+    let another: Box<dyn FnOnce() -> tokio::task::JoinHandle<Answer> + Send> =
+        Box::new(move || tokio::spawn(async move { c.submit_report(seed::report(1)).await }));
+    let tasks = hold_and_queue(&d, &recorder, agreement, vec![report, retry, another]).await;
 
-    // The writer went on past the retry (the queue is in order) while
-    // the agreement's sync is still held: the retry is a duplicate of an
-    // entry in flight, answered only after that sync.
+    // The report was checked against the agreement in flight, and the
+    // retry found it there: a duplicate, answered only after that sync.
     let flushed = wait_for(
         &recorder,
         |e| matches!(e, Event::Flush(g) if g.last_sequence >= 3),
     )
     .await;
-    let Event::Flush(group) = flushed else {
-        unreachable!("matched a flush");
-    };
-    assert_eq!(group.first_sequence, 3, "the retry wrote nothing");
-    for (name, task) in [("agreement", &agreement), ("report", &report)] {
-        assert!(!task.is_finished(), "{name} answered before its sync");
+    assert_eq!(
+        flushed,
+        Event::Flush(truce_daemon::sync::Group {
+            first_sequence: 2,
+            last_sequence: 3,
+            entries: 2
+        }),
+        "the retry wrote nothing"
+    );
+    for (n, task) in tasks.iter().enumerate() {
+        assert!(!task.is_finished(), "write {n} answered before its sync");
     }
-    assert!(!retry.is_finished(), "the retry answered before the sync");
-    assert!(!another.is_finished());
     assert!(
         !recorder
             .events()
@@ -163,25 +182,13 @@ async fn the_next_group_is_written_while_one_syncs_and_waits_for_it() {
     );
 
     recorder.open_gate();
-    let agreement = agreement.await.unwrap().unwrap();
-    let report = report.await.unwrap().unwrap();
-    let retry = retry.await.unwrap().unwrap();
-    let another = another.await.unwrap().unwrap();
-    assert_eq!(
-        (agreement.sequence, report.sequence, another.sequence),
-        (1, 2, 3)
-    );
-    assert!(retry.duplicate && retry.sequence == 1, "{retry:?}");
-    let synced: u64 = recorder
-        .events()
-        .iter()
-        .filter_map(|e| match e {
-            Event::Synced(g) => Some(g.last_sequence),
-            _ => None,
-        })
-        .max()
-        .unwrap();
-    assert_eq!(synced, 3);
+    let mut answers = Vec::new();
+    for task in tasks {
+        answers.push(task.await.unwrap().unwrap());
+    }
+    let sequences: Vec<u64> = answers.iter().map(|r| r.sequence).collect();
+    assert_eq!(sequences, [1, 2, 1, 3]);
+    assert!(answers[2].duplicate, "{:?}", answers[2]);
     assert_eq!(d.client.read_log(1, 0).await.unwrap().durable_sequence, 3);
     d.stop().await;
 }
@@ -192,26 +199,23 @@ async fn a_failed_sync_fails_the_groups_written_behind_it() {
     let d = TestDaemon::start_with(Some(Box::new(RecordingSync::new(Arc::clone(&recorder))))).await;
     d.client.record_agreement(seed::agreement()).await.unwrap();
     recorder.close_gate();
-    let client = d.client.clone();
-    let first = tokio::spawn(async move { client.submit_report(seed::report(0)).await });
-    let r = Arc::clone(&recorder);
-    until(move || r.wait_until_held()).await;
-    // Behind it: a second report (the writer held at its flush), a reuse
-    // of the first's request id for other content, then a third report.
     recorder.close_flush_gate();
-    let client = d.client.clone();
-    let second = tokio::spawn(async move { client.submit_report(seed::report(1)).await });
-    let r = Arc::clone(&recorder);
-    until(move || r.wait_until_flush_held()).await;
-    let mut reuse = seed::report(0);
-    reuse.report.as_mut().unwrap().notes = "other content".into();
-    let client = d.client.clone();
-    let reuse = tokio::spawn(async move { client.submit_report(reuse).await });
-    queued(&d, 1).await;
-    let client = d.client.clone();
-    let third = tokio::spawn(async move { client.submit_report(seed::report(2)).await });
-    queued(&d, 2).await;
-    recorder.open_flush_gate();
+    // Behind a first report: a second, a reuse of the first's request id
+    // for other content, and a third.
+    let c = d.client.clone();
+    let first = tokio::spawn(async move { c.submit_report(seed::report(0)).await });
+    let c = d.client.clone();
+    let second: Box<dyn FnOnce() -> tokio::task::JoinHandle<Answer> + Send> =
+        Box::new(move || tokio::spawn(async move { c.submit_report(seed::report(1)).await }));
+    let mut reused = seed::report(0);
+    reused.report.as_mut().unwrap().notes = "other content".into();
+    let c = d.client.clone();
+    let reuse: Box<dyn FnOnce() -> tokio::task::JoinHandle<Answer> + Send> =
+        Box::new(move || tokio::spawn(async move { c.submit_report(reused).await }));
+    let c = d.client.clone();
+    let third: Box<dyn FnOnce() -> tokio::task::JoinHandle<Answer> + Send> =
+        Box::new(move || tokio::spawn(async move { c.submit_report(seed::report(2)).await }));
+    let tasks = hold_and_queue(&d, &recorder, first, vec![second, reuse, third]).await;
     wait_for(
         &recorder,
         |e| matches!(e, Event::Flush(g) if g.last_sequence >= 4),
@@ -219,23 +223,17 @@ async fn a_failed_sync_fails_the_groups_written_behind_it() {
     .await;
     // The reuse was refused by what is in flight: it is not told before
     // the sync either.
-    assert!(!reuse.is_finished(), "the refusal came before the sync");
+    assert!(!tasks[2].is_finished(), "the refusal came before the sync");
 
     recorder.fail_next_syncs(1, false);
     recorder.open_gate();
     // Every group behind the failed one fails with it; so does the
     // refusal, which named an entry that never became durable.
-    let tasks = [
-        ("first", first),
-        ("second", second),
-        ("reuse", reuse),
-        ("third", third),
-    ];
-    for (name, task) in tasks {
+    for (n, task) in tasks.into_iter().enumerate() {
         let err = task.await.unwrap().unwrap_err();
-        assert_eq!(err.code(), Some(Code::Unavailable), "{name}: {err}");
+        assert_eq!(err.code(), Some(Code::Unavailable), "write {n}: {err}");
     }
-    let err = d.client.submit_report(seed::report(2)).await.unwrap_err();
+    let err = d.client.submit_report(seed::report(3)).await.unwrap_err();
     assert_eq!(err.code(), Some(Code::Unavailable), "{err}");
     let page = d.client.read_log(1, 0).await.unwrap();
     assert_eq!(page.durable_sequence, 1);

@@ -263,7 +263,7 @@ impl Writer {
                     Err(_) => break,
                 }
             }
-            self.commit_group(group);
+            self.commit_group(group, &rx);
         }
         // Anything still queued is refused, not left waiting.
         rx.close();
@@ -277,7 +277,7 @@ impl Writer {
         tracing::debug!("commit pipeline closed");
     }
 
-    fn commit_group(&mut self, group: Vec<Pending>) {
+    fn commit_group(&mut self, group: Vec<Pending>, queue: &mpsc::Receiver<Queued>) {
         self.notice_failure();
         if let Some(stopped) = &self.stopped {
             type Refusal = (fn(String) -> Error, String);
@@ -440,14 +440,24 @@ impl Writer {
                 if replies.is_empty() {
                     return;
                 }
-                let sent = self.syncer.send(Written {
-                    batch,
-                    offsets,
-                    replies,
-                });
-                if let Err(written) = sent {
-                    let replies = written.replies.into_iter().map(|(reply, _)| reply);
-                    self.stop(None, replies);
+                // With no append queued behind it, the group is synced
+                // here, unless groups are in flight.
+                let alone = queue.is_empty();
+                let sent = self.syncer.hand_over(
+                    Written {
+                        batch,
+                        offsets,
+                        replies,
+                    },
+                    alone,
+                );
+                match sent {
+                    Err(written) => {
+                        let replies = written.replies.into_iter().map(|(reply, _)| reply);
+                        self.stop(None, replies);
+                    }
+                    Ok(()) if alone => self.notice_failure(),
+                    Ok(()) => {}
                 }
             }
         }

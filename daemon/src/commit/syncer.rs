@@ -8,6 +8,11 @@
 //! Merkle tree) overlaps the device's round trip instead of waiting for
 //! it.
 //!
+//! When nothing is in flight and no append waits behind a group, the
+//! writer makes it durable itself, the same way ([`Syncer::hand_over`]):
+//! handing it to the thread would only add a wake-up of that thread to a
+//! lone append's latency, with nothing to overlap.
+//!
 //! A failed sync (or a failed write of derived rows) fails its groups and
 //! every group after it until the writer has taken note
 //! ([`Syncer::drain`]): a later group may depend on an earlier one (a
@@ -16,7 +21,7 @@
 use std::{
     sync::{
         Arc, Mutex,
-        atomic::Ordering,
+        atomic::{AtomicUsize, Ordering},
         mpsc::{Receiver, SyncSender, sync_channel},
     },
     thread,
@@ -63,7 +68,7 @@ enum ToSyncer {
 pub(super) struct Syncer {
     tx: Option<SyncSender<ToSyncer>>,
     join: Option<thread::JoinHandle<()>>,
-    failure: Arc<Mutex<Option<Failure>>>,
+    durability: Arc<Durability>,
 }
 
 impl Syncer {
@@ -75,43 +80,58 @@ impl Syncer {
         wake: tokio::sync::mpsc::WeakSender<Queued>,
     ) -> Result<Self, Error> {
         let (tx, rx) = sync_channel(IN_FLIGHT);
-        let failure = Arc::new(Mutex::new(None));
-        let mut thread = SyncThread {
+        let durability = Arc::new(Durability {
             store,
             seam,
             stats,
-            failure: Arc::clone(&failure),
+            failure: Mutex::new(None),
             wake,
-        };
+            pending: AtomicUsize::new(0),
+        });
+        let thread = Arc::clone(&durability);
         let join = thread::Builder::new()
             .name("truce-sync".into())
-            .spawn(move || thread.run(rx))
+            .spawn(move || run(&thread, rx))
             .map_err(|e| Error::Internal(format!("cannot start the sync thread: {e}")))?;
         Ok(Self {
             tx: Some(tx),
             join: Some(join),
-            failure,
+            durability,
         })
     }
 
-    /// Hands a written group over; gives it back if the thread is gone.
-    pub(super) fn send(&self, written: Written) -> Result<(), Box<Written>> {
+    /// Makes a written group durable: here, on the writer's thread, when
+    /// `alone` (no append waits behind it) and the thread has nothing in
+    /// flight; else through the thread. Gives it back if the thread is
+    /// gone.
+    pub(super) fn hand_over(&self, written: Written, alone: bool) -> Result<(), Box<Written>> {
+        let d = &self.durability;
+        // The thread lowers `pending` only once its groups are
+        // acknowledged, so at 0 nothing of it can come after this group.
+        if alone && d.pending.load(Ordering::Acquire) == 0 && !self.gone() {
+            d.make_durable(vec![written]);
+            return Ok(());
+        }
         let Some(tx) = &self.tx else {
             return Err(Box::new(written));
         };
+        d.pending.fetch_add(1, Ordering::AcqRel);
         match tx.send(ToSyncer::Group(Box::new(written))) {
             Ok(()) => Ok(()),
-            Err(e) => match e.0 {
-                ToSyncer::Group(w) => Err(w),
-                ToSyncer::Drain(_) => Ok(()),
-            },
+            Err(e) => {
+                d.pending.fetch_sub(1, Ordering::AcqRel);
+                match e.0 {
+                    ToSyncer::Group(w) => Err(w),
+                    ToSyncer::Drain(_) => Ok(()),
+                }
+            }
         }
     }
 
     /// Whether a sync failed since the writer last took note (or the
     /// thread is gone).
     pub(super) fn failed(&self) -> bool {
-        self.gone() || self.failure.lock().map_or(true, |f| f.is_some())
+        self.gone() || self.durability.failure.lock().map_or(true, |f| f.is_some())
     }
 
     fn gone(&self) -> bool {
@@ -129,7 +149,7 @@ impl Syncer {
                 let _ = wait.recv();
             }
         }
-        let failure = match self.failure.lock() {
+        let failure = match self.durability.failure.lock() {
             Ok(mut f) => f.take(),
             Err(_) => Some(("the sync thread's state is poisoned".into(), false)),
         };
@@ -164,39 +184,45 @@ fn fail(replies: Vec<Reply>, why: &str) {
     }
 }
 
-struct SyncThread {
+/// What makes groups durable, shared by the sync thread and the writer.
+struct Durability {
     store: Arc<Store>,
     seam: Arc<dyn SyncStep>,
     stats: Arc<Stats>,
-    failure: Arc<Mutex<Option<Failure>>>,
+    failure: Mutex<Option<Failure>>,
     wake: tokio::sync::mpsc::WeakSender<Queued>,
+    /// Groups sent to the thread and not yet acknowledged (or failed).
+    pending: AtomicUsize,
 }
 
-impl SyncThread {
-    fn run(&mut self, rx: Receiver<ToSyncer>) {
-        while let Ok(first) = rx.recv() {
-            let mut groups = Vec::new();
-            let mut drains = Vec::new();
-            let mut take = |m: ToSyncer| match m {
-                ToSyncer::Group(w) => groups.push(*w),
-                ToSyncer::Drain(d) => drains.push(d),
-            };
-            take(first);
-            while let Ok(more) = rx.try_recv() {
-                take(more);
-            }
-            if !groups.is_empty() {
-                self.make_durable(groups);
-            }
-            for d in drains {
-                let _ = d.send(());
-            }
+/// The sync thread: every run of groups waiting, made durable at once.
+fn run(d: &Durability, rx: Receiver<ToSyncer>) {
+    while let Ok(first) = rx.recv() {
+        let mut groups = Vec::new();
+        let mut drains = Vec::new();
+        let mut take = |m: ToSyncer| match m {
+            ToSyncer::Group(w) => groups.push(*w),
+            ToSyncer::Drain(d) => drains.push(d),
+        };
+        take(first);
+        while let Ok(more) = rx.try_recv() {
+            take(more);
         }
-        tracing::debug!("sync thread closed");
+        let n = groups.len();
+        if n > 0 {
+            d.make_durable(groups);
+            d.pending.fetch_sub(n, Ordering::AcqRel);
+        }
+        for done in drains {
+            let _ = done.send(());
+        }
     }
+    tracing::debug!("sync thread closed");
+}
 
+impl Durability {
     /// Syncs once for `groups`, then applies, marks durable and replies.
-    fn make_durable(&mut self, groups: Vec<Written>) {
+    fn make_durable(&self, groups: Vec<Written>) {
         if let Some(why) = self.failed_already() {
             for g in groups {
                 fail(g.replies, &why);
