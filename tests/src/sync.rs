@@ -162,6 +162,8 @@ pub struct RecordingSync {
     pub delay: Duration,
     /// Fail the sync number (0-based) and after.
     pub fail_from_group: Option<usize>,
+    /// Panic in the sync number (0-based) and after (a bug in the step).
+    pub panic_from_group: Option<usize>,
     groups: AtomicUsize,
 }
 
@@ -171,6 +173,7 @@ impl RecordingSync {
             recorder,
             delay: Duration::ZERO,
             fail_from_group: None,
+            panic_from_group: None,
             groups: AtomicUsize::new(0),
         }
     }
@@ -186,6 +189,10 @@ impl SyncStep for RecordingSync {
     fn sync(&self, store: &Store, group: &Group) -> Result<(), StoreError> {
         let n = self.groups.fetch_add(1, Ordering::Relaxed);
         self.recorder.gate.pass();
+        assert!(
+            self.panic_from_group.is_none_or(|p| n < p),
+            "injected panic in sync {n}"
+        );
         let failure = if self.fail_from_group.is_some_and(|f| n >= f) {
             Some(std::io::Error::other("injected fdatasync failure"))
         } else {

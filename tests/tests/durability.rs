@@ -245,6 +245,27 @@ async fn a_failed_sync_fails_the_groups_written_behind_it() {
 }
 
 #[tokio::test]
+async fn a_panic_in_the_sync_step_stops_writes_and_reads_go_on() {
+    let recorder = Arc::new(Recorder::default());
+    let mut sync = RecordingSync::new(Arc::clone(&recorder));
+    sync.panic_from_group = Some(1);
+    let d = TestDaemon::start_with(Some(Box::new(sync))).await;
+    d.client.record_agreement(seed::agreement()).await.unwrap();
+
+    // The step panics on the writer's thread (a lone group): the append
+    // is not acknowledged, and the writer lives on to refuse the next.
+    let err = d.client.submit_report(seed::report(0)).await.unwrap_err();
+    assert_eq!(err.code(), Some(Code::Unavailable), "{err}");
+    let err = d.client.submit_report(seed::report(1)).await.unwrap_err();
+    assert_eq!(err.code(), Some(Code::Unavailable), "{err}");
+    assert!(err.to_string().contains("panicked"), "{err}");
+    let page = d.client.read_log(1, 0).await.unwrap();
+    assert_eq!(page.durable_sequence, 1);
+    d.client.get_agreement(&seed::agreement_id()).await.unwrap();
+    d.stop().await;
+}
+
+#[tokio::test]
 async fn a_failed_sync_acknowledges_nothing_and_stops_writes() {
     let recorder = Arc::new(Recorder::default());
     let mut sync = RecordingSync::new(Arc::clone(&recorder));

@@ -2,11 +2,12 @@
 //! It takes a group of queued appends, runs the checks that depend on
 //! stored state (idempotency, referenced ids, id uniqueness), assigns
 //! sequence and time, and writes the group's frames to the entry log.
-//! The sync thread ([`syncer`]) then syncs the log once for every run of
-//! written groups, puts their derived rows in the store's memory, moves
-//! the durable watermark, and only then acknowledges, while the writer
-//! goes on with the next group. Until then the writer sees the groups in
-//! flight through overlays of what they change ([`GroupState`]).
+//! The sync step ([`syncer`]: the sync thread, or the writer itself for a
+//! lone group with nothing in flight) then syncs the log once for every
+//! run of written groups, puts their derived rows in the store's memory,
+//! moves the durable watermark, and only then acknowledges, while the
+//! writer goes on with the next group. Until then the writer sees the
+//! groups in flight through overlays of what they change ([`GroupState`]).
 //! A failed write, flush or sync
 //! stops all later writes until the store is reopened; reads continue. When
 //! the failure was a full disk, the writer reopens the store itself at the
@@ -51,7 +52,7 @@ enum Queued {
     Write(Box<Pending>),
     /// Finish what is queued before this, then stop.
     Close,
-    /// From the sync thread: a sync failed.
+    /// From the sync step: a sync (or a write of derived rows) failed.
     Wake,
 }
 
@@ -221,7 +222,7 @@ fn failed(step: &'static str) -> impl Fn(crate::store::StoreError) -> Failure {
 
 struct Writer {
     store: Arc<Store>,
-    /// Writes each group's frames (the test seam; the sync thread syncs
+    /// Writes each group's frames (the test seam; the sync step syncs
     /// through it).
     seam: Arc<dyn SyncStep>,
     /// Makes written groups durable and acknowledges them.
@@ -464,7 +465,7 @@ impl Writer {
     }
 
     /// After a failed write, flush or sync (`own`, the writer's; the sync
-    /// thread's comes from its drain): waits for the groups in flight
+    /// step's comes from the syncer's drain): waits for the groups in flight
     /// (each is acknowledged or failed), stops writes and fails
     /// `replies`. Reads go on; after a full disk (only: both failures
     /// must be one) the store is reopened for them at once.
@@ -495,7 +496,7 @@ impl Writer {
         }
     }
 
-    /// Takes note of a failure in the sync thread.
+    /// Takes note of a failure of the sync step.
     fn notice_failure(&mut self) {
         if self.stopped.is_none() && self.syncer.failed() {
             self.stop(None, []);
@@ -552,7 +553,7 @@ impl Writer {
     }
 
     /// Puts a group's frames in the entry log and writes them (not yet
-    /// durable: the sync thread syncs them). Returns their offsets.
+    /// durable: the sync step syncs them). Returns their offsets.
     fn write(&mut self, batch: &Batch) -> Result<Vec<(u64, u64)>, Failure> {
         let Some(last) = batch.last_sequence() else {
             return Ok(Vec::new());

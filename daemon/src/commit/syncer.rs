@@ -38,8 +38,9 @@ use crate::{
     sync::{Group, SyncStep},
 };
 
-/// Groups written and waiting for the sync thread, at most (the writer
-/// waits when this many are queued).
+/// Groups queued for the sync thread, at most: the writer waits when this
+/// many are queued (the thread may hold as many again in the run it is
+/// syncing).
 const IN_FLIGHT: usize = 4;
 
 /// A reply sent once the group is durable (a receipt, or an error decided
@@ -50,8 +51,9 @@ pub(super) type Reply = (
 );
 
 /// A group the writer has written to the log: its rows, the offsets of
-/// its frames, and its replies (its new entries' receipts, and duplicate
-/// receipts of entries still in flight).
+/// its frames, and its replies (its new entries' receipts, duplicate
+/// receipts of entries still in flight, and refusals decided while
+/// groups were in flight).
 pub(super) struct Written {
     pub batch: Batch,
     pub offsets: Vec<(u64, u64)>,
@@ -107,9 +109,19 @@ impl Syncer {
     pub(super) fn hand_over(&self, written: Written, alone: bool) -> Result<(), Box<Written>> {
         let d = &self.durability;
         // The thread lowers `pending` only once its groups are
-        // acknowledged, so at 0 nothing of it can come after this group.
+        // acknowledged or failed (this Acquire pairs with that decrement),
+        // so at 0 nothing of it can come after this group.
         if alone && d.pending.load(Ordering::Acquire) == 0 && !self.gone() {
-            d.make_durable(vec![written]);
+            // A panic in the step is a bug; it stops writes (as it would
+            // on the thread) instead of taking the writer down.
+            let here = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                d.make_durable(vec![written]);
+            }));
+            if here.is_err()
+                && let Ok(mut f) = d.failure.lock()
+            {
+                f.get_or_insert(("the sync step panicked".into(), false));
+            }
             return Ok(());
         }
         let Some(tx) = &self.tx else {
@@ -122,6 +134,7 @@ impl Syncer {
                 d.pending.fetch_sub(1, Ordering::AcqRel);
                 match e.0 {
                     ToSyncer::Group(w) => Err(w),
+                    // Not sent here.
                     ToSyncer::Drain(_) => Ok(()),
                 }
             }
@@ -299,7 +312,7 @@ impl Durability {
     /// writer refuses whatever a told client sends next), wakes the
     /// writer, and fails `groups`.
     fn stop(&self, failure: Failure, groups: Vec<Written>) {
-        tracing::error!(error = %failure.0, disk_full = failure.1, "sync failed: nothing more is acknowledged until the writer reopens the store");
+        tracing::error!(error = %failure.0, disk_full = failure.1, "sync step failed: nothing more is acknowledged until the writer reopens the store");
         let why = super::told(&failure.0, failure.1);
         if let Ok(mut f) = self.failure.lock() {
             f.get_or_insert(failure);
