@@ -265,6 +265,43 @@ async fn a_panic_in_the_sync_step_stops_writes_and_reads_go_on() {
     d.stop().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_panic_on_the_sync_thread_stops_writes_and_reads_go_on() {
+    let recorder = Arc::new(Recorder::default());
+    let mut sync = RecordingSync::new(Arc::clone(&recorder));
+    sync.panic_from_group = Some(1);
+    let d = TestDaemon::start_with(Some(Box::new(sync))).await;
+    d.client.record_agreement(seed::agreement()).await.unwrap();
+    // A report handed to the sync thread (another queued behind it); its
+    // sync, held at the gate, panics once let through.
+    recorder.close_gate();
+    recorder.close_flush_gate();
+    let c = d.client.clone();
+    let first = tokio::spawn(async move { c.submit_report(seed::report(0)).await });
+    let c = d.client.clone();
+    let second: Box<dyn FnOnce() -> tokio::task::JoinHandle<Answer> + Send> =
+        Box::new(move || tokio::spawn(async move { c.submit_report(seed::report(1)).await }));
+    let tasks = hold_and_queue(&d, &recorder, first, vec![second]).await;
+    let r = Arc::clone(&recorder);
+    until(move || r.wait_until_held()).await;
+    wait_for(
+        &recorder,
+        |e| matches!(e, Event::Flush(g) if g.last_sequence >= 3),
+    )
+    .await;
+    recorder.open_gate();
+    for (n, task) in tasks.into_iter().enumerate() {
+        let err = task.await.unwrap().unwrap_err();
+        assert_eq!(err.code(), Some(Code::Unavailable), "write {n}: {err}");
+    }
+    let err = d.client.submit_report(seed::report(2)).await.unwrap_err();
+    assert_eq!(err.code(), Some(Code::Unavailable), "{err}");
+    assert!(err.to_string().contains("panicked"), "{err}");
+    assert_eq!(d.client.read_log(1, 0).await.unwrap().durable_sequence, 1);
+    d.client.get_agreement(&seed::agreement_id()).await.unwrap();
+    d.stop().await;
+}
+
 #[tokio::test]
 async fn a_failed_sync_acknowledges_nothing_and_stops_writes() {
     let recorder = Arc::new(Recorder::default());

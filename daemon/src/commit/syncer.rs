@@ -112,16 +112,7 @@ impl Syncer {
         // acknowledged or failed (this Acquire pairs with that decrement),
         // so at 0 nothing of it can come after this group.
         if alone && d.pending.load(Ordering::Acquire) == 0 && !self.gone() {
-            // A panic in the step is a bug; it stops writes (as it would
-            // on the thread) instead of taking the writer down.
-            let here = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                d.make_durable(vec![written]);
-            }));
-            if here.is_err()
-                && let Ok(mut f) = d.failure.lock()
-            {
-                f.get_or_insert(("the sync step panicked".into(), false));
-            }
+            d.make_durable_or_stop(vec![written]);
             return Ok(());
         }
         let Some(tx) = &self.tx else {
@@ -223,7 +214,7 @@ fn run(d: &Durability, rx: Receiver<ToSyncer>) {
         }
         let n = groups.len();
         if n > 0 {
-            d.make_durable(groups);
+            d.make_durable_or_stop(groups);
             d.pending.fetch_sub(n, Ordering::AcqRel);
         }
         for done in drains {
@@ -234,6 +225,21 @@ fn run(d: &Durability, rx: Receiver<ToSyncer>) {
 }
 
 impl Durability {
+    /// [`Durability::make_durable`], with a panic in it (a bug) turned
+    /// into a failure that stops writes, on either thread: the writer
+    /// lives on to refuse appends and the thread to fail what follows.
+    /// The groups' replies are dropped by the panic (their writers hear
+    /// that the daemon could not answer).
+    fn make_durable_or_stop(&self, groups: Vec<Written>) {
+        let done = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            self.make_durable(groups);
+        }));
+        if done.is_err() {
+            tracing::error!("the sync step panicked: nothing more is acknowledged until a restart");
+            self.record(("the sync step panicked".into(), false));
+        }
+    }
+
     /// Syncs once for `groups`, then applies, marks durable and replies.
     fn make_durable(&self, groups: Vec<Written>) {
         if let Some(why) = self.failed_already() {
@@ -314,15 +320,20 @@ impl Durability {
     fn stop(&self, failure: Failure, groups: Vec<Written>) {
         tracing::error!(error = %failure.0, disk_full = failure.1, "sync step failed: nothing more is acknowledged until the writer reopens the store");
         let why = super::told(&failure.0, failure.1);
+        self.record(failure);
+        for g in groups {
+            fail(g.replies, &why);
+        }
+    }
+
+    /// Keeps the first failure for the writer and wakes it.
+    fn record(&self, failure: Failure) {
         if let Ok(mut f) = self.failure.lock() {
             f.get_or_insert(failure);
         }
         // Not waiting: the writer may itself wait for room in our queue.
         if let Some(wake) = self.wake.upgrade() {
             let _ = wake.try_send(Queued::Wake);
-        }
-        for g in groups {
-            fail(g.replies, &why);
         }
     }
 
