@@ -326,7 +326,9 @@ impl Log {
     /// fdatasync of every segment written since the last sync. The tail
     /// is not locked during the syncs: the writer appends and writes the
     /// next group meanwhile (whatever of it the sync takes along is
-    /// synced again by the next one).
+    /// synced again by the next one). After a failure the segments not
+    /// yet synced are forgotten here: writes stop, and the next open
+    /// syncs what it scans.
     pub(super) fn sync(&self) -> Result<(), StoreError> {
         let (left, file, path) = {
             let mut t = self.tail.lock().map_err(poisoned)?;

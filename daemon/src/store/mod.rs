@@ -562,7 +562,7 @@ impl Store {
 
     /// A group's derived rows and offsets (from [`Store::append_frames`])
     /// into the store's memory, all visible at once; sealed into sled in
-    /// the background. The commit pipeline's sync thread runs it once the
+    /// the background. The commit pipeline's sync step runs it once the
     /// frames are synced, just before it moves the durable watermark.
     pub fn apply_derived(&self, batch: &Batch, offsets: &[(u64, u64)]) -> Result<(), StoreError> {
         let e = self.engine()?;
