@@ -244,34 +244,53 @@ async fn a_failed_sync_fails_the_groups_written_behind_it() {
     d.stop().await;
 }
 
-#[tokio::test]
-async fn a_panic_in_the_sync_step_stops_writes_and_reads_go_on() {
+/// A daemon whose sync step panics from its second sync on, with the
+/// agreement recorded by the first.
+async fn panicking_from_the_second_sync() -> (TestDaemon, Arc<Recorder>) {
     let recorder = Arc::new(Recorder::default());
     let mut sync = RecordingSync::new(Arc::clone(&recorder));
     sync.panic_from_group = Some(1);
     let d = TestDaemon::start_with(Some(Box::new(sync))).await;
-    d.client.record_agreement(seed::agreement()).await.unwrap();
+    d.client
+        .record_agreement(seed::agreement())
+        .await
+        .expect("the first sync passes");
+    (d, recorder)
+}
+
+/// Writes stopped after a panic in the sync step: the next append is
+/// refused and says so; reads still serve the agreement alone.
+async fn refused_after_a_panic_and_reads_go_on(d: &TestDaemon) {
+    let err = d
+        .client
+        .submit_report(seed::report(9))
+        .await
+        .expect_err("refused");
+    assert_eq!(err.code(), Some(Code::Unavailable), "{err}");
+    assert!(err.to_string().contains("panicked"), "{err}");
+    let page = d.client.read_log(1, 0).await.expect("reads go on");
+    assert_eq!(page.durable_sequence, 1);
+    d.client
+        .get_agreement(&seed::agreement_id())
+        .await
+        .expect("the agreement reads");
+}
+
+#[tokio::test]
+async fn a_panic_in_the_sync_step_stops_writes_and_reads_go_on() {
+    let (d, _recorder) = panicking_from_the_second_sync().await;
 
     // The step panics on the writer's thread (a lone group): the append
     // is not acknowledged, and the writer lives on to refuse the next.
     let err = d.client.submit_report(seed::report(0)).await.unwrap_err();
     assert_eq!(err.code(), Some(Code::Unavailable), "{err}");
-    let err = d.client.submit_report(seed::report(1)).await.unwrap_err();
-    assert_eq!(err.code(), Some(Code::Unavailable), "{err}");
-    assert!(err.to_string().contains("panicked"), "{err}");
-    let page = d.client.read_log(1, 0).await.unwrap();
-    assert_eq!(page.durable_sequence, 1);
-    d.client.get_agreement(&seed::agreement_id()).await.unwrap();
+    refused_after_a_panic_and_reads_go_on(&d).await;
     d.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_panic_on_the_sync_thread_stops_writes_and_reads_go_on() {
-    let recorder = Arc::new(Recorder::default());
-    let mut sync = RecordingSync::new(Arc::clone(&recorder));
-    sync.panic_from_group = Some(1);
-    let d = TestDaemon::start_with(Some(Box::new(sync))).await;
-    d.client.record_agreement(seed::agreement()).await.unwrap();
+    let (d, recorder) = panicking_from_the_second_sync().await;
     // A report handed to the sync thread (another queued behind it); its
     // sync, held at the gate, panics once let through.
     recorder.close_gate();
@@ -294,11 +313,7 @@ async fn a_panic_on_the_sync_thread_stops_writes_and_reads_go_on() {
         let err = task.await.unwrap().unwrap_err();
         assert_eq!(err.code(), Some(Code::Unavailable), "write {n}: {err}");
     }
-    let err = d.client.submit_report(seed::report(2)).await.unwrap_err();
-    assert_eq!(err.code(), Some(Code::Unavailable), "{err}");
-    assert!(err.to_string().contains("panicked"), "{err}");
-    assert_eq!(d.client.read_log(1, 0).await.unwrap().durable_sequence, 1);
-    d.client.get_agreement(&seed::agreement_id()).await.unwrap();
+    refused_after_a_panic_and_reads_go_on(&d).await;
     d.stop().await;
 }
 
