@@ -8,6 +8,7 @@
 use std::{sync::Arc, time::Duration};
 
 use tonic::Code;
+use truce_proto::v1::SubmitReportRequest;
 use truce_tests::{
     TestDaemon, seed,
     sync::{Event, Recorder, RecordingSync},
@@ -110,49 +111,63 @@ async fn queued(d: &TestDaemon, n: usize) {
     .expect("queued in time");
 }
 
-/// Holds the writer at the flush of `first` (both gates closed) while
-/// `behind` queue up in order; then lets it go. The writer hands `first`'s
-/// group to the sync thread (appends wait behind it) and writes the
-/// queued ones as the next group while that sync is held.
-async fn hold_and_queue<T: Send + 'static>(
+type Answer = Result<truce_proto::v1::Receipt, truce_client::ClientError>;
+
+/// A write a test makes.
+enum Write {
+    Agreement,
+    Report(Box<SubmitReportRequest>),
+}
+
+fn spawn(d: &TestDaemon, write: Write) -> tokio::task::JoinHandle<Answer> {
+    let c = d.client.clone();
+    tokio::spawn(async move {
+        match write {
+            Write::Agreement => c.record_agreement(seed::agreement()).await,
+            Write::Report(r) => c.submit_report(*r).await,
+        }
+    })
+}
+
+/// Closes both gates, makes the first write and holds the writer at its
+/// flush while the others queue up in order; then lets it go. The writer
+/// hands the first group to the sync thread (appends wait behind it),
+/// whose sync waits at the gate, and writes the queued ones as the next
+/// group meanwhile.
+async fn hold_and_queue(
     d: &TestDaemon,
     recorder: &Arc<Recorder>,
-    first: tokio::task::JoinHandle<T>,
-    behind: Vec<Box<dyn FnOnce() -> tokio::task::JoinHandle<T> + Send>>,
-) -> Vec<tokio::task::JoinHandle<T>> {
-    let r = Arc::clone(recorder);
-    until(move || r.wait_until_flush_held()).await;
-    let mut tasks = vec![first];
-    for (n, spawn) in behind.into_iter().enumerate() {
-        tasks.push(spawn());
-        queued(d, n + 1).await;
+    writes: Vec<Write>,
+) -> Vec<tokio::task::JoinHandle<Answer>> {
+    recorder.close_gate();
+    recorder.close_flush_gate();
+    let mut tasks = Vec::new();
+    for (n, write) in writes.into_iter().enumerate() {
+        tasks.push(spawn(d, write));
+        if n == 0 {
+            let r = Arc::clone(recorder);
+            until(move || r.wait_until_flush_held()).await;
+        } else {
+            queued(d, n).await;
+        }
     }
     recorder.open_flush_gate();
     tasks
 }
 
-type Answer = Result<truce_proto::v1::Receipt, truce_client::ClientError>;
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_next_group_is_written_while_one_syncs_and_waits_for_it() {
     let recorder = Arc::new(Recorder::default());
     let d = TestDaemon::start_with(Some(Box::new(RecordingSync::new(Arc::clone(&recorder))))).await;
-    recorder.close_gate();
-    recorder.close_flush_gate();
     // Behind the agreement: a report citing it, a retry of the
     // agreement, another report.
-    let c = d.client.clone();
-    let agreement = tokio::spawn(async move { c.record_agreement(seed::agreement()).await });
-    let c = d.client.clone();
-    let report: Box<dyn FnOnce() -> tokio::task::JoinHandle<Answer> + Send> =
-        Box::new(move || tokio::spawn(async move { c.submit_report(seed::report(0)).await }));
-    let c = d.client.clone();
-    let retry: Box<dyn FnOnce() -> tokio::task::JoinHandle<Answer> + Send> =
-        Box::new(move || tokio::spawn(async move { c.record_agreement(seed::agreement()).await }));
-    let c = d.client.clone();
-    let another: Box<dyn FnOnce() -> tokio::task::JoinHandle<Answer> + Send> =
-        Box::new(move || tokio::spawn(async move { c.submit_report(seed::report(1)).await }));
-    let tasks = hold_and_queue(&d, &recorder, agreement, vec![report, retry, another]).await;
+    let writes = vec![
+        Write::Agreement,
+        Write::Report(Box::new(seed::report(0))),
+        Write::Agreement,
+        Write::Report(Box::new(seed::report(1))),
+    ];
+    let tasks = hold_and_queue(&d, &recorder, writes).await;
 
     // The report was checked against the agreement in flight, and the
     // retry found it there: a duplicate, answered only after that sync.
@@ -198,24 +213,17 @@ async fn a_failed_sync_fails_the_groups_written_behind_it() {
     let recorder = Arc::new(Recorder::default());
     let d = TestDaemon::start_with(Some(Box::new(RecordingSync::new(Arc::clone(&recorder))))).await;
     d.client.record_agreement(seed::agreement()).await.unwrap();
-    recorder.close_gate();
-    recorder.close_flush_gate();
     // Behind a first report: a second, a reuse of the first's request id
     // for other content, and a third.
-    let c = d.client.clone();
-    let first = tokio::spawn(async move { c.submit_report(seed::report(0)).await });
-    let c = d.client.clone();
-    let second: Box<dyn FnOnce() -> tokio::task::JoinHandle<Answer> + Send> =
-        Box::new(move || tokio::spawn(async move { c.submit_report(seed::report(1)).await }));
     let mut reused = seed::report(0);
     reused.report.as_mut().unwrap().notes = "other content".into();
-    let c = d.client.clone();
-    let reuse: Box<dyn FnOnce() -> tokio::task::JoinHandle<Answer> + Send> =
-        Box::new(move || tokio::spawn(async move { c.submit_report(reused).await }));
-    let c = d.client.clone();
-    let third: Box<dyn FnOnce() -> tokio::task::JoinHandle<Answer> + Send> =
-        Box::new(move || tokio::spawn(async move { c.submit_report(seed::report(2)).await }));
-    let tasks = hold_and_queue(&d, &recorder, first, vec![second, reuse, third]).await;
+    let writes = vec![
+        Write::Report(Box::new(seed::report(0))),
+        Write::Report(Box::new(seed::report(1))),
+        Write::Report(Box::new(reused)),
+        Write::Report(Box::new(seed::report(2))),
+    ];
+    let tasks = hold_and_queue(&d, &recorder, writes).await;
     wait_for(
         &recorder,
         |e| matches!(e, Event::Flush(g) if g.last_sequence >= 4),
@@ -293,14 +301,11 @@ async fn a_panic_on_the_sync_thread_stops_writes_and_reads_go_on() {
     let (d, recorder) = panicking_from_the_second_sync().await;
     // A report handed to the sync thread (another queued behind it); its
     // sync, held at the gate, panics once let through.
-    recorder.close_gate();
-    recorder.close_flush_gate();
-    let c = d.client.clone();
-    let first = tokio::spawn(async move { c.submit_report(seed::report(0)).await });
-    let c = d.client.clone();
-    let second: Box<dyn FnOnce() -> tokio::task::JoinHandle<Answer> + Send> =
-        Box::new(move || tokio::spawn(async move { c.submit_report(seed::report(1)).await }));
-    let tasks = hold_and_queue(&d, &recorder, first, vec![second]).await;
+    let writes = vec![
+        Write::Report(Box::new(seed::report(0))),
+        Write::Report(Box::new(seed::report(1))),
+    ];
+    let tasks = hold_and_queue(&d, &recorder, writes).await;
     let r = Arc::clone(&recorder);
     until(move || r.wait_until_held()).await;
     wait_for(
