@@ -127,7 +127,7 @@ async fn time_report(url: &str, without_annex: bool) -> Result<(Duration, usize,
 
 /// The allocator truced uses (the daemon runs in this process).
 #[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 #[tokio::main]
 async fn main() -> Result<()> {
