@@ -47,6 +47,10 @@ pub enum BackupError {
     /// The target is not usable (exists and is not empty, ...).
     #[error("{0}")]
     Target(String),
+    /// Writing on would leave too little free space for appends (the
+    /// daemon's margin); what was written is removed.
+    #[error("{0}")]
+    NoRoom(String),
     /// The backup is incomplete, altered or does not verify.
     #[error("backup {path}: {reason}")]
     Invalid { path: PathBuf, reason: String },
@@ -83,6 +87,7 @@ pub fn write(
     signer: &Signer,
     dir: &Path,
     with_key: bool,
+    room: &dyn Fn(u64) -> Result<(), String>,
 ) -> Result<Manifest, BackupError> {
     prepare_empty_dir(dir)?;
     let sequence = store.durable_sequence();
@@ -95,6 +100,12 @@ pub fn write(
         let page = store.read_entries(next, PAGE, usize::MAX)?;
         if page.is_empty() {
             return Err(StoreError::Corrupt(format!("entry {next} is missing")).into());
+        }
+        let bytes = page.iter().map(|(_, b)| 4 + b.len() as u64).sum();
+        if let Err(why) = room(bytes) {
+            drop(out);
+            let _ = std::fs::remove_file(&path);
+            return Err(BackupError::NoRoom(why));
         }
         for (seq, bytes) in page.into_iter().take_while(|(s, _)| *s <= sequence) {
             if seq != next {

@@ -77,12 +77,12 @@ impl Daemon {
             crate::checkpoint::Signer::load_or_create(&key_path, settings.log_origin.as_deref())
                 .map_err(|e| StartError::Other(e.to_string()))?,
         );
-        let space = SpaceGuard::new(settings.min_free_disk_bytes, self.disk_space);
+        let space = SpaceGuard::new(settings.min_free_disk_bytes, Arc::from(self.disk_space));
         let (commit, writer) = commit::start(
             Arc::clone(&store),
             Arc::from(self.sync),
             self.maintain_tree,
-            space,
+            space.clone(),
         )?;
         let listener =
             TcpListener::bind(settings.listen)
@@ -127,15 +127,18 @@ impl Daemon {
                 Some(crate::metrics::MetricsEndpoint::start(addr, Arc::new(registry)).await?)
             }
         };
-        let service = TruceServer::new(TruceService::new(
-            Arc::clone(&store),
-            commit.clone(),
-            streams_rx,
-            settings.max_subscriptions,
-            Arc::clone(&subscribe_stats),
-            feed,
-            Arc::clone(&signer),
-        ))
+        let service = TruceServer::new(
+            TruceService::new(
+                Arc::clone(&store),
+                commit.clone(),
+                streams_rx,
+                settings.max_subscriptions,
+                Arc::clone(&subscribe_stats),
+                feed,
+                Arc::clone(&signer),
+            )
+            .with_space(space),
+        )
         .max_decoding_message_size(settings.max_message_bytes);
         let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
 

@@ -9,7 +9,7 @@
 //! fails some reads once it has met an I/O error), and appends resume when
 //! the margin is back and a real write of 1 MiB passes.
 
-use std::path::Path;
+use std::{path::Path, sync::Arc};
 
 /// What [`SpaceGuard::room_to_write`] writes before a reopen.
 pub const ROOM_PROBE_BYTES: usize = 1024 * 1024;
@@ -20,7 +20,7 @@ pub const RESERVE_BYTES: usize = 4 * 1024 * 1024;
 const RESERVE_FILE: &str = "space-reserve";
 
 /// How much space is free for the data dir's filesystem.
-pub trait DiskSpace: Send {
+pub trait DiskSpace: Send + Sync {
     fn available(&self, dir: &Path) -> std::io::Result<u64>;
 }
 
@@ -34,10 +34,12 @@ impl DiskSpace for RealDiskSpace {
     }
 }
 
-/// The margin and the probe, held by the commit writer.
+/// The margin and the probe, held by the commit writer (and by the
+/// Backup RPC, which must not eat into the margin either).
+#[derive(Clone)]
 pub struct SpaceGuard {
     margin: u64,
-    probe: Box<dyn DiskSpace>,
+    probe: Arc<dyn DiskSpace>,
 }
 
 impl std::fmt::Debug for SpaceGuard {
@@ -50,7 +52,7 @@ impl std::fmt::Debug for SpaceGuard {
 
 impl SpaceGuard {
     /// A margin of 0 turns the check off.
-    pub fn new(margin: u64, probe: Box<dyn DiskSpace>) -> Self {
+    pub fn new(margin: u64, probe: Arc<dyn DiskSpace>) -> Self {
         Self { margin, probe }
     }
 
@@ -93,6 +95,28 @@ impl SpaceGuard {
         let _ = std::fs::remove_file(dir.join(RESERVE_FILE));
     }
 
+    /// Whether `bytes` more may be written into `target` without leaving
+    /// the data dir's filesystem under the margin; only checked when
+    /// `target` is on that filesystem (or when that cannot be told).
+    pub fn room_for(&self, data_dir: &Path, target: &Path, bytes: u64) -> Result<(), String> {
+        if self.margin == 0 || !same_filesystem(data_dir, target) {
+            return Ok(());
+        }
+        match self.probe.available(data_dir) {
+            Ok(free) if free < self.margin.saturating_add(bytes) => Err(format!(
+                "is on the data dir's filesystem, which has {} MiB free: {} KiB more there would leave less than the min_free_disk_mb margin of {} MiB that appends need",
+                free / (1024 * 1024),
+                bytes.div_ceil(1024),
+                self.margin / (1024 * 1024)
+            )),
+            Ok(_) => Ok(()),
+            Err(e) => {
+                tracing::warn!(dir = %data_dir.display(), error = %e, "cannot read free disk space");
+                Ok(())
+            }
+        }
+    }
+
     /// Why appends must wait, if they must.
     pub fn shortage(&self, dir: &Path) -> Option<String> {
         if self.margin == 0 {
@@ -110,5 +134,15 @@ impl SpaceGuard {
                 None
             }
         }
+    }
+}
+
+/// Whether both paths are on one filesystem (true when either cannot be
+/// read: the careful answer).
+fn same_filesystem(a: &Path, b: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt as _;
+    match (std::fs::metadata(a), std::fs::metadata(b)) {
+        (Ok(a), Ok(b)) => a.dev() == b.dev(),
+        _ => true,
     }
 }

@@ -3,7 +3,8 @@
 //! written, reads go on) and they resume by themselves once space returns;
 //! on a real small filesystem (a tmpfs the test mounts, where the machine
 //! allows it) the store never meets a full disk and every acknowledged
-//! entry survives a restart.
+//! entry survives a restart. A backup onto the data dir's filesystem
+//! keeps the margin too.
 
 #![allow(
     clippy::unwrap_used,
@@ -71,6 +72,46 @@ async fn appends_wait_for_space_and_resume() {
     let again = client.submit_report(seed::report(1)).await.unwrap();
     assert!(again.duplicate);
     assert_eq!(again.sequence, receipt.sequence);
+    running.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_backup_on_the_data_dirs_filesystem_keeps_the_margin() {
+    let dir = tempfile::tempdir().unwrap();
+    let free = Arc::new(AtomicU64::new(100 * MIB));
+    let mut settings = test_settings(&dir.path().join("data"));
+    settings.min_free_disk_bytes = 10 * MIB;
+    let running = Daemon::new(settings)
+        .with_disk_space(Box::new(Dial(Arc::clone(&free))))
+        .start()
+        .await
+        .unwrap();
+    let client = Client::connect(running.url()).await.unwrap();
+    seed::submit_all(&client).await;
+
+    // Room for appends, not for the seed's entries besides.
+    free.store(10 * MIB + 1024, Ordering::SeqCst);
+    let to = dir.path().join("backup");
+    let to_dir = to.to_str().unwrap();
+    let err = client.backup(to_dir, false).await.unwrap_err();
+    assert_eq!(err.code(), Some(Code::ResourceExhausted), "{err}");
+    assert!(err.to_string().contains("to_dir"), "{err}");
+    assert!(err.to_string().contains("min_free_disk_mb"), "{err}");
+    assert_eq!(
+        std::fs::read_dir(&to).unwrap().count(),
+        0,
+        "what the backup wrote is removed"
+    );
+    // Appends go on.
+    client.submit_report(seed::report(1)).await.unwrap();
+
+    // With room, the same directory takes the backup.
+    free.store(100 * MIB, Ordering::SeqCst);
+    let done = client.backup(to_dir, false).await.unwrap();
+    assert_eq!(
+        done.sequence,
+        client.get_checkpoint().await.unwrap().tree_size
+    );
     running.shutdown().await.unwrap();
 }
 

@@ -8,11 +8,19 @@ use crate::{
     backup::{self, BackupError},
     checkpoint::Signer,
     error::Error,
+    space::SpaceGuard,
     store::Store,
 };
 
-/// Writes a backup into `to_dir` on the daemon's machine.
-pub fn backup(store: &Store, signer: &Signer, req: BackupRequest) -> Result<BackupResponse, Error> {
+/// Writes a backup into `to_dir` on the daemon's machine, refused (and
+/// what it wrote removed) once it would leave the data dir's filesystem
+/// under the free-space margin of `space`.
+pub fn backup(
+    store: &Store,
+    signer: &Signer,
+    space: Option<&SpaceGuard>,
+    req: BackupRequest,
+) -> Result<BackupResponse, Error> {
     if req.to_dir.trim().is_empty() {
         return Err(Error::invalid("to_dir", "is required"));
     }
@@ -29,8 +37,10 @@ pub fn backup(store: &Store, signer: &Signer, req: BackupRequest) -> Result<Back
             "is inside the daemon's data dir; back up to another directory",
         ));
     }
-    let m = backup::write(store, signer, dir, req.with_key).map_err(|e| match e {
+    let room = |bytes| space.map_or(Ok(()), |s| s.room_for(store.dir(), dir, bytes));
+    let m = backup::write(store, signer, dir, req.with_key, &room).map_err(|e| match e {
         BackupError::Store(e) => Error::Store(e),
+        BackupError::NoRoom(why) => Error::ResourceExhausted(format!("to_dir {why}")),
         BackupError::Target(reason) => Error::FailedPrecondition {
             field: "to_dir".into(),
             reason,

@@ -27,7 +27,8 @@ use tokio::sync::{Semaphore, mpsc, watch};
 use tokio_stream::wrappers::ReceiverStream;
 
 use crate::{
-    access::Caller, checkpoint::Signer, commit::CommitHandle, query, store::Store, subscribe,
+    access::Caller, checkpoint::Signer, commit::CommitHandle, query, space::SpaceGuard,
+    store::Store, subscribe,
 };
 
 /// The stream type of server-streaming RPCs (the generated trait boxes
@@ -65,6 +66,8 @@ pub struct TruceService {
     feed: Arc<subscribe::Feed>,
     signer: Arc<Signer>,
     last_checkpoint: Arc<proofs::LastCheckpoint>,
+    /// The free-space margin backups into the data dir's filesystem keep.
+    space: Option<SpaceGuard>,
 }
 
 impl TruceService {
@@ -87,7 +90,14 @@ impl TruceService {
             feed,
             signer,
             last_checkpoint,
+            space: None,
         }
+    }
+
+    /// Backups then keep this margin on the data dir's filesystem.
+    pub fn with_space(mut self, space: SpaceGuard) -> Self {
+        self.space = Some(space);
+        self
     }
 }
 
@@ -300,7 +310,8 @@ impl Truce for TruceService {
     ) -> Result<Response<BackupResponse>, Status> {
         let req = request.into_inner();
         let (store, signer) = (Arc::clone(&self.store), Arc::clone(&self.signer));
-        tokio::task::spawn_blocking(move || admin::backup(&store, &signer, req))
+        let space = self.space.clone();
+        tokio::task::spawn_blocking(move || admin::backup(&store, &signer, space.as_ref(), req))
             .await
             .map_err(|e| Status::internal(e.to_string()))?
             .map(Response::new)
