@@ -48,7 +48,7 @@ pub enum BackupError {
     #[error("{0}")]
     Target(String),
     /// Writing on would leave too little free space for appends (the
-    /// daemon's margin); what was written is removed.
+    /// daemon's margin).
     #[error("{0}")]
     NoRoom(String),
     /// The backup is incomplete, altered or does not verify.
@@ -81,7 +81,11 @@ pub struct Manifest {
 }
 
 /// Writes a backup of the durable log into `dir`, which must not exist or
-/// be empty; with `with_key`, the signing key goes with it.
+/// be empty; with `with_key`, the signing key goes with it. `room` is
+/// asked before each page of entries whether that many bytes more may be
+/// written. On any failure the files written are removed again, so that
+/// the directory is empty for another try and no partial backup holds
+/// disk space.
 pub fn write(
     store: &Store,
     signer: &Signer,
@@ -90,6 +94,23 @@ pub fn write(
     room: &dyn Fn(u64) -> Result<(), String>,
 ) -> Result<Manifest, BackupError> {
     prepare_empty_dir(dir)?;
+    let written = write_into(store, signer, dir, with_key, room);
+    if written.is_err() {
+        // The directory was empty: whatever is in it now is ours.
+        for name in [ENTRIES_FILE, CHECKPOINT_FILE, KEY_FILE, MANIFEST_FILE] {
+            let _ = std::fs::remove_file(dir.join(name));
+        }
+    }
+    written
+}
+
+fn write_into(
+    store: &Store,
+    signer: &Signer,
+    dir: &Path,
+    with_key: bool,
+    room: &dyn Fn(u64) -> Result<(), String>,
+) -> Result<Manifest, BackupError> {
     let sequence = store.durable_sequence();
     let path = dir.join(ENTRIES_FILE);
     let file = File::create_new(&path).map_err(io(&path))?;
@@ -101,12 +122,12 @@ pub fn write(
         if page.is_empty() {
             return Err(StoreError::Corrupt(format!("entry {next} is missing")).into());
         }
-        let bytes = page.iter().map(|(_, b)| 4 + b.len() as u64).sum();
-        if let Err(why) = room(bytes) {
-            drop(out);
-            let _ = std::fs::remove_file(&path);
-            return Err(BackupError::NoRoom(why));
-        }
+        let bytes = page
+            .iter()
+            .take_while(|(s, _)| *s <= sequence)
+            .map(|(_, b)| 4 + b.len() as u64)
+            .sum();
+        room(bytes).map_err(BackupError::NoRoom)?;
         for (seq, bytes) in page.into_iter().take_while(|(s, _)| *s <= sequence) {
             if seq != next {
                 return Err(StoreError::Corrupt(format!("entry {next} is missing")).into());

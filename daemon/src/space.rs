@@ -104,10 +104,10 @@ impl SpaceGuard {
         }
         match self.probe.available(data_dir) {
             Ok(free) if free < self.margin.saturating_add(bytes) => Err(format!(
-                "is on the data dir's filesystem, which has {} MiB free: {} KiB more there would leave less than the min_free_disk_mb margin of {} MiB that appends need",
-                free / (1024 * 1024),
+                "is on the data dir's filesystem, which has {:.1} MiB free: {} KiB more there would leave less than the min_free_disk_mb margin of {:.1} MiB that appends need",
+                mib(free),
                 bytes.div_ceil(1024),
-                self.margin / (1024 * 1024)
+                mib(self.margin)
             )),
             Ok(_) => Ok(()),
             Err(e) => {
@@ -137,8 +137,15 @@ impl SpaceGuard {
     }
 }
 
-/// Whether both paths are on one filesystem (true when either cannot be
-/// read: the careful answer).
+/// Bytes as MiB, for messages.
+fn mib(bytes: u64) -> f64 {
+    bytes as f64 / (1024.0 * 1024.0)
+}
+
+/// Whether both paths are on one filesystem, by device number (true when
+/// either cannot be read: the careful answer). Subvolumes that share one
+/// pool's space (btrfs, ZFS) have device numbers of their own and count
+/// as other filesystems here.
 fn same_filesystem(a: &Path, b: &Path) -> bool {
     use std::os::unix::fs::MetadataExt as _;
     match (std::fs::metadata(a), std::fs::metadata(b)) {
