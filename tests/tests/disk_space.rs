@@ -36,11 +36,11 @@ impl DiskSpace for Dial {
     }
 }
 
-#[tokio::test]
-async fn appends_wait_for_space_and_resume() {
-    let dir = tempfile::tempdir().unwrap();
+/// A daemon on `data_dir` with a 10 MiB margin and the seed, whose free
+/// space the test sets through the dial (100 MiB to start).
+async fn seeded_with_a_dial(data_dir: &Path) -> (Arc<AtomicU64>, truce_daemon::Running, Client) {
     let free = Arc::new(AtomicU64::new(100 * MIB));
-    let mut settings = test_settings(dir.path());
+    let mut settings = test_settings(data_dir);
     settings.min_free_disk_bytes = 10 * MIB;
     let running = Daemon::new(settings)
         .with_disk_space(Box::new(Dial(Arc::clone(&free))))
@@ -49,6 +49,13 @@ async fn appends_wait_for_space_and_resume() {
         .unwrap();
     let client = Client::connect(running.url()).await.unwrap();
     seed::submit_all(&client).await;
+    (free, running, client)
+}
+
+#[tokio::test]
+async fn appends_wait_for_space_and_resume() {
+    let dir = tempfile::tempdir().unwrap();
+    let (free, running, client) = seeded_with_a_dial(dir.path()).await;
     let before = client.get_checkpoint().await.unwrap().tree_size;
 
     free.store(3 * MIB, Ordering::SeqCst);
@@ -78,16 +85,7 @@ async fn appends_wait_for_space_and_resume() {
 #[tokio::test]
 async fn a_backup_on_the_data_dirs_filesystem_keeps_the_margin() {
     let dir = tempfile::tempdir().unwrap();
-    let free = Arc::new(AtomicU64::new(100 * MIB));
-    let mut settings = test_settings(&dir.path().join("data"));
-    settings.min_free_disk_bytes = 10 * MIB;
-    let running = Daemon::new(settings)
-        .with_disk_space(Box::new(Dial(Arc::clone(&free))))
-        .start()
-        .await
-        .unwrap();
-    let client = Client::connect(running.url()).await.unwrap();
-    seed::submit_all(&client).await;
+    let (free, running, client) = seeded_with_a_dial(&dir.path().join("data")).await;
 
     // Room for appends, not for the seed's entries besides.
     free.store(10 * MIB + 1024, Ordering::SeqCst);
