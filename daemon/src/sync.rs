@@ -4,8 +4,9 @@
 //! order against the acknowledgements, count groups, slow them down or
 //! make them fail. The writer thread calls `flush` for each group it
 //! prepares; the sync step (the sync thread, or the writer for a lone
-//! group) calls `sync` once for every run of groups waiting for it, so a flush of the next group may come before the sync
-//! of the last one, never an acknowledgement before its sync.
+//! group) calls `sync` once for every run of groups waiting for it, so a
+//! flush of the next group may come before the sync of the last one, never
+//! an acknowledgement before its sync.
 
 use crate::store::{Store, StoreError};
 

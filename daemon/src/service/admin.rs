@@ -18,7 +18,7 @@ use crate::{
 pub fn backup(
     store: &Store,
     signer: &Signer,
-    space: Option<&SpaceGuard>,
+    space: &SpaceGuard,
     req: BackupRequest,
 ) -> Result<BackupResponse, Error> {
     if req.to_dir.trim().is_empty() {
@@ -37,7 +37,7 @@ pub fn backup(
             "is inside the daemon's data dir; back up to another directory",
         ));
     }
-    let room = |bytes| space.map_or(Ok(()), |s| s.room_for(store.dir(), dir, bytes));
+    let room = |bytes| space.room_for(store.dir(), dir, bytes);
     let m = backup::write(store, signer, dir, req.with_key, &room).map_err(|e| match e {
         BackupError::Store(e) => Error::Store(e),
         BackupError::NoRoom(why) => Error::ResourceExhausted(format!("to_dir {why}")),

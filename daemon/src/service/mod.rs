@@ -27,8 +27,13 @@ use tokio::sync::{Semaphore, mpsc, watch};
 use tokio_stream::wrappers::ReceiverStream;
 
 use crate::{
-    access::Caller, checkpoint::Signer, commit::CommitHandle, query, space::SpaceGuard,
-    store::Store, subscribe,
+    access::Caller,
+    checkpoint::Signer,
+    commit::CommitHandle,
+    query,
+    space::{RealDiskSpace, SpaceGuard},
+    store::Store,
+    subscribe,
 };
 
 /// The stream type of server-streaming RPCs (the generated trait boxes
@@ -66,8 +71,9 @@ pub struct TruceService {
     feed: Arc<subscribe::Feed>,
     signer: Arc<Signer>,
     last_checkpoint: Arc<proofs::LastCheckpoint>,
-    /// The free-space margin backups into the data dir's filesystem keep.
-    space: Option<SpaceGuard>,
+    /// The free-space margin backups into the data dir's filesystem keep
+    /// (none until [`TruceService::with_space`]).
+    space: SpaceGuard,
 }
 
 impl TruceService {
@@ -90,13 +96,13 @@ impl TruceService {
             feed,
             signer,
             last_checkpoint,
-            space: None,
+            space: SpaceGuard::new(0, Arc::new(RealDiskSpace)),
         }
     }
 
     /// Backups then keep this margin on the data dir's filesystem.
     pub fn with_space(mut self, space: SpaceGuard) -> Self {
-        self.space = Some(space);
+        self.space = space;
         self
     }
 }
@@ -311,7 +317,7 @@ impl Truce for TruceService {
         let req = request.into_inner();
         let (store, signer) = (Arc::clone(&self.store), Arc::clone(&self.signer));
         let space = self.space.clone();
-        tokio::task::spawn_blocking(move || admin::backup(&store, &signer, space.as_ref(), req))
+        tokio::task::spawn_blocking(move || admin::backup(&store, &signer, &space, req))
             .await
             .map_err(|e| Status::internal(e.to_string()))?
             .map(Response::new)
