@@ -126,7 +126,7 @@ pub enum Command {
         #[arg(long)]
         from: PathBuf,
         /// The verifier key the backup must be signed with (else the one
-        /// its manifest names is trusted).
+        /// its manifest names is trusted, with a warning).
         #[arg(long)]
         verifier_key: Option<String>,
     },
@@ -325,12 +325,21 @@ pub async fn run(args: Args) -> Result<(), RunError> {
             Ok(())
         }
         Command::Restore { from, verifier_key } => {
+            let pinned = verifier_key.is_some();
             let (dir, options) = (settings.data_dir.clone(), settings.store_options());
             let restored = tokio::task::spawn_blocking(move || {
                 crate::backup::restore(&from, &dir, options, verifier_key.as_deref())
             })
             .await
             .map_err(|e| RunError::Other(e.to_string()))??;
+            if !pinned {
+                // The checks above hold for any key; only a pinned one
+                // shows the backup was signed by this log's.
+                eprintln!(
+                    "warning: no --verifier-key: the backup was checked against the key its own manifest names ({}); compare it with the log's verifier key (`truced key show` where the log ran) before serving",
+                    restored.manifest.verifier_key
+                );
+            }
             println!(
                 "restored {} entries into {}; the rebuilt tree matches the checkpoint signed by {}",
                 restored.manifest.sequence,

@@ -8,7 +8,8 @@ use clap::Parser;
 /// protobuf messages, and glibc's malloc spent a third of a compliance
 /// report's time in allocation. jemalloc rather than mimalloc: as fast
 /// here, and it keeps less memory (RSS 615 against 746 MiB on a million
-/// reports; docs/benchmarks.md).
+/// reports; docs/benchmarks.md). Its options (one arena, a background
+/// thread) are compiled in from `.cargo/config.toml`.
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 

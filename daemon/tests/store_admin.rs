@@ -122,6 +122,23 @@ async fn backup_restore_audit_and_serve() {
         "{}",
         text(&out.stdout)
     );
+    assert!(
+        !text(&out.stderr).contains("no --verifier-key"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    // Without a pinned key the restore goes through, and says which key
+    // it trusted.
+    let unpinned = root.path().join("unpinned");
+    let out = run(
+        &["restore", "--from", backup.to_str().expect("utf-8")],
+        &unpinned,
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("warning: no --verifier-key"), "{stderr}");
+    assert!(stderr.contains(&key), "names the key it trusted: {stderr}");
 
     let out = run(&["audit"], &restored);
     assert!(out.status.success(), "{}", text(&out.stderr));
