@@ -221,7 +221,7 @@ impl Log {
         // a frame written before a crash but never synced is synced first,
         // so sled never holds a row the log could still lose.
         for (k, file) in segments.range(first..) {
-            file.sync_data().map_err(io_err(&paths[k]))?;
+            sync_scanned(file, &paths[k])?;
         }
         let read = |seq: u64, offset: u64| read_in(&segments, seq, offset);
         loop {
@@ -555,6 +555,14 @@ fn read_frame(file: &File, offset: u64, seq: u64) -> Result<(Header, Vec<u8>), S
     Ok((h, bytes))
 }
 
+/// fdatasync of a segment an open is about to scan; the tests see the
+/// calls, in order with the frames the scan hands over.
+fn sync_scanned(file: &File, path: &Path) -> Result<(), StoreError> {
+    #[cfg(test)]
+    tests::SEEN.with(|seen| seen.borrow_mut().push(tests::Seen::Synced(path.to_owned())));
+    file.sync_data().map_err(io_err(path))
+}
+
 /// Where a segment's scan stopped.
 struct End {
     offset: u64,
@@ -640,6 +648,88 @@ mod tests {
     use super::*;
 
     const SEG: u64 = MIN_SEGMENT_BYTES;
+
+    /// What an open did, in order: a segment synced, a frame handed over.
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    pub(super) enum Seen {
+        Synced(PathBuf),
+        Found(u64),
+    }
+
+    thread_local! {
+        pub(super) static SEEN: std::cell::RefCell<Vec<Seen>> =
+            const { std::cell::RefCell::new(Vec::new()) };
+    }
+
+    /// Opens the log and returns what the open did, in order.
+    fn open_seen(dir: &Path, after: Option<After>) -> Vec<Seen> {
+        SEEN.with(|seen| seen.borrow_mut().clear());
+        Log::open(dir, SEG, after, &mut |s| {
+            SEEN.with(|seen| seen.borrow_mut().push(Seen::Found(s.seq)));
+            Ok(())
+        })
+        .unwrap()
+        .unwrap();
+        SEEN.with(|seen| seen.take())
+    }
+
+    #[test]
+    fn an_open_syncs_every_segment_it_scans_before_handing_over_a_frame() {
+        let dir = tempfile::tempdir().unwrap();
+        let (log, _) = open(dir.path(), None);
+        let mut offsets = Vec::new();
+        for seq in 1..=3000 {
+            offsets.push(log.append(seq, &entry(seq)).unwrap());
+        }
+        // Written, never synced: what a crash between the write and the
+        // sync leaves behind.
+        log.write().unwrap();
+        drop(log);
+        let mut segments: Vec<PathBuf> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|x| x == "log"))
+            .collect();
+        segments.sort();
+        assert!(segments.len() >= 3, "it rotated: {segments:?}");
+
+        let synced_then_found = |seen: &[Seen], from: usize| {
+            let synced: Vec<PathBuf> = seen
+                .iter()
+                .map_while(|s| match s {
+                    Seen::Synced(p) => Some(p.clone()),
+                    Seen::Found(_) => None,
+                })
+                .collect();
+            assert_eq!(synced, segments[from..], "synced first, each once");
+            let found = &seen[synced.len()..];
+            assert!(!found.is_empty());
+            assert!(
+                found.iter().all(|s| matches!(s, Seen::Found(_))),
+                "no sync after a frame: {found:?}"
+            );
+        };
+        // From the start: every segment.
+        let seen = open_seen(dir.path(), None);
+        synced_then_found(&seen, 0);
+        assert_eq!(seen.last(), Some(&Seen::Found(3000)));
+        // From a frame in a later segment: that segment and the ones after.
+        let after = After {
+            seq: 2500,
+            offset: offsets[2499],
+        };
+        let first_of_2500 = segments
+            .iter()
+            .rposition(|p| {
+                let name = p.file_name().unwrap().to_string_lossy();
+                parse_segment_name(&name).is_some_and(|first| first <= 2500)
+            })
+            .unwrap();
+        assert!(first_of_2500 > 0);
+        let seen = open_seen(dir.path(), Some(after));
+        synced_then_found(&seen, first_of_2500);
+        assert_eq!(seen.last(), Some(&Seen::Found(3000)));
+    }
 
     fn open(dir: &Path, after: Option<After>) -> (Log, Vec<(u64, u64, Vec<u8>)>) {
         let mut seen = Vec::new();
