@@ -1,14 +1,18 @@
 //! The `truced` command line: flags, environment variables and admin
 //! subcommands. `main.rs` only parses and calls [`run`].
 
-use std::{net::SocketAddr, path::PathBuf, time::Duration};
+use std::{
+    net::SocketAddr,
+    path::{Path, PathBuf},
+    time::Duration,
+};
 
 use clap::{Parser, Subcommand};
 
 use crate::{
     access::{Role, tokens},
     config::{self, ConfigError, FileConfig, LogFormat, Settings},
-    server::Daemon,
+    server::{Daemon, Running},
     store::Store,
     telemetry,
 };
@@ -353,7 +357,7 @@ pub async fn run(args: Args) -> Result<(), RunError> {
             }
             Ok(())
         }
-        Command::Serve => serve(settings).await,
+        Command::Serve => serve(settings, args.config.as_deref()).await,
         Command::Reindex => {
             let store = Store::open_with(&settings.data_dir, settings.store_options())?;
             let stats = tokio::task::spawn_blocking(move || store.reindex())
@@ -384,30 +388,77 @@ fn token_new(name: &str, role: Role) -> Result<(), RunError> {
     println!("# The token for {name:?} ({role}), shown only now: give it to the client");
     println!("# (TRUCE_TOKEN=... or truce --token ...).");
     println!("{token}");
-    println!("# Add to truced's config file (only the token's SHA-256 is kept), then restart:");
+    println!(
+        "# Add to truced's config file (only the token's SHA-256 is kept), then reload (SIGHUP):"
+    );
     print!("{}", tokens::config_lines(name, role, &token));
     Ok(())
 }
 
-async fn serve(settings: Settings) -> Result<(), RunError> {
+async fn serve(settings: Settings, config: Option<&Path>) -> Result<(), RunError> {
     // Install the handlers before announcing the address, so a signal sent
     // as soon as the line is read is not lost.
     let mut signals = Signals::install().map_err(|e| RunError::Other(format!("signals: {e}")))?;
     let running = Daemon::new(settings).start().await?;
     // Scripts and tests wait for this line instead of sleeping.
     println!("listening on {}", running.local_addr());
-    let signal = signals.recv().await;
-    tracing::info!(signal, "signal received");
+    loop {
+        match signals.recv().await {
+            Received::Reload => reload_tokens(config, &running),
+            Received::Stop(signal) => {
+                tracing::info!(signal, "signal received");
+                break;
+            }
+        }
+    }
     running.shutdown().await?;
     Ok(())
 }
 
-/// SIGINT and SIGTERM.
+/// SIGHUP: the config file's tokens replace the running ones; a file that
+/// does not load, or tokens the start-up rule would refuse, leave them.
+fn reload_tokens(config: Option<&Path>, running: &Running) {
+    let Some(path) = config else {
+        tracing::warn!("SIGHUP: no config file (--config) to reload the tokens from");
+        return;
+    };
+    let mut read = Settings::default();
+    let loaded = FileConfig::load(path).and_then(|file| file.apply(path, &mut read));
+    let result = loaded.map_err(|e| e.to_string()).and_then(|()| {
+        running
+            .reload_tokens(read.tokens)
+            .map_err(|e| e.to_string())
+    });
+    match result {
+        Ok(tokens) => tracing::info!(
+            config = %path.display(),
+            tokens,
+            "tokens reloaded; other settings take effect at the next start"
+        ),
+        Err(error) => tracing::error!(
+            config = %path.display(),
+            error,
+            "tokens not reloaded; the running ones stay"
+        ),
+    }
+}
+
+/// What a signal asks for.
+enum Received {
+    /// SIGHUP: reload the tokens.
+    Reload,
+    /// SIGINT or SIGTERM (named): shut down.
+    Stop(&'static str),
+}
+
+/// SIGINT and SIGTERM, and SIGHUP.
 struct Signals {
     #[cfg(unix)]
     interrupt: tokio::signal::unix::Signal,
     #[cfg(unix)]
     terminate: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    hangup: tokio::signal::unix::Signal,
 }
 
 impl Signals {
@@ -417,14 +468,16 @@ impl Signals {
         Ok(Self {
             interrupt: signal(SignalKind::interrupt())?,
             terminate: signal(SignalKind::terminate())?,
+            hangup: signal(SignalKind::hangup())?,
         })
     }
 
     #[cfg(unix)]
-    async fn recv(&mut self) -> &'static str {
+    async fn recv(&mut self) -> Received {
         tokio::select! {
-            _ = self.interrupt.recv() => "SIGINT",
-            _ = self.terminate.recv() => "SIGTERM",
+            _ = self.interrupt.recv() => Received::Stop("SIGINT"),
+            _ = self.terminate.recv() => Received::Stop("SIGTERM"),
+            _ = self.hangup.recv() => Received::Reload,
         }
     }
 
@@ -434,8 +487,8 @@ impl Signals {
     }
 
     #[cfg(not(unix))]
-    async fn recv(&mut self) -> &'static str {
+    async fn recv(&mut self) -> Received {
         let _ = tokio::signal::ctrl_c().await;
-        "ctrl-c"
+        Received::Stop("ctrl-c")
     }
 }

@@ -12,6 +12,7 @@ use tonic::transport::{Server, server::TcpIncoming};
 use truce_proto::v1::truce_server::TruceServer;
 
 use crate::{
+    access::TokenEntry,
     commit::{self, CommitHandle, Stats},
     config::Settings,
     error::Error,
@@ -173,7 +174,7 @@ impl Daemon {
             .max_concurrent_streams(settings.max_concurrent_streams)
             // Outermost: counts the access layer's refusals too.
             .layer(crate::metrics::ErrorsLayer::new(errors))
-            .layer(crate::access::AccessLayer::new(access))
+            .layer(crate::access::AccessLayer::new(Arc::clone(&access)))
             .add_service(health_service)
             .add_service(reflection_v1)
             .add_service(reflection_v1alpha)
@@ -221,6 +222,8 @@ impl Daemon {
             feed_task: Some(feed_task),
             signer,
             metrics,
+            access,
+            settings,
         })
     }
 }
@@ -260,6 +263,9 @@ pub struct Running {
     signer: Arc<crate::checkpoint::Signer>,
     /// The metrics endpoint, when `metrics_listen` is set.
     metrics: Option<crate::metrics::MetricsEndpoint>,
+    access: Arc<crate::access::Access>,
+    /// What it was started with (a reload checks new tokens against it).
+    settings: Settings,
 }
 
 impl std::fmt::Debug for Running {
@@ -287,6 +293,17 @@ impl Running {
     pub fn url(&self) -> String {
         let scheme = if self.tls { "https" } else { "http" };
         format!("{scheme}://{}", self.local_addr)
+    }
+
+    /// Replaces the tokens (SIGHUP re-reads them from the config file):
+    /// the next calls meet the new set, calls admitted already go on.
+    /// Refused, the running set kept, if the new set would leave an
+    /// exposed daemon open (the start-up rule). Returns the token count.
+    pub fn reload_tokens(&self, tokens: Vec<TokenEntry>) -> Result<usize, Error> {
+        let mut next = self.settings.clone();
+        next.tokens = tokens;
+        crate::access::exposure(&next)?;
+        Ok(self.access.replace_tokens(&next.tokens))
     }
 
     /// The durable sequence: the log's length as readers see it.

@@ -1,5 +1,8 @@
 //! Logging: tracing to stderr, filtered by `TRUCE_LOG` (default `info`),
-//! as human-readable lines or JSON.
+//! as human-readable lines or JSON. Colours only on a terminal: a journal
+//! or a log file gets plain text.
+
+use std::io::IsTerminal;
 
 use tracing_subscriber::EnvFilter;
 
@@ -10,7 +13,8 @@ pub fn init(format: LogFormat) -> Result<(), String> {
     let filter = EnvFilter::try_from_env("TRUCE_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal());
     let result = match format {
         LogFormat::Pretty => builder.try_init(),
         LogFormat::Json => builder.json().try_init(),

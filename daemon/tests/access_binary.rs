@@ -2,7 +2,7 @@
 //! without TLS and tokens is refused at start-up and the message names
 //! `--insecure`; with `--insecure` it serves (0.0.0.0:0, reached over
 //! loopback only) and warns; `truced token new` prints a token and config
-//! lines that make a working config.
+//! lines that make a working config; SIGHUP reloads the tokens.
 
 mod common;
 
@@ -181,4 +181,129 @@ async fn token_new_output_round_trips_into_a_working_config() {
     drop((admin, anonymous));
     stop(child);
     assert!(Path::new(&dir.path().join("data")).exists());
+}
+
+/// `truced token new`: the token and its config lines.
+fn new_token(name: &str, role: &str) -> (String, String) {
+    let out = truced()
+        .args(["token", "new", "--name", name, "--role", role])
+        .output()
+        .expect("truced runs");
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).expect("utf-8");
+    let token = text
+        .lines()
+        .find(|l| l.starts_with("truce_"))
+        .expect("a token")
+        .to_owned();
+    let lines = text
+        .lines()
+        .skip_while(|l| *l != "[[token]]")
+        .map(|l| format!("{l}\n"))
+        .collect();
+    (token, lines)
+}
+
+/// Waits (at most a minute) for a stderr line holding `what`.
+fn stderr_line(lines: &std::sync::mpsc::Receiver<String>, what: &str) -> String {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        match lines.recv_timeout(left) {
+            Ok(line) if line.contains(what) => return line,
+            Ok(_) => {}
+            Err(e) => panic!("no stderr line with {what:?}: {e}"),
+        }
+    }
+}
+
+fn signal(child: &std::process::Child, name: &str) {
+    let status = std::process::Command::new("kill")
+        .args([&format!("-{name}"), &child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(status.success());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sighup_reloads_the_tokens_from_the_config_file() {
+    let (old, old_lines) = new_token("old-admin", "admin");
+    let (new, new_lines) = new_token("new-admin", "admin");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = dir.path().join("truced.toml");
+    let head = format!(
+        "listen = \"127.0.0.1:0\"\nshutdown_pause_ms = 0\ndata_dir = {:?}\n\n",
+        dir.path().join("data").display().to_string()
+    );
+    std::fs::write(&config, format!("{head}{old_lines}")).expect("write config");
+
+    let mut cmd = truced();
+    cmd.env("TRUCE_LOG", "info").arg("--config").arg(&config);
+    let (mut child, started) = spawn(cmd);
+    let url = format!("http://{}", started.expect("serves"));
+    let stderr = child.stderr.take().expect("stderr");
+    let (tx, lines) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let client = |token: &str| {
+        let options = ClientOptions {
+            token: Some(token.to_owned()),
+            ..ClientOptions::default()
+        };
+        Client::connect_with(url.clone(), options)
+    };
+    let (with_old, with_new) = (
+        client(&old).await.expect("connects"),
+        client(&new).await.expect("connects"),
+    );
+    with_old
+        .record_agreement(agreement())
+        .await
+        .expect("the configured token writes");
+    let refused = with_new
+        .get_checkpoint()
+        .await
+        .expect_err("not configured yet");
+    assert_eq!(refused.code(), Some(Code::Unauthenticated));
+
+    // The old token revoked, the new one added; same connections.
+    std::fs::write(&config, format!("{head}{new_lines}")).expect("write config");
+    signal(&child, "HUP");
+    let line = stderr_line(&lines, "tokens reloaded");
+    assert!(line.contains("tokens=1"), "{line}");
+    assert!(
+        !line.contains('\u{1b}'),
+        "no colours off a terminal: {line}"
+    );
+    let checkpoint = with_new
+        .get_checkpoint()
+        .await
+        .expect("the new token reads");
+    assert_eq!(checkpoint.tree_size, 1);
+    let refused = with_old.get_checkpoint().await.expect_err("revoked");
+    assert_eq!(refused.code(), Some(Code::Unauthenticated));
+
+    // A file that does not load leaves the running tokens.
+    std::fs::write(&config, format!("{head}[[token]]\nname = \"broken\"\n")).expect("write");
+    signal(&child, "HUP");
+    let line = stderr_line(&lines, "tokens not reloaded");
+    assert!(line.contains("ERROR"), "{line}");
+    with_new
+        .get_checkpoint()
+        .await
+        .expect("still the new token");
+    assert!(with_old.get_checkpoint().await.is_err(), "still revoked");
+
+    drop((with_old, with_new));
+    signal(&child, "TERM");
+    assert!(child.wait().expect("exits").success());
 }

@@ -41,6 +41,8 @@ fn the_systemd_unit_is_sandboxed_and_restarts_within_a_limit() {
         ("NoNewPrivileges", "yes"),
         ("Restart", "on-failure"),
         ("CapabilityBoundingSet", ""),
+        // `systemctl reload` re-reads the tokens.
+        ("ExecReload", "/bin/kill -HUP $MAINPID"),
     ] {
         assert_eq!(directive(&unit, key), [value], "{key}");
     }

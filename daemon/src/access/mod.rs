@@ -6,14 +6,20 @@
 //! records its name as the entry's submitter) and bounds unary calls by
 //! the request deadline. With no tokens configured access is open and
 //! every caller is [`ANONYMOUS`]. Also here: the start-up rule that keeps
-//! an open, plaintext daemon off non-loopback addresses.
+//! an open, plaintext daemon off non-loopback addresses. The tokens can be
+//! replaced while serving (`truced` re-reads them on SIGHUP).
 
 pub mod layer;
 pub mod methods;
 pub mod rate;
 pub mod tokens;
 
-use std::{fmt, str::FromStr, sync::Arc, time::Duration};
+use std::{
+    fmt,
+    str::FromStr,
+    sync::{Arc, PoisonError, RwLock},
+    time::Duration,
+};
 
 use crate::{config::Settings, error::Error};
 
@@ -84,37 +90,73 @@ impl Caller {
     }
 }
 
-/// Everything the access layer checks, built once from the settings.
+/// Everything the access layer checks, built from the settings; the
+/// tokens (and their rate buckets) can be replaced while serving.
 #[derive(Debug)]
 pub struct Access {
-    /// None: access is open.
-    tokens: Option<Tokens>,
-    limiter: Option<rate::Limiter>,
+    /// The tokens and their buckets, swapped whole by a reload: a call
+    /// checks against one set, never half of each.
+    keys: RwLock<Arc<Keys>>,
     /// Deadline of unary calls (streams are exempt); None: no deadline.
     deadline: Option<Duration>,
 }
 
+/// The tokens and the rate buckets of their names.
+#[derive(Debug)]
+struct Keys {
+    /// None: access is open.
+    tokens: Option<Tokens>,
+    limiter: Option<rate::Limiter>,
+}
+
+impl Keys {
+    fn new(entries: &[TokenEntry], limiter: Option<rate::Limiter>) -> Self {
+        Self {
+            tokens: (!entries.is_empty()).then(|| Tokens::new(entries)),
+            limiter,
+        }
+    }
+}
+
+fn names(entries: &[TokenEntry]) -> Vec<&str> {
+    entries.iter().map(|t| t.name.as_str()).collect()
+}
+
 impl Access {
     pub fn new(settings: &Settings) -> Self {
-        let tokens = (!settings.tokens.is_empty()).then(|| Tokens::new(&settings.tokens));
-        let names: Vec<&str> = settings.tokens.iter().map(|t| t.name.as_str()).collect();
         let limiter = (settings.rate_limit_per_sec > 0).then(|| {
             rate::Limiter::new(
                 settings.rate_limit_per_sec,
                 settings.rate_limit_burst,
-                &names,
+                &names(&settings.tokens),
             )
         });
         Self {
-            tokens,
-            limiter,
+            keys: RwLock::new(Arc::new(Keys::new(&settings.tokens, limiter))),
             deadline: (!settings.request_timeout.is_zero()).then_some(settings.request_timeout),
         }
     }
 
+    /// The current tokens. A poisoned lock still holds a whole set (it is
+    /// only ever replaced, never changed in place).
+    fn keys(&self) -> Arc<Keys> {
+        Arc::clone(&self.keys.read().unwrap_or_else(PoisonError::into_inner))
+    }
+
     /// Whether tokens are required.
     pub fn is_open(&self) -> bool {
-        self.tokens.is_none()
+        self.keys().tokens.is_none()
+    }
+
+    /// Replaces the tokens: calls admitted already go on (an open
+    /// subscription keeps streaming), the next calls meet the new set. A
+    /// name kept keeps its rate bucket. Returns how many tokens there are.
+    pub fn replace_tokens(&self, entries: &[TokenEntry]) -> usize {
+        let old = self.keys();
+        let limiter = old.limiter.as_ref().map(|l| l.renamed(&names(entries)));
+        let next = Arc::new(Keys::new(entries, limiter));
+        *self.keys.write().unwrap_or_else(PoisonError::into_inner) = next;
+        entries.len()
     }
 
     /// Authenticates and authorizes a call of a method that needs `role`,
@@ -126,7 +168,8 @@ impl Access {
         method: &str,
         role: Role,
     ) -> Result<Caller, Error> {
-        let caller = match &self.tokens {
+        let keys = self.keys();
+        let caller = match &keys.tokens {
             None => Caller {
                 name: Arc::from(ANONYMOUS),
                 role: None,
@@ -149,7 +192,7 @@ impl Access {
                 }
             }
         };
-        if let Some(limiter) = &self.limiter {
+        if let Some(limiter) = &keys.limiter {
             limiter.charge(&caller.name)?;
         }
         Ok(caller)

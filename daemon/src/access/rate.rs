@@ -1,6 +1,7 @@
 //! Per-caller request rate limits: a token bucket per configured token,
 //! and one shared by every anonymous caller. The buckets are made at
-//! start-up, one per known name, so no request can grow the table.
+//! start-up (and at a reload of the tokens), one per known name, so no
+//! request can grow the table.
 
 use std::{collections::HashMap, sync::Mutex, time::Instant};
 
@@ -47,6 +48,33 @@ impl Limiter {
             per_sec,
             buckets,
         }
+    }
+
+    /// The limiter for a new set of names (tokens reloaded): a name kept
+    /// keeps its bucket as it is, so a reload buys nobody a fresh burst;
+    /// a new name starts full; a name gone loses its bucket.
+    pub fn renamed(&self, names: &[&str]) -> Self {
+        let mut next = Self::new(self.per_sec, 1, names);
+        next.burst = self.burst;
+        for (name, bucket) in &mut next.buckets {
+            let kept = self.buckets.get(name).map(|old| {
+                let old = old
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                Bucket {
+                    tokens: old.tokens,
+                    last: old.last,
+                }
+            });
+            let b = bucket
+                .get_mut()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            *b = kept.unwrap_or(Bucket {
+                tokens: self.burst,
+                last: b.last,
+            });
+        }
+        next
     }
 
     /// Takes one request from `name`'s bucket, or says when to retry.
@@ -109,6 +137,25 @@ mod tests {
             limiter.charge_at("a", t2).unwrap();
         }
         assert!(limiter.charge_at("a", t2).is_err());
+    }
+
+    #[test]
+    fn a_renamed_limiter_keeps_the_buckets_of_the_names_it_keeps() {
+        let limiter = Limiter::new(1, 2, &["a", "b"]);
+        let t0 = Instant::now();
+        for name in ["a", "b"] {
+            limiter.charge_at(name, t0).unwrap();
+            limiter.charge_at(name, t0).unwrap();
+        }
+        let next = limiter.renamed(&["a", "c"]);
+        // "a" is as empty as it was; "c" is new and full.
+        assert!(next.charge_at("a", t0).is_err());
+        next.charge_at("c", t0).unwrap();
+        next.charge_at("c", t0).unwrap();
+        assert!(next.charge_at("c", t0).is_err());
+        // "b" is gone: it is charged as an unknown name (anonymous).
+        assert!(!next.buckets.contains_key("b"));
+        assert_eq!(next.burst, 2.0);
     }
 
     #[test]
