@@ -1,11 +1,7 @@
 //! The `truced` command line: flags, environment variables and admin
 //! subcommands. `main.rs` only parses and calls [`run`].
 
-use std::{
-    net::SocketAddr,
-    path::{Path, PathBuf},
-    time::Duration,
-};
+use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
 use clap::{Parser, Subcommand};
 
@@ -267,6 +263,15 @@ pub async fn run(args: Args) -> Result<(), RunError> {
     if let Some(Command::Token(TokenCommand::New { name, role })) = &args.command {
         return token_new(name, *role);
     }
+    // The daemon's signal handlers first of all, so that a SIGHUP sent as
+    // soon as the process exists (`systemctl reload` right after `start`)
+    // does not kill it. The other commands keep the default handlers.
+    let signals = match args.command {
+        None | Some(Command::Serve) => {
+            Some(Signals::install().map_err(|e| RunError::Other(format!("signals: {e}")))?)
+        }
+        Some(_) => None,
+    };
     let settings = args.settings()?;
     if let Some(Command::Config) = args.command {
         print!("{}", config::to_toml(&settings));
@@ -357,7 +362,10 @@ pub async fn run(args: Args) -> Result<(), RunError> {
             }
             Ok(())
         }
-        Command::Serve => serve(settings, args.config.as_deref()).await,
+        Command::Serve => match signals {
+            Some(signals) => serve(settings, args.config, signals).await,
+            None => Err(RunError::Other("no signal handlers".into())),
+        },
         Command::Reindex => {
             let store = Store::open_with(&settings.data_dir, settings.store_options())?;
             let stats = tokio::task::spawn_blocking(move || store.reindex())
@@ -395,16 +403,20 @@ fn token_new(name: &str, role: Role) -> Result<(), RunError> {
     Ok(())
 }
 
-async fn serve(settings: Settings, config: Option<&Path>) -> Result<(), RunError> {
-    // Install the handlers before announcing the address, so a signal sent
-    // as soon as the line is read is not lost.
-    let mut signals = Signals::install().map_err(|e| RunError::Other(format!("signals: {e}")))?;
+/// Serves until SIGINT or SIGTERM; SIGHUP reloads the tokens from
+/// `config`. The handlers are installed before the address is announced,
+/// so a signal sent as soon as the line is read is not lost.
+async fn serve(
+    settings: Settings,
+    config: Option<PathBuf>,
+    mut signals: Signals,
+) -> Result<(), RunError> {
     let running = Daemon::new(settings).start().await?;
     // Scripts and tests wait for this line instead of sleeping.
     println!("listening on {}", running.local_addr());
     loop {
         match signals.recv().await {
-            Received::Reload => reload_tokens(config, &running),
+            Received::Reload => reload_tokens(config.clone(), &running).await,
             Received::Stop(signal) => {
                 tracing::info!(signal, "signal received");
                 break;
@@ -416,19 +428,31 @@ async fn serve(settings: Settings, config: Option<&Path>) -> Result<(), RunError
 }
 
 /// SIGHUP: the config file's tokens replace the running ones; a file that
-/// does not load, or tokens the start-up rule would refuse, leave them.
-fn reload_tokens(config: Option<&Path>, running: &Running) {
+/// does not load, or tokens the running daemon refuses (none at all, where
+/// it had some), leave them.
+async fn reload_tokens(config: Option<PathBuf>, running: &Running) {
     let Some(path) = config else {
-        tracing::warn!("SIGHUP: no config file (--config) to reload the tokens from");
+        tracing::warn!(
+            "SIGHUP: no config file (--config or TRUCE_CONFIG) to reload the tokens from"
+        );
         return;
     };
-    let mut read = Settings::default();
-    let loaded = FileConfig::load(path).and_then(|file| file.apply(path, &mut read));
-    let result = loaded.map_err(|e| e.to_string()).and_then(|()| {
-        running
-            .reload_tokens(read.tokens)
-            .map_err(|e| e.to_string())
-    });
+    // Off the runtime: a hung filesystem must not hold up a SIGTERM.
+    let read = {
+        let path = path.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut read = Settings::default();
+            FileConfig::load(&path).and_then(|file| file.apply(&path, &mut read))?;
+            Ok::<_, ConfigError>(read.tokens)
+        })
+        .await
+    };
+    let path = path.as_path();
+    let result = match read {
+        Ok(Ok(tokens)) => running.reload_tokens(tokens).map_err(|e| e.to_string()),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(e) => Err(e.to_string()),
+    };
     match result {
         Ok(tokens) => tracing::info!(
             config = %path.display(),
@@ -475,9 +499,12 @@ impl Signals {
     #[cfg(unix)]
     async fn recv(&mut self) -> Received {
         tokio::select! {
-            _ = self.interrupt.recv() => Received::Stop("SIGINT"),
-            _ = self.terminate.recv() => Received::Stop("SIGTERM"),
-            _ = self.hangup.recv() => Received::Reload,
+            Some(()) = self.interrupt.recv() => Received::Stop("SIGINT"),
+            Some(()) = self.terminate.recv() => Received::Stop("SIGTERM"),
+            Some(()) = self.hangup.recv() => Received::Reload,
+            // Every signal stream ended (it does not happen): stop rather
+            // than spin.
+            else => Received::Stop("no more signals"),
         }
     }
 

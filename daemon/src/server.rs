@@ -297,9 +297,19 @@ impl Running {
 
     /// Replaces the tokens (SIGHUP re-reads them from the config file):
     /// the next calls meet the new set, calls admitted already go on.
-    /// Refused, the running set kept, if the new set would leave an
-    /// exposed daemon open (the start-up rule). Returns the token count.
+    /// Refused, the running set kept, if it would open access (no tokens
+    /// where there were some: an emptied or half-written file must not
+    /// let everyone write; a restart opens it) or break the start-up rule.
+    /// Returns the token count.
     pub fn reload_tokens(&self, tokens: Vec<TokenEntry>) -> Result<usize, Error> {
+        if tokens.is_empty() && !self.access.is_open() {
+            return Err(Error::FailedPrecondition {
+                field: "token".into(),
+                reason: "the config file has no [[token]]: a reload does not open access to \
+                         everyone (restart truced to serve without tokens)"
+                    .into(),
+            });
+        }
         let mut next = self.settings.clone();
         next.tokens = tokens;
         crate::access::exposure(&next)?;

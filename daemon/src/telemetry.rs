@@ -1,6 +1,6 @@
 //! Logging: tracing to stderr, filtered by `TRUCE_LOG` (default `info`),
-//! as human-readable lines or JSON. Colours only on a terminal: a journal
-//! or a log file gets plain text.
+//! as human-readable lines or JSON. Colours only on a terminal (and
+//! without `NO_COLOR`): a journal or a log file gets plain text.
 
 use std::io::IsTerminal;
 
@@ -14,10 +14,15 @@ pub fn init(format: LogFormat) -> Result<(), String> {
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal());
+        .with_ansi(std::io::stderr().is_terminal() && no_color_unset());
     let result = match format {
         LogFormat::Pretty => builder.try_init(),
         LogFormat::Json => builder.json().try_init(),
     };
     result.map_err(|e| e.to_string())
+}
+
+/// <https://no-color.org>: a non-empty `NO_COLOR` turns colours off.
+fn no_color_unset() -> bool {
+    std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
 }

@@ -204,16 +204,68 @@ fn new_token(name: &str, role: &str) -> (String, String) {
     (token, lines)
 }
 
-/// Waits (at most a minute) for a stderr line holding `what`.
-fn stderr_line(lines: &std::sync::mpsc::Receiver<String>, what: &str) -> String {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    loop {
-        let left = deadline.saturating_duration_since(std::time::Instant::now());
-        match lines.recv_timeout(left) {
-            Ok(line) if line.contains(what) => return line,
-            Ok(_) => {}
-            Err(e) => panic!("no stderr line with {what:?}: {e}"),
+/// A daemon started from a config file, its stderr read line by line.
+struct Configured {
+    child: std::process::Child,
+    url: String,
+    lines: std::sync::mpsc::Receiver<String>,
+}
+
+impl Configured {
+    fn start(config: &Path) -> Self {
+        let mut cmd = truced();
+        cmd.env("TRUCE_LOG", "info")
+            .env_remove("NO_COLOR")
+            .arg("--config")
+            .arg(config);
+        let (mut child, started) = spawn(cmd);
+        let url = format!("http://{}", started.expect("serves"));
+        let stderr = child.stderr.take().expect("stderr");
+        let (tx, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            for line in std::io::BufReader::new(stderr)
+                .lines()
+                .map_while(Result::ok)
+            {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Self { child, url, lines }
+    }
+
+    async fn client(&self, token: Option<&str>) -> Client {
+        let options = ClientOptions {
+            token: token.map(str::to_owned),
+            ..ClientOptions::default()
+        };
+        Client::connect_with(self.url.clone(), options)
+            .await
+            .expect("connects")
+    }
+
+    /// SIGHUP, then the reload's outcome line (waiting at most a minute):
+    /// `Ok(line)` if the tokens were reloaded, `Err(line)` if not.
+    fn reload(&self) -> Result<String, String> {
+        signal(&self.child, "HUP");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        let mut seen = Vec::new();
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) if line.contains("tokens reloaded") => return Ok(line),
+                Ok(line) if line.contains("tokens not reloaded") => return Err(line),
+                Ok(line) => seen.push(line),
+                Err(e) => panic!("no outcome of the reload ({e}); stderr: {seen:#?}"),
+            }
         }
+    }
+
+    fn stop(mut self) {
+        signal(&self.child, "TERM");
+        assert!(self.child.wait().expect("exits").success());
     }
 }
 
@@ -225,45 +277,26 @@ fn signal(child: &std::process::Child, name: &str) {
     assert!(status.success());
 }
 
+/// The config's first lines: loopback, no pause, a data dir in `dir`.
+fn config_head(dir: &Path) -> String {
+    format!(
+        "listen = \"127.0.0.1:0\"\nshutdown_pause_ms = 0\ndata_dir = {:?}\n\n",
+        dir.join("data").display().to_string()
+    )
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sighup_reloads_the_tokens_from_the_config_file() {
     let (old, old_lines) = new_token("old-admin", "admin");
     let (new, new_lines) = new_token("new-admin", "admin");
     let dir = tempfile::tempdir().expect("temp dir");
     let config = dir.path().join("truced.toml");
-    let head = format!(
-        "listen = \"127.0.0.1:0\"\nshutdown_pause_ms = 0\ndata_dir = {:?}\n\n",
-        dir.path().join("data").display().to_string()
-    );
+    let head = config_head(dir.path());
     std::fs::write(&config, format!("{head}{old_lines}")).expect("write config");
-
-    let mut cmd = truced();
-    cmd.env("TRUCE_LOG", "info").arg("--config").arg(&config);
-    let (mut child, started) = spawn(cmd);
-    let url = format!("http://{}", started.expect("serves"));
-    let stderr = child.stderr.take().expect("stderr");
-    let (tx, lines) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        use std::io::BufRead;
-        for line in std::io::BufReader::new(stderr)
-            .lines()
-            .map_while(Result::ok)
-        {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let client = |token: &str| {
-        let options = ClientOptions {
-            token: Some(token.to_owned()),
-            ..ClientOptions::default()
-        };
-        Client::connect_with(url.clone(), options)
-    };
+    let daemon = Configured::start(&config);
     let (with_old, with_new) = (
-        client(&old).await.expect("connects"),
-        client(&new).await.expect("connects"),
+        daemon.client(Some(&old)).await,
+        daemon.client(Some(&new)).await,
     );
     with_old
         .record_agreement(agreement())
@@ -277,8 +310,7 @@ async fn sighup_reloads_the_tokens_from_the_config_file() {
 
     // The old token revoked, the new one added; same connections.
     std::fs::write(&config, format!("{head}{new_lines}")).expect("write config");
-    signal(&child, "HUP");
-    let line = stderr_line(&lines, "tokens reloaded");
+    let line = daemon.reload().expect("reloaded");
     assert!(line.contains("tokens=1"), "{line}");
     assert!(
         !line.contains('\u{1b}'),
@@ -292,18 +324,53 @@ async fn sighup_reloads_the_tokens_from_the_config_file() {
     let refused = with_old.get_checkpoint().await.expect_err("revoked");
     assert_eq!(refused.code(), Some(Code::Unauthenticated));
 
-    // A file that does not load leaves the running tokens.
-    std::fs::write(&config, format!("{head}[[token]]\nname = \"broken\"\n")).expect("write");
-    signal(&child, "HUP");
-    let line = stderr_line(&lines, "tokens not reloaded");
-    assert!(line.contains("ERROR"), "{line}");
-    with_new
-        .get_checkpoint()
-        .await
-        .expect("still the new token");
-    assert!(with_old.get_checkpoint().await.is_err(), "still revoked");
+    // A file that does not load, and one without tokens (emptied, or
+    // caught half-written), leave the running tokens: a reload never
+    // opens access.
+    for (text, why) in [
+        (format!("{head}[[token]]\nname = \"broken\"\n"), "missing field"),
+        (head.clone(), "no [[token]]"),
+    ] {
+        std::fs::write(&config, text).expect("write");
+        let line = daemon.reload().expect_err("not reloaded");
+        assert!(line.contains("ERROR") && line.contains(why), "{line}");
+        with_new
+            .get_checkpoint()
+            .await
+            .expect("still the new token");
+        let refused = with_old.get_checkpoint().await.expect_err("still revoked");
+        assert_eq!(refused.code(), Some(Code::Unauthenticated));
+        let anonymous = daemon.client(None).await;
+        let refused = anonymous.get_checkpoint().await.expect_err("still closed");
+        assert_eq!(refused.code(), Some(Code::Unauthenticated));
+    }
 
     drop((with_old, with_new));
-    signal(&child, "TERM");
-    assert!(child.wait().expect("exits").success());
+    daemon.stop();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reload_can_close_an_open_daemon() {
+    let (token, lines) = new_token("first-admin", "admin");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = dir.path().join("truced.toml");
+    let head = config_head(dir.path());
+    std::fs::write(&config, &head).expect("write config");
+    let daemon = Configured::start(&config);
+    let anonymous = daemon.client(None).await;
+    anonymous
+        .record_agreement(agreement())
+        .await
+        .expect("open: anyone writes");
+
+    std::fs::write(&config, format!("{head}{lines}")).expect("write config");
+    daemon.reload().expect("reloaded");
+    let refused = anonymous.get_checkpoint().await.expect_err("closed now");
+    assert_eq!(refused.code(), Some(Code::Unauthenticated));
+    let admin = daemon.client(Some(&token)).await;
+    let entry = admin.get_entry(1).await.expect("the token reads");
+    assert_eq!(entry.entry.expect("entry").submitter, "anonymous");
+
+    drop((anonymous, admin));
+    daemon.stop();
 }

@@ -152,10 +152,11 @@ impl Access {
     /// subscription keeps streaming), the next calls meet the new set. A
     /// name kept keeps its rate bucket. Returns how many tokens there are.
     pub fn replace_tokens(&self, entries: &[TokenEntry]) -> usize {
-        let old = self.keys();
-        let limiter = old.limiter.as_ref().map(|l| l.renamed(&names(entries)));
-        let next = Arc::new(Keys::new(entries, limiter));
-        *self.keys.write().unwrap_or_else(PoisonError::into_inner) = next;
+        // Built under the write lock: two reloads do not interleave, and
+        // the buckets are copied as the last admitted call left them.
+        let mut keys = self.keys.write().unwrap_or_else(PoisonError::into_inner);
+        let limiter = keys.limiter.as_ref().map(|l| l.renamed(&names(entries)));
+        *keys = Arc::new(Keys::new(entries, limiter));
         entries.len()
     }
 
