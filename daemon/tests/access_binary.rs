@@ -328,7 +328,10 @@ async fn sighup_reloads_the_tokens_from_the_config_file() {
     // caught half-written), leave the running tokens: a reload never
     // opens access.
     for (text, why) in [
-        (format!("{head}[[token]]\nname = \"broken\"\n"), "missing field"),
+        (
+            format!("{head}[[token]]\nname = \"broken\"\n"),
+            "missing field",
+        ),
         (head.clone(), "no [[token]]"),
     ] {
         std::fs::write(&config, text).expect("write");
