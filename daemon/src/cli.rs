@@ -9,6 +9,7 @@ use crate::{
     access::{Role, tokens},
     config::{self, ConfigError, FileConfig, LogFormat, Settings},
     server::{Daemon, Running},
+    service_manager,
     store::Store,
     telemetry,
 };
@@ -412,17 +413,25 @@ async fn serve(
     mut signals: Signals,
 ) -> Result<(), RunError> {
     let running = Daemon::new(settings).start().await?;
-    // Scripts and tests wait for this line instead of sleeping.
+    // Scripts and tests wait for this line instead of sleeping; systemd
+    // for the notification.
     println!("listening on {}", running.local_addr());
+    let status = format!("serving on {}", running.local_addr());
+    service_manager::ready(&status);
     loop {
         match signals.recv().await {
-            Received::Reload => reload_tokens(config.clone(), &running).await,
+            Received::Reload => {
+                service_manager::reloading();
+                reload_tokens(config.clone(), &running).await;
+                service_manager::ready(&status);
+            }
             Received::Stop(signal) => {
                 tracing::info!(signal, "signal received");
                 break;
             }
         }
     }
+    service_manager::stopping();
     running.shutdown().await?;
     Ok(())
 }

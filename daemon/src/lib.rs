@@ -23,6 +23,7 @@ pub mod query;
 pub mod scope;
 pub mod server;
 pub mod service;
+pub mod service_manager;
 pub mod space;
 pub mod store;
 pub mod subscribe;

@@ -2,16 +2,21 @@
 //! verify` (where the command exists; skipped otherwise), and the
 //! Dockerfile builds `truced`, runs it as a non-root user with the data dir
 //! as a volume, and exposes the ports its settings listen on (no container
-//! engine runs here, so the file itself is what is checked).
+//! engine runs here, so the file itself is what is checked); truced speaks
+//! the unit's `Type=notify` protocol.
 
 #![allow(
     clippy::unwrap_used,
     reason = "test fixtures: a panic is a test failure"
 )]
 
+mod common;
+
 use std::{
+    os::unix::net::UnixDatagram,
     path::{Path, PathBuf},
     process::Command,
+    time::Duration,
 };
 
 fn deploy(file: &str) -> (PathBuf, String) {
@@ -43,6 +48,8 @@ fn the_systemd_unit_is_sandboxed_and_restarts_within_a_limit() {
         ("CapabilityBoundingSet", ""),
         // `systemctl reload` re-reads the tokens.
         ("ExecReload", "/bin/kill -HUP $MAINPID"),
+        // `systemctl start` returns once truced says it serves.
+        ("Type", "notify"),
     ] {
         assert_eq!(directive(&unit, key), [value], "{key}");
     }
@@ -166,4 +173,52 @@ fn the_dockerfile_builds_truced_and_runs_it_unprivileged_on_its_ports() {
         .find_map(|l| l.strip_prefix("listen = "))
         .unwrap();
     assert_eq!(port(example_listen), port(listen));
+}
+
+#[test]
+fn truced_tells_the_service_manager_when_it_is_ready_reloading_and_stopping() {
+    let dir = tempfile::tempdir().unwrap();
+    let socket_path = dir.path().join("notify.sock");
+    let socket = UnixDatagram::bind(&socket_path).unwrap();
+    socket
+        .set_read_timeout(Some(Duration::from_secs(60)))
+        .unwrap();
+    let next = || {
+        let mut buf = [0u8; 4096];
+        let n = socket
+            .recv(&mut buf)
+            .expect("a notification within a minute");
+        String::from_utf8_lossy(&buf[..n]).into_owned()
+    };
+    let mut cmd = common::truced();
+    cmd.env("NOTIFY_SOCKET", &socket_path)
+        .args(["--listen", "127.0.0.1:0", "--shutdown-pause-ms", "0"])
+        .arg("--data-dir")
+        .arg(dir.path().join("data"));
+    let (child, started) = common::spawn(cmd);
+    let addr = started.unwrap();
+
+    let ready = next();
+    assert!(ready.lines().any(|l| l == "READY=1"), "{ready}");
+    assert!(
+        ready
+            .lines()
+            .any(|l| l == format!("STATUS=serving on {addr}")),
+        "{ready}"
+    );
+    // A reload (here with no config file: nothing to read) is bracketed.
+    let hup = Command::new("kill")
+        .args(["-HUP", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(hup.success());
+    let reloading = next();
+    assert!(reloading.lines().any(|l| l == "RELOADING=1"), "{reloading}");
+    let ready = next();
+    assert!(ready.lines().any(|l| l == "READY=1"), "{ready}");
+
+    let stderr = common::stop(child);
+    let stopping = next();
+    assert!(stopping.lines().any(|l| l == "STOPPING=1"), "{stopping}");
+    assert!(stderr.contains("no config file"), "{stderr}");
 }
