@@ -3,7 +3,11 @@
 //! start-up (and at a reload of the tokens), one per known name, so no
 //! request can grow the table.
 
-use std::{collections::HashMap, sync::Mutex, time::Instant};
+use std::{
+    collections::HashMap,
+    sync::{Mutex, PoisonError},
+    time::Instant,
+};
 
 use crate::error::Error;
 
@@ -28,53 +32,59 @@ impl Limiter {
     pub fn new(per_sec: u32, burst: u32, names: &[&str]) -> Self {
         let burst = f64::from(burst.max(1));
         let now = Instant::now();
-        let buckets = names
-            .iter()
-            .copied()
-            .chain([super::ANONYMOUS])
-            .map(|n| {
-                (
-                    n.to_owned(),
-                    Mutex::new(Bucket {
-                        tokens: burst,
-                        last: now,
-                    }),
-                )
-            })
-            .collect();
-        Self {
-            rate: f64::from(per_sec),
-            burst,
-            per_sec,
-            buckets,
-        }
+        Self::with_buckets(f64::from(per_sec), burst, per_sec, names, |_| Bucket {
+            tokens: burst,
+            last: now,
+        })
     }
 
     /// The limiter for a new set of names (tokens reloaded): a name kept
     /// keeps its bucket as it is, so a reload buys nobody a fresh burst;
     /// a new name starts full; a name gone loses its bucket.
     pub fn renamed(&self, names: &[&str]) -> Self {
-        let mut next = Self::new(self.per_sec, 1, names);
-        next.burst = self.burst;
-        for (name, bucket) in &mut next.buckets {
-            let kept = self.buckets.get(name).map(|old| {
-                let old = old
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner);
-                Bucket {
-                    tokens: old.tokens,
-                    last: old.last,
+        let now = Instant::now();
+        Self::with_buckets(
+            self.rate,
+            self.burst,
+            self.per_sec,
+            names,
+            |name| match self.buckets.get(name) {
+                Some(old) => {
+                    let old = old.lock().unwrap_or_else(PoisonError::into_inner);
+                    Bucket {
+                        tokens: old.tokens,
+                        last: old.last,
+                    }
                 }
-            });
-            let b = bucket
-                .get_mut()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            *b = kept.unwrap_or(Bucket {
-                tokens: self.burst,
-                last: b.last,
-            });
+                None => Bucket {
+                    tokens: self.burst,
+                    last: now,
+                },
+            },
+        )
+    }
+
+    /// A bucket from `bucket` for each of `names` and for
+    /// [`super::ANONYMOUS`].
+    fn with_buckets(
+        rate: f64,
+        burst: f64,
+        per_sec: u32,
+        names: &[&str],
+        bucket: impl Fn(&str) -> Bucket,
+    ) -> Self {
+        let buckets = names
+            .iter()
+            .copied()
+            .chain([super::ANONYMOUS])
+            .map(|n| (n.to_owned(), Mutex::new(bucket(n))))
+            .collect();
+        Self {
+            rate,
+            burst,
+            per_sec,
+            buckets,
         }
-        next
     }
 
     /// Takes one request from `name`'s bucket, or says when to retry.
@@ -92,9 +102,7 @@ impl Limiter {
         };
         // A poisoned lock only means another request panicked mid-update
         // of two numbers; the bucket is still usable.
-        let mut b = bucket
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut b = bucket.lock().unwrap_or_else(PoisonError::into_inner);
         let elapsed = now.saturating_duration_since(b.last).as_secs_f64();
         b.tokens = (b.tokens + elapsed * self.rate).min(self.burst);
         b.last = b.last.max(now);
