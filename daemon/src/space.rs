@@ -95,24 +95,33 @@ impl SpaceGuard {
         let _ = std::fs::remove_file(dir.join(RESERVE_FILE));
     }
 
-    /// Whether `bytes` more may be written into `target` without leaving
-    /// the data dir's filesystem under the margin; only checked when
-    /// `target` is on that filesystem (or when that cannot be told).
-    pub fn room_for(&self, data_dir: &Path, target: &Path, bytes: u64) -> Result<(), String> {
-        if self.margin == 0 || !same_filesystem(data_dir, target) {
-            return Ok(());
-        }
-        match self.probe.available(data_dir) {
-            Ok(free) if free < self.margin.saturating_add(bytes) => Err(format!(
-                "is on the data dir's filesystem, which has {:.1} MiB free: {} KiB more there would leave less than the min_free_disk_mb margin of {:.1} MiB that appends need",
-                mib(free),
-                bytes.div_ceil(1024),
-                mib(self.margin)
-            )),
-            Ok(_) => Ok(()),
-            Err(e) => {
-                tracing::warn!(dir = %data_dir.display(), error = %e, "cannot read free disk space");
-                Ok(())
+    /// The check for writing into `target` (the Backup RPC's, before each
+    /// page): whether `bytes` more may go there without leaving the data
+    /// dir's filesystem under the margin. Whether `target` is on that
+    /// filesystem (or that cannot be told) is decided once, here; off it,
+    /// nothing is checked.
+    pub fn room_for<'a>(
+        &'a self,
+        data_dir: &'a Path,
+        target: &Path,
+    ) -> impl Fn(u64) -> Result<(), String> + 'a {
+        let checked = self.margin > 0 && same_filesystem(data_dir, target);
+        move |bytes| {
+            if !checked {
+                return Ok(());
+            }
+            match self.probe.available(data_dir) {
+                Ok(free) if free < self.margin.saturating_add(bytes) => Err(format!(
+                    "is on the data dir's filesystem, which has {:.1} MiB free: {} KiB more there would leave less than the min_free_disk_mb margin of {:.1} MiB that appends need",
+                    mib(free),
+                    bytes.div_ceil(1024),
+                    mib(self.margin)
+                )),
+                Ok(_) => Ok(()),
+                Err(e) => {
+                    tracing::warn!(dir = %data_dir.display(), error = %e, "cannot read free disk space");
+                    Ok(())
+                }
             }
         }
     }
