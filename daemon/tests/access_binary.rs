@@ -8,7 +8,7 @@ mod common;
 
 use std::path::Path;
 
-use common::{spawn, stop, truced};
+use common::{signal, spawn, stop, truced};
 
 use tonic::Code;
 use truce_client::{Client, ClientOptions};
@@ -249,7 +249,7 @@ impl Configured {
     /// SIGHUP, then the reload's outcome line (waiting at most a minute):
     /// `Ok(line)` if the tokens were reloaded, `Err(line)` if not.
     fn reload(&self) -> Result<String, String> {
-        signal(&self.child, "HUP");
+        signal(&self.child, "-HUP");
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
         let mut seen = Vec::new();
         loop {
@@ -264,17 +264,9 @@ impl Configured {
     }
 
     fn stop(mut self) {
-        signal(&self.child, "TERM");
+        signal(&self.child, "-TERM");
         assert!(self.child.wait().expect("exits").success());
     }
-}
-
-fn signal(child: &std::process::Child, name: &str) {
-    let status = std::process::Command::new("kill")
-        .args([&format!("-{name}"), &child.id().to_string()])
-        .status()
-        .expect("kill runs");
-    assert!(status.success());
 }
 
 /// The config's first lines: loopback, no pause, a data dir in `dir`.

@@ -6,6 +6,8 @@
 
 mod common;
 
+use common::signal;
+
 use std::{
     io::Read,
     path::Path,
@@ -39,14 +41,6 @@ fn start(dir: &Path) -> Truced {
         child,
         url: format!("http://{addr}"),
     }
-}
-
-fn signal(child: &Child, sig: &str) {
-    let status = Command::new("kill")
-        .args([sig, &child.id().to_string()])
-        .status()
-        .expect("kill runs");
-    assert!(status.success());
 }
 
 fn agreement(n: usize) -> RecordAgreementRequest {

@@ -207,11 +207,7 @@ fn truced_tells_the_service_manager_when_it_is_ready_reloading_and_stopping() {
         "{ready}"
     );
     // A reload (here with no config file: nothing to read) is bracketed.
-    let hup = Command::new("kill")
-        .args(["-HUP", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(hup.success());
+    common::signal(&child, "-HUP");
     let reloading = next();
     assert!(reloading.lines().any(|l| l == "RELOADING=1"), "{reloading}");
     let ready = next();

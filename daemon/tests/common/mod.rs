@@ -56,12 +56,18 @@ fn read_stderr(child: &mut Child) -> String {
     stderr
 }
 
-pub fn stop(mut child: Child) -> String {
+/// Sends `sig` (`-TERM`, `-HUP`, ...) to the child.
+pub fn signal(child: &Child, sig: &str) {
     let status = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
+        .args([sig, &child.id().to_string()])
         .status()
         .expect("kill runs");
     assert!(status.success());
+}
+
+/// SIGTERM, then a clean exit; returns what it wrote to stderr.
+pub fn stop(mut child: Child) -> String {
+    signal(&child, "-TERM");
     let stderr = read_stderr(&mut child);
     assert!(child.wait().expect("exits").success(), "{stderr}");
     stderr
