@@ -64,6 +64,12 @@ pub struct Args {
     /// Grace period for in-flight requests at shutdown, s [default: 10].
     #[arg(long, env = "TRUCE_SHUTDOWN_GRACE_SECS", global = true)]
     pub shutdown_grace_secs: Option<u64>,
+    /// Seconds between background scrubs of the entry log; 0: none [default: 21600].
+    #[arg(long, env = "TRUCE_SCRUB_INTERVAL_SECS", global = true)]
+    pub scrub_interval_secs: Option<u64>,
+    /// Entry bytes the scrub re-hashes per second at most, MiB; 0: no limit [default: 32].
+    #[arg(long, env = "TRUCE_SCRUB_MB_PER_SEC", global = true)]
+    pub scrub_mb_per_sec: Option<u64>,
     /// PEM certificate chain to serve TLS with [default: plaintext].
     #[arg(long, env = "TRUCE_TLS_CERT", global = true)]
     pub tls_cert: Option<PathBuf>,
@@ -199,6 +205,12 @@ impl Args {
         }
         if let Some(v) = self.shutdown_grace_secs {
             settings.shutdown_grace = Duration::from_secs(v);
+        }
+        if let Some(v) = self.scrub_interval_secs {
+            settings.scrub_interval = Duration::from_secs(v);
+        }
+        if let Some(v) = self.scrub_mb_per_sec {
+            settings.scrub_bytes_per_sec = v.saturating_mul(1024 * 1024);
         }
         if let Some(v) = &self.tls_cert {
             settings.tls_cert = Some(v.clone());

@@ -152,6 +152,20 @@ pub const SETTINGS: &[Setting] = &[
         help: "appends are refused (RESOURCE_EXHAUSTED) while the data dir's filesystem has less free space, MiB (0: no check)",
     },
     Setting {
+        key: "scrub_interval_secs",
+        flag: "--scrub-interval-secs",
+        env: "TRUCE_SCRUB_INTERVAL_SECS",
+        default: "21600",
+        help: "seconds between background scrubs, which re-hash the whole entry log against the Merkle tree and the last checkpoint (0: no periodic scrub)",
+    },
+    Setting {
+        key: "scrub_mb_per_sec",
+        flag: "--scrub-mb-per-sec",
+        env: "TRUCE_SCRUB_MB_PER_SEC",
+        default: "32",
+        help: "entry bytes the scrub re-hashes per second at most, MiB (0: no limit)",
+    },
+    Setting {
         key: "rate_limit_per_sec",
         flag: "--rate-limit-per-sec",
         env: "TRUCE_RATE_LIMIT_PER_SEC",
@@ -233,6 +247,10 @@ pub struct Settings {
     pub max_subscriptions: usize,
     /// Appends wait while less disk space than this is free (0: no check).
     pub min_free_disk_bytes: u64,
+    /// Between background scrubs (zero: none).
+    pub scrub_interval: Duration,
+    /// Entry bytes the scrub re-hashes per second (0: no limit).
+    pub scrub_bytes_per_sec: u64,
     /// Checkpoint signing key file (None: in the data dir).
     pub signing_key: Option<PathBuf>,
     /// The log's origin line (None: derived from the key).
@@ -286,6 +304,8 @@ impl Default for Settings {
             max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
             max_subscriptions: 10_000,
             min_free_disk_bytes: 64 * 1024 * 1024,
+            scrub_interval: Duration::from_secs(6 * 3600),
+            scrub_bytes_per_sec: 32 * 1024 * 1024,
             signing_key: None,
             log_origin: None,
             tls_cert: None,
@@ -318,6 +338,8 @@ pub struct FileConfig {
     pub min_free_disk_mb: Option<u64>,
     pub shutdown_pause_ms: Option<u64>,
     pub shutdown_grace_secs: Option<u64>,
+    pub scrub_interval_secs: Option<u64>,
+    pub scrub_mb_per_sec: Option<u64>,
     pub tls_cert: Option<PathBuf>,
     pub tls_key: Option<PathBuf>,
     pub tls_client_ca: Option<PathBuf>,
@@ -448,6 +470,12 @@ impl FileConfig {
         if let Some(v) = self.shutdown_grace_secs {
             settings.shutdown_grace = Duration::from_secs(v);
         }
+        if let Some(v) = self.scrub_interval_secs {
+            settings.scrub_interval = Duration::from_secs(v);
+        }
+        if let Some(v) = self.scrub_mb_per_sec {
+            settings.scrub_bytes_per_sec = v.saturating_mul(1024 * 1024);
+        }
         self.apply_access(&bad, settings)?;
         Ok(())
     }
@@ -559,6 +587,8 @@ pub fn to_toml(s: &Settings) -> String {
         "min_free_disk_mb" => (s.min_free_disk_bytes / (1024 * 1024)).to_string(),
         "shutdown_pause_ms" => s.shutdown_pause.as_millis().to_string(),
         "shutdown_grace_secs" => s.shutdown_grace.as_secs().to_string(),
+        "scrub_interval_secs" => s.scrub_interval.as_secs().to_string(),
+        "scrub_mb_per_sec" => (s.scrub_bytes_per_sec / (1024 * 1024)).to_string(),
         "tls_cert" | "tls_key" | "tls_client_ca" => {
             let p = match key {
                 "tls_cert" => &s.tls_cert,

@@ -41,6 +41,12 @@ pub enum Error {
     /// A unary call outlived the request deadline.
     #[error("{0}")]
     DeadlineExceeded(String),
+    /// The entry log was found changed behind truced's back: no writes
+    /// and no checkpoints until an operator restores it.
+    #[error(
+        "{0}; the entry log was changed behind truced's back: no writes are taken and no checkpoints signed; stop truced, run truced audit and restore the log from a backup"
+    )]
+    Damaged(String),
     #[error("store: {0}")]
     Store(#[from] StoreError),
     #[error("internal error: {0}")]
@@ -71,6 +77,7 @@ impl Error {
             Error::ResourceExhausted(_) => Code::ResourceExhausted,
             Error::DeadlineExceeded(_) => Code::DeadlineExceeded,
             Error::Store(StoreError::Reopening | StoreError::Busy(_)) => Code::Unavailable,
+            Error::Store(StoreError::Tampered { .. }) | Error::Damaged(_) => Code::DataLoss,
             Error::Store(_) | Error::Internal(_) => Code::Internal,
         }
     }

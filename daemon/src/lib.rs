@@ -21,6 +21,7 @@ pub mod metrics;
 pub mod project;
 pub mod query;
 pub mod scope;
+pub(crate) mod scrub;
 pub mod server;
 pub mod service;
 pub mod service_manager;

@@ -109,6 +109,17 @@ impl Daemon {
             .map_err(|e| StartError::Other(format!("reflection: {e}")))?;
 
         let (streams_tx, streams_rx) = tokio::sync::watch::channel(false);
+        let (scrub, scrub_task) = crate::scrub::start(
+            Arc::clone(&store),
+            commit.clone(),
+            crate::scrub::ScrubSchedule {
+                interval: settings.scrub_interval,
+                options: crate::store::ScrubOptions {
+                    bytes_per_second: settings.scrub_bytes_per_sec,
+                },
+            },
+            streams_rx.clone(),
+        );
         let subscribe_stats = Arc::new(crate::subscribe::Stats::default());
         let (feed, feed_task) =
             crate::subscribe::Feed::start(Arc::clone(&store), streams_rx.clone());
@@ -220,6 +231,8 @@ impl Daemon {
             commit: Some(commit),
             subscribe_stats,
             feed_task: Some(feed_task),
+            scrub,
+            scrub_task: Some(scrub_task),
             signer,
             metrics,
             access,
@@ -258,6 +271,8 @@ pub struct Running {
     writer: Option<JoinHandle<()>>,
     store: Arc<Store>,
     commit: Option<CommitHandle>,
+    scrub: crate::scrub::ScrubHandle,
+    scrub_task: Option<TaskHandle<()>>,
     subscribe_stats: Arc<crate::subscribe::Stats>,
     feed_task: Option<TaskHandle<()>>,
     signer: Arc<crate::checkpoint::Signer>,
@@ -341,6 +356,12 @@ impl Running {
         Arc::clone(&self.subscribe_stats)
     }
 
+    /// Runs a scrub pass now and returns what it found (and, for derived
+    /// rows that disagree with the log, after they were rebuilt).
+    pub async fn scrub(&self) -> Result<crate::store::ScrubOutcome, Error> {
+        self.scrub.run_now().await
+    }
+
     /// A digest of the derived trees, to compare with a rebuilt store.
     pub fn derived_digest(&self) -> Result<Vec<crate::store::DerivedRow>, Error> {
         Ok(self.store.derived_digest()?)
@@ -362,6 +383,11 @@ impl Running {
         // store.
         if let Some(feed) = self.feed_task.take() {
             let _ = feed.await;
+        }
+        // The scrub stopped with the streams (a pass stops at its next
+        // entry).
+        if let Some(scrub) = self.scrub_task.take() {
+            let _ = scrub.await;
         }
         // Let the writer finish what is queued, then stop it.
         if let Some(commit) = self.commit.take() {

@@ -7,6 +7,7 @@
 pub mod bench;
 pub mod seed;
 pub mod sync;
+pub mod tamper;
 
 use std::path::{Path, PathBuf};
 

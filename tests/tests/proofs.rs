@@ -135,12 +135,16 @@ async fn a_rewritten_entry_is_caught_by_audit_and_by_the_client() {
     assert_eq!(clean.root, before.root);
     assert_eq!(tampered.first_difference.as_ref().map(|d| d.0), Some(3));
 
-    // The daemon serves the rewritten bytes; the client's proof fails.
+    // The daemon refuses the rewritten entry (DATA_LOSS) instead of
+    // serving it, and signs no checkpoint over the damaged log.
     let (running, client) = truce_tests::start_in(dir.path(), None).await;
     let cp = client.verify_checkpoint(&key, Some(&before)).await.unwrap();
     client.verify_entry(2, &cp).await.unwrap();
-    let err = client.verify_entry(3, &cp).await.unwrap_err();
-    assert!(matches!(err, VerifyFailure::Invalid(_)), "{err}");
+    let err = client.get_entry(3).await.unwrap_err();
+    assert_eq!(err.code(), Some(tonic::Code::DataLoss), "{err}");
+    assert!(client.verify_entry(3, &cp).await.is_err());
+    let err = client.get_checkpoint().await.unwrap_err();
+    assert_eq!(err.code(), Some(tonic::Code::DataLoss), "{err}");
     running.shutdown().await.unwrap();
 }
 

@@ -54,6 +54,9 @@ enum Queued {
     Close,
     /// From the sync step: a sync (or a write of derived rows) failed.
     Wake,
+    /// From the scrub: derived rows disagree with an intact log; derive
+    /// them again once the groups in flight are durable.
+    Rebuild(oneshot::Sender<Result<u64, Error>>),
 }
 
 struct Pending {
@@ -122,6 +125,19 @@ impl CommitHandle {
     /// writer cannot wait for every handle to be dropped.)
     pub async fn close(&self) {
         let _ = self.tx.send(Queued::Close).await;
+    }
+
+    /// Asks the writer to derive every row again from the entry log, after
+    /// the writes queued so far (the scrub found derived rows that disagree
+    /// with an intact log). Reads answer UNAVAILABLE meanwhile. Returns
+    /// the log's last sequence.
+    pub async fn rebuild_derived(&self) -> Result<u64, Error> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(Queued::Rebuild(reply))
+            .await
+            .map_err(|_| Error::ShuttingDown)?;
+        rx.await.map_err(|_| Error::ShuttingDown)?
     }
 }
 
@@ -249,6 +265,10 @@ impl Writer {
                     self.notice_failure();
                     continue;
                 }
+                Some(Queued::Rebuild(reply)) => {
+                    let _ = reply.send(self.rebuild());
+                    continue;
+                }
                 Some(Queued::Close) | None => break,
             };
             let mut group = vec![*first];
@@ -257,6 +277,12 @@ impl Writer {
                     Ok(Queued::Write(p)) => group.push(*p),
                     // The group notices a failure first.
                     Ok(Queued::Wake) => {}
+                    // After the writes taken so far: they are in the group.
+                    Ok(Queued::Rebuild(reply)) => {
+                        self.commit_group(std::mem::take(&mut group), &rx);
+                        let _ = reply.send(self.rebuild());
+                        break;
+                    }
                     Ok(Queued::Close) => {
                         closing = true;
                         break;
@@ -264,7 +290,9 @@ impl Writer {
                     Err(_) => break,
                 }
             }
-            self.commit_group(group, &rx);
+            if !group.is_empty() {
+                self.commit_group(group, &rx);
+            }
         }
         // Anything still queued is refused, not left waiting.
         rx.close();
@@ -280,6 +308,12 @@ impl Writer {
 
     fn commit_group(&mut self, group: Vec<Pending>, queue: &mpsc::Receiver<Queued>) {
         self.notice_failure();
+        if let Some(damage) = self.store.damage() {
+            for p in group {
+                let _ = p.reply.send(Err(Error::Damaged(damage.clone())));
+            }
+            return;
+        }
         if let Some(stopped) = &self.stopped {
             type Refusal = (fn(String) -> Error, String);
             let refusal: Option<Refusal> = if !stopped.reopen {
@@ -494,6 +528,22 @@ impl Writer {
         if reopen {
             self.reopen_for_reads();
         }
+    }
+
+    /// Waits for the groups in flight to be durable, then reopens the
+    /// store deriving every row again from the log.
+    fn rebuild(&mut self) -> Result<u64, Error> {
+        if let Some(failure) = self.syncer.drain() {
+            self.stop(Some(failure), []);
+        }
+        if let Some(stopped) = &self.stopped {
+            return Err(Error::WritesStopped(stopped.told()));
+        }
+        self.inflight.clear();
+        let last = self.store.reopen_rebuilding(REOPEN_WAIT)?;
+        self.sequencer = resume(&self.store)?;
+        self.stats.metrics.reopens.inc();
+        Ok(last)
     }
 
     /// Takes note of a failure of the sync step.

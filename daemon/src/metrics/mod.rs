@@ -23,7 +23,10 @@ use prometheus_client::{
     registry::Registry,
 };
 
-use crate::{store::Store, subscribe::Feed};
+use crate::{
+    store::{IntegrityStats, Store},
+    subscribe::Feed,
+};
 
 pub use http::{MetricsEndpoint, MetricsError};
 pub use layer::ErrorsLayer;
@@ -85,8 +88,47 @@ pub struct Metrics {
     lagging: Gauge,
     durable: Gauge,
     store_bytes: Gauge,
+    /// The store's integrity counts, read at scrape time.
+    integrity: [(Gauge, ReadStat); 6],
     sources: Sources,
 }
+
+/// How one integrity series is read from the store's counts.
+type ReadStat = fn(&IntegrityStats) -> u64;
+/// The integrity series: name, help, and how each is read.
+type IntegritySeries = (&'static str, &'static str, ReadStat);
+const INTEGRITY: [IntegritySeries; 6] = [
+    (
+        "entry_hash_mismatches",
+        "Entries refused because their bytes no longer hash to their stored Merkle leaf (the log was changed)",
+        |s| s.hash_mismatches,
+    ),
+    (
+        "log_damaged",
+        "1 once damage to the entry log was found: writes and checkpoints are stopped until an operator acts",
+        |s| u64::from(s.damaged),
+    ),
+    (
+        "scrub_position",
+        "The sequence the background scrub has re-hashed up to in its current or last pass",
+        |s| s.scrub_position,
+    ),
+    (
+        "scrub_passes",
+        "Background scrub passes that found the whole log intact",
+        |s| s.scrub_passes,
+    ),
+    (
+        "scrub_log_damage_found",
+        "Scrub passes that found an entry changed in the log",
+        |s| s.scrub_damaged,
+    ),
+    (
+        "scrub_derived_rebuilds",
+        "Scrub passes that found derived rows disagreeing with the log (then rebuilt from it)",
+        |s| s.scrub_derived,
+    ),
+];
 
 impl Metrics {
     /// Registers the commit pipeline's series, the error counter and the
@@ -143,12 +185,18 @@ impl Metrics {
             "Bytes of the files under the data dir",
             store_bytes.clone(),
         );
+        let integrity = INTEGRITY.map(|(name, help, read)| {
+            let g = Gauge::default();
+            r.register(name, help, g.clone());
+            (g, read)
+        });
         Self {
             registry: r,
             subscribers,
             lagging,
             durable,
             store_bytes,
+            integrity,
             sources,
         }
     }
@@ -163,6 +211,10 @@ impl Metrics {
         self.durable.set(gauge(durable));
         self.store_bytes
             .set(gauge(disk::size(&self.sources.data_dir)));
+        let stats = self.sources.store.integrity().stats();
+        for (g, read) in &self.integrity {
+            g.set(gauge(read(&stats)));
+        }
         let mut out = String::new();
         prometheus_client::encoding::text::encode(&mut out, &self.registry)?;
         Ok(out)

@@ -44,6 +44,9 @@ pub fn checkpoint_at(
     last: &LastCheckpoint,
     size: u64,
 ) -> Result<Checkpoint, Error> {
+    if let Some(damage) = store.damage() {
+        return Err(Error::Damaged(damage));
+    }
     let size = size.min(store.durable_sequence());
     let root = store.tree_root(size)?;
     let note = signer.sign(size, &root);

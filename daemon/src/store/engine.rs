@@ -210,13 +210,20 @@ impl Engine {
                 trees.replay(s)
             })
         };
-        let log = match open_log(trees.last_indexed()?)? {
-            Ok(log) => log,
-            Err(log::Behind(why)) => {
+        let log = match trees.last_indexed().and_then(&mut open_log) {
+            Ok(Ok(log)) => log,
+            Err(e) if !e.is_derived_damage() => return Err(e),
+            found => {
                 // The derived trees hold entries the log does not (sled
                 // wrote rows of a group whose frames never reached the
-                // disk): derive them all again from the log.
-                tracing::warn!(reason = %why, "the indexes are ahead of the entry log; rebuilding them from the log");
+                // disk), or rows that disagree with it: only the log is
+                // the record, so derive them all again from it.
+                let why = match found {
+                    Ok(Err(log::Behind(why))) => why,
+                    Err(e) => e.to_string(),
+                    Ok(Ok(_)) => String::new(),
+                };
+                tracing::warn!(reason = %why, "the derived rows disagree with the entry log; rebuilding them from the log");
                 trees.clear()?;
                 open_log(None)?.map_err(|log::Behind(why)| StoreError::Corrupt(why))?
             }

@@ -17,11 +17,13 @@
 mod blocks;
 mod engine;
 mod files;
+mod integrity;
 pub mod keys;
 mod log;
 pub mod mark;
 mod merge;
 mod recent;
+mod scrub;
 mod trees;
 
 use std::{
@@ -35,8 +37,10 @@ use std::{
 };
 
 use engine::{Engine, SLED_RELEASE_WAIT, Space};
+pub use integrity::{Integrity, IntegrityStats};
 use keys::StoredRequest;
 pub use log::{DEFAULT_SEGMENT_BYTES, LOG_DIR, MIN_SEGMENT_BYTES};
+pub use scrub::{ScrubOptions, ScrubOutcome};
 
 use crate::{derive, index, merkle, project};
 
@@ -108,6 +112,13 @@ pub enum StoreError {
     },
     #[error("store is corrupt: {0}")]
     Corrupt(String),
+    /// An entry's bytes no longer hash to the Merkle leaf stored for it
+    /// (or the log no longer hashes to a recorded root): the entry log
+    /// was changed behind truced's back.
+    #[error(
+        "entry {sequence} fails its hash check: {why}; it is not served (run truced audit; restore the log from a backup)"
+    )]
+    Tampered { sequence: u64, why: String },
     #[error("the store is being reopened after a failed write; retry")]
     Reopening,
     #[error("store busy: {0}")]
@@ -122,6 +133,16 @@ pub enum StoreError {
 }
 
 impl StoreError {
+    /// Whether this says that derived rows (sled's) are missing or
+    /// malformed, which a rebuild from the log repairs; the log's own
+    /// failures and I/O errors are not.
+    pub(crate) fn is_derived_damage(&self) -> bool {
+        matches!(
+            self,
+            StoreError::Corrupt(_) | StoreError::Engine(sled::Error::Corruption { .. })
+        )
+    }
+
     /// Whether this is the disk (or quota) being full.
     pub fn is_disk_full(&self) -> bool {
         let io = match self {
@@ -268,6 +289,9 @@ pub struct Store {
     /// Set once the store passed its marks at open: a refused store must
     /// not overwrite the mark that refused it.
     mark_ok: std::sync::atomic::AtomicBool,
+    /// Damage found in the log, and what the checks counted; kept across
+    /// reopens.
+    integrity: Arc<Integrity>,
     _lock: File,
 }
 
@@ -345,46 +369,12 @@ impl Store {
             dir: dir.to_owned(),
             mark_written: std::sync::Mutex::new(None),
             mark_ok: std::sync::atomic::AtomicBool::new(false),
+            integrity: Arc::default(),
             _lock: lock,
         };
-        store.check_marks(durable)?;
+        store.verify_at_open(durable)?;
         store.mark_ok.store(true, Ordering::Release);
         Ok(store)
-    }
-
-    /// Refuses a store that holds fewer entries than a durable mark or the
-    /// last signed checkpoint recorded, or whose tree at that size has
-    /// another root: it lost or changed acknowledged entries.
-    fn check_marks(&self, durable: u64) -> Result<(), StoreError> {
-        for name in [mark::MARK_FILE, crate::audit::LAST_CHECKPOINT_FILE] {
-            let path = self.dir.join(name);
-            let Some((size, root)) = mark::read(&path) else {
-                continue;
-            };
-            if size > durable {
-                return Err(StoreError::Corrupt(format!(
-                    "the log holds {durable} entries but {} records {size} durable ones: the store is damaged or older than its data dir; restore it from a backup (truced restore)",
-                    path.display()
-                )));
-            }
-            // A tree cut short (a reindex killed midway) is rebuilt by
-            // `truced reindex`, which must be able to open the store: the
-            // entry count above is the check that matters then.
-            let ours = match self.tree_root(size) {
-                Ok(ours) => ours,
-                Err(e) => {
-                    tracing::warn!(error = %e, "the Merkle tree is incomplete; run truced reindex");
-                    continue;
-                }
-            };
-            if ours != root {
-                return Err(StoreError::Corrupt(format!(
-                    "the log's first {size} entries do not have the root {} records: the store is damaged; run truced audit, restore from a backup",
-                    path.display()
-                )));
-            }
-        }
-        Ok(())
     }
 
     /// Writes the durable mark if the last one is a second old (or now).
@@ -438,6 +428,18 @@ impl Store {
     /// or another root than the durable mark's, is corruption: the engine
     /// then stays closed. Returns the last sequence.
     pub fn reopen(&self, wait: Duration) -> Result<u64, StoreError> {
+        self.reopen_with(wait, false)
+    }
+
+    /// [`Store::reopen`], deriving every row again from the log before
+    /// readers see the new engine: the commit pipeline's answer to a scrub
+    /// that found derived rows disagreeing with an intact log. Writer
+    /// only, with no group in flight.
+    pub fn reopen_rebuilding(&self, wait: Duration) -> Result<u64, StoreError> {
+        self.reopen_with(wait, true)
+    }
+
+    fn reopen_with(&self, wait: Duration, rebuild: bool) -> Result<u64, StoreError> {
         let deadline = Instant::now() + wait;
         let old = loop {
             {
@@ -471,8 +473,15 @@ impl Store {
                 "after reopening, the log holds {last} entries but {durable} were acknowledged; restore it from a backup (truced restore)"
             )));
         }
+        if rebuild {
+            let stats = reindex_engine(&engine)?;
+            tracing::info!(
+                entries = stats.entries,
+                "derived rows rebuilt from the entry log"
+            );
+        }
         *self.engine.write().map_err(poisoned)? = Some(engine);
-        if let Err(e) = self.check_marks(last) {
+        if let Err(e) = self.verify_at_open(last) {
             let _ = self.engine.write().map(|mut slot| slot.take());
             return Err(e);
         }
@@ -530,8 +539,28 @@ impl Store {
         let e = self.engine()?;
         match e.trees.offset(sequence)? {
             None => Ok(None),
-            Some(offset) => e.log.read(sequence, offset).map(Some),
+            Some(offset) => self.checked(&e, sequence, offset).map(Some),
         }
+    }
+
+    /// Entry `sequence`'s bytes from the log, refused unless they hash to
+    /// the Merkle leaf stored when it was written ([`Integrity::check`]).
+    fn checked(&self, e: &Engine, sequence: u64, offset: u64) -> Result<Vec<u8>, StoreError> {
+        let bytes = e.log.read(sequence, offset)?;
+        let leaf = e.trees.tree_node(0, sequence.saturating_sub(1))?;
+        self.integrity.check(sequence, bytes, leaf)
+    }
+
+    /// The store's integrity state: damage found in the log, and the
+    /// counts of the checks and the scrub.
+    pub fn integrity(&self) -> &Integrity {
+        &self.integrity
+    }
+
+    /// Why the store takes no writes and signs no checkpoints: damage
+    /// found in the entry log since it was opened.
+    pub fn damage(&self) -> Option<String> {
+        self.integrity.damage()
     }
 
     /// The view of a record, whether or not its last entry is durable:
@@ -545,7 +574,7 @@ impl Store {
     ) -> Result<Option<project::View>, StoreError> {
         let e = self.engine()?;
         e.trees
-            .view(kind, id, &|seq, offset| e.log.read(seq, offset))
+            .view(kind, id, &|seq, offset| self.checked(&e, seq, offset))
     }
 
     /// A group's frames into the entry log's buffer; returns each entry's
@@ -644,7 +673,7 @@ impl Store {
             if page.len() >= limit {
                 break;
             }
-            let entry = e.log.read(seq, offset)?;
+            let entry = self.checked(&e, seq, offset)?;
             if !page.is_empty() && bytes + entry.len() > max_bytes {
                 break;
             }
@@ -727,6 +756,17 @@ impl Store {
         e.log.overwrite(sequence, offset, bytes)
     }
 
+    /// Drops the sealed offsets of the run of entries that holds
+    /// `sequence` from sled, as a damaged sled loses rows (the log keeps
+    /// the entries). Tests only: the open must rebuild the derived rows.
+    #[cfg(feature = "testing")]
+    pub fn forget_entry_offsets_for_tests(&self, sequence: u64) -> Result<bool, StoreError> {
+        let e = self.engine()?;
+        let forgotten = e.trees.forget_entries_run(sequence)?;
+        e.flush_derived()?;
+        Ok(forgotten)
+    }
+
     /// Restores entries into the log (the next sequences, in order),
     /// bypassing the commit pipeline: `truced restore` writes a backup's
     /// log this way, then calls [`Store::reindex`] and
@@ -749,25 +789,7 @@ impl Store {
 
     /// Drops every derived tree and derives them again from the entry log.
     pub fn reindex(&self) -> Result<ReindexStats, StoreError> {
-        let e = self.engine()?;
-        e.log.write()?;
-        e.trees.clear()?;
-        let mut stats = ReindexStats {
-            entries: 0,
-            records: 0,
-            requests: 0,
-        };
-        e.log.scan_all(&mut |frame| {
-            e.trees.replay(frame)?;
-            stats.entries += 1;
-            Ok(())
-        })?;
-        e.trees.seal()?;
-        stats.requests = e.trees.count(Space::Requests)?;
-        stats.records = e.trees.count(Space::Records)?;
-        e.log.sync()?;
-        e.flush_derived()?;
-        Ok(stats)
+        reindex_engine(&*self.engine()?)
     }
 
     /// A digest of the derived trees' contents, to compare a maintained
@@ -788,4 +810,26 @@ impl Store {
         }
         Ok(out)
     }
+}
+
+/// Drops every derived row of `e` and derives them again from its log.
+fn reindex_engine(e: &Engine) -> Result<ReindexStats, StoreError> {
+    e.log.write()?;
+    e.trees.clear()?;
+    let mut stats = ReindexStats {
+        entries: 0,
+        records: 0,
+        requests: 0,
+    };
+    e.log.scan_all(&mut |frame| {
+        e.trees.replay(frame)?;
+        stats.entries += 1;
+        Ok(())
+    })?;
+    e.trees.seal()?;
+    stats.requests = e.trees.count(Space::Requests)?;
+    stats.records = e.trees.count(Space::Records)?;
+    e.log.sync()?;
+    e.flush_derived()?;
+    Ok(stats)
 }

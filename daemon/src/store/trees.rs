@@ -90,6 +90,17 @@ impl Trees {
         Ok(Some((first, v)))
     }
 
+    /// Removes the sealed run of entry offsets that holds `at`: derived
+    /// rows lost as a damaged sled loses them (tests only).
+    #[cfg(feature = "testing")]
+    pub(super) fn forget_entries_run(&self, at: u64) -> Result<bool, StoreError> {
+        let Some((first, _)) = self.run_at(Space::Entries, at)? else {
+            return Ok(false);
+        };
+        let key = Space::Entries.key(&keys::entry_key(first));
+        Ok(self.rows.remove(key)?.is_some())
+    }
+
     /// The offset of an entry's frame, if the trees hold it.
     pub(super) fn offset(&self, sequence: u64) -> Result<Option<u64>, StoreError> {
         let key = Space::Entries.key(&keys::entry_key(sequence));
