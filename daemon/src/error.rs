@@ -77,6 +77,9 @@ impl Error {
             Error::ResourceExhausted(_) => Code::ResourceExhausted,
             Error::DeadlineExceeded(_) => Code::DeadlineExceeded,
             Error::Store(StoreError::Reopening | StoreError::Busy(_)) => Code::Unavailable,
+            // A full disk is not a fault of the server: the call can be
+            // retried once space is freed.
+            Error::Store(e) if e.is_disk_full() => Code::Unavailable,
             Error::Store(StoreError::Tampered { .. }) | Error::Damaged(_) => Code::DataLoss,
             Error::Store(_) | Error::Internal(_) => Code::Internal,
         }

@@ -13,10 +13,26 @@ use clap::Parser;
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
-#[tokio::main]
-async fn main() -> std::process::ExitCode {
+/// How long the runtime waits, once `truced` is done, for blocking tasks
+/// that overran their own bounds (a flush on a failing disk): the process
+/// exits regardless.
+const EXIT_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
+fn main() -> std::process::ExitCode {
     let args = truce_daemon::cli::Args::parse();
-    match truce_daemon::cli::run(args).await {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("truced: error: cannot start the runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(truce_daemon::cli::run(args));
+    runtime.shutdown_timeout(EXIT_WAIT);
+    match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("truced: error: {e}");

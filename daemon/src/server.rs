@@ -356,6 +356,12 @@ impl Running {
         Arc::clone(&self.subscribe_stats)
     }
 
+    /// The bytes of log segments the next rotations allocate, which the
+    /// free-space checks count on top of the margin.
+    pub fn space_ahead(&self) -> crate::store::SpaceAhead {
+        self.store.space_ahead()
+    }
+
     /// Runs a scrub pass now and returns what it found (and, for derived
     /// rows that disagree with the log, after they were rebuilt).
     pub async fn scrub(&self) -> Result<crate::store::ScrubOutcome, Error> {
@@ -393,19 +399,46 @@ impl Running {
         if let Some(commit) = self.commit.take() {
             commit.close().await;
         }
+        // The writer and the final flush are bounded by the grace period
+        // too: on a failing disk they give up rather than hold the
+        // shutdown (every acknowledged entry is already synced).
+        let grace = self.settings.shutdown_grace;
         if let Some(writer) = self.writer.take() {
-            tokio::task::spawn_blocking(move || writer.join())
-                .await
-                .map_err(|e| Error::Internal(format!("joining the writer: {e}")))?
-                .map_err(|_| Error::Internal("the commit thread panicked".into()))?;
+            let joined =
+                tokio::time::timeout(grace, tokio::task::spawn_blocking(move || writer.join()));
+            match joined.await {
+                Ok(joined) => joined
+                    .map_err(|e| Error::Internal(format!("joining the writer: {e}")))?
+                    .map_err(|_| Error::Internal("the commit thread panicked".into()))?,
+                Err(_) => {
+                    tracing::error!(
+                        grace_ms = grace.as_millis() as u64,
+                        "the commit writer did not stop within the grace period; stopping without it"
+                    );
+                    return served;
+                }
+            }
         }
         let store = Arc::clone(&self.store);
-        tokio::task::spawn_blocking(move || {
-            store.flush()?;
-            store.sync_files()
-        })
-        .await
-        .map_err(|e| Error::Internal(format!("final flush: {e}")))??;
+        let flushed = tokio::time::timeout(
+            grace,
+            tokio::task::spawn_blocking(move || {
+                store.flush()?;
+                store.sync_files()
+            }),
+        );
+        match flushed.await {
+            Ok(flushed) => {
+                flushed.map_err(|e| Error::Internal(format!("final flush: {e}")))??;
+            }
+            Err(_) => {
+                tracing::error!(
+                    grace_ms = grace.as_millis() as u64,
+                    "the final flush did not end within the grace period; stopping without it"
+                );
+                return served;
+            }
+        }
         tracing::info!(durable = self.store.durable_sequence(), "stopped");
         served
     }

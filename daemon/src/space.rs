@@ -104,14 +104,16 @@ impl SpaceGuard {
         &'a self,
         data_dir: &'a Path,
         target: &Path,
+        ahead: u64,
     ) -> impl Fn(u64) -> Result<(), String> + 'a {
         let checked = self.margin > 0 && same_filesystem(data_dir, target);
+        let margin = self.margin.saturating_add(ahead);
         move |bytes| {
             if !checked {
                 return Ok(());
             }
             match self.probe.available(data_dir) {
-                Ok(free) if free < self.margin.saturating_add(bytes) => Err(format!(
+                Ok(free) if free < margin.saturating_add(bytes) => Err(format!(
                     "is on the data dir's filesystem, which has {:.1} MiB free: {} KiB more there would leave less than the min_free_disk_mb margin of {:.1} MiB that appends need",
                     mib(free),
                     bytes.div_ceil(1024),
@@ -126,16 +128,19 @@ impl SpaceGuard {
         }
     }
 
-    /// Why appends must wait, if they must.
-    pub fn shortage(&self, dir: &Path) -> Option<String> {
+    /// Why appends must wait, if they must: less free space than the
+    /// margin plus `ahead`, the log segments the next rotations allocate.
+    pub fn shortage(&self, dir: &Path, ahead: u64) -> Option<String> {
         if self.margin == 0 {
             return None;
         }
         match self.probe.available(dir) {
-            Ok(free) if free < self.margin => Some(format!(
-                "the data dir's filesystem has {} MiB free, under the min_free_disk_mb margin of {} MiB: appends are refused until space is freed (reads go on)",
+            Ok(free) if free < self.margin.saturating_add(ahead) => Some(format!(
+                "the data dir's filesystem has {} MiB free; appends need {:.1} MiB (the min_free_disk_mb margin of {} MiB and {:.1} MiB for the entry log's next segments): appends are refused until space is freed (reads go on)",
                 free / (1024 * 1024),
-                self.margin / (1024 * 1024)
+                mib(self.margin.saturating_add(ahead)),
+                self.margin / (1024 * 1024),
+                mib(ahead)
             )),
             Ok(_) => None,
             Err(e) => {
@@ -143,6 +148,46 @@ impl SpaceGuard {
                 None
             }
         }
+    }
+
+    /// After a write met a full disk: whether there is room for appends to
+    /// resume, whatever the margin (0 included): the log's next segment
+    /// (`ahead`), the reserve and the write probe. The refusal says how
+    /// much space is needed.
+    pub fn room_to_resume(&self, dir: &Path, ahead: u64) -> Result<(), String> {
+        let reserve_missing = !std::fs::metadata(dir.join(RESERVE_FILE))
+            .is_ok_and(|m| m.len() == RESERVE_BYTES as u64);
+        let need = ahead
+            .saturating_add(if reserve_missing {
+                RESERVE_BYTES as u64
+            } else {
+                0
+            })
+            .saturating_add(ROOM_PROBE_BYTES as u64)
+            .saturating_add(self.margin);
+        let short = |free: u64| {
+            format!(
+                "appends resume once {:.1} MiB are free on the data dir's filesystem ({:.1} MiB for the entry log's next segment, the {} MiB space reserve, the min_free_disk_mb margin of {:.1} MiB); {:.1} MiB are free now",
+                mib(need),
+                mib(ahead),
+                RESERVE_BYTES / (1024 * 1024),
+                mib(self.margin),
+                mib(free)
+            )
+        };
+        match self.probe.available(dir) {
+            Ok(free) if free < need => return Err(short(free)),
+            Ok(_) => {}
+            Err(e) => {
+                tracing::warn!(dir = %dir.display(), error = %e, "cannot read free disk space");
+            }
+        }
+        self.keep_reserve(dir)
+            .and_then(|()| self.room_to_write(dir))
+            .map_err(|e| {
+                let free = self.probe.available(dir).unwrap_or(0);
+                format!("{} (a write failed: {e})", short(free))
+            })
     }
 }
 

@@ -87,8 +87,12 @@ async fn a_backup_on_the_data_dirs_filesystem_keeps_the_margin() {
     let dir = tempfile::tempdir().unwrap();
     let (free, running, client) = seeded_with_a_dial(&dir.path().join("data")).await;
 
-    // Room for appends, not for the seed's entries besides.
-    free.store(10 * MIB + 1024, Ordering::SeqCst);
+    // Room for appends (the margin and the log's next segments), not for
+    // the seed's entries besides.
+    free.store(
+        10 * MIB + running.space_ahead().total() + 1024,
+        Ordering::SeqCst,
+    );
     let to = dir.path().join("backup");
     let to_dir = to.to_str().unwrap();
     let err = client.backup(to_dir, false).await.unwrap_err();
@@ -149,11 +153,11 @@ impl Mount {
     }
 }
 
-/// A 16 MiB tmpfs under `base` and settings for a data dir on it with
+/// A 32 MiB tmpfs under `base` and settings for a data dir on it with
 /// this margin (None, said, where the machine does not let the test mount
 /// one).
 fn small_filesystem(base: &Path, margin: u64) -> Option<(Mount, truce_daemon::Settings)> {
-    let Some(mount) = Mount::tmpfs(&base.join("fs"), 16) else {
+    let Some(mount) = Mount::tmpfs(&base.join("fs"), 32) else {
         eprintln!("skipped: this machine does not let the test mount a tmpfs");
         return None;
     };
@@ -187,6 +191,10 @@ async fn a_small_filesystem_fills_to_the_margin_not_to_the_end() {
         "{} appends before the margin",
         acked.len()
     );
+    // The log's segments and spares were counted against the margin: the
+    // filesystem never went under it.
+    let free = fs2::available_space(&mount.0).unwrap();
+    assert!(free >= 6 * MIB, "{free} bytes free, margin 6 MiB");
     // Reads and the checkpoint go on.
     let checkpoint = client.get_checkpoint().await.unwrap();
     assert_eq!(checkpoint.tree_size, 12 + acked.len() as u64);
@@ -421,6 +429,110 @@ async fn a_write_that_meets_a_full_filesystem_resumes_once_space_is_freed() {
     assert_eq!(restarted.tree_size, resumed.sequence);
     for seq in [acked[0], *acked.last().unwrap(), resumed.sequence] {
         assert!(client.get_entry(seq).await.is_ok(), "entry {seq}");
+    }
+    running.shutdown().await.unwrap();
+    drop(mount);
+}
+
+/// Appends from `writers` clients at once until each is refused; all the
+/// sequences acknowledged.
+async fn fill_concurrently(url: &str, writers: usize) -> Vec<u64> {
+    let mut tasks = Vec::new();
+    for w in 0..writers {
+        let url = url.to_owned();
+        tasks.push(tokio::spawn(async move {
+            let client = Client::connect_with(
+                url,
+                truce_client::ClientOptions {
+                    write_attempts: 1,
+                    ..truce_client::ClientOptions::default()
+                },
+            )
+            .await
+            .unwrap();
+            let mut acked = Vec::new();
+            for i in 0..20_000 {
+                let mut req = seed::report(w * 100_000 + i);
+                if let Some(r) = req.report.as_mut() {
+                    r.notes = format!("{w} {i} {}", "x".repeat(1500));
+                }
+                match client.submit_report(req).await {
+                    Ok(r) => acked.push(r.sequence),
+                    Err(_) => break,
+                }
+            }
+            acked
+        }));
+    }
+    let mut acked = Vec::new();
+    for t in tasks {
+        acked.extend(t.await.unwrap());
+    }
+    acked.sort_unstable();
+    acked
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_filesystem_under_load_keeps_reads_and_resumes_with_large_segments() {
+    use std::time::Duration;
+    let base = tempfile::tempdir().unwrap();
+    let Some(mount) = Mount::tmpfs(&base.path().join("fs"), 112) else {
+        eprintln!("skipped: this machine does not let the test mount a tmpfs");
+        return;
+    };
+    let mut settings = test_settings(&mount.0.join("data"));
+    settings.cache_bytes = 4 * MIB;
+    settings.segment_bytes = 32 * MIB;
+    settings.shutdown_grace = Duration::from_secs(5);
+    let running = Daemon::new(settings.clone()).start().await.unwrap();
+    let client = Client::connect(running.url()).await.unwrap();
+    seed::submit_all(&client).await;
+    let filler = mount.0.join("filler");
+    std::fs::write(&filler, vec![0u8; (40 * MIB) as usize]).unwrap();
+
+    let acked = fill_concurrently(&running.url(), 8).await;
+    assert!(!acked.is_empty());
+    // Reads answer, and promptly, on the full filesystem.
+    let bounded = Duration::from_secs(10);
+    let durable = tokio::time::timeout(bounded, client.get_checkpoint())
+        .await
+        .expect("a read within 10 s on a full disk")
+        .unwrap_or_else(|e| panic!("a read on a full disk: {e}"))
+        .tree_size;
+    assert!(durable >= 12 + acked.len() as u64);
+    for seq in [acked[0], *acked.last().unwrap()] {
+        tokio::time::timeout(bounded, client.get_entry(seq))
+            .await
+            .expect("a read within 10 s on a full disk")
+            .unwrap_or_else(|e| panic!("a read on a full disk: {e}"));
+    }
+    // A refusal says how much space appends need (the writers' last
+    // refusal may have left just enough for one more append).
+    if let Err(refused) = client.submit_report(seed::report(99_998)).await {
+        assert!(refused.to_string().contains("MiB"), "{refused}");
+        assert_ne!(refused.code(), Some(Code::Internal), "{refused}");
+    }
+
+    // Space is freed: appends resume by themselves.
+    std::fs::remove_file(&filler).unwrap();
+    let resumed = tokio::time::timeout(bounded, client.submit_report(seed::report(99_999)))
+        .await
+        .expect("an append within 10 s once space is back")
+        .unwrap();
+    assert!(resumed.sequence > durable);
+    tokio::time::timeout(
+        settings.shutdown_grace + Duration::from_secs(5),
+        running.shutdown(),
+    )
+    .await
+    .expect("shutdown within its grace period")
+    .unwrap();
+
+    let running = Daemon::new(settings).start().await.unwrap();
+    let client = Client::connect(running.url()).await.unwrap();
+    assert!(client.get_checkpoint().await.unwrap().tree_size >= resumed.sequence);
+    for seq in acked.iter().step_by(97).chain([&resumed.sequence]) {
+        assert!(client.get_entry(*seq).await.is_ok(), "entry {seq}");
     }
     running.shutdown().await.unwrap();
     drop(mount);

@@ -316,24 +316,18 @@ impl Writer {
         }
         if let Some(stopped) = &self.stopped {
             type Refusal = (fn(String) -> Error, String);
+            let ahead = self.store.space_ahead();
             let refusal: Option<Refusal> = if !stopped.reopen {
                 Some((Error::WritesStopped, stopped.told()))
-            } else if let Some(why) = self.space.shortage(self.store.dir()) {
+            } else if let Some(why) = self.space.shortage(self.store.dir(), ahead.total()) {
                 Some((
                     Error::ResourceExhausted,
                     format!("{why}; writes stopped after: {}", stopped.why),
                 ))
-            } else if let Err(e) = self
-                .space
-                .keep_reserve(self.store.dir())
-                .and_then(|()| self.space.room_to_write(self.store.dir()))
-            {
+            } else if let Err(why) = self.space.room_to_resume(self.store.dir(), ahead.next) {
                 Some((
                     Error::ResourceExhausted,
-                    format!(
-                        "the data dir's filesystem cannot take a write yet ({e}); writes stopped after: {}",
-                        stopped.why
-                    ),
+                    format!("{why}; writes stopped after: {}", stopped.why),
                 ))
             } else {
                 self.reopen()
@@ -347,7 +341,10 @@ impl Writer {
                 return;
             }
         }
-        if let Some(why) = self.space.shortage(self.store.dir()) {
+        if let Some(why) = self
+            .space
+            .shortage(self.store.dir(), self.store.space_ahead().total())
+        {
             tracing::warn!(refused = group.len(), reason = %why, "appends refused");
             for p in group {
                 let _ = p.reply.send(Err(Error::ResourceExhausted(why.clone())));
@@ -514,7 +511,11 @@ impl Writer {
             (None, None) => ("the sync thread has stopped".to_owned(), false),
         };
         self.inflight.clear();
-        let reopen = full || self.space.shortage(self.store.dir()).is_some();
+        let reopen = full
+            || self
+                .space
+                .shortage(self.store.dir(), self.store.space_ahead().total())
+                .is_some();
         tracing::error!(error = %why, disk_full = reopen, "write path stopped: nothing more will be acknowledged until the store is reopened");
         let stopped = Stopped {
             why,

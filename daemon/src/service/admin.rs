@@ -37,7 +37,7 @@ pub fn backup(
             "is inside the daemon's data dir; back up to another directory",
         ));
     }
-    let room = space.room_for(store.dir(), dir);
+    let room = space.room_for(store.dir(), dir, store.space_ahead().total());
     let m = backup::write(store, signer, dir, req.with_key, &room).map_err(|e| match e {
         BackupError::Store(e) => Error::Store(e),
         BackupError::NoRoom(why) => Error::ResourceExhausted(format!("to_dir {why}")),

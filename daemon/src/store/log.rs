@@ -317,6 +317,24 @@ impl Log {
         Ok(at)
     }
 
+    /// The bytes of segment files the log will allocate at its next
+    /// rotations: the next segment, unless a spare of its size is ready
+    /// (the bytes the next rotation cannot do without), and the spare
+    /// made right after it (whose failure is only logged). Space checks
+    /// count them, so that a rotation never takes the filesystem under
+    /// its margin.
+    pub(super) fn space_ahead(&self) -> Result<(u64, u64), StoreError> {
+        let next = self.next_size(self.tail.lock().map_err(poisoned)?.len);
+        let ready = std::fs::metadata(self.dir.join(SPARE)).is_ok_and(|m| m.len() == next)
+            && self
+                .spare
+                .lock()
+                .map_err(poisoned)?
+                .as_ref()
+                .is_none_or(JoinHandle::is_finished);
+        Ok((if ready { 0 } else { next }, self.next_size(next)))
+    }
+
     /// Writes what was appended since the last write.
     pub(super) fn write(&self) -> Result<(), StoreError> {
         let mut t = self.tail.lock().map_err(poisoned)?;

@@ -226,6 +226,23 @@ impl Batch {
     }
 }
 
+/// The bytes of log segments the next rotations allocate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SpaceAhead {
+    /// The next segment (0 when a spare of its size is ready): a rotation
+    /// cannot do without it.
+    pub next: u64,
+    /// The spare made after that rotation (a failure is only logged).
+    pub spare: u64,
+}
+
+impl SpaceAhead {
+    /// Both.
+    pub fn total(&self) -> u64 {
+        self.next.saturating_add(self.spare)
+    }
+}
+
 /// One row of a derived tree: (tree name, key, value).
 pub type DerivedRow = (String, Vec<u8>, Vec<u8>);
 
@@ -299,13 +316,29 @@ impl Drop for Store {
     /// A closed store leaves its recent rows sealed into sled (the next
     /// open need not derive them again) and a current mark (only durable
     /// entries count).
+    /// Both steps, and sled's own close, are bounded ([`CLOSE_WAIT`]): on
+    /// a full or failing disk the store is left to the next open, which
+    /// derives again what sled lacks, rather than hold a shutdown.
     fn drop(&mut self) {
-        if let Ok(e) = self.engine()
-            && let Err(err) = e.trees.seal()
-        {
-            tracing::warn!(error = %err, "cannot seal the recent indexes at close; the next open derives them again");
+        let deadline = Instant::now() + CLOSE_WAIT;
+        if let Ok(e) = self.engine() {
+            match bounded(deadline, "sealing at close", move || e.trees.seal()) {
+                Ok(Ok(_)) => {}
+                Ok(Err(err)) => {
+                    tracing::warn!(error = %err, "cannot seal the recent indexes at close; the next open derives them again");
+                }
+                Err(err) => {
+                    tracing::warn!(error = %err, "the seal at close did not end in time; the next open derives the recent indexes again");
+                }
+            }
         }
         self.write_mark(true);
+        let engine = self.engine.get_mut().ok().and_then(Option::take);
+        if let Some(engine) = engine
+            && bounded(deadline, "closing sled", move || drop(engine)).is_err()
+        {
+            tracing::warn!("sled did not close in time; the next open recovers its files");
+        }
     }
 }
 
@@ -372,7 +405,7 @@ impl Store {
             integrity: Arc::default(),
             _lock: lock,
         };
-        store.verify_at_open(durable)?;
+        store.verify_at_open(durable, true)?;
         store.mark_ok.store(true, Ordering::Release);
         Ok(store)
     }
@@ -441,6 +474,18 @@ impl Store {
 
     fn reopen_with(&self, wait: Duration, rebuild: bool) -> Result<u64, StoreError> {
         let deadline = Instant::now() + wait;
+        // sled writes what it holds when closed: let it do so while it
+        // still serves reads, and give up (reads go on) if the disk does
+        // not take it in time.
+        if let Ok(e) = self.engine() {
+            let flushed = bounded(deadline, "flushing sled before the reopen", move || {
+                e.flush_derived()
+            })?;
+            if let Err(e) = flushed {
+                // It met the error already: reopen from its files.
+                tracing::warn!(error = %e, "sled could not flush before the reopen");
+            }
+        }
         let old = loop {
             {
                 let mut slot = self.engine.write().map_err(poisoned)?;
@@ -459,9 +504,13 @@ impl Store {
             std::thread::sleep(Duration::from_millis(5));
         };
         if let Some(old) = old {
-            // sled flushes and syncs on drop, and panics if that sync fails.
-            let closed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(old)));
-            if closed.is_err() {
+            // sled flushes and syncs on drop, and panics if that sync
+            // fails; a close that does not end in time goes on in the
+            // background, and the open below waits for its lock.
+            let closed = bounded(deadline, "closing sled", move || {
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(old))).is_ok()
+            });
+            if !matches!(closed, Ok(true)) {
                 tracing::warn!("sled could not sync while closing; reopening from its files");
             }
         }
@@ -481,7 +530,7 @@ impl Store {
             );
         }
         *self.engine.write().map_err(poisoned)? = Some(engine);
-        if let Err(e) = self.verify_at_open(last) {
+        if let Err(e) = self.verify_at_open(last, false) {
             let _ = self.engine.write().map(|mut slot| slot.take());
             return Err(e);
         }
@@ -505,6 +554,20 @@ impl Store {
     }
 
     // ------------------------------------------------------ writer side
+
+    /// The bytes of log segments the next rotations will allocate: (the
+    /// next segment, unless a spare is ready; the spare after it). The
+    /// free-space checks count them on top of the margin. While the log
+    /// cannot tell (the store is being reopened), the most a rotation can
+    /// allocate.
+    pub fn space_ahead(&self) -> SpaceAhead {
+        let most = self.options.segment_bytes;
+        let (next, spare) = self
+            .engine()
+            .and_then(|e| e.log.space_ahead())
+            .unwrap_or((most, most));
+        SpaceAhead { next, spare }
+    }
 
     /// The highest sequence written (durable or not). Writer only.
     pub fn last_written_sequence(&self) -> Result<u64, StoreError> {
@@ -832,4 +895,33 @@ fn reindex_engine(e: &Engine) -> Result<ReindexStats, StoreError> {
     e.log.sync()?;
     e.flush_derived()?;
     Ok(stats)
+}
+
+/// How long closing a store may take before it is left to finish in the
+/// background.
+const CLOSE_WAIT: Duration = Duration::from_secs(5);
+
+/// Runs `f` on a thread of its own and waits for it until `deadline` (at
+/// least a second): a step on a full or failing disk must not hold the
+/// commit writer, or a shutdown, forever. A step that overruns goes on in
+/// the background.
+fn bounded<T: Send + 'static>(
+    deadline: Instant,
+    what: &'static str,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, StoreError> {
+    let (tx, rx) = std::sync::mpsc::sync_channel(1);
+    std::thread::Builder::new()
+        .name("truce-store-step".into())
+        .spawn(move || {
+            let _ = tx.send(f());
+        })
+        .map_err(|e| StoreError::Io {
+            path: PathBuf::from(what),
+            source: e,
+        })?;
+    let wait = deadline
+        .saturating_duration_since(Instant::now())
+        .max(Duration::from_secs(1));
+    rx.recv_timeout(wait).map_err(|_| StoreError::Busy(what))
 }

@@ -108,15 +108,22 @@ impl Store {
 
     /// At open and reopen: refuses a log that lost or changed entries,
     /// naming the first bad one, and rebuilds derived rows that disagree
-    /// with an intact log.
-    pub(super) fn verify_at_open(&self, durable: u64) -> Result<(), StoreError> {
+    /// with an intact log. `rehash` re-hashes the entries no signed
+    /// checkpoint covers (at open; a reopen in the same process, whose
+    /// reads checked every entry they served, skips it to keep reads
+    /// waiting as briefly as it can).
+    pub(super) fn verify_at_open(&self, durable: u64, rehash: bool) -> Result<(), StoreError> {
         let recorded = self.recorded_roots(durable)?;
-        let covered = recorded
-            .iter()
-            .filter(|r| r.signed)
-            .map(|r| r.size)
-            .max()
-            .unwrap_or(0);
+        let covered = if rehash {
+            recorded
+                .iter()
+                .filter(|r| r.signed)
+                .map(|r| r.size)
+                .max()
+                .unwrap_or(0)
+        } else {
+            durable
+        };
         match self.find_damage(durable, covered, &recorded) {
             Ok(()) => Ok(()),
             Err(Found::Log(e)) => Err(e),
