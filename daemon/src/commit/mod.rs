@@ -36,7 +36,7 @@ use crate::{
     space::SpaceGuard,
     store::{Batch, RecordKind, Store},
     sync::{Group, SyncStep},
-    validate::{self, Missing, ValidWrite},
+    validate::{self, ValidWrite},
 };
 use order::{Position, Sequencer};
 use syncer::{Reply, Syncer, Written};
@@ -286,7 +286,7 @@ impl Writer {
                 Some((Error::WritesStopped, stopped.told()))
             } else if let Some(why) = self.space.shortage(self.store.dir()) {
                 Some((
-                    Error::ResourceExhausted,
+                    Error::exhausted,
                     format!("{why}; writes stopped after: {}", stopped.why),
                 ))
             } else if let Err(e) = self
@@ -295,7 +295,7 @@ impl Writer {
                 .and_then(|()| self.space.room_to_write(self.store.dir()))
             {
                 Some((
-                    Error::ResourceExhausted,
+                    Error::exhausted,
                     format!(
                         "the data dir's filesystem cannot take a write yet ({e}); writes stopped after: {}",
                         stopped.why
@@ -316,7 +316,7 @@ impl Writer {
         if let Some(why) = self.space.shortage(self.store.dir()) {
             tracing::warn!(refused = group.len(), reason = %why, "appends refused");
             for p in group {
-                let _ = p.reply.send(Err(Error::ResourceExhausted(why.clone())));
+                let _ = p.reply.send(Err(Error::exhausted(why.clone())));
             }
             return;
         }
@@ -605,16 +605,10 @@ impl Writer {
             let key = (r.kind, r.id.clone());
             if group.record(&key).is_none() && self.store.record_sequence(r.kind, &r.id)?.is_none()
             {
-                return Err(match r.missing {
-                    Missing::NotFound => Error::NotFound {
-                        field: r.field.clone(),
-                        kind: r.kind.name(),
-                        id: r.id.clone(),
-                    },
-                    Missing::FailedPrecondition => Error::FailedPrecondition {
-                        field: r.field.clone(),
-                        reason: format!("{} {:?} does not exist", r.kind.name(), r.id),
-                    },
+                return Err(Error::NotFound {
+                    field: r.field.clone(),
+                    kind: r.kind.name(),
+                    id: r.id.clone(),
                 });
             }
         }
