@@ -6,7 +6,10 @@
 //!
 //! Limits (bytes of UTF-8): ids and party codes 128 of `[A-Za-z0-9._:-]`;
 //! short text 512; URLs 2048; long text 8192; 32 tags of 64; 64 sources;
-//! 64 items in any other list; 1,000 polygon points.
+//! 64 items in any other list; 1,000 polygon points. Control characters
+//! (other than newline and tab) are refused before this, in every string
+//! of every request, by the server's request codec
+//! (`truce_proto::strings`).
 
 mod changes;
 mod fields;
