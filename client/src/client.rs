@@ -2,10 +2,14 @@
 //! ids generated when the caller gives none, and writes retried on
 //! UNAVAILABLE with the same request id (the daemon's idempotency makes
 //! the retry safe: a write that did land comes back as a duplicate).
+//! Errors keep the daemon's standard details (google.rpc, AIP-193): the
+//! field a refusal names and the delay RetryInfo asks for are read from
+//! them, not from the message.
 
 use std::time::Duration;
 
 use tonic::{Code, Request, Status};
+use tonic_types::StatusExt;
 
 use crate::{
     connect::{ClientIdentity, Inner},
@@ -80,6 +84,45 @@ impl ClientError {
         }
     }
 
+    /// The request field the daemon's error details name: a BadRequest
+    /// field violation, a PreconditionFailure subject, or the `field` of
+    /// ErrorInfo's metadata (NOT_FOUND).
+    pub fn field(&self) -> Option<String> {
+        let Self::Status(s) = self else {
+            return None;
+        };
+        s.get_details_bad_request()
+            .and_then(|b| b.field_violations.into_iter().next())
+            .map(|v| v.field)
+            .or_else(|| {
+                s.get_details_precondition_failure()
+                    .and_then(|p| p.violations.into_iter().next())
+                    .map(|v| v.subject)
+            })
+            .or_else(|| {
+                s.get_details_error_info()
+                    .and_then(|i| i.metadata.get("field").cloned())
+            })
+            .filter(|f| !f.is_empty())
+    }
+
+    /// ErrorInfo's reason (e.g. `INVALID_FIELD`, `RECORD_NOT_FOUND`,
+    /// `UNDECODABLE`), when the daemon sent one.
+    pub fn reason(&self) -> Option<String> {
+        match self {
+            Self::Status(s) => s.get_details_error_info().map(|i| i.reason),
+            _ => None,
+        }
+    }
+
+    /// How long RetryInfo asks the caller to wait before trying again.
+    pub fn retry_delay(&self) -> Option<Duration> {
+        match self {
+            Self::Status(s) => retry_delay(s),
+            _ => None,
+        }
+    }
+
     /// True when the request itself was at fault (bad input, unknown or
     /// conflicting ids), rather than the server or the connection.
     pub fn is_usage(&self) -> bool {
@@ -95,6 +138,11 @@ impl ClientError {
                 )
             )
     }
+}
+
+/// The delay a status's RetryInfo asks for.
+fn retry_delay(s: &Status) -> Option<Duration> {
+    s.get_details_retry_info().and_then(|r| r.retry_delay)
 }
 
 /// Why a verification failed: the daemon could not be asked, the proof or
@@ -246,7 +294,8 @@ impl Client {
                     if s.code() == Code::Unavailable && attempt < self.options.write_attempts =>
                 {
                     tracing::debug!(attempt, error = %s, "write unavailable; retrying with the same request id");
-                    tokio::time::sleep(backoff).await;
+                    // The daemon's RetryInfo, when it sends one, over our own backoff.
+                    tokio::time::sleep(retry_delay(&s).unwrap_or(backoff)).await;
                     backoff *= 2;
                     attempt += 1;
                 }
@@ -401,7 +450,7 @@ impl Client {
                     if s.code() == Code::Unavailable && attempt < self.options.write_attempts =>
                 {
                     tracing::debug!(attempt, error = %s, "compliance report unavailable; retrying");
-                    tokio::time::sleep(backoff).await;
+                    tokio::time::sleep(retry_delay(&s).unwrap_or(backoff)).await;
                     backoff *= 2;
                     attempt += 1;
                 }

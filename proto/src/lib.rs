@@ -1,6 +1,7 @@
 //! Generated types of the Truce protocol (package `truce.v1`): prost
 //! messages, the tonic client and server, the proto3 JSON mapping (pbjson)
-//! and the encoded file descriptor set for gRPC reflection.
+//! the encoded file descriptor set for gRPC reflection, and the server's
+//! codec, which answers undecodable requests INVALID_ARGUMENT.
 //!
 //! The `.proto` files under `truce/v1/` are the source of truth; this crate
 //! adds only what every user of them needs.
@@ -12,7 +13,12 @@ pub mod v1 {
     #![allow(clippy::all, clippy::pedantic, missing_docs)]
     include!(concat!(env!("OUT_DIR"), "/truce.v1.rs"));
     include!(concat!(env!("OUT_DIR"), "/truce.v1.serde.rs"));
+    // The server, generated apart with the request codec (build.rs).
+    include!(concat!(env!("OUT_DIR"), "/server/truce.v1.rs"));
 }
+
+pub mod codec;
+pub mod strings;
 
 /// The encoded `FileDescriptorSet` of every Truce proto file, including the
 /// well-known types it imports, for gRPC reflection.

@@ -1,10 +1,11 @@
 //! Helpers for the end-to-end tests: a daemon started in-process through
 //! its library on 127.0.0.1:0 with a temporary data dir, the seed scenario
-//! as requests, and a recording durability seam.
+//! as requests, a recording durability seam, and raw bytes to any method.
 
 #![forbid(unsafe_code)]
 
 pub mod bench;
+pub mod raw;
 pub mod seed;
 pub mod sync;
 pub mod tamper;

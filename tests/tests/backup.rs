@@ -264,6 +264,10 @@ async fn the_backup_rpc_names_its_field() {
     std::fs::write(backups.path().join("something"), "x").unwrap();
     let err = backup_rpc(&d, backups.path(), false).await.unwrap_err();
     assert_eq!(err.code(), Code::FailedPrecondition, "{err:?}");
+    // The filesystem's state: PreconditionFailure names the field.
+    let failure = tonic_types::StatusExt::get_details_precondition_failure(&err)
+        .expect("PreconditionFailure");
+    assert_eq!(failure.violations[0].subject, "to_dir");
     assert!(
         err.message().contains("to_dir") && err.message().contains("not empty"),
         "{}",

@@ -7,8 +7,13 @@
 )]
 
 use pbjson_types::Timestamp;
+use prost::Message;
 use tonic::Code;
-use truce_proto::v1::{RecordAgreementRequest, Source, SubmitReportRequest};
+use tonic_types::StatusExt;
+use truce_proto::v1::{
+    BackupRequest, GetReportRequest, QueryReportsRequest, RecordAgreementRequest, Source,
+    SubmitReportRequest, SubscribeFilter, SubscribeRequest,
+};
 use truce_tests::{TestDaemon, seed};
 
 type ReportCase = (
@@ -418,7 +423,7 @@ fn agreement_cases() -> Vec<AgreementCase> {
         (
             "unknown superseded agreement",
             |a| agr(a).supersedes = "older-agreement".into(),
-            Code::FailedPrecondition,
+            Code::NotFound,
             "agreement.supersedes",
         ),
         (
@@ -506,33 +511,113 @@ async fn every_rule_names_its_field_and_writes_nothing() {
 }
 
 #[tokio::test]
-async fn oversized_and_undecodable_messages_are_refused_by_the_transport() {
+async fn oversized_messages_are_refused_by_the_transport() {
     let d = TestDaemon::start().await;
     // Past the 1 MiB message limit.
     let mut big = seed::report(0);
     big.report.as_mut().unwrap().notes = "x".repeat(2 * 1024 * 1024);
     let err = d.client.submit_report(big).await.unwrap_err();
     assert_eq!(err.code(), Some(Code::OutOfRange), "{err}");
+    assert_eq!(d.client.read_log(1, 0).await.unwrap().durable_sequence, 0);
+    d.stop().await;
+}
 
-    // Bytes that are not a SubmitReportRequest.
-    let channel = tonic::transport::Channel::from_shared(d.running.url())
-        .unwrap()
-        .connect()
-        .await
-        .unwrap();
-    let mut grpc = tonic::client::Grpc::new(channel);
-    grpc.ready().await.unwrap();
-    let path = http::uri::PathAndQuery::from_static("/truce.v1.Truce/SubmitReport");
-    let codec = RawCodec;
-    let result = grpc
-        .unary(
-            tonic::Request::new(vec![0xff, 0xff, 0xff, 0xff, 0x0f]),
-            path,
-            codec,
-        )
-        .await;
-    let status = result.unwrap_err();
-    assert_eq!(status.code(), Code::Internal, "{status:?}");
+/// `bytes` with the first occurrence of `from` replaced by `to` (same
+/// length, so the encoding's lengths still hold).
+fn patched(bytes: &[u8], from: &[u8], to: &[u8]) -> Vec<u8> {
+    assert_eq!(from.len(), to.len());
+    let at = bytes
+        .windows(from.len())
+        .position(|w| w == from)
+        .expect("the pattern is in the encoding");
+    let mut out = bytes.to_vec();
+    out[at..at + to.len()].copy_from_slice(to);
+    out
+}
+
+#[tokio::test]
+async fn undecodable_requests_are_the_callers_mistake_on_every_method() {
+    let d = TestDaemon::start().await;
+    let url = d.running.url();
+    let mut report = seed::report(0);
+    rep(&mut report).notes = "NOTES".into();
+    let report = report.encode_to_vec();
+    let get = GetReportRequest {
+        id: "report-ID".into(),
+        ..GetReportRequest::default()
+    }
+    .encode_to_vec();
+    let subscribe = SubscribeRequest {
+        filter: Some(SubscribeFilter {
+            perpetrator: "PARTY".into(),
+            ..SubscribeFilter::default()
+        }),
+        ..SubscribeRequest::default()
+    }
+    .encode_to_vec();
+    // Groups nested past prost's recursion limit (an unknown field 15).
+    let nested: Vec<u8> = [vec![0x7b; 150], vec![0x7c; 150]].concat();
+    let cases: Vec<(&str, &str, Vec<u8>, Option<&str>)> = vec![
+        (
+            "garbage",
+            "SubmitReport",
+            vec![0xff, 0xff, 0xff, 0xff, 0x0f],
+            None,
+        ),
+        (
+            "truncated",
+            "SubmitReport",
+            report[..report.len() - 3].to_vec(),
+            Some("report"),
+        ),
+        ("nested too deep", "SubmitReport", nested.clone(), None),
+        (
+            "invalid UTF-8 in a write",
+            "SubmitReport",
+            patched(&report, b"NOTES", b"NO\xff\xfeS"),
+            Some("report.notes"),
+        ),
+        (
+            "invalid UTF-8 in a read",
+            "GetReport",
+            patched(&get, b"ID", b"\xc3\x28"),
+            Some("id"),
+        ),
+        (
+            "invalid UTF-8 in a stream's request",
+            "Subscribe",
+            patched(&subscribe, b"PARTY", b"PA\xffTY"),
+            Some("filter.perpetrator"),
+        ),
+        (
+            "nested too deep in a stream's request",
+            "Subscribe",
+            nested,
+            None,
+        ),
+    ];
+    let mut failures = Vec::new();
+    for (name, method, bytes, field) in cases {
+        let status = match truce_tests::raw::call(&url, method, bytes).await {
+            Ok(_) => {
+                failures.push(format!("{name}: answered"));
+                continue;
+            }
+            Err(status) => status,
+        };
+        let info = status.get_details_error_info();
+        let violation = status
+            .get_details_bad_request()
+            .and_then(|b| b.field_violations.into_iter().next())
+            .map(|v| v.field);
+        if status.code() != Code::InvalidArgument
+            || info.is_none_or(|i| i.reason != "UNDECODABLE" || i.domain != "truce")
+            || violation.as_deref() != field
+        {
+            failures.push(format!("{name}: {status:?}"));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
 
     // The daemon is still serving and wrote nothing.
     assert_eq!(d.client.read_log(1, 0).await.unwrap().durable_sequence, 0);
@@ -540,47 +625,112 @@ async fn oversized_and_undecodable_messages_are_refused_by_the_transport() {
     d.stop().await;
 }
 
-/// A codec that sends raw bytes and expects none back.
-#[derive(Debug, Clone, Copy)]
-struct RawCodec;
-
-impl tonic::codec::Codec for RawCodec {
-    type Encode = Vec<u8>;
-    type Decode = Vec<u8>;
-    type Encoder = RawCodec;
-    type Decoder = RawCodec;
-    fn encoder(&mut self) -> Self::Encoder {
-        RawCodec
+#[tokio::test]
+async fn control_characters_are_refused_in_every_string_naming_the_field() {
+    let d = TestDaemon::start().await;
+    let url = d.running.url();
+    d.client.record_agreement(seed::agreement()).await.unwrap();
+    let mut title = seed::report(0);
+    rep(&mut title).sources[0].title = "Headline\u{7}".into();
+    let mut tag = seed::report(1);
+    rep(&mut tag).tags = vec!["ok".into(), "\u{1b}]0;pwned\u{7}".into()];
+    let mut c1 = seed::report(2);
+    rep(&mut c1).damage = "\u{9b}2J".into();
+    let query = QueryReportsRequest {
+        admin1: "Kherson\u{1b}[2J".into(),
+        ..QueryReportsRequest::default()
+    };
+    let backup = BackupRequest {
+        to_dir: "/tmp/backup\u{8}".into(),
+        with_key: false,
+    };
+    let cases: Vec<(&str, &str, Vec<u8>, &str)> = vec![
+        (
+            "a source title",
+            "SubmitReport",
+            title.encode_to_vec(),
+            "report.sources[0].title",
+        ),
+        (
+            "a tag",
+            "SubmitReport",
+            tag.encode_to_vec(),
+            "report.tags[1]",
+        ),
+        (
+            "a C1 control",
+            "SubmitReport",
+            c1.encode_to_vec(),
+            "report.damage",
+        ),
+        (
+            "a query filter",
+            "QueryReports",
+            query.encode_to_vec(),
+            "admin1",
+        ),
+        (
+            "a backup directory",
+            "Backup",
+            backup.encode_to_vec(),
+            "to_dir",
+        ),
+    ];
+    let mut failures = Vec::new();
+    for (name, method, bytes, field) in cases {
+        let Err(status) = truce_tests::raw::call(&url, method, bytes).await else {
+            failures.push(format!("{name}: accepted"));
+            continue;
+        };
+        let violation = status
+            .get_details_bad_request()
+            .and_then(|b| b.field_violations.into_iter().next());
+        let named = violation.as_ref().map(|v| v.field.as_str());
+        if status.code() != Code::InvalidArgument
+            || named != Some(field)
+            || !status.message().starts_with(&format!("invalid {field}: "))
+            || !status.message().contains("control character")
+        {
+            failures.push(format!(
+                "{name}: want INVALID_ARGUMENT naming {field}, got {status:?}"
+            ));
+        }
     }
-    fn decoder(&mut self) -> Self::Decoder {
-        RawCodec
-    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    // Newlines and tabs are text.
+    let mut ok = seed::report(3);
+    rep(&mut ok).notes = "first line\n\tsecond line".into();
+    d.client.submit_report(ok).await.unwrap();
+    assert_eq!(d.client.read_log(1, 0).await.unwrap().durable_sequence, 2);
+    d.stop().await;
 }
 
-impl tonic::codec::Encoder for RawCodec {
-    type Item = Vec<u8>;
-    type Error = tonic::Status;
-    fn encode(
-        &mut self,
-        item: Vec<u8>,
-        dst: &mut tonic::codec::EncodeBuf<'_>,
-    ) -> Result<(), Self::Error> {
-        use bytes::BufMut;
-        dst.put_slice(&item);
-        Ok(())
-    }
-}
+#[tokio::test]
+async fn refusals_carry_machine_readable_details() {
+    let d = TestDaemon::start().await;
+    seed::submit_all(&d.client).await;
+    let status_of = |e: truce_client::ClientError| match e {
+        truce_client::ClientError::Status(s) => s,
+        other => panic!("not a status: {other}"),
+    };
+    // INVALID_ARGUMENT: BadRequest names the field.
+    let mut bad = seed::report(90);
+    rep(&mut bad).reported_by = "no spaces".into();
+    let s = status_of(d.client.submit_report(bad).await.unwrap_err());
+    assert_eq!(s.code(), Code::InvalidArgument);
+    let v = &s.get_details_bad_request().unwrap().field_violations[0];
+    assert_eq!(v.field, "report.reported_by");
+    assert_eq!(s.get_details_error_info().unwrap().reason, "INVALID_FIELD");
 
-impl tonic::codec::Decoder for RawCodec {
-    type Item = Vec<u8>;
-    type Error = tonic::Status;
-    fn decode(
-        &mut self,
-        src: &mut tonic::codec::DecodeBuf<'_>,
-    ) -> Result<Option<Vec<u8>>, Self::Error> {
-        use bytes::Buf;
-        let mut out = vec![0; src.remaining()];
-        src.copy_to_slice(&mut out);
-        Ok(Some(out))
-    }
+    // NOT_FOUND: ResourceInfo names the record, ErrorInfo the field.
+    let s = status_of(d.client.get_report("report-404").await.unwrap_err());
+    assert_eq!(s.code(), Code::NotFound);
+    let r = s.get_details_resource_info().unwrap();
+    assert_eq!(
+        (r.resource_type.as_str(), r.resource_name.as_str()),
+        ("report", "report-404")
+    );
+    let info = s.get_details_error_info().unwrap();
+    assert_eq!(info.metadata.get("field").map(String::as_str), Some("id"));
+    d.stop().await;
 }

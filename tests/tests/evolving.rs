@@ -381,14 +381,14 @@ async fn every_rule_of_the_changing_writes() {
                 "seed-report-1",
             ))
             .await,
-            Code::FailedPrecondition,
+            Code::InvalidArgument,
             "status.evidence.duplicate_of",
         ),
         (
             "duplicate of an unknown report",
             c.set_status(evidence("seed-report-1", EvidenceStatus::Duplicate, "nope"))
                 .await,
-            Code::FailedPrecondition,
+            Code::NotFound,
             "status.evidence.duplicate_of",
         ),
         (
@@ -453,7 +453,7 @@ async fn every_rule_of_the_changing_writes() {
                 }),
             ))
             .await,
-            Code::FailedPrecondition,
+            Code::NotFound,
             "status.agreement.superseded_by",
         ),
         (
@@ -467,7 +467,7 @@ async fn every_rule_of_the_changing_writes() {
                 }),
             ))
             .await,
-            Code::FailedPrecondition,
+            Code::InvalidArgument,
             "status.agreement.superseded_by",
         ),
         (
@@ -506,7 +506,7 @@ async fn every_rule_of_the_changing_writes() {
                 }),
             ))
             .await,
-            Code::FailedPrecondition,
+            Code::NotFound,
             "status.compliance.agreement_id",
         ),
         (
@@ -576,14 +576,14 @@ async fn every_rule_of_the_changing_writes() {
                 "x",
             ))
             .await,
-            Code::FailedPrecondition,
+            Code::InvalidArgument,
             "correction.fields[0]",
         ),
         (
             "correction of the id",
             c.correct_report(correction("seed-report-1", &["id"], Report::default(), "x"))
                 .await,
-            Code::FailedPrecondition,
+            Code::InvalidArgument,
             "correction.fields[0]",
         ),
         (

@@ -13,7 +13,12 @@
 //!   changed (or one the rules tie to it);
 //! - end to end, such requests sent to a real daemon get an answer that is
 //!   neither INTERNAL nor UNKNOWN, and a rejected one leaves the log as it
-//!   was (an accepted one adds exactly one entry).
+//!   was (an accepted one adds exactly one entry);
+//! - raw bytes sent to the daemon as each write request are never
+//!   answered INTERNAL: what does not decode is INVALID_ARGUMENT.
+//!
+//! The local model of the daemon's edge is the request codec's walk over
+//! every string (control characters) and then the validator.
 //!
 //! PROPTEST_CASES sets the number of cases (default 256; the end-to-end
 //! property runs a quarter of them). See docs/testing.md.
@@ -56,7 +61,9 @@ const MAX_MESSAGE: usize = 1024;
 // ------------------------------------------------------- the request types
 
 /// What the fuzz targets need from each write request type.
-trait WriteRequest: Message + Default + Clone + PartialEq + std::fmt::Debug + 'static {
+trait WriteRequest:
+    Message + prost::Name + Default + Clone + PartialEq + std::fmt::Debug + 'static
+{
     type Record: Default + Clone + std::fmt::Debug;
     /// The request field that carries the record (and names its errors).
     const TOP: &'static str;
@@ -189,6 +196,22 @@ fn within(field: &str, prefix: &str) -> bool {
 /// Validates `req` and checks the outcome; `blame`, when given, lists the
 /// fields a rejection may name. Returns the error's display on rejection.
 fn check_validation<T: WriteRequest>(req: &T, blame: Option<&[String]>) -> Option<String> {
+    // The request codec's walk over every string comes first.
+    if let Err(v) = truce_proto::strings::check(&T::full_name(), &req.encode_to_vec()) {
+        let shown = format!("invalid {}: {}", v.field, v.reason);
+        assert!(
+            v.field == "request_id" || within(&v.field, T::TOP),
+            "the codec names {:?}, not a field of the request ({shown})",
+            v.field
+        );
+        if let Some(blame) = blame {
+            assert!(
+                blame.iter().any(|b| within(&v.field, b)),
+                "the codec's \"{shown}\" names none of the changed fields {blame:?}"
+            );
+        }
+        return Some(shown);
+    }
     let ctx = ctx();
     let first = req.clone().validate(&ctx);
     let second = req.clone().validate(&ctx);
@@ -1423,6 +1446,11 @@ impl AnyWrite {
     /// The local validator's verdict.
     fn local(&self) -> Option<String> {
         fn one<T: WriteRequest>(r: &T) -> Option<String> {
+            // The daemon's codec refuses control characters before the
+            // rules see the request.
+            if let Err(v) = truce_proto::strings::check(&T::full_name(), &r.encode_to_vec()) {
+                return Some(format!("invalid {}: {}", v.field, v.reason));
+            }
             r.clone().validate(&ctx()).err().map(|e| e.to_string())
         }
         match self {
@@ -1605,5 +1633,70 @@ fn rejected_requests_write_nothing_end_to_end() {
         "end to end: {rules} rejected by the rules, {state} by the log's state, {accepted} accepted"
     );
     assert!(rules > 0, "no request broke a rule");
+    rt.block_on(d.stop());
+}
+
+/// What the daemon must answer `bytes` sent as a `T` (`method`): never
+/// INTERNAL or UNKNOWN; INVALID_ARGUMENT (ErrorInfo UNDECODABLE) when they
+/// do not decode, INVALID_ARGUMENT naming the field when a string holds a
+/// control character.
+async fn check_raw<T: WriteRequest>(url: &str, method: &str, bytes: &[u8]) {
+    let answer = truce_tests::raw::call(url, method, bytes.to_vec()).await;
+    let Err(status) = answer else { return };
+    assert!(
+        !matches!(status.code(), Code::Internal | Code::Unknown),
+        "{} bytes as {method}: {status:?}",
+        bytes.len()
+    );
+    let reason = tonic_types::StatusExt::get_details_error_info(&status).map(|i| i.reason);
+    if T::decode(bytes).is_err() {
+        assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
+        assert_eq!(reason.as_deref(), Some(truce_proto::codec::UNDECODABLE));
+    } else if let Err(v) = truce_proto::strings::check(&T::full_name(), bytes) {
+        assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
+        assert_eq!(
+            status.message(),
+            format!("invalid {}: {}", v.field, v.reason)
+        );
+    }
+}
+
+#[test]
+fn raw_bytes_are_never_internal_end_to_end() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let d = rt.block_on(TestDaemon::start());
+    let url = d.running.url();
+    let case = |bytes: &[u8]| {
+        rt.block_on(async {
+            check_raw::<RecordAgreementRequest>(&url, "RecordAgreement", bytes).await;
+            check_raw::<SubmitReportRequest>(&url, "SubmitReport", bytes).await;
+            check_raw::<AddClaimRequest>(&url, "AddClaim", bytes).await;
+            check_raw::<SetStatusRequest>(&url, "SetStatus", bytes).await;
+            check_raw::<AttachSourceRequest>(&url, "AttachSource", bytes).await;
+            check_raw::<CorrectReportRequest>(&url, "CorrectReport", bytes).await;
+        });
+    };
+    let replayed = fuzz::replay(TARGET, |_, bytes| case(bytes));
+    assert!(replayed > 0);
+    let corpus: Vec<Vec<u8>> = fuzz::corpus(TARGET).into_iter().map(|(_, b)| b).collect();
+    let strategy = prop_oneof![
+        2 => fuzz::mutated(corpus),
+        2 => fuzz::protobuf_shaped(),
+        1 => prop::collection::vec(any::<u8>(), 0..512),
+    ];
+    fuzz::run(
+        TARGET,
+        fuzz::config_scaled(4, 32),
+        strategy,
+        Clone::clone,
+        |bytes| {
+            case(&bytes);
+            Ok(())
+        },
+    );
     rt.block_on(d.stop());
 }

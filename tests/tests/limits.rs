@@ -116,6 +116,13 @@ async fn anonymous_callers_share_one_bucket() {
     let second = client(&running, None).await;
     let err = second.get_checkpoint().await.expect_err("shared bucket");
     assert_eq!(err.code(), Some(Code::ResourceExhausted));
+    // RetryInfo says when the bucket has a token again: at 1/s, within 1 s.
+    let delay = err.retry_delay().expect("RetryInfo");
+    assert!(
+        delay > std::time::Duration::ZERO && delay <= std::time::Duration::from_secs(1),
+        "{delay:?}"
+    );
+    assert_eq!(err.reason().as_deref(), Some("RESOURCE_EXHAUSTED"));
     // Health is not counted.
     let channel = Channel::from_shared(running.url())
         .expect("url")

@@ -218,3 +218,38 @@ async fn the_access_layers_refusals_are_counted_by_code() {
     assert_eq!(m["truce_appends_total"], 0.0);
     running.shutdown().await.unwrap();
 }
+
+#[tokio::test]
+async fn undecodable_requests_count_as_invalid_argument_not_internal() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut settings = test_settings(dir.path());
+    settings.metrics_listen = Some(SocketAddr::from(([127, 0, 0, 1], 0)));
+    let running = Daemon::new(settings).start().await.unwrap();
+    let url = running.url();
+    for (method, bytes) in [
+        ("SubmitReport", vec![0xff, 0xff, 0xff, 0xff, 0x0f]),
+        // A string field (GetReportRequest.id) that is not UTF-8.
+        ("GetReport", vec![0x0a, 0x02, 0xc3, 0x28]),
+        ("Subscribe", vec![0x7b; 200]),
+    ] {
+        let status = truce_tests::raw::call(&url, method, bytes)
+            .await
+            .unwrap_err();
+        assert_eq!(
+            status.code(),
+            tonic::Code::InvalidArgument,
+            "{method}: {status:?}"
+        );
+    }
+    let (_, _, body) = get(running.metrics_addr().unwrap(), "/metrics").await;
+    let m = samples(&body);
+    assert_eq!(
+        m["truce_grpc_errors_total{code=\"INVALID_ARGUMENT\"}"], 3.0,
+        "{body}"
+    );
+    assert!(
+        !m.contains_key("truce_grpc_errors_total{code=\"INTERNAL\"}"),
+        "{body}"
+    );
+    running.shutdown().await.unwrap();
+}

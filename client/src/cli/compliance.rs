@@ -7,7 +7,7 @@ use std::{io::Write, path::PathBuf};
 use clap::Args;
 use truce_proto::v1::ComplianceReportRequest;
 
-use super::{CliError, Server, flags::parse_time, render::Output};
+use super::{CliError, Server, flags::parse_time, render::Output, terminal};
 use crate::{
     compliance,
     timeline::{self, TimelineError},
@@ -84,7 +84,7 @@ pub async fn run(server: &Server, out: &Output, flags: ComplianceFlags) -> Resul
     } else {
         compliance::compliance_text(&report)
     };
-    std::io::stdout().lock().write_all(text.as_bytes())?;
+    terminal::stdout().write_all(text.as_bytes())?;
     if let Some(path) = &flags.svg {
         eprintln!("timeline written to {}", path.display());
     }

@@ -4,14 +4,14 @@
 //! is the library's (`crate::import`).
 
 use std::{
-    io::{IsTerminal, Read},
+    io::{IsTerminal, Read, Write},
     process::ExitCode,
 };
 
 use clap::Args;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use super::CliError;
+use super::{CliError, terminal};
 use crate::{
     Client,
     import::{self, Format, ImportOptions},
@@ -55,7 +55,7 @@ pub async fn run(client: &Client, json: bool, flags: ImportFlags) -> Result<Exit
         progress: bar,
         file_label: flags.file.clone(),
         on_error: Some(Box::new(move |e| {
-            shown.suspend(|| eprintln!("{label}:{}: {}", e.line, e.reason));
+            shown.suspend(|| terminal::eprintln(format_args!("{label}:{}: {}", e.line, e.reason)));
         })),
     };
     let summary = import::import(client, flags.format, input, options).await?;
@@ -66,9 +66,9 @@ pub async fn run(client: &Client, json: bool, flags: ImportFlags) -> Result<Exit
             "unchanged": summary.unchanged,
             "failed": summary.failed,
         });
-        println!("{counts}");
+        writeln!(terminal::stdout(), "{counts}")?;
     } else {
-        println!("{summary}");
+        writeln!(terminal::stdout(), "{summary}")?;
     }
     Ok(if summary.failed > 0 {
         ExitCode::from(2)

@@ -10,10 +10,11 @@ mod import;
 mod list_flags;
 pub(crate) mod render;
 mod submit;
+pub mod terminal;
 mod verify;
 mod watch;
 
-use std::process::ExitCode;
+use std::{io::Write, process::ExitCode};
 
 use clap::{Parser, Subcommand};
 
@@ -213,6 +214,21 @@ pub enum CliError {
 }
 
 impl CliError {
+    /// The error as `truce` prints it: the message, then what the
+    /// daemon's error details add (the field, when to retry).
+    pub fn shown(&self) -> String {
+        let mut shown = self.to_string();
+        if let Self::Client(c) = self {
+            if let Some(field) = c.field() {
+                shown.push_str(&format!(" [field: {field}]"));
+            }
+            if let Some(delay) = c.retry_delay() {
+                shown.push_str(&format!(" [retry after {} ms]", delay.as_millis()));
+            }
+        }
+        shown
+    }
+
     pub fn exit_code(&self) -> ExitCode {
         match self {
             Self::Usage(_) => ExitCode::from(2),
@@ -230,7 +246,7 @@ pub async fn main(args: Args) -> ExitCode {
         // A closed pipe (`truce log | head`) is not an error.
         Err(CliError::Io(e)) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("truce: {e}");
+            terminal::eprintln(format_args!("truce: {}", e.shown()));
             e.exit_code()
         }
     }
@@ -276,10 +292,10 @@ async fn run(args: Args) -> Result<ExitCode, CliError> {
                 })?;
                 let sequences: Vec<u64> = view.history.iter().map(|h| h.sequence).collect();
                 let size = verify::entries(&client, &key, &sequences).await?;
-                eprintln!(
+                terminal::eprintln(format_args!(
                     "verified: the {} entries behind {id} are in the signed log of {size} entries",
                     sequences.len()
-                );
+                ));
             }
         }
         Command::Report(ReportCommand::List(flags)) => {
@@ -318,7 +334,8 @@ async fn run(args: Args) -> Result<ExitCode, CliError> {
             if args.json {
                 render::json_line(&made)?;
             } else {
-                println!(
+                writeln!(
+                    terminal::stdout(),
                     "backed up {} entries (root {}) into {} on the daemon's machine{}",
                     made.sequence,
                     made.root,
@@ -328,7 +345,7 @@ async fn run(args: Args) -> Result<ExitCode, CliError> {
                     } else {
                         ""
                     }
-                );
+                )?;
             }
         }
         Command::Import(flags) => {

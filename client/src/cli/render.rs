@@ -10,7 +10,10 @@ use truce_proto::v1::{
     AgreementView, Claim, Entry, GetEntryResponse, HistoryItem, Receipt, ReportView, entry::Payload,
 };
 
-use super::CliError;
+use super::{
+    CliError,
+    terminal::{self, Escaping},
+};
 use crate::{Client, time};
 
 /// Where and how to print.
@@ -22,8 +25,7 @@ pub struct Output {
 pub(crate) fn json_line<T: serde::Serialize>(value: &T) -> Result<(), CliError> {
     let line = serde_json::to_string(value)
         .map_err(|e| CliError::Usage(format!("cannot print as JSON: {e}")))?;
-    let mut stdout = std::io::stdout().lock();
-    writeln!(stdout, "{line}")?;
+    writeln!(terminal::stdout(), "{line}")?;
     Ok(())
 }
 
@@ -73,7 +75,7 @@ impl ReceiptPrinter {
 }
 
 fn table(header: &str, rows: &[String]) -> Result<(), CliError> {
-    let mut tw = TabWriter::new(std::io::stdout().lock()).padding(2);
+    let mut tw = Escaping::new(TabWriter::new(std::io::stdout().lock()).padding(2));
     writeln!(tw, "{header}")?;
     for row in rows {
         writeln!(tw, "{row}")?;
@@ -83,7 +85,7 @@ fn table(header: &str, rows: &[String]) -> Result<(), CliError> {
 }
 
 fn fields(rows: &[(&str, String)]) -> Result<(), CliError> {
-    let mut tw = TabWriter::new(std::io::stdout().lock()).padding(2);
+    let mut tw = Escaping::new(TabWriter::new(std::io::stdout().lock()).padding(2));
     for (k, v) in rows {
         if !v.is_empty() {
             writeln!(tw, "{k}\t{v}")?;
@@ -176,12 +178,13 @@ impl Output {
             })
             .collect();
         table("AGREEMENT\tNAMED\tREADING\tFINDING\tREASONS", &rows)?;
-        println!(
+        writeln!(
+            terminal::stdout(),
             "{} of {} agreements cover it (at sequence {})",
             r.matches.len(),
             r.assessed,
             r.as_of_sequence
-        );
+        )?;
         Ok(())
     }
 
@@ -471,7 +474,7 @@ fn claims(claims: &[Claim]) -> Result<(), CliError> {
             )
         })
         .collect();
-    println!();
+    writeln!(terminal::stdout())?;
     table("CLAIM\tPARTY\tKIND\tSTATED AT\tSTATEMENT", &rows)
 }
 
@@ -489,7 +492,7 @@ fn history_table(history: &[HistoryItem]) -> Result<(), CliError> {
             )
         })
         .collect();
-    println!();
+    writeln!(terminal::stdout())?;
     table("SEQUENCE\tRECORDED AT\tKIND\tSUBMITTER\tSUMMARY", &rows)
 }
 

@@ -9,7 +9,7 @@ use std::{
 
 use truce_proto::v1::Envelope;
 
-use super::{CliError, render::Output};
+use super::{CliError, render::Output, terminal};
 use crate::{Client, ClientError};
 
 pub async fn run(
@@ -44,7 +44,7 @@ pub async fn run(
             Ok(receipt) => printer.print(Some(number), &receipt)?,
             Err(e) => {
                 printer.flush()?;
-                eprintln!("truce: {file}:{number}: {e}");
+                terminal::eprintln(format_args!("truce: {file}:{number}: {}", e.shown()));
                 let unavailable = matches!(&e, CliError::Client(c) if !c.is_usage() && c.code() != Some(tonic::Code::Unimplemented));
                 server_failed |= matches!(e.exit_code(), c if c == ExitCode::from(1));
                 exit = Some(if server_failed {

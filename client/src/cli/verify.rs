@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use super::CliError;
+use super::{CliError, terminal};
 use crate::{
     Client, VerifyFailure,
     verify::{self, VerifiedCheckpoint, VerifierKey},
@@ -85,29 +85,29 @@ pub async fn run(client: &Client, flags: VerifyFlags) -> Result<(), CliError> {
             .verify_entry(seq, &checkpoint)
             .await
             .map_err(failed)?;
-        println!(
+        terminal::println(format_args!(
             "entry {seq} is included (leaf {} of {})",
             seq - 1,
             checkpoint.size
-        );
+        ));
     }
     Ok(())
 }
 
 fn print_checkpoint(cp: &VerifiedCheckpoint, previous: Option<&VerifiedCheckpoint>) {
     use base64::Engine;
-    println!(
+    terminal::println(format_args!(
         "checkpoint verified: {} size {} root {}",
         cp.origin,
         cp.size,
         base64::engine::general_purpose::STANDARD.encode(cp.root)
-    );
+    ));
     match previous {
-        Some(p) => println!(
+        Some(p) => terminal::println(format_args!(
             "consistent with the last verified checkpoint (size {})",
             p.size
-        ),
-        None => println!("no earlier checkpoint on this machine: this one is now pinned"),
+        )),
+        None => terminal::println("no earlier checkpoint on this machine: this one is now pinned"),
     }
 }
 

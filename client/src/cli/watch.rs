@@ -11,6 +11,7 @@ use super::{
     CliError,
     flags::{parse_enum, parse_time},
     render::{Output, entry_row},
+    terminal,
 };
 use crate::{Client, Event, Start};
 
@@ -92,7 +93,7 @@ pub async fn run(client: &Client, out: &Output, flags: WatchFlags) -> Result<(),
         };
         match event? {
             Event::Entry { raw, entry, .. } => {
-                let mut stdout = std::io::stdout().lock();
+                let mut stdout = terminal::stdout();
                 if out.is_json() {
                     let line = serde_json::to_string(&GetEntryResponse {
                         entry: Some(*entry),

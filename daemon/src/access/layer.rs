@@ -90,7 +90,7 @@ where
             Err(e) => {
                 let peer = peer(&request);
                 // Rate-limit refusals can come in floods: keep them quiet.
-                if matches!(e, Error::ResourceExhausted(_)) {
+                if matches!(e, Error::ResourceExhausted { .. }) {
                     tracing::debug!(method = %path, peer, error = %e, "request refused");
                 } else {
                     tracing::info!(method = %path, peer, error = %e, "request refused");

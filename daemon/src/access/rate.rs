@@ -6,7 +6,7 @@
 use std::{
     collections::HashMap,
     sync::{Mutex, PoisonError},
-    time::Instant,
+    time::{Duration, Instant},
 };
 
 use crate::error::Error;
@@ -111,16 +111,18 @@ impl Limiter {
             return Ok(());
         }
         let wait_ms = ((1.0 - b.tokens) / self.rate * 1000.0).ceil();
-        Err(Error::ResourceExhausted(format!(
-            "rate limit of {} requests per second exceeded for {name:?}; retry in {wait_ms} ms",
-            self.per_sec
-        )))
+        Err(Error::ResourceExhausted {
+            message: format!(
+                "rate limit of {} requests per second exceeded for {name:?}; retry in {wait_ms} ms",
+                self.per_sec
+            ),
+            retry_after: Duration::from_millis(wait_ms as u64),
+        })
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use std::time::Duration;
 
     use super::*;
 
@@ -132,7 +134,7 @@ mod tests {
             limiter.charge_at("a", t0).unwrap();
         }
         let err = limiter.charge_at("a", t0).unwrap_err();
-        assert!(matches!(err, Error::ResourceExhausted(_)), "{err}");
+        assert!(matches!(err, Error::ResourceExhausted { .. }), "{err}");
         // Another token is unaffected.
         limiter.charge_at("b", t0).unwrap();
         // 100 ms at 10/s buys one more request, not two.

@@ -36,7 +36,7 @@ use crate::{
     space::SpaceGuard,
     store::{Batch, RecordKind, Store},
     sync::{Group, SyncStep},
-    validate::{self, Missing, ValidWrite},
+    validate::{self, ValidWrite},
 };
 use order::{Position, Sequencer};
 use syncer::{Reply, Syncer, Written};
@@ -321,12 +321,12 @@ impl Writer {
                 Some((Error::WritesStopped, stopped.told()))
             } else if let Some(why) = self.space.shortage(self.store.dir(), ahead.total()) {
                 Some((
-                    Error::ResourceExhausted,
+                    Error::exhausted,
                     format!("{why}; writes stopped after: {}", stopped.why),
                 ))
             } else if let Err(why) = self.space.room_to_resume(self.store.dir(), ahead.next) {
                 Some((
-                    Error::ResourceExhausted,
+                    Error::exhausted,
                     format!("{why}; writes stopped after: {}", stopped.why),
                 ))
             } else {
@@ -347,7 +347,7 @@ impl Writer {
         {
             tracing::warn!(refused = group.len(), reason = %why, "appends refused");
             for p in group {
-                let _ = p.reply.send(Err(Error::ResourceExhausted(why.clone())));
+                let _ = p.reply.send(Err(Error::exhausted(why.clone())));
             }
             return;
         }
@@ -656,16 +656,10 @@ impl Writer {
             let key = (r.kind, r.id.clone());
             if group.record(&key).is_none() && self.store.record_sequence(r.kind, &r.id)?.is_none()
             {
-                return Err(match r.missing {
-                    Missing::NotFound => Error::NotFound {
-                        field: r.field.clone(),
-                        kind: r.kind.name(),
-                        id: r.id.clone(),
-                    },
-                    Missing::FailedPrecondition => Error::FailedPrecondition {
-                        field: r.field.clone(),
-                        reason: format!("{} {:?} does not exist", r.kind.name(), r.id),
-                    },
+                return Err(Error::NotFound {
+                    field: r.field.clone(),
+                    kind: r.kind.name(),
+                    id: r.id.clone(),
                 });
             }
         }

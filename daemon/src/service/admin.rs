@@ -40,7 +40,7 @@ pub fn backup(
     let room = space.room_for(store.dir(), dir, store.space_ahead().total());
     let m = backup::write(store, signer, dir, req.with_key, &room).map_err(|e| match e {
         BackupError::Store(e) => Error::Store(e),
-        BackupError::NoRoom(why) => Error::ResourceExhausted(format!("to_dir {why}")),
+        BackupError::NoRoom(why) => Error::exhausted(format!("to_dir {why}")),
         BackupError::Target(reason) => Error::FailedPrecondition {
             field: "to_dir".into(),
             reason,

@@ -116,7 +116,7 @@ pub async fn stream(
     let with_annex = !req.without_annex;
     let prepared = tokio::task::spawn_blocking(move || prepare(&s, &req))
         .await
-        .map_err(|e| Status::internal(e.to_string()))??;
+        .map_err(|e| Status::from(Error::Internal(e.to_string())))??;
     let (tx, rx) = mpsc::channel(4);
     tokio::task::spawn_blocking(move || {
         produce(&store, &signer, &last, prepared, with_annex, &tx);

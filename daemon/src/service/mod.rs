@@ -30,6 +30,7 @@ use crate::{
     access::Caller,
     checkpoint::Signer,
     commit::CommitHandle,
+    error::Error,
     query,
     space::{RealDiskSpace, SpaceGuard},
     store::Store,
@@ -231,7 +232,7 @@ impl Truce for TruceService {
         let store = Arc::clone(&self.store);
         tokio::task::spawn_blocking(move || query::list_agreements(&store, &filter))
             .await
-            .map_err(|e| Status::internal(e.to_string()))?
+            .map_err(|e| Status::from(Error::Internal(e.to_string())))?
             .map(Response::new)
             .map_err(Status::from)
     }
@@ -244,7 +245,7 @@ impl Truce for TruceService {
         let store = Arc::clone(&self.store);
         tokio::task::spawn_blocking(move || query::query_reports(&store, &filter))
             .await
-            .map_err(|e| Status::internal(e.to_string()))?
+            .map_err(|e| Status::from(Error::Internal(e.to_string())))?
             .map(Response::new)
             .map_err(Status::from)
     }
@@ -257,9 +258,7 @@ impl Truce for TruceService {
         let permit = Arc::clone(&self.subscriptions)
             .try_acquire_owned()
             .map_err(|_| {
-                Status::resource_exhausted(
-                    "too many subscriptions (max_subscriptions); retry later",
-                )
+                Error::exhausted("too many subscriptions (max_subscriptions); retry later".into())
             })?;
         let (tx, rx) = mpsc::channel(subscribe::BUFFER);
         tokio::spawn(subscribe::run(
@@ -291,7 +290,7 @@ impl Truce for TruceService {
         let req = request.into_inner();
         tokio::task::spawn_blocking(move || compliance::find_agreements(&store, &req))
             .await
-            .map_err(|e| Status::internal(e.to_string()))?
+            .map_err(|e| Status::from(Error::Internal(e.to_string())))?
             .map(Response::new)
             .map_err(Status::from)
     }
@@ -319,7 +318,7 @@ impl Truce for TruceService {
         let space = self.space.clone();
         tokio::task::spawn_blocking(move || admin::backup(&store, &signer, &space, req))
             .await
-            .map_err(|e| Status::internal(e.to_string()))?
+            .map_err(|e| Status::from(Error::Internal(e.to_string())))?
             .map(Response::new)
             .map_err(Status::from)
     }

@@ -31,11 +31,11 @@ pub fn claim(c: &Claim, ctx: &Context, refs: &mut Vec<Reference>) -> Result<Opti
         if c.report_ids[..i].contains(r) {
             return Err(invalid(&f, format!("{} is named twice", fields::quoted(r))));
         }
-        refs.push(Reference::target(RecordKind::Report, r, f));
+        refs.push(Reference::new(RecordKind::Report, r, f));
     }
     if !c.agreement_id.is_empty() {
         fields::reference_id("claim.agreement_id", &c.agreement_id)?;
-        refs.push(Reference::target(
+        refs.push(Reference::new(
             RecordKind::Agreement,
             &c.agreement_id,
             "claim.agreement_id",
@@ -57,16 +57,12 @@ pub fn status(s: &StatusChange, ctx: &Context, refs: &mut Vec<Reference>) -> Res
     let (target_kind, target_id) = match &s.target {
         Some(status_change::Target::ReportId(id)) => {
             fields::reference_id("status.report_id", id)?;
-            refs.push(Reference::target(
-                RecordKind::Report,
-                id,
-                "status.report_id",
-            ));
+            refs.push(Reference::new(RecordKind::Report, id, "status.report_id"));
             (RecordKind::Report, id)
         }
         Some(status_change::Target::AgreementId(id)) => {
             fields::reference_id("status.agreement_id", id)?;
-            refs.push(Reference::target(
+            refs.push(Reference::new(
                 RecordKind::Agreement,
                 id,
                 "status.agreement_id",
@@ -102,12 +98,12 @@ pub fn status(s: &StatusChange, ctx: &Context, refs: &mut Vec<Reference>) -> Res
                 (EvidenceStatus::Duplicate, false) => {
                     fields::reference_id("status.evidence.duplicate_of", &e.duplicate_of)?;
                     if &e.duplicate_of == target_id {
-                        return Err(Error::FailedPrecondition {
-                            field: "status.evidence.duplicate_of".into(),
-                            reason: "a report cannot be a duplicate of itself".into(),
-                        });
+                        return Err(invalid(
+                            "status.evidence.duplicate_of",
+                            "a report cannot be a duplicate of itself",
+                        ));
                     }
-                    refs.push(Reference::pointer(
+                    refs.push(Reference::new(
                         RecordKind::Report,
                         &e.duplicate_of,
                         "status.evidence.duplicate_of",
@@ -156,12 +152,12 @@ pub fn status(s: &StatusChange, ctx: &Context, refs: &mut Vec<Reference>) -> Res
                 (AgreementStatus::Superseded, false) => {
                     fields::reference_id("status.agreement.superseded_by", &a.superseded_by)?;
                     if &a.superseded_by == target_id {
-                        return Err(Error::FailedPrecondition {
-                            field: "status.agreement.superseded_by".into(),
-                            reason: "an agreement cannot be superseded by itself".into(),
-                        });
+                        return Err(invalid(
+                            "status.agreement.superseded_by",
+                            "an agreement cannot be superseded by itself",
+                        ));
                     }
-                    refs.push(Reference::pointer(
+                    refs.push(Reference::new(
                         RecordKind::Agreement,
                         &a.superseded_by,
                         "status.agreement.superseded_by",
@@ -182,7 +178,7 @@ pub fn status(s: &StatusChange, ctx: &Context, refs: &mut Vec<Reference>) -> Res
             }
             fields::enum_value::<ComplianceFinding>("status.compliance.finding", c.finding)?;
             fields::reference_id("status.compliance.agreement_id", &c.agreement_id)?;
-            refs.push(Reference::pointer(
+            refs.push(Reference::new(
                 RecordKind::Agreement,
                 &c.agreement_id,
                 "status.compliance.agreement_id",
@@ -202,7 +198,7 @@ pub fn attachment(a: &SourceAttachment, refs: &mut Vec<Reference>) -> Result<(),
     match &a.target {
         Some(source_attachment::Target::ReportId(id)) => {
             fields::reference_id("attachment.report_id", id)?;
-            refs.push(Reference::target(
+            refs.push(Reference::new(
                 RecordKind::Report,
                 id,
                 "attachment.report_id",
@@ -210,7 +206,7 @@ pub fn attachment(a: &SourceAttachment, refs: &mut Vec<Reference>) -> Result<(),
         }
         Some(source_attachment::Target::AgreementId(id)) => {
             fields::reference_id("attachment.agreement_id", id)?;
-            refs.push(Reference::target(
+            refs.push(Reference::new(
                 RecordKind::Agreement,
                 id,
                 "attachment.agreement_id",
@@ -236,7 +232,7 @@ pub fn attachment(a: &SourceAttachment, refs: &mut Vec<Reference>) -> Result<(),
 /// a reason. The merged result is checked by the commit pipeline.
 pub fn correction(c: &Correction, refs: &mut Vec<Reference>) -> Result<(), Error> {
     fields::reference_id("correction.report_id", &c.report_id)?;
-    refs.push(Reference::target(
+    refs.push(Reference::new(
         RecordKind::Report,
         &c.report_id,
         "correction.report_id",
@@ -248,13 +244,13 @@ pub fn correction(c: &Correction, refs: &mut Vec<Reference>) -> Result<(), Error
     fields::list("correction.fields", paths, LIST_MAX)?;
     for (i, p) in paths.iter().enumerate() {
         if !project::is_correctable(p) {
-            return Err(Error::FailedPrecondition {
-                field: format!("correction.fields[{i}]"),
-                reason: format!(
+            return Err(invalid(
+                &format!("correction.fields[{i}]"),
+                format!(
                     "{} is not a correctable field of a report",
                     fields::quoted(p)
                 ),
-            });
+            ));
         }
         if paths[..i].contains(p) {
             return Err(invalid(
@@ -272,7 +268,7 @@ pub fn correction(c: &Correction, refs: &mut Vec<Reference>) -> Result<(), Error
         for (i, a) in v.agreement_ids.iter().enumerate() {
             let f = format!("correction.values.agreement_ids[{i}]");
             fields::reference_id(&f, a)?;
-            refs.push(Reference::target(RecordKind::Agreement, a, f));
+            refs.push(Reference::new(RecordKind::Agreement, a, f));
         }
     }
     fields::text("correction.reason", &c.reason, LONG_MAX, true)?;

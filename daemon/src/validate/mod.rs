@@ -6,7 +6,10 @@
 //!
 //! Limits (bytes of UTF-8): ids and party codes 128 of `[A-Za-z0-9._:-]`;
 //! short text 512; URLs 2048; long text 8192; 32 tags of 64; 64 sources;
-//! 64 items in any other list; 1,000 polygon points.
+//! 64 items in any other list; 1,000 polygon points. Control characters
+//! (other than newline and tab) are refused before this, in every string
+//! of every request, by the server's request codec
+//! (`truce_proto::strings`).
 
 mod changes;
 mod fields;
@@ -24,42 +27,23 @@ use crate::{derive, error::Error, store::RecordKind};
 
 pub use fields::{SHORT_MAX, check_id};
 
-/// What a missing reference is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Missing {
-    /// The write's target (or a record it is about): NOT_FOUND.
-    NotFound,
-    /// A record the change points at (duplicate_of, superseded_by...):
-    /// the transition makes no sense, FAILED_PRECONDITION.
-    FailedPrecondition,
-}
-
-/// A record the write refers to, which must exist when it is committed.
+/// A record the write refers to, which must exist when it is committed:
+/// its target, or a record a change points at (duplicate_of,
+/// superseded_by, supersedes). A missing one is NOT_FOUND either way.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Reference {
     pub kind: RecordKind,
     pub id: String,
     /// The request field that names it.
     pub field: String,
-    pub missing: Missing,
 }
 
 impl Reference {
-    pub fn target(kind: RecordKind, id: &str, field: impl Into<String>) -> Self {
+    pub fn new(kind: RecordKind, id: &str, field: impl Into<String>) -> Self {
         Self {
             kind,
             id: id.to_owned(),
             field: field.into(),
-            missing: Missing::NotFound,
-        }
-    }
-
-    pub fn pointer(kind: RecordKind, id: &str, field: impl Into<String>) -> Self {
-        Self {
-            kind,
-            id: id.to_owned(),
-            field: field.into(),
-            missing: Missing::FailedPrecondition,
         }
     }
 }

@@ -120,7 +120,7 @@ pub fn agreement(
                 "an agreement cannot supersede itself",
             ));
         }
-        refs.push(Reference::pointer(
+        refs.push(Reference::new(
             RecordKind::Agreement,
             &a.supersedes,
             "agreement.supersedes",
@@ -142,7 +142,7 @@ pub fn report(
     for (i, a) in r.agreement_ids.iter().enumerate() {
         let f = format!("report.agreement_ids[{i}]");
         fields::reference_id(&f, a)?;
-        refs.push(Reference::target(RecordKind::Agreement, a, f));
+        refs.push(Reference::new(RecordKind::Agreement, a, f));
     }
 
     let occurred = r
