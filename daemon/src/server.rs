@@ -356,6 +356,12 @@ impl Running {
         Arc::clone(&self.subscribe_stats)
     }
 
+    /// The store, for tests that damage it the way faults do.
+    #[cfg(feature = "testing")]
+    pub fn store_for_tests(&self) -> &Arc<Store> {
+        &self.store
+    }
+
     /// The bytes of log segments the next rotations allocate, which the
     /// free-space checks count on top of the margin.
     pub fn space_ahead(&self) -> crate::store::SpaceAhead {

@@ -279,10 +279,16 @@ impl Store {
         let started = Instant::now();
         let mut bytes_done = 0u64;
         let mut found: Option<ScrubOutcome> = None;
+        let mut expected = 1u64;
         let at = self.each_raw(size, &mut |seq, bytes, leaf| {
             self.integrity.scrub_position.store(seq, Ordering::Relaxed);
             bytes_done += bytes.len() as u64;
+            let missing = expected;
+            expected = seq + 1;
             found = match leaf {
+                _ if seq != missing => Some(ScrubOutcome::DerivedDamaged {
+                    why: format!("entry {missing} has no offset row"),
+                }),
                 None => Some(ScrubOutcome::DerivedDamaged {
                     why: format!("entry {seq} has no Merkle leaf"),
                 }),
@@ -302,8 +308,13 @@ impl Store {
         if let Some(outcome) = found {
             return Ok(self.scrub_found(outcome));
         }
-        if at < size {
+        if at < size && stop() {
             return Ok(ScrubOutcome::Stopped { at });
+        }
+        if expected != size + 1 {
+            return Ok(self.scrub_found(ScrubOutcome::DerivedDamaged {
+                why: format!("entry {expected} has no offset row"),
+            }));
         }
         let recorded = self.recorded_roots(self.durable_sequence())?;
         for r in recorded.iter().filter(|r| r.signed) {
