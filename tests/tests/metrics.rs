@@ -253,3 +253,31 @@ async fn undecodable_requests_count_as_invalid_argument_not_internal() {
     );
     running.shutdown().await.unwrap();
 }
+
+#[tokio::test]
+async fn a_rewritten_entry_and_the_scrub_show_in_the_metrics() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut settings = test_settings(dir.path());
+    settings.metrics_listen = Some(SocketAddr::from(([127, 0, 0, 1], 0)));
+    let running = Daemon::new(settings).start().await.unwrap();
+    let addr = running.metrics_addr().unwrap();
+    let client = Client::connect(running.url()).await.unwrap();
+    seed::submit_all(&client).await;
+    let size = client.get_checkpoint().await.unwrap().tree_size;
+    running.scrub().await.unwrap();
+    let clean = samples(&get(addr, "/metrics").await.2);
+    assert_eq!(clean["truce_entry_hash_mismatches"], 0.0);
+    assert_eq!(clean["truce_log_damaged"], 0.0);
+    assert_eq!(clean["truce_scrub_passes"], 1.0);
+    assert_eq!(clean["truce_scrub_position"], size as f64);
+
+    truce_tests::tamper::rewrite_entry(dir.path(), 2, truce_tests::tamper::flip_a_letter);
+    assert!(client.get_entry(2).await.is_err());
+    running.scrub().await.unwrap();
+    let damaged = samples(&get(addr, "/metrics").await.2);
+    assert_eq!(damaged["truce_entry_hash_mismatches"], 1.0);
+    assert_eq!(damaged["truce_log_damaged"], 1.0);
+    assert_eq!(damaged["truce_scrub_log_damage_found"], 1.0);
+    assert_eq!(damaged["truce_grpc_errors_total{code=\"DATA_LOSS\"}"], 1.0);
+    running.shutdown().await.unwrap();
+}
