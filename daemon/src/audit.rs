@@ -4,15 +4,13 @@
 
 use std::path::Path;
 
-use base64::{Engine, engine::general_purpose::STANDARD};
-
 use crate::{
-    merkle::{self, Hash},
-    store::{Store, StoreError},
+    model::merkle::{self, Hash},
+    store::{
+        Store, StoreError,
+        mark::{LAST_CHECKPOINT_FILE, checkpoint_body},
+    },
 };
-
-/// The last checkpoint the daemon signed, kept beside the store for audits.
-pub const LAST_CHECKPOINT_FILE: &str = "last-checkpoint";
 
 /// What an audit found.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -25,16 +23,6 @@ pub struct AuditReport {
     /// (size, whether the recomputed root at that size matches) for the
     /// last signed checkpoint, when there is one.
     pub checkpoint: Option<(u64, bool)>,
-}
-
-/// Parses the size and root of a checkpoint note (its signature is the
-/// daemon's own; clients verify signatures themselves).
-pub fn checkpoint_body(note: &str) -> Option<(u64, Hash)> {
-    let mut lines = note.lines();
-    let _origin = lines.next()?;
-    let size = lines.next()?.parse().ok()?;
-    let root = STANDARD.decode(lines.next()?).ok()?.try_into().ok()?;
-    Some((size, root))
 }
 
 pub fn run(store: &Store, data_dir: &Path) -> Result<AuditReport, StoreError> {

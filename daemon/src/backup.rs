@@ -21,9 +21,8 @@ use std::{
 use sha2::{Digest, Sha256};
 
 use crate::{
-    audit,
     checkpoint::{self, KEY_FILE, Signer},
-    merkle,
+    model::merkle,
     store::{Store, StoreError},
 };
 
@@ -267,7 +266,10 @@ pub fn restore(
         Store::remove_files(data_dir);
         return Err(e);
     }
-    write_synced(&data_dir.join(audit::LAST_CHECKPOINT_FILE), &note)?;
+    write_synced(
+        &data_dir.join(crate::store::mark::LAST_CHECKPOINT_FILE),
+        &note,
+    )?;
     if m.with_key {
         let key = from.join(KEY_FILE);
         let to = data_dir.join(KEY_FILE);

@@ -13,7 +13,7 @@ use base64::{Engine, engine::general_purpose::STANDARD};
 use ed25519_dalek::{Signature, Signer as _, SigningKey, Verifier as _, VerifyingKey};
 use sha2::{Digest, Sha256};
 
-use crate::merkle::Hash;
+use crate::model::merkle::Hash;
 
 /// The key file's name in the data dir.
 pub const KEY_FILE: &str = "checkpoint.key";
@@ -179,7 +179,8 @@ pub fn verify_note(verifier_key: &str, note: &str) -> Result<(u64, Hash), String
         .map_err(|e| e.to_string())?
         .verify(body.as_bytes(), &signature)
         .map_err(|_| "the note's signature does not verify".to_owned())?;
-    crate::audit::checkpoint_body(note).ok_or_else(|| "the note's body is malformed".to_owned())
+    crate::store::mark::checkpoint_body(note)
+        .ok_or_else(|| "the note's body is malformed".to_owned())
 }
 
 #[cfg(test)]

@@ -282,6 +282,19 @@ impl Settings {
         }
     }
 
+    /// What the access layer takes from the settings.
+    pub fn access_options(&self) -> crate::access::AccessOptions {
+        crate::access::AccessOptions {
+            listen: self.listen,
+            tls: self.tls_cert.is_some(),
+            insecure: self.insecure,
+            tokens: self.tokens.clone(),
+            rate_limit_per_sec: self.rate_limit_per_sec,
+            rate_limit_burst: self.rate_limit_burst,
+            request_timeout: self.request_timeout,
+        }
+    }
+
     /// The checkpoint signing key's file: the setting, else in the data dir.
     pub fn signing_key_path(&self) -> PathBuf {
         self.signing_key

@@ -66,9 +66,9 @@ impl Daemon {
     pub async fn start(self) -> Result<Running, StartError> {
         let settings = self.settings;
         // Refuse an exposed, open daemon before touching anything.
-        crate::access::exposure(&settings)?;
+        crate::access::exposure(&settings.access_options())?;
         let tls = crate::tls::server_config(&settings)?;
-        let access = Arc::new(crate::access::Access::new(&settings));
+        let access = Arc::new(crate::access::Access::new(&settings.access_options()));
         let store = Arc::new(Store::open_with(
             &settings.data_dir,
             settings.store_options(),
@@ -327,7 +327,7 @@ impl Running {
         }
         let mut next = self.settings.clone();
         next.tokens = tokens;
-        crate::access::exposure(&next)?;
+        crate::access::exposure(&next.access_options())?;
         Ok(self.access.replace_tokens(&next.tokens))
     }
 

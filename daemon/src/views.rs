@@ -4,13 +4,14 @@
 //! views before it syncs); queries use the sequence their first page was
 //! answered at, so later pages see the same state.
 
+use crate::model::RecordKind;
 use prost::Message;
 use truce_proto::v1::Entry;
 
 use crate::{
     error::Error,
-    project::{self, View},
-    store::{RecordKind, Store},
+    model::project::{self, View},
+    store::Store,
 };
 
 /// The view of record (`kind`, `id`) as of sequence `at` (never past the

@@ -22,10 +22,12 @@ use std::{cell::RefCell, collections::HashMap, time::SystemTime};
 use proptest::prelude::*;
 use prost::Message;
 use truce_daemon::{
-    derive, index,
-    project::{self, View},
-    scope,
-    store::{RecordKind, keys},
+    model::{
+        RecordKind, derive, index,
+        project::{self, View},
+        scope,
+    },
+    store::keys,
     validate::{self, Context},
 };
 use truce_proto::v1::{AgreementView, Entry, ReportView, entry::Payload};

@@ -41,7 +41,8 @@ use prost::Message;
 use tonic::Code;
 use truce_client::{Client, ClientError};
 use truce_daemon::{
-    Error, derive, index, project,
+    Error,
+    model::{derive, index, project},
     validate::{self, Context, ValidWrite},
 };
 use truce_proto::v1::{

@@ -11,7 +11,7 @@
 use std::collections::HashMap;
 
 use truce_client::verify;
-use truce_daemon::merkle::{self, Hash};
+use truce_daemon::model::merkle::{self, Hash};
 
 const LEAVES: [&str; 8] = [
     "",

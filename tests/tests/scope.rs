@@ -9,7 +9,7 @@
 )]
 
 use pbjson_types::Timestamp;
-use truce_daemon::scope::{self, Finding};
+use truce_daemon::model::scope::{self, Finding};
 use truce_proto::v1::{BoundingBox, GeoArea, TargetClass, TimePrecision};
 use truce_tests::{TestDaemon, seed};
 

@@ -21,7 +21,7 @@ use std::{
     time::Duration,
 };
 
-use crate::{config::Settings, error::Error};
+use crate::error::Error;
 
 pub use layer::AccessLayer;
 pub use tokens::{TokenEntry, Tokens};
@@ -122,8 +122,24 @@ fn names(entries: &[TokenEntry]) -> Vec<&str> {
     entries.iter().map(|t| t.name.as_str()).collect()
 }
 
+/// What the access layer is configured with (from the daemon's settings;
+/// access does not read the settings themselves).
+#[derive(Debug, Clone)]
+pub struct AccessOptions {
+    pub listen: std::net::SocketAddr,
+    /// TLS is configured.
+    pub tls: bool,
+    /// Serving beyond loopback without TLS or tokens was accepted.
+    pub insecure: bool,
+    pub tokens: Vec<TokenEntry>,
+    pub rate_limit_per_sec: u32,
+    pub rate_limit_burst: u32,
+    /// The unary deadline (zero: none).
+    pub request_timeout: Duration,
+}
+
 impl Access {
-    pub fn new(settings: &Settings) -> Self {
+    pub fn new(settings: &AccessOptions) -> Self {
         let limiter = (settings.rate_limit_per_sec > 0).then(|| {
             rate::Limiter::new(
                 settings.rate_limit_per_sec,
@@ -206,12 +222,12 @@ impl Access {
 
 /// Why `truced` refuses to start on a non-loopback address, if it does:
 /// serving beyond loopback needs TLS and tokens, or `insecure`.
-pub fn exposure(settings: &Settings) -> Result<(), Error> {
+pub fn exposure(settings: &AccessOptions) -> Result<(), Error> {
     let ip = settings.listen.ip();
     if ip.is_loopback() {
         return Ok(());
     }
-    let tls = settings.tls_cert.is_some();
+    let tls = settings.tls;
     let tokens = !settings.tokens.is_empty();
     if tls && tokens {
         return Ok(());
@@ -245,11 +261,10 @@ pub fn exposure(settings: &Settings) -> Result<(), Error> {
 mod tests {
     use super::*;
 
-    fn settings(listen: &str, tls: bool, tokens: bool, insecure: bool) -> Settings {
-        Settings {
+    fn settings(listen: &str, tls: bool, tokens: bool, insecure: bool) -> AccessOptions {
+        AccessOptions {
             listen: listen.parse().expect("address"),
-            tls_cert: tls.then(|| "cert.pem".into()),
-            tls_key: tls.then(|| "key.pem".into()),
+            tls,
             tokens: if tokens {
                 vec![TokenEntry {
                     name: "t".into(),
@@ -260,7 +275,9 @@ mod tests {
                 Vec::new()
             },
             insecure,
-            ..Settings::default()
+            rate_limit_per_sec: 0,
+            rate_limit_burst: 1,
+            request_timeout: Duration::ZERO,
         }
     }
 

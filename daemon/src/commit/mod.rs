@@ -15,6 +15,7 @@
 //! failure (an I/O error of the disk) writes wait for a restart.
 
 pub mod order;
+pub mod stats;
 mod syncer;
 
 use std::{
@@ -29,12 +30,13 @@ use tokio::sync::{mpsc, oneshot};
 use truce_proto::v1::{AgreementStatus, Entry, Receipt, entry::Payload, status_change};
 
 use crate::{
-    derive,
     error::Error,
-    merkle,
-    project::{self, View},
+    model::RecordKind,
+    model::derive,
+    model::merkle,
+    model::project::{self, View},
     space::SpaceGuard,
-    store::{Batch, RecordKind, Store},
+    store::{Batch, Store},
     sync::{Group, SyncStep},
     validate::{self, ValidWrite},
 };
@@ -71,7 +73,7 @@ pub struct Stats {
     pub groups: AtomicU64,
     pub entries: AtomicU64,
     /// The Prometheus series (registered by the daemon's metrics).
-    pub metrics: crate::metrics::CommitMetrics,
+    pub metrics: stats::CommitMetrics,
 }
 
 /// The handle services use to submit writes.

@@ -2,9 +2,11 @@
 //! from 1) and recorded_at (server clock, never decreasing). A replicated
 //! log would replace this seam.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
 
 use pbjson_types::Timestamp;
+
+pub use crate::model::time::{from_timestamp, to_timestamp};
 
 /// A position in the log.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,43 +53,10 @@ impl Sequencer {
     }
 }
 
-/// A SystemTime as a protobuf Timestamp.
-pub fn to_timestamp(t: SystemTime) -> Timestamp {
-    match t.duration_since(UNIX_EPOCH) {
-        Ok(d) => Timestamp {
-            seconds: i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
-            nanos: i32::try_from(d.subsec_nanos()).unwrap_or(0),
-        },
-        Err(e) => {
-            let d = e.duration();
-            let mut seconds = -i64::try_from(d.as_secs()).unwrap_or(i64::MAX);
-            let mut nanos = i32::try_from(d.subsec_nanos()).unwrap_or(0);
-            if nanos > 0 {
-                seconds -= 1;
-                nanos = 1_000_000_000 - nanos;
-            }
-            Timestamp { seconds, nanos }
-        }
-    }
-}
-
-/// A protobuf Timestamp as a SystemTime. Validated timestamps (years
-/// 0001-9999) always convert; anything unrepresentable saturates to the
-/// epoch instead of panicking.
-pub fn from_timestamp(ts: &Timestamp) -> SystemTime {
-    let nanos = Duration::from_nanos(u64::try_from(ts.nanos).unwrap_or(0));
-    let whole = Duration::from_secs(ts.seconds.unsigned_abs());
-    let base = if ts.seconds >= 0 {
-        UNIX_EPOCH.checked_add(whole)
-    } else {
-        UNIX_EPOCH.checked_sub(whole)
-    };
-    base.and_then(|t| t.checked_add(nanos))
-        .unwrap_or(UNIX_EPOCH)
-}
-
 #[cfg(test)]
 mod tests {
+    use std::time::{Duration, UNIX_EPOCH};
+
     use super::*;
 
     #[test]

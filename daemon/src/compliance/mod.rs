@@ -17,6 +17,7 @@
 
 mod counts;
 
+use crate::model::RecordKind;
 use std::{
     collections::{BTreeMap, HashMap},
     time::{Duration, SystemTime},
@@ -32,10 +33,10 @@ use truce_proto::v1::{
 use crate::{
     commit::order::{from_timestamp, to_timestamp},
     error::Error,
-    index::Term,
-    project::View,
-    scope::{self, Finding},
-    store::{RecordKind, Store, keys},
+    model::index::Term,
+    model::project::View,
+    model::scope::{self, Finding},
+    store::{Store, keys},
     views,
 };
 pub use counts::NO_PERPETRATOR;

@@ -14,12 +14,7 @@ use std::{path::PathBuf, sync::Arc};
 
 use prometheus_client::{
     encoding::EncodeLabelSet,
-    metrics::{
-        counter::Counter,
-        family::Family,
-        gauge::Gauge,
-        histogram::{Histogram, exponential_buckets},
-    },
+    metrics::{counter::Counter, family::Family, gauge::Gauge},
     registry::Registry,
 };
 
@@ -34,34 +29,7 @@ pub use layer::ErrorsLayer;
 /// The content type of a scrape (OpenMetrics text, which Prometheus reads).
 pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
-/// What the commit pipeline measures: clones share the same series.
-#[derive(Debug, Clone)]
-pub struct CommitMetrics {
-    /// Entries made durable.
-    pub appends: Counter,
-    /// From `CommitHandle::submit` to its acknowledgement, seconds.
-    pub append_seconds: Histogram,
-    /// Entries per sync (one sync covers every group written meanwhile).
-    pub group_entries: Histogram,
-    /// The sync step (fdatasync and fsyncs) of a group, seconds.
-    pub fsync_seconds: Histogram,
-    /// Reopens of the store after a write failed on a full disk.
-    pub reopens: Counter,
-}
-
-impl Default for CommitMetrics {
-    fn default() -> Self {
-        Self {
-            appends: Counter::default(),
-            // 50 µs .. ~1.6 s
-            append_seconds: Histogram::new(exponential_buckets(0.000_05, 2.0, 16)),
-            // 1 .. 8192 (a sync covers up to a few groups of MAX_GROUP)
-            group_entries: Histogram::new(exponential_buckets(1.0, 2.0, 14)),
-            fsync_seconds: Histogram::new(exponential_buckets(0.000_05, 2.0, 16)),
-            reopens: Counter::default(),
-        }
-    }
-}
+pub use crate::commit::stats::CommitMetrics;
 
 /// The `code` label of the error counter.
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]

@@ -152,16 +152,7 @@ pub fn agreement_filter(mut req: ListAgreementsRequest) -> Result<AgreementFilte
     })
 }
 
-/// Whether a point is inside a box (boxes with west > east cross the
-/// antimeridian).
-pub fn in_bbox(b: &BoundingBox, lat: f64, lon: f64) -> bool {
-    let lon_ok = if b.west <= b.east {
-        (b.west..=b.east).contains(&lon)
-    } else {
-        lon >= b.west || lon <= b.east
-    };
-    (b.south..=b.north).contains(&lat) && lon_ok
-}
+pub use crate::model::geo::in_bbox;
 
 impl ReportFilter {
     /// Whether a report's view matches every filter.

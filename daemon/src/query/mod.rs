@@ -14,14 +14,15 @@
 pub mod filter;
 mod token;
 
+use crate::model::RecordKind;
 use prost::Message;
 use truce_proto::v1::{ListAgreementsResponse, QueryPlan, QueryReportsResponse};
 
 use crate::{
     error::Error,
-    index::{self, Term},
-    project::View,
-    store::{RecordKind, Store, StoreError, keys},
+    model::index::{self, Term},
+    model::project::View,
+    store::{Store, StoreError, keys},
     views,
 };
 use filter::{AgreementFilter, PAGE_MAX_BYTES, Page, ReportFilter};

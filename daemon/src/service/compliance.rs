@@ -4,6 +4,7 @@
 //! bounded and the client decodes while the daemon reads), and the report
 //! with its counts and signed checkpoint comes last.
 
+use crate::model::RecordKind;
 use std::sync::Arc;
 
 use prost::Message;
@@ -19,10 +20,10 @@ use crate::{
     checkpoint::Signer,
     compliance::{self, Prepared},
     error::Error,
-    index::Term,
-    project::View,
-    scope,
-    store::{RecordKind, Store, keys},
+    model::index::Term,
+    model::project::View,
+    model::scope,
+    store::{Store, keys},
     validate, views,
 };
 
@@ -54,7 +55,7 @@ fn part(at: u64, part: compliance_report_part::Part) -> ComplianceReportPart {
 fn produce(
     store: &Store,
     signer: &Signer,
-    last: &proofs::LastCheckpoint,
+    last: &crate::store::mark::LastCheckpoint,
     prepared: Prepared,
     with_annex: bool,
     tx: &Sender,
@@ -109,7 +110,7 @@ fn produce(
 pub async fn stream(
     store: Arc<Store>,
     signer: Arc<Signer>,
-    last: Arc<proofs::LastCheckpoint>,
+    last: Arc<crate::store::mark::LastCheckpoint>,
     req: ComplianceReportRequest,
 ) -> Result<mpsc::Receiver<Result<ComplianceReportPart, Status>>, Status> {
     let s = Arc::clone(&store);

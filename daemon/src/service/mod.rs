@@ -71,7 +71,7 @@ pub struct TruceService {
     subscribe_stats: Arc<subscribe::Stats>,
     feed: Arc<subscribe::Feed>,
     signer: Arc<Signer>,
-    last_checkpoint: Arc<proofs::LastCheckpoint>,
+    last_checkpoint: Arc<crate::store::mark::LastCheckpoint>,
     /// The free-space margin backups into the data dir's filesystem keep
     /// (none until [`TruceService::with_space`]).
     space: SpaceGuard,
@@ -87,7 +87,7 @@ impl TruceService {
         feed: Arc<subscribe::Feed>,
         signer: Arc<Signer>,
     ) -> Self {
-        let last_checkpoint = Arc::new(proofs::LastCheckpoint::open(store.dir()));
+        let last_checkpoint = Arc::new(crate::store::mark::LastCheckpoint::open(store.dir()));
         Self {
             store,
             commit,

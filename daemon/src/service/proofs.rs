@@ -1,11 +1,6 @@
 //! Checkpoint and proof RPCs: roots and proofs computed from the stored
 //! complete subtrees, never past the durable tree size.
 
-use std::{
-    path::{Path, PathBuf},
-    sync::Mutex,
-};
-
 use truce_proto::v1::{
     Checkpoint, ConsistencyProof, GetConsistencyProofRequest, GetInclusionProofRequest,
     InclusionProof,
@@ -14,8 +9,8 @@ use truce_proto::v1::{
 use crate::{
     checkpoint::Signer,
     error::Error,
-    merkle::{self, Hash},
-    store::Store,
+    model::merkle::{self, Hash},
+    store::{Store, mark::LastCheckpoint},
 };
 
 fn node(store: &Store) -> impl FnMut(u8, u64) -> Result<Hash, Error> + '_ {
@@ -58,46 +53,6 @@ pub fn checkpoint_at(
         origin: signer.name().to_owned(),
         verifier_key: signer.verifier_key(),
     })
-}
-
-/// The latest signed checkpoint, kept beside the store for `truced audit`
-/// (best effort: the log's integrity does not depend on it). Its size is
-/// held in memory, so the file is read once and written only when a larger
-/// checkpoint is signed.
-#[derive(Debug)]
-pub struct LastCheckpoint {
-    path: PathBuf,
-    size: Mutex<Option<u64>>,
-}
-
-impl LastCheckpoint {
-    pub fn open(dir: &Path) -> Self {
-        let path = dir.join(crate::audit::LAST_CHECKPOINT_FILE);
-        let size = std::fs::read_to_string(&path)
-            .ok()
-            .and_then(|n| crate::audit::checkpoint_body(&n))
-            .map(|(size, _)| size);
-        Self {
-            path,
-            size: Mutex::new(size),
-        }
-    }
-
-    fn keep(&self, size: u64, note: &str) {
-        let Ok(mut kept) = self.size.lock() else {
-            return;
-        };
-        if kept.is_some_and(|k| k >= size) {
-            return;
-        }
-        let tmp = self.path.with_extension("tmp");
-        match std::fs::write(&tmp, note).and_then(|()| std::fs::rename(&tmp, &self.path)) {
-            Ok(()) => *kept = Some(size),
-            Err(e) => {
-                tracing::warn!(path = %self.path.display(), error = %e, "cannot keep the last checkpoint for audits");
-            }
-        }
-    }
 }
 
 pub fn inclusion(store: &Store, req: &GetInclusionProofRequest) -> Result<InclusionProof, Error> {

@@ -1,5 +1,6 @@
 //! Read RPCs: never past the durable sequence (the store enforces it).
 
+use crate::model::RecordKind;
 use prost::Message;
 use truce_proto::v1::{
     AgreementView, AssessScopeRequest, AssessScopeResponse, Change, ComplianceFinding, Entry,
@@ -9,8 +10,8 @@ use truce_proto::v1::{
 
 use crate::{
     error::Error,
-    project::{self, View},
-    store::{RecordKind, Store},
+    model::project::{self, View},
+    store::Store,
     validate, views,
 };
 
@@ -147,7 +148,7 @@ pub fn assess_scope(store: &Store, req: &AssessScopeRequest) -> Result<AssessSco
         .unwrap_or_default();
     let agreement =
         get_agreement(store, &req.agreement_id, at).map_err(|e| rename(e, "agreement_id"))?;
-    let assessments = crate::scope::assess(&report, &agreement)
+    let assessments = crate::model::scope::assess(&report, &agreement)
         .into_iter()
         .map(|a| ScopeAssessment {
             reading: a.reading,

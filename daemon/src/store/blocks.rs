@@ -20,7 +20,7 @@
 use std::collections::BTreeMap;
 
 use super::{StoreError, engine::Space, keys, recent::Rows};
-use crate::merkle;
+use crate::model::merkle;
 
 /// A sled row: tagged key, value.
 pub(super) type Row = (Vec<u8>, Vec<u8>);

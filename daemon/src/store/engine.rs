@@ -368,7 +368,7 @@ mod tests {
         Vec<Vec<(u64, String)>>,
         Vec<(u64, String)>,
         Vec<(u64, Vec<u8>)>,
-        Vec<crate::merkle::Hash>,
+        Vec<crate::model::merkle::Hash>,
     );
 
     fn seen(store: &Store) -> Seen {

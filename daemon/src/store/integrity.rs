@@ -16,7 +16,7 @@ use std::sync::{
 };
 
 use super::StoreError;
-use crate::merkle;
+use crate::model::merkle;
 
 /// The store's integrity state: the damage found, if any, and what the
 /// checks and the scrub have counted (read at scrape time).

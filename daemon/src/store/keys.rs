@@ -2,7 +2,7 @@
 //! big-endian so that sled's byte order is numeric order.
 
 use super::RecordKind;
-use crate::index::Term;
+use crate::model::index::Term;
 
 /// Length of a sequence key.
 pub const SEQ_LEN: usize = 8;
@@ -157,13 +157,13 @@ const OCCURRED_HOUR_TAG: u8 = 0x0c;
 /// `None` is open): whole hours, so a superset the caller verifies.
 pub fn occurred_range(since: Option<i64>, until: Option<i64>) -> (Vec<u8>, Vec<u8>) {
     let from = since.map_or(vec![OCCURRED_HOUR_TAG], |s| {
-        term_prefix(&Term::OccurredHour(crate::index::occurred_hour(s)))
+        term_prefix(&Term::OccurredHour(crate::model::index::occurred_hour(s)))
     });
     let to = until.map_or(vec![OCCURRED_HOUR_TAG + 1], |u| {
         // An until with nanos lies inside its second's hour: the next
         // hour's prefix bounds it either way.
         term_prefix(&Term::OccurredHour(
-            crate::index::occurred_hour(u).saturating_add(1),
+            crate::model::index::occurred_hour(u).saturating_add(1),
         ))
     });
     (from, to)

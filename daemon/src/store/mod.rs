@@ -42,7 +42,7 @@ use keys::StoredRequest;
 pub use log::{DEFAULT_SEGMENT_BYTES, LOG_DIR, MIN_SEGMENT_BYTES};
 pub use scrub::{ScrubOptions, ScrubOutcome};
 
-use crate::{derive, index, merkle, project};
+use crate::model::{RecordKind, derive, index, merkle, project};
 
 /// The on-disk format this code reads and writes: 3 packs the derived
 /// rows in runs ([`blocks`]), 2 kept a sled row per fact, 1 kept the
@@ -67,34 +67,6 @@ impl StoreOptions {
         Self {
             cache_bytes,
             segment_bytes: DEFAULT_SEGMENT_BYTES,
-        }
-    }
-}
-
-/// The kinds of record that have their own id.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum RecordKind {
-    Agreement,
-    Report,
-    Claim,
-}
-
-impl RecordKind {
-    /// The tag byte that prefixes this kind's keys in `records`.
-    pub fn tag(self) -> u8 {
-        match self {
-            Self::Agreement => 1,
-            Self::Report => 2,
-            Self::Claim => 3,
-        }
-    }
-
-    /// The kind's name, as used in server-assigned ids and messages.
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Agreement => "agreement",
-            Self::Report => "report",
-            Self::Claim => "claim",
         }
     }
 }

@@ -20,7 +20,7 @@ use std::{
 };
 
 use super::{Store, StoreError, mark};
-use crate::merkle::{self, Hash};
+use crate::model::merkle::{self, Hash};
 
 /// A root recorded outside the derived rows: the last signed checkpoint
 /// or the durable mark.
@@ -82,10 +82,7 @@ impl Store {
     /// than the log holds means acknowledged entries were lost.
     fn recorded_roots(&self, durable: u64) -> Result<Vec<Recorded>, StoreError> {
         let mut out = Vec::new();
-        for (name, signed) in [
-            (crate::audit::LAST_CHECKPOINT_FILE, true),
-            (mark::MARK_FILE, false),
-        ] {
+        for (name, signed) in [(mark::LAST_CHECKPOINT_FILE, true), (mark::MARK_FILE, false)] {
             let path = self.dir.join(name);
             let Some((size, root)) = mark::read(&path) else {
                 continue;

@@ -3,13 +3,14 @@
 //! what the stream has sent), so a resumed stream decides exactly as an
 //! unbroken one would.
 
+use crate::model::RecordKind;
 use truce_proto::v1::{Entry, EntryKind, QueryReportsRequest, SubscribeFilter, entry::Payload};
 
 use crate::{
     error::Error,
-    project::{self, View},
+    model::project::{self, View},
     query::filter::{ReportFilter, report_filter},
-    store::{RecordKind, Store},
+    store::Store,
     views,
 };
 

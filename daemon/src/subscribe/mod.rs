@@ -191,7 +191,7 @@ impl Feed {
                     for (sequence, bytes) in page {
                         match Entry::decode(bytes.as_slice()) {
                             Ok(entry) => {
-                                let kind = crate::project::entry_kind(&entry) as u32;
+                                let kind = crate::model::project::entry_kind(&entry) as u32;
                                 // No receiver is fine: nobody is live.
                                 let _ = tx.send(Arc::new(Fed {
                                     sequence,

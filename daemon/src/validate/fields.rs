@@ -226,7 +226,7 @@ pub fn timestamp(field: &str, ts: &Timestamp) -> Result<SystemTime, Error> {
     if !(0..1_000_000_000).contains(&ts.nanos) {
         return Err(invalid(field, "nanos must be in 0..1e9"));
     }
-    Ok(crate::commit::order::from_timestamp(ts))
+    Ok(crate::model::time::from_timestamp(ts))
 }
 
 /// A required timestamp.

@@ -23,7 +23,7 @@ use truce_proto::v1::{
     SetStatusRequest, SubmitReportRequest, entry::Payload,
 };
 
-use crate::{derive, error::Error, store::RecordKind};
+use crate::{error::Error, model::RecordKind, model::derive};
 
 pub use fields::{SHORT_MAX, check_id};
 

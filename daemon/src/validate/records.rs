@@ -11,7 +11,7 @@ use super::{
     fields::{self, LIST_MAX, LONG_MAX, SHORT_MAX, invalid},
     source,
 };
-use crate::{error::Error, store::RecordKind};
+use crate::{error::Error, model::RecordKind};
 
 /// An agreement; returns its client-chosen id, if any.
 pub fn agreement(

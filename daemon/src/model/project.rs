@@ -11,7 +11,7 @@ use truce_proto::v1::{
     status_change,
 };
 
-use crate::store::RecordKind;
+use crate::model::RecordKind;
 
 /// Report fields a correction may name (FieldMask paths).
 pub const CORRECTABLE: &[&str] = &[

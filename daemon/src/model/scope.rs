@@ -28,7 +28,7 @@ use truce_proto::v1::{
     ScopeAssessment, TargetClass, TimePrecision,
 };
 
-use crate::commit::order::from_timestamp;
+use crate::model::time::from_timestamp;
 
 /// A finding.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -162,7 +162,7 @@ fn area_finding(area: &GeoArea, r: &Report) -> Finding {
         return Finding::Indeterminate;
     };
     if let Some(b) = &area.bbox
-        && !crate::query::filter::in_bbox(b, lat, lon)
+        && !crate::model::geo::in_bbox(b, lat, lon)
     {
         return Finding::OutOfScope;
     }

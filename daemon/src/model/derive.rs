@@ -10,7 +10,7 @@ use truce_proto::v1::{
     SetStatusRequest, SubmitReportRequest, entry::Payload,
 };
 
-use crate::store::RecordKind;
+use crate::model::RecordKind;
 
 /// Keys derived from one entry.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -8,7 +8,7 @@
 use pbjson_types::Timestamp;
 use truce_proto::v1::{AgreementView, ReportView};
 
-use crate::project::View;
+use crate::model::project::View;
 
 /// Size of a geographic index cell, in degrees.
 pub const CELL_DEGREES: f64 = 1.0;
