@@ -1,14 +1,39 @@
 //! Data for the tools analysts already use: report views as JSON Lines
-//! (proto3 JSON), a GeoJSON FeatureCollection of report points, and CSV
-//! with ACLED's columns. Pure functions over views; the CLI streams them.
+//! (proto3 JSON, each with the entries behind it, so that `truce import`
+//! can send them again as they were), a GeoJSON FeatureCollection of report
+//! points, and CSV with ACLED's columns. Pure functions over views and
+//! entries (and [`entries_of`], which reads a view's entries); the CLI
+//! streams them.
 
 use geojson::{Feature, FeatureCollection, Geometry, JsonObject, Value, feature::Id};
 use truce_proto::v1::{
-    EventType, ExternalIdScheme, GeoPrecision, Report, ReportView, Source, TargetClass,
+    Entry, EventType, ExternalIdScheme, GeoPrecision, Report, ReportView, Source, TargetClass,
     TimePrecision,
 };
 
-use crate::time;
+use crate::{Client, ClientError, import::jsonl::ENTRIES_KEY, time};
+
+/// The entries behind a view (its history), in log order, as stored.
+pub async fn entries_of(client: &Client, view: &ReportView) -> Result<Vec<Entry>, ClientError> {
+    let mut out = Vec::with_capacity(view.history.len());
+    for item in &view.history {
+        let entry = client.get_entry(item.sequence).await?.entry.ok_or_else(|| {
+            ClientError::Request(format!("entry {} came back empty", item.sequence))
+        })?;
+        out.push(entry);
+    }
+    Ok(out)
+}
+
+/// One JSON Lines line of `truce export --format jsonl`: the view in proto3
+/// JSON with its entries under `"entries"`.
+pub fn jsonl_line(view: &ReportView, entries: &[Entry]) -> Result<String, serde_json::Error> {
+    let mut value = serde_json::to_value(view)?;
+    if let Some(object) = value.as_object_mut() {
+        object.insert(ENTRIES_KEY.to_owned(), serde_json::to_value(entries)?);
+    }
+    serde_json::to_string(&value)
+}
 
 /// ACLED's CSV columns, in order.
 pub const ACLED_COLUMNS: [&str; 31] = [
