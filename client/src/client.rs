@@ -325,7 +325,12 @@ impl Client {
 
     /// Runs a call, trying it again (the same message) as
     /// [`Self::retry_after`] says.
-    async fn retried<T, R, F, Fut>(&self, message: T, writes: bool, call: F) -> Result<R, ClientError>
+    async fn retried<T, R, F, Fut>(
+        &self,
+        message: T,
+        writes: bool,
+        call: F,
+    ) -> Result<R, ClientError>
     where
         T: Clone,
         F: Fn(Inner, Request<T>) -> Fut,

@@ -14,7 +14,7 @@
 
 pub mod acled;
 mod apply;
-mod countries;
+pub(crate) mod countries;
 pub mod jsonl;
 mod replay;
 
@@ -241,9 +241,8 @@ async fn acled_rows<R: Read>(run: &mut Run<'_>, input: R) -> Result<(), Failure>
         .headers()
         .map_err(|e| Failure::Input(read_error(run.label(), e)))?
         .clone();
-    let header = acled::Header::new(&names).map_err(|e| {
-        Failure::Input(ClientError::Request(format!("{}:1: {e}", run.label())))
-    })?;
+    let header = acled::Header::new(&names)
+        .map_err(|e| Failure::Input(ClientError::Request(format!("{}:1: {e}", run.label()))))?;
     let mut record = csv::StringRecord::new();
     while !run.stopped() {
         let row = match reader.read_record(&mut record) {

@@ -53,23 +53,30 @@ fn seed_line(n: usize) -> Envelope {
 /// The seed, then a report whose id the server assigns, with a correction,
 /// an attached source, a DUPLICATE status and a claim (id assigned too).
 async fn seed_with_server_ids(url: &str, client: &Client) -> String {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir().expect("as set up");
     let file = dir.path().join("seed.jsonl");
-    std::fs::write(&file, SEED).unwrap();
-    let out = truce(url, &["submit", "--file", file.to_str().unwrap()]);
+    std::fs::write(&file, SEED).expect("as set up");
+    let out = truce(
+        url,
+        &["submit", "--file", file.to_str().expect("as set up")],
+    );
     assert!(out.status.success(), "{}", text(&out.stderr));
     let Some(Kind::Report(mut req)) = seed_line(1).kind else {
         panic!("line 2 is a report")
     };
     req.request_id = "extra-report".into();
-    req.report.as_mut().unwrap().id.clear();
-    let id = client.submit_report(req).await.unwrap().record_id;
+    req.report.as_mut().expect("as set up").id.clear();
+    let id = client
+        .submit_report(req)
+        .await
+        .expect("as set up")
+        .record_id;
     assert!(id.starts_with("report-"), "{id}");
     let mut values = seed_line(1);
     let Some(Kind::Report(r)) = values.kind.take() else {
         unreachable!()
     };
-    let mut values = r.report.unwrap();
+    let mut values = r.report.expect("as set up");
     values.notes = "corrected notes".into();
     let correction = Correction {
         report_id: id.clone(),
@@ -86,7 +93,7 @@ async fn seed_with_server_ids(url: &str, client: &Client) -> String {
             ..Default::default()
         })
         .await
-        .unwrap();
+        .expect("as set up");
     let source = Source {
         kind: SourceKind::Satellite.into(),
         url: "https://example.org/imagery/extra".into(),
@@ -104,7 +111,7 @@ async fn seed_with_server_ids(url: &str, client: &Client) -> String {
             ..Default::default()
         })
         .await
-        .unwrap();
+        .expect("as set up");
     client
         .set_status(SetStatusRequest {
             status: Some(StatusChange {
@@ -119,11 +126,11 @@ async fn seed_with_server_ids(url: &str, client: &Client) -> String {
             ..Default::default()
         })
         .await
-        .unwrap();
+        .expect("as set up");
     let Some(Kind::Claim(claim)) = seed_line(6).kind else {
         panic!("line 7 is a claim")
     };
-    let mut claim = claim.claim.unwrap();
+    let mut claim = claim.claim.expect("as set up");
     claim.id.clear();
     claim.kind = ClaimKind::Denial.into();
     claim.report_ids = vec![id.clone(), "seed-report-2".into()];
@@ -134,7 +141,7 @@ async fn seed_with_server_ids(url: &str, client: &Client) -> String {
             ..Default::default()
         })
         .await
-        .unwrap();
+        .expect("as set up");
     id
 }
 
@@ -142,7 +149,7 @@ async fn views(client: &Client) -> Vec<ReportView> {
     client
         .query_all_reports(QueryReportsRequest::default(), 0)
         .await
-        .unwrap()
+        .expect("as set up")
 }
 
 /// A view as another store would hold it: server-assigned ids and the
@@ -160,7 +167,13 @@ fn comparable(v: &ReportView) -> (Option<truce_proto::v1::Report>, Vec<Claim>, u
             report_ids: c
                 .report_ids
                 .iter()
-                .map(|r| if r.starts_with("report-") { "?".into() } else { r.clone() })
+                .map(|r| {
+                    if r.starts_with("report-") {
+                        "?".into()
+                    } else {
+                        r.clone()
+                    }
+                })
                 .collect(),
             ..c.clone()
         })
@@ -169,18 +182,26 @@ fn comparable(v: &ReportView) -> (Option<truce_proto::v1::Report>, Vec<Claim>, u
 }
 
 fn import(url: &str, file: &Path) -> std::process::Output {
-    truce(url, &["import", "--format", "jsonl", file.to_str().unwrap()])
+    truce(
+        url,
+        &[
+            "import",
+            "--format",
+            "jsonl",
+            file.to_str().expect("as set up"),
+        ],
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_export_reimported_writes_nothing_and_recreates_its_records_elsewhere() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir().expect("as set up");
     let (a, ca) = daemon(&dir.path().join("a"), |_| {}).await;
     let extra = seed_with_server_ids(&a.url(), &ca).await;
     let out = truce(&a.url(), &["export", "--format", "jsonl"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let file = dir.path().join("r.jsonl");
-    std::fs::write(&file, &out.stdout).unwrap();
+    std::fs::write(&file, &out.stdout).expect("as set up");
 
     // The same store: nothing is written.
     let before = log_len(&ca).await;
@@ -200,7 +221,7 @@ async fn an_export_reimported_writes_nothing_and_recreates_its_records_elsewhere
     let Some(Kind::Agreement(agreement)) = seed_line(0).kind else {
         panic!("line 1 is the agreement")
     };
-    cb.record_agreement(agreement).await.unwrap();
+    cb.record_agreement(agreement).await.expect("as set up");
     let out = import(&b.url(), &file);
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert_eq!(
@@ -212,7 +233,7 @@ async fn an_export_reimported_writes_nothing_and_recreates_its_records_elsewhere
     let got: Vec<_> = recreated.iter().map(comparable).collect();
     assert_eq!(got, want);
     for v in &first {
-        let id = &v.report.as_ref().unwrap().id;
+        let id = &v.report.as_ref().expect("as set up").id;
         if *id != extra {
             let there = cb.get_report(id).await.expect("the same id");
             assert_eq!(there.report, v.report);
@@ -221,10 +242,13 @@ async fn an_export_reimported_writes_nothing_and_recreates_its_records_elsewhere
     }
     let moved = recreated
         .iter()
-        .find(|v| v.created.as_ref().unwrap().request_id == "extra-report")
-        .unwrap();
+        .find(|v| v.created.as_ref().expect("as set up").request_id == "extra-report")
+        .expect("as set up");
     assert_eq!(moved.duplicate_of, "seed-report-1");
-    assert_eq!(moved.report.as_ref().unwrap().notes, "corrected notes");
+    assert_eq!(
+        moved.report.as_ref().expect("as set up").notes,
+        "corrected notes"
+    );
 
     // Again into B, and B's export back into A: nothing either way.
     let len_b = log_len(&cb).await;
@@ -232,34 +256,37 @@ async fn an_export_reimported_writes_nothing_and_recreates_its_records_elsewhere
     assert_eq!(log_len(&cb).await, len_b);
     let out = truce(&b.url(), &["export", "--format", "jsonl"]);
     let back = dir.path().join("b.jsonl");
-    std::fs::write(&back, &out.stdout).unwrap();
+    std::fs::write(&back, &out.stdout).expect("as set up");
     let out = import(&a.url(), &back);
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert_eq!(log_len(&ca).await, before, "B's export of A's records");
-    a.shutdown().await.unwrap();
-    b.shutdown().await.unwrap();
+    a.shutdown().await.expect("as set up");
+    b.shutdown().await.expect("as set up");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rate_limited_daemon_slows_a_bulk_run_and_does_not_stop_it() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir().expect("as set up");
     let (d, client) = daemon(dir.path(), |s| {
         s.rate_limit_per_sec = 100;
         s.rate_limit_burst = 3;
     })
     .await;
     let file = dir.path().join("seed.jsonl");
-    std::fs::write(&file, SEED).unwrap();
-    let out = truce(&d.url(), &["submit", "--file", file.to_str().unwrap()]);
+    std::fs::write(&file, SEED).expect("as set up");
+    let out = truce(
+        &d.url(),
+        &["submit", "--file", file.to_str().expect("as set up")],
+    );
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert_eq!(log_len(&client).await, 12);
     let out = truce(&d.url(), &["export", "--format", "jsonl"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
-    std::fs::write(&file, &out.stdout).unwrap();
+    std::fs::write(&file, &out.stdout).expect("as set up");
     let out = import(&d.url(), &file);
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(text(&out.stdout).contains("3 unchanged, 0 failed"));
-    d.shutdown().await.unwrap();
+    d.shutdown().await.expect("as set up");
 }
 
 #[test]
@@ -270,7 +297,7 @@ fn the_default_rate_limit_is_above_a_local_bulk_run() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn submit_streams_receipts_and_an_interrupted_run_says_where_it_stopped() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir().expect("as set up");
     let (d, _client) = daemon(dir.path(), |_| {}).await;
     let Some(Kind::Agreement(agreement)) = seed_line(0).kind else {
         panic!("line 1 is the agreement")
@@ -279,16 +306,16 @@ async fn submit_streams_receipts_and_an_interrupted_run_says_where_it_stopped() 
         .map(|i| {
             let mut a = agreement.clone();
             a.request_id.clear();
-            a.agreement.as_mut().unwrap().id = format!("bulk-{i}");
+            a.agreement.as_mut().expect("as set up").id = format!("bulk-{i}");
             let e = Envelope {
                 kind: Some(Kind::Agreement(a)),
             };
-            serde_json::to_string(&e).unwrap() + "\n"
+            serde_json::to_string(&e).expect("as set up") + "\n"
         })
         .collect();
     let file = dir.path().join("bulk.jsonl");
-    std::fs::write(&file, lines).unwrap();
-    let file = file.to_str().unwrap();
+    std::fs::write(&file, lines).expect("as set up");
+    let file = file.to_str().expect("as set up");
 
     let mut child = Command::new(env!("CARGO_BIN_EXE_truce"))
         .env("TRUCE_SERVER", d.url())
@@ -296,37 +323,41 @@ async fn submit_streams_receipts_and_an_interrupted_run_says_where_it_stopped() 
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .unwrap();
-    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+        .expect("as set up");
+    let mut stdout = BufReader::new(child.stdout.take().expect("as set up"));
     let mut seen = Vec::new();
     // Receipts arrive while the run goes on: five, then Ctrl-C.
     while seen.len() < 5 {
         let mut line = String::new();
-        assert!(stdout.read_line(&mut line).unwrap() > 0, "a receipt");
+        assert!(
+            stdout.read_line(&mut line).expect("as set up") > 0,
+            "a receipt"
+        );
         seen.push(line);
     }
     let kill = Command::new("kill")
         .args(["-INT", &child.id().to_string()])
         .status()
-        .unwrap();
+        .expect("as set up");
     assert!(kill.success());
     let mut rest = String::new();
-    std::io::Read::read_to_string(&mut stdout, &mut rest).unwrap();
+    std::io::Read::read_to_string(&mut stdout, &mut rest).expect("as set up");
     seen.extend(rest.lines().map(str::to_owned));
-    let output = child.wait_with_output().unwrap();
+    let output = child.wait_with_output().expect("as set up");
     assert_eq!(output.status.code(), Some(130), "{}", text(&output.stderr));
     let n = seen.len();
     assert!(n < 3000, "stopped before the end");
-    let last: serde_json::Value = serde_json::from_str(seen[n - 1].trim()).unwrap();
+    let last: serde_json::Value = serde_json::from_str(seen[n - 1].trim()).expect("as set up");
     let stderr = text(&output.stderr);
     assert!(
         stderr.contains(&format!("submitted {n} written, 0 duplicate, 0 failed")),
         "{stderr}"
     );
-    let sequence = last["sequence"].as_str().unwrap();
+    let sequence = last["sequence"].as_str().expect("as set up");
     assert!(
-        stderr.contains(&format!("stopped after line {n} (sequence {sequence}): interrupted"))
-            && stderr.contains("re-running the file is safe"),
+        stderr.contains(&format!(
+            "stopped after line {n} (sequence {sequence}): interrupted"
+        )) && stderr.contains("re-running the file is safe"),
         "{stderr}"
     );
 
@@ -342,5 +373,5 @@ async fn submit_streams_receipts_and_an_interrupted_run_says_where_it_stopped() 
         "{}",
         text(&again.stderr)
     );
-    d.shutdown().await.unwrap();
+    d.shutdown().await.expect("as set up");
 }

@@ -241,7 +241,10 @@ mod tests {
         };
         let a = id(r#"{"agreement": {"agreement": {"title": "t"}}}"#);
         assert!(a.starts_with("submit-") && a.len() == 47, "{a}");
-        assert_eq!(a, id(r#"{ "agreement": { "agreement": { "title": "t" } } }"#));
+        assert_eq!(
+            a,
+            id(r#"{ "agreement": { "agreement": { "title": "t" } } }"#)
+        );
         assert_ne!(a, id(r#"{"agreement": {"agreement": {"title": "u"}}}"#));
         assert_eq!(id(r#"{"agreement": {"requestId": "mine"}}"#), "mine");
     }

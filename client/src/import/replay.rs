@@ -248,7 +248,10 @@ mod tests {
             })),
             ..Entry::default()
         };
-        assert_eq!(view_disagrees(&[claim.clone()], &[entry.clone()]), None);
+        assert_eq!(
+            view_disagrees(std::slice::from_ref(&claim), std::slice::from_ref(&entry)),
+            None
+        );
         let mut edited = claim.clone();
         edited.statement = "t".into();
         let why = view_disagrees(&[edited], &[entry]).unwrap_or_default();
