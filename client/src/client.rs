@@ -2,6 +2,10 @@
 //! ids generated when the caller gives none, and writes retried on
 //! UNAVAILABLE with the same request id (the daemon's idempotency makes
 //! the retry safe: a write that did land comes back as a duplicate).
+//! Writes and the reads bulk commands make (reports, agreements, entries,
+//! query pages, log pages) wait out a rate limit: RESOURCE_EXHAUSTED with
+//! a short RetryInfo delay is retried after that delay, with a bounded
+//! backoff and a bounded number of attempts (see [`ClientOptions`]).
 //! Errors keep the daemon's standard details (google.rpc, AIP-193): the
 //! field a refusal names and the delay RetryInfo asks for are read from
 //! them, not from the message.
@@ -172,6 +176,14 @@ pub struct ClientOptions {
     pub write_attempts: u32,
     /// Delay before the first retry; doubles with each.
     pub retry_backoff: Duration,
+    /// Consecutive attempts of a call the daemon refuses with
+    /// RESOURCE_EXHAUSTED (a rate limit), including the first. Each waits
+    /// the RetryInfo delay, or a backoff doubling from 1 ms when that is
+    /// longer, never more than `max_retry_delay`.
+    pub rate_limit_attempts: u32,
+    /// The longest RetryInfo delay waited out: a refusal asking for more
+    /// (the disk margin's) is returned at once, as a condition that lasts.
+    pub max_retry_delay: Duration,
     /// The largest response accepted: above the daemon's largest pages
     /// (ReadLog 2 MiB of entries, queries 4 MiB of views).
     pub max_response_bytes: usize,
@@ -191,6 +203,8 @@ impl Default for ClientOptions {
             request_timeout: Duration::from_secs(30),
             write_attempts: 5,
             retry_backoff: Duration::from_millis(100),
+            rate_limit_attempts: 30,
+            max_retry_delay: Duration::from_secs(2),
             max_response_bytes: 8 * 1024 * 1024,
             token: None,
             ca_cert: None,
@@ -245,6 +259,13 @@ where
     Ok(out)
 }
 
+/// The retries a call has made so far, by cause.
+#[derive(Debug, Default)]
+struct Retries {
+    unavailable: u32,
+    exhausted: u32,
+}
+
 /// A fresh request id (UUID v4).
 pub fn new_request_id() -> String {
     uuid::Uuid::new_v4().to_string()
@@ -278,30 +299,77 @@ impl Client {
         request
     }
 
-    /// Runs a write, retrying on UNAVAILABLE with the same message.
+    /// How long to wait before trying a call again after `s`, or None to
+    /// give up: UNAVAILABLE (writes only, `write_attempts`), or a rate
+    /// limit's short RESOURCE_EXHAUSTED (`rate_limit_attempts`).
+    fn retry_after(&self, s: &Status, retry: &mut Retries, writes: bool) -> Option<Duration> {
+        let o = &self.options;
+        match s.code() {
+            Code::Unavailable if writes && retry.unavailable + 1 < o.write_attempts => {
+                let wait = retry_delay(s).unwrap_or(o.retry_backoff * 2u32.pow(retry.unavailable));
+                retry.unavailable += 1;
+                Some(wait)
+            }
+            Code::ResourceExhausted => {
+                let asked = retry_delay(s).filter(|d| *d <= o.max_retry_delay)?;
+                if retry.exhausted + 1 >= o.rate_limit_attempts {
+                    return None;
+                }
+                let backoff = Duration::from_millis(1) * 2u32.pow(retry.exhausted.min(16));
+                retry.exhausted += 1;
+                Some(asked.max(backoff).min(o.max_retry_delay))
+            }
+            _ => None,
+        }
+    }
+
+    /// Runs a call, trying it again (the same message) as
+    /// [`Self::retry_after`] says.
+    async fn retried<T, R, F, Fut>(
+        &self,
+        message: T,
+        writes: bool,
+        call: F,
+    ) -> Result<R, ClientError>
+    where
+        T: Clone,
+        F: Fn(Inner, Request<T>) -> Fut,
+        Fut: Future<Output = Result<tonic::Response<R>, Status>>,
+    {
+        let mut retries = Retries::default();
+        loop {
+            match call(self.inner.clone(), self.request(message.clone())).await {
+                Ok(r) => return Ok(r.into_inner()),
+                Err(s) => match self.retry_after(&s, &mut retries, writes) {
+                    Some(wait) => {
+                        tracing::debug!(?retries, ?wait, error = %s, "retrying with the same request");
+                        tokio::time::sleep(wait).await;
+                    }
+                    None => return Err(s.into()),
+                },
+            }
+        }
+    }
+
+    /// Runs a write, retrying with the same message (so the same request
+    /// id) on UNAVAILABLE and on a rate limit.
     async fn write<T, F, Fut>(&self, message: T, call: F) -> Result<Receipt, ClientError>
     where
         T: Clone,
         F: Fn(Inner, Request<T>) -> Fut,
         Fut: Future<Output = Result<tonic::Response<Receipt>, Status>>,
     {
-        let mut backoff = self.options.retry_backoff;
-        let mut attempt = 1;
-        loop {
-            match call(self.inner.clone(), self.request(message.clone())).await {
-                Ok(r) => return Ok(r.into_inner()),
-                Err(s)
-                    if s.code() == Code::Unavailable && attempt < self.options.write_attempts =>
-                {
-                    tracing::debug!(attempt, error = %s, "write unavailable; retrying with the same request id");
-                    // The daemon's RetryInfo, when it sends one, over our own backoff.
-                    tokio::time::sleep(retry_delay(&s).unwrap_or(backoff)).await;
-                    backoff *= 2;
-                    attempt += 1;
-                }
-                Err(s) => return Err(s.into()),
-            }
-        }
+        self.retried(message, true, call).await
+    }
+
+    /// Runs a read a bulk command makes, waiting out a rate limit.
+    async fn read<T, R, F, Fut>(&self, message: T, call: F) -> Result<R, ClientError>
+    where
+        T: Clone,
+        F: Fn(Inner, Request<T>) -> Fut,
+        Fut: Future<Output = Result<tonic::Response<R>, Status>>,
+    {
+        self.retried(message, false, call).await
     }
 
     /// Records an agreement (generating a request id if empty).
@@ -384,11 +452,12 @@ impl Client {
         id: &str,
         as_of: u64,
     ) -> Result<AgreementView, ClientError> {
-        let req = self.request(GetAgreementRequest {
+        let req = GetAgreementRequest {
             id: id.to_owned(),
             as_of_sequence: as_of,
-        });
-        Ok(self.inner.clone().get_agreement(req).await?.into_inner())
+        };
+        self.read(req, |mut c, r| async move { c.get_agreement(r).await })
+            .await
     }
 
     /// A report by id, as it stands.
@@ -398,11 +467,12 @@ impl Client {
 
     /// A report as it stood at sequence `as_of` (0: now).
     pub async fn get_report_at(&self, id: &str, as_of: u64) -> Result<ReportView, ClientError> {
-        let req = self.request(GetReportRequest {
+        let req = GetReportRequest {
             id: id.to_owned(),
             as_of_sequence: as_of,
-        });
-        Ok(self.inner.clone().get_report(req).await?.into_inner())
+        };
+        self.read(req, |mut c, r| async move { c.get_report(r).await })
+            .await
     }
 
     /// Whether a report is within an agreement's scope, per reading of its
@@ -515,8 +585,9 @@ impl Client {
 
     /// One entry by sequence, decoded and as stored.
     pub async fn get_entry(&self, sequence: u64) -> Result<GetEntryResponse, ClientError> {
-        let req = self.request(GetEntryRequest { sequence });
-        Ok(self.inner.clone().get_entry(req).await?.into_inner())
+        let req = GetEntryRequest { sequence };
+        self.read(req, |mut c, r| async move { c.get_entry(r).await })
+            .await
     }
 
     /// One page of agreements matching a filter.
@@ -524,8 +595,8 @@ impl Client {
         &self,
         req: ListAgreementsRequest,
     ) -> Result<ListAgreementsResponse, ClientError> {
-        let req = self.request(req);
-        Ok(self.inner.clone().list_agreements(req).await?.into_inner())
+        self.read(req, |mut c, r| async move { c.list_agreements(r).await })
+            .await
     }
 
     /// One page of reports matching a filter.
@@ -533,8 +604,8 @@ impl Client {
         &self,
         req: QueryReportsRequest,
     ) -> Result<QueryReportsResponse, ClientError> {
-        let req = self.request(req);
-        Ok(self.inner.clone().query_reports(req).await?.into_inner())
+        self.read(req, |mut c, r| async move { c.query_reports(r).await })
+            .await
     }
 
     /// Every report matching a filter (at most `limit`, 0 = all), paging
@@ -701,10 +772,11 @@ impl Client {
         from_sequence: u64,
         limit: u32,
     ) -> Result<ReadLogResponse, ClientError> {
-        let req = self.request(ReadLogRequest {
+        let req = ReadLogRequest {
             from_sequence,
             limit,
-        });
-        Ok(self.inner.clone().read_log(req).await?.into_inner())
+        };
+        self.read(req, |mut c, r| async move { c.read_log(r).await })
+            .await
     }
 }

@@ -14,13 +14,15 @@
 
 pub mod acled;
 mod apply;
-mod countries;
+pub(crate) mod countries;
 pub mod jsonl;
+mod replay;
 
 use std::{
     fmt,
     io::{BufRead, BufReader, Read},
     path::Path,
+    sync::{Arc, atomic::AtomicBool},
 };
 
 use indicatif::ProgressBar;
@@ -60,6 +62,9 @@ pub struct ImportOptions {
     /// The file's name in error messages and correction reasons.
     pub file_label: String,
     pub on_error: Option<ErrorSink>,
+    /// Checked between rows: once true, the import stops there and the
+    /// summary says where (`truce import` sets it on Ctrl-C).
+    pub interrupt: Option<Arc<AtomicBool>>,
 }
 
 impl Default for ImportOptions {
@@ -69,6 +74,7 @@ impl Default for ImportOptions {
             progress: ProgressBar::hidden(),
             file_label: "-".into(),
             on_error: None,
+            interrupt: None,
         }
     }
 }
@@ -101,6 +107,43 @@ pub struct ImportSummary {
     pub failed: u64,
     /// Every failure, in the order they happened.
     pub errors: Vec<RowError>,
+    /// Set when the run stopped before the end of the file.
+    pub stopped: Option<Stopped>,
+}
+
+/// Where and why an import stopped before the end of its file. Every line
+/// up to `line` is in; re-running the file is safe (what is in is found
+/// and not written again).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stopped {
+    /// The last line whose writes all came back (0: none).
+    pub line: u64,
+    /// The highest sequence a receipt named (0: none).
+    pub sequence: u64,
+    pub cause: StopCause,
+}
+
+/// Why an import stopped early.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StopCause {
+    /// The caller set [`ImportOptions::interrupt`].
+    Interrupted,
+    /// The server or the connection failed (the message).
+    Failed(String),
+}
+
+impl fmt::Display for Stopped {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let why = match &self.cause {
+            StopCause::Interrupted => "interrupted".to_owned(),
+            StopCause::Failed(e) => e.clone(),
+        };
+        write!(
+            f,
+            "stopped after line {} (sequence {}): {why}; re-running the file is safe: what is in is found, not written again",
+            self.line, self.sequence
+        )
+    }
 }
 
 impl fmt::Display for ImportSummary {
@@ -114,9 +157,10 @@ impl fmt::Display for ImportSummary {
 }
 
 /// Imports `input` through `client`. Row failures (bad lines, rejected
-/// writes) are in the summary; an error is returned only when the import
-/// cannot go on (the file cannot be read, an ACLED header lacks columns,
-/// the server is unavailable or fails).
+/// writes) are in the summary; so is a stop before the end (interrupted,
+/// or the server or the connection failed: [`ImportSummary::stopped`]).
+/// An error is returned only when the import cannot start (an ACLED header
+/// lacks columns) or the file cannot be read.
 pub async fn import<R: Read>(
     client: &Client,
     format: Format,
@@ -124,12 +168,27 @@ pub async fn import<R: Read>(
     options: ImportOptions,
 ) -> Result<ImportSummary, ClientError> {
     let mut run = Run::new(client, options);
-    match format {
-        Format::Jsonl => jsonl_rows(&mut run, input).await?,
-        Format::AcledCsv => acled_rows(&mut run, input).await?,
+    let rows = match format {
+        Format::Jsonl => jsonl_rows(&mut run, input).await,
+        Format::AcledCsv => acled_rows(&mut run, input).await,
+    };
+    let done = match rows {
+        Ok(()) if !run.stopped() => run.claims().await.map_err(Failure::Server),
+        other => other,
+    };
+    match done {
+        Ok(()) => {}
+        Err(Failure::Server(e)) => run.halt(&e),
+        Err(Failure::Input(e)) => return Err(e),
     }
-    run.claims().await?;
     Ok(run.finish())
+}
+
+/// Why a run over rows ended early: its input (an error) or the server
+/// (in the summary).
+enum Failure {
+    Input(ClientError),
+    Server(ClientError),
 }
 
 /// [`import`] of a file; the label defaults to its path.
@@ -151,7 +210,7 @@ fn read_error(label: &str, e: impl fmt::Display) -> ClientError {
     ClientError::Request(format!("cannot read {label}: {e}"))
 }
 
-async fn jsonl_rows<R: Read>(run: &mut Run<'_>, input: R) -> Result<(), ClientError> {
+async fn jsonl_rows<R: Read>(run: &mut Run<'_>, input: R) -> Result<(), Failure> {
     let mut reader = BufReader::new(input);
     let mut buf = Vec::new();
     let (mut line, mut offset) = (0u64, 0u64);
@@ -159,7 +218,7 @@ async fn jsonl_rows<R: Read>(run: &mut Run<'_>, input: R) -> Result<(), ClientEr
         buf.clear();
         let n = reader
             .read_until(b'\n', &mut buf)
-            .map_err(|e| read_error(run.label(), e))?;
+            .map_err(|e| Failure::Input(read_error(run.label(), e)))?;
         if n == 0 {
             break;
         }
@@ -170,20 +229,20 @@ async fn jsonl_rows<R: Read>(run: &mut Run<'_>, input: R) -> Result<(), ClientEr
             Ok(text) => jsonl::parse(text.trim()).map(|l| Row::jsonl(Format::Jsonl, l)),
             Err(e) => Err(format!("not UTF-8: {e}")),
         };
-        run.row(line, row).await?;
+        run.row(line, row).await.map_err(Failure::Server)?;
         run.progress().set_position(offset);
     }
     Ok(())
 }
 
-async fn acled_rows<R: Read>(run: &mut Run<'_>, input: R) -> Result<(), ClientError> {
+async fn acled_rows<R: Read>(run: &mut Run<'_>, input: R) -> Result<(), Failure> {
     let mut reader = csv::ReaderBuilder::new().flexible(true).from_reader(input);
     let names = reader
         .headers()
-        .map_err(|e| read_error(run.label(), e))?
+        .map_err(|e| Failure::Input(read_error(run.label(), e)))?
         .clone();
     let header = acled::Header::new(&names)
-        .map_err(|e| ClientError::Request(format!("{}:1: {e}", run.label())))?;
+        .map_err(|e| Failure::Input(ClientError::Request(format!("{}:1: {e}", run.label()))))?;
     let mut record = csv::StringRecord::new();
     while !run.stopped() {
         let row = match reader.read_record(&mut record) {
@@ -195,14 +254,14 @@ async fn acled_rows<R: Read>(run: &mut Run<'_>, input: R) -> Result<(), ClientEr
                 (line, row)
             }
             Err(e) if matches!(e.kind(), csv::ErrorKind::Io(_)) => {
-                return Err(read_error(run.label(), e));
+                return Err(Failure::Input(read_error(run.label(), e)));
             }
             Err(e) => (
                 e.position().map_or(0, csv::Position::line),
                 Err(e.to_string()),
             ),
         };
-        run.row(row.0, row.1).await?;
+        run.row(row.0, row.1).await.map_err(Failure::Server)?;
         run.progress().set_position(reader.position().byte());
     }
     Ok(())
@@ -236,6 +295,7 @@ mod tests {
             unchanged: 2,
             failed: 4,
             errors: vec![],
+            stopped: None,
         };
         assert_eq!(
             s.to_string(),

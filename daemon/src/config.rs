@@ -25,9 +25,9 @@ pub const DEFAULT_CACHE_BYTES: u64 = 256 * 1024 * 1024;
 /// for reads' small requests.
 pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 1024 * 1024;
 /// Requests per second per token (and for all anonymous callers together).
-pub const DEFAULT_RATE_LIMIT_PER_SEC: u32 = 1000;
+pub const DEFAULT_RATE_LIMIT_PER_SEC: u32 = 20_000;
 /// Requests a caller may make at once before the rate applies.
-pub const DEFAULT_RATE_LIMIT_BURST: u32 = 2000;
+pub const DEFAULT_RATE_LIMIT_BURST: u32 = 40_000;
 /// Concurrent HTTP/2 streams (calls) per connection.
 pub const DEFAULT_MAX_CONCURRENT_STREAMS: u32 = 100;
 /// Deadline of a unary call.
@@ -169,14 +169,14 @@ pub const SETTINGS: &[Setting] = &[
         key: "rate_limit_per_sec",
         flag: "--rate-limit-per-sec",
         env: "TRUCE_RATE_LIMIT_PER_SEC",
-        default: "1000",
+        default: "20000",
         help: "requests per second per token, all anonymous callers sharing one (more: RESOURCE_EXHAUSTED; 0: no limit)",
     },
     Setting {
         key: "rate_limit_burst",
         flag: "--rate-limit-burst",
         env: "TRUCE_RATE_LIMIT_BURST",
-        default: "2000",
+        default: "40000",
         help: "requests a caller may make at once before the rate applies",
     },
     Setting {

@@ -10,7 +10,8 @@ use crate::{Client, export};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Format {
-    /// One report view per line, proto3 JSON.
+    /// One report view per line, proto3 JSON, with the entries behind it
+    /// (what `truce import` sends again).
     Jsonl,
     /// A FeatureCollection of report points (QGIS, web maps).
     Geojson,
@@ -40,7 +41,9 @@ pub async fn run(client: &Client, flags: ExportFlags) -> Result<(), CliError> {
     match flags.format {
         Format::Jsonl => {
             for v in &views {
-                let line = serde_json::to_string(v).map_err(|e| CliError::Usage(e.to_string()))?;
+                let entries = export::entries_of(client, v).await?;
+                let line =
+                    export::jsonl_line(v, &entries).map_err(|e| CliError::Usage(e.to_string()))?;
                 writeln!(out, "{line}")?;
             }
         }

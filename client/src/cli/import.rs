@@ -1,11 +1,17 @@
 //! `truce import --format jsonl|acled-csv FILE`: the flags, a progress bar
-//! on a terminal, failed rows on stderr as `FILE:LINE: reason` while the
-//! good ones land, and a summary line (exit 2 if any row failed). The work
-//! is the library's (`crate::import`).
+//! on a terminal (none when piped), failed rows on stderr as
+//! `FILE:LINE: reason` while the good ones land, and a summary line (exit 2
+//! if any row failed). Ctrl-C stops between rows; a run that stops early
+//! (Ctrl-C: exit 130; the server failed: exit 1) says where on stderr.
+//! The work is the library's (`crate::import`).
 
 use std::{
     io::{IsTerminal, Read, Write},
     process::ExitCode,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
 };
 
 use clap::Args;
@@ -14,7 +20,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use super::{CliError, terminal};
 use crate::{
     Client,
-    import::{self, Format, ImportOptions},
+    import::{self, Format, ImportOptions, StopCause},
 };
 
 /// `truce import`.
@@ -29,8 +35,21 @@ pub struct ImportFlags {
     pub strict: bool,
 }
 
+/// A flag set on Ctrl-C (SIGINT), from now on: the run stops cleanly
+/// between two writes instead of dying in the middle of one.
+pub fn interrupt_flag() -> Arc<AtomicBool> {
+    let flag = Arc::new(AtomicBool::new(false));
+    let set = Arc::clone(&flag);
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            set.store(true, Ordering::Relaxed);
+        }
+    });
+    flag
+}
+
 /// A bar on stderr when it is a terminal, else nothing.
-fn progress_bar(len: Option<u64>) -> ProgressBar {
+pub fn progress_bar(len: Option<u64>) -> ProgressBar {
     if !std::io::stderr().is_terminal() {
         return ProgressBar::hidden();
     }
@@ -57,8 +76,12 @@ pub async fn run(client: &Client, json: bool, flags: ImportFlags) -> Result<Exit
         on_error: Some(Box::new(move |e| {
             shown.suspend(|| terminal::eprintln(format_args!("{label}:{}: {}", e.line, e.reason)));
         })),
+        interrupt: Some(interrupt_flag()),
     };
     let summary = import::import(client, flags.format, input, options).await?;
+    if let Some(stopped) = &summary.stopped {
+        terminal::eprintln(format_args!("truce: {}: {stopped}", flags.file));
+    }
     if json {
         let counts = serde_json::json!({
             "new": summary.new,
@@ -70,9 +93,10 @@ pub async fn run(client: &Client, json: bool, flags: ImportFlags) -> Result<Exit
     } else {
         writeln!(terminal::stdout(), "{summary}")?;
     }
-    Ok(if summary.failed > 0 {
-        ExitCode::from(2)
-    } else {
-        ExitCode::SUCCESS
+    Ok(match summary.stopped.as_ref().map(|s| &s.cause) {
+        Some(StopCause::Interrupted) => ExitCode::from(130),
+        Some(StopCause::Failed(_)) => ExitCode::from(1),
+        None if summary.failed > 0 => ExitCode::from(2),
+        None => ExitCode::SUCCESS,
     })
 }

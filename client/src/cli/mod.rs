@@ -384,7 +384,7 @@ async fn run(args: Args) -> Result<ExitCode, CliError> {
         }
         Command::Submit { file, keep_going } => {
             let client = server.connect().await?;
-            return submit::run(&client, &out, &file, keep_going).await;
+            return submit::run(&client, args.json, &file, keep_going).await;
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -289,7 +289,11 @@ pub fn report(row: &[String]) -> Result<Report, String> {
     }
     let start = date(at(row, "event_date"))?;
     let precision = time_precision_of(at(row, "time_precision"))?;
-    let alleged_perpetrators = parties(at(row, "actor1"));
+    let alleged_perpetrators = parties(&format!(
+        "{}; {}",
+        at(row, "actor1"),
+        at(row, "assoc_actor_1")
+    ));
     let attribution = if alleged_perpetrators.is_empty() {
         AttributionStatus::Undetermined
     } else {
@@ -311,8 +315,19 @@ pub fn report(row: &[String]) -> Result<Report, String> {
         return Err("source is empty: a report needs at least one source".into());
     }
     let fatalities = count("fatalities", at(row, "fatalities"))?;
+    let (own_id, tags) = record_id_tag(at(row, "tags"));
+    // Our own record exported (no ACLED id of its own): its id, no ACLED id.
+    let external_ids = if own_id.as_deref() == Some(event_id) {
+        Vec::new()
+    } else {
+        vec![ExternalId {
+            scheme: ExternalIdScheme::Acled.into(),
+            value: event_id.to_owned(),
+            scheme_name: String::new(),
+        }]
+    };
     Ok(Report {
-        id: report_id(event_id),
+        id: own_id.unwrap_or_else(|| report_id(event_id)),
         occurred: Some(TimeInterval {
             start: Some(start),
             end: None,
@@ -324,7 +339,11 @@ pub fn report(row: &[String]) -> Result<Report, String> {
         target_class: target_class_of(at(row, "civilian_targeting")).into(),
         interception: Interception::Unknown.into(),
         alleged_perpetrators,
-        affected_parties: parties(at(row, "actor2")),
+        affected_parties: parties(&format!(
+            "{}; {}",
+            at(row, "actor2"),
+            at(row, "assoc_actor_2")
+        )),
         reported_by: REPORTED_BY.into(),
         attribution: attribution.into(),
         harm: fatalities.map(|f| Harm {
@@ -333,15 +352,25 @@ pub fn report(row: &[String]) -> Result<Report, String> {
         }),
         sources,
         notes: at(row, "notes").to_owned(),
-        tags: list(at(row, "tags")).collect(),
-        external_ids: vec![ExternalId {
-            scheme: ExternalIdScheme::Acled.into(),
-            value: event_id.to_owned(),
-            scheme_name: String::new(),
-        }],
+        tags,
+        external_ids,
         evidence_status: EvidenceStatus::Unverified.into(),
         ..Report::default()
     })
+}
+
+/// Our record id from the `truce_id=` tag `truce export` adds, and the
+/// other tags.
+fn record_id_tag(tags: &str) -> (Option<String>, Vec<String>) {
+    let mut id = None;
+    let mut rest = Vec::new();
+    for tag in list(tags) {
+        match tag.strip_prefix(export::RECORD_ID_TAG) {
+            Some(v) if is_id(v) && id.is_none() => id = Some(v.to_owned()),
+            _ => rest.push(tag),
+        }
+    }
+    (id, rest)
 }
 
 /// The correction paths of the fields behind an ACLED column.
@@ -351,10 +380,10 @@ fn paths_of(column: &str) -> &'static [&'static str] {
         "event_date" | "year" => &["occurred.start"],
         "time_precision" => &["occurred.precision"],
         "disorder_type" | "event_type" | "sub_event_type" => &["event_type"],
-        "actor1" => &["alleged_perpetrators"],
-        "actor2" => &["affected_parties"],
+        "actor1" | "assoc_actor_1" => &["alleged_perpetrators"],
+        "actor2" | "assoc_actor_2" => &["affected_parties"],
         "civilian_targeting" => &["target_class"],
-        "country" => &["location.country"],
+        "country" | "iso" => &["location.country"],
         "admin1" => &["location.admin1"],
         "admin2" => &["location.admin2"],
         "admin3" => &["location.admin3"],
@@ -551,7 +580,13 @@ mod tests {
         let exported = acled_row(&view(&first));
         let again = acled_row(&view(&report(&exported).unwrap()));
         assert_eq!(exported, again);
-        assert_eq!(at(&exported, "actor1"), "RU");
+        // ACLED's meanings: actor and country names, the numeric iso.
+        assert_eq!(at(&exported, "actor1"), "Military Forces of Russia");
+        assert_eq!(at(&exported, "actor2"), "Civilians (Ukraine)");
+        assert_eq!(at(&exported, "inter1"), "State forces");
+        assert_eq!(at(&exported, "interaction"), "State forces-Civilians");
+        assert_eq!(at(&exported, "country"), "Ukraine");
+        assert_eq!(at(&exported, "iso"), "804");
         assert_eq!(at(&exported, "civilian_targeting"), "Civilian targeting");
     }
 

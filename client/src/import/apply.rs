@@ -2,20 +2,29 @@
 //! or correct it, attach its missing sources and record its new status;
 //! claims (JSON Lines) after every row, once all the reports they name are
 //! in. Every write carries a request id derived from the row, so a re-run
-//! is answered as a duplicate or finds nothing to do.
+//! is answered as a duplicate or finds nothing to do. A line that carries
+//! the entries behind it (what `truce export` writes) sends those instead
+//! (`replay`).
 
-use std::collections::HashMap;
+use std::{
+    collections::HashMap,
+    sync::atomic::{AtomicU64, Ordering},
+};
 
 use pbjson_types::FieldMask;
 use sha2::{Digest, Sha256};
 use tonic::Code;
 use truce_proto::v1::{
     AddClaimRequest, AttachSourceRequest, Claim, CorrectReportRequest, Correction, EvidenceStatus,
-    EvidenceStatusChange, HistoryItem, Report, ReportView, SetStatusRequest, Source,
-    SourceAttachment, StatusChange, SubmitReportRequest, source_attachment, status_change,
+    EvidenceStatusChange, HistoryItem, Receipt, Report, ReportView, SetStatusRequest, Source,
+    SourceAttachment, StatusChange, SubmitReportRequest, entry::Payload as EntryPayload,
+    source_attachment, status_change,
 };
 
-use super::{Format, ImportOptions, ImportSummary, RowError, acled, jsonl};
+use super::{
+    Format, ImportOptions, ImportSummary, RowError, StopCause, Stopped, acled, jsonl,
+    replay::{self, Replay},
+};
 use crate::{Client, ClientError};
 
 /// A source row, mapped.
@@ -31,6 +40,7 @@ enum Kind {
     Jsonl {
         claims: Vec<Claim>,
         duplicate_of: Option<String>,
+        entries: Vec<truce_proto::v1::Entry>,
     },
 }
 
@@ -67,6 +77,7 @@ impl Row {
             kind: Kind::Jsonl {
                 claims: line.claims,
                 duplicate_of: line.duplicate_of,
+                entries: line.entries,
             },
         }
     }
@@ -116,7 +127,13 @@ pub struct Run<'a> {
     claims: Vec<PendingClaim>,
     /// Claim id (or content, without an id) → index in `claims`.
     claim_keys: HashMap<String, usize>,
+    replay: Replay,
     stopped: bool,
+    halted: Option<StopCause>,
+    /// The last line whose writes all came back, and the highest sequence
+    /// a receipt named: where an interrupted run stopped.
+    last_line: u64,
+    last_sequence: AtomicU64,
 }
 
 impl<'a> Run<'a> {
@@ -128,13 +145,42 @@ impl<'a> Run<'a> {
             errors: Vec::new(),
             claims: Vec::new(),
             claim_keys: HashMap::new(),
+            replay: Replay::default(),
             stopped: false,
+            halted: None,
+            last_line: 0,
+            last_sequence: AtomicU64::new(0),
         }
     }
 
-    /// True once `strict` met a failure.
+    /// The last line done and the highest sequence written or found.
+    fn position(&self) -> (u64, u64) {
+        (self.last_line, self.last_sequence.load(Ordering::Relaxed))
+    }
+
+    /// Notes a receipt's sequence; true when it wrote something.
+    fn note(&self, receipt: &Receipt) -> bool {
+        self.last_sequence
+            .fetch_max(receipt.sequence, Ordering::Relaxed);
+        !receipt.duplicate
+    }
+
+    /// True once `strict` met a failure, the run was interrupted or the
+    /// server failed.
     pub fn stopped(&self) -> bool {
-        self.stopped
+        self.stopped || self.halted.is_some() || self.interrupted()
+    }
+
+    fn interrupted(&self) -> bool {
+        self.options
+            .interrupt
+            .as_ref()
+            .is_some_and(|f| f.load(Ordering::Relaxed))
+    }
+
+    /// Stops the run: the server or the connection failed.
+    pub fn halt(&mut self, error: &ClientError) {
+        self.halted = Some(StopCause::Failed(error.to_string()));
     }
 
     pub fn label(&self) -> &str {
@@ -155,10 +201,16 @@ impl<'a> Run<'a> {
             }
         };
         let claims = match &row.kind {
-            Kind::Jsonl { claims, .. } => claims.clone(),
-            Kind::Acled => Vec::new(),
+            Kind::Jsonl {
+                claims, entries, ..
+            } if entries.is_empty() => claims.clone(),
+            _ => Vec::new(),
         };
-        match self.apply(line, &row).await {
+        let applied = match &row.kind {
+            Kind::Jsonl { entries, .. } if !entries.is_empty() => self.replay_row(line, &row).await,
+            _ => self.apply(line, &row).await,
+        };
+        match applied {
             Ok(outcome) => {
                 self.set(line, |_| outcome);
                 for claim in claims {
@@ -168,6 +220,7 @@ impl<'a> Run<'a> {
             Err(e) if e.is_usage() => self.fail(line, e.to_string()),
             Err(e) => return Err(e),
         }
+        self.last_line = line;
         let s = self.tally();
         self.options.progress.set_message(format!(
             "{} new, {} corrected, {} unchanged, {} failed",
@@ -239,7 +292,7 @@ impl<'a> Run<'a> {
                 with_proof: false,
             })
             .await?;
-        Ok(!receipt.duplicate)
+        Ok(self.note(&receipt))
     }
 
     /// Brings an existing report in line with the row; true when
@@ -276,7 +329,7 @@ impl<'a> Run<'a> {
                     with_proof: false,
                 })
                 .await?;
-            wrote |= !receipt.duplicate;
+            wrote |= self.note(&receipt);
         }
 
         let missing: Vec<Source> = match &row.kind {
@@ -302,7 +355,7 @@ impl<'a> Run<'a> {
                     with_proof: false,
                 })
                 .await?;
-            wrote |= !receipt.duplicate;
+            wrote |= self.note(&receipt);
         }
 
         if let Kind::Jsonl { duplicate_of, .. } = &row.kind
@@ -322,7 +375,7 @@ impl<'a> Run<'a> {
                     with_proof: false,
                 })
                 .await?;
-            wrote |= !receipt.duplicate;
+            wrote |= self.note(&receipt);
         }
         Ok(wrote)
     }
@@ -361,8 +414,68 @@ impl<'a> Run<'a> {
         }
     }
 
-    /// Adds the queued claims, in the order they first appeared.
+    /// A line that carries its entries: checks its view against them, then
+    /// sends each again, holding claims and status changes back.
+    async fn replay_row(&mut self, line: u64, row: &Row) -> Result<Outcome, ClientError> {
+        let Kind::Jsonl {
+            claims, entries, ..
+        } = &row.kind
+        else {
+            return Ok(Outcome::Unchanged);
+        };
+        if let Some(why) = replay::view_disagrees(claims, entries) {
+            return Err(ClientError::Request(why));
+        }
+        let mut outcome = Outcome::Unchanged;
+        for entry in entries {
+            if replay::held_back(entry) {
+                self.replay.hold(line, entry.clone());
+                continue;
+            }
+            let receipt = self.replay.send(self.client, entry).await?;
+            if self.note(&receipt) {
+                let creates = matches!(entry.payload, Some(EntryPayload::Report(_)));
+                outcome = if creates || outcome == Outcome::New {
+                    Outcome::New
+                } else {
+                    Outcome::Corrected
+                };
+            }
+        }
+        Ok(outcome)
+    }
+
+    /// Sends the held-back entries (claims, status changes) in the order
+    /// they were first recorded.
+    async fn held(&mut self) -> Result<(), ClientError> {
+        for (line, entry) in self.replay.take_held() {
+            if self.stopped {
+                break;
+            }
+            match self.replay.send(self.client, &entry).await {
+                Ok(receipt) => {
+                    if self.note(&receipt) {
+                        self.set(line, |o| match o {
+                            Some(Outcome::Unchanged) | None => Outcome::Corrected,
+                            Some(other) => other,
+                        });
+                    }
+                    self.last_line = self.last_line.max(line);
+                }
+                Err(e) if e.is_usage() => {
+                    let what = format!("entry {} ({})", entry.sequence, entry.request_id);
+                    self.fail(line, format!("{what}: {e}"));
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
+    /// Adds the queued claims and held entries, in the order they first
+    /// appeared.
     pub async fn claims(&mut self) -> Result<(), ClientError> {
+        self.held().await?;
         let pending = std::mem::take(&mut self.claims);
         for p in pending {
             if self.stopped {
@@ -409,7 +522,7 @@ impl<'a> Run<'a> {
                 with_proof: false,
             })
             .await?;
-        Ok(!receipt.duplicate)
+        Ok(self.note(&receipt))
     }
 
     /// The claim with this id on the first record it names, if any.
@@ -448,8 +561,18 @@ impl<'a> Run<'a> {
     /// The summary; clears the progress bar.
     pub fn finish(self) -> ImportSummary {
         self.options.progress.finish_and_clear();
+        let cause = match &self.halted {
+            Some(cause) => Some(cause.clone()),
+            None => self.interrupted().then_some(StopCause::Interrupted),
+        };
+        let (line, sequence) = self.position();
         ImportSummary {
             errors: self.errors.clone(),
+            stopped: cause.map(|cause| Stopped {
+                line,
+                sequence,
+                cause,
+            }),
             ..self.tally()
         }
     }

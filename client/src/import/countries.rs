@@ -42,6 +42,22 @@ pub fn code_of_name(name: &str) -> Option<&'static str> {
         .map(|(code, _, _)| *code)
 }
 
+/// ACLED's name of a country, by alpha-2 code.
+pub fn name_of(code: &str) -> Option<&'static str> {
+    COUNTRIES
+        .iter()
+        .find(|(c, _, _)| *c == code)
+        .map(|(_, name, _)| *name)
+}
+
+/// The ISO 3166-1 numeric code of a country, by alpha-2 code.
+pub fn numeric_of(code: &str) -> Option<u16> {
+    COUNTRIES
+        .iter()
+        .find(|(c, _, _)| *c == code)
+        .map(|(_, _, n)| *n)
+}
+
 /// The alpha-2 code of an ISO 3166-1 numeric code ("804", "51").
 pub fn code_of_numeric(iso: &str) -> Option<&'static str> {
     let n: u16 = iso.trim().parse().ok()?;
@@ -80,6 +96,11 @@ mod tests {
         assert_eq!(code("RU", "").as_deref(), Ok("RU"));
         assert_eq!(code("Ukrainia", "804").as_deref(), Ok("UA"));
         assert_eq!(code("", "051").as_deref(), Ok("AM"));
+        assert_eq!(
+            (name_of("UA"), numeric_of("UA")),
+            (Some("Ukraine"), Some(804))
+        );
+        assert_eq!((name_of("XX"), numeric_of("XX")), (None, None));
         let err = code("Atlantis", "999").unwrap_err();
         assert!(err.contains("\"Atlantis\""), "{err}");
         assert!(

@@ -1,9 +1,13 @@
 //! JSON Lines back to reports: each line a report view as `truce export
-//! --format jsonl` writes it, or a bare report, in proto3 JSON. Pure: a
-//! line in, the report, its claims and status out; and, for a line whose
+//! --format jsonl` writes it (with the entries behind it under
+//! `"entries"`), or a bare report, in proto3 JSON. Pure: a line in, the
+//! report, its claims, status and entries out; and, for a line whose
 //! report already exists, which correctable fields differ.
 
-use truce_proto::v1::{Claim, Report, ReportView};
+use truce_proto::v1::{Claim, Entry, Report, ReportView};
+
+/// The key under which an exported line carries its entries.
+pub const ENTRIES_KEY: &str = "entries";
 
 /// One parsed line.
 #[derive(Debug, Clone)]
@@ -16,17 +20,24 @@ pub struct Line {
     /// What the line says, serialized canonically (key order and
     /// whitespace of the file do not matter; the view's history does not).
     pub canonical: String,
+    /// The entries behind the view, in log order (empty: none given).
+    pub entries: Vec<Entry>,
 }
 
 /// Parses a line: an object with a "report" key is a ReportView, any
 /// other object a Report.
 pub fn parse(text: &str) -> Result<Line, String> {
-    let value: serde_json::Value =
+    let mut value: serde_json::Value =
         serde_json::from_str(text).map_err(|e| format!("not JSON: {e}"))?;
-    let is_view = value
-        .as_object()
-        .ok_or_else(|| "a line must be a JSON object".to_owned())?
-        .contains_key("report");
+    let object = value
+        .as_object_mut()
+        .ok_or_else(|| "a line must be a JSON object".to_owned())?;
+    let is_view = object.contains_key("report");
+    let entries: Vec<Entry> = match object.remove(ENTRIES_KEY) {
+        Some(_) if !is_view => return Err("\"entries\" belong to a report view".into()),
+        Some(e) => serde_json::from_value(e).map_err(|e| format!("not entries: {e}"))?,
+        None => Vec::new(),
+    };
     let view = if is_view {
         let v: ReportView =
             serde_json::from_value(value).map_err(|e| format!("not a report view: {e}"))?;
@@ -49,6 +60,7 @@ pub fn parse(text: &str) -> Result<Line, String> {
         claims: view.claims,
         duplicate_of: is_view.then_some(view.duplicate_of),
         canonical,
+        entries,
     })
 }
 

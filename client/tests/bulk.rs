@@ -1,0 +1,377 @@
+//! The bulk commands run as a user would, against daemons started
+//! in-process on 127.0.0.1:0: an export re-imported into its own store
+//! writes nothing and recreates the same records in an empty one (server-
+//! assigned ids, claims, status changes, sources and corrections too); a
+//! rate-limited daemon slows a bulk run instead of stopping it; `submit
+//! --file` streams its receipts and, interrupted, says where it stopped.
+
+use std::{
+    io::{BufRead, BufReader},
+    path::Path,
+    process::{Command, Stdio},
+};
+
+use truce_client::Client;
+use truce_daemon::{Daemon, Running, Settings, test_settings};
+use truce_proto::v1::{
+    AddClaimRequest, AttachSourceRequest, Claim, ClaimKind, CorrectReportRequest, Correction,
+    Envelope, EvidenceStatus, EvidenceStatusChange, QueryReportsRequest, ReportView,
+    SetStatusRequest, Source, SourceAttachment, SourceKind, StatusChange, envelope::Kind,
+    source_attachment, status_change,
+};
+
+const SEED: &str = include_str!("../../examples/seed-scenario.jsonl");
+
+async fn daemon(dir: &Path, change: impl FnOnce(&mut Settings)) -> (Running, Client) {
+    let mut settings = test_settings(dir);
+    change(&mut settings);
+    let running = Daemon::new(settings).start().await.expect("daemon starts");
+    let client = Client::connect(running.url()).await.expect("connects");
+    (running, client)
+}
+
+fn truce(server: &str, args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_truce"))
+        .env("TRUCE_SERVER", server)
+        .args(args)
+        .output()
+        .expect("truce runs")
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+async fn log_len(client: &Client) -> u64 {
+    client.read_log(1, 1).await.expect("log").durable_sequence
+}
+
+fn seed_line(n: usize) -> Envelope {
+    serde_json::from_str(SEED.lines().nth(n).expect("a seed line")).expect("an envelope")
+}
+
+/// The seed, then a report whose id the server assigns, with a correction,
+/// an attached source, a DUPLICATE status and a claim (id assigned too).
+async fn seed_with_server_ids(url: &str, client: &Client) -> String {
+    let dir = tempfile::tempdir().expect("as set up");
+    let file = dir.path().join("seed.jsonl");
+    std::fs::write(&file, SEED).expect("as set up");
+    let out = truce(
+        url,
+        &["submit", "--file", file.to_str().expect("as set up")],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let Some(Kind::Report(mut req)) = seed_line(1).kind else {
+        panic!("line 2 is a report")
+    };
+    req.request_id = "extra-report".into();
+    req.report.as_mut().expect("as set up").id.clear();
+    let id = client
+        .submit_report(req)
+        .await
+        .expect("as set up")
+        .record_id;
+    assert!(id.starts_with("report-"), "{id}");
+    let mut values = seed_line(1);
+    let Some(Kind::Report(r)) = values.kind.take() else {
+        unreachable!()
+    };
+    let mut values = r.report.expect("as set up");
+    values.notes = "corrected notes".into();
+    let correction = Correction {
+        report_id: id.clone(),
+        fields: Some(pbjson_types::FieldMask {
+            paths: vec!["notes".into()],
+        }),
+        values: Some(values),
+        reason: "a typo".into(),
+        sources: vec![],
+    };
+    client
+        .correct_report(CorrectReportRequest {
+            correction: Some(correction),
+            ..Default::default()
+        })
+        .await
+        .expect("as set up");
+    let source = Source {
+        kind: SourceKind::Satellite.into(),
+        url: "https://example.org/imagery/extra".into(),
+        reliability: 1,
+        credibility: 1,
+        ..Source::default()
+    };
+    client
+        .attach_source(AttachSourceRequest {
+            attachment: Some(SourceAttachment {
+                target: Some(source_attachment::Target::ReportId(id.clone())),
+                source: Some(source.clone()),
+                note: String::new(),
+            }),
+            ..Default::default()
+        })
+        .await
+        .expect("as set up");
+    client
+        .set_status(SetStatusRequest {
+            status: Some(StatusChange {
+                target: Some(status_change::Target::ReportId(id.clone())),
+                change: Some(status_change::Change::Evidence(EvidenceStatusChange {
+                    status: EvidenceStatus::Duplicate.into(),
+                    duplicate_of: "seed-report-1".into(),
+                })),
+                reason: "the same strike".into(),
+                ..StatusChange::default()
+            }),
+            ..Default::default()
+        })
+        .await
+        .expect("as set up");
+    let Some(Kind::Claim(claim)) = seed_line(6).kind else {
+        panic!("line 7 is a claim")
+    };
+    let mut claim = claim.claim.expect("as set up");
+    claim.id.clear();
+    claim.kind = ClaimKind::Denial.into();
+    claim.report_ids = vec![id.clone(), "seed-report-2".into()];
+    claim.sources = vec![source];
+    client
+        .add_claim(AddClaimRequest {
+            claim: Some(claim),
+            ..Default::default()
+        })
+        .await
+        .expect("as set up");
+    id
+}
+
+async fn views(client: &Client) -> Vec<ReportView> {
+    client
+        .query_all_reports(QueryReportsRequest::default(), 0)
+        .await
+        .expect("as set up")
+}
+
+/// A view as another store would hold it: server-assigned ids and the
+/// entries' bookkeeping left out.
+fn comparable(v: &ReportView) -> (Option<truce_proto::v1::Report>, Vec<Claim>, usize) {
+    let mut report = v.report.clone();
+    if let Some(r) = report.as_mut().filter(|r| r.id.starts_with("report-")) {
+        r.id.clear();
+    }
+    let claims = v
+        .claims
+        .iter()
+        .map(|c| Claim {
+            id: String::new(),
+            report_ids: c
+                .report_ids
+                .iter()
+                .map(|r| {
+                    if r.starts_with("report-") {
+                        "?".into()
+                    } else {
+                        r.clone()
+                    }
+                })
+                .collect(),
+            ..c.clone()
+        })
+        .collect();
+    (report, claims, v.history.len())
+}
+
+fn import(url: &str, file: &Path) -> std::process::Output {
+    truce(
+        url,
+        &[
+            "import",
+            "--format",
+            "jsonl",
+            file.to_str().expect("as set up"),
+        ],
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_export_reimported_writes_nothing_and_recreates_its_records_elsewhere() {
+    let dir = tempfile::tempdir().expect("as set up");
+    let (a, ca) = daemon(&dir.path().join("a"), |_| {}).await;
+    let extra = seed_with_server_ids(&a.url(), &ca).await;
+    let out = truce(&a.url(), &["export", "--format", "jsonl"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let file = dir.path().join("r.jsonl");
+    std::fs::write(&file, &out.stdout).expect("as set up");
+
+    // The same store: nothing is written.
+    let before = log_len(&ca).await;
+    let first = views(&ca).await;
+    let out = import(&a.url(), &file);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stdout).trim(),
+        "imported 0 new, 0 corrected, 4 unchanged, 0 failed"
+    );
+    assert_eq!(log_len(&ca).await, before, "an own export writes nothing");
+    assert_eq!(views(&ca).await, first);
+
+    // An empty store (with the agreement the reports name): the same
+    // records, the same current views.
+    let (b, cb) = daemon(&dir.path().join("b"), |_| {}).await;
+    let Some(Kind::Agreement(agreement)) = seed_line(0).kind else {
+        panic!("line 1 is the agreement")
+    };
+    cb.record_agreement(agreement).await.expect("as set up");
+    let out = import(&b.url(), &file);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stdout).trim(),
+        "imported 4 new, 0 corrected, 0 unchanged, 0 failed"
+    );
+    let recreated = views(&cb).await;
+    let want: Vec<_> = first.iter().map(comparable).collect();
+    let got: Vec<_> = recreated.iter().map(comparable).collect();
+    assert_eq!(got, want);
+    for v in &first {
+        let id = &v.report.as_ref().expect("as set up").id;
+        if *id != extra {
+            let there = cb.get_report(id).await.expect("the same id");
+            assert_eq!(there.report, v.report);
+            assert_eq!(comparable(&there), comparable(v));
+        }
+    }
+    let moved = recreated
+        .iter()
+        .find(|v| v.created.as_ref().expect("as set up").request_id == "extra-report")
+        .expect("as set up");
+    assert_eq!(moved.duplicate_of, "seed-report-1");
+    assert_eq!(
+        moved.report.as_ref().expect("as set up").notes,
+        "corrected notes"
+    );
+
+    // Again into B, and B's export back into A: nothing either way.
+    let len_b = log_len(&cb).await;
+    assert!(import(&b.url(), &file).status.success());
+    assert_eq!(log_len(&cb).await, len_b);
+    let out = truce(&b.url(), &["export", "--format", "jsonl"]);
+    let back = dir.path().join("b.jsonl");
+    std::fs::write(&back, &out.stdout).expect("as set up");
+    let out = import(&a.url(), &back);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(log_len(&ca).await, before, "B's export of A's records");
+    a.shutdown().await.expect("as set up");
+    b.shutdown().await.expect("as set up");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rate_limited_daemon_slows_a_bulk_run_and_does_not_stop_it() {
+    let dir = tempfile::tempdir().expect("as set up");
+    let (d, client) = daemon(dir.path(), |s| {
+        s.rate_limit_per_sec = 100;
+        s.rate_limit_burst = 3;
+    })
+    .await;
+    let file = dir.path().join("seed.jsonl");
+    std::fs::write(&file, SEED).expect("as set up");
+    let out = truce(
+        &d.url(),
+        &["submit", "--file", file.to_str().expect("as set up")],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(log_len(&client).await, 12);
+    let out = truce(&d.url(), &["export", "--format", "jsonl"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    std::fs::write(&file, &out.stdout).expect("as set up");
+    let out = import(&d.url(), &file);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("3 unchanged, 0 failed"));
+    d.shutdown().await.expect("as set up");
+}
+
+#[test]
+fn the_default_rate_limit_is_above_a_local_bulk_run() {
+    let d = Settings::default();
+    assert!(d.rate_limit_per_sec >= 20_000 && d.rate_limit_burst >= 40_000);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn submit_streams_receipts_and_an_interrupted_run_says_where_it_stopped() {
+    let dir = tempfile::tempdir().expect("as set up");
+    let (d, _client) = daemon(dir.path(), |_| {}).await;
+    let Some(Kind::Agreement(agreement)) = seed_line(0).kind else {
+        panic!("line 1 is the agreement")
+    };
+    let lines: String = (0..3000)
+        .map(|i| {
+            let mut a = agreement.clone();
+            a.request_id.clear();
+            a.agreement.as_mut().expect("as set up").id = format!("bulk-{i}");
+            let e = Envelope {
+                kind: Some(Kind::Agreement(a)),
+            };
+            serde_json::to_string(&e).expect("as set up") + "\n"
+        })
+        .collect();
+    let file = dir.path().join("bulk.jsonl");
+    std::fs::write(&file, lines).expect("as set up");
+    let file = file.to_str().expect("as set up");
+
+    let mut child = Command::new(env!("CARGO_BIN_EXE_truce"))
+        .env("TRUCE_SERVER", d.url())
+        .args(["--json", "submit", "--file", file])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("as set up");
+    let mut stdout = BufReader::new(child.stdout.take().expect("as set up"));
+    let mut seen = Vec::new();
+    // Receipts arrive while the run goes on: five, then Ctrl-C.
+    while seen.len() < 5 {
+        let mut line = String::new();
+        assert!(
+            stdout.read_line(&mut line).expect("as set up") > 0,
+            "a receipt"
+        );
+        seen.push(line);
+    }
+    let kill = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("as set up");
+    assert!(kill.success());
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut stdout, &mut rest).expect("as set up");
+    seen.extend(rest.lines().map(str::to_owned));
+    let output = child.wait_with_output().expect("as set up");
+    assert_eq!(output.status.code(), Some(130), "{}", text(&output.stderr));
+    let n = seen.len();
+    assert!(n < 3000, "stopped before the end");
+    let last: serde_json::Value = serde_json::from_str(seen[n - 1].trim()).expect("as set up");
+    let stderr = text(&output.stderr);
+    assert!(
+        stderr.contains(&format!("submitted {n} written, 0 duplicate, 0 failed")),
+        "{stderr}"
+    );
+    let sequence = last["sequence"].as_str().expect("as set up");
+    assert!(
+        stderr.contains(&format!(
+            "stopped after line {n} (sequence {sequence}): interrupted"
+        )) && stderr.contains("re-running the file is safe"),
+        "{stderr}"
+    );
+
+    // Re-running: what was in comes back as duplicates (the lines carry no
+    // request id: it is derived from each line).
+    let again = truce(&d.url(), &["submit", "--file", file]);
+    assert!(again.status.success(), "{}", text(&again.stderr));
+    assert!(
+        text(&again.stderr).contains(&format!(
+            "submitted {} written, {n} duplicate, 0 failed",
+            3000 - n
+        )),
+        "{}",
+        text(&again.stderr)
+    );
+    d.shutdown().await.expect("as set up");
+}
