@@ -759,7 +759,7 @@ async fn export_jsonl_geojson_and_acled_csv() {
     assert_eq!(&r1[col("time_precision")], "1");
     assert_eq!(&r1[col("event_type")], "Explosions/Remote violence");
     assert_eq!(&r1[col("sub_event_type")], "Air/drone strike");
-    assert_eq!(&r1[col("actor1")], "UA");
+    assert_eq!(&r1[col("actor1")], "Military Forces of Ukraine");
     assert_eq!(&r1[col("admin1")], "Krasnodar Krai");
     assert_eq!(&r1[col("geo_precision")], "3");
     assert_eq!(&r1[col("fatalities")], "", "not reported is not 0");

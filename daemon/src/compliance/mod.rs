@@ -39,7 +39,6 @@ use crate::{
     store::{Store, keys},
     views,
 };
-pub use counts::NO_PERPETRATOR;
 use counts::Tally;
 
 /// How far before a period reports are looked for by their start time, so

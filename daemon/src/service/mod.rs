@@ -56,9 +56,6 @@ fn at_or_durable(store: &Store, field: &str, sequence: u64) -> Result<u64, crate
     }
 }
 
-/// Who submits entries when no tokens are configured.
-pub const ANONYMOUS_SUBMITTER: &str = crate::access::ANONYMOUS;
-
 /// The service state: the store for reads, the pipeline for writes.
 #[derive(Debug, Clone)]
 pub struct TruceService {
