@@ -149,9 +149,12 @@ pub enum TokenCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum KeyCommand {
-    /// Print the log's origin, key id, public key and verifier key (creating
-    /// the key if the data dir has none yet).
+    /// Print the log's origin, key id, public key and verifier key (an
+    /// existing key; nothing is created).
     Show,
+    /// Create the signing key (and the data dir) before the first start,
+    /// so that its verifier key can be pinned; refused if a key exists.
+    New,
 }
 
 impl Args {
@@ -281,49 +284,38 @@ pub async fn run(args: Args) -> Result<(), RunError> {
     telemetry::init(settings.log_format).map_err(RunError::Other)?;
     match args.command.unwrap_or(Command::Serve) {
         Command::Config | Command::Token(_) => Ok(()),
-        Command::Audit => {
-            let store = Store::open_with(&settings.data_dir, settings.store_options())?;
-            let dir = settings.data_dir.clone();
-            let report = tokio::task::spawn_blocking(move || crate::audit::run(&store, &dir))
-                .await
-                .map_err(|e| RunError::Other(e.to_string()))??;
-            println!(
-                "{} entries, root {}",
-                report.entries,
-                hex::encode(report.root)
-            );
-            match report.checkpoint {
-                Some((size, true)) => println!("last signed checkpoint (size {size}): matches"),
-                Some((size, false)) => {
-                    println!("last signed checkpoint (size {size}): DOES NOT MATCH")
-                }
-                None => println!("no signed checkpoint to compare with"),
-            }
-            match (&report.first_difference, report.checkpoint) {
-                (Some((seq, why)), _) => Err(RunError::Other(format!(
-                    "audit failed: first difference at sequence {seq}: {why}"
-                ))),
-                (None, Some((size, false))) => Err(RunError::Other(format!(
-                    "audit failed: the recomputed tree does not match the checkpoint at size {size}"
-                ))),
-                _ => {
-                    println!("the stored tree matches the entries");
-                    Ok(())
-                }
-            }
-        }
+        Command::Audit => audit(&settings).await,
         Command::Key(KeyCommand::Show) => {
-            let signer = signer(&settings)?;
-            let vkey = signer.verifier_key();
-            let key_id = vkey.split('+').nth(1).unwrap_or_default().to_owned();
-            println!("origin        {}", signer.name());
-            println!("key id        {key_id}");
-            println!("public key    {}", hex::encode(signer.public_key()));
-            println!("verifier key  {vkey}");
+            // Never made here: a wrong --data-dir must not print a new key
+            // as the log's. No key and no store: the data dir is wrong.
+            let path = settings.signing_key_path();
+            if !path.exists() && !Store::exists_in(&settings.data_dir) {
+                return Err(crate::store::StoreError::Missing {
+                    path: settings.data_dir.clone(),
+                }
+                .into());
+            }
+            print_key(&signer(&settings)?);
+            Ok(())
+        }
+        Command::Key(KeyCommand::New) => {
+            let path = settings.signing_key_path();
+            if path.exists() {
+                return Err(RunError::Other(format!(
+                    "signing key {} exists already (`truced key show` prints it)",
+                    path.display()
+                )));
+            }
+            std::fs::create_dir_all(&settings.data_dir)
+                .map_err(|e| RunError::Other(format!("{}: {e}", settings.data_dir.display())))?;
+            let signer =
+                crate::checkpoint::Signer::load_or_create(&path, settings.log_origin.as_deref())
+                    .map_err(|e| RunError::Other(e.to_string()))?;
+            print_key(&signer);
             Ok(())
         }
         Command::Backup { to, with_key } => {
-            let store = Store::open_with(&settings.data_dir, settings.store_options())?;
+            let store = Store::open_existing(&settings.data_dir, settings.store_options())?;
             let signer = signer(&settings)?;
             let m = tokio::task::spawn_blocking(move || {
                 // The daemon is stopped: no appends need the margin.
@@ -368,7 +360,7 @@ pub async fn run(args: Args) -> Result<(), RunError> {
             None => Err(RunError::Other("no signal handlers".into())),
         },
         Command::Reindex => {
-            let store = Store::open_with(&settings.data_dir, settings.store_options())?;
+            let store = Store::open_existing(&settings.data_dir, settings.store_options())?;
             let stats = tokio::task::spawn_blocking(move || store.reindex())
                 .await
                 .map_err(|e| RunError::Other(e.to_string()))??;
@@ -381,13 +373,57 @@ pub async fn run(args: Args) -> Result<(), RunError> {
     }
 }
 
-/// The log's signer from the settings (created in the data dir if absent).
+/// The log's signer from the settings; never created here (only `serve`
+/// and `key new` make a key).
 fn signer(settings: &Settings) -> Result<crate::checkpoint::Signer, RunError> {
-    std::fs::create_dir_all(&settings.data_dir)
-        .map_err(|e| RunError::Other(format!("{}: {e}", settings.data_dir.display())))?;
     let path = settings.signing_key_path();
-    crate::checkpoint::Signer::load_or_create(&path, settings.log_origin.as_deref())
+    crate::checkpoint::Signer::load(&path, settings.log_origin.as_deref())
         .map_err(|e| RunError::Other(e.to_string()))
+}
+
+/// `truced key show` / `key new`: origin, key id, public and verifier key.
+fn print_key(signer: &crate::checkpoint::Signer) {
+    let vkey = signer.verifier_key();
+    let key_id = vkey.split('+').nth(1).unwrap_or_default().to_owned();
+    println!("origin        {}", signer.name());
+    println!("key id        {key_id}");
+    println!("public key    {}", hex::encode(signer.public_key()));
+    println!("verifier key  {vkey}");
+}
+
+/// `truced audit`: the stored tree against the entries and the last
+/// checkpoint, of an existing store only (an empty one made here would
+/// pass, a false all-clear).
+async fn audit(settings: &Settings) -> Result<(), RunError> {
+    let store = Store::open_existing(&settings.data_dir, settings.store_options())?;
+    let dir = settings.data_dir.clone();
+    let report = tokio::task::spawn_blocking(move || crate::audit::run(&store, &dir))
+        .await
+        .map_err(|e| RunError::Other(e.to_string()))??;
+    println!(
+        "{} entries, root {}",
+        report.entries,
+        hex::encode(report.root)
+    );
+    match report.checkpoint {
+        Some((size, true)) => println!("last signed checkpoint (size {size}): matches"),
+        Some((size, false)) => {
+            println!("last signed checkpoint (size {size}): DOES NOT MATCH")
+        }
+        None => println!("no signed checkpoint to compare with"),
+    }
+    match (&report.first_difference, report.checkpoint) {
+        (Some((seq, why)), _) => Err(RunError::Other(format!(
+            "audit failed: first difference at sequence {seq}: {why}"
+        ))),
+        (None, Some((size, false))) => Err(RunError::Other(format!(
+            "audit failed: the recomputed tree does not match the checkpoint at size {size}"
+        ))),
+        _ => {
+            println!("the stored tree matches the entries");
+            Ok(())
+        }
+    }
 }
 
 /// `truced token new`: the token once, then the config lines (hash only).

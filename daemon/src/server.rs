@@ -69,6 +69,23 @@ impl Daemon {
         crate::access::exposure(&settings)?;
         let tls = crate::tls::server_config(&settings)?;
         let access = Arc::new(crate::access::Access::new(&settings));
+        // The listeners before the store and the key: a port in use fails
+        // before the data dir or a key is created.
+        let listener =
+            TcpListener::bind(settings.listen)
+                .await
+                .map_err(|source| StartError::Bind {
+                    addr: settings.listen,
+                    source,
+                })?;
+        let local_addr = listener.local_addr().map_err(|source| StartError::Bind {
+            addr: settings.listen,
+            source,
+        })?;
+        let metrics_listener = match settings.metrics_listen {
+            Some(addr) => Some((addr, crate::metrics::MetricsEndpoint::bind(addr).await?)),
+            None => None,
+        };
         let store = Arc::new(Store::open_with(
             &settings.data_dir,
             settings.store_options(),
@@ -85,17 +102,6 @@ impl Daemon {
             self.maintain_tree,
             space.clone(),
         )?;
-        let listener =
-            TcpListener::bind(settings.listen)
-                .await
-                .map_err(|source| StartError::Bind {
-                    addr: settings.listen,
-                    source,
-                })?;
-        let local_addr = listener.local_addr().map_err(|source| StartError::Bind {
-            addr: settings.listen,
-            source,
-        })?;
 
         let (health, health_service) = tonic_health::server::health_reporter();
         health.set_serving::<TruceServer<TruceService>>().await;
@@ -113,9 +119,9 @@ impl Daemon {
         let (feed, feed_task) =
             crate::subscribe::Feed::start(Arc::clone(&store), streams_rx.clone());
         let errors = crate::metrics::Errors::default();
-        let metrics = match settings.metrics_listen {
+        let metrics = match metrics_listener {
             None => None,
-            Some(addr) => {
+            Some((addr, listener)) => {
                 let registry = crate::metrics::Metrics::new(
                     &commit.stats().metrics,
                     &errors,
@@ -125,7 +131,11 @@ impl Daemon {
                         data_dir: settings.data_dir.clone(),
                     },
                 );
-                Some(crate::metrics::MetricsEndpoint::start(addr, Arc::new(registry)).await?)
+                Some(crate::metrics::MetricsEndpoint::start(
+                    addr,
+                    listener,
+                    Arc::new(registry),
+                )?)
             }
         };
         let service = TruceServer::new(
