@@ -89,6 +89,26 @@ pub struct Args {
     /// Deadline of a unary call, ms; 0: none [default: 30000].
     #[arg(long, env = "TRUCE_REQUEST_TIMEOUT_MS", global = true)]
     pub request_timeout_ms: Option<u64>,
+    /// Bytes buffered toward clients, all streams together, MiB [default: 64].
+    #[arg(long, env = "TRUCE_STREAM_BUFFER_MB", global = true, value_parser = clap::value_parser!(u64).range(1..=(1 << 44)))]
+    pub stream_buffer_mb: Option<u64>,
+    /// How long a stream waits for its client to read before it ends with
+    /// RESOURCE_EXHAUSTED, ms [default: 30000].
+    #[arg(long, env = "TRUCE_STREAM_STALL_TIMEOUT_MS", global = true)]
+    pub stream_stall_timeout_ms: Option<u64>,
+    /// A new connection's opening (TLS, HTTP/2 preface), at most, ms; 0:
+    /// no limit [default: 10000].
+    #[arg(long, env = "TRUCE_HANDSHAKE_TIMEOUT_MS", global = true)]
+    pub handshake_timeout_ms: Option<u64>,
+    /// Close a connection that sends nothing this long, s; 0: never [default: 300].
+    #[arg(long, env = "TRUCE_IDLE_TIMEOUT_SECS", global = true)]
+    pub idle_timeout_secs: Option<u64>,
+    /// HTTP/2 and TCP keepalive interval, s; 0: off [default: 60].
+    #[arg(long, env = "TRUCE_KEEPALIVE_INTERVAL_SECS", global = true)]
+    pub keepalive_interval_secs: Option<u64>,
+    /// Close a connection whose keepalive ping goes unanswered this long, s [default: 20].
+    #[arg(long, env = "TRUCE_KEEPALIVE_TIMEOUT_SECS", global = true)]
+    pub keepalive_timeout_secs: Option<u64>,
     #[command(subcommand)]
     pub command: Option<Command>,
 }
@@ -227,7 +247,31 @@ impl Args {
         if let Some(v) = self.request_timeout_ms {
             settings.request_timeout = Duration::from_millis(v);
         }
+        self.connection_settings(&mut settings);
         Ok(settings)
+    }
+
+    /// The stream budget and the connections' timeouts.
+    fn connection_settings(&self, settings: &mut Settings) {
+        if let Some(v) = self.stream_buffer_mb {
+            settings.stream_buffer_bytes =
+                usize::try_from(v.saturating_mul(1024 * 1024)).unwrap_or(usize::MAX);
+        }
+        if let Some(v) = self.stream_stall_timeout_ms {
+            settings.stream_stall_timeout = Duration::from_millis(v);
+        }
+        if let Some(v) = self.handshake_timeout_ms {
+            settings.handshake_timeout = Duration::from_millis(v);
+        }
+        if let Some(v) = self.idle_timeout_secs {
+            settings.idle_timeout = Duration::from_secs(v);
+        }
+        if let Some(v) = self.keepalive_interval_secs {
+            settings.keepalive_interval = Duration::from_secs(v);
+        }
+        if let Some(v) = self.keepalive_timeout_secs {
+            settings.keepalive_timeout = Duration::from_secs(v);
+        }
     }
 }
 

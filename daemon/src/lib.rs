@@ -8,11 +8,13 @@
 pub mod access;
 pub mod audit;
 pub mod backup;
+pub mod budget;
 pub mod checkpoint;
 pub mod cli;
 pub mod commit;
 pub mod compliance;
 pub mod config;
+pub mod conn;
 pub mod derive;
 pub mod error;
 pub mod index;

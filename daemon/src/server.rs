@@ -114,6 +114,10 @@ impl Daemon {
             .build_v1alpha()
             .map_err(|e| StartError::Other(format!("reflection: {e}")))?;
 
+        let budget = crate::budget::SendBudget::new(
+            settings.stream_buffer_bytes,
+            settings.stream_stall_timeout,
+        );
         let (streams_tx, streams_rx) = tokio::sync::watch::channel(false);
         let subscribe_stats = Arc::new(crate::subscribe::Stats::default());
         let (feed, feed_task) =
@@ -148,10 +152,11 @@ impl Daemon {
                 feed,
                 Arc::clone(&signer),
             )
-            .with_space(space),
+            .with_space(space)
+            .with_budget(Arc::clone(&budget)),
         )
         .max_decoding_message_size(settings.max_message_bytes);
-        let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+        let incoming = incoming(listener, &settings);
 
         let (shutdown_tx, shutdown_rx) = oneshot::channel::<()>();
         let (draining_tx, draining_rx) = oneshot::channel::<()>();
@@ -180,11 +185,20 @@ impl Daemon {
                 .map_err(|e| crate::tls::TlsError::Config(crate::tls::chain(&e)))?;
         }
         let open = access.is_open();
+        let keepalive =
+            (!settings.keepalive_interval.is_zero()).then_some(settings.keepalive_interval);
         let server = builder
             .max_concurrent_streams(settings.max_concurrent_streams)
+            .http2_keepalive_interval(keepalive)
+            .http2_keepalive_timeout(Some(settings.keepalive_timeout))
+            // What a client may send before we read it: bounded per call
+            // and per connection.
+            .initial_stream_window_size(STREAM_WINDOW)
+            .initial_connection_window_size(CONNECTION_WINDOW)
             // Outermost: counts the access layer's refusals too.
             .layer(crate::metrics::ErrorsLayer::new(errors))
             .layer(crate::access::AccessLayer::new(Arc::clone(&access)))
+            .layer(crate::budget::ReleaseLayer)
             .add_service(health_service)
             .add_service(reflection_v1)
             .add_service(reflection_v1alpha)
@@ -234,8 +248,32 @@ impl Daemon {
             metrics,
             access,
             settings,
+            budget,
         })
     }
+}
+
+/// HTTP/2 flow-control windows toward the daemon: what one call, and one
+/// connection, may send before the daemon reads it.
+const STREAM_WINDOW: u32 = 1024 * 1024;
+const CONNECTION_WINDOW: u32 = 2 * 1024 * 1024;
+
+/// Accepted sockets with TCP_NODELAY, TCP keepalive and the handshake and
+/// idle timeouts (`conn.rs`).
+fn incoming(
+    listener: TcpListener,
+    settings: &Settings,
+) -> impl tokio_stream::Stream<Item = Result<crate::conn::Guarded, std::io::Error>> + use<> {
+    use tokio_stream::StreamExt as _;
+    let keepalive = (!settings.keepalive_interval.is_zero()).then_some(settings.keepalive_interval);
+    let timeouts = crate::conn::Timeouts {
+        handshake: settings.handshake_timeout,
+        idle: settings.idle_timeout,
+    };
+    TcpIncoming::from(listener)
+        .with_nodelay(Some(true))
+        .with_keepalive(keepalive)
+        .map(move |accepted| accepted.map(|tcp| crate::conn::Guarded::new(tcp, timeouts)))
 }
 
 /// Why the daemon could not start.
@@ -276,6 +314,8 @@ pub struct Running {
     access: Arc<crate::access::Access>,
     /// What it was started with (a reload checks new tokens against it).
     settings: Settings,
+    /// Bytes buffered toward clients.
+    budget: Arc<crate::budget::SendBudget>,
 }
 
 impl std::fmt::Debug for Running {
@@ -344,6 +384,12 @@ impl Running {
     /// The checkpoint verifier key (`<origin>+<key id>+<key>`).
     pub fn verifier_key(&self) -> String {
         self.signer.verifier_key()
+    }
+
+    /// The budget of bytes buffered toward clients (its use, and the
+    /// streams it ended).
+    pub fn send_budget(&self) -> Arc<crate::budget::SendBudget> {
+        Arc::clone(&self.budget)
     }
 
     /// Counters of the subscriptions.
