@@ -40,6 +40,10 @@ struct Sender {
     handle: tokio::runtime::Handle,
 }
 
+/// What a report in progress is charged for its thread and working state
+/// (measured: about 370 KiB in a debug build; docs/benchmarks.md).
+const REPORT_WORKING_BYTES: usize = 512 * 1024;
+
 /// What a page in the making is charged to the send budget before its
 /// first entry: its bytes at most, and one entry over.
 const ANNEX_PAGE_CHARGE: usize = ANNEX_PAGE_BYTES + 64 * 1024;
@@ -151,6 +155,18 @@ pub async fn stream(
     send_budget: &Arc<SendBudget>,
     req: ComplianceReportRequest,
 ) -> Result<Outbound<ComplianceReportPart>, Status> {
+    // A report in progress holds a blocking thread and its working state
+    // (its stack, the candidates, the tallies) as long as its client takes
+    // to read: that is charged to the send budget too, so stalled reports
+    // beyond it wait here holding nothing.
+    let working = send_budget
+        .charge(REPORT_WORKING_BYTES)
+        .await
+        .ok_or_else(|| {
+            Status::resource_exhausted(
+                "the daemon's stream buffer budget (stream_buffer_mb) stayed full; retry later",
+            )
+        })?;
     let s = Arc::clone(&store);
     let with_annex = !req.without_annex;
     let prepared = tokio::task::spawn_blocking(move || prepare(&s, &req))
@@ -163,6 +179,7 @@ pub async fn stream(
     };
     tokio::task::spawn_blocking(move || {
         produce(&store, &signer, &last, prepared, with_annex, &tx);
+        drop(working);
     });
     Ok(rx)
 }

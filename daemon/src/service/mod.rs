@@ -391,7 +391,7 @@ impl Truce for TruceService {
                 )
             })?;
         let answer = read::read_log(&self.store, &request.into_inner())?;
-        charge.shrink_to(prost::Message::encoded_len(&answer));
+        charge.shrink_to(budget::cost(prost::Message::encoded_len(&answer)));
         let mut response = Response::new(answer);
         response.extensions_mut().insert(budget::Held::new(charge));
         Ok(response)
