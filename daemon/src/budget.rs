@@ -325,13 +325,6 @@ impl<T: prost::Message> Sender<T> {
             .await
     }
 
-    /// Waits (at most the stall timeout) until the client has taken what
-    /// was queued but `keep` messages.
-    pub async fn drained_to(&self, keep: usize) -> Result<(), Stopped> {
-        let deadline = Instant::now() + self.budget.stall;
-        self.wait(deadline, |st| st.queue.len() <= keep).await
-    }
-
     /// From a blocking thread: [`Sender::send`].
     pub fn blocking_send(
         &self,
