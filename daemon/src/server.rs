@@ -133,6 +133,7 @@ impl Daemon {
                         store: Arc::clone(&store),
                         feed: Arc::clone(&feed),
                         data_dir: settings.data_dir.clone(),
+                        budget: Arc::clone(&budget),
                     },
                 );
                 Some(crate::metrics::MetricsEndpoint::start(
