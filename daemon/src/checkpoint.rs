@@ -23,6 +23,8 @@ pub const KEY_FILE: &str = "checkpoint.key";
 pub enum KeyError {
     #[error("signing key {path}: {message}")]
     Key { path: PathBuf, message: String },
+    #[error("no signing key at {path} (`truced serve` or `truced key new` creates one)")]
+    Missing { path: PathBuf },
 }
 
 /// The log's signer.
@@ -56,6 +58,29 @@ impl Signer {
     /// origin (key name) defaults to "truce/" and 16 hex digits of the
     /// public key's SHA-256.
     pub fn load_or_create(path: &Path, origin: Option<&str>) -> Result<Self, KeyError> {
+        match Self::load(path, origin) {
+            Err(KeyError::Missing { .. }) => {}
+            other => return other,
+        }
+        let bad = |message: String| KeyError::Key {
+            path: path.to_owned(),
+            message,
+        };
+        let mut seed = [0u8; 32];
+        getrandom::fill(&mut seed).map_err(|e| bad(format!("no randomness: {e}")))?;
+        let mut options = std::fs::File::options();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let mut f = options.open(path).map_err(|e| bad(e.to_string()))?;
+        writeln!(f, "{}", STANDARD.encode(seed)).map_err(|e| bad(e.to_string()))?;
+        f.sync_all().map_err(|e| bad(e.to_string()))?;
+        Self::from_seed(path, seed, origin)
+    }
+
+    /// Loads the key at `path`, creating nothing: [`KeyError::Missing`]
+    /// when there is no file (the commands that only read a store).
+    pub fn load(path: &Path, origin: Option<&str>) -> Result<Self, KeyError> {
         let bad = |message: String| KeyError::Key {
             path: path.to_owned(),
             message,
@@ -67,19 +92,17 @@ impl Signer {
                 .try_into()
                 .map_err(|_| bad("not a 32-byte Ed25519 seed".into()))?,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                let mut seed = [0u8; 32];
-                getrandom::fill(&mut seed).map_err(|e| bad(format!("no randomness: {e}")))?;
-                let mut options = std::fs::File::options();
-                options.write(true).create_new(true);
-                #[cfg(unix)]
-                std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-                let mut f = options.open(path).map_err(|e| bad(e.to_string()))?;
-                writeln!(f, "{}", STANDARD.encode(seed)).map_err(|e| bad(e.to_string()))?;
-                f.sync_all().map_err(|e| bad(e.to_string()))?;
-                seed
+                return Err(KeyError::Missing {
+                    path: path.to_owned(),
+                });
             }
             Err(e) => return Err(bad(e.to_string())),
         };
+        Self::from_seed(path, seed, origin)
+    }
+
+    /// The signer of `seed` under `origin` (or the default name).
+    fn from_seed(path: &Path, seed: [u8; 32], origin: Option<&str>) -> Result<Self, KeyError> {
         let key = SigningKey::from_bytes(&seed);
         let public = key.verifying_key().to_bytes();
         let name = match origin {
@@ -87,9 +110,10 @@ impl Signer {
             _ => format!("truce/{}", &hex::encode(Sha256::digest(public))[..16]),
         };
         if name.contains(char::is_whitespace) || name.contains('+') {
-            return Err(bad(format!(
-                "origin {name:?} may not contain spaces or '+'"
-            )));
+            return Err(KeyError::Key {
+                path: path.to_owned(),
+                message: format!("origin {name:?} may not contain spaces or '+'"),
+            });
         }
         let key_id = key_id(&name, &public);
         Ok(Self { name, key, key_id })

@@ -95,6 +95,26 @@ pub struct Args {
     /// Deadline of a unary call, ms; 0: none [default: 30000].
     #[arg(long, env = "TRUCE_REQUEST_TIMEOUT_MS", global = true)]
     pub request_timeout_ms: Option<u64>,
+    /// Bytes buffered toward clients, all streams together, MiB [default: 64].
+    #[arg(long, env = "TRUCE_STREAM_BUFFER_MB", global = true, value_parser = clap::value_parser!(u64).range(1..=(1 << 44)))]
+    pub stream_buffer_mb: Option<u64>,
+    /// How long a stream waits for its client to read before it ends with
+    /// RESOURCE_EXHAUSTED, ms [default: 30000].
+    #[arg(long, env = "TRUCE_STREAM_STALL_TIMEOUT_MS", global = true)]
+    pub stream_stall_timeout_ms: Option<u64>,
+    /// A new connection's opening (TLS, HTTP/2 preface), at most, ms; 0:
+    /// no limit [default: 10000].
+    #[arg(long, env = "TRUCE_HANDSHAKE_TIMEOUT_MS", global = true)]
+    pub handshake_timeout_ms: Option<u64>,
+    /// Close a connection that sends nothing this long, s; 0: never [default: 300].
+    #[arg(long, env = "TRUCE_IDLE_TIMEOUT_SECS", global = true)]
+    pub idle_timeout_secs: Option<u64>,
+    /// HTTP/2 and TCP keepalive interval, s; 0: off [default: 60].
+    #[arg(long, env = "TRUCE_KEEPALIVE_INTERVAL_SECS", global = true)]
+    pub keepalive_interval_secs: Option<u64>,
+    /// Close a connection whose keepalive ping goes unanswered this long, s [default: 20].
+    #[arg(long, env = "TRUCE_KEEPALIVE_TIMEOUT_SECS", global = true)]
+    pub keepalive_timeout_secs: Option<u64>,
     #[command(subcommand)]
     pub command: Option<Command>,
 }
@@ -155,9 +175,12 @@ pub enum TokenCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum KeyCommand {
-    /// Print the log's origin, key id, public key and verifier key (creating
-    /// the key if the data dir has none yet).
+    /// Print the log's origin, key id, public key and verifier key (an
+    /// existing key; nothing is created).
     Show,
+    /// Create the signing key (and the data dir) before the first start,
+    /// so that its verifier key can be pinned; refused if a key exists.
+    New,
 }
 
 impl Args {
@@ -236,7 +259,31 @@ impl Args {
         if let Some(v) = self.request_timeout_ms {
             settings.request_timeout = Duration::from_millis(v);
         }
+        self.connection_settings(&mut settings);
         Ok(settings)
+    }
+
+    /// The stream budget and the connections' timeouts.
+    fn connection_settings(&self, settings: &mut Settings) {
+        if let Some(v) = self.stream_buffer_mb {
+            settings.stream_buffer_bytes =
+                usize::try_from(v.saturating_mul(1024 * 1024)).unwrap_or(usize::MAX);
+        }
+        if let Some(v) = self.stream_stall_timeout_ms {
+            settings.stream_stall_timeout = Duration::from_millis(v);
+        }
+        if let Some(v) = self.handshake_timeout_ms {
+            settings.handshake_timeout = Duration::from_millis(v);
+        }
+        if let Some(v) = self.idle_timeout_secs {
+            settings.idle_timeout = Duration::from_secs(v);
+        }
+        if let Some(v) = self.keepalive_interval_secs {
+            settings.keepalive_interval = Duration::from_secs(v);
+        }
+        if let Some(v) = self.keepalive_timeout_secs {
+            settings.keepalive_timeout = Duration::from_secs(v);
+        }
     }
 }
 
@@ -293,49 +340,38 @@ pub async fn run(args: Args) -> Result<(), RunError> {
     telemetry::init(settings.log_format).map_err(RunError::Other)?;
     match args.command.unwrap_or(Command::Serve) {
         Command::Config | Command::Token(_) => Ok(()),
-        Command::Audit => {
-            let store = Store::open_with(&settings.data_dir, settings.store_options())?;
-            let dir = settings.data_dir.clone();
-            let report = tokio::task::spawn_blocking(move || crate::audit::run(&store, &dir))
-                .await
-                .map_err(|e| RunError::Other(e.to_string()))??;
-            println!(
-                "{} entries, root {}",
-                report.entries,
-                hex::encode(report.root)
-            );
-            match report.checkpoint {
-                Some((size, true)) => println!("last signed checkpoint (size {size}): matches"),
-                Some((size, false)) => {
-                    println!("last signed checkpoint (size {size}): DOES NOT MATCH")
-                }
-                None => println!("no signed checkpoint to compare with"),
-            }
-            match (&report.first_difference, report.checkpoint) {
-                (Some((seq, why)), _) => Err(RunError::Other(format!(
-                    "audit failed: first difference at sequence {seq}: {why}"
-                ))),
-                (None, Some((size, false))) => Err(RunError::Other(format!(
-                    "audit failed: the recomputed tree does not match the checkpoint at size {size}"
-                ))),
-                _ => {
-                    println!("the stored tree matches the entries");
-                    Ok(())
-                }
-            }
-        }
+        Command::Audit => audit(&settings).await,
         Command::Key(KeyCommand::Show) => {
-            let signer = signer(&settings)?;
-            let vkey = signer.verifier_key();
-            let key_id = vkey.split('+').nth(1).unwrap_or_default().to_owned();
-            println!("origin        {}", signer.name());
-            println!("key id        {key_id}");
-            println!("public key    {}", hex::encode(signer.public_key()));
-            println!("verifier key  {vkey}");
+            // Never made here: a wrong --data-dir must not print a new key
+            // as the log's. No key and no store: the data dir is wrong.
+            let path = settings.signing_key_path();
+            if !path.exists() && !Store::exists_in(&settings.data_dir) {
+                return Err(crate::store::StoreError::Missing {
+                    path: settings.data_dir.clone(),
+                }
+                .into());
+            }
+            print_key(&signer(&settings)?);
+            Ok(())
+        }
+        Command::Key(KeyCommand::New) => {
+            let path = settings.signing_key_path();
+            if path.exists() {
+                return Err(RunError::Other(format!(
+                    "signing key {} exists already (`truced key show` prints it)",
+                    path.display()
+                )));
+            }
+            std::fs::create_dir_all(&settings.data_dir)
+                .map_err(|e| RunError::Other(format!("{}: {e}", settings.data_dir.display())))?;
+            let signer =
+                crate::checkpoint::Signer::load_or_create(&path, settings.log_origin.as_deref())
+                    .map_err(|e| RunError::Other(e.to_string()))?;
+            print_key(&signer);
             Ok(())
         }
         Command::Backup { to, with_key } => {
-            let store = Store::open_with(&settings.data_dir, settings.store_options())?;
+            let store = Store::open_existing(&settings.data_dir, settings.store_options())?;
             let signer = signer(&settings)?;
             let m = tokio::task::spawn_blocking(move || {
                 // The daemon is stopped: no appends need the margin.
@@ -380,7 +416,7 @@ pub async fn run(args: Args) -> Result<(), RunError> {
             None => Err(RunError::Other("no signal handlers".into())),
         },
         Command::Reindex => {
-            let store = Store::open_with(&settings.data_dir, settings.store_options())?;
+            let store = Store::open_existing(&settings.data_dir, settings.store_options())?;
             let stats = tokio::task::spawn_blocking(move || store.reindex())
                 .await
                 .map_err(|e| RunError::Other(e.to_string()))??;
@@ -393,13 +429,57 @@ pub async fn run(args: Args) -> Result<(), RunError> {
     }
 }
 
-/// The log's signer from the settings (created in the data dir if absent).
+/// The log's signer from the settings; never created here (only `serve`
+/// and `key new` make a key).
 fn signer(settings: &Settings) -> Result<crate::checkpoint::Signer, RunError> {
-    std::fs::create_dir_all(&settings.data_dir)
-        .map_err(|e| RunError::Other(format!("{}: {e}", settings.data_dir.display())))?;
     let path = settings.signing_key_path();
-    crate::checkpoint::Signer::load_or_create(&path, settings.log_origin.as_deref())
+    crate::checkpoint::Signer::load(&path, settings.log_origin.as_deref())
         .map_err(|e| RunError::Other(e.to_string()))
+}
+
+/// `truced key show` / `key new`: origin, key id, public and verifier key.
+fn print_key(signer: &crate::checkpoint::Signer) {
+    let vkey = signer.verifier_key();
+    let key_id = vkey.split('+').nth(1).unwrap_or_default().to_owned();
+    println!("origin        {}", signer.name());
+    println!("key id        {key_id}");
+    println!("public key    {}", hex::encode(signer.public_key()));
+    println!("verifier key  {vkey}");
+}
+
+/// `truced audit`: the stored tree against the entries and the last
+/// checkpoint, of an existing store only (an empty one made here would
+/// pass, a false all-clear).
+async fn audit(settings: &Settings) -> Result<(), RunError> {
+    let store = Store::open_existing(&settings.data_dir, settings.store_options())?;
+    let dir = settings.data_dir.clone();
+    let report = tokio::task::spawn_blocking(move || crate::audit::run(&store, &dir))
+        .await
+        .map_err(|e| RunError::Other(e.to_string()))??;
+    println!(
+        "{} entries, root {}",
+        report.entries,
+        hex::encode(report.root)
+    );
+    match report.checkpoint {
+        Some((size, true)) => println!("last signed checkpoint (size {size}): matches"),
+        Some((size, false)) => {
+            println!("last signed checkpoint (size {size}): DOES NOT MATCH")
+        }
+        None => println!("no signed checkpoint to compare with"),
+    }
+    match (&report.first_difference, report.checkpoint) {
+        (Some((seq, why)), _) => Err(RunError::Other(format!(
+            "audit failed: first difference at sequence {seq}: {why}"
+        ))),
+        (None, Some((size, false))) => Err(RunError::Other(format!(
+            "audit failed: the recomputed tree does not match the checkpoint at size {size}"
+        ))),
+        _ => {
+            println!("the stored tree matches the entries");
+            Ok(())
+        }
+    }
 }
 
 /// `truced token new`: the token once, then the config lines (hash only).

@@ -32,6 +32,18 @@ pub const DEFAULT_RATE_LIMIT_BURST: u32 = 40_000;
 pub const DEFAULT_MAX_CONCURRENT_STREAMS: u32 = 100;
 /// Deadline of a unary call.
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// Bytes buffered toward clients, all streams together.
+pub const DEFAULT_STREAM_BUFFER_BYTES: usize = 64 * 1024 * 1024;
+/// How long a stream may wait for its client to read.
+pub const DEFAULT_STREAM_STALL_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a new connection has to answer the server's opening.
+pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a connection may send nothing.
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(300);
+/// Between HTTP/2 keepalive pings on a quiet connection.
+pub const DEFAULT_KEEPALIVE_INTERVAL: Duration = Duration::from_secs(60);
+/// How long a keepalive ping may go unanswered.
+pub const DEFAULT_KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// One setting: its config-file key, flag, environment variable, default
 /// and meaning.
@@ -194,6 +206,48 @@ pub const SETTINGS: &[Setting] = &[
         help: "deadline of a unary call, ms (past it: DEADLINE_EXCEEDED; streams exempt; 0: none)",
     },
     Setting {
+        key: "stream_buffer_mb",
+        flag: "--stream-buffer-mb",
+        env: "TRUCE_STREAM_BUFFER_MB",
+        default: "64",
+        help: "bytes buffered toward clients that have not read them yet, all streams and ReadLog together, MiB (each stream queues at most 1/64 of it; at least 1)",
+    },
+    Setting {
+        key: "stream_stall_timeout_ms",
+        flag: "--stream-stall-timeout-ms",
+        env: "TRUCE_STREAM_STALL_TIMEOUT_MS",
+        default: "30000",
+        help: "how long a stream waits for its client to read, or for stream_buffer_mb, before it ends with RESOURCE_EXHAUSTED, ms",
+    },
+    Setting {
+        key: "handshake_timeout_ms",
+        flag: "--handshake-timeout-ms",
+        env: "TRUCE_HANDSHAKE_TIMEOUT_MS",
+        default: "10000",
+        help: "how long a new connection has to complete its opening (TLS handshake, HTTP/2 preface and SETTINGS) before it is closed, ms (0: no limit)",
+    },
+    Setting {
+        key: "idle_timeout_secs",
+        flag: "--idle-timeout-secs",
+        env: "TRUCE_IDLE_TIMEOUT_SECS",
+        default: "300",
+        help: "a connection that sends nothing for this long is closed, s (keepalive answers count; 0: never)",
+    },
+    Setting {
+        key: "keepalive_interval_secs",
+        flag: "--keepalive-interval-secs",
+        env: "TRUCE_KEEPALIVE_INTERVAL_SECS",
+        default: "60",
+        help: "HTTP/2 keepalive: ping a connection that has been quiet this long, s (also TCP keepalive; 0: off)",
+    },
+    Setting {
+        key: "keepalive_timeout_secs",
+        flag: "--keepalive-timeout-secs",
+        env: "TRUCE_KEEPALIVE_TIMEOUT_SECS",
+        default: "20",
+        help: "HTTP/2 keepalive: close a connection whose ping is not answered within this, s",
+    },
+    Setting {
         key: "shutdown_pause_ms",
         flag: "--shutdown-pause-ms",
         env: "TRUCE_SHUTDOWN_PAUSE_MS",
@@ -271,6 +325,19 @@ pub struct Settings {
     pub max_concurrent_streams: u32,
     /// Deadline of unary calls (zero: none).
     pub request_timeout: Duration,
+    /// Bytes buffered toward clients, all streams together.
+    pub stream_buffer_bytes: usize,
+    /// How long a stream waits for its client (or the budget) before it
+    /// ends with RESOURCE_EXHAUSTED.
+    pub stream_stall_timeout: Duration,
+    /// A new connection's opening, at most (zero: no limit).
+    pub handshake_timeout: Duration,
+    /// A connection that sends nothing this long is closed (zero: never).
+    pub idle_timeout: Duration,
+    /// HTTP/2 (and TCP) keepalive interval (zero: off).
+    pub keepalive_interval: Duration,
+    /// An unanswered keepalive ping closes the connection after this.
+    pub keepalive_timeout: Duration,
 }
 
 impl Settings {
@@ -330,6 +397,12 @@ impl Default for Settings {
             rate_limit_burst: DEFAULT_RATE_LIMIT_BURST,
             max_concurrent_streams: DEFAULT_MAX_CONCURRENT_STREAMS,
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
+            stream_buffer_bytes: DEFAULT_STREAM_BUFFER_BYTES,
+            stream_stall_timeout: DEFAULT_STREAM_STALL_TIMEOUT,
+            handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
+            idle_timeout: DEFAULT_IDLE_TIMEOUT,
+            keepalive_interval: DEFAULT_KEEPALIVE_INTERVAL,
+            keepalive_timeout: DEFAULT_KEEPALIVE_TIMEOUT,
         }
     }
 }
@@ -361,6 +434,12 @@ pub struct FileConfig {
     pub rate_limit_burst: Option<u64>,
     pub max_concurrent_streams: Option<u64>,
     pub request_timeout_ms: Option<u64>,
+    pub stream_buffer_mb: Option<u64>,
+    pub stream_stall_timeout_ms: Option<u64>,
+    pub handshake_timeout_ms: Option<u64>,
+    pub idle_timeout_secs: Option<u64>,
+    pub keepalive_interval_secs: Option<u64>,
+    pub keepalive_timeout_secs: Option<u64>,
     /// `[[token]]` tables.
     pub token: Option<Vec<FileToken>>,
 }
@@ -490,6 +569,38 @@ impl FileConfig {
             settings.scrub_bytes_per_sec = v.saturating_mul(1024 * 1024);
         }
         self.apply_access(&bad, settings)?;
+        self.apply_connections(&bad, settings)?;
+        Ok(())
+    }
+
+    /// The stream budget and the connections' timeouts.
+    fn apply_connections(
+        &self,
+        bad: &dyn Fn(&'static str, String) -> ConfigError,
+        settings: &mut Settings,
+    ) -> Result<(), ConfigError> {
+        if let Some(v) = self.stream_buffer_mb {
+            settings.stream_buffer_bytes = v
+                .checked_mul(1024 * 1024)
+                .and_then(|b| usize::try_from(b).ok())
+                .filter(|b| *b > 0)
+                .ok_or_else(|| bad("stream_buffer_mb", format!("{v} is not between 1 and 2^44")))?;
+        }
+        if let Some(v) = self.stream_stall_timeout_ms {
+            settings.stream_stall_timeout = Duration::from_millis(v);
+        }
+        if let Some(v) = self.handshake_timeout_ms {
+            settings.handshake_timeout = Duration::from_millis(v);
+        }
+        if let Some(v) = self.idle_timeout_secs {
+            settings.idle_timeout = Duration::from_secs(v);
+        }
+        if let Some(v) = self.keepalive_interval_secs {
+            settings.keepalive_interval = Duration::from_secs(v);
+        }
+        if let Some(v) = self.keepalive_timeout_secs {
+            settings.keepalive_timeout = Duration::from_secs(v);
+        }
         Ok(())
     }
 
@@ -620,6 +731,12 @@ pub fn to_toml(s: &Settings) -> String {
         "rate_limit_burst" => s.rate_limit_burst.to_string(),
         "max_concurrent_streams" => s.max_concurrent_streams.to_string(),
         "request_timeout_ms" => s.request_timeout.as_millis().to_string(),
+        "stream_buffer_mb" => (s.stream_buffer_bytes / (1024 * 1024)).to_string(),
+        "stream_stall_timeout_ms" => s.stream_stall_timeout.as_millis().to_string(),
+        "handshake_timeout_ms" => s.handshake_timeout.as_millis().to_string(),
+        "idle_timeout_secs" => s.idle_timeout.as_secs().to_string(),
+        "keepalive_interval_secs" => s.keepalive_interval.as_secs().to_string(),
+        "keepalive_timeout_secs" => s.keepalive_timeout.as_secs().to_string(),
         _ => String::new(),
     };
     let settings: String = SETTINGS

@@ -8,11 +8,13 @@
 pub mod access;
 pub mod audit;
 pub mod backup;
+pub(crate) mod budget;
 pub(crate) mod checkpoint;
 pub mod cli;
 pub(crate) mod commit;
 pub(crate) mod compliance;
 pub mod config;
+pub(crate) mod conn;
 pub(crate) mod error;
 pub(crate) mod metrics;
 pub mod model;

@@ -69,6 +69,23 @@ impl Daemon {
         crate::access::exposure(&settings.access_options())?;
         let tls = crate::tls::server_config(&settings)?;
         let access = Arc::new(crate::access::Access::new(&settings.access_options()));
+        // The listeners before the store and the key: a port in use fails
+        // before the data dir or a key is created.
+        let listener =
+            TcpListener::bind(settings.listen)
+                .await
+                .map_err(|source| StartError::Bind {
+                    addr: settings.listen,
+                    source,
+                })?;
+        let local_addr = listener.local_addr().map_err(|source| StartError::Bind {
+            addr: settings.listen,
+            source,
+        })?;
+        let metrics_listener = match settings.metrics_listen {
+            Some(addr) => Some((addr, crate::metrics::MetricsEndpoint::bind(addr).await?)),
+            None => None,
+        };
         let store = Arc::new(Store::open_with(
             &settings.data_dir,
             settings.store_options(),
@@ -85,17 +102,6 @@ impl Daemon {
             self.maintain_tree,
             space.clone(),
         )?;
-        let listener =
-            TcpListener::bind(settings.listen)
-                .await
-                .map_err(|source| StartError::Bind {
-                    addr: settings.listen,
-                    source,
-                })?;
-        let local_addr = listener.local_addr().map_err(|source| StartError::Bind {
-            addr: settings.listen,
-            source,
-        })?;
 
         let (health, health_service) = tonic_health::server::health_reporter();
         health.set_serving::<TruceServer<TruceService>>().await;
@@ -108,6 +114,10 @@ impl Daemon {
             .build_v1alpha()
             .map_err(|e| StartError::Other(format!("reflection: {e}")))?;
 
+        let budget = crate::budget::SendBudget::new(
+            settings.stream_buffer_bytes,
+            settings.stream_stall_timeout,
+        );
         let (streams_tx, streams_rx) = tokio::sync::watch::channel(false);
         let (scrub, scrub_task) = crate::scrub::start(
             Arc::clone(&store),
@@ -124,9 +134,9 @@ impl Daemon {
         let (feed, feed_task) =
             crate::subscribe::Feed::start(Arc::clone(&store), streams_rx.clone());
         let errors = crate::metrics::Errors::default();
-        let metrics = match settings.metrics_listen {
+        let metrics = match metrics_listener {
             None => None,
-            Some(addr) => {
+            Some((addr, listener)) => {
                 let registry = crate::metrics::Metrics::new(
                     &commit.stats().metrics,
                     &errors,
@@ -134,9 +144,14 @@ impl Daemon {
                         store: Arc::clone(&store),
                         feed: Arc::clone(&feed),
                         data_dir: settings.data_dir.clone(),
+                        budget: Arc::clone(&budget),
                     },
                 );
-                Some(crate::metrics::MetricsEndpoint::start(addr, Arc::new(registry)).await?)
+                Some(crate::metrics::MetricsEndpoint::start(
+                    addr,
+                    listener,
+                    Arc::new(registry),
+                )?)
             }
         };
         let service = TruceServer::new(
@@ -149,10 +164,11 @@ impl Daemon {
                 feed,
                 Arc::clone(&signer),
             )
-            .with_space(space),
+            .with_space(space)
+            .with_budget(Arc::clone(&budget)),
         )
         .max_decoding_message_size(settings.max_message_bytes);
-        let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+        let incoming = incoming(listener, &settings);
 
         let (shutdown_tx, shutdown_rx) = oneshot::channel::<()>();
         let (draining_tx, draining_rx) = oneshot::channel::<()>();
@@ -181,11 +197,20 @@ impl Daemon {
                 .map_err(|e| crate::tls::TlsError::Config(crate::tls::chain(&e)))?;
         }
         let open = access.is_open();
+        let keepalive =
+            (!settings.keepalive_interval.is_zero()).then_some(settings.keepalive_interval);
         let server = builder
             .max_concurrent_streams(settings.max_concurrent_streams)
+            .http2_keepalive_interval(keepalive)
+            .http2_keepalive_timeout(Some(settings.keepalive_timeout))
+            // What a client may send before we read it: bounded per call
+            // and per connection.
+            .initial_stream_window_size(STREAM_WINDOW)
+            .initial_connection_window_size(CONNECTION_WINDOW)
             // Outermost: counts the access layer's refusals too.
             .layer(crate::metrics::ErrorsLayer::new(errors))
             .layer(crate::access::AccessLayer::new(Arc::clone(&access)))
+            .layer(crate::budget::ReleaseLayer)
             .add_service(health_service)
             .add_service(reflection_v1)
             .add_service(reflection_v1alpha)
@@ -237,8 +262,32 @@ impl Daemon {
             metrics,
             access,
             settings,
+            budget,
         })
     }
+}
+
+/// HTTP/2 flow-control windows toward the daemon: what one call, and one
+/// connection, may send before the daemon reads it.
+const STREAM_WINDOW: u32 = 1024 * 1024;
+const CONNECTION_WINDOW: u32 = 2 * 1024 * 1024;
+
+/// Accepted sockets with TCP_NODELAY, TCP keepalive and the handshake and
+/// idle timeouts (`conn.rs`).
+fn incoming(
+    listener: TcpListener,
+    settings: &Settings,
+) -> impl tokio_stream::Stream<Item = Result<crate::conn::Guarded, std::io::Error>> + use<> {
+    use tokio_stream::StreamExt as _;
+    let keepalive = (!settings.keepalive_interval.is_zero()).then_some(settings.keepalive_interval);
+    let timeouts = crate::conn::Timeouts {
+        handshake: settings.handshake_timeout,
+        idle: settings.idle_timeout,
+    };
+    TcpIncoming::from(listener)
+        .with_nodelay(Some(true))
+        .with_keepalive(keepalive)
+        .map(move |accepted| accepted.map(|tcp| crate::conn::Guarded::new(tcp, timeouts)))
 }
 
 /// Why the daemon could not start.
@@ -281,6 +330,8 @@ pub struct Running {
     access: Arc<crate::access::Access>,
     /// What it was started with (a reload checks new tokens against it).
     settings: Settings,
+    /// Bytes buffered toward clients.
+    budget: Arc<crate::budget::SendBudget>,
 }
 
 impl std::fmt::Debug for Running {
@@ -349,6 +400,12 @@ impl Running {
     /// The checkpoint verifier key (`<origin>+<key id>+<key>`).
     pub fn verifier_key(&self) -> String {
         self.signer.verifier_key()
+    }
+
+    /// The budget of bytes buffered toward clients (its use, and the
+    /// streams it ended).
+    pub fn send_budget(&self) -> Arc<crate::budget::SendBudget> {
+        Arc::clone(&self.budget)
     }
 
     /// Counters of the subscriptions.

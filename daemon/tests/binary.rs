@@ -100,6 +100,32 @@ async fn a_second_daemon_on_the_same_data_dir_is_refused() {
     assert!(first.child.wait().unwrap().success());
 }
 
+/// A port in use (the gRPC one, or the metrics one) fails the start
+/// before the data dir or a signing key is created.
+#[test]
+fn a_port_in_use_fails_before_anything_is_created() {
+    let root = tempfile::tempdir().expect("temp dir");
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("binds");
+    let taken = taken.local_addr().expect("addr").to_string();
+    let cases: [&[&str]; 2] = [
+        &["--listen", &taken],
+        &["--listen", "127.0.0.1:0", "--metrics-listen", &taken],
+    ];
+    for args in cases {
+        let data = root.path().join("data");
+        let out = common::truced()
+            .args(args)
+            .arg("--data-dir")
+            .arg(&data)
+            .output()
+            .expect("truced runs");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {stderr}");
+        assert!(stderr.contains(&taken), "{args:?}: {stderr}");
+        assert!(!data.exists(), "{args:?} created {}", data.display());
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_drains_and_exits_zero() {
     let dir = tempfile::tempdir().unwrap();

@@ -119,6 +119,43 @@ fn precedence_flags_env_file_defaults() {
     assert_eq!(value(&out, "listen"), "\"127.0.0.1:7000\"");
 }
 
+/// The send budget and the connections' timeouts come from every source.
+#[test]
+fn the_budget_and_timeouts_come_from_each_source() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("truced.toml");
+    std::fs::write(
+        &file,
+        "stream_buffer_mb = 8\nhandshake_timeout_ms = 250\nidle_timeout_secs = 7\n",
+    )
+    .expect("write config");
+    let (ok, out, err) = truced_config(
+        Some(&file),
+        &[
+            ("TRUCE_IDLE_TIMEOUT_SECS", "9"),
+            ("TRUCE_KEEPALIVE_INTERVAL_SECS", "0"),
+        ],
+        &[
+            "--stream-stall-timeout-ms",
+            "1500",
+            "--handshake-timeout-ms",
+            "100",
+        ],
+    );
+    assert!(ok, "{err}");
+    assert_eq!(value(&out, "stream_buffer_mb"), "8");
+    assert_eq!(value(&out, "stream_stall_timeout_ms"), "1500");
+    assert_eq!(value(&out, "handshake_timeout_ms"), "100");
+    assert_eq!(value(&out, "idle_timeout_secs"), "9");
+    assert_eq!(value(&out, "keepalive_interval_secs"), "0");
+    assert_eq!(value(&out, "keepalive_timeout_secs"), "20");
+    // A zero budget is refused, naming the setting.
+    std::fs::write(&file, "stream_buffer_mb = 0\n").expect("write config");
+    let (ok, _, err) = truced_config(Some(&file), &[], &[]);
+    assert!(!ok);
+    assert!(err.contains("stream_buffer_mb"), "{err}");
+}
+
 #[test]
 fn the_example_config_is_accepted_as_is() {
     let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/truced.example.toml");

@@ -9,7 +9,7 @@
 //! - the log is gapless from 1 to the durable sequence, with each request
 //!   id at most once;
 //! - the signed checkpoint verifies against the verifier key pinned before
-//!   the first start (`truced key show`), its root is the RFC 6962 root of
+//!   the first start (`truced key new`), its root is the RFC 6962 root of
 //!   the entries as read, and it is consistent with the last checkpoint
 //!   verified before the kill (kept in a state file, as `truce verify`
 //!   does);
@@ -200,10 +200,10 @@ impl Truced {
     }
 }
 
-/// `truced key show`, before the first start: the key a verifier pins.
+/// `truced key new`, before the first start: the key a verifier pins.
 fn pinned_key(dir: &Path) -> VerifierKey {
     let out = Command::new(env!("CARGO_BIN_EXE_truced"))
-        .args(["key", "show", "--data-dir"])
+        .args(["key", "new", "--data-dir"])
         .arg(dir)
         .output()
         .unwrap();

@@ -21,6 +21,8 @@ const LAYERS: &[(&str, u8)] = &[
     ("sync", 3),
     ("space", 3),
     ("commit", 4),
+    ("budget", 5),
+    ("conn", 5),
     ("metrics", 5),
     ("views", 5),
     ("query", 5),

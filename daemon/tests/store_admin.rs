@@ -2,7 +2,8 @@
 //! stopped store, `truced restore` into a new data dir (then `truced
 //! audit` passes and the restored daemon serves the same log under the
 //! same key), and a damaged store refused at start-up with a clear message
-//! rather than served as a shorter log or a panic.
+//! rather than served as a shorter log or a panic. The commands that only
+//! inspect a store create nothing where there is none.
 
 mod common;
 
@@ -210,5 +211,74 @@ async fn a_damaged_store_is_refused_at_start_up() {
         text(&again.stderr).contains("store is corrupt"),
         "{}",
         text(&again.stderr)
+    );
+}
+
+/// Every command that inspects a store, pointed at a data dir that holds
+/// none (a typo), fails naming it and leaves nothing behind: no empty
+/// store audited as sound, no new key printed as the log's.
+#[test]
+fn inspecting_commands_create_nothing_where_there_is_no_store() {
+    let root = tempfile::tempdir().expect("temp dir");
+    let wrong = root.path().join("wrong");
+    let backup = root.path().join("backup");
+    let commands: [&[&str]; 4] = [
+        &["audit"],
+        &["key", "show"],
+        &["reindex"],
+        &["backup", "--to", backup.to_str().expect("utf-8")],
+    ];
+    for args in commands {
+        let out = run(args, &wrong);
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains(&format!("no Truce store at {}", wrong.display())),
+            "{args:?}: {stderr}"
+        );
+        assert!(
+            !text(&out.stdout).contains("matches"),
+            "{args:?}: {}",
+            text(&out.stdout)
+        );
+        assert!(!wrong.exists(), "{args:?} created {}", wrong.display());
+    }
+    // An existing but empty directory: still no store, and still empty.
+    std::fs::create_dir(&wrong).expect("mkdir");
+    for args in commands {
+        let out = run(args, &wrong);
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        let left: Vec<_> = std::fs::read_dir(&wrong)
+            .expect("reads")
+            .map(|e| e.map(|e| e.file_name()))
+            .collect::<Result<_, _>>()
+            .expect("entries");
+        assert!(left.is_empty(), "{args:?} left {left:?}");
+    }
+}
+
+/// `truced key new` makes the key to pin before the first start (and the
+/// data dir), `key show` then prints the same key, and a second `key new`
+/// is refused rather than replacing it.
+#[test]
+fn key_new_before_the_first_start_and_key_show_after() {
+    let root = tempfile::tempdir().expect("temp dir");
+    let data = root.path().join("data");
+    let made = run(&["key", "new"], &data);
+    assert!(made.status.success(), "{}", text(&made.stderr));
+    let shown = run(&["key", "show"], &data);
+    assert!(shown.status.success(), "{}", text(&shown.stderr));
+    assert_eq!(text(&made.stdout), text(&shown.stdout));
+    assert!(text(&shown.stdout).contains("verifier key  truce/"));
+    let again = run(&["key", "new"], &data);
+    assert_eq!(again.status.code(), Some(1));
+    assert!(
+        text(&again.stderr).contains("exists already"),
+        "{}",
+        text(&again.stderr)
+    );
+    assert_eq!(
+        text(&run(&["key", "show"], &data).stdout),
+        text(&made.stdout)
     );
 }

@@ -97,6 +97,8 @@ async fn the_endpoint_reports_appends_errors_subscribers_and_latencies() {
     let before = samples(&body);
     assert_eq!(before["truce_appends_total"], 0.0);
     assert_eq!(before["truce_subscribers"], 0.0);
+    assert_eq!(before["truce_stream_buffer_bytes"], 0.0);
+    assert_eq!(before["truce_streams_ended_stalled"], 0.0);
 
     // Writes, one of them twice (acknowledged, not appended again).
     let receipts = seed::submit_all(&client).await;

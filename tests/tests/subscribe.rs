@@ -514,6 +514,8 @@ async fn a_subscriber_that_does_not_read_blocks_nobody() {
     let dir = tempfile::tempdir().unwrap();
     let mut settings = truce_daemon::test_settings(dir.path());
     settings.cache_bytes = 32 << 20;
+    // Paused for the whole test, not ended (slow_clients.rs ends them).
+    settings.stream_stall_timeout = Duration::from_secs(3600);
     let running = truce_daemon::Daemon::new(settings).start().await.unwrap();
     let client = Client::connect(running.url()).await.unwrap();
     client.record_agreement(seed::agreement()).await.unwrap();
@@ -540,7 +542,8 @@ async fn a_subscriber_that_does_not_read_blocks_nobody() {
     let read_all = read();
     let rss_after = rss_kib();
     // The stalled subscription stops reading once its bounded buffers (its
-    // 64-message channel and HTTP/2's flow-control windows) are full: it
+    // queue, within its share of the send budget, and HTTP/2's
+    // flow-control windows) are full: it
     // read no further during the second 50,000 appends.
     eprintln!("stalled subscription read {read_half} then {read_all} entries");
     assert_eq!(

@@ -32,11 +32,24 @@ pub struct MetricsEndpoint {
 }
 
 impl MetricsEndpoint {
-    /// Binds `addr` and serves in the background.
-    pub async fn start(addr: SocketAddr, metrics: Arc<Metrics>) -> Result<Self, MetricsError> {
-        let bind = |source| MetricsError::Bind { addr, source };
-        let listener = TcpListener::bind(addr).await.map_err(bind)?;
-        let local_addr = listener.local_addr().map_err(bind)?;
+    /// Binds `addr` (before the daemon creates anything, so that a port in
+    /// use fails first).
+    pub async fn bind(addr: SocketAddr) -> Result<TcpListener, MetricsError> {
+        TcpListener::bind(addr)
+            .await
+            .map_err(|source| MetricsError::Bind { addr, source })
+    }
+
+    /// Serves on `listener` (from [`MetricsEndpoint::bind`] of `addr`) in
+    /// the background.
+    pub fn start(
+        addr: SocketAddr,
+        listener: TcpListener,
+        metrics: Arc<Metrics>,
+    ) -> Result<Self, MetricsError> {
+        let local_addr = listener
+            .local_addr()
+            .map_err(|source| MetricsError::Bind { addr, source })?;
         let (stop, mut stopped) = oneshot::channel();
         let task = tokio::spawn(async move {
             let mut connections = JoinSet::new();

@@ -3,7 +3,7 @@
 //! answered with (counted by [`ErrorsLayer`] from the `grpc-status` of
 //! every response, so the access layer's refusals and tonic's own
 //! answers count too), gauges read at scrape time (subscribers, durable
-//! sequence, store size), and the HTTP endpoint that serves them
+//! sequence, store size, the send budget), and the HTTP endpoint that serves them
 //! (`http.rs`, on `metrics_listen`, apart from gRPC).
 
 mod disk;
@@ -46,6 +46,7 @@ pub struct Sources {
     pub store: Arc<Store>,
     pub feed: Arc<Feed>,
     pub data_dir: PathBuf,
+    pub budget: Arc<crate::budget::SendBudget>,
 }
 
 /// One daemon's registry and the series read at scrape time.
@@ -58,6 +59,8 @@ pub struct Metrics {
     store_bytes: Gauge,
     /// The store's integrity counts, read at scrape time.
     integrity: [(Gauge, ReadStat); 6],
+    buffered: Gauge,
+    stalled: Gauge,
     sources: Sources,
 }
 
@@ -158,6 +161,18 @@ impl Metrics {
             r.register(name, help, g.clone());
             (g, read)
         });
+        let buffered = Gauge::default();
+        let stalled = Gauge::default();
+        r.register(
+            "stream_buffer_bytes",
+            "Bytes held for clients that have not read them, as charged to stream_buffer_mb",
+            buffered.clone(),
+        );
+        r.register(
+            "streams_ended_stalled",
+            "Streams ended with RESOURCE_EXHAUSTED since start: their client did not read within stream_stall_timeout_ms",
+            stalled.clone(),
+        );
         Self {
             registry: r,
             subscribers,
@@ -165,6 +180,8 @@ impl Metrics {
             durable,
             store_bytes,
             integrity,
+            buffered,
+            stalled,
             sources,
         }
     }
@@ -177,6 +194,9 @@ impl Metrics {
         self.subscribers.set(gauge(census.subscribers as u64));
         self.lagging.set(gauge(census.lagging as u64));
         self.durable.set(gauge(durable));
+        let budget = &self.sources.budget;
+        self.buffered.set(gauge(budget.used() as u64));
+        self.stalled.set(gauge(*budget.ended().borrow()));
         self.store_bytes
             .set(gauge(disk::size(&self.sources.data_dir)));
         let stats = self.sources.store.integrity().stats();

@@ -8,7 +8,6 @@ use crate::model::RecordKind;
 use std::sync::Arc;
 
 use prost::Message;
-use tokio::sync::mpsc;
 use tonic::Status;
 use truce_proto::v1::{
     AgreementMatch, AnnexEntry, AnnexPage, ComplianceFinding, ComplianceReportPart,
@@ -17,6 +16,7 @@ use truce_proto::v1::{
 
 use super::{proofs, read};
 use crate::{
+    budget::{self, Charge, Outbound, SendBudget},
     checkpoint::Signer,
     compliance::{self, Prepared},
     error::Error,
@@ -30,9 +30,42 @@ use crate::{
 /// Annex entries in one page, at most.
 pub const ANNEX_PAGE_ENTRIES: usize = 500;
 /// Encoded bytes of one annex page, at most (a page is never empty).
-pub const ANNEX_PAGE_BYTES: usize = 2 * 1024 * 1024;
+pub const ANNEX_PAGE_BYTES: usize = 256 * 1024;
+/// Parts queued per report before the client must read (and at most the
+/// stream's share of the send budget).
+const QUEUED_PARTS: usize = 2;
 
-type Sender = mpsc::Sender<Result<ComplianceReportPart, Status>>;
+/// The stream's queue, and the runtime its blocking producer sends on.
+struct Sender {
+    tx: budget::Sender<ComplianceReportPart>,
+    handle: tokio::runtime::Handle,
+}
+
+/// What a report in progress is charged for its thread and working state
+/// (measured: about 370 KiB in a debug build; docs/benchmarks.md).
+const REPORT_WORKING_BYTES: usize = 512 * 1024;
+
+/// What a page in the making is charged to the send budget before its
+/// first entry: its bytes at most, and one entry over.
+const ANNEX_PAGE_CHARGE: usize = ANNEX_PAGE_BYTES + 64 * 1024;
+
+impl Sender {
+    fn blocking_send(&self, part: Result<ComplianceReportPart, Status>) -> Result<(), ()> {
+        self.tx.blocking_send(&self.handle, part).map_err(|_| ())
+    }
+
+    /// A page's part, with the bytes charged while it filled.
+    fn send_page(&self, page: ComplianceReportPart, charge: Option<Charge>) -> Result<(), ()> {
+        self.handle
+            .block_on(self.tx.send_prepaid(Ok(page), charge))
+            .map_err(|_| ())
+    }
+
+    /// Budget for a page in the making (None: the stream was ended).
+    fn charge_page(&self) -> Option<Charge> {
+        self.handle.block_on(self.tx.charge(ANNEX_PAGE_CHARGE)).ok()
+    }
+}
 
 /// Checks the request: errors here are the RPC's status.
 fn prepare(store: &Store, req: &ComplianceReportRequest) -> Result<Prepared, Error> {
@@ -63,6 +96,9 @@ fn produce(
     let at = prepared.at();
     let mut page = AnnexPage::default();
     let mut bytes = 0;
+    // The page in the making is charged before its first entry, so that a
+    // report paused on its client holds nothing the budget does not count.
+    let mut charge = None;
     let mut emit = |entry: AnnexEntry| {
         let len = entry.encoded_len();
         if !page.entries.is_empty()
@@ -71,7 +107,13 @@ fn produce(
             let full = std::mem::take(&mut page);
             bytes = 0;
             let full = part(at, compliance_report_part::Part::Annex(full));
-            if tx.blocking_send(Ok(full)).is_err() {
+            if tx.send_page(full, charge.take()).is_err() {
+                return false;
+            }
+        }
+        if charge.is_none() {
+            charge = tx.charge_page();
+            if charge.is_none() {
                 return false;
             }
         }
@@ -98,7 +140,7 @@ fn produce(
     };
     if !page.entries.is_empty() {
         let rest = part(at, compliance_report_part::Part::Annex(page));
-        if tx.blocking_send(Ok(rest)).is_err() {
+        if tx.send_page(rest, charge.take()).is_err() {
             return;
         }
     }
@@ -111,16 +153,35 @@ pub async fn stream(
     store: Arc<Store>,
     signer: Arc<Signer>,
     last: Arc<crate::store::mark::LastCheckpoint>,
+    send_budget: &Arc<SendBudget>,
     req: ComplianceReportRequest,
-) -> Result<mpsc::Receiver<Result<ComplianceReportPart, Status>>, Status> {
+) -> Result<Outbound<ComplianceReportPart>, Status> {
+    // A report in progress holds a blocking thread and its working state
+    // (its stack, the candidates, the tallies) as long as its client takes
+    // to read: that is charged to the send budget too, so stalled reports
+    // beyond it wait here holding nothing.
+    let working = send_budget
+        .charge(REPORT_WORKING_BYTES)
+        .await
+        .ok_or_else(|| {
+            Status::from(Error::exhausted(
+                "the daemon's stream buffer budget (stream_buffer_mb) stayed full; retry later"
+                    .to_owned(),
+            ))
+        })?;
     let s = Arc::clone(&store);
     let with_annex = !req.without_annex;
     let prepared = tokio::task::spawn_blocking(move || prepare(&s, &req))
         .await
         .map_err(|e| Status::from(Error::Internal(e.to_string())))??;
-    let (tx, rx) = mpsc::channel(4);
+    let (tx, rx) = budget::stream(send_budget, QUEUED_PARTS, "GetComplianceReport");
+    let tx = Sender {
+        tx,
+        handle: tokio::runtime::Handle::current(),
+    };
     tokio::task::spawn_blocking(move || {
         produce(&store, &signer, &last, prepared, with_annex, &tx);
+        drop(working);
     });
     Ok(rx)
 }

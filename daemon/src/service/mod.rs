@@ -23,11 +23,11 @@ use truce_proto::v1::{
     SubscribeResponse, truce_server::Truce,
 };
 
-use tokio::sync::{Semaphore, mpsc, watch};
-use tokio_stream::wrappers::ReceiverStream;
+use tokio::sync::{Semaphore, watch};
 
 use crate::{
     access::Caller,
+    budget::{self, SendBudget},
     checkpoint::Signer,
     commit::CommitHandle,
     error::Error,
@@ -72,6 +72,9 @@ pub struct TruceService {
     /// The free-space margin backups into the data dir's filesystem keep
     /// (none until [`TruceService::with_space`]).
     space: SpaceGuard,
+    /// Bytes buffered toward clients (the defaults until
+    /// [`TruceService::with_budget`]).
+    budget: Arc<SendBudget>,
 }
 
 impl TruceService {
@@ -95,7 +98,17 @@ impl TruceService {
             signer,
             last_checkpoint,
             space: SpaceGuard::new(0, Arc::new(RealDiskSpace)),
+            budget: SendBudget::new(
+                crate::config::DEFAULT_STREAM_BUFFER_BYTES,
+                crate::config::DEFAULT_STREAM_STALL_TIMEOUT,
+            ),
         }
+    }
+
+    /// Streams and ReadLog answers then share this budget.
+    pub fn with_budget(mut self, budget: Arc<SendBudget>) -> Self {
+        self.budget = budget;
+        self
     }
 
     /// Backups then keep this margin on the data dir's filesystem.
@@ -257,7 +270,7 @@ impl Truce for TruceService {
             .map_err(|_| {
                 Error::exhausted("too many subscriptions (max_subscriptions); retry later".into())
             })?;
-        let (tx, rx) = mpsc::channel(subscribe::BUFFER);
+        let (tx, rx) = budget::stream(&self.budget, subscribe::BUFFER, "Subscribe");
         tokio::spawn(subscribe::run(
             Arc::clone(&self.store),
             Arc::clone(&self.feed),
@@ -267,7 +280,7 @@ impl Truce for TruceService {
             Arc::clone(&self.subscribe_stats),
             permit,
         ));
-        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+        Ok(Response::new(Box::pin(rx)))
     }
 
     async fn assess_scope(
@@ -300,10 +313,11 @@ impl Truce for TruceService {
             Arc::clone(&self.store),
             Arc::clone(&self.signer),
             Arc::clone(&self.last_checkpoint),
+            &self.budget,
             request.into_inner(),
         )
         .await?;
-        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+        Ok(Response::new(Box::pin(rx)))
     }
 
     async fn backup(
@@ -360,8 +374,23 @@ impl Truce for TruceService {
         &self,
         request: Request<ReadLogRequest>,
     ) -> Result<Response<ReadLogResponse>, Status> {
-        read::read_log(&self.store, &request.into_inner())
-            .map(Response::new)
-            .map_err(Status::from)
+        // Charged before the read, held until the transport has pulled
+        // the answer (budget::ReleaseLayer): a client that does not read
+        // holds no bytes the budget does not count.
+        let mut charge = self
+            .budget
+            .charge(read::READ_LOG_CHARGE)
+            .await
+            .ok_or_else(|| {
+                Status::from(Error::exhausted(
+                    "the daemon's stream buffer budget (stream_buffer_mb) stayed full; retry later"
+                        .to_owned(),
+                ))
+            })?;
+        let answer = read::read_log(&self.store, &request.into_inner())?;
+        charge.shrink_to(budget::cost(prost::Message::encoded_len(&answer)));
+        let mut response = Response::new(answer);
+        response.extensions_mut().insert(budget::Held::new(charge));
+        Ok(response)
     }
 }

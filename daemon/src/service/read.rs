@@ -20,6 +20,11 @@ pub const READ_LOG_MAX_ENTRIES: usize = 1000;
 /// Entry bytes in one ReadLog page, at most (a page is never empty while
 /// entries remain).
 pub const READ_LOG_MAX_BYTES: usize = 2 * 1024 * 1024;
+/// What a ReadLog answer is charged to the send budget before its read
+/// (the cost of its entries at most, or one entry, and their framing);
+/// fitted to the answer once read.
+pub const READ_LOG_CHARGE: usize =
+    2 * (READ_LOG_MAX_BYTES + 64 * 1024 + READ_LOG_MAX_ENTRIES * 16) + 2048;
 
 fn decode(sequence: u64, bytes: &[u8]) -> Result<Entry, Error> {
     Entry::decode(bytes)

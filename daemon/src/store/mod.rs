@@ -74,6 +74,8 @@ impl StoreOptions {
 /// Errors of the store.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
+    #[error("no Truce store at {path}")]
+    Missing { path: PathBuf },
     #[error("data dir {path} is in use by another truced (lock on {lock} is held)")]
     Locked { path: PathBuf, lock: PathBuf },
     #[error("data dir {path}: on-disk format version {found}, this truced reads {expected}")]
@@ -334,6 +336,19 @@ impl Store {
     /// Whether `dir` holds a store's files (sled's or the entry log's).
     pub fn exists_in(dir: &Path) -> bool {
         dir.join(SLED_DIR).exists() || dir.join(LOG_DIR).exists()
+    }
+
+    /// Opens the store that `dir` holds, creating nothing: the commands
+    /// that only inspect a store (audit, reindex, backup, key show) fail
+    /// with [`StoreError::Missing`] where there is none, rather than
+    /// making an empty one and reporting on it.
+    pub fn open_existing(dir: &Path, options: StoreOptions) -> Result<Self, StoreError> {
+        if !Self::exists_in(dir) {
+            return Err(StoreError::Missing {
+                path: dir.to_owned(),
+            });
+        }
+        Self::open_with(dir, options)
     }
 
     /// Removes a store's files from `dir` (a restore that failed).

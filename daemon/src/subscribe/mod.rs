@@ -17,7 +17,7 @@ use std::{
 
 use prost::Message;
 use tokio::{
-    sync::{Notify, OwnedSemaphorePermit, broadcast, mpsc, watch},
+    sync::{Notify, OwnedSemaphorePermit, broadcast, watch},
     time::Instant,
 };
 use tonic::Status;
@@ -26,7 +26,9 @@ use truce_proto::v1::{
     subscribe_request::Start, subscribe_response::Event,
 };
 
+use crate::commit::MAX_ENTRY_BYTES;
 use crate::{
+    budget,
     commit::order::from_timestamp,
     error::Error,
     store::{Store, StoreError},
@@ -34,11 +36,14 @@ use crate::{
 };
 use filter::StreamFilter;
 
-/// Messages buffered per subscriber before it must read.
-pub const BUFFER: usize = 64;
-/// Entries read from the store per step.
-const PAGE: usize = 256;
-const PAGE_BYTES: usize = 1024 * 1024;
+/// Messages queued per subscriber before it must read (and at most its
+/// share of the send budget: `budget.rs`).
+pub const BUFFER: usize = 16;
+/// Entries read from the store per step, and their bytes at most (charged
+/// to the send budget before the read: a page in hand while the stream
+/// waits for its client is counted).
+const PAGE: usize = 64;
+const PAGE_BYTES: usize = 64 * 1024;
 /// Default and minimum progress intervals.
 pub const DEFAULT_PROGRESS: Duration = Duration::from_millis(1000);
 const MIN_PROGRESS: Duration = Duration::from_millis(50);
@@ -280,7 +285,7 @@ pub async fn run(
     store: Arc<Store>,
     feed: Arc<Feed>,
     sub: Subscription,
-    tx: mpsc::Sender<Result<SubscribeResponse, Status>>,
+    tx: budget::Sender<SubscribeResponse>,
     mut shutdown: watch::Receiver<bool>,
     stats: Arc<Stats>,
     _permit: OwnedSemaphorePermit,
@@ -304,7 +309,7 @@ pub async fn run(
 struct Streamer<'a> {
     store: &'a Store,
     sub: &'a Subscription,
-    tx: &'a mpsc::Sender<Result<SubscribeResponse, Status>>,
+    tx: &'a budget::Sender<SubscribeResponse>,
     stats: &'a Stats,
     /// The next sequence to consider.
     next: u64,
@@ -319,9 +324,26 @@ enum Step {
     Stop,
 }
 
+/// An entry's bytes as the loop has them: shared with the feed (copied
+/// into the message), or read for this stream with their charge.
+enum Bytes<'a> {
+    Shared(&'a [u8]),
+    Owned(Vec<u8>, Option<budget::Charge>),
+}
+
 impl Streamer<'_> {
     async fn send(&mut self, e: Event, position: u64) -> bool {
-        if self.tx.send(event(e)).await.is_err() {
+        self.send_prepaid(e, position, None).await
+    }
+
+    /// [`Self::send`] with bytes of the page in hand charged already.
+    async fn send_prepaid(
+        &mut self,
+        e: Event,
+        position: u64,
+        prepaid: Option<budget::Charge>,
+    ) -> bool {
+        if self.tx.send_prepaid(event(e), prepaid).await.is_err() {
             return false;
         }
         self.reported = position;
@@ -333,21 +355,21 @@ impl Streamer<'_> {
     async fn consider(
         &mut self,
         sequence: u64,
-        bytes: &[u8],
+        bytes: Bytes<'_>,
         entry: &Entry,
     ) -> Result<Step, Error> {
-        if self.sub.filter.matches(self.store, entry)?
-            && !self
-                .send(
-                    Event::Entry(RawEntry {
-                        sequence,
-                        entry: bytes.to_vec(),
-                    }),
-                    sequence,
-                )
-                .await
-        {
-            return Ok(Step::Stop);
+        if self.sub.filter.matches(self.store, entry)? {
+            let (bytes, prepaid) = match bytes {
+                Bytes::Shared(b) => (b.to_vec(), None),
+                Bytes::Owned(b, charge) => (b, charge),
+            };
+            let e = Event::Entry(RawEntry {
+                sequence,
+                entry: bytes,
+            });
+            if !self.send_prepaid(e, sequence, prepaid).await {
+                return Ok(Step::Stop);
+            }
         }
         self.next = sequence + 1;
         if let Some(w) = &self.waiter {
@@ -358,6 +380,11 @@ impl Streamer<'_> {
 
     /// Reads from the store up to `until` (inclusive, at most a page).
     async fn read_store(&mut self, until: u64) -> Result<Step, Error> {
+        // The page is charged before it is read: a stream paused on its
+        // client holds no bytes the budget does not count.
+        let Ok(mut charge) = self.tx.charge(PAGE_BYTES.max(MAX_ENTRY_BYTES)).await else {
+            return Ok(Step::Stop);
+        };
         let page = match self.store.read_entries(self.next, PAGE, PAGE_BYTES) {
             Ok(page) => page,
             // The store is being reopened after a failed write (a moment).
@@ -370,13 +397,19 @@ impl Streamer<'_> {
         self.stats
             .entries_read
             .fetch_add(page.len() as u64, Ordering::Relaxed);
+        charge.shrink_to(page.iter().map(|(_, b)| b.len()).sum());
         for (seq, bytes) in page {
             if seq > until {
                 break;
             }
             let entry = Entry::decode(bytes.as_slice())
                 .map_err(|e| Error::Internal(format!("entry {seq}: {e}")))?;
-            if let Step::Stop = self.consider(seq, &bytes, &entry).await? {
+            // This entry's bytes leave the page's charge with it.
+            let mine = charge.split(bytes.len());
+            if let Step::Stop = self
+                .consider(seq, Bytes::Owned(bytes, mine), &entry)
+                .await?
+            {
                 return Ok(Step::Stop);
             }
         }
@@ -410,7 +443,8 @@ impl Streamer<'_> {
                 return Ok(Step::Stop);
             }
         }
-        self.consider(item.sequence, &item.bytes, &item.entry).await
+        self.consider(item.sequence, Bytes::Shared(&item.bytes), &item.entry)
+            .await
     }
 
     async fn stream(
