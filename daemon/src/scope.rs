@@ -75,24 +75,52 @@ fn widen(start: SystemTime, p: TimePrecision) -> SystemTime {
         .unwrap_or(start)
 }
 
+/// An enum value as people and `truce`'s flags name it:
+/// `TARGET_CLASS_POWER_TRANSMISSION` → `power-transmission`.
+fn label(name: &str) -> String {
+    const PREFIXES: [&str; 3] = ["TARGET_CLASS_", "EVENT_TYPE_", "COMPLIANCE_FINDING_"];
+    let bare = PREFIXES
+        .iter()
+        .find_map(|p| name.strip_prefix(p))
+        .unwrap_or(name);
+    bare.to_ascii_lowercase().replace('_', "-")
+}
+
 /// When the agreement stopped applying, if it did: the (extended) expiry,
-/// or a lapse, end or supersession, whichever is earliest.
+/// or a lapse, end or supersession, whichever is earliest. A stop that a
+/// later entry overrides (an extension or a return to force effective at
+/// or before it, as `in_force_at` reads the statuses) does not count: an
+/// extension recorded after a lapse, effective at the expiry it extends,
+/// moves the end to the new expiry.
 pub fn end_of(agreement: &AgreementView) -> Option<SystemTime> {
     let expiry = agreement
         .agreement
         .as_ref()
         .and_then(|a| a.expires_at.as_ref())
         .map(from_timestamp);
-    let stopped = agreement
-        .statuses
+    let statuses = &agreement.statuses;
+    let stopped = statuses
         .iter()
-        .filter(|s| {
+        .enumerate()
+        .filter(|(_, s)| {
             matches!(
                 s.status(),
                 AgreementStatus::Lapsed | AgreementStatus::Ended | AgreementStatus::Superseded
             )
         })
-        .filter_map(|s| s.effective_at.as_ref().map(from_timestamp))
+        .filter_map(|(i, s)| {
+            let at = s.effective_at.as_ref().map(from_timestamp)?;
+            let overridden = statuses[i + 1..].iter().any(|later| {
+                matches!(
+                    later.status(),
+                    AgreementStatus::Extended | AgreementStatus::InForce
+                ) && later
+                    .effective_at
+                    .as_ref()
+                    .is_some_and(|e| from_timestamp(e) <= at)
+            });
+            (!overridden).then_some(at)
+        })
         .min();
     match (expiry, stopped) {
         (Some(a), Some(b)) => Some(a.min(b)),
@@ -227,12 +255,12 @@ fn fixed(r: &Report, view: &AgreementView) -> Vec<(Finding, String)> {
         } else if scope.protected_targets.contains(&(target as i32)) {
             out.push((
                 Finding::InScope,
-                format!("target {} is protected", target.as_str_name()),
+                format!("target {} is protected", label(target.as_str_name())),
             ));
         } else {
             out.push((
                 Finding::OutOfScope,
-                format!("target {} is not protected", target.as_str_name()),
+                format!("target {} is not protected", label(target.as_str_name())),
             ));
         }
     }
@@ -241,12 +269,12 @@ fn fixed(r: &Report, view: &AgreementView) -> Vec<(Finding, String)> {
         if acts_cover(&scope.prohibited_acts, t) {
             out.push((
                 Finding::InScope,
-                format!("{} is a prohibited act", t.as_str_name()),
+                format!("{} is a prohibited act", label(t.as_str_name())),
             ));
         } else {
             out.push((
                 Finding::OutOfScope,
-                format!("{} is not a prohibited act", t.as_str_name()),
+                format!("{} is not a prohibited act", label(t.as_str_name())),
             ));
         }
     }
@@ -320,7 +348,7 @@ pub fn assess_view(v: &ReportView, view: &AgreementView) -> Vec<ScopeAssessment>
                 finding: f.into(),
                 reasons: vec![format!(
                     "a compliance finding was recorded for it: {}",
-                    f.as_str_name()
+                    label(f.as_str_name())
                 )],
             },
             None => ScopeAssessment {
