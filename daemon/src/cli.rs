@@ -737,3 +737,11 @@ impl Signals {
         Received::Stop("ctrl-c")
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_command_line_is_well_formed() {
+        super::command().debug_assert();
+    }
+}
