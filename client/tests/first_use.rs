@@ -199,6 +199,19 @@ async fn typos_in_filters_are_errors_and_empty_results_say_so() {
         err.contains("not found") && err.contains("ru-ua-energy-moratorium-2024"),
         "{err}"
     );
+    // watch too: a stream that would never show anything.
+    let out = truce(
+        &d.url(),
+        &[
+            "watch",
+            "--from-start",
+            "--until-caught-up",
+            "--agreement",
+            "ru-ua-energy-moratorium-2024",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("not found"));
     // A lower-case country is the upper-case one.
     let lower = ok(&d.url(), &["report", "list", "--country", "ua"]);
     assert!(lower.contains("seed-report-3"), "{lower}");
