@@ -412,3 +412,60 @@ pub fn assess(r: &Report, view: &AgreementView) -> Vec<Assessment> {
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use truce_proto::v1::{Agreement, AgreementStatusRecord};
+
+    use super::*;
+    use crate::commit::order::to_timestamp;
+
+    fn at(days: u64) -> SystemTime {
+        SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(days * 86_400)
+    }
+
+    fn status(s: AgreementStatus, days: u64, sequence: u64) -> AgreementStatusRecord {
+        AgreementStatusRecord {
+            status: s.into(),
+            effective_at: Some(to_timestamp(at(days))),
+            sequence,
+        }
+    }
+
+    fn view(expires: u64, statuses: Vec<AgreementStatusRecord>) -> AgreementView {
+        AgreementView {
+            agreement: Some(Agreement {
+                expires_at: Some(to_timestamp(at(expires))),
+                ..Agreement::default()
+            }),
+            statuses,
+            ..AgreementView::default()
+        }
+    }
+
+    #[test]
+    fn a_lapse_ends_it_unless_a_later_extension_overrides_it() {
+        use AgreementStatus as S;
+        // Lapsed at day 30 (the old expiry), nothing after: day 30.
+        let lapsed = view(30, vec![status(S::Lapsed, 30, 2)]);
+        assert_eq!(end_of(&lapsed), Some(at(30)));
+        // Extended to day 60, recorded after the lapse, effective at it.
+        let extended = view(
+            60,
+            vec![status(S::Lapsed, 30, 2), status(S::Extended, 30, 3)],
+        );
+        assert_eq!(end_of(&extended), Some(at(60)));
+        // An extension effective after the lapse leaves the lapse standing.
+        let late = view(
+            60,
+            vec![status(S::Lapsed, 30, 2), status(S::Extended, 40, 3)],
+        );
+        assert_eq!(end_of(&late), Some(at(30)));
+        // A lapse recorded after the extension ends it.
+        let after = view(
+            60,
+            vec![status(S::Extended, 30, 2), status(S::Lapsed, 45, 3)],
+        );
+        assert_eq!(end_of(&after), Some(at(45)));
+    }
+}
