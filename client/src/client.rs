@@ -42,6 +42,11 @@ pub enum ClientError {
         url: String,
         source: tonic::transport::Error,
     },
+    /// An `https://` URL whose server answered in plaintext.
+    #[error(
+        "cannot connect to {url}: the server is not speaking TLS (a plaintext daemon? use http://)"
+    )]
+    NotTls { url: String },
     #[error("{}: {}", code_name(.0.code()), .0.message())]
     Status(#[from] Status),
     #[error("{0}")]
@@ -269,6 +274,34 @@ struct Retries {
 /// A fresh request id (UUID v4).
 pub fn new_request_id() -> String {
     uuid::Uuid::new_v4().to_string()
+}
+
+/// A request id derived from a write's content: the same request gives the
+/// same id, so sending it again (after a timeout, or unsure whether it
+/// went through) returns the original receipt marked duplicate instead of
+/// recording it twice. `cli-` and 40 hex digits of the SHA-256 of the
+/// envelope encoded with an empty request id.
+pub fn content_request_id(envelope: &Envelope) -> String {
+    use prost::Message;
+    use sha2::{Digest, Sha256};
+    let mut bare = envelope.clone();
+    if let Some(id) = bare.kind.as_mut().map(request_id_of) {
+        id.clear();
+    }
+    let hex = hex::encode(Sha256::digest(bare.encode_to_vec()));
+    format!("cli-{}", hex.get(..40).unwrap_or(&hex))
+}
+
+/// The request id field of a write.
+pub fn request_id_of(kind: &mut Kind) -> &mut String {
+    match kind {
+        Kind::Agreement(r) => &mut r.request_id,
+        Kind::Report(r) => &mut r.request_id,
+        Kind::Claim(r) => &mut r.request_id,
+        Kind::Status(r) => &mut r.request_id,
+        Kind::Source(r) => &mut r.request_id,
+        Kind::Correction(r) => &mut r.request_id,
+    }
 }
 
 fn ensure_request_id(id: &mut String) {

@@ -92,19 +92,38 @@ fn endpoint(url: &str, options: &ClientOptions) -> Result<Endpoint, ClientError>
     Ok(endpoint)
 }
 
+/// The URL to connect to: `HOST:PORT` without a scheme (the form `truced`
+/// prints in "listening on ADDR") is plaintext `http://HOST:PORT`.
+pub fn with_scheme(url: &str) -> String {
+    if url.contains("://") {
+        url.to_owned()
+    } else {
+        format!("http://{url}")
+    }
+}
+
 /// Connects and wraps the channel with the token.
 pub(crate) async fn connect(url: &str, options: &ClientOptions) -> Result<Inner, ClientError> {
     let auth = Auth::new(options.token.as_deref()).map_err(|_| {
         ClientError::Request("the token holds characters a header cannot carry".into())
     })?;
-    let channel =
-        endpoint(url, options)?
-            .connect()
-            .await
-            .map_err(|source| ClientError::Connect {
+    let url = with_scheme(url);
+    let url = url.as_str();
+    let channel = endpoint(url, options)?.connect().await.map_err(|source| {
+        // rustls reading a plaintext HTTP/2 server's first bytes as a
+        // TLS record: say so instead of "InvalidContentType".
+        let text = crate::client::chain(&source);
+        if text.contains("InvalidContentType") || text.contains("corrupt message") {
+            ClientError::NotTls {
+                url: url.to_owned(),
+            }
+        } else {
+            ClientError::Connect {
                 url: url.to_owned(),
                 source,
-            })?;
+            }
+        }
+    })?;
     Ok(TruceClient::with_interceptor(channel, auth)
         .max_decoding_message_size(options.max_response_bytes))
 }

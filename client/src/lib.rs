@@ -22,7 +22,10 @@ pub mod time;
 pub mod timeline;
 pub mod verify;
 
-pub use client::{Client, ClientError, ClientOptions, VerifyFailure, new_request_id};
+pub use client::{
+    Client, ClientError, ClientOptions, VerifyFailure, content_request_id, new_request_id,
+    request_id_of,
+};
 pub use connect::ClientIdentity;
 pub use subscription::{Event, Start, Subscription};
 pub use truce_proto::v1 as proto;

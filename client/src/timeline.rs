@@ -1,20 +1,23 @@
 //! A compliance report's per-day timeline as SVG, for people who read the
 //! pattern rather than the table: in-scope alleged violations per day,
-//! stacked by alleged perpetrator, with the window in which the agreement
-//! applied (under one reading of its start) shaded and each status change
-//! marked. Pure (plotters' SVG backend into a string, no fonts needed), so
-//! `truce compliance --svg` and tests share it.
+//! stacked by alleged perpetrator (each party in its own colour, the same
+//! in every chart), with the window in which the agreement applied (under
+//! one reading of its start) shaded, each status change marked (extensions
+//! and lapses in their own colours), the expiry marked, and the log
+//! sequence and checkpoint it shows written under it. Pure (plotters' SVG
+//! backend into a string, no fonts needed), so `truce compliance --svg`
+//! and tests share it.
 
 use chrono::{DateTime, Days, NaiveDate, Utc};
 use plotters::{
-    coord::Shift,
+    coord::{Shift, types::RangedCoordf64},
     prelude::{
-        ChartBuilder, Color, DrawingArea, EmptyElement, IntoDrawingArea, IntoFont, PathElement,
-        RGBColor, Rectangle, SVGBackend, TRANSPARENT, Text, WHITE,
+        Cartesian2d, ChartBuilder, ChartContext, Color, DrawingArea, EmptyElement, IntoDrawingArea,
+        IntoFont, PathElement, RGBColor, Rectangle, SVGBackend, TRANSPARENT, Text, WHITE,
     },
     style::text_anchor::{HPos, Pos, VPos},
 };
-use truce_proto::v1::{ComplianceReport, ComplianceTally};
+use truce_proto::v1::{AgreementStatus, AgreementStatusRecord, ComplianceReport, ComplianceTally};
 
 use crate::{cli::render::enum_label, compliance::party_name};
 
@@ -27,8 +30,9 @@ pub enum TimelineError {
     Draw(String),
 }
 
-/// Bar colours, one per alleged perpetrator in order (Tableau 10 without
-/// its green, which is the shading's); they repeat past nine.
+/// Bar colours (Tableau 10 without its green, which is the shading's); a
+/// party's is chosen by its code ([`colour_of`]), so it keeps it in every
+/// chart.
 pub const PALETTE: [RGBColor; 9] = [
     RGBColor(0x4E, 0x79, 0xA7),
     RGBColor(0xF2, 0x8E, 0x2B),
@@ -43,9 +47,23 @@ pub const PALETTE: [RGBColor; 9] = [
 /// The effective window's shading (drawn at 30% opacity).
 pub const SHADE: RGBColor = RGBColor(0x59, 0xA1, 0x4F);
 const MARK: RGBColor = RGBColor(0x33, 0x33, 0x33);
+/// An extension's mark (and the expiry's).
+pub const EXTENSION: RGBColor = RGBColor(0x1B, 0x7A, 0x3D);
+/// A lapse's, end's or supersession's mark.
+pub const STOP: RGBColor = RGBColor(0xB2, 0x18, 0x2B);
+const FOOTER_HEIGHT: u32 = 22;
 const SIZE: (u32, u32) = (960, 480);
 const LEGEND_WIDTH: u32 = 200;
 const DAY_SECONDS: f64 = 86_400.0;
+
+/// A party's bar colour: from its code alone (FNV-1a), so the same party
+/// has the same colour in every chart, whoever else is in it.
+pub fn colour_of(party: &str) -> RGBColor {
+    let hash = party.bytes().fold(0x811c_9dc5_u32, |h, b| {
+        (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
+    });
+    PALETTE[hash as usize % PALETTE.len()]
+}
 
 fn draw_err(e: impl std::fmt::Display) -> TimelineError {
     TimelineError::Draw(e.to_string())
@@ -176,7 +194,8 @@ pub fn timeline_svg(
     {
         let root = SVGBackend::with_string(&mut svg, SIZE).into_drawing_area();
         root.fill(&WHITE).map_err(draw_err)?;
-        let (plot, legend) = root.split_horizontally(SIZE.0 - LEGEND_WIDTH);
+        let (main, footer) = root.split_vertically(SIZE.1 - FOOTER_HEIGHT);
+        let (plot, legend) = main.split_horizontally(SIZE.0 - LEGEND_WIDTH);
         let mut chart = ChartBuilder::on(&plot)
             .caption(
                 format!("{title}: in-scope alleged violations per day ({reading_label})"),
@@ -246,7 +265,7 @@ pub fn timeline_svg(
             };
             let x = (date - first).num_days() as f64;
             let mut base = 0.0;
-            for (i, party) in parties.iter().enumerate() {
+            for party in &parties {
                 let count = day
                     .by_perpetrator
                     .iter()
@@ -260,64 +279,155 @@ pub fn timeline_svg(
                 chart
                     .draw_series(std::iter::once(Rectangle::new(
                         [(x - 0.4, base), (x + 0.4, top)],
-                        PALETTE[i % PALETTE.len()].filled(),
+                        colour_of(party).filled(),
                     )))
                     .map_err(draw_err)?;
                 base = top;
             }
         }
 
-        // Status changes: a vertical line and the status, staggered.
-        let statuses = report.agreement.iter().flat_map(|v| &v.statuses);
-        let mut marked = false;
-        for (k, s) in statuses.enumerate() {
-            let Some(at) = to_time(s.effective_at.as_ref()) else {
-                continue;
-            };
-            let x = x_of(at);
-            if !(x_min..=x_max).contains(&x) {
-                continue;
-            }
-            marked = true;
-            let label = enum_label(s.status().as_str_name(), "AGREEMENT_STATUS_");
-            // Right of the line, or left of it near the right edge.
-            let right_edge = x > x_min + 0.75 * (x_max - x_min);
-            let (h_pos, dx) = if right_edge {
-                (HPos::Right, -3)
-            } else {
-                (HPos::Left, 3)
-            };
-            let style = ("sans-serif", 12)
-                .into_font()
-                .color(&MARK)
-                .pos(Pos::new(h_pos, VPos::Top));
-            let dy = 2 + 14 * i32::try_from(k % 3).unwrap_or(0);
-            chart
-                .draw_series([PathElement::new(
-                    vec![(x, 0.0), (x, y_top)],
-                    MARK.stroke_width(1),
-                )])
-                .map_err(draw_err)?;
-            chart
-                .draw_series(std::iter::once(
-                    EmptyElement::at((x, y_top)) + Text::new(label, (dx, dy), style),
-                ))
-                .map_err(draw_err)?;
-        }
+        let marks = draw_marks(&mut chart, report, &x_of, (x_min, x_max), y_top)?;
         let window = shaded.then_some(reading_label.as_str());
-        draw_legend(&legend, &parties, window, marked)?;
+        draw_legend(&legend, &parties, window, marks)?;
+        draw_footer(&footer, report)?;
         root.present().map_err(draw_err)?;
     }
     Ok(svg)
 }
 
+/// Which kinds of marks were drawn (for the legend).
+#[derive(Debug, Default, Clone, Copy)]
+struct Marks {
+    other: bool,
+    extension: bool,
+    stop: bool,
+}
+
+type Chart<'a, 'b> = ChartContext<'a, SVGBackend<'b>, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
+
+/// A status change's colour and label: extensions and the expiry green,
+/// lapses, ends and supersessions red (with "(overridden)" when a later
+/// extension or return to force takes effect at or before it), the rest
+/// grey.
+fn status_mark(statuses: &[AgreementStatusRecord], k: usize) -> (RGBColor, String) {
+    let s = &statuses[k];
+    let label = enum_label(s.status().as_str_name(), "AGREEMENT_STATUS_");
+    match s.status() {
+        AgreementStatus::Extended => (EXTENSION, label),
+        AgreementStatus::Lapsed | AgreementStatus::Ended | AgreementStatus::Superseded => {
+            let at = to_time(s.effective_at.as_ref());
+            let overridden = statuses[k + 1..].iter().any(|later| {
+                matches!(
+                    later.status(),
+                    AgreementStatus::Extended | AgreementStatus::InForce
+                ) && to_time(later.effective_at.as_ref()).is_some_and(|e| Some(e) <= at)
+            });
+            if overridden {
+                (STOP, format!("{label} (overridden)"))
+            } else {
+                (STOP, label)
+            }
+        }
+        _ => (MARK, label),
+    }
+}
+
+/// Status changes and the expiry: a vertical line and a label each,
+/// staggered.
+fn draw_marks(
+    chart: &mut Chart<'_, '_>,
+    report: &ComplianceReport,
+    x_of: &dyn Fn(DateTime<Utc>) -> f64,
+    (x_min, x_max): (f64, f64),
+    y_top: f64,
+) -> Result<Marks, TimelineError> {
+    let statuses: &[AgreementStatusRecord] = report
+        .agreement
+        .as_ref()
+        .map_or(&[], |v| v.statuses.as_slice());
+    let mut lines: Vec<(DateTime<Utc>, RGBColor, String)> = (0..statuses.len())
+        .filter_map(|k| {
+            let at = to_time(statuses[k].effective_at.as_ref())?;
+            let (colour, label) = status_mark(statuses, k);
+            Some((at, colour, label))
+        })
+        .collect();
+    let expiry = report
+        .agreement
+        .as_ref()
+        .and_then(|v| v.agreement.as_ref())
+        .and_then(|a| to_time(a.expires_at.as_ref()));
+    if let Some(at) = expiry {
+        lines.push((at, EXTENSION, format!("expires {}", at.format("%m-%d"))));
+    }
+    let mut marks = Marks::default();
+    for (k, (at, colour, label)) in lines.into_iter().enumerate() {
+        let x = x_of(at);
+        if !(x_min..=x_max).contains(&x) {
+            continue;
+        }
+        match colour {
+            EXTENSION => marks.extension = true,
+            STOP => marks.stop = true,
+            _ => marks.other = true,
+        }
+        // Right of the line, or left of it near the right edge.
+        let right_edge = x > x_min + 0.75 * (x_max - x_min);
+        let (h_pos, dx) = if right_edge {
+            (HPos::Right, -3)
+        } else {
+            (HPos::Left, 3)
+        };
+        let style = ("sans-serif", 12)
+            .into_font()
+            .color(&colour)
+            .pos(Pos::new(h_pos, VPos::Top));
+        let dy = 2 + 14 * i32::try_from(k % 3).unwrap_or(0);
+        chart
+            .draw_series([PathElement::new(
+                vec![(x, 0.0), (x, y_top)],
+                colour.stroke_width(1),
+            )])
+            .map_err(draw_err)?;
+        chart
+            .draw_series(std::iter::once(
+                EmptyElement::at((x, y_top)) + Text::new(label, (dx, dy), style),
+            ))
+            .map_err(draw_err)?;
+    }
+    Ok(marks)
+}
+
+/// Under the chart: the log sequence and the checkpoint it shows, so a
+/// reader can ask for the same report again (`--as-of`) and check it.
+fn draw_footer(
+    area: &DrawingArea<SVGBackend<'_>, Shift>,
+    report: &ComplianceReport,
+) -> Result<(), TimelineError> {
+    let checkpoint = match &report.checkpoint {
+        Some(c) => {
+            let root = hex::encode(&c.root_hash);
+            format!(
+                "checkpoint {} size {} root {}",
+                c.origin,
+                c.tree_size,
+                root.get(..16).unwrap_or(&root)
+            )
+        }
+        None => "no checkpoint".to_owned(),
+    };
+    let text = format!("as of log sequence {}; {checkpoint}", report.as_of_sequence);
+    area.draw(&Text::new(text, (12, 4), ("sans-serif", 12).into_font()))
+        .map_err(draw_err)
+}
+
 /// The legend, beside the plot: a swatch per perpetrator, then the
-/// shading and the status line when drawn.
+/// shading and the kinds of lines drawn.
 fn draw_legend(
     area: &DrawingArea<SVGBackend<'_>, Shift>,
     parties: &[String],
     window: Option<&str>,
-    marked: bool,
+    marks: Marks,
 ) -> Result<(), TimelineError> {
     let font = ("sans-serif", 13).into_font();
     let mut y = 48;
@@ -337,11 +447,11 @@ fn draw_legend(
     if parties.is_empty() {
         row(area, "(none in scope)".to_owned())?;
     }
-    for (i, party) in parties.iter().enumerate() {
+    for party in parties {
         let at = row(area, party_name(party).to_owned())?;
         area.draw(&Rectangle::new(
             [(8, at), (20, at + 12)],
-            PALETTE[i % PALETTE.len()].filled(),
+            colour_of(party).filled(),
         ))
         .map_err(draw_err)?;
     }
@@ -353,13 +463,19 @@ fn draw_legend(
         ))
         .map_err(draw_err)?;
     }
-    if marked {
-        let at = row(area, "status change".to_owned())?;
-        area.draw(&PathElement::new(
-            vec![(14, at - 2), (14, at + 14)],
-            MARK.stroke_width(1),
-        ))
-        .map_err(draw_err)?;
+    for (drawn, colour, label) in [
+        (marks.other, MARK, "status change"),
+        (marks.extension, EXTENSION, "extension, expiry"),
+        (marks.stop, STOP, "lapse, end, supersession"),
+    ] {
+        if drawn {
+            let at = row(area, label.to_owned())?;
+            area.draw(&PathElement::new(
+                vec![(14, at - 2), (14, at + 14)],
+                colour.stroke_width(1),
+            ))
+            .map_err(draw_err)?;
+        }
     }
     Ok(())
 }
@@ -401,8 +517,8 @@ mod tests {
         let (fills, texts) = parts(&svg);
         // UA (first in the tally) on three days, RU on one; plus a legend
         // swatch each. The shaded window and its swatch.
-        assert_eq!(count(&fills, PALETTE[0]), 3 + 1, "{svg}");
-        assert_eq!(count(&fills, PALETTE[1]), 1 + 1, "{svg}");
+        assert_eq!(count(&fills, colour_of("UA")), 3 + 1, "{svg}");
+        assert_eq!(count(&fills, colour_of("RU")), 1 + 1, "{svg}");
         assert_eq!(count(&fills, SHADE), 2, "{svg}");
         for label in ["UA", "RU", "suspended", "03-19", "in effect (start per RU)"] {
             assert!(
@@ -421,7 +537,7 @@ mod tests {
         // UA's start is after the period: no bars, nothing shaded.
         let svg = timeline_svg(&fixture::report(), Some("UA")).expect("drawn");
         let (fills, texts) = parts(&svg);
-        assert_eq!(count(&fills, PALETTE[0]), 0, "{svg}");
+        assert_eq!(count(&fills, colour_of("UA")), 0, "{svg}");
         assert_eq!(count(&fills, SHADE), 0, "{svg}");
         assert!(
             texts.iter().any(|t| t.contains("(start per UA)")),

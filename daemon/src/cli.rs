@@ -17,116 +17,169 @@ use crate::{
 /// truced: the Truce ceasefire-record daemon.
 ///
 /// Settings come from flags, then TRUCE_* environment variables, then the
-/// config file, then defaults (see deploy/truced.example.toml).
+/// config file, then defaults (see deploy/truced.example.toml). Without a
+/// subcommand it serves; each subcommand takes only the settings it uses.
 #[derive(Debug, Parser)]
-#[command(name = "truced", version, about)]
+#[command(
+    name = "truced",
+    version,
+    about,
+    after_help = "Examples:
+  truced --data-dir /var/lib/truce --listen 127.0.0.1:50051
+  truced --config /etc/truce/truced.toml serve
+  truced token new --name monitor-1 --role reporter"
+)]
 pub struct Args {
+    #[command(flatten)]
+    pub store: StoreFlags,
+    #[command(flatten)]
+    pub key: KeyFlags,
+    #[command(flatten)]
+    pub serve: ServeFlags,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// The config file, the data dir and how the store is opened: every
+/// command that reads settings takes these.
+#[derive(Debug, Clone, Default, clap::Args)]
+#[command(next_help_heading = "Store")]
+pub struct StoreFlags {
     /// TOML config file (see deploy/truced.example.toml).
-    #[arg(long, env = "TRUCE_CONFIG", global = true)]
+    #[arg(long, env = "TRUCE_CONFIG")]
     pub config: Option<PathBuf>,
+    /// Directory that holds the log [default: ./truce-data].
+    #[arg(long, env = "TRUCE_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// sled page cache in MiB [default: 256].
+    #[arg(long, env = "TRUCE_CACHE_MB")]
+    pub cache_mb: Option<u64>,
+    /// Largest entry-log segment, MiB; segments start at 1 MiB and double [default: 64].
+    #[arg(long, env = "TRUCE_LOG_SEGMENT_MB", value_parser = clap::value_parser!(u64).range(1..=(1 << 20)))]
+    pub log_segment_mb: Option<u64>,
+    /// Log format; the level comes from TRUCE_LOG [default: pretty].
+    #[arg(long, env = "TRUCE_LOG_FORMAT", value_enum)]
+    pub log_format: Option<LogFormat>,
+}
+
+/// The checkpoint signing key: serving, `key show`, `backup`.
+#[derive(Debug, Clone, Default, clap::Args)]
+#[command(next_help_heading = "Checkpoint key")]
+pub struct KeyFlags {
+    /// Checkpoint signing key file [default: checkpoint.key in the data dir].
+    #[arg(long, env = "TRUCE_SIGNING_KEY")]
+    pub signing_key: Option<PathBuf>,
+    /// The log's origin in checkpoints [default: derived from the key].
+    #[arg(long, env = "TRUCE_LOG_ORIGIN")]
+    pub log_origin: Option<String>,
+}
+
+/// What only a serving daemon uses.
+#[derive(Debug, Clone, Default, clap::Args)]
+#[command(next_help_heading = "Serving")]
+pub struct ServeFlags {
     /// Address to serve gRPC on [default: 127.0.0.1:50051].
-    #[arg(long, env = "TRUCE_LISTEN", global = true)]
+    #[arg(long, env = "TRUCE_LISTEN")]
     pub listen: Option<SocketAddr>,
     /// Address to serve Prometheus metrics on (GET /metrics); "" turns it
     /// off [default: off].
-    #[arg(long, env = "TRUCE_METRICS_LISTEN", global = true, value_parser = parse_metrics_listen)]
+    #[arg(long, env = "TRUCE_METRICS_LISTEN", value_parser = parse_metrics_listen)]
     pub metrics_listen: Option<MetricsListen>,
-    /// Directory that holds the log [default: ./truce-data].
-    #[arg(long, env = "TRUCE_DATA_DIR", global = true)]
-    pub data_dir: Option<PathBuf>,
-    /// Checkpoint signing key file [default: checkpoint.key in the data dir].
-    #[arg(long, env = "TRUCE_SIGNING_KEY", global = true)]
-    pub signing_key: Option<PathBuf>,
-    /// The log's origin in checkpoints [default: derived from the key].
-    #[arg(long, env = "TRUCE_LOG_ORIGIN", global = true)]
-    pub log_origin: Option<String>,
-    /// Log format; the level comes from TRUCE_LOG [default: pretty].
-    #[arg(long, env = "TRUCE_LOG_FORMAT", value_enum, global = true)]
-    pub log_format: Option<LogFormat>,
-    /// sled page cache in MiB [default: 256].
-    #[arg(long, env = "TRUCE_CACHE_MB", global = true)]
-    pub cache_mb: Option<u64>,
-    /// Largest entry-log segment, MiB; segments start at 1 MiB and double [default: 64].
-    #[arg(long, env = "TRUCE_LOG_SEGMENT_MB", global = true, value_parser = clap::value_parser!(u64).range(1..=(1 << 20)))]
-    pub log_segment_mb: Option<u64>,
     /// Largest request message accepted, bytes [default: 1048576].
-    #[arg(long, env = "TRUCE_MAX_MESSAGE_BYTES", global = true, value_parser = clap::value_parser!(u64).range(66_560..))]
+    #[arg(long, env = "TRUCE_MAX_MESSAGE_BYTES", value_parser = clap::value_parser!(u64).range(66_560..))]
     pub max_message_bytes: Option<u64>,
     /// Concurrent Subscribe streams at most [default: 10000].
-    #[arg(long, env = "TRUCE_MAX_SUBSCRIPTIONS", global = true)]
+    #[arg(long, env = "TRUCE_MAX_SUBSCRIPTIONS")]
     pub max_subscriptions: Option<usize>,
     /// Refuse appends while less disk space is free, MiB; 0: no check [default: 64].
-    #[arg(long, env = "TRUCE_MIN_FREE_DISK_MB", global = true)]
+    #[arg(long, env = "TRUCE_MIN_FREE_DISK_MB")]
     pub min_free_disk_mb: Option<u64>,
     /// Pause between health NOT_SERVING and closing the listener, ms [default: 500].
-    #[arg(long, env = "TRUCE_SHUTDOWN_PAUSE_MS", global = true)]
+    #[arg(long, env = "TRUCE_SHUTDOWN_PAUSE_MS")]
     pub shutdown_pause_ms: Option<u64>,
     /// Grace period for in-flight requests at shutdown, s [default: 10].
-    #[arg(long, env = "TRUCE_SHUTDOWN_GRACE_SECS", global = true)]
+    #[arg(long, env = "TRUCE_SHUTDOWN_GRACE_SECS")]
     pub shutdown_grace_secs: Option<u64>,
     /// Seconds between background scrubs of the entry log; 0: none [default: 21600].
-    #[arg(long, env = "TRUCE_SCRUB_INTERVAL_SECS", global = true)]
+    #[arg(long, env = "TRUCE_SCRUB_INTERVAL_SECS")]
     pub scrub_interval_secs: Option<u64>,
     /// Entry bytes the scrub re-hashes per second at most, MiB; 0: no limit [default: 32].
-    #[arg(long, env = "TRUCE_SCRUB_MB_PER_SEC", global = true)]
+    #[arg(long, env = "TRUCE_SCRUB_MB_PER_SEC")]
     pub scrub_mb_per_sec: Option<u64>,
     /// PEM certificate chain to serve TLS with [default: plaintext].
-    #[arg(long, env = "TRUCE_TLS_CERT", global = true)]
+    #[arg(long, env = "TRUCE_TLS_CERT")]
     pub tls_cert: Option<PathBuf>,
     /// PEM private key of --tls-cert.
-    #[arg(long, env = "TRUCE_TLS_KEY", global = true)]
+    #[arg(long, env = "TRUCE_TLS_KEY")]
     pub tls_key: Option<PathBuf>,
     /// PEM CA certificates that client certificates must chain to (mutual TLS).
-    #[arg(long, env = "TRUCE_TLS_CLIENT_CA", global = true)]
+    #[arg(long, env = "TRUCE_TLS_CLIENT_CA")]
     pub tls_client_ca: Option<PathBuf>,
     /// Serve a non-loopback address without TLS and tokens (logs a warning).
-    #[arg(long, env = "TRUCE_INSECURE", global = true)]
+    #[arg(long, env = "TRUCE_INSECURE")]
     pub insecure: bool,
     /// Requests per second per token, all anonymous callers sharing one;
     /// 0: no limit [default: 1000].
-    #[arg(long, env = "TRUCE_RATE_LIMIT_PER_SEC", global = true)]
+    #[arg(long, env = "TRUCE_RATE_LIMIT_PER_SEC")]
     pub rate_limit_per_sec: Option<u32>,
     /// Requests a caller may make at once before the rate applies [default: 2000].
-    #[arg(long, env = "TRUCE_RATE_LIMIT_BURST", global = true, value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(long, env = "TRUCE_RATE_LIMIT_BURST", value_parser = clap::value_parser!(u32).range(1..))]
     pub rate_limit_burst: Option<u32>,
     /// Concurrent calls (HTTP/2 streams) per connection [default: 100].
-    #[arg(long, env = "TRUCE_MAX_CONCURRENT_STREAMS", global = true, value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(long, env = "TRUCE_MAX_CONCURRENT_STREAMS", value_parser = clap::value_parser!(u32).range(1..))]
     pub max_concurrent_streams: Option<u32>,
     /// Deadline of a unary call, ms; 0: none [default: 30000].
-    #[arg(long, env = "TRUCE_REQUEST_TIMEOUT_MS", global = true)]
+    #[arg(long, env = "TRUCE_REQUEST_TIMEOUT_MS")]
     pub request_timeout_ms: Option<u64>,
     /// Bytes buffered toward clients, all streams together, MiB [default: 64].
-    #[arg(long, env = "TRUCE_STREAM_BUFFER_MB", global = true, value_parser = clap::value_parser!(u64).range(1..=(1 << 44)))]
+    #[arg(long, env = "TRUCE_STREAM_BUFFER_MB", value_parser = clap::value_parser!(u64).range(1..=(1 << 44)))]
     pub stream_buffer_mb: Option<u64>,
     /// How long a stream waits for its client to read before it ends with
     /// RESOURCE_EXHAUSTED, ms [default: 30000].
-    #[arg(long, env = "TRUCE_STREAM_STALL_TIMEOUT_MS", global = true)]
+    #[arg(long, env = "TRUCE_STREAM_STALL_TIMEOUT_MS")]
     pub stream_stall_timeout_ms: Option<u64>,
     /// A new connection's opening (TLS, HTTP/2 preface), at most, ms; 0:
     /// no limit [default: 10000].
-    #[arg(long, env = "TRUCE_HANDSHAKE_TIMEOUT_MS", global = true)]
+    #[arg(long, env = "TRUCE_HANDSHAKE_TIMEOUT_MS")]
     pub handshake_timeout_ms: Option<u64>,
     /// Close a connection that sends nothing this long, s; 0: never [default: 300].
-    #[arg(long, env = "TRUCE_IDLE_TIMEOUT_SECS", global = true)]
+    #[arg(long, env = "TRUCE_IDLE_TIMEOUT_SECS")]
     pub idle_timeout_secs: Option<u64>,
     /// HTTP/2 and TCP keepalive interval, s; 0: off [default: 60].
-    #[arg(long, env = "TRUCE_KEEPALIVE_INTERVAL_SECS", global = true)]
+    #[arg(long, env = "TRUCE_KEEPALIVE_INTERVAL_SECS")]
     pub keepalive_interval_secs: Option<u64>,
     /// Close a connection whose keepalive ping goes unanswered this long, s [default: 20].
-    #[arg(long, env = "TRUCE_KEEPALIVE_TIMEOUT_SECS", global = true)]
+    #[arg(long, env = "TRUCE_KEEPALIVE_TIMEOUT_SECS")]
     pub keepalive_timeout_secs: Option<u64>,
-    #[command(subcommand)]
-    pub command: Option<Command>,
+}
+
+/// Every setting: `serve` and `config`.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct AllFlags {
+    #[command(flatten)]
+    pub store: StoreFlags,
+    #[command(flatten)]
+    pub key: KeyFlags,
+    #[command(flatten)]
+    pub serve: ServeFlags,
 }
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Serve gRPC (the default).
-    Serve,
+    #[command(after_help = "Examples:
+  truced serve --data-dir /var/lib/truce
+  truced serve --config /etc/truce/truced.toml --listen 0.0.0.0:50051")]
+    Serve(AllFlags),
     /// Rebuild every derived tree (views, indexes, idempotency keys) from the log.
-    Reindex,
+    #[command(after_help = "Examples:
+  truced reindex --data-dir /var/lib/truce")]
+    Reindex(StoreFlags),
     /// Print the effective settings as TOML.
-    Config,
+    #[command(after_help = "Examples:
+  truced config --config /etc/truce/truced.toml
+  TRUCE_LISTEN=0.0.0.0:50051 truced config")]
+    Config(AllFlags),
     /// The checkpoint signing key.
     #[command(subcommand)]
     Key(KeyCommand),
@@ -135,27 +188,42 @@ pub enum Command {
     Token(TokenCommand),
     /// Recompute the Merkle tree from the stored entries (offline) and
     /// compare it with the stored tree and the last signed checkpoint.
-    Audit,
+    #[command(after_help = "Examples:
+  truced audit --data-dir /var/lib/truce")]
+    Audit(StoreFlags),
     /// Back up a stopped store (a running daemon: `truce admin backup`):
     /// the log up to its last entry and a checkpoint signed over it.
+    #[command(after_help = "Examples:
+  truced backup --data-dir /var/lib/truce --to /var/backups/truce/1
+  truced backup --data-dir /var/lib/truce --to /var/backups/truce/2 --with-key")]
     Backup {
         /// Directory to write (must not exist, or be empty).
-        #[arg(long)]
+        #[arg(long, value_name = "DIR")]
         to: PathBuf,
         /// Put the checkpoint signing key in the backup too (mode 0600).
         #[arg(long)]
         with_key: bool,
+        #[command(flatten)]
+        store: StoreFlags,
+        #[command(flatten)]
+        key: KeyFlags,
     },
     /// Restore a backup into a new data dir (--data-dir), verifying the
     /// entries against the checkpoint signed over them.
+    #[command(after_help = "Examples:
+  truced restore --from /var/backups/truce/1 --data-dir /var/lib/truce-new \\
+      --verifier-key 'truce/…+…+…'")]
     Restore {
         /// The backup directory.
-        #[arg(long)]
+        #[arg(long, value_name = "DIR")]
         from: PathBuf,
-        /// The verifier key the backup must be signed with (else the one
-        /// its manifest names is trusted, with a warning).
-        #[arg(long)]
+        /// The verifier key the backup must be signed with, as `truced key
+        /// show` prints it (else the one its manifest names is trusted,
+        /// with a warning).
+        #[arg(long, value_name = "KEY", value_parser = parse_verifier_key)]
         verifier_key: Option<String>,
+        #[command(flatten)]
+        store: StoreFlags,
     },
 }
 
@@ -163,12 +231,15 @@ pub enum Command {
 pub enum TokenCommand {
     /// Print a fresh random token (once: only its hash is kept) and the
     /// `[[token]]` lines to add to the config file.
+    #[command(after_help = "Examples:
+  truced token new --name monitor-1 --role reporter
+  truced token new --name ops --role admin >> tokens-for-ops.txt")]
     New {
         /// The name entries written with the token are recorded under.
         #[arg(long)]
         name: String,
-        /// reader, reporter or admin.
-        #[arg(long, value_parser = |s: &str| s.parse::<Role>())]
+        /// What the token may do.
+        #[arg(long, value_parser = role_parser())]
         role: Role,
     },
 }
@@ -177,33 +248,88 @@ pub enum TokenCommand {
 pub enum KeyCommand {
     /// Print the log's origin, key id, public key and verifier key (an
     /// existing key; nothing is created).
-    Show,
+    #[command(after_help = "Examples:
+  truced key show --data-dir /var/lib/truce")]
+    Show {
+        #[command(flatten)]
+        store: StoreFlags,
+        #[command(flatten)]
+        key: KeyFlags,
+    },
     /// Create the signing key (and the data dir) before the first start,
     /// so that its verifier key can be pinned; refused if a key exists.
-    New,
+    #[command(after_help = "Examples:
+  truced key new --data-dir /var/lib/truce --log-origin example.org/truce")]
+    New {
+        #[command(flatten)]
+        store: StoreFlags,
+        #[command(flatten)]
+        key: KeyFlags,
+    },
 }
 
-impl Args {
-    /// Defaults, then the config file, then environment and flags.
-    pub fn settings(&self) -> Result<Settings, ConfigError> {
-        let mut settings = Settings::default();
-        if let Some(path) = &self.config {
-            FileConfig::load(path)?.apply(path, &mut settings)?;
-        }
-        if let Some(v) = self.listen {
-            settings.listen = v;
-        }
-        if let Some(MetricsListen(v)) = self.metrics_listen {
-            settings.metrics_listen = v;
-        }
+/// Parses `truced`'s command line (exits with clap's message on a usage
+/// error, like `Args::parse`). The TRUCE_* environment variables are read
+/// once, by the flags given before the subcommand (the top level has them
+/// all); a subcommand's own flags come only from its command line, so a
+/// flag wherever it is given beats the environment.
+pub fn parse() -> Args {
+    use clap::FromArgMatches;
+    let matches = command().get_matches();
+    Args::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
+}
+
+/// The command [`parse`] uses.
+pub fn command() -> clap::Command {
+    use clap::CommandFactory;
+    env_at_the_top_only(Args::command())
+}
+
+fn env_at_the_top_only(cmd: clap::Command) -> clap::Command {
+    cmd.mut_subcommands(|sub| env_at_the_top_only(sub.mut_args(env_in_help_only)))
+}
+
+/// An argument that names its environment variable in its help but does
+/// not read it.
+fn env_in_help_only(arg: clap::Arg) -> clap::Arg {
+    let Some(env) = arg.get_env().map(|e| e.to_string_lossy().into_owned()) else {
+        return arg;
+    };
+    let help = arg.get_help().map(|h| format!("{h} [env: {env}]"));
+    let long = arg.get_long_help().map(|h| format!("{h} [env: {env}]"));
+    let mut arg = arg.env(None);
+    if let Some(h) = help {
+        arg = arg.help(h);
+    }
+    if let Some(h) = long {
+        arg = arg.long_help(h);
+    }
+    arg
+}
+
+/// `--role`: the roles' names are its possible values (listed in `--help`).
+fn role_parser() -> impl clap::builder::TypedValueParser<Value = Role> {
+    use clap::builder::TypedValueParser;
+    clap::builder::PossibleValuesParser::new(Role::ALL.map(|r| r.name()))
+        .try_map(|s| s.parse::<Role>())
+}
+
+/// `--verifier-key`: not empty (an empty key would pin nothing).
+fn parse_verifier_key(s: &str) -> Result<String, String> {
+    if s.trim().is_empty() {
+        return Err(
+            "the key is empty: give the log's verifier key as `truced key show` prints it \
+             (<origin>+<key id>+<key>), or leave --verifier-key out"
+                .into(),
+        );
+    }
+    Ok(s.to_owned())
+}
+
+impl StoreFlags {
+    fn apply(&self, settings: &mut Settings) {
         if let Some(v) = &self.data_dir {
             settings.data_dir = v.clone();
-        }
-        if let Some(v) = &self.signing_key {
-            settings.signing_key = Some(v.clone());
-        }
-        if let Some(v) = &self.log_origin {
-            settings.log_origin = Some(v.clone());
         }
         if let Some(v) = self.log_format {
             settings.log_format = v;
@@ -213,6 +339,28 @@ impl Args {
         }
         if let Some(v) = self.log_segment_mb {
             settings.segment_bytes = v.saturating_mul(1024 * 1024);
+        }
+    }
+}
+
+impl KeyFlags {
+    fn apply(&self, settings: &mut Settings) {
+        if let Some(v) = &self.signing_key {
+            settings.signing_key = Some(v.clone());
+        }
+        if let Some(v) = &self.log_origin {
+            settings.log_origin = Some(v.clone());
+        }
+    }
+}
+
+impl ServeFlags {
+    fn apply(&self, settings: &mut Settings) {
+        if let Some(v) = self.listen {
+            settings.listen = v;
+        }
+        if let Some(MetricsListen(v)) = self.metrics_listen {
+            settings.metrics_listen = v;
         }
         if let Some(v) = self.max_message_bytes {
             settings.max_message_bytes = usize::try_from(v).unwrap_or(usize::MAX);
@@ -229,6 +377,10 @@ impl Args {
         if let Some(v) = self.shutdown_grace_secs {
             settings.shutdown_grace = Duration::from_secs(v);
         }
+        self.apply_rest(settings);
+    }
+
+    fn apply_rest(&self, settings: &mut Settings) {
         if let Some(v) = self.scrub_interval_secs {
             settings.scrub_interval = Duration::from_secs(v);
         }
@@ -259,8 +411,7 @@ impl Args {
         if let Some(v) = self.request_timeout_ms {
             settings.request_timeout = Duration::from_millis(v);
         }
-        self.connection_settings(&mut settings);
-        Ok(settings)
+        self.connection_settings(settings);
     }
 
     /// The stream budget and the connections' timeouts.
@@ -284,6 +435,57 @@ impl Args {
         if let Some(v) = self.keepalive_timeout_secs {
             settings.keepalive_timeout = Duration::from_secs(v);
         }
+    }
+}
+
+impl Args {
+    /// The settings of the subcommand (the flags given before it count
+    /// too, the subcommand's own after them).
+    fn sub_flags(&self) -> (Option<&StoreFlags>, Option<&KeyFlags>, Option<&ServeFlags>) {
+        match &self.command {
+            None | Some(Command::Token(_)) => (None, None, None),
+            Some(Command::Serve(a) | Command::Config(a)) => {
+                (Some(&a.store), Some(&a.key), Some(&a.serve))
+            }
+            Some(Command::Reindex(s) | Command::Audit(s) | Command::Restore { store: s, .. }) => {
+                (Some(s), None, None)
+            }
+            Some(
+                Command::Backup { store, key, .. }
+                | Command::Key(KeyCommand::Show { store, key } | KeyCommand::New { store, key }),
+            ) => (Some(store), Some(key), None),
+        }
+    }
+
+    /// The config file the command reads: the subcommand's, else the one
+    /// given before it.
+    pub fn config(&self) -> Option<PathBuf> {
+        let (store, _, _) = self.sub_flags();
+        store
+            .and_then(|s| s.config.clone())
+            .or_else(|| self.store.config.clone())
+    }
+
+    /// Defaults, then the config file, then environment and flags.
+    pub fn settings(&self) -> Result<Settings, ConfigError> {
+        let mut settings = Settings::default();
+        if let Some(path) = &self.config() {
+            FileConfig::load(path)?.apply(path, &mut settings)?;
+        }
+        self.store.apply(&mut settings);
+        self.key.apply(&mut settings);
+        self.serve.apply(&mut settings);
+        let (store, key, serve) = self.sub_flags();
+        if let Some(f) = store {
+            f.apply(&mut settings);
+        }
+        if let Some(f) = key {
+            f.apply(&mut settings);
+        }
+        if let Some(f) = serve {
+            f.apply(&mut settings);
+        }
+        Ok(settings)
     }
 }
 
@@ -327,21 +529,22 @@ pub async fn run(args: Args) -> Result<(), RunError> {
     // soon as the process exists (`systemctl reload` right after `start`)
     // does not kill it. The other commands keep the default handlers.
     let signals = match args.command {
-        None | Some(Command::Serve) => {
+        None | Some(Command::Serve(_)) => {
             Some(Signals::install().map_err(|e| RunError::Other(format!("signals: {e}")))?)
         }
         Some(_) => None,
     };
     let settings = args.settings()?;
-    if let Some(Command::Config) = args.command {
+    if let Some(Command::Config(_)) = args.command {
         print!("{}", config::to_toml(&settings));
         return Ok(());
     }
     telemetry::init(settings.log_format).map_err(RunError::Other)?;
-    match args.command.unwrap_or(Command::Serve) {
-        Command::Config | Command::Token(_) => Ok(()),
-        Command::Audit => audit(&settings).await,
-        Command::Key(KeyCommand::Show) => {
+    let config = args.config();
+    match args.command.unwrap_or(Command::Serve(AllFlags::default())) {
+        Command::Config(_) | Command::Token(_) => Ok(()),
+        Command::Audit(_) => audit(&settings).await,
+        Command::Key(KeyCommand::Show { .. }) => {
             // Never made here: a wrong --data-dir must not print a new key
             // as the log's. No key and no store: the data dir is wrong.
             let path = settings.signing_key_path();
@@ -354,23 +557,8 @@ pub async fn run(args: Args) -> Result<(), RunError> {
             print_key(&signer(&settings)?);
             Ok(())
         }
-        Command::Key(KeyCommand::New) => {
-            let path = settings.signing_key_path();
-            if path.exists() {
-                return Err(RunError::Other(format!(
-                    "signing key {} exists already (`truced key show` prints it)",
-                    path.display()
-                )));
-            }
-            std::fs::create_dir_all(&settings.data_dir)
-                .map_err(|e| RunError::Other(format!("{}: {e}", settings.data_dir.display())))?;
-            let signer =
-                crate::checkpoint::Signer::load_or_create(&path, settings.log_origin.as_deref())
-                    .map_err(|e| RunError::Other(e.to_string()))?;
-            print_key(&signer);
-            Ok(())
-        }
-        Command::Backup { to, with_key } => {
+        Command::Key(KeyCommand::New { .. }) => key_new(&settings),
+        Command::Backup { to, with_key, .. } => {
             let store = Store::open_existing(&settings.data_dir, settings.store_options())?;
             let signer = signer(&settings)?;
             let m = tokio::task::spawn_blocking(move || {
@@ -382,7 +570,9 @@ pub async fn run(args: Args) -> Result<(), RunError> {
             println!("backed up {} entries, root {}", m.sequence, m.root);
             Ok(())
         }
-        Command::Restore { from, verifier_key } => {
+        Command::Restore {
+            from, verifier_key, ..
+        } => {
             let pinned = verifier_key.is_some();
             let (dir, options) = (settings.data_dir.clone(), settings.store_options());
             let restored = tokio::task::spawn_blocking(move || {
@@ -411,11 +601,11 @@ pub async fn run(args: Args) -> Result<(), RunError> {
             }
             Ok(())
         }
-        Command::Serve => match signals {
-            Some(signals) => serve(settings, args.config, signals).await,
+        Command::Serve(_) => match signals {
+            Some(signals) => serve(settings, config, signals).await,
             None => Err(RunError::Other("no signal handlers".into())),
         },
-        Command::Reindex => {
+        Command::Reindex(_) => {
             let store = Store::open_existing(&settings.data_dir, settings.store_options())?;
             let stats = tokio::task::spawn_blocking(move || store.reindex())
                 .await
@@ -438,6 +628,24 @@ fn signer(settings: &Settings) -> Result<crate::checkpoint::Signer, RunError> {
 }
 
 /// `truced key show` / `key new`: origin, key id, public and verifier key.
+/// `truced key new`: the signing key (and the data dir) before the first
+/// start; refused where a key exists.
+fn key_new(settings: &Settings) -> Result<(), RunError> {
+    let path = settings.signing_key_path();
+    if path.exists() {
+        return Err(RunError::Other(format!(
+            "signing key {} exists already (`truced key show` prints it)",
+            path.display()
+        )));
+    }
+    std::fs::create_dir_all(&settings.data_dir)
+        .map_err(|e| RunError::Other(format!("{}: {e}", settings.data_dir.display())))?;
+    let signer = crate::checkpoint::Signer::load_or_create(&path, settings.log_origin.as_deref())
+        .map_err(|e| RunError::Other(e.to_string()))?;
+    print_key(&signer);
+    Ok(())
+}
+
 fn print_key(signer: &crate::checkpoint::Signer) {
     let vkey = signer.verifier_key();
     let key_id = vkey.split('+').nth(1).unwrap_or_default().to_owned();
@@ -618,5 +826,13 @@ impl Signals {
     async fn recv(&mut self) -> Received {
         let _ = tokio::signal::ctrl_c().await;
         Received::Stop("ctrl-c")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_command_line_is_well_formed() {
+        super::command().debug_assert();
     }
 }

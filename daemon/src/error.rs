@@ -23,12 +23,14 @@ pub enum Error {
     /// (e.g. `report.sources[0].url`).
     #[error("invalid {field}: {reason}")]
     InvalidArgument { field: String, reason: String },
-    /// A referenced record does not exist (or is not yet durable).
-    #[error("{field}: {kind} {id:?} not found")]
+    /// A referenced record does not exist (or is not yet durable); `at`,
+    /// for a read as of a sequence, names that sequence (outside the id).
+    #[error("{field}: {kind} {id:?} not found{}", at_sequence(.at))]
     NotFound {
         field: String,
         kind: &'static str,
         id: String,
+        at: Option<u64>,
     },
     /// The request conflicts with what is already recorded.
     #[error("{0}")]
@@ -179,6 +181,11 @@ impl Error {
     }
 }
 
+/// " at sequence N" for a NotFound of a read as of N.
+fn at_sequence(at: &Option<u64>) -> String {
+    at.map_or_else(String::new, |n| format!(" at sequence {n}"))
+}
+
 impl From<Error> for tonic::Status {
     fn from(e: Error) -> Self {
         tonic::Status::with_error_details(e.code(), e.to_string(), e.details())
@@ -215,6 +222,7 @@ mod tests {
             field: "status.evidence.duplicate_of".into(),
             kind: "report",
             id: "r-9".into(),
+            at: None,
         });
         assert_eq!(status.code(), Code::NotFound);
         let info = status.get_details_resource_info().expect("ResourceInfo");

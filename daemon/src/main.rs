@@ -2,8 +2,6 @@
 
 #![forbid(unsafe_code)]
 
-use clap::Parser;
-
 /// jemalloc rather than the system allocator: reads decode many small
 /// protobuf messages, and glibc's malloc spent a third of a compliance
 /// report's time in allocation. jemalloc rather than mimalloc: as fast
@@ -19,7 +17,7 @@ static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 const EXIT_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
 fn main() -> std::process::ExitCode {
-    let args = truce_daemon::cli::Args::parse();
+    let args = truce_daemon::cli::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

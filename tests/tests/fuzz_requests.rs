@@ -300,6 +300,7 @@ fn accepted<T: WriteRequest>(req: &T, w: &ValidWrite) {
         submitter: "fuzz".into(),
         request_id: w.request_id().to_owned(),
         record_id: record_id.clone(),
+        extension_effective_at: None,
         payload: Some(w.payload().clone()),
     };
     let bytes = entry.encode_to_vec();

@@ -11,43 +11,51 @@ use truce_proto::v1::{
     status_change,
 };
 
-use super::flags::{parse_enum, parse_time, sources};
+use super::{
+    flags::{DEFAULT_SOURCE_KIND, REQUEST_ID_HELP, parse_enum, parse_time, sources},
+    values,
+};
 
 /// `truce claim add`.
 #[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  truce claim add --party UA --kind counter-accusation --report seed-report-1 \\
+      --stated-at 2025-03-23 --statement \"RU staged it\" --against RU
+  truce claim add --party RU --kind denial --agreement ru-ua-energy-moratorium-2025 \\
+      --stated-at 2025-03-22T10:00:00Z --statement \"No strikes\" \\
+      --source https://example.org/mod --source-kind party-statement")]
 pub struct ClaimFlags {
-    /// Record id (default: assigned by the server).
-    #[arg(long, default_value = "")]
+    /// Record id [default: assigned by the server, claim-<sequence>].
+    #[arg(long, default_value = "", hide_default_value = true)]
     pub id: String,
-    /// Request id (default: a new UUID).
-    #[arg(long, default_value = "")]
+    #[arg(long, default_value = "", hide_default_value = true, help = REQUEST_ID_HELP)]
     pub request_id: String,
     /// The party making the statement.
-    #[arg(long)]
+    #[arg(long, value_name = "CODE")]
     pub party: String,
-    /// accusation, denial, acknowledgement, counter-accusation or justification-as-retaliation.
-    #[arg(long)]
+    /// What the statement does.
+    #[arg(long, value_parser = values::claim_kind(), ignore_case = true)]
     pub kind: String,
     /// A report the claim is about (repeatable).
-    #[arg(long = "report")]
+    #[arg(long = "report", value_name = "ID")]
     pub reports: Vec<String>,
     /// The agreement the claim is about.
-    #[arg(long, default_value = "")]
+    #[arg(long, default_value = "", hide_default_value = true, value_name = "ID")]
     pub agreement: String,
     /// When the statement was made (RFC 3339 or YYYY-MM-DD).
-    #[arg(long)]
+    #[arg(long, value_name = "TIME")]
     pub stated_at: String,
     /// A summary or quotation of the statement.
     #[arg(long)]
     pub statement: String,
     /// A party the claim is directed against (repeatable).
-    #[arg(long = "against")]
+    #[arg(long = "against", value_name = "CODE")]
     pub against: Vec<String>,
     /// A source URL (repeatable).
-    #[arg(long = "source")]
+    #[arg(long = "source", value_name = "URL")]
     pub sources: Vec<String>,
     /// The kind of the --source URLs.
-    #[arg(long, default_value = "party-statement")]
+    #[arg(long, default_value = DEFAULT_SOURCE_KIND, value_parser = values::source_kind(), ignore_case = true)]
     pub source_kind: String,
 }
 
@@ -75,48 +83,53 @@ impl ClaimFlags {
 #[derive(Debug, Args)]
 #[command(group(ArgGroup::new("target").required(true).args(["report", "agreement"])))]
 #[command(group(ArgGroup::new("change").required(true).args(["evidence", "status", "finding"])))]
+#[command(after_help = "Examples:
+  truce status set --report seed-report-1 --evidence corroborated \\
+      --reason \"second independent source\" --source https://example.org/ngo/1 --source-kind ngo
+  truce status set --agreement ru-ua-energy-moratorium-2025 --status extended \\
+      --new-expires-at 2025-05-17 --reason \"renewed for 30 days\"")]
 pub struct StatusFlags {
-    /// Request id (default: a new UUID).
-    #[arg(long, default_value = "")]
+    #[arg(long, default_value = "", hide_default_value = true, help = REQUEST_ID_HELP)]
     pub request_id: String,
     /// The report whose status changes.
-    #[arg(long)]
+    #[arg(long, value_name = "ID")]
     pub report: Option<String>,
     /// The agreement whose status changes.
-    #[arg(long)]
+    #[arg(long, value_name = "ID")]
     pub agreement: Option<String>,
-    /// A report's evidence status: unverified, corroborated, verified, disputed, debunked, duplicate, retracted.
-    #[arg(long)]
+    /// A report's new evidence status.
+    #[arg(long, value_parser = values::evidence_status(), ignore_case = true)]
     pub evidence: Option<String>,
     /// With --evidence duplicate: the report this one duplicates.
-    #[arg(long, default_value = "")]
+    #[arg(long, default_value = "", hide_default_value = true, value_name = "ID")]
     pub duplicate_of: String,
-    /// An agreement's status: in-force, suspended, extended, lapsed, ended, superseded.
-    #[arg(long)]
+    /// An agreement's new status.
+    #[arg(long, value_parser = values::agreement_status(), ignore_case = true)]
     pub status: Option<String>,
     /// With --status extended: the new expiry.
-    #[arg(long)]
+    #[arg(long, value_name = "TIME")]
     pub new_expires_at: Option<String>,
     /// With --status superseded: the agreement that replaces it.
-    #[arg(long, default_value = "")]
+    #[arg(long, default_value = "", hide_default_value = true, value_name = "ID")]
     pub superseded_by: String,
-    /// A compliance finding for a report: in-scope, out-of-scope, indeterminate.
-    #[arg(long, requires = "finding_agreement")]
+    /// A compliance finding for a report (with --finding-agreement).
+    #[arg(long, requires = "finding_agreement", value_parser = values::compliance_finding(), ignore_case = true)]
     pub finding: Option<String>,
     /// With --finding: the agreement it is about.
-    #[arg(long)]
+    #[arg(long, value_name = "ID")]
     pub finding_agreement: Option<String>,
-    /// When the change took effect (default: when recorded).
-    #[arg(long)]
+    /// When the change took effect [default: when recorded; for --status
+    /// extended, the expiry it extends].
+    #[arg(long, value_name = "TIME")]
     pub effective_at: Option<String>,
     /// Why (required).
     #[arg(long)]
     pub reason: String,
     /// A source URL (repeatable).
-    #[arg(long = "source")]
+    #[arg(long = "source", value_name = "URL")]
     pub sources: Vec<String>,
     /// The kind of the --source URLs.
-    #[arg(long, default_value = "monitor")]
+    #[arg(long, default_value = DEFAULT_SOURCE_KIND, value_parser = values::source_kind(), ignore_case = true)]
     pub source_kind: String,
 }
 
@@ -186,45 +199,63 @@ impl StatusFlags {
 /// `truce source attach`.
 #[derive(Debug, Args)]
 #[command(group(ArgGroup::new("target").required(true).args(["report", "agreement"])))]
+#[command(after_help = "Examples:
+  truce source attach --report seed-report-2 --url https://example.org/imagery/2 \\
+      --source-kind satellite --reliability b --credibility 2
+  truce source attach --agreement ru-ua-energy-moratorium-2025 \\
+      --url https://example.org/text.pdf --source-kind party-statement --publisher Kremlin")]
 pub struct SourceFlags {
-    /// Request id (default: a new UUID).
-    #[arg(long, default_value = "")]
+    #[arg(long, default_value = "", hide_default_value = true, help = REQUEST_ID_HELP)]
     pub request_id: String,
-    #[arg(long)]
+    /// The report to attach it to.
+    #[arg(long, value_name = "ID")]
     pub report: Option<String>,
-    #[arg(long)]
+    /// The agreement to attach it to.
+    #[arg(long, value_name = "ID")]
     pub agreement: Option<String>,
-    /// party-statement, monitor, media, ngo, social-media, satellite or other.
-    #[arg(long, default_value = "media")]
-    pub kind: String,
+    /// The kind of source.
+    #[arg(long, alias = "kind", default_value = DEFAULT_SOURCE_KIND, value_parser = values::source_kind(), ignore_case = true)]
+    pub source_kind: String,
     /// The source's URL (http or https).
-    #[arg(long, default_value = "")]
+    #[arg(long, default_value = "", hide_default_value = true)]
     pub url: String,
     /// A non-URL identifier, instead of or beside --url.
-    #[arg(long, default_value = "")]
+    #[arg(long, default_value = "", hide_default_value = true)]
     pub identifier: String,
-    #[arg(long, default_value = "")]
+    /// Who published it.
+    #[arg(long, default_value = "", hide_default_value = true)]
     pub publisher: String,
-    #[arg(long, default_value = "")]
+    /// Its title.
+    #[arg(long, default_value = "", hide_default_value = true)]
     pub title: String,
-    #[arg(long)]
+    /// When it was published (RFC 3339 or YYYY-MM-DD).
+    #[arg(long, value_name = "TIME")]
     pub published_at: Option<String>,
-    #[arg(long, default_value = "")]
+    /// Its language (BCP 47, e.g. uk).
+    #[arg(long, default_value = "", hide_default_value = true)]
     pub language: String,
-    #[arg(long, default_value = "")]
+    /// The party it is affiliated with, if any.
+    #[arg(
+        long,
+        default_value = "",
+        hide_default_value = true,
+        value_name = "CODE"
+    )]
     pub party_affiliation: String,
-    /// Admiralty source reliability: a..f (or not-assessed).
-    #[arg(long, default_value = "not-assessed")]
+    /// Admiralty source reliability (or its letter, a..f).
+    #[arg(long, default_value = "not-assessed", value_parser = values::reliability(), ignore_case = true)]
     pub reliability: String,
-    /// Admiralty information credibility: 1..6 (or not-assessed).
-    #[arg(long, default_value = "not-assessed")]
+    /// Admiralty information credibility (or its digit, 1..6).
+    #[arg(long, default_value = "not-assessed", value_parser = values::credibility(), ignore_case = true)]
     pub credibility: String,
-    /// SHA-256 (hex) of a captured copy.
+    /// SHA-256 (hex) of a captured copy (with --captured-at).
     #[arg(long, requires = "captured_at")]
     pub capture_sha256: Option<String>,
-    #[arg(long)]
+    /// When the copy was captured.
+    #[arg(long, value_name = "TIME")]
     pub captured_at: Option<String>,
-    #[arg(long, default_value = "")]
+    /// A note on the attachment.
+    #[arg(long, default_value = "", hide_default_value = true)]
     pub note: String,
 }
 
@@ -278,9 +309,9 @@ impl SourceFlags {
                 target: Some(target),
                 source: Some(Source {
                     kind: parse_enum(
-                        "kind",
+                        "source-kind",
                         "SOURCE_KIND_",
-                        &self.kind,
+                        &self.source_kind,
                         SourceKind::from_str_name,
                     )?,
                     publisher: self.publisher,
@@ -307,11 +338,15 @@ impl SourceFlags {
 
 /// `truce report correct`.
 #[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  truce report correct seed-report-3 --set harm.fatalities_best=1 --set harm.injured=4 \\
+      --reason \"hospital figures\"
+  truce report correct seed-report-2 --set event_type=shelling --clear location.admin1 \\
+      --reason \"re-read the source\"")]
 pub struct CorrectFlags {
     /// The report to correct.
     pub id: String,
-    /// Request id (default: a new UUID).
-    #[arg(long, default_value = "")]
+    #[arg(long, default_value = "", hide_default_value = true, help = REQUEST_ID_HELP)]
     pub request_id: String,
     /// PATH=VALUE, e.g. harm.fatalities_best=3 or event_type=shelling (repeatable). VALUE is
     /// JSON where it parses as JSON, else text.
@@ -324,9 +359,10 @@ pub struct CorrectFlags {
     #[arg(long)]
     pub reason: String,
     /// A source URL (repeatable).
-    #[arg(long = "source")]
+    #[arg(long = "source", value_name = "URL")]
     pub sources: Vec<String>,
-    #[arg(long, default_value = "monitor")]
+    /// The kind of the --source URLs.
+    #[arg(long, default_value = DEFAULT_SOURCE_KIND, value_parser = values::source_kind(), ignore_case = true)]
     pub source_kind: String,
 }
 

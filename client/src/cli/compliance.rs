@@ -15,19 +15,24 @@ use crate::{
 
 /// `truce compliance`.
 #[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  truce compliance ru-ua-energy-moratorium-2025
+  truce compliance ru-ua-energy-moratorium-2025 --as-of 12 --svg moratorium.svg --reading UA
+  truce compliance ru-ua-energy-moratorium-2025 --from 2025-03-18 --until 2025-04-01 --no-annex")]
 pub struct ComplianceFlags {
     /// The agreement's id.
     pub agreement: String,
-    /// Start of the period, by when reports occurred (RFC 3339 or
-    /// YYYY-MM-DD; default: the earliest reading of the agreement's start).
-    #[arg(long)]
+    /// Start of the period, by when reports occurred (inclusive; RFC 3339
+    /// or YYYY-MM-DD) [default: the earliest reading of the agreement's
+    /// start].
+    #[arg(long, value_name = "TIME")]
     pub from: Option<String>,
-    /// End of the period, exclusive (default: when the agreement stopped
-    /// applying, else the time of the as-of entry).
-    #[arg(long)]
-    pub to: Option<String>,
-    /// As the records stood at this log sequence (default: now).
-    #[arg(long, default_value_t = 0)]
+    /// End of the period (exclusive) [default: when the agreement stopped
+    /// applying, else the time of the as-of entry].
+    #[arg(long, alias = "to", value_name = "TIME")]
+    pub until: Option<String>,
+    /// As the records stood at this log sequence [default: now].
+    #[arg(long, default_value_t = 0, hide_default_value = true, value_name = "N")]
     pub as_of: u64,
     /// Leave out the annex (every report considered, with its sources).
     #[arg(long)]
@@ -37,7 +42,7 @@ pub struct ComplianceFlags {
     #[arg(long, value_name = "FILE")]
     pub svg: Option<PathBuf>,
     /// The reading of the start the timeline shows: a party code, or `all`
-    /// for a start agreed by all (default: the first reading).
+    /// for a start agreed by all [default: the first reading].
     #[arg(long, value_name = "PARTY", requires = "svg")]
     pub reading: Option<String>,
 }
@@ -52,9 +57,9 @@ impl ComplianceFlags {
                 .map(|t| parse_time("from", t))
                 .transpose()?,
             period_to: self
-                .to
+                .until
                 .as_deref()
-                .map(|t| parse_time("to", t))
+                .map(|t| parse_time("until", t))
                 .transpose()?,
             as_of_sequence: self.as_of,
             without_annex: self.no_annex,

@@ -11,17 +11,17 @@ use crate::{Client, ClientIdentity, ClientOptions, cli::CliError};
 pub struct AccessFlags {
     /// Bearer token for a daemon with tokens (prefer TRUCE_TOKEN: a
     /// command line is visible to other users of the machine).
-    #[arg(long, env = "TRUCE_TOKEN", global = true, hide_env_values = true)]
+    #[arg(long, env = "TRUCE_TOKEN", global = true, hide_env_values = true, help_heading = super::GLOBAL)]
     pub token: Option<String>,
     /// PEM CA certificate to trust for an https:// server [default: the
     /// system's roots].
-    #[arg(long, env = "TRUCE_CA_CERT", global = true)]
+    #[arg(long, env = "TRUCE_CA_CERT", global = true, help_heading = super::GLOBAL)]
     pub ca_cert: Option<PathBuf>,
     /// PEM client certificate, for a daemon that asks for one (mutual TLS).
-    #[arg(long, env = "TRUCE_CLIENT_CERT", global = true)]
+    #[arg(long, env = "TRUCE_CLIENT_CERT", global = true, help_heading = super::GLOBAL)]
     pub client_cert: Option<PathBuf>,
     /// PEM private key of --client-cert.
-    #[arg(long, env = "TRUCE_CLIENT_KEY", global = true)]
+    #[arg(long, env = "TRUCE_CLIENT_KEY", global = true, help_heading = super::GLOBAL)]
     pub client_key: Option<PathBuf>,
 }
 

@@ -10,6 +10,7 @@ use truce_proto::v1::{
     TargetClass, TimeInterval, TimePrecision, Weapon,
 };
 
+use super::values;
 use crate::time;
 
 /// Parses `drone-strike` (or `DRONE_STRIKE`, or the full proto name) as an
@@ -55,62 +56,82 @@ pub fn sources(urls: &[String], kind: &str) -> Result<Vec<Source>, String> {
         .collect())
 }
 
+/// The help of every single write's `--request-id`.
+pub const REQUEST_ID_HELP: &str = "Request id, the idempotency key [default: derived from the \
+request's content, so running the same command again returns the original receipt marked \
+duplicate instead of recording it twice; give one to record identical content again]";
+
 /// `truce agreement add`.
 #[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  truce agreement add --title \"Holiday truce\" --party AA:signatory --party BB:signatory \\
+      --declared-at 2025-12-20 --effective-from 2025-12-24T18:00:00Z --expires-at 2025-12-26 \\
+      --purpose holiday --prohibit all-hostilities
+  truce agreement add --title \"Energy moratorium\" --party RU:signatory --party UA:signatory \\
+      --declared-at 2025-03-18 --effective-from RU=2025-03-18T17:00:00Z \\
+      --effective-from UA=2025-03-25 --protect power-transmission --country UA --country RU")]
 pub struct AgreementFlags {
-    /// Record id (default: assigned by the server).
-    #[arg(long, default_value = "")]
+    /// Record id [default: assigned by the server, agreement-<sequence>].
+    #[arg(long, default_value = "", hide_default_value = true)]
     pub id: String,
-    /// Request id (default: a new UUID).
-    #[arg(long, default_value = "")]
+    #[arg(long, default_value = "", hide_default_value = true, help = REQUEST_ID_HELP)]
     pub request_id: String,
+    /// The agreement's title.
     #[arg(long)]
     pub title: String,
-    /// A party as CODE:ROLE[:NAME], e.g. RU:signatory or US:mediator:United States (repeatable).
-    #[arg(long = "party", required = true)]
+    #[arg(long = "party", required = true, value_name = "CODE:ROLE[:NAME]", help = values::party_help())]
     pub parties: Vec<String>,
-    /// unilateral, bilateral or multilateral (default: from the number of parties that are not mediators).
-    #[arg(long)]
+    /// The agreement's form [default: from the number of parties that are
+    /// not mediators].
+    #[arg(long, value_parser = values::agreement_form(), ignore_case = true)]
     pub form: Option<String>,
-    /// written, verbal or unknown.
-    #[arg(long, default_value = "unknown")]
+    /// How it was made.
+    #[arg(long, default_value = "unknown", value_parser = values::agreement_medium(), ignore_case = true)]
     pub medium: String,
-    /// humanitarian, peace-process, holiday, election or other.
-    #[arg(long, default_value = "other")]
+    /// What it is for.
+    #[arg(long, default_value = "other", value_parser = values::agreement_purpose(), ignore_case = true)]
     pub purpose: String,
-    /// When it was declared (RFC 3339 or YYYY-MM-DD).
-    #[arg(long)]
+    /// When it was declared (RFC 3339 or YYYY-MM-DD, UTC).
+    #[arg(long, value_name = "TIME")]
     pub declared_at: String,
-    /// When it takes effect, as TIME or PARTY=TIME for one party's reading (repeatable).
-    #[arg(long = "effective-from", required = true)]
+    /// When it takes effect, as TIME or PARTY=TIME for one party's reading
+    /// (repeatable).
+    #[arg(long = "effective-from", required = true, value_name = "[PARTY=]TIME")]
     pub effective_from: Vec<String>,
-    #[arg(long)]
+    /// When it expires (RFC 3339 or YYYY-MM-DD) [default: open-ended].
+    #[arg(long, value_name = "TIME")]
     pub expires_at: Option<String>,
-    /// A protected target class, e.g. power-transmission (repeatable).
-    #[arg(long = "protect")]
+    /// A protected target class (repeatable).
+    #[arg(long = "protect", value_name = "TARGET", value_parser = values::target_class(), ignore_case = true)]
     pub protected_targets: Vec<String>,
-    /// A prohibited act, e.g. any-strike (repeatable).
-    #[arg(long = "prohibit")]
+    /// A prohibited act (repeatable).
+    #[arg(long = "prohibit", value_name = "ACT", value_parser = values::prohibited_act(), ignore_case = true)]
     pub prohibited_acts: Vec<String>,
     /// A country (ISO 3166-1 alpha-2) the agreement covers (repeatable).
-    #[arg(long = "country")]
+    #[arg(long = "country", value_name = "CODE")]
     pub countries: Vec<String>,
+    /// Each party's obligations hold only while the others keep theirs.
     #[arg(long)]
     pub reciprocal: bool,
     /// A source URL (repeatable).
-    #[arg(long = "source")]
+    #[arg(long = "source", value_name = "URL")]
     pub sources: Vec<String>,
     /// The kind of the --source URLs.
-    #[arg(long, default_value = "media")]
+    #[arg(long, default_value = DEFAULT_SOURCE_KIND, value_parser = values::source_kind(), ignore_case = true)]
     pub source_kind: String,
     /// Id of the agreement this one renews or supersedes.
-    #[arg(long, default_value = "")]
+    #[arg(long, default_value = "", hide_default_value = true, value_name = "ID")]
     pub supersedes: String,
-    #[arg(long, default_value = "")]
+    /// Free-text notes.
+    #[arg(long, default_value = "", hide_default_value = true)]
     pub notes: String,
+    /// A tag (repeatable).
     #[arg(long = "tag")]
     pub tags: Vec<String>,
 }
+
+/// The default `--source-kind` of every command that takes `--source`.
+pub const DEFAULT_SOURCE_KIND: &str = "media";
 
 impl AgreementFlags {
     pub fn into_request(self) -> Result<RecordAgreementRequest, String> {
@@ -158,7 +179,7 @@ impl AgreementFlags {
                 .countries
                 .iter()
                 .map(|c| GeoArea {
-                    country: c.clone(),
+                    country: c.trim().to_ascii_uppercase(),
                     ..GeoArea::default()
                 })
                 .collect(),
@@ -222,84 +243,102 @@ impl AgreementFlags {
 
 /// `truce report submit`.
 #[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  truce report submit --agreement ru-ua-energy-moratorium-2025 --occurred 2025-03-23 \\
+      --type drone-strike --weapon drone --target power-transmission --country UA \\
+      --admin1 \"Kharkiv Oblast\" --perpetrator RU --reported-by UA \\
+      --source https://example.org/statements/x
+  truce report submit --occurred 2025-03-24T03:10:00Z --precision hour --type shelling \\
+      --target residential --country UA --lat 48.0 --lon 37.8 --perpetrator RU \\
+      --reported-by UA --fatalities-best 2 --source https://example.org/x --source-kind ngo")]
 pub struct ReportFlags {
-    /// Record id (default: assigned by the server).
-    #[arg(long, default_value = "")]
+    /// Record id [default: assigned by the server, report-<sequence>].
+    #[arg(long, default_value = "", hide_default_value = true)]
     pub id: String,
-    /// Request id (default: a new UUID).
-    #[arg(long, default_value = "")]
+    #[arg(long, default_value = "", hide_default_value = true, help = REQUEST_ID_HELP)]
     pub request_id: String,
     /// An agreement the report is alleged to breach (repeatable).
-    #[arg(long = "agreement")]
+    #[arg(long = "agreement", value_name = "ID")]
     pub agreements: Vec<String>,
-    /// When it occurred (start), RFC 3339 or YYYY-MM-DD.
-    #[arg(long)]
+    /// When it occurred (start), RFC 3339 or YYYY-MM-DD (UTC).
+    #[arg(long, value_name = "TIME")]
     pub occurred: String,
-    /// End of the occurrence interval (default: the start).
-    #[arg(long)]
+    /// End of the occurrence interval [default: the start].
+    #[arg(long, value_name = "TIME")]
     pub occurred_end: Option<String>,
-    /// exact, hour, day, week, month or year.
-    #[arg(long, default_value = "day")]
+    /// How precisely the time is known.
+    #[arg(long, default_value = "day", value_parser = values::time_precision(), ignore_case = true)]
     pub precision: String,
-    /// Event type, e.g. drone-strike, missile-attack, shelling.
-    #[arg(long = "type")]
+    /// Event type.
+    #[arg(long = "type", value_parser = values::event_type(), ignore_case = true)]
     pub event_type: String,
-    /// Weapon, e.g. drone, cruise-missile (default not-assessed).
-    #[arg(long, default_value = "not-assessed")]
+    /// Weapon.
+    #[arg(long, default_value = "not-assessed", value_parser = values::weapon(), ignore_case = true)]
     pub weapon: String,
-    /// Target class, e.g. gas-distribution.
-    #[arg(long = "target")]
+    /// Target class.
+    #[arg(long = "target", value_parser = values::target_class(), ignore_case = true)]
     pub target_class: String,
-    #[arg(long, default_value = "")]
+    /// The target's name, e.g. a substation.
+    #[arg(long, default_value = "", hide_default_value = true)]
     pub target_name: String,
-    /// ISO 3166-1 alpha-2 country code.
-    #[arg(long)]
+    /// ISO 3166-1 alpha-2 country code, e.g. UA (upper-cased).
+    #[arg(long, value_name = "CODE")]
     pub country: String,
-    #[arg(long, default_value = "")]
+    /// First-level administrative region, e.g. "Donetsk Oblast".
+    #[arg(long, default_value = "", hide_default_value = true)]
     pub admin1: String,
-    #[arg(long, default_value = "")]
+    /// Place name (town, village, facility).
+    #[arg(long, default_value = "", hide_default_value = true)]
     pub place: String,
+    /// Latitude, decimal degrees (with --lon).
     #[arg(long, allow_hyphen_values = true)]
     pub lat: Option<f64>,
+    /// Longitude, decimal degrees (with --lat).
     #[arg(long, allow_hyphen_values = true)]
     pub lon: Option<f64>,
-    /// exact, near, region or unknown (default: exact with coordinates, else region).
-    #[arg(long)]
+    /// How precise the location is [default: exact with coordinates, else region].
+    #[arg(long, value_parser = values::geo_precision(), ignore_case = true)]
     pub geo_precision: Option<String>,
     /// Alleged perpetrator party code (repeatable).
-    #[arg(long = "perpetrator")]
+    #[arg(long = "perpetrator", value_name = "PARTY")]
     pub perpetrators: Vec<String>,
     /// Affected party code (repeatable).
-    #[arg(long = "affected")]
+    #[arg(long = "affected", value_name = "PARTY")]
     pub affected: Vec<String>,
     /// The party making the allegation.
-    #[arg(long)]
+    #[arg(long, value_name = "PARTY")]
     pub reported_by: String,
-    /// attributed, alleged, side-only or undetermined.
-    #[arg(long, default_value = "alleged")]
+    /// How firmly the perpetrator is attributed.
+    #[arg(long, default_value = "alleged", value_parser = values::attribution(), ignore_case = true)]
     pub attribution: String,
-    /// unverified, corroborated, verified, disputed...
-    #[arg(long, default_value = "unverified")]
+    /// Evidence status at submission.
+    #[arg(long, default_value = "unverified", value_parser = values::evidence_status(), ignore_case = true)]
     pub evidence: String,
-    /// unknown, not-intercepted, partially-intercepted, fully-intercepted.
-    #[arg(long, default_value = "unknown")]
+    /// Whether the strike was intercepted.
+    #[arg(long, default_value = "unknown", value_parser = values::interception(), ignore_case = true)]
     pub interception: String,
-    #[arg(long)]
+    /// Fatalities, lowest estimate.
+    #[arg(long, value_name = "N")]
     pub fatalities_low: Option<u32>,
-    #[arg(long)]
+    /// Fatalities, best estimate.
+    #[arg(long, value_name = "N")]
     pub fatalities_best: Option<u32>,
-    #[arg(long)]
+    /// Fatalities, highest estimate.
+    #[arg(long, value_name = "N")]
     pub fatalities_high: Option<u32>,
-    #[arg(long)]
+    /// Injured.
+    #[arg(long, value_name = "N")]
     pub injured: Option<u32>,
     /// A source URL (repeatable; at least one).
-    #[arg(long = "source", required = true)]
+    #[arg(long = "source", required = true, value_name = "URL")]
     pub sources: Vec<String>,
     /// The kind of the --source URLs.
-    #[arg(long, default_value = "media")]
+    #[arg(long, default_value = DEFAULT_SOURCE_KIND, value_parser = values::source_kind(), ignore_case = true)]
     pub source_kind: String,
-    #[arg(long, default_value = "")]
+    /// Free-text notes.
+    #[arg(long, default_value = "", hide_default_value = true)]
     pub notes: String,
+    /// A tag (repeatable).
     #[arg(long = "tag")]
     pub tags: Vec<String>,
 }
@@ -344,7 +383,7 @@ impl ReportFlags {
                     )?,
                 }),
                 location: Some(Location {
-                    country: self.country,
+                    country: self.country.trim().to_ascii_uppercase(),
                     admin1: self.admin1,
                     place_name: self.place,
                     latitude: self.lat,

@@ -7,30 +7,37 @@ use truce_proto::v1::{
     QueryReportsRequest, TargetClass,
 };
 
-use super::flags::{parse_enum, parse_time};
+use super::{
+    flags::{parse_enum, parse_time},
+    values,
+};
 
-/// The report filters `truce report list` and `truce watch` share.
+/// The report filters `truce report list`, `truce export` and `truce
+/// watch` share.
 #[derive(Debug, Args)]
 pub struct ReportFilterFlags {
-    /// Reports alleged to breach this agreement.
-    #[arg(long)]
+    /// Reports alleged to breach this agreement (it must exist).
+    #[arg(long, value_name = "ID")]
     pub agreement: Option<String>,
-    /// Among the alleged perpetrators.
-    #[arg(long)]
+    /// Among the alleged perpetrators (a party code).
+    #[arg(long, value_name = "PARTY")]
     pub perpetrator: Option<String>,
-    #[arg(long)]
+    /// Reported by this party.
+    #[arg(long, value_name = "PARTY")]
     pub reported_by: Option<String>,
-    /// Event type, e.g. drone-strike.
-    #[arg(long = "type")]
+    /// Event type.
+    #[arg(long = "type", value_parser = values::event_type(), ignore_case = true)]
     pub event_type: Option<String>,
-    /// Target class, e.g. gas-distribution.
-    #[arg(long)]
+    /// Target class.
+    #[arg(long, value_parser = values::target_class(), ignore_case = true)]
     pub target: Option<String>,
-    /// Evidence status, e.g. disputed.
-    #[arg(long)]
-    pub status: Option<String>,
-    #[arg(long)]
+    /// Current evidence status.
+    #[arg(long, alias = "status", value_parser = values::evidence_status(), ignore_case = true)]
+    pub evidence: Option<String>,
+    /// Country, ISO 3166-1 alpha-2 (case does not matter: ua is UA).
+    #[arg(long, value_name = "CODE")]
     pub country: Option<String>,
+    /// First-level administrative region, exactly as recorded.
     #[arg(long)]
     pub admin1: Option<String>,
     /// SOUTH,WEST,NORTH,EAST in degrees.
@@ -65,32 +72,36 @@ impl ReportFilterFlags {
             target_class: e("target", "TARGET_CLASS_", &self.target, |n| {
                 TargetClass::from_str_name(n).map(Into::into)
             })?,
-            evidence_status: e("status", "EVIDENCE_STATUS_", &self.status, |n| {
+            evidence_status: e("evidence", "EVIDENCE_STATUS_", &self.evidence, |n| {
                 EvidenceStatus::from_str_name(n).map(Into::into)
             })?,
             bbox: self.bbox.as_deref().map(parse_bbox).transpose()?,
             agreement_id: self.agreement.unwrap_or_default(),
             perpetrator: self.perpetrator.unwrap_or_default(),
             reported_by: self.reported_by.unwrap_or_default(),
-            country: self.country.unwrap_or_default(),
+            country: self
+                .country
+                .map(|c| c.trim().to_ascii_uppercase())
+                .unwrap_or_default(),
             admin1: self.admin1.unwrap_or_default(),
         })
     }
 }
 
-/// `truce report list`.
+/// `truce report list` (and `truce export`).
 #[derive(Debug, Args)]
 pub struct ReportListFlags {
     #[command(flatten)]
     pub filter: ReportFilterFlags,
-    /// Occurred (start) at or after this time.
-    #[arg(long)]
-    pub since: Option<String>,
-    /// Occurred (start) before this time.
-    #[arg(long)]
+    /// Occurred (start) at or after this time (inclusive; RFC 3339 or
+    /// YYYY-MM-DD).
+    #[arg(long, alias = "since", value_name = "TIME")]
+    pub from: Option<String>,
+    /// Occurred (start) before this time (exclusive).
+    #[arg(long, value_name = "TIME")]
     pub until: Option<String>,
     /// Print at most this many (0: all).
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = 0, value_name = "N")]
     pub limit: usize,
 }
 
@@ -118,9 +129,9 @@ impl ReportListFlags {
         let req = QueryReportsRequest {
             agreement_id: f.agreement_id,
             occurred_since: self
-                .since
+                .from
                 .as_deref()
-                .map(|t| parse_time("since", t))
+                .map(|t| parse_time("from", t))
                 .transpose()?,
             occurred_until: self
                 .until
@@ -144,18 +155,21 @@ impl ReportListFlags {
 
 /// `truce agreement list`.
 #[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  truce agreement list --party RU --in-force-at 2025-03-20
+  truce agreement list --status lapsed")]
 pub struct AgreementListFlags {
     /// A party, in any role.
-    #[arg(long)]
+    #[arg(long, value_name = "CODE")]
     pub party: Option<String>,
-    /// Current status, e.g. in-force, lapsed.
-    #[arg(long)]
+    /// Current status.
+    #[arg(long, value_parser = values::agreement_status(), ignore_case = true)]
     pub status: Option<String>,
     /// In force at this time (RFC 3339 or YYYY-MM-DD).
-    #[arg(long)]
+    #[arg(long, value_name = "TIME")]
     pub in_force_at: Option<String>,
     /// Print at most this many (0: all).
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = 0, value_name = "N")]
     pub limit: usize,
 }
 

@@ -11,6 +11,7 @@ mod list_flags;
 pub(crate) mod render;
 mod submit;
 pub mod terminal;
+pub mod values;
 mod verify;
 mod watch;
 
@@ -24,22 +25,34 @@ pub use connect::Server;
 
 use crate::ClientError;
 
+/// The heading global flags are grouped under in every `--help`.
+pub const GLOBAL: &str = "Global options";
+
 /// truce: record and read ceasefire agreements and alleged violations.
 #[derive(Debug, Parser)]
-#[command(name = "truce", version, about)]
+#[command(
+    name = "truce",
+    version,
+    about,
+    after_help = "Exit codes: 0 ok; 1 server or connection error; 2 usage or validation error, \
+or a record that does not exist; 3 the log does not verify. docs/cli.md lists the flags' \
+vocabulary."
+)]
 pub struct Args {
-    /// The daemon's address.
+    /// The daemon's address: http://HOST:PORT, https://HOST:PORT, or
+    /// HOST:PORT as truced prints it (plaintext).
     #[arg(
         long,
         env = "TRUCE_SERVER",
         default_value = "http://127.0.0.1:50051",
-        global = true
+        global = true,
+        help_heading = GLOBAL
     )]
     pub server: String,
     #[command(flatten)]
     pub access: connect::AccessFlags,
     /// Print JSON Lines (proto3 JSON mapping) instead of tables.
-    #[arg(long, global = true)]
+    #[arg(long, global = true, help_heading = GLOBAL)]
     pub json: bool,
     #[command(subcommand)]
     pub command: Command,
@@ -50,9 +63,12 @@ pub enum AdminCommand {
     /// Have the daemon write a backup of its log, consistent at the
     /// durable sequence, into a directory on its own machine (restore it
     /// with `truced restore --from DIR --data-dir D`).
+    #[command(after_help = "Examples:
+  truce admin backup --to /var/backups/truce/2025-04-01
+  truce admin backup --to /var/backups/truce/keyed --with-key")]
     Backup {
         /// An absolute path on the daemon's machine; must not exist, or be empty.
-        #[arg(long)]
+        #[arg(long, value_name = "DIR")]
         to: String,
         /// Put the checkpoint signing key in the backup too (mode 0600).
         #[arg(long)]
@@ -62,10 +78,10 @@ pub enum AdminCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Agreements: record one, show one.
+    /// Agreements: record one, list them, show one.
     #[command(subcommand)]
     Agreement(AgreementCommand),
-    /// Reports of alleged violations: submit, correct, show.
+    /// Reports of alleged violations: submit, list, correct, show.
     #[command(subcommand)]
     Report(ReportCommand),
     /// Parties' claims: accusations, denials, acknowledgements.
@@ -78,9 +94,21 @@ pub enum Command {
     #[command(subcommand)]
     Source(SourceCommand),
     /// Export reports matching filters as jsonl, geojson or acled-csv.
+    #[command(
+        mut_arg("format", |a| a.help("The output format")),
+        after_help = "Examples:
+  truce export --format geojson --country UA -o reports.geojson
+  truce export --format acled-csv --agreement ru-ua-energy-moratorium-2025 > acled.csv"
+    )]
     Export(Box<export::ExportFlags>),
     /// Import reports from jsonl (an export) or ACLED CSV; re-running
     /// a file writes only what changed.
+    #[command(
+        mut_arg("format", |a| a.help("The file's format")),
+        after_help = "Examples:
+  truce import --format jsonl reports.jsonl
+  truce import --format acled-csv --strict acled.csv"
+    )]
     Import(Box<import::ImportFlags>),
     /// Administration (admin token): backups.
     #[command(subcommand)]
@@ -88,43 +116,73 @@ pub enum Command {
     /// Is a report within an agreement's scope? Per reading of its start.
     /// Without --agreement: every agreement whose scope covers it, whether
     /// or not the report names it.
+    #[command(after_help = "Examples:
+  truce scope seed-report-3 --agreement ru-ua-energy-moratorium-2025
+  truce scope seed-report-1 --as-of 4")]
     Scope {
+        /// The report.
         report: String,
-        #[arg(long)]
+        /// Only this agreement [default: every agreement].
+        #[arg(long, value_name = "ID")]
         agreement: Option<String>,
-        /// As the records stood at this sequence.
-        #[arg(long, default_value_t = 0)]
+        /// As the records stood at this log sequence [default: now].
+        #[arg(long, default_value_t = 0, hide_default_value = true, value_name = "N")]
         as_of: u64,
     },
     /// A compliance report on an agreement: counts per reading of its
     /// start, claims beside evidence, the reports considered; optionally a
     /// per-day SVG timeline.
     Compliance(Box<compliance::ComplianceFlags>),
-    /// What changed between two sequences: entries in (after, until].
+    /// What changed between two log sequences: the entries after
+    /// --after-seq up to and including --to-seq, record by record.
+    #[command(after_help = "Examples:
+  truce changes --after-seq 4 --to-seq 10
+  truce changes --after-seq 1234      # everything since a sequence you saw")]
     Changes {
-        /// After this sequence (exclusive).
-        #[arg(long, default_value_t = 0)]
-        after: u64,
-        /// Up to this sequence (inclusive; default: now).
-        #[arg(long, default_value_t = 0)]
-        until: u64,
+        /// After this sequence (exclusive) [default: from the start].
+        #[arg(
+            long,
+            alias = "after",
+            default_value_t = 0,
+            hide_default_value = true,
+            value_name = "N"
+        )]
+        after_seq: u64,
+        /// Up to and including this sequence [default: the durable end].
+        #[arg(
+            long,
+            alias = "until",
+            default_value_t = 0,
+            hide_default_value = true,
+            value_name = "N"
+        )]
+        to_seq: u64,
     },
-    /// Print the log from a sequence number.
+    /// Print the log from a sequence, with each entry's SHA-256.
+    #[command(after_help = "Examples:
+  truce log
+  truce log --from-seq 100 --limit 20")]
     Log {
-        /// First sequence to print.
-        #[arg(long, default_value_t = 1)]
-        from: u64,
+        /// First sequence to print (inclusive).
+        #[arg(long, alias = "from", default_value_t = 1, value_name = "N")]
+        from_seq: u64,
         /// Print at most this many entries (0: all).
-        #[arg(long, default_value_t = 0)]
+        #[arg(long, default_value_t = 0, value_name = "N")]
         limit: u64,
     },
     /// Verify the log's signed checkpoint, its consistency with the last
     /// one verified here, and optionally one entry's inclusion.
+    #[command(after_help = "Examples:
+  truce verify --key \"$(ssh log-host truced key show | awk '/verifier key/ {print $3}')\"
+  TRUCE_LOG_KEY='truce/…+…+…' truce verify --entry 42")]
     Verify(verify::VerifyFlags),
     /// Follow the log as entries become durable (default: from now).
     Watch(Box<watch::WatchFlags>),
     /// Submit a file of writes: JSON Lines, one envelope per line with
     /// exactly one of agreement, report, claim, status, source, correction.
+    #[command(after_help = "Examples:
+  truce submit --file examples/seed-scenario.jsonl
+  generate-writes | truce submit --file - --keep-going")]
     Submit {
         /// The file, or - for standard input.
         #[arg(long, short)]
@@ -142,13 +200,17 @@ pub enum AgreementCommand {
     /// List agreements matching filters.
     List(list_flags::AgreementListFlags),
     /// Show an agreement as it stands (or stood, with --as-of).
+    #[command(after_help = "Examples:
+  truce agreement show ru-ua-energy-moratorium-2025 --history
+  truce agreement show ru-ua-energy-moratorium-2025 --as-of 12")]
     Show {
+        /// The agreement's id.
         id: String,
         /// Also list the entries behind the view.
         #[arg(long)]
         history: bool,
-        /// As it stood at this log sequence.
-        #[arg(long, default_value_t = 0)]
+        /// As it stood at this log sequence [default: now].
+        #[arg(long, default_value_t = 0, hide_default_value = true, value_name = "N")]
         as_of: u64,
     },
 }
@@ -158,17 +220,26 @@ pub enum ReportCommand {
     /// Submit a report of an alleged violation.
     Submit(Box<flags::ReportFlags>),
     /// List reports matching filters (all filters combine).
+    #[command(after_help = "Examples:
+  truce report list --perpetrator UA --evidence disputed
+  truce report list --agreement ru-ua-energy-moratorium-2025 --from 2025-03-18 --until 2025-04-01
+  truce report list --bbox 44,30,52,41 --json")]
     List(Box<list_flags::ReportListFlags>),
     /// Correct named fields of a report (the original stays in the log).
     Correct(Box<change_flags::CorrectFlags>),
     /// Show a report as it stands (or stood, with --as-of).
+    #[command(after_help = "Examples:
+  truce report show seed-report-1 --history
+  truce report show seed-report-1 --as-of 4
+  TRUCE_LOG_KEY='truce/…' truce report show seed-report-1 --verify")]
     Show {
+        /// The report's id.
         id: String,
         /// Also list the entries behind the view.
         #[arg(long)]
         history: bool,
-        /// As it stood at this log sequence.
-        #[arg(long, default_value_t = 0)]
+        /// As it stood at this log sequence [default: now].
+        #[arg(long, default_value_t = 0, hide_default_value = true, value_name = "N")]
         as_of: u64,
         /// Prove every entry behind the view against the signed checkpoint
         /// (needs --key or TRUCE_LOG_KEY).
@@ -252,10 +323,24 @@ pub async fn main(args: Args) -> ExitCode {
     }
 }
 
-/// Sends one write built from flags and prints its receipt.
+/// Sends one write built from flags and prints its receipt. Without
+/// `--request-id`, the request id is derived from the content, so an
+/// identical re-run gets the original receipt, marked duplicate.
 async fn write(server: &Server, out: &render::Output, kind: Kind) -> Result<(), CliError> {
+    let mut envelope = Envelope { kind: Some(kind) };
+    let derived = crate::content_request_id(&envelope);
+    if let Some(id) = envelope.kind.as_mut().map(crate::request_id_of)
+        && id.is_empty()
+    {
+        *id = derived;
+    }
     let client = server.connect().await?;
-    let receipt = client.submit(Envelope { kind: Some(kind) }).await?;
+    let receipt = client.submit(envelope).await?;
+    if receipt.duplicate && !out.is_json() {
+        terminal::eprintln(format_args!(
+            "truce: already recorded (the same request was sent before): the original receipt"
+        ));
+    }
     out.receipts(&[(None, receipt)])
 }
 
@@ -270,7 +355,7 @@ async fn run(args: Args) -> Result<ExitCode, CliError> {
         }
         Command::Agreement(AgreementCommand::Show { id, history, as_of }) => {
             let client = server.connect().await?;
-            out.agreement(&client.get_agreement_at(&id, as_of).await?, history)?;
+            out.agreement(&client.get_agreement_at(&id, as_of).await?, history, as_of)?;
         }
         Command::Report(ReportCommand::Submit(flags)) => {
             let kind = Kind::Report(flags.into_request().map_err(CliError::Usage)?);
@@ -285,7 +370,7 @@ async fn run(args: Args) -> Result<ExitCode, CliError> {
         }) => {
             let client = server.connect().await?;
             let view = client.get_report_at(&id, as_of).await?;
-            out.report(&view, history)?;
+            out.report(&view, history, as_of)?;
             if check {
                 let key = key.ok_or_else(|| {
                     CliError::Usage("--verify needs --key (or TRUCE_LOG_KEY)".into())
@@ -366,13 +451,13 @@ async fn run(args: Args) -> Result<ExitCode, CliError> {
             }
         }
         Command::Compliance(flags) => compliance::run(&server, &out, *flags).await?,
-        Command::Changes { after, until } => {
+        Command::Changes { after_seq, to_seq } => {
             let client = server.connect().await?;
-            render::changes(&client, &out, after, until).await?;
+            render::changes(&client, &out, after_seq, to_seq).await?;
         }
-        Command::Log { from, limit } => {
+        Command::Log { from_seq, limit } => {
             let client = server.connect().await?;
-            render::log(&client, &out, from, limit).await?;
+            render::log(&client, &out, from_seq, limit).await?;
         }
         Command::Verify(flags) => {
             let client = server.connect().await?;
@@ -388,4 +473,13 @@ async fn run(args: Args) -> Result<ExitCode, CliError> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_command_line_is_well_formed() {
+        use clap::CommandFactory;
+        super::Args::command().debug_assert();
+    }
 }

@@ -7,7 +7,8 @@ use prost::Message;
 use sha2::{Digest, Sha256};
 use tabwriter::TabWriter;
 use truce_proto::v1::{
-    AgreementView, Claim, Entry, GetEntryResponse, HistoryItem, Receipt, ReportView, entry::Payload,
+    AgreementView, Claim, Entry, GetEntryResponse, HistoryItem, Receipt, ReportView, StatusChange,
+    entry::Payload, status_change,
 };
 
 use super::{
@@ -30,12 +31,24 @@ pub(crate) fn json_line<T: serde::Serialize>(value: &T) -> Result<(), CliError> 
 }
 
 /// Strips an enum's type prefix and lower-cases it for tables:
-/// `EVENT_TYPE_DRONE_STRIKE` → `drone-strike`.
+/// `EVENT_TYPE_DRONE_STRIKE` → `drone-strike` (the label the flags take).
 pub fn enum_label(name: &str, prefix: &str) -> String {
-    name.strip_prefix(prefix)
-        .unwrap_or(name)
-        .to_ascii_lowercase()
-        .replace('_', "-")
+    super::values::label(name, prefix)
+}
+
+/// Says on stderr that a listing found nothing (human mode only: JSON
+/// Lines stay empty), so an empty table is not mistaken for an answer.
+fn say_empty(what: &str) {
+    terminal::eprintln(format_args!("truce: {what}"));
+}
+
+/// The line that marks a view read as of a sequence.
+fn as_of_line(as_of: u64) -> String {
+    if as_of == 0 {
+        String::new()
+    } else {
+        format!("sequence {as_of}: the view as it stood then, not now")
+    }
 }
 
 /// Prints receipts as they come: JSON at once, tables at the end.
@@ -192,6 +205,10 @@ impl Output {
         if self.json {
             return views.iter().try_for_each(json_line);
         }
+        if views.is_empty() {
+            say_empty("no reports match");
+            return Ok(());
+        }
         let rows: Vec<String> = views
             .iter()
             .filter_map(|v| v.report.as_ref())
@@ -226,6 +243,10 @@ impl Output {
         if self.json {
             return views.iter().try_for_each(json_line);
         }
+        if views.is_empty() {
+            say_empty("no agreements match");
+            return Ok(());
+        }
         let rows: Vec<String> = views
             .iter()
             .filter_map(|v| v.agreement.as_ref().map(|a| (v, a)))
@@ -249,7 +270,12 @@ impl Output {
         table("ID\tPARTIES\tSTATUS\tEXPIRES\tTITLE", &rows)
     }
 
-    pub fn agreement(&self, view: &AgreementView, history: bool) -> Result<(), CliError> {
+    pub fn agreement(
+        &self,
+        view: &AgreementView,
+        history: bool,
+        as_of: u64,
+    ) -> Result<(), CliError> {
         if self.json {
             return json_line(view);
         }
@@ -286,6 +312,7 @@ impl Output {
         let sources: Vec<&str> = a.sources.iter().map(source_name).collect();
         let created = view.created.clone().unwrap_or_default();
         fields(&[
+            ("AS OF", as_of_line(as_of)),
             ("ID", a.id.clone()),
             ("TITLE", a.title.clone()),
             ("PARTIES", join(&parties)),
@@ -329,7 +356,7 @@ impl Output {
         Ok(())
     }
 
-    pub fn report(&self, view: &ReportView, history: bool) -> Result<(), CliError> {
+    pub fn report(&self, view: &ReportView, history: bool, as_of: u64) -> Result<(), CliError> {
         if self.json {
             return json_line(view);
         }
@@ -379,6 +406,7 @@ impl Output {
             .collect();
         let created = view.created.clone().unwrap_or_default();
         fields(&[
+            ("AS OF", as_of_line(as_of)),
             ("ID", r.id.clone()),
             ("AGREEMENTS", join(&r.agreement_ids)),
             (
@@ -511,7 +539,7 @@ pub fn entry_row(entry: &Entry) -> String {
             c.party,
             enum_label(c.kind().as_str_name(), "CLAIM_KIND_")
         ),
-        Some(Payload::Status(s)) => s.reason.clone(),
+        Some(Payload::Status(s)) => format!("{}: {}", status_change_text(s), s.reason),
         Some(Payload::Source(a)) => a
             .source
             .as_ref()
@@ -527,6 +555,42 @@ pub fn entry_row(entry: &Entry) -> String {
         entry.record_id,
         summary.replace(['\t', '\n'], " ")
     )
+}
+
+/// What a status change sets: `evidence disputed`, `status extended to
+/// 2025-05-17T00:00:00Z`, `finding in-scope for AGREEMENT`.
+pub fn status_change_text(s: &StatusChange) -> String {
+    match &s.change {
+        Some(status_change::Change::Evidence(e)) => {
+            let mut text = format!(
+                "evidence {}",
+                enum_label(e.status().as_str_name(), "EVIDENCE_STATUS_")
+            );
+            if !e.duplicate_of.is_empty() {
+                text.push_str(&format!(" of {}", e.duplicate_of));
+            }
+            text
+        }
+        Some(status_change::Change::Agreement(a)) => {
+            let mut text = format!(
+                "status {}",
+                enum_label(a.status().as_str_name(), "AGREEMENT_STATUS_")
+            );
+            if a.new_expires_at.is_some() {
+                text.push_str(&format!(" to {}", time::format(a.new_expires_at.as_ref())));
+            }
+            if !a.superseded_by.is_empty() {
+                text.push_str(&format!(" by {}", a.superseded_by));
+            }
+            text
+        }
+        Some(status_change::Change::Compliance(c)) => format!(
+            "finding {} for {}",
+            enum_label(c.finding().as_str_name(), "COMPLIANCE_FINDING_"),
+            c.agreement_id
+        ),
+        None => "status".to_owned(),
+    }
 }
 
 fn kind_of(entry: &Entry) -> &'static str {
@@ -622,6 +686,10 @@ pub async fn changes(
         next = page.next_after;
     }
     if !out.json {
+        if rows.is_empty() {
+            say_empty("no entries in that range");
+            return Ok(());
+        }
         table("SEQUENCE\tRECORDED AT\tKIND\tTOUCHED\tSUMMARY", &rows)?;
     }
     Ok(())

@@ -11,30 +11,35 @@ use super::{
     CliError,
     flags::{parse_enum, parse_time},
     render::{Output, entry_row},
-    terminal,
+    terminal, values,
 };
 use crate::{Client, Event, Start};
 
 /// `truce watch`.
 #[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  truce watch --from-start --until-caught-up
+  truce watch --after-seq 1234          # resume where a previous watch stopped
+  truce watch --admin1 \"Donetsk Oblast\" --type drone-strike --follow")]
 pub struct WatchFlags {
     /// Start with every entry from the beginning.
-    #[arg(long, conflicts_with_all = ["from_seq", "after_seq", "since"])]
+    #[arg(long, conflicts_with_all = ["from_seq", "after_seq", "recorded_from"])]
     pub from_start: bool,
     /// Start at this sequence (inclusive).
-    #[arg(long, conflicts_with_all = ["after_seq", "since"])]
+    #[arg(long, value_name = "N", conflicts_with_all = ["after_seq", "recorded_from"])]
     pub from_seq: Option<u64>,
     /// Start after this sequence (exclusive): where a previous watch stopped.
-    #[arg(long, conflicts_with = "since")]
+    #[arg(long, value_name = "N", conflicts_with = "recorded_from")]
     pub after_seq: Option<u64>,
-    /// Start at the first entry recorded at or after this time.
-    #[arg(long)]
-    pub since: Option<String>,
+    /// Start at the first entry the log recorded at or after this time
+    /// (inclusive; the time of recording, not of the event).
+    #[arg(long, alias = "since", value_name = "TIME")]
+    pub recorded_from: Option<String>,
     /// Exit once the backlog has been printed.
     #[arg(long)]
     pub until_caught_up: bool,
-    /// Only these kinds: agreement, report, claim, status, source, correction (repeatable).
-    #[arg(long = "kind")]
+    /// Only entries of this kind (repeatable).
+    #[arg(long = "kind", value_parser = values::entry_kind(), ignore_case = true)]
     pub kinds: Vec<String>,
     #[command(flatten)]
     pub filter: super::list_flags::ReportFilterFlags,
@@ -52,8 +57,8 @@ impl WatchFlags {
             Start::FromSequence(n)
         } else if let Some(n) = self.after_seq {
             Start::AfterSequence(n)
-        } else if let Some(t) = &self.since {
-            Start::Since(parse_time("since", t)?)
+        } else if let Some(t) = &self.recorded_from {
+            Start::Since(parse_time("recorded-from", t)?)
         } else {
             Start::FromNow
         };

@@ -662,6 +662,7 @@ impl Writer {
                     field: r.field.clone(),
                     kind: r.kind.name(),
                     id: r.id.clone(),
+                    at: None,
                 });
             }
         }
@@ -681,7 +682,7 @@ impl Writer {
             }
         }
         // Rules that depend on the target's current state.
-        self.check_transition(w.payload(), now, group)?;
+        let extension_effective_at = self.check_transition(w.payload(), now, group)?;
 
         let position = self.sequencer.peek(now);
         let record_id = match (kind, w.client_id()) {
@@ -699,6 +700,7 @@ impl Writer {
             submitter: p.submitter.clone(),
             request_id: w.request_id().to_owned(),
             record_id: record_id.clone(),
+            extension_effective_at,
             payload: Some(w.payload().clone()),
         };
         let bytes = entry.encode_to_vec();
@@ -754,12 +756,14 @@ impl Writer {
     }
 
     /// Transitions that make no sense given the target's current state.
+    /// Returns when an extension without an effective time of its own
+    /// takes effect: at the expiry it extends (`Entry.extension_effective_at`).
     fn check_transition(
         &self,
         payload: &Payload,
         now: SystemTime,
         group: &GroupState<'_>,
-    ) -> Result<(), Error> {
+    ) -> Result<Option<pbjson_types::Timestamp>, Error> {
         match payload {
             Payload::Correction(c) => {
                 let View::Report(view) =
@@ -776,7 +780,8 @@ impl Writer {
                 })?;
                 // The rules see the record as a client would have sent it.
                 report.id.clear();
-                validate::corrected_report(&report, &validate::Context { now })
+                validate::corrected_report(&report, &validate::Context { now })?;
+                Ok(None)
             }
             Payload::Status(s) => match (&s.target, &s.change) {
                 (
@@ -800,11 +805,17 @@ impl Writer {
                                 .into(),
                         });
                     }
-                    Ok(())
+                    // Without a time of its own, it takes effect where the
+                    // expiry it extends fell.
+                    Ok(if s.effective_at.is_none() {
+                        agreement.expires_at
+                    } else {
+                        None
+                    })
                 }
-                _ => Ok(()),
+                _ => Ok(None),
             },
-            _ => Ok(()),
+            _ => Ok(None),
         }
     }
 

@@ -341,7 +341,10 @@ fn apply_to_agreement(
         Payload::Status(s) => match &s.change {
             Some(status_change::Change::Agreement(a)) => {
                 v.status = a.status;
-                v.status_effective_at = s.effective_at.or(entry.recorded_at);
+                v.status_effective_at = s
+                    .effective_at
+                    .or(entry.extension_effective_at)
+                    .or(entry.recorded_at);
                 v.statuses.push(AgreementStatusRecord {
                     status: a.status,
                     effective_at: v.status_effective_at,

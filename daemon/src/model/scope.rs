@@ -75,24 +75,52 @@ fn widen(start: SystemTime, p: TimePrecision) -> SystemTime {
         .unwrap_or(start)
 }
 
+/// An enum value as people and `truce`'s flags name it:
+/// `TARGET_CLASS_POWER_TRANSMISSION` → `power-transmission`.
+fn label(name: &str) -> String {
+    const PREFIXES: [&str; 3] = ["TARGET_CLASS_", "EVENT_TYPE_", "COMPLIANCE_FINDING_"];
+    let bare = PREFIXES
+        .iter()
+        .find_map(|p| name.strip_prefix(p))
+        .unwrap_or(name);
+    bare.to_ascii_lowercase().replace('_', "-")
+}
+
 /// When the agreement stopped applying, if it did: the (extended) expiry,
-/// or a lapse, end or supersession, whichever is earliest.
+/// or a lapse, end or supersession, whichever is earliest. A stop that a
+/// later entry overrides (an extension or a return to force effective at
+/// or before it, as `in_force_at` reads the statuses) does not count: an
+/// extension recorded after a lapse, effective at the expiry it extends,
+/// moves the end to the new expiry.
 pub fn end_of(agreement: &AgreementView) -> Option<SystemTime> {
     let expiry = agreement
         .agreement
         .as_ref()
         .and_then(|a| a.expires_at.as_ref())
         .map(from_timestamp);
-    let stopped = agreement
-        .statuses
+    let statuses = &agreement.statuses;
+    let stopped = statuses
         .iter()
-        .filter(|s| {
+        .enumerate()
+        .filter(|(_, s)| {
             matches!(
                 s.status(),
                 AgreementStatus::Lapsed | AgreementStatus::Ended | AgreementStatus::Superseded
             )
         })
-        .filter_map(|s| s.effective_at.as_ref().map(from_timestamp))
+        .filter_map(|(i, s)| {
+            let at = s.effective_at.as_ref().map(from_timestamp)?;
+            let overridden = statuses[i + 1..].iter().any(|later| {
+                matches!(
+                    later.status(),
+                    AgreementStatus::Extended | AgreementStatus::InForce
+                ) && later
+                    .effective_at
+                    .as_ref()
+                    .is_some_and(|e| from_timestamp(e) <= at)
+            });
+            (!overridden).then_some(at)
+        })
         .min();
     match (expiry, stopped) {
         (Some(a), Some(b)) => Some(a.min(b)),
@@ -227,12 +255,12 @@ fn fixed(r: &Report, view: &AgreementView) -> Vec<(Finding, String)> {
         } else if scope.protected_targets.contains(&(target as i32)) {
             out.push((
                 Finding::InScope,
-                format!("target {} is protected", target.as_str_name()),
+                format!("target {} is protected", label(target.as_str_name())),
             ));
         } else {
             out.push((
                 Finding::OutOfScope,
-                format!("target {} is not protected", target.as_str_name()),
+                format!("target {} is not protected", label(target.as_str_name())),
             ));
         }
     }
@@ -241,12 +269,12 @@ fn fixed(r: &Report, view: &AgreementView) -> Vec<(Finding, String)> {
         if acts_cover(&scope.prohibited_acts, t) {
             out.push((
                 Finding::InScope,
-                format!("{} is a prohibited act", t.as_str_name()),
+                format!("{} is a prohibited act", label(t.as_str_name())),
             ));
         } else {
             out.push((
                 Finding::OutOfScope,
-                format!("{} is not a prohibited act", t.as_str_name()),
+                format!("{} is not a prohibited act", label(t.as_str_name())),
             ));
         }
     }
@@ -320,7 +348,7 @@ pub fn assess_view(v: &ReportView, view: &AgreementView) -> Vec<ScopeAssessment>
                 finding: f.into(),
                 reasons: vec![format!(
                     "a compliance finding was recorded for it: {}",
-                    f.as_str_name()
+                    label(f.as_str_name())
                 )],
             },
             None => ScopeAssessment {
@@ -383,4 +411,61 @@ pub fn assess(r: &Report, view: &AgreementView) -> Vec<Assessment> {
             })
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use truce_proto::v1::{Agreement, AgreementStatusRecord};
+
+    use super::*;
+    use crate::commit::order::to_timestamp;
+
+    fn at(days: u64) -> SystemTime {
+        SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(days * 86_400)
+    }
+
+    fn status(s: AgreementStatus, days: u64, sequence: u64) -> AgreementStatusRecord {
+        AgreementStatusRecord {
+            status: s.into(),
+            effective_at: Some(to_timestamp(at(days))),
+            sequence,
+        }
+    }
+
+    fn view(expires: u64, statuses: Vec<AgreementStatusRecord>) -> AgreementView {
+        AgreementView {
+            agreement: Some(Agreement {
+                expires_at: Some(to_timestamp(at(expires))),
+                ..Agreement::default()
+            }),
+            statuses,
+            ..AgreementView::default()
+        }
+    }
+
+    #[test]
+    fn a_lapse_ends_it_unless_a_later_extension_overrides_it() {
+        use AgreementStatus as S;
+        // Lapsed at day 30 (the old expiry), nothing after: day 30.
+        let lapsed = view(30, vec![status(S::Lapsed, 30, 2)]);
+        assert_eq!(end_of(&lapsed), Some(at(30)));
+        // Extended to day 60, recorded after the lapse, effective at it.
+        let extended = view(
+            60,
+            vec![status(S::Lapsed, 30, 2), status(S::Extended, 30, 3)],
+        );
+        assert_eq!(end_of(&extended), Some(at(60)));
+        // An extension effective after the lapse leaves the lapse standing.
+        let late = view(
+            60,
+            vec![status(S::Lapsed, 30, 2), status(S::Extended, 40, 3)],
+        );
+        assert_eq!(end_of(&late), Some(at(30)));
+        // A lapse recorded after the extension ends it.
+        let after = view(
+            60,
+            vec![status(S::Extended, 30, 2), status(S::Lapsed, 45, 3)],
+        );
+        assert_eq!(end_of(&after), Some(at(45)));
+    }
 }

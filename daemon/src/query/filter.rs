@@ -12,8 +12,9 @@ use truce_proto::v1::{
 };
 
 use crate::{
-    commit::order::from_timestamp,
     error::Error,
+    model::{RecordKind, time::from_timestamp},
+    store::Store,
     validate::{self, check_id},
 };
 
@@ -74,6 +75,41 @@ fn opt_string(field: &str, v: &str, id_form: bool) -> Result<Option<String>, Err
     Ok(Some(v.to_owned()))
 }
 
+/// An optional country: ISO 3166-1 alpha-2, normalised to upper case
+/// (`ua` finds what `UA` finds); anything else is refused with a hint.
+fn opt_country(v: &str) -> Result<Option<String>, Error> {
+    if v.is_empty() {
+        return Ok(None);
+    }
+    let upper = v.trim().to_ascii_uppercase();
+    validate::check_country("country", &upper, true).map_err(|_| {
+        Error::invalid(
+            "country",
+            format!(
+                "{:?} is not an ISO 3166-1 alpha-2 code (two letters, e.g. UA for Ukraine)",
+                v.chars().take(32).collect::<String>()
+            ),
+        )
+    })?;
+    Ok(Some(upper))
+}
+
+/// The records a filter names must exist (at the durable sequence): a
+/// misspelt agreement id is NOT_FOUND, not an empty page.
+pub fn check_named_records(store: &Store, f: &ReportFilter) -> Result<(), Error> {
+    if let Some(id) = &f.agreement_id
+        && store.record_sequence(RecordKind::Agreement, id)?.is_none()
+    {
+        return Err(Error::NotFound {
+            field: "agreement_id".into(),
+            kind: RecordKind::Agreement.name(),
+            id: id.clone(),
+            at: None,
+        });
+    }
+    Ok(())
+}
+
 /// An optional enum filter: 0 means "any".
 fn opt_enum<E: TryFrom<i32>>(field: &str, raw: i32) -> Result<Option<i32>, Error> {
     if raw == 0 {
@@ -130,7 +166,7 @@ pub fn report_filter(mut req: QueryReportsRequest) -> Result<ReportFilter, Error
         event_type: opt_enum::<EventType>("event_type", req.event_type)?,
         target_class: opt_enum::<TargetClass>("target_class", req.target_class)?,
         evidence_status: opt_enum::<EvidenceStatus>("evidence_status", req.evidence_status)?,
-        country: opt_string("country", &req.country, false)?,
+        country: opt_country(&req.country)?,
         admin1: opt_string("admin1", &req.admin1, false)?,
         bbox: req.bbox,
         page,

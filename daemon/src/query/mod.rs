@@ -201,6 +201,7 @@ fn items_last_seq<T>(items: &[(u64, T)], fallback: u64) -> u64 {
 
 /// Runs a report query.
 pub fn query_reports(store: &Store, f: &ReportFilter) -> Result<QueryReportsResponse, Error> {
+    filter::check_named_records(store, f)?;
     let driver = report_driver(f);
     let mut verified = Vec::new();
     for (name, set) in [

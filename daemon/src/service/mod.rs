@@ -265,6 +265,7 @@ impl Truce for TruceService {
         request: Request<SubscribeRequest>,
     ) -> Result<Response<BoxStream<SubscribeResponse>>, Status> {
         let sub = subscribe::subscription(request.into_inner())?;
+        sub.filter.check_named_records(&self.store)?;
         let permit = Arc::clone(&self.subscriptions)
             .try_acquire_owned()
             .map_err(|_| {

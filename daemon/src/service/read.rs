@@ -37,11 +37,8 @@ fn view(store: &Store, kind: RecordKind, id: &str, as_of: u64) -> Result<View, E
     views::view_at(store, kind, id, at)?.ok_or_else(|| Error::NotFound {
         field: "id".into(),
         kind: kind.name(),
-        id: if as_of == 0 {
-            id.to_owned()
-        } else {
-            format!("{id} (at sequence {at})")
-        },
+        id: id.to_owned(),
+        at: (as_of != 0).then_some(at),
     })
 }
 
@@ -74,6 +71,7 @@ pub fn get_entry(store: &Store, sequence: u64) -> Result<GetEntryResponse, Error
             "{sequence} (the log holds {} entries)",
             store.durable_sequence()
         ),
+        at: None,
     })?;
     let entry = decode(sequence, &raw)?;
     Ok(GetEntryResponse {
@@ -170,10 +168,11 @@ pub fn assess_scope(store: &Store, req: &AssessScopeRequest) -> Result<AssessSco
 /// Names `field` in a NotFound or invalid-id error about `id`.
 pub fn rename(e: Error, field: &str) -> Error {
     match e {
-        Error::NotFound { kind, id, .. } => Error::NotFound {
+        Error::NotFound { kind, id, at, .. } => Error::NotFound {
             field: field.to_owned(),
             kind,
             id,
+            at,
         },
         Error::InvalidArgument { field: f, reason } if f == "id" => Error::InvalidArgument {
             field: field.to_owned(),

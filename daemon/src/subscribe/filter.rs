@@ -3,13 +3,15 @@
 //! what the stream has sent), so a resumed stream decides exactly as an
 //! unbroken one would.
 
-use crate::model::RecordKind;
 use truce_proto::v1::{Entry, EntryKind, QueryReportsRequest, SubscribeFilter, entry::Payload};
 
 use crate::{
     error::Error,
-    model::project::{self, View},
-    query::filter::{ReportFilter, report_filter},
+    model::{
+        RecordKind,
+        project::{self, View},
+    },
+    query::filter::{ReportFilter, check_named_records, report_filter},
     store::Store,
     views,
 };
@@ -81,6 +83,26 @@ impl StreamFilter {
                 any
             }
         })
+    }
+}
+
+impl StreamFilter {
+    /// The agreement the filter names must exist (at the durable
+    /// sequence): a misspelt id is NOT_FOUND, not a stream that never
+    /// shows anything.
+    pub fn check_named_records(&self, store: &Store) -> Result<(), Error> {
+        match &self.report {
+            Some(f) => check_named_records(store, f).map_err(|e| match e {
+                Error::NotFound { kind, id, at, .. } => Error::NotFound {
+                    field: "filter.agreement_id".into(),
+                    kind,
+                    id,
+                    at,
+                },
+                other => other,
+            }),
+            None => Ok(()),
+        }
     }
 }
 

@@ -1,6 +1,8 @@
 //! Rules for the writes that change existing records: claims, status
 //! changes, source attachments and corrections.
 
+use std::time::SystemTime;
+
 use truce_proto::v1::{
     AgreementStatus, Claim, ClaimKind, ComplianceFinding, Correction, EvidenceStatus,
     SourceAttachment, StatusChange, source_attachment, status_change,
@@ -134,7 +136,10 @@ pub fn status(s: &StatusChange, ctx: &Context, refs: &mut Vec<Reference>) -> Res
                         "is required with AGREEMENT_STATUS_EXTENDED",
                     ));
                 }
-                (AgreementStatus::Extended, true) | (_, false) => {}
+                (AgreementStatus::Extended, true) => {
+                    extension_effective_before_expiry(s, expiry)?;
+                }
+                (_, false) => {}
                 (_, true) => {
                     return Err(invalid(
                         "status.agreement.new_expires_at",
@@ -273,5 +278,23 @@ pub fn correction(c: &Correction, refs: &mut Vec<Reference>) -> Result<(), Error
     }
     fields::text("correction.reason", &c.reason, LONG_MAX, true)?;
     source::sources("correction.sources", &c.sources, false)?;
+    Ok(())
+}
+
+/// An extension's own effective time (when given) must fall before the
+/// expiry it sets: it cannot take effect after it has run out.
+fn extension_effective_before_expiry(
+    s: &StatusChange,
+    new_expiry: Option<SystemTime>,
+) -> Result<(), Error> {
+    let effective = fields::optional_timestamp("status.effective_at", s.effective_at.as_ref())?;
+    if let (Some(effective), Some(expiry)) = (effective, new_expiry)
+        && effective >= expiry
+    {
+        return Err(invalid(
+            "status.effective_at",
+            "an extension must take effect before its new expiry (status.agreement.new_expires_at)",
+        ));
+    }
     Ok(())
 }

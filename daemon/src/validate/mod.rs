@@ -25,7 +25,7 @@ use truce_proto::v1::{
 
 use crate::{error::Error, model::RecordKind, model::derive};
 
-pub use fields::{SHORT_MAX, check_id};
+pub use fields::{SHORT_MAX, check_id, country as check_country};
 
 /// A record the write refers to, which must exist when it is committed:
 /// its target, or a record a change points at (duplicate_of,
