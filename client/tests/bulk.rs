@@ -378,6 +378,9 @@ async fn submit_streams_receipts_and_an_interrupted_run_says_where_it_stopped() 
     d.shutdown().await.expect("as set up");
 }
 
+/// A change to a seed report.
+type Change = fn(&mut truce_proto::v1::Report);
+
 /// The seed, and reports an ACLED export must map by ACLED's rules: a
 /// week and a month known only as such, territory a country's own forces
 /// take back, a harm range, social-media sources only, a place in Ukraine
@@ -395,7 +398,7 @@ async fn seed_for_acled(url: &str, client: &Client) {
         panic!("line 2 is a report")
     };
     let at = |s: &str| truce_client::time::parse(s).ok();
-    let extra: [(&str, fn(&mut truce_proto::v1::Report)); 4] = [
+    let extra: [(&str, Change); 4] = [
         ("acled-week", |r| {
             let o = r.occurred.get_or_insert_default();
             o.end = None;

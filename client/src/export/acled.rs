@@ -299,7 +299,7 @@ fn ids_and_tags(r: &Report) -> (String, String) {
 
 /// The date columns: event_date, year, time_precision.
 fn date_columns(r: &Report) -> [(&'static str, String); 3] {
-    let occurred = r.occurred.clone().unwrap_or_default();
+    let occurred = r.occurred.unwrap_or_default();
     let day = acled_date(&occurred);
     [
         ("event_date", day.map_or(String::new(), |d| d.to_string())),
