@@ -3,7 +3,9 @@
 //! writes nothing and recreates the same records in an empty one (server-
 //! assigned ids, claims, status changes, sources and corrections too); a
 //! rate-limited daemon slows a bulk run instead of stopping it; `submit
-//! --file` streams its receipts and, interrupted, says where it stopped.
+//! --file` streams its receipts and, interrupted, says where it stopped;
+//! the ACLED CSV export writes ACLED's meanings and `truce import` reads
+//! them back; GeoJSON places a report without coordinates at a centroid.
 
 use std::{
     io::{BufRead, BufReader},
@@ -15,9 +17,9 @@ use truce_client::Client;
 use truce_daemon::{Daemon, Running, Settings, test_settings};
 use truce_proto::v1::{
     AddClaimRequest, AttachSourceRequest, Claim, ClaimKind, CorrectReportRequest, Correction,
-    Envelope, EvidenceStatus, EvidenceStatusChange, QueryReportsRequest, ReportView,
-    SetStatusRequest, Source, SourceAttachment, SourceKind, StatusChange, envelope::Kind,
-    source_attachment, status_change,
+    Envelope, EventType, EvidenceStatus, EvidenceStatusChange, Harm, QueryReportsRequest,
+    ReportView, SetStatusRequest, Source, SourceAttachment, SourceKind, StatusChange,
+    TimePrecision, envelope::Kind, source_attachment, status_change,
 };
 
 const SEED: &str = include_str!("../../examples/seed-scenario.jsonl");
@@ -373,5 +375,231 @@ async fn submit_streams_receipts_and_an_interrupted_run_says_where_it_stopped() 
         "{}",
         text(&again.stderr)
     );
+    d.shutdown().await.expect("as set up");
+}
+
+/// A change to a seed report.
+type Change = fn(&mut truce_proto::v1::Report);
+
+/// The seed, and reports an ACLED export must map by ACLED's rules: a
+/// week and a month known only as such, territory a country's own forces
+/// take back, a harm range, social-media sources only, a place in Ukraine
+/// whose region the centroid table lacks, and one in a country it lacks.
+async fn seed_for_acled(url: &str, client: &Client) {
+    let dir = tempfile::tempdir().expect("as set up");
+    let file = dir.path().join("seed.jsonl");
+    std::fs::write(&file, SEED).expect("as set up");
+    let out = truce(
+        url,
+        &["submit", "--file", file.to_str().expect("as set up")],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let Some(Kind::Report(base)) = seed_line(1).kind else {
+        panic!("line 2 is a report")
+    };
+    let at = |s: &str| truce_client::time::parse(s).ok();
+    let extra: [(&str, Change); 4] = [
+        ("acled-week", |r| {
+            let o = r.occurred.get_or_insert_default();
+            o.end = None;
+            o.precision = TimePrecision::Week.into();
+            r.harm = Some(Harm {
+                fatalities_low: Some(2),
+                fatalities_best: Some(4),
+                fatalities_high: Some(9),
+                injured: None,
+            });
+            r.sources
+                .iter_mut()
+                .for_each(|s| s.kind = SourceKind::SocialMedia.into());
+        }),
+        ("acled-month", |r| {
+            let o = r.occurred.get_or_insert_default();
+            o.end = None;
+            o.precision = TimePrecision::Month.into();
+            let loc = r.location.get_or_insert_default();
+            loc.country = "UA".into();
+            loc.admin1 = "Nowhere Oblast".into();
+        }),
+        ("acled-regained", |r| {
+            r.event_type = EventType::TerritorySeized.into();
+            r.alleged_perpetrators = vec!["RU".into()];
+            r.affected_parties = vec!["UA".into()];
+        }),
+        ("acled-elsewhere", |r| {
+            let loc = r.location.get_or_insert_default();
+            loc.country = "FR".into();
+            loc.admin1 = "Bretagne".into();
+        }),
+    ];
+    for (id, change) in extra {
+        let mut req = base.clone();
+        req.request_id = id.into();
+        let r = req.report.as_mut().expect("as set up");
+        r.id = id.into();
+        r.agreement_ids.clear();
+        r.occurred.get_or_insert_default().start = at("2025-03-01");
+        change(r);
+        client.submit_report(req).await.expect("as set up");
+    }
+}
+
+/// An ACLED CSV's header and rows, by report id (event_id_cnty).
+fn acled_rows(csv_text: &[u8]) -> (Vec<String>, Vec<csv::StringRecord>) {
+    let mut reader = csv::Reader::from_reader(csv_text);
+    let header = reader
+        .headers()
+        .expect("a header")
+        .iter()
+        .map(str::to_owned)
+        .collect();
+    let rows = reader.records().map(|r| r.expect("a row")).collect();
+    (header, rows)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_acled_export_uses_acled_s_meanings_and_reads_back() {
+    let dir = tempfile::tempdir().expect("as set up");
+    let (a, ca) = daemon(&dir.path().join("a"), |_| {}).await;
+    seed_for_acled(&a.url(), &ca).await;
+    let out = truce(&a.url(), &["export", "--format", "acled-csv"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let (header, rows) = acled_rows(&out.stdout);
+    let acled = "event_id_cnty event_date year time_precision disorder_type event_type \
+        sub_event_type actor1 assoc_actor_1 inter1 actor2 assoc_actor_2 inter2 interaction \
+        civilian_targeting iso region country admin1 admin2 admin3 location latitude \
+        longitude geo_precision source source_scale notes fatalities tags timestamp";
+    assert_eq!(header, acled.split_whitespace().collect::<Vec<_>>());
+    let col = |n: &str| header.iter().position(|h| h == n).expect("a column");
+    let row = |id: &str| {
+        rows.iter()
+            .find(|r| &r[col("event_id_cnty")] == id)
+            .unwrap_or_else(|| panic!("{id}"))
+            .clone()
+    };
+    let get = |id: &str, c: &str| row(id)[col(c)].to_owned();
+    // Dates: the middle of the week (1–7 March) and the month.
+    assert_eq!(
+        (
+            get("acled-week", "event_date"),
+            get("acled-week", "time_precision")
+        ),
+        ("2025-03-04".into(), "2".into())
+    );
+    assert_eq!(
+        (
+            get("acled-month", "event_date"),
+            get("acled-month", "time_precision")
+        ),
+        ("2025-03-15".into(), "3".into())
+    );
+    // Fatalities: the lowest figure; 0 when none was reported.
+    assert_eq!(get("acled-week", "fatalities"), "2");
+    assert_eq!(get("seed-report-1", "fatalities"), "0");
+    // Region from the country; source_scale only for social media.
+    assert_eq!(get("seed-report-1", "region"), "Europe");
+    assert_eq!(get("acled-elsewhere", "region"), "");
+    assert_eq!(get("acled-week", "source_scale"), "New media");
+    assert_eq!(get("seed-report-1", "source_scale"), "");
+    // Russia's forces taking territory in Russia: the government regains it.
+    assert_eq!(get("acled-regained", "event_type"), "Battles");
+    assert_eq!(
+        get("acled-regained", "sub_event_type"),
+        "Government regains territory"
+    );
+    assert_eq!(get("acled-regained", "disorder_type"), "Political violence");
+
+    // Into another store with `truce import`: the periods, counts and
+    // source kinds read back, and the same CSV comes out again.
+    let file = dir.path().join("acled.csv");
+    std::fs::write(&file, &out.stdout).expect("as set up");
+    let (b, cb) = daemon(&dir.path().join("b"), |_| {}).await;
+    let path = file.to_str().expect("as set up");
+    let imported = truce(&b.url(), &["import", "--format", "acled-csv", path]);
+    assert!(imported.status.success(), "{}", text(&imported.stderr));
+    let week = cb
+        .get_report("acled-week")
+        .await
+        .expect("imported")
+        .report
+        .expect("a report");
+    let start = week.occurred.and_then(|o| o.start).map(|t| t.seconds);
+    assert_eq!(start, at_seconds("2025-03-01"), "the week's start");
+    let harm = week.harm.expect("a count");
+    assert_eq!(
+        (harm.fatalities_low, harm.fatalities_best),
+        (Some(2), Some(2))
+    );
+    assert!(
+        week.sources
+            .iter()
+            .all(|s| s.kind() == SourceKind::SocialMedia)
+    );
+    let none = cb
+        .get_report("seed-report-1")
+        .await
+        .expect("imported")
+        .report
+        .expect("a report");
+    assert_eq!(none.harm, None, "0: none reported");
+    let again = truce(&b.url(), &["export", "--format", "acled-csv"]);
+    let (_, back) = acled_rows(&again.stdout);
+    let without_timestamp = |rows: &[csv::StringRecord]| -> Vec<Vec<String>> {
+        let mut out: Vec<Vec<String>> = rows
+            .iter()
+            .map(|r| r.iter().take(col("timestamp")).map(str::to_owned).collect())
+            .collect();
+        out.sort();
+        out
+    };
+    assert_eq!(without_timestamp(&back), without_timestamp(&rows));
+    a.shutdown().await.expect("as set up");
+    b.shutdown().await.expect("as set up");
+}
+
+fn at_seconds(s: &str) -> Option<i64> {
+    truce_client::time::parse(s).ok().map(|t| t.seconds)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn geojson_places_a_report_without_coordinates_at_a_centroid() {
+    let dir = tempfile::tempdir().expect("as set up");
+    let (d, client) = daemon(dir.path(), |_| {}).await;
+    seed_for_acled(&d.url(), &client).await;
+    let out = truce(&d.url(), &["export", "--format", "geojson"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let geo: serde_json::Value = serde_json::from_slice(&out.stdout).expect("GeoJSON");
+    let features = geo["features"].as_array().expect("features");
+    let feature = |id: &str| {
+        features
+            .iter()
+            .find(|f| f["id"] == id)
+            .unwrap_or_else(|| panic!("{id}"))
+    };
+    let placed = |id: &str| {
+        let f = feature(id);
+        (
+            f["geometry"]["coordinates"].clone(),
+            f["properties"]["geo_precision"].clone(),
+        )
+    };
+    // The seed's regions: Krasnodar Krai, Kursk Oblast, Donetsk Oblast.
+    for id in ["seed-report-1", "seed-report-2", "seed-report-3"] {
+        let (point, precision) = placed(id);
+        assert_eq!(precision, "admin1-centroid", "{id}");
+        assert!(point.as_array().is_some_and(|p| p.len() == 2), "{id}");
+    }
+    assert_eq!(
+        placed("seed-report-1").0,
+        serde_json::json!([39.2, 45.4]),
+        "lon, lat"
+    );
+    assert_eq!(
+        placed("acled-month"),
+        (serde_json::json!([31.4, 49.0]), "country-centroid".into())
+    );
+    let elsewhere = feature("acled-elsewhere");
+    assert!(elsewhere["geometry"].is_null(), "no centroid for FR");
+    assert_eq!(elsewhere["properties"]["geo_precision"], "unknown");
     d.shutdown().await.expect("as set up");
 }

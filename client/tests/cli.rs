@@ -726,9 +726,9 @@ async fn export_jsonl_geojson_and_acled_csv() {
         "lon, lat"
     );
     assert_eq!(point["properties"]["fatalities_best"], 2);
-    assert!(
-        features[0]["geometry"].is_null(),
-        "no coordinates, no geometry"
+    assert_eq!(
+        features[0]["properties"]["geo_precision"], "admin1-centroid",
+        "no coordinates: the region's centroid"
     );
 
     let csv_text = text(
@@ -759,7 +759,7 @@ async fn export_jsonl_geojson_and_acled_csv() {
     assert_eq!(&r1[col("actor1")], "Military Forces of Ukraine");
     assert_eq!(&r1[col("admin1")], "Krasnodar Krai");
     assert_eq!(&r1[col("geo_precision")], "3");
-    assert_eq!(&r1[col("fatalities")], "", "not reported is not 0");
+    assert_eq!(&r1[col("fatalities")], "0", "ACLED's 0: none reported");
     let week = text(
         &truce(
             &d.url(),

@@ -8,7 +8,7 @@
 
 use std::collections::HashSet;
 
-use chrono::NaiveDate;
+use chrono::{Datelike, NaiveDate};
 use pbjson_types::Timestamp;
 use sha2::{Digest, Sha256};
 use truce_proto::v1::{
@@ -101,7 +101,8 @@ fn at<'a>(row: &'a [String], column: &str) -> &'a str {
 }
 
 /// Our event type of an ACLED sub-event type (inverse of
-/// [`export::acled_event`]).
+/// [`export::acled_sub_event`]; both territory sub-events are
+/// TERRITORY_SEIZED, the actor and the country telling them apart).
 pub fn event_type_of(sub_event_type: &str) -> EventType {
     match sub_event_type.trim() {
         "Air/drone strike" => EventType::DroneStrike,
@@ -248,6 +249,25 @@ fn date(s: &str) -> Result<Timestamp, String> {
         .ok_or_else(|| format!("event_date {s:?} is not a date (YYYY-MM-DD)"))
 }
 
+/// The start of the period an ACLED date stands for: the day itself; for
+/// a week, three days before it (ACLED gives the middle of the week); for
+/// a month, its first day (ACLED gives the middle of the month). The
+/// inverse of [`export::acled_date`], which gives a report without an end
+/// the middle of the seven days or the calendar month from its start.
+pub fn period_start(day: Timestamp, precision: TimePrecision) -> Timestamp {
+    const DAY: i64 = 86_400;
+    let seconds = match precision {
+        TimePrecision::Week => day.seconds - 3 * DAY,
+        TimePrecision::Month => {
+            let into_month =
+                chrono::DateTime::from_timestamp(day.seconds, 0).map_or(0, |t| i64::from(t.day0()));
+            day.seconds - into_month * DAY
+        }
+        _ => day.seconds,
+    };
+    Timestamp { seconds, nanos: 0 }
+}
+
 fn coordinate(column: &str, s: &str) -> Result<Option<f64>, String> {
     let s = s.trim();
     if s.is_empty() {
@@ -268,10 +288,30 @@ fn count(column: &str, s: &str) -> Result<Option<u32>, String> {
         .map_err(|_| format!("{column} {s:?} is not a count"))
 }
 
-/// A source named in ACLED's source column.
-fn source(name: String) -> Source {
+/// The harm of ACLED's fatalities, its conservative count: 0 (or empty)
+/// is "none reported", which ACLED does not tell from "none", so no
+/// figure; any other count is the low and the best estimate (the only
+/// figure there is). The inverse of [`export::acled_fatalities`].
+pub fn harm_of(fatalities: &str) -> Result<Option<Harm>, String> {
+    Ok(count("fatalities", fatalities)?
+        .filter(|n| *n > 0)
+        .map(|n| Harm {
+            fatalities_low: Some(n),
+            fatalities_best: Some(n),
+            ..Harm::default()
+        }))
+}
+
+/// A source named in ACLED's source column: social media when the row's
+/// source_scale is "New media" alone, else media.
+fn source(name: String, scale: &str) -> Source {
+    let kind = if scale.trim() == export::NEW_MEDIA {
+        SourceKind::SocialMedia
+    } else {
+        SourceKind::Media
+    };
     Source {
-        kind: SourceKind::Media.into(),
+        kind: kind.into(),
         publisher: name.clone(),
         identifier: name,
         reliability: SourceReliability::NotAssessed.into(),
@@ -287,8 +327,8 @@ pub fn report(row: &[String]) -> Result<Report, String> {
     if event_id.is_empty() {
         return Err("event_id_cnty is empty".into());
     }
-    let start = date(at(row, "event_date"))?;
     let precision = time_precision_of(at(row, "time_precision"))?;
+    let start = period_start(date(at(row, "event_date"))?, precision);
     let alleged_perpetrators = parties(&format!(
         "{}; {}",
         at(row, "actor1"),
@@ -310,11 +350,14 @@ pub fn report(row: &[String]) -> Result<Report, String> {
         geo_precision: geo_precision_of(at(row, "geo_precision"))?.into(),
         radius_m: None,
     };
-    let sources: Vec<Source> = list(at(row, "source")).map(source).collect();
+    let scale = at(row, "source_scale");
+    let sources: Vec<Source> = list(at(row, "source"))
+        .map(|name| source(name, scale))
+        .collect();
     if sources.is_empty() {
         return Err("source is empty: a report needs at least one source".into());
     }
-    let fatalities = count("fatalities", at(row, "fatalities"))?;
+    let harm = harm_of(at(row, "fatalities"))?;
     let (own_id, tags) = record_id_tag(at(row, "tags"));
     // Our own record exported (no ACLED id of its own): its id, no ACLED id.
     let external_ids = if own_id.as_deref() == Some(event_id) {
@@ -346,10 +389,7 @@ pub fn report(row: &[String]) -> Result<Report, String> {
         )),
         reported_by: REPORTED_BY.into(),
         attribution: attribution.into(),
-        harm: fatalities.map(|f| Harm {
-            fatalities_best: Some(f),
-            ..Harm::default()
-        }),
+        harm,
         sources,
         notes: at(row, "notes").to_owned(),
         tags,
@@ -378,7 +418,8 @@ fn paths_of(column: &str) -> &'static [&'static str] {
     match column {
         "event_id_cnty" => &["external_ids"],
         "event_date" | "year" => &["occurred.start"],
-        "time_precision" => &["occurred.precision"],
+        // The start stands for the period the date and precision name.
+        "time_precision" => &["occurred.precision", "occurred.start"],
         "disorder_type" | "event_type" | "sub_event_type" => &["event_type"],
         "actor1" | "assoc_actor_1" => &["alleged_perpetrators"],
         "actor2" | "assoc_actor_2" => &["affected_parties"],
@@ -391,15 +432,11 @@ fn paths_of(column: &str) -> &'static [&'static str] {
         "latitude" | "longitude" => &["location.latitude", "location.longitude"],
         "geo_precision" => &["location.geo_precision"],
         "notes" => &["notes"],
-        "fatalities" => &["harm.fatalities_best"],
+        "fatalities" => &["harm.fatalities_low", "harm.fatalities_best"],
         "tags" => &["tags"],
         // Sources are attached, not corrected; the rest we do not hold.
         _ => &[],
     }
-}
-
-fn seconds(t: Option<&Timestamp>) -> Option<(i64, i32)> {
-    t.map(|t| (t.seconds, t.nanos))
 }
 
 /// What a row revises in the stored report: the correction's paths and
@@ -428,11 +465,18 @@ pub fn revision(stored: &ReportView, row: &Report) -> Option<(Vec<String>, Repor
     if has(&paths, "alleged_perpetrators") && undetermined(&current) != undetermined(row) {
         paths.push("attribution".into());
     }
-    // A new start after the stored end would leave an invalid interval.
-    let end = seconds(current.occurred.as_ref().and_then(|o| o.end.as_ref()));
-    let start = seconds(row.occurred.as_ref().and_then(|o| o.start.as_ref()));
-    if has(&paths, "occurred.start") && end.is_some() && end < start {
+    // The row's date names a period from its start: a stored end goes
+    // with the stored start (and might be before the new one).
+    let end = current.occurred.as_ref().and_then(|o| o.end.as_ref());
+    if has(&paths, "occurred.start") && end.is_some() {
         paths.push("occurred.end".into());
+    }
+    // A stored high under the new count (or with none) would leave a
+    // range that is invalid or exports another count.
+    let high = current.harm.and_then(|h| h.fatalities_high);
+    let low = row.harm.and_then(|h| h.fatalities_low);
+    if has(&paths, "harm.fatalities_low") && high.is_some() && (low.is_none() || high < low) {
+        paths.push("harm.fatalities_high".into());
     }
     if has(&paths, "external_ids") {
         values.external_ids = current
@@ -464,7 +508,8 @@ pub fn missing_sources(stored: &Report, row: &Report) -> Vec<Source> {
 mod tests {
     use super::*;
     use crate::export::{
-        acled_civilian_targeting, acled_event, acled_geo_precision, acled_row, acled_time_precision,
+        acled_civilian_targeting, acled_geo_precision, acled_row, acled_sub_event,
+        acled_time_precision,
     };
 
     fn row(pairs: &[(&str, &str)]) -> Vec<String> {
@@ -513,8 +558,11 @@ mod tests {
     #[test]
     fn every_forward_mapping_inverts() {
         for t in (0..=17).filter_map(|i| EventType::try_from(i).ok()) {
-            let (_, _, sub) = acled_event(t);
-            assert_eq!(acled_event(event_type_of(sub)), acled_event(t), "{t:?}");
+            for government in [false, true] {
+                let (_, sub) = acled_sub_event(t, government);
+                let back = acled_sub_event(event_type_of(sub), government);
+                assert_eq!(back, acled_sub_event(t, government), "{t:?}");
+            }
         }
         for p in (1..=6).filter_map(|i| TimePrecision::try_from(i).ok()) {
             let code = acled_time_precision(p);
@@ -663,9 +711,9 @@ mod tests {
         stored.event_type = EventType::AirStrike.into();
         stored.agreement_ids = vec!["some-agreement".into()];
         stored.harm = Some(Harm {
-            fatalities_low: Some(1),
-            fatalities_best: Some(2),
-            fatalities_high: Some(9),
+            fatalities_low: Some(2),
+            fatalities_best: Some(3),
+            fatalities_high: Some(4),
             injured: Some(4),
         });
         let view = ReportView {
@@ -685,12 +733,91 @@ mod tests {
             [
                 "alleged_perpetrators",
                 "notes",
+                "harm.fatalities_low",
                 "harm.fatalities_best",
-                "attribution"
+                "attribution",
+                "harm.fatalities_high"
             ]
         );
         assert_eq!(values.attribution(), AttributionStatus::Undetermined);
-        assert_eq!(values.harm.and_then(|h| h.fatalities_best), Some(5));
+        let harm = values.harm.unwrap_or_default();
+        assert_eq!(
+            (harm.fatalities_low, harm.fatalities_best),
+            (Some(5), Some(5))
+        );
+        assert_eq!(harm.fatalities_high, None, "4 is under the new count");
+    }
+
+    #[test]
+    fn fatalities_are_a_conservative_count_with_0_for_none_reported() {
+        assert_eq!(harm_of("0"), Ok(None), "0: none reported");
+        assert_eq!(harm_of(""), Ok(None));
+        let three = harm_of("3").unwrap().unwrap_or_default();
+        assert_eq!(
+            (three.fatalities_low, three.fatalities_best),
+            (Some(3), Some(3))
+        );
+        assert_eq!(three.fatalities_high, None);
+        for f in ["0", "3"] {
+            let mut r = sample();
+            r[28] = f.into();
+            let view = ReportView {
+                report: Some(report(&r).unwrap()),
+                ..ReportView::default()
+            };
+            assert_eq!(at(&acled_row(&view), "fatalities"), f);
+        }
+    }
+
+    #[test]
+    fn week_and_month_dates_are_the_middle_of_a_period_read_back_as_its_start() {
+        let day = |s: &str| date(s).unwrap();
+        let week = period_start(day("2025-03-18"), TimePrecision::Week);
+        assert_eq!(week, day("2025-03-15"));
+        let month = period_start(day("2025-02-15"), TimePrecision::Month);
+        assert_eq!(month, day("2025-02-01"));
+        assert_eq!(
+            period_start(day("2025-03-18"), TimePrecision::Day),
+            day("2025-03-18")
+        );
+        for (date, precision) in [
+            ("2025-03-18", "2"),
+            ("2025-02-15", "3"),
+            ("2025-01-01", "1"),
+        ] {
+            let mut r = sample();
+            r[1] = date.into();
+            r[3] = precision.into();
+            let back = acled_row(&ReportView {
+                report: Some(report(&r).unwrap()),
+                ..ReportView::default()
+            });
+            assert_eq!(
+                (at(&back, "event_date"), at(&back, "time_precision")),
+                (date, precision)
+            );
+        }
+    }
+
+    #[test]
+    fn a_new_media_scale_is_read_as_social_media_and_written_back() {
+        let mut r = sample();
+        r[26] = "New media".into();
+        let read = report(&r).unwrap();
+        assert!(
+            read.sources
+                .iter()
+                .all(|s| s.kind() == SourceKind::SocialMedia)
+        );
+        let view = ReportView {
+            report: Some(read),
+            ..ReportView::default()
+        };
+        assert_eq!(at(&acled_row(&view), "source_scale"), "New media");
+        assert_eq!(
+            report(&sample()).unwrap().sources[0].kind(),
+            SourceKind::Media
+        );
     }
 
     #[test]

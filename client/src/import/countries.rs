@@ -1,36 +1,38 @@
 //! Country names and ISO 3166-1 numeric codes as ACLED writes them, to the
 //! alpha-2 codes a report's location holds (the daemon accepts only those).
-//! A short table of the countries of the conflicts Truce is used for; a
-//! name it does not know is a row error that names it, so extend it here.
+//! With ACLED's region of each (its `region` column). A short table of the
+//! countries of the conflicts Truce is used for; a name it does not know is
+//! a row error that names it, so extend it here (and add the country's
+//! centroid to `export/centroids.rs`).
 
-/// (alpha-2, ACLED's country name, ISO 3166-1 numeric).
-const COUNTRIES: &[(&str, &str, u16)] = &[
-    ("AM", "Armenia", 51),
-    ("AZ", "Azerbaijan", 31),
-    ("BY", "Belarus", 112),
-    ("CO", "Colombia", 170),
-    ("EE", "Estonia", 233),
-    ("FI", "Finland", 246),
-    ("GE", "Georgia", 268),
-    ("HU", "Hungary", 348),
-    ("IL", "Israel", 376),
-    ("KZ", "Kazakhstan", 398),
-    ("LB", "Lebanon", 422),
-    ("LT", "Lithuania", 440),
-    ("LV", "Latvia", 428),
-    ("LY", "Libya", 434),
-    ("MD", "Moldova", 498),
-    ("MM", "Myanmar", 104),
-    ("PL", "Poland", 616),
-    ("PS", "Palestine", 275),
-    ("RO", "Romania", 642),
-    ("RU", "Russia", 643),
-    ("SD", "Sudan", 729),
-    ("SK", "Slovakia", 703),
-    ("SY", "Syria", 760),
-    ("TR", "Turkey", 792),
-    ("UA", "Ukraine", 804),
-    ("YE", "Yemen", 887),
+/// (alpha-2, ACLED's country name, ISO 3166-1 numeric, ACLED's region).
+const COUNTRIES: &[(&str, &str, u16, &str)] = &[
+    ("AM", "Armenia", 51, "Caucasus and Central Asia"),
+    ("AZ", "Azerbaijan", 31, "Caucasus and Central Asia"),
+    ("BY", "Belarus", 112, "Europe"),
+    ("CO", "Colombia", 170, "South America"),
+    ("EE", "Estonia", 233, "Europe"),
+    ("FI", "Finland", 246, "Europe"),
+    ("GE", "Georgia", 268, "Caucasus and Central Asia"),
+    ("HU", "Hungary", 348, "Europe"),
+    ("IL", "Israel", 376, "Middle East"),
+    ("KZ", "Kazakhstan", 398, "Caucasus and Central Asia"),
+    ("LB", "Lebanon", 422, "Middle East"),
+    ("LT", "Lithuania", 440, "Europe"),
+    ("LV", "Latvia", 428, "Europe"),
+    ("LY", "Libya", 434, "Northern Africa"),
+    ("MD", "Moldova", 498, "Europe"),
+    ("MM", "Myanmar", 104, "Southeast Asia"),
+    ("PL", "Poland", 616, "Europe"),
+    ("PS", "Palestine", 275, "Middle East"),
+    ("RO", "Romania", 642, "Europe"),
+    ("RU", "Russia", 643, "Europe"),
+    ("SD", "Sudan", 729, "Northern Africa"),
+    ("SK", "Slovakia", 703, "Europe"),
+    ("SY", "Syria", 760, "Middle East"),
+    ("TR", "Turkey", 792, "Middle East"),
+    ("UA", "Ukraine", 804, "Europe"),
+    ("YE", "Yemen", 887, "Middle East"),
 ];
 
 /// The alpha-2 code of an ACLED country name (case-insensitive).
@@ -38,24 +40,39 @@ pub fn code_of_name(name: &str) -> Option<&'static str> {
     let name = name.trim();
     COUNTRIES
         .iter()
-        .find(|(_, n, _)| n.eq_ignore_ascii_case(name))
-        .map(|(code, _, _)| *code)
+        .find(|(_, n, _, _)| n.eq_ignore_ascii_case(name))
+        .map(|(code, _, _, _)| *code)
 }
 
 /// ACLED's name of a country, by alpha-2 code.
 pub fn name_of(code: &str) -> Option<&'static str> {
     COUNTRIES
         .iter()
-        .find(|(c, _, _)| *c == code)
-        .map(|(_, name, _)| *name)
+        .find(|(c, _, _, _)| *c == code)
+        .map(|(_, name, _, _)| *name)
 }
 
 /// The ISO 3166-1 numeric code of a country, by alpha-2 code.
 pub fn numeric_of(code: &str) -> Option<u16> {
     COUNTRIES
         .iter()
-        .find(|(c, _, _)| *c == code)
-        .map(|(_, _, n)| *n)
+        .find(|(c, _, _, _)| *c == code)
+        .map(|(_, _, n, _)| *n)
+}
+
+/// ACLED's region of a country ("Europe", "Middle East", "Caucasus and
+/// Central Asia"), by alpha-2 code.
+pub fn region_of(code: &str) -> Option<&'static str> {
+    COUNTRIES
+        .iter()
+        .find(|(c, _, _, _)| *c == code)
+        .map(|(_, _, _, region)| *region)
+}
+
+/// The alpha-2 codes this table knows, in order.
+#[cfg(test)]
+pub fn codes() -> impl Iterator<Item = &'static str> {
+    COUNTRIES.iter().map(|(code, _, _, _)| *code)
 }
 
 /// The alpha-2 code of an ISO 3166-1 numeric code ("804", "51").
@@ -63,8 +80,8 @@ pub fn code_of_numeric(iso: &str) -> Option<&'static str> {
     let n: u16 = iso.trim().parse().ok()?;
     COUNTRIES
         .iter()
-        .find(|(_, _, m)| *m == n)
-        .map(|(code, _, _)| *code)
+        .find(|(_, _, m, _)| *m == n)
+        .map(|(code, _, _, _)| *code)
 }
 
 /// The alpha-2 code of ACLED's country and iso columns: the country column
@@ -101,6 +118,10 @@ mod tests {
             (Some("Ukraine"), Some(804))
         );
         assert_eq!((name_of("XX"), numeric_of("XX")), (None, None));
+        assert_eq!(region_of("RU"), Some("Europe"));
+        assert_eq!(region_of("AZ"), Some("Caucasus and Central Asia"));
+        assert_eq!(region_of("SY"), Some("Middle East"));
+        assert_eq!(region_of("XX"), None);
         let err = code("Atlantis", "999").unwrap_err();
         assert!(err.contains("\"Atlantis\""), "{err}");
         assert!(
