@@ -23,7 +23,7 @@ use sha2::{Digest, Sha256};
 use crate::{
     checkpoint::{self, KEY_FILE, Signer},
     model::merkle,
-    store::{Store, StoreError},
+    store::{Store, StoreError, StoreWriter},
 };
 
 const ENTRIES_FILE: &str = "entries";
@@ -258,7 +258,7 @@ pub fn restore(
         )));
     }
 
-    let store = Store::open_with(data_dir, options)?;
+    let store = Store::open_with(data_dir, options)?.into_writer();
     let restored = fill(&store, from, &m, root);
     drop(store);
     if let Err(e) = restored {
@@ -295,7 +295,12 @@ pub fn restore(
 /// Writes the backup's entries into the new store and checks them: the
 /// manifest's hash, then the rebuilt tree's root against the signed one,
 /// before anything is marked durable.
-fn fill(store: &Store, from: &Path, m: &Manifest, root: merkle::Hash) -> Result<(), BackupError> {
+fn fill(
+    store: &StoreWriter,
+    from: &Path,
+    m: &Manifest,
+    root: merkle::Hash,
+) -> Result<(), BackupError> {
     let invalid = |reason: String| BackupError::Invalid {
         path: from.to_owned(),
         reason,

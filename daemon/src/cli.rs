@@ -606,7 +606,8 @@ pub async fn run(args: Args) -> Result<(), RunError> {
             None => Err(RunError::Other("no signal handlers".into())),
         },
         Command::Reindex(_) => {
-            let store = Store::open_existing(&settings.data_dir, settings.store_options())?;
+            let store =
+                Store::open_existing(&settings.data_dir, settings.store_options())?.into_writer();
             let stats = tokio::task::spawn_blocking(move || store.reindex())
                 .await
                 .map_err(|e| RunError::Other(e.to_string()))??;

@@ -55,7 +55,7 @@ impl Daemon {
     /// Appends without growing the Merkle tree: only for the benchmark
     /// that measures what the tree costs (proofs and checkpoints are wrong
     /// on such a store; never use it on a real log).
-    #[doc(hidden)]
+    #[cfg(feature = "testing")]
     pub fn without_merkle_tree_for_benchmarks(mut self) -> Self {
         self.maintain_tree = false;
         self
@@ -97,7 +97,7 @@ impl Daemon {
         );
         let space = SpaceGuard::new(settings.min_free_disk_bytes, Arc::from(self.disk_space));
         let (commit, writer) = commit::start(
-            Arc::clone(&store),
+            store.writer()?,
             Arc::from(self.sync),
             self.maintain_tree,
             space.clone(),
@@ -480,26 +480,6 @@ impl Running {
                     );
                     return served;
                 }
-            }
-        }
-        let store = Arc::clone(&self.store);
-        let flushed = tokio::time::timeout(
-            grace,
-            tokio::task::spawn_blocking(move || {
-                store.flush()?;
-                store.sync_files()
-            }),
-        );
-        match flushed.await {
-            Ok(flushed) => {
-                flushed.map_err(|e| Error::Internal(format!("final flush: {e}")))??;
-            }
-            Err(_) => {
-                tracing::error!(
-                    grace_ms = grace.as_millis() as u64,
-                    "the final flush did not end within the grace period; stopping without it"
-                );
-                return served;
             }
         }
         tracing::info!(durable = self.store.durable_sequence(), "stopped");

@@ -8,7 +8,7 @@
 //! flush of the next group may come before the sync of the last one, never
 //! an acknowledgement before its sync.
 
-use crate::store::{Store, StoreError};
+use crate::store::{StoreError, StoreWriter};
 
 /// The group being made durable.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -22,11 +22,11 @@ pub struct Group {
 /// several).
 pub trait SyncStep: Send + Sync + 'static {
     /// Write the group's frames to the entry log's segment file.
-    fn flush(&self, store: &Store, group: &Group) -> Result<(), StoreError>;
+    fn flush(&self, store: &StoreWriter, group: &Group) -> Result<(), StoreError>;
     /// fdatasync the segments written: only after this returns Ok are the
     /// groups flushed up to `group.last_sequence` durable. `group` spans
     /// every group this sync covers.
-    fn sync(&self, store: &Store, group: &Group) -> Result<(), StoreError>;
+    fn sync(&self, store: &StoreWriter, group: &Group) -> Result<(), StoreError>;
 }
 
 /// The real thing.
@@ -34,11 +34,11 @@ pub trait SyncStep: Send + Sync + 'static {
 pub struct StoreSync;
 
 impl SyncStep for StoreSync {
-    fn flush(&self, store: &Store, _group: &Group) -> Result<(), StoreError> {
+    fn flush(&self, store: &StoreWriter, _group: &Group) -> Result<(), StoreError> {
         store.flush()
     }
 
-    fn sync(&self, store: &Store, _group: &Group) -> Result<(), StoreError> {
+    fn sync(&self, store: &StoreWriter, _group: &Group) -> Result<(), StoreError> {
         store.sync_files()
     }
 }

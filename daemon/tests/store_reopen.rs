@@ -14,7 +14,7 @@ use truce_daemon::store::{Store, StoreError};
 #[test]
 fn a_reopen_waits_for_a_held_iterator_and_gives_up_without_breaking_reads() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path(), 8 << 20).unwrap();
+    let store = Store::open(dir.path(), 8 << 20).unwrap().into_writer();
     let mut held = store.scan_index(b"term", 0);
 
     let err = store.reopen(Duration::from_millis(200)).unwrap_err();
@@ -42,7 +42,18 @@ fn an_open_waits_for_a_just_closed_sled_of_this_process() {
         std::thread::sleep(Duration::from_millis(200));
         drop(held);
     });
-    let reopened = Store::open(dir.path(), 8 << 20).unwrap();
+    let reopened = Store::open(dir.path(), 8 << 20).unwrap().into_writer();
     assert_eq!(reopened.last_written_sequence().unwrap(), 0);
     release.join().unwrap();
+}
+
+#[test]
+fn the_writer_is_handed_out_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = std::sync::Arc::new(Store::open(dir.path(), 8 << 20).unwrap());
+    let writer = store.writer().unwrap();
+    let again = store.writer().unwrap_err();
+    assert!(matches!(again, StoreError::Busy(_)), "{again}");
+    assert_eq!(writer.last_written_sequence().unwrap(), 0);
+    assert_eq!(writer.reader().durable_sequence(), 0);
 }

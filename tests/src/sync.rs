@@ -12,7 +12,7 @@ use std::{
 };
 
 use truce_daemon::{
-    store::{Store, StoreError},
+    store::{StoreError, StoreWriter},
     sync::{Group, StoreSync, SyncStep},
 };
 
@@ -180,13 +180,13 @@ impl RecordingSync {
 }
 
 impl SyncStep for RecordingSync {
-    fn flush(&self, store: &Store, group: &Group) -> Result<(), StoreError> {
+    fn flush(&self, store: &StoreWriter, group: &Group) -> Result<(), StoreError> {
         self.recorder.flush_gate.pass();
         self.recorder.push(Event::Flush(*group));
         StoreSync.flush(store, group)
     }
 
-    fn sync(&self, store: &Store, group: &Group) -> Result<(), StoreError> {
+    fn sync(&self, store: &StoreWriter, group: &Group) -> Result<(), StoreError> {
         let n = self.groups.fetch_add(1, Ordering::Relaxed);
         self.recorder.gate.pass();
         assert!(

@@ -138,7 +138,9 @@ async fn the_whole_seed_scenario_shapes_the_views() {
     let rebuilt = tokio::task::spawn_blocking({
         let path = dir.path().to_owned();
         move || {
-            let store = truce_daemon::store::Store::open(&path, 16 << 20).unwrap();
+            let store = truce_daemon::store::Store::open(&path, 16 << 20)
+                .unwrap()
+                .into_writer();
             store.reindex().unwrap();
             store.derived_digest().unwrap()
         }

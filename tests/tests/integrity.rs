@@ -173,7 +173,7 @@ async fn derived_rows_that_lost_entries_are_rebuilt_from_the_log_at_open() {
         let store = Store::open(&path, 16 << 20).unwrap();
         assert!(store.forget_entry_offsets_for_tests(1).unwrap());
         drop(store);
-        let store = Store::open(&path, 16 << 20).unwrap();
+        let store = Store::open(&path, 16 << 20).unwrap().into_writer();
         assert_eq!(store.reindex().unwrap().entries, last + 1);
     })
     .await

@@ -27,7 +27,7 @@ async fn reindex_rebuilds_the_maintained_index_exactly() {
     let rebuilt = tokio::task::spawn_blocking({
         let path = dir.path().to_owned();
         move || {
-            let store = Store::open(&path, 16 << 20).unwrap();
+            let store = Store::open(&path, 16 << 20).unwrap().into_writer();
             let stats = store.reindex().unwrap();
             assert_eq!(stats.entries, 9);
             assert_eq!(stats.records, 9);

@@ -36,7 +36,7 @@ use crate::{
     model::merkle,
     model::project::{self, View},
     space::SpaceGuard,
-    store::{Batch, Store},
+    store::{Batch, StoreWriter},
     sync::{Group, SyncStep},
     validate::{self, ValidWrite},
 };
@@ -146,11 +146,14 @@ impl CommitHandle {
 /// Starts the writer thread. It ends when every [`CommitHandle`] is
 /// dropped, after finishing the groups already queued.
 pub fn start(
-    store: Arc<Store>,
+    store: StoreWriter,
     seam: Arc<dyn SyncStep>,
     maintain_tree: bool,
     space: SpaceGuard,
 ) -> Result<(CommitHandle, thread::JoinHandle<()>), Error> {
+    // Shared by the writer thread and the sync thread: both are the
+    // pipeline, and nothing outside it ever holds the writer.
+    let store = Arc::new(store);
     let sequencer = resume(&store)?;
     if let Err(e) = space.keep_reserve(store.dir()) {
         tracing::warn!(error = %e, "cannot write the space reserve in the data dir");
@@ -182,7 +185,7 @@ pub fn start(
 }
 
 /// The sequencer that continues the stored log.
-fn resume(store: &Store) -> Result<Sequencer, Error> {
+fn resume(store: &StoreWriter) -> Result<Sequencer, Error> {
     let last = store.last_written_sequence()?;
     let last_time = match store.written_entry(last)? {
         Some(bytes) => Entry::decode(bytes.as_slice())
@@ -239,7 +242,7 @@ fn failed(step: &'static str) -> impl Fn(crate::store::StoreError) -> Failure {
 }
 
 struct Writer {
-    store: Arc<Store>,
+    store: Arc<StoreWriter>,
     /// Writes each group's frames (the test seam; the sync step syncs
     /// through it).
     seam: Arc<dyn SyncStep>,
@@ -305,6 +308,11 @@ impl Writer {
         }
         // The groups in flight are made durable and acknowledged.
         self.syncer.close();
+        // Whatever was written last is on stable storage before the store
+        // is closed.
+        if let Err(e) = self.store.flush().and_then(|()| self.store.sync_files()) {
+            tracing::warn!(error = %e, "the final flush of the entry log failed; the next open finds what reached the disk");
+        }
         tracing::debug!("commit pipeline closed");
     }
 

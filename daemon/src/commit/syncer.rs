@@ -34,7 +34,7 @@ use truce_proto::v1::Receipt;
 use super::{Failure, Queued, Stats};
 use crate::{
     error::Error,
-    store::{Batch, Store},
+    store::{Batch, StoreWriter},
     sync::{Group, SyncStep},
 };
 
@@ -76,7 +76,7 @@ pub(super) struct Syncer {
 impl Syncer {
     /// Starts the thread. `wake` tells the writer of a failure.
     pub(super) fn start(
-        store: Arc<Store>,
+        store: Arc<StoreWriter>,
         seam: Arc<dyn SyncStep>,
         stats: Arc<Stats>,
         wake: tokio::sync::mpsc::WeakSender<Queued>,
@@ -190,7 +190,7 @@ fn fail(replies: Vec<Reply>, why: &str) {
 
 /// What makes groups durable, shared by the sync thread and the writer.
 struct Durability {
-    store: Arc<Store>,
+    store: Arc<StoreWriter>,
     seam: Arc<dyn SyncStep>,
     stats: Arc<Stats>,
     failure: Mutex<Option<Failure>>,

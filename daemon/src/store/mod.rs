@@ -283,6 +283,8 @@ pub struct Store {
     /// Damage found in the log, and what the checks counted; kept across
     /// reopens.
     integrity: Arc<Integrity>,
+    /// Set once [`Store::writer`] handed the writer out.
+    writer_taken: std::sync::atomic::AtomicBool,
     _lock: File,
 }
 
@@ -390,6 +392,7 @@ impl Store {
             mark_written: std::sync::Mutex::new(None),
             mark_ok: std::sync::atomic::AtomicBool::new(false),
             integrity: Arc::default(),
+            writer_taken: std::sync::atomic::AtomicBool::new(false),
             _lock: lock,
         };
         store.verify_at_open(durable, true)?;
@@ -447,7 +450,7 @@ impl Store {
     /// and their retries find them. Fewer entries than were acknowledged,
     /// or another root than the durable mark's, is corruption: the engine
     /// then stays closed. Returns the last sequence.
-    pub fn reopen(&self, wait: Duration) -> Result<u64, StoreError> {
+    fn reopen(&self, wait: Duration) -> Result<u64, StoreError> {
         self.reopen_with(wait, false)
     }
 
@@ -455,7 +458,7 @@ impl Store {
     /// readers see the new engine: the commit pipeline's answer to a scrub
     /// that found derived rows disagreeing with an intact log. Writer
     /// only, with no group in flight.
-    pub fn reopen_rebuilding(&self, wait: Duration) -> Result<u64, StoreError> {
+    fn reopen_rebuilding(&self, wait: Duration) -> Result<u64, StoreError> {
         self.reopen_with(wait, true)
     }
 
@@ -529,6 +532,26 @@ impl Store {
         Ok(last)
     }
 
+    /// The store's one writer; an error once it was taken.
+    pub fn writer(self: &Arc<Self>) -> Result<StoreWriter, StoreError> {
+        if self.writer_taken.swap(true, Ordering::AcqRel) {
+            return Err(StoreError::Busy(
+                "the store's writer is held by its commit pipeline",
+            ));
+        }
+        Ok(StoreWriter {
+            store: Arc::clone(self),
+        })
+    }
+
+    /// The writer of a store nothing else reads (the offline commands).
+    pub fn into_writer(self) -> StoreWriter {
+        self.writer_taken.store(true, Ordering::Release);
+        StoreWriter {
+            store: Arc::new(self),
+        }
+    }
+
     /// The data directory.
     pub fn dir(&self) -> &Path {
         &self.dir
@@ -557,13 +580,13 @@ impl Store {
     }
 
     /// The highest sequence written (durable or not). Writer only.
-    pub fn last_written_sequence(&self) -> Result<u64, StoreError> {
+    fn last_written_sequence(&self) -> Result<u64, StoreError> {
         self.engine()?.log.last()
     }
 
     /// The stored request under `request_id`. Writer only: it sees
     /// writes that are not yet durable.
-    pub fn stored_request(&self, request_id: &str) -> Result<Option<StoredRequest>, StoreError> {
+    fn stored_request(&self, request_id: &str) -> Result<Option<StoredRequest>, StoreError> {
         let e = self.engine()?;
         match e.trees.get(Space::Requests, request_id.as_bytes())? {
             None => Ok(None),
@@ -573,7 +596,8 @@ impl Store {
         }
     }
 
-    /// The sequence that created record `id` of `kind`. Writer only.
+    /// The sequence that created record `id` of `kind`, if its rows are
+    /// applied (readers check it against the durable sequence).
     pub fn record_sequence(&self, kind: RecordKind, id: &str) -> Result<Option<u64>, StoreError> {
         let e = self.engine()?;
         match e.trees.get(Space::Records, &keys::record_key(kind, id))? {
@@ -585,7 +609,7 @@ impl Store {
     }
 
     /// An entry's bytes whether or not durable. Writer only.
-    pub fn written_entry(&self, sequence: u64) -> Result<Option<Vec<u8>>, StoreError> {
+    fn written_entry(&self, sequence: u64) -> Result<Option<Vec<u8>>, StoreError> {
         let e = self.engine()?;
         match e.trees.offset(sequence)? {
             None => Ok(None),
@@ -630,7 +654,7 @@ impl Store {
     /// A group's frames into the entry log's buffer; returns each entry's
     /// (sequence, offset). Not durable until [`Store::flush`] has written
     /// them and [`Store::sync_files`] has synced them.
-    pub fn append_frames(&self, batch: &Batch) -> Result<Vec<(u64, u64)>, StoreError> {
+    fn append_frames(&self, batch: &Batch) -> Result<Vec<(u64, u64)>, StoreError> {
         let e = self.engine()?;
         let mut offsets = Vec::with_capacity(batch.entries.len());
         for (seq, bytes) in &batch.entries {
@@ -643,7 +667,7 @@ impl Store {
     /// into the store's memory, all visible at once; sealed into sled in
     /// the background. The commit pipeline's sync step runs it once the
     /// frames are synced, just before it moves the durable watermark.
-    pub fn apply_derived(&self, batch: &Batch, offsets: &[(u64, u64)]) -> Result<(), StoreError> {
+    fn apply_derived(&self, batch: &Batch, offsets: &[(u64, u64)]) -> Result<(), StoreError> {
         let e = self.engine()?;
         if e.trees.unsealed()? >= trees::MAX_RECENT_ENTRIES {
             // The background seal is behind, or failing: seal here (every
@@ -660,7 +684,7 @@ impl Store {
     }
 
     /// Writes the entry log's buffer to its segment file (not yet durable).
-    pub fn flush(&self) -> Result<(), StoreError> {
+    fn flush(&self) -> Result<(), StoreError> {
         self.engine()?.log.write()
     }
 
@@ -668,13 +692,13 @@ impl Store {
     /// one device round trip per group. The derived trees are flushed
     /// and synced in the background; an open derives again whatever rows
     /// they lack from the log.
-    pub fn sync_files(&self) -> Result<(), StoreError> {
+    fn sync_files(&self) -> Result<(), StoreError> {
         self.engine()?.log.sync()
     }
 
     /// Moves the durable watermark. Called by the commit pipeline only
     /// after a successful flush and sync.
-    pub fn set_durable(&self, sequence: u64) {
+    fn set_durable(&self, sequence: u64) {
         // The rows of every written entry may now be sealed into sled.
         if let Ok(e) = self.engine()
             && let Err(err) = e.trees.synced()
@@ -792,7 +816,7 @@ impl Store {
     /// that checks). Nothing in the daemon calls this: it exists so that
     /// tests can show that audits and clients catch an entry rewritten
     /// behind the log's back.
-    #[doc(hidden)]
+    #[cfg(feature = "testing")]
     pub fn overwrite_entry_behind_the_logs_back(
         &self,
         sequence: u64,
@@ -821,7 +845,7 @@ impl Store {
     /// bypassing the commit pipeline: `truced restore` writes a backup's
     /// log this way, then calls [`Store::reindex`] and
     /// [`Store::mark_restored`]. Not durable until those return.
-    pub fn append_restored(&self, entries: &[(u64, Vec<u8>)]) -> Result<(), StoreError> {
+    fn append_restored(&self, entries: &[(u64, Vec<u8>)]) -> Result<(), StoreError> {
         let e = self.engine()?;
         for (seq, bytes) in entries {
             e.log.append(*seq, bytes)?;
@@ -831,14 +855,14 @@ impl Store {
 
     /// After a restore and reindex (which synced): every written entry is
     /// durable.
-    pub fn mark_restored(&self) -> Result<u64, StoreError> {
+    fn mark_restored(&self) -> Result<u64, StoreError> {
         let last = self.last_written_sequence()?;
         self.set_durable(last);
         Ok(last)
     }
 
     /// Drops every derived tree and derives them again from the entry log.
-    pub fn reindex(&self) -> Result<ReindexStats, StoreError> {
+    fn reindex(&self) -> Result<ReindexStats, StoreError> {
         reindex_engine(&*self.engine()?)
     }
 
@@ -859,6 +883,86 @@ impl Store {
             out.push(((*name).to_owned(), Space::untag(&k).to_vec(), v));
         }
         Ok(out)
+    }
+}
+
+/// The one handle that may change the store. Opening a store gives the
+/// read handle ([`Store`], shared as `Arc<Store>` by every reader); the
+/// writer is handed out once ([`Store::writer`], or [`Store::into_writer`]
+/// for the offline commands that restore or reindex a stopped store) and
+/// cannot be cloned: only the commit pipeline holds it while the daemon
+/// runs. It reads like the store it writes (`Deref`); each step is
+/// documented where the store implements it.
+#[derive(Debug)]
+pub struct StoreWriter {
+    store: Arc<Store>,
+}
+
+impl std::ops::Deref for StoreWriter {
+    type Target = Store;
+
+    fn deref(&self) -> &Store {
+        &self.store
+    }
+}
+
+#[allow(missing_docs)]
+impl StoreWriter {
+    /// The read handle, for the readers the pipeline starts.
+    pub fn reader(&self) -> Arc<Store> {
+        Arc::clone(&self.store)
+    }
+
+    pub fn reopen(&self, wait: Duration) -> Result<u64, StoreError> {
+        self.store.reopen(wait)
+    }
+
+    pub fn reopen_rebuilding(&self, wait: Duration) -> Result<u64, StoreError> {
+        self.store.reopen_rebuilding(wait)
+    }
+
+    pub fn last_written_sequence(&self) -> Result<u64, StoreError> {
+        self.store.last_written_sequence()
+    }
+
+    pub fn stored_request(&self, request_id: &str) -> Result<Option<StoredRequest>, StoreError> {
+        self.store.stored_request(request_id)
+    }
+
+    pub fn written_entry(&self, sequence: u64) -> Result<Option<Vec<u8>>, StoreError> {
+        self.store.written_entry(sequence)
+    }
+
+    pub fn append_frames(&self, batch: &Batch) -> Result<Vec<(u64, u64)>, StoreError> {
+        self.store.append_frames(batch)
+    }
+
+    pub fn apply_derived(&self, batch: &Batch, offsets: &[(u64, u64)]) -> Result<(), StoreError> {
+        self.store.apply_derived(batch, offsets)
+    }
+
+    pub fn flush(&self) -> Result<(), StoreError> {
+        self.store.flush()
+    }
+
+    pub fn sync_files(&self) -> Result<(), StoreError> {
+        self.store.sync_files()
+    }
+
+    pub fn set_durable(&self, sequence: u64) {
+        self.store.set_durable(sequence)
+    }
+
+    pub fn append_restored(&self, entries: &[(u64, Vec<u8>)]) -> Result<(), StoreError> {
+        self.store.append_restored(entries)
+    }
+
+    pub fn mark_restored(&self) -> Result<u64, StoreError> {
+        self.store.mark_restored()
+    }
+
+    pub fn reindex(&self) -> Result<ReindexStats, StoreError> {
+        self.store.reindex()
     }
 }
 
