@@ -1,13 +1,15 @@
-//! The `truced` command line: flags, environment variables and admin
-//! subcommands. `main.rs` only parses and calls [`run`].
+//! The `truced` command line: the admin subcommands, each taking the
+//! groups of setting flags it uses (built from the settings' declarations
+//! in `config`), and how flags, environment, file and defaults combine.
+//! `main.rs` only parses and calls [`run`].
 
-use std::{net::SocketAddr, path::PathBuf, time::Duration};
+use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
 use crate::{
     access::{Role, tokens},
-    config::{self, ConfigError, FileConfig, LogFormat, Settings},
+    config::{self, ConfigError, FileConfig, KeyFlags, ServeFlags, Settings, StoreFlags},
     server::{Daemon, Running},
     service_manager,
     store::Store,
@@ -38,119 +40,6 @@ pub struct Args {
     pub serve: ServeFlags,
     #[command(subcommand)]
     pub command: Option<Command>,
-}
-
-/// The config file, the data dir and how the store is opened: every
-/// command that reads settings takes these.
-#[derive(Debug, Clone, Default, clap::Args)]
-#[command(next_help_heading = "Store")]
-pub struct StoreFlags {
-    /// TOML config file (see deploy/truced.example.toml).
-    #[arg(long, env = "TRUCE_CONFIG")]
-    pub config: Option<PathBuf>,
-    /// Directory that holds the log [default: ./truce-data].
-    #[arg(long, env = "TRUCE_DATA_DIR")]
-    pub data_dir: Option<PathBuf>,
-    /// sled page cache in MiB [default: 256].
-    #[arg(long, env = "TRUCE_CACHE_MB")]
-    pub cache_mb: Option<u64>,
-    /// Largest entry-log segment, MiB; segments start at 1 MiB and double [default: 64].
-    #[arg(long, env = "TRUCE_LOG_SEGMENT_MB", value_parser = clap::value_parser!(u64).range(1..=(1 << 20)))]
-    pub log_segment_mb: Option<u64>,
-    /// Log format; the level comes from TRUCE_LOG [default: pretty].
-    #[arg(long, env = "TRUCE_LOG_FORMAT", value_enum)]
-    pub log_format: Option<LogFormat>,
-}
-
-/// The checkpoint signing key: serving, `key show`, `backup`.
-#[derive(Debug, Clone, Default, clap::Args)]
-#[command(next_help_heading = "Checkpoint key")]
-pub struct KeyFlags {
-    /// Checkpoint signing key file [default: checkpoint.key in the data dir].
-    #[arg(long, env = "TRUCE_SIGNING_KEY")]
-    pub signing_key: Option<PathBuf>,
-    /// The log's origin in checkpoints [default: derived from the key].
-    #[arg(long, env = "TRUCE_LOG_ORIGIN")]
-    pub log_origin: Option<String>,
-}
-
-/// What only a serving daemon uses.
-#[derive(Debug, Clone, Default, clap::Args)]
-#[command(next_help_heading = "Serving")]
-pub struct ServeFlags {
-    /// Address to serve gRPC on [default: 127.0.0.1:50051].
-    #[arg(long, env = "TRUCE_LISTEN")]
-    pub listen: Option<SocketAddr>,
-    /// Address to serve Prometheus metrics on (GET /metrics); "" turns it
-    /// off [default: off].
-    #[arg(long, env = "TRUCE_METRICS_LISTEN", value_parser = parse_metrics_listen)]
-    pub metrics_listen: Option<MetricsListen>,
-    /// Largest request message accepted, bytes [default: 1048576].
-    #[arg(long, env = "TRUCE_MAX_MESSAGE_BYTES", value_parser = clap::value_parser!(u64).range(66_560..))]
-    pub max_message_bytes: Option<u64>,
-    /// Concurrent Subscribe streams at most [default: 10000].
-    #[arg(long, env = "TRUCE_MAX_SUBSCRIPTIONS")]
-    pub max_subscriptions: Option<usize>,
-    /// Refuse appends while less disk space is free, MiB; 0: no check [default: 64].
-    #[arg(long, env = "TRUCE_MIN_FREE_DISK_MB")]
-    pub min_free_disk_mb: Option<u64>,
-    /// Pause between health NOT_SERVING and closing the listener, ms [default: 500].
-    #[arg(long, env = "TRUCE_SHUTDOWN_PAUSE_MS")]
-    pub shutdown_pause_ms: Option<u64>,
-    /// Grace period for in-flight requests at shutdown, s [default: 10].
-    #[arg(long, env = "TRUCE_SHUTDOWN_GRACE_SECS")]
-    pub shutdown_grace_secs: Option<u64>,
-    /// Seconds between background scrubs of the entry log; 0: none [default: 21600].
-    #[arg(long, env = "TRUCE_SCRUB_INTERVAL_SECS")]
-    pub scrub_interval_secs: Option<u64>,
-    /// Entry bytes the scrub re-hashes per second at most, MiB; 0: no limit [default: 32].
-    #[arg(long, env = "TRUCE_SCRUB_MB_PER_SEC")]
-    pub scrub_mb_per_sec: Option<u64>,
-    /// PEM certificate chain to serve TLS with [default: plaintext].
-    #[arg(long, env = "TRUCE_TLS_CERT")]
-    pub tls_cert: Option<PathBuf>,
-    /// PEM private key of --tls-cert.
-    #[arg(long, env = "TRUCE_TLS_KEY")]
-    pub tls_key: Option<PathBuf>,
-    /// PEM CA certificates that client certificates must chain to (mutual TLS).
-    #[arg(long, env = "TRUCE_TLS_CLIENT_CA")]
-    pub tls_client_ca: Option<PathBuf>,
-    /// Serve a non-loopback address without TLS and tokens (logs a warning).
-    #[arg(long, env = "TRUCE_INSECURE")]
-    pub insecure: bool,
-    /// Requests per second per token, all anonymous callers sharing one;
-    /// 0: no limit [default: 1000].
-    #[arg(long, env = "TRUCE_RATE_LIMIT_PER_SEC")]
-    pub rate_limit_per_sec: Option<u32>,
-    /// Requests a caller may make at once before the rate applies [default: 2000].
-    #[arg(long, env = "TRUCE_RATE_LIMIT_BURST", value_parser = clap::value_parser!(u32).range(1..))]
-    pub rate_limit_burst: Option<u32>,
-    /// Concurrent calls (HTTP/2 streams) per connection [default: 100].
-    #[arg(long, env = "TRUCE_MAX_CONCURRENT_STREAMS", value_parser = clap::value_parser!(u32).range(1..))]
-    pub max_concurrent_streams: Option<u32>,
-    /// Deadline of a unary call, ms; 0: none [default: 30000].
-    #[arg(long, env = "TRUCE_REQUEST_TIMEOUT_MS")]
-    pub request_timeout_ms: Option<u64>,
-    /// Bytes buffered toward clients, all streams together, MiB [default: 64].
-    #[arg(long, env = "TRUCE_STREAM_BUFFER_MB", value_parser = clap::value_parser!(u64).range(1..=(1 << 44)))]
-    pub stream_buffer_mb: Option<u64>,
-    /// How long a stream waits for its client to read before it ends with
-    /// RESOURCE_EXHAUSTED, ms [default: 30000].
-    #[arg(long, env = "TRUCE_STREAM_STALL_TIMEOUT_MS")]
-    pub stream_stall_timeout_ms: Option<u64>,
-    /// A new connection's opening (TLS, HTTP/2 preface), at most, ms; 0:
-    /// no limit [default: 10000].
-    #[arg(long, env = "TRUCE_HANDSHAKE_TIMEOUT_MS")]
-    pub handshake_timeout_ms: Option<u64>,
-    /// Close a connection that sends nothing this long, s; 0: never [default: 300].
-    #[arg(long, env = "TRUCE_IDLE_TIMEOUT_SECS")]
-    pub idle_timeout_secs: Option<u64>,
-    /// HTTP/2 and TCP keepalive interval, s; 0: off [default: 60].
-    #[arg(long, env = "TRUCE_KEEPALIVE_INTERVAL_SECS")]
-    pub keepalive_interval_secs: Option<u64>,
-    /// Close a connection whose keepalive ping goes unanswered this long, s [default: 20].
-    #[arg(long, env = "TRUCE_KEEPALIVE_TIMEOUT_SECS")]
-    pub keepalive_timeout_secs: Option<u64>,
 }
 
 /// Every setting: `serve` and `config`.
@@ -326,118 +215,6 @@ fn parse_verifier_key(s: &str) -> Result<String, String> {
     Ok(s.to_owned())
 }
 
-impl StoreFlags {
-    fn apply(&self, settings: &mut Settings) {
-        if let Some(v) = &self.data_dir {
-            settings.data_dir = v.clone();
-        }
-        if let Some(v) = self.log_format {
-            settings.log_format = v;
-        }
-        if let Some(v) = self.cache_mb {
-            settings.cache_bytes = v.saturating_mul(1024 * 1024);
-        }
-        if let Some(v) = self.log_segment_mb {
-            settings.segment_bytes = v.saturating_mul(1024 * 1024);
-        }
-    }
-}
-
-impl KeyFlags {
-    fn apply(&self, settings: &mut Settings) {
-        if let Some(v) = &self.signing_key {
-            settings.signing_key = Some(v.clone());
-        }
-        if let Some(v) = &self.log_origin {
-            settings.log_origin = Some(v.clone());
-        }
-    }
-}
-
-impl ServeFlags {
-    fn apply(&self, settings: &mut Settings) {
-        if let Some(v) = self.listen {
-            settings.listen = v;
-        }
-        if let Some(MetricsListen(v)) = self.metrics_listen {
-            settings.metrics_listen = v;
-        }
-        if let Some(v) = self.max_message_bytes {
-            settings.max_message_bytes = usize::try_from(v).unwrap_or(usize::MAX);
-        }
-        if let Some(v) = self.max_subscriptions {
-            settings.max_subscriptions = v;
-        }
-        if let Some(v) = self.shutdown_pause_ms {
-            settings.shutdown_pause = Duration::from_millis(v);
-        }
-        if let Some(v) = self.min_free_disk_mb {
-            settings.min_free_disk_bytes = v.saturating_mul(1024 * 1024);
-        }
-        if let Some(v) = self.shutdown_grace_secs {
-            settings.shutdown_grace = Duration::from_secs(v);
-        }
-        self.apply_rest(settings);
-    }
-
-    fn apply_rest(&self, settings: &mut Settings) {
-        if let Some(v) = self.scrub_interval_secs {
-            settings.scrub_interval = Duration::from_secs(v);
-        }
-        if let Some(v) = self.scrub_mb_per_sec {
-            settings.scrub_bytes_per_sec = v.saturating_mul(1024 * 1024);
-        }
-        if let Some(v) = &self.tls_cert {
-            settings.tls_cert = Some(v.clone());
-        }
-        if let Some(v) = &self.tls_key {
-            settings.tls_key = Some(v.clone());
-        }
-        if let Some(v) = &self.tls_client_ca {
-            settings.tls_client_ca = Some(v.clone());
-        }
-        if self.insecure {
-            settings.insecure = true;
-        }
-        if let Some(v) = self.rate_limit_per_sec {
-            settings.rate_limit_per_sec = v;
-        }
-        if let Some(v) = self.rate_limit_burst {
-            settings.rate_limit_burst = v;
-        }
-        if let Some(v) = self.max_concurrent_streams {
-            settings.max_concurrent_streams = v;
-        }
-        if let Some(v) = self.request_timeout_ms {
-            settings.request_timeout = Duration::from_millis(v);
-        }
-        self.connection_settings(settings);
-    }
-
-    /// The stream budget and the connections' timeouts.
-    fn connection_settings(&self, settings: &mut Settings) {
-        if let Some(v) = self.stream_buffer_mb {
-            settings.stream_buffer_bytes =
-                usize::try_from(v.saturating_mul(1024 * 1024)).unwrap_or(usize::MAX);
-        }
-        if let Some(v) = self.stream_stall_timeout_ms {
-            settings.stream_stall_timeout = Duration::from_millis(v);
-        }
-        if let Some(v) = self.handshake_timeout_ms {
-            settings.handshake_timeout = Duration::from_millis(v);
-        }
-        if let Some(v) = self.idle_timeout_secs {
-            settings.idle_timeout = Duration::from_secs(v);
-        }
-        if let Some(v) = self.keepalive_interval_secs {
-            settings.keepalive_interval = Duration::from_secs(v);
-        }
-        if let Some(v) = self.keepalive_timeout_secs {
-            settings.keepalive_timeout = Duration::from_secs(v);
-        }
-    }
-}
-
 impl Args {
     /// The settings of the subcommand (the flags given before it count
     /// too, the subcommand's own after them).
@@ -462,8 +239,9 @@ impl Args {
     pub fn config(&self) -> Option<PathBuf> {
         let (store, _, _) = self.sub_flags();
         store
-            .and_then(|s| s.config.clone())
-            .or_else(|| self.store.config.clone())
+            .and_then(|s| s.config())
+            .or_else(|| self.store.config())
+            .cloned()
     }
 
     /// Defaults, then the config file, then environment and flags.
@@ -472,34 +250,21 @@ impl Args {
         if let Some(path) = &self.config() {
             FileConfig::load(path)?.apply(path, &mut settings)?;
         }
-        self.store.apply(&mut settings);
-        self.key.apply(&mut settings);
-        self.serve.apply(&mut settings);
+        self.store.apply(&mut settings)?;
+        self.key.apply(&mut settings)?;
+        self.serve.apply(&mut settings)?;
         let (store, key, serve) = self.sub_flags();
         if let Some(f) = store {
-            f.apply(&mut settings);
+            f.apply(&mut settings)?;
         }
         if let Some(f) = key {
-            f.apply(&mut settings);
+            f.apply(&mut settings)?;
         }
         if let Some(f) = serve {
-            f.apply(&mut settings);
+            f.apply(&mut settings)?;
         }
         Ok(settings)
     }
-}
-
-/// `--metrics-listen`: an address, or empty for none.
-#[derive(Debug, Clone, Copy)]
-pub struct MetricsListen(pub Option<SocketAddr>);
-
-fn parse_metrics_listen(s: &str) -> Result<MetricsListen, String> {
-    if s.is_empty() {
-        return Ok(MetricsListen(None));
-    }
-    s.parse()
-        .map(|a| MetricsListen(Some(a)))
-        .map_err(|_| format!("{s:?} is not empty or an address like 127.0.0.1:9464"))
 }
 
 /// Why `truced` failed.
