@@ -15,7 +15,7 @@ use truce_daemon::store::{Store, StoreError};
 fn a_reopen_waits_for_a_held_iterator_and_gives_up_without_breaking_reads() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path(), 8 << 20).unwrap().into_writer();
-    let mut held = store.scan_index(b"term", 0);
+    let mut held = store.scan_term(&truce_daemon::model::index::Term::AllReports, 0);
 
     let err = store.reopen(Duration::from_millis(200)).unwrap_err();
     assert!(matches!(err, StoreError::Busy(_)), "{err}");
@@ -36,7 +36,7 @@ fn an_open_waits_for_a_just_closed_sled_of_this_process() {
     let store = Store::open(dir.path(), 8 << 20).unwrap();
     // An iterator keeps sled open after the store is dropped, as sled's
     // own I/O threads do for a moment after its last handle goes.
-    let held = store.scan_index(b"term", 0);
+    let held = store.scan_term(&truce_daemon::model::index::Term::AllReports, 0);
     drop(store);
     let release = std::thread::spawn(move || {
         std::thread::sleep(Duration::from_millis(200));

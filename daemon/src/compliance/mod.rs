@@ -36,7 +36,7 @@ use crate::{
     model::index::Term,
     model::project::View,
     model::scope::{self, Finding},
-    store::{Store, keys},
+    store::{Store, TermRange},
     views,
 };
 use counts::Tally;
@@ -177,8 +177,7 @@ pub fn run(
     // Candidates in creating-sequence order: every report that ever named
     // the agreement, then those that started in the periods.
     let mut candidates: BTreeMap<u64, String> = BTreeMap::new();
-    let linked_prefix = keys::term_prefix(&Term::ReportAgreement(agreement_id.clone()));
-    for item in store.scan_index(&linked_prefix, 0) {
+    for item in store.scan_term(&Term::ReportAgreement(agreement_id.clone()), 0) {
         let (seq, id) = item?;
         if seq > at {
             break;
@@ -186,11 +185,11 @@ pub fn run(
         candidates.insert(seq, id);
     }
     let since = prev_from.checked_sub(LOOK_BACK).unwrap_or(prev_from);
-    let (lo, hi) = keys::occurred_range(
-        Some(to_timestamp(since).seconds),
-        Some(to_timestamp(to).seconds),
-    );
-    for item in store.scan_index_range(&lo, &hi) {
+    let occurred = TermRange::Occurred {
+        since: Some(to_timestamp(since).seconds),
+        until: Some(to_timestamp(to).seconds),
+    };
+    for item in store.scan_terms(&occurred) {
         let (seq, id) = item?;
         if seq <= at {
             candidates.entry(seq).or_insert(id);

@@ -22,7 +22,7 @@ use crate::{
     error::Error,
     model::index::{self, Term},
     model::project::View,
-    store::{Store, StoreError, keys},
+    store::{Store, StoreError, TermRange},
     views,
 };
 use filter::{AgreementFilter, PAGE_MAX_BYTES, Page, ReportFilter};
@@ -36,7 +36,7 @@ enum Driver {
     /// One term's index entries, already in sequence order.
     Term(&'static str, Term),
     /// Several ranges or terms whose entries are merged and sorted.
-    Collected(&'static str, Vec<(Vec<u8>, Vec<u8>)>),
+    Collected(&'static str, Vec<TermRange>),
 }
 
 fn report_driver(f: &ReportFilter) -> Driver {
@@ -62,9 +62,11 @@ fn report_driver(f: &ReportFilter) -> Driver {
         return Driver::Term("target_class", Term::TargetClass(t));
     }
     if f.since.is_some() || f.until.is_some() {
-        let (from, to) =
-            keys::occurred_range(f.since.map(|t| t.seconds), f.until.map(|t| t.seconds));
-        return Driver::Collected("occurred_start (range)", vec![(from, to)]);
+        let range = TermRange::Occurred {
+            since: f.since.map(|t| t.seconds),
+            until: f.until.map(|t| t.seconds),
+        };
+        return Driver::Collected("occurred_start (range)", vec![range]);
     }
     if let Some(b) = &f.bbox {
         let (s, w) = index::cell(b.south, b.west);
@@ -79,11 +81,7 @@ fn report_driver(f: &ReportFilter) -> Driver {
             let mut ranges = Vec::with_capacity(count);
             for lat in s..=n {
                 for lon in &lons {
-                    let prefix = keys::term_prefix(&Term::Cell(lat, *lon));
-                    let mut to = prefix.clone();
-                    to.extend_from_slice(&u64::MAX.to_be_bytes());
-                    to.push(0);
-                    ranges.push((prefix, to));
+                    ranges.push(TermRange::Whole(Term::Cell(lat, *lon)));
                 }
             }
             return Driver::Collected("bbox cells", ranges);
@@ -111,11 +109,11 @@ type Candidates<'a> = Box<dyn Iterator<Item = Result<(u64, String), StoreError>>
 /// Candidates after `after`, in creating-sequence order.
 fn candidates<'a>(store: &'a Store, driver: &Driver, after: u64) -> Result<Candidates<'a>, Error> {
     Ok(match driver {
-        Driver::Term(_, term) => Box::new(store.scan_index(&keys::term_prefix(term), after)),
+        Driver::Term(_, term) => Box::new(store.scan_term(term, after)),
         Driver::Collected(_, ranges) => {
             let mut all = Vec::new();
-            for (from, to) in ranges {
-                for item in store.scan_index_range(from, to) {
+            for range in ranges {
+                for item in store.scan_terms(range) {
                     let (seq, id) = item?;
                     if seq > after {
                         all.push((seq, id));

@@ -23,7 +23,7 @@ use crate::{
     model::index::Term,
     model::project::View,
     model::scope,
-    store::{Store, keys},
+    store::Store,
     validate, views,
 };
 
@@ -202,7 +202,7 @@ pub fn find_agreements(
         .unwrap_or_default();
     let mut matches = Vec::new();
     let mut assessed = 0;
-    for item in store.scan_index(&keys::term_prefix(&Term::AllAgreements), 0) {
+    for item in store.scan_term(&Term::AllAgreements, 0) {
         let (seq, id) = item?;
         if seq > at {
             break;

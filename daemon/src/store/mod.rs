@@ -18,7 +18,10 @@ mod blocks;
 mod engine;
 mod files;
 mod integrity;
+#[cfg(feature = "testing")]
 pub mod keys;
+#[cfg(not(feature = "testing"))]
+mod keys;
 mod log;
 pub mod mark;
 mod merge;
@@ -42,7 +45,7 @@ use keys::StoredRequest;
 pub use log::{DEFAULT_SEGMENT_BYTES, LOG_DIR, MIN_SEGMENT_BYTES};
 pub use scrub::{ScrubOptions, ScrubOutcome};
 
-use crate::model::{RecordKind, derive, index, merkle, project};
+use crate::model::{RecordKind, derive, index, index::Term, merkle, project};
 
 /// The on-disk format this code reads and writes: 3 packs the derived
 /// rows in runs ([`blocks`]), 2 kept a sled row per fact, 1 kept the
@@ -198,6 +201,20 @@ impl Batch {
     pub fn last_sequence(&self) -> Option<u64> {
         self.entries.last().map(|(seq, _)| *seq)
     }
+}
+
+/// Which postings [`Store::scan_terms`] reads, named by the model's index
+/// terms (the store alone knows how they are encoded).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TermRange {
+    /// Every posting of one term.
+    Whole(Term),
+    /// Reports by the hour their event started, from `since` to `until`
+    /// (Unix seconds; open where `None`).
+    Occurred {
+        since: Option<i64>,
+        until: Option<i64>,
+    },
 }
 
 /// The bytes of log segments the next rotations allocate.
@@ -764,9 +781,38 @@ impl Store {
         self.engine()?.trees.tree_node(level, index)
     }
 
+    /// The postings of `term` with a creating sequence after `after`, in
+    /// sequence order: (creating sequence, record id).
+    pub fn scan_term(
+        &self,
+        term: &Term,
+        after: u64,
+    ) -> impl Iterator<Item = Result<(u64, String), StoreError>> + use<> {
+        self.scan_index(&keys::term_prefix(term), after)
+    }
+
+    /// The postings of every term in `range`, in no particular order and
+    /// possibly repeated.
+    pub fn scan_terms(
+        &self,
+        range: &TermRange,
+    ) -> impl Iterator<Item = Result<(u64, String), StoreError>> + use<> {
+        let (from, to) = match range {
+            TermRange::Whole(term) => {
+                let prefix = keys::term_prefix(term);
+                let mut to = prefix.clone();
+                to.extend_from_slice(&u64::MAX.to_be_bytes());
+                to.push(0);
+                (prefix, to)
+            }
+            TermRange::Occurred { since, until } => keys::occurred_range(*since, *until),
+        };
+        self.scan_index_range(&from, &to)
+    }
+
     /// Index entries under `prefix` with a creating sequence after
     /// `after`, in sequence order: (creating sequence, record id).
-    pub fn scan_index(
+    fn scan_index(
         &self,
         prefix: &[u8],
         after: u64,
@@ -780,7 +826,7 @@ impl Store {
     /// Index entries of every term whose key prefix lies in `[from, to)`
     /// (whole-term prefixes; range terms such as the occurred hour, or
     /// several grid cells), in no particular order and possibly repeated.
-    pub fn scan_index_range(
+    fn scan_index_range(
         &self,
         from: &[u8],
         to: &[u8],
