@@ -27,7 +27,7 @@ use std::{
 
 use indicatif::ProgressBar;
 
-use crate::{Client, ClientError};
+use truce_client::{Client, ClientError};
 use apply::{Row, Run};
 
 /// The format of an import file.
