@@ -68,7 +68,6 @@ impl Default for ClientOptions {
     }
 }
 
-
 /// A client certificate and its key (PEM), for mutual TLS.
 #[derive(Clone)]
 pub struct ClientIdentity {
