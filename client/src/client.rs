@@ -13,11 +13,10 @@
 use std::time::Duration;
 
 use tonic::{Code, Request, Status};
-use tonic_types::StatusExt;
 
 use crate::{
-    connect::{ClientIdentity, Inner},
-    subscription::{self, Start, Subscription},
+    connect::{ClientOptions, Inner},
+    error::{ClientError, VerifyFailure, retry_delay},
     verify,
 };
 use truce_proto::v1::{
@@ -28,200 +27,13 @@ use truce_proto::v1::{
     GetEntryRequest, GetEntryResponse, GetInclusionProofRequest, GetReportRequest, InclusionProof,
     ListAgreementsRequest, ListAgreementsResponse, ListChangesRequest, ListChangesResponse,
     QueryReportsRequest, QueryReportsResponse, ReadLogRequest, ReadLogResponse, Receipt,
-    RecordAgreementRequest, ReportView, SetStatusRequest, SubmitReportRequest, SubscribeFilter,
+    RecordAgreementRequest, ReportView, SetStatusRequest, SubmitReportRequest,
     compliance_report_part, envelope::Kind,
 };
 
-/// Errors of the client.
-#[derive(Debug, thiserror::Error)]
-pub enum ClientError {
-    #[error("invalid server address {url:?}: {reason}")]
-    InvalidUrl { url: String, reason: String },
-    #[error("cannot connect to {url}: {}", chain(.source))]
-    Connect {
-        url: String,
-        source: tonic::transport::Error,
-    },
-    /// An `https://` URL whose server answered in plaintext.
-    #[error(
-        "cannot connect to {url}: the server is not speaking TLS (a plaintext daemon? use http://)"
-    )]
-    NotTls { url: String },
-    #[error("{}: {}", code_name(.0.code()), .0.message())]
-    Status(#[from] Status),
-    #[error("{0}")]
-    Request(String),
-}
-
-fn code_name(code: Code) -> &'static str {
-    match code {
-        Code::InvalidArgument => "invalid argument",
-        Code::NotFound => "not found",
-        Code::AlreadyExists => "already exists",
-        Code::FailedPrecondition => "failed precondition",
-        Code::OutOfRange => "out of range",
-        Code::Unavailable => "unavailable",
-        Code::Unimplemented => "not implemented",
-        Code::DeadlineExceeded => "deadline exceeded",
-        Code::Internal => "internal error",
-        Code::Unauthenticated => "unauthenticated",
-        Code::PermissionDenied => "permission denied",
-        Code::ResourceExhausted => "resource exhausted",
-        _ => "error",
-    }
-}
-
-/// An error and its causes on one line (tonic's transport errors say
-/// little at the top, e.g. why a TLS handshake failed).
-pub(crate) fn chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        out.push_str(": ");
-        out.push_str(&s.to_string());
-        source = s.source();
-    }
-    out
-}
-
-impl ClientError {
-    /// The gRPC code, when the server answered.
-    pub fn code(&self) -> Option<Code> {
-        match self {
-            Self::Status(s) => Some(s.code()),
-            _ => None,
-        }
-    }
-
-    /// The request field the daemon's error details name: a BadRequest
-    /// field violation, a PreconditionFailure subject, or the `field` of
-    /// ErrorInfo's metadata (NOT_FOUND).
-    pub fn field(&self) -> Option<String> {
-        let Self::Status(s) = self else {
-            return None;
-        };
-        s.get_details_bad_request()
-            .and_then(|b| b.field_violations.into_iter().next())
-            .map(|v| v.field)
-            .or_else(|| {
-                s.get_details_precondition_failure()
-                    .and_then(|p| p.violations.into_iter().next())
-                    .map(|v| v.subject)
-            })
-            .or_else(|| {
-                s.get_details_error_info()
-                    .and_then(|i| i.metadata.get("field").cloned())
-            })
-            .filter(|f| !f.is_empty())
-    }
-
-    /// ErrorInfo's reason (e.g. `INVALID_FIELD`, `RECORD_NOT_FOUND`,
-    /// `UNDECODABLE`), when the daemon sent one.
-    pub fn reason(&self) -> Option<String> {
-        match self {
-            Self::Status(s) => s.get_details_error_info().map(|i| i.reason),
-            _ => None,
-        }
-    }
-
-    /// How long RetryInfo asks the caller to wait before trying again.
-    pub fn retry_delay(&self) -> Option<Duration> {
-        match self {
-            Self::Status(s) => retry_delay(s),
-            _ => None,
-        }
-    }
-
-    /// True when the request itself was at fault (bad input, unknown or
-    /// conflicting ids), rather than the server or the connection.
-    pub fn is_usage(&self) -> bool {
-        matches!(self, Self::InvalidUrl { .. } | Self::Request(_))
-            || matches!(
-                self.code(),
-                Some(
-                    Code::InvalidArgument
-                        | Code::NotFound
-                        | Code::AlreadyExists
-                        | Code::FailedPrecondition
-                        | Code::OutOfRange
-                )
-            )
-    }
-}
-
-/// The delay a status's RetryInfo asks for.
-fn retry_delay(s: &Status) -> Option<Duration> {
-    s.get_details_retry_info().and_then(|r| r.retry_delay)
-}
-
-/// Why a verification failed: the daemon could not be asked, the proof or
-/// signature is wrong, or the log was forked or rewritten.
-#[derive(Debug, thiserror::Error)]
-pub enum VerifyFailure {
-    #[error(transparent)]
-    Client(#[from] ClientError),
-    #[error(transparent)]
-    Invalid(#[from] verify::VerifyError),
-    #[error("the log was forked or rewritten: {reason}")]
-    Fork {
-        reason: String,
-        old: Box<verify::VerifiedCheckpoint>,
-        new: Box<verify::VerifiedCheckpoint>,
-    },
-}
-
-/// Timeouts and retries.
-#[derive(Debug, Clone)]
-pub struct ClientOptions {
-    pub connect_timeout: Duration,
-    /// Deadline of each call.
-    pub request_timeout: Duration,
-    /// Attempts of a write (or a compliance report) on UNAVAILABLE,
-    /// including the first.
-    pub write_attempts: u32,
-    /// Delay before the first retry; doubles with each.
-    pub retry_backoff: Duration,
-    /// Consecutive attempts of a call the daemon refuses with
-    /// RESOURCE_EXHAUSTED (a rate limit), including the first. Each waits
-    /// the RetryInfo delay, or a backoff doubling from 1 ms when that is
-    /// longer, never more than `max_retry_delay`.
-    pub rate_limit_attempts: u32,
-    /// The longest RetryInfo delay waited out: a refusal asking for more
-    /// (the disk margin's) is returned at once, as a condition that lasts.
-    pub max_retry_delay: Duration,
-    /// The largest response accepted: above the daemon's largest pages
-    /// (ReadLog 2 MiB of entries, queries 4 MiB of views).
-    pub max_response_bytes: usize,
-    /// Bearer token sent with every call (the daemon's `[[token]]`).
-    pub token: Option<String>,
-    /// PEM CA certificate(s) to trust for `https://` (None: the system's
-    /// roots).
-    pub ca_cert: Option<Vec<u8>>,
-    /// Client certificate and key, for a daemon that asks for one.
-    pub client_identity: Option<ClientIdentity>,
-}
-
-impl Default for ClientOptions {
-    fn default() -> Self {
-        Self {
-            connect_timeout: Duration::from_secs(5),
-            request_timeout: Duration::from_secs(30),
-            write_attempts: 5,
-            retry_backoff: Duration::from_millis(100),
-            rate_limit_attempts: 30,
-            max_retry_delay: Duration::from_secs(2),
-            max_response_bytes: 8 * 1024 * 1024,
-            token: None,
-            ca_cert: None,
-            client_identity: None,
-        }
-    }
-}
-
-/// A connection to a Truce daemon. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Client {
-    inner: Inner,
+    pub(crate) inner: Inner,
     options: ClientOptions,
 }
 
@@ -666,31 +478,6 @@ impl Client {
             Ok((page.agreements, page.next_page_token))
         })
         .await
-    }
-
-    /// Follows the log from `start`, filtered on the server. The stream
-    /// reconnects with backoff and resumes after the last position it
-    /// delivered; it ends only on an error a retry cannot fix.
-    pub fn subscribe(&self, start: Start, filter: SubscribeFilter) -> Subscription {
-        subscription::spawn(self.inner.clone(), start, filter, 0, Duration::from_secs(5))
-    }
-
-    /// [`Client::subscribe`] with a progress interval (ms) and the longest
-    /// reconnect backoff.
-    pub fn subscribe_with(
-        &self,
-        start: Start,
-        filter: SubscribeFilter,
-        progress_interval_ms: u32,
-        max_backoff: Duration,
-    ) -> Subscription {
-        subscription::spawn(
-            self.inner.clone(),
-            start,
-            filter,
-            progress_interval_ms,
-            max_backoff,
-        )
     }
 
     /// The latest signed checkpoint (unverified: see [`crate::verify`]).

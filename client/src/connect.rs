@@ -1,7 +1,11 @@
 //! How the client reaches the daemon: the channel (plaintext for
 //! `http://`, rustls TLS for `https://`, with a CA certificate of the
 //! caller's or the system's roots, and a client certificate for mutual
-//! TLS) and the bearer token sent with every call.
+//! TLS) and the bearer token sent with every call, and the
+//! [`ClientOptions`] they come from. Below `client.rs`: it imports only
+//! `error`.
+
+use std::time::Duration;
 
 use tonic::{
     Request, Status,
@@ -11,10 +15,58 @@ use tonic::{
 };
 use truce_proto::v1::truce_client::TruceClient;
 
-use crate::{ClientError, ClientOptions};
+use crate::error::{ClientError, chain};
 
 /// The generated client over an authenticated channel.
 pub(crate) type Inner = TruceClient<InterceptedService<Channel, Auth>>;
+
+/// Timeouts and retries.
+#[derive(Debug, Clone)]
+pub struct ClientOptions {
+    pub connect_timeout: Duration,
+    /// Deadline of each call.
+    pub request_timeout: Duration,
+    /// Attempts of a write (or a compliance report) on UNAVAILABLE,
+    /// including the first.
+    pub write_attempts: u32,
+    /// Delay before the first retry; doubles with each.
+    pub retry_backoff: Duration,
+    /// Consecutive attempts of a call the daemon refuses with
+    /// RESOURCE_EXHAUSTED (a rate limit), including the first. Each waits
+    /// the RetryInfo delay, or a backoff doubling from 1 ms when that is
+    /// longer, never more than `max_retry_delay`.
+    pub rate_limit_attempts: u32,
+    /// The longest RetryInfo delay waited out: a refusal asking for more
+    /// (the disk margin's) is returned at once, as a condition that lasts.
+    pub max_retry_delay: Duration,
+    /// The largest response accepted: above the daemon's largest pages
+    /// (ReadLog 2 MiB of entries, queries 4 MiB of views).
+    pub max_response_bytes: usize,
+    /// Bearer token sent with every call (the daemon's `[[token]]`).
+    pub token: Option<String>,
+    /// PEM CA certificate(s) to trust for `https://` (None: the system's
+    /// roots).
+    pub ca_cert: Option<Vec<u8>>,
+    /// Client certificate and key, for a daemon that asks for one.
+    pub client_identity: Option<ClientIdentity>,
+}
+
+impl Default for ClientOptions {
+    fn default() -> Self {
+        Self {
+            connect_timeout: Duration::from_secs(5),
+            request_timeout: Duration::from_secs(30),
+            write_attempts: 5,
+            retry_backoff: Duration::from_millis(100),
+            rate_limit_attempts: 30,
+            max_retry_delay: Duration::from_secs(2),
+            max_response_bytes: 8 * 1024 * 1024,
+            token: None,
+            ca_cert: None,
+            client_identity: None,
+        }
+    }
+}
 
 /// A client certificate and its key (PEM), for mutual TLS.
 #[derive(Clone)]
@@ -83,7 +135,7 @@ fn endpoint(url: &str, options: &ClientOptions) -> Result<Endpoint, ClientError>
         }
         endpoint = endpoint
             .tls_config(tls)
-            .map_err(|e| invalid(format!("TLS: {}", crate::client::chain(&e))))?;
+            .map_err(|e| invalid(format!("TLS: {}", chain(&e))))?;
     } else if options.ca_cert.is_some() || options.client_identity.is_some() {
         return Err(invalid(
             "a CA or client certificate was given: use an https:// URL".into(),
@@ -112,7 +164,7 @@ pub(crate) async fn connect(url: &str, options: &ClientOptions) -> Result<Inner,
     let channel = endpoint(url, options)?.connect().await.map_err(|source| {
         // rustls reading a plaintext HTTP/2 server's first bytes as a
         // TLS record: say so instead of "InvalidContentType".
-        let text = crate::client::chain(&source);
+        let text = chain(&source);
         if text.contains("InvalidContentType") || text.contains("corrupt message") {
             ClientError::NotTls {
                 url: url.to_owned(),

@@ -1,5 +1,6 @@
-//! truce-client: a typed async client for the Truce daemon, and the
-//! library behind the `truce` command-line tool.
+//! truce-client: the typed async client for the Truce daemon (the SDK).
+//! The `truce` command-line tool is its own crate (`truce-cli`, in
+//! `client/cli/`); nothing here depends on it.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), truce_client::ClientError> {
@@ -8,24 +9,22 @@
 //! println!("{:?}", view.agreement.map(|a| a.title));
 //! # Ok(()) }
 //! ```
+//!
+//! The modules, from the bottom up (each imports only those before it):
+//! `verify` (proof and signature checks, pure), `error`, `connect` (the
+//! channel and its options), `client` (the calls), `subscription`
+//! (`Client::subscribe`).
 
 #![forbid(unsafe_code)]
 
-pub mod cli;
 mod client;
-pub mod compliance;
 pub mod connect;
-pub mod export;
-pub mod import;
+mod error;
 pub mod subscription;
-pub mod time;
-pub mod timeline;
 pub mod verify;
 
-pub use client::{
-    Client, ClientError, ClientOptions, VerifyFailure, content_request_id, new_request_id,
-    request_id_of,
-};
-pub use connect::ClientIdentity;
+pub use client::{Client, content_request_id, new_request_id, request_id_of};
+pub use connect::{ClientIdentity, ClientOptions};
+pub use error::{ClientError, VerifyFailure};
 pub use subscription::{Event, Start, Subscription};
 pub use truce_proto::v1 as proto;

@@ -1,7 +1,9 @@
 //! `Client::subscribe`: a stream of log events that reconnects with
 //! backoff and resumes after the last position it delivered (an entry, a
 //! caught-up or a progress marker), so a consumer sees every matching
-//! entry once, in order, across disconnects and daemon restarts.
+//! entry once, in order, across disconnects and daemon restarts. Above
+//! `client.rs`: the subscribe methods are added to [`Client`] here, so the
+//! client does not import its subscriptions.
 
 use std::{
     pin::Pin,
@@ -17,7 +19,34 @@ use truce_proto::v1::{
     Entry, SubscribeFilter, SubscribeRequest, subscribe_request, subscribe_response,
 };
 
-use crate::ClientError;
+use crate::{client::Client, connect::Inner, error::ClientError};
+
+impl Client {
+    /// Follows the log from `start`, filtered on the server. The stream
+    /// reconnects with backoff and resumes after the last position it
+    /// delivered; it ends only on an error a retry cannot fix.
+    pub fn subscribe(&self, start: Start, filter: SubscribeFilter) -> Subscription {
+        spawn(self.inner.clone(), start, filter, 0, Duration::from_secs(5))
+    }
+
+    /// [`Client::subscribe`] with a progress interval (ms) and the longest
+    /// reconnect backoff.
+    pub fn subscribe_with(
+        &self,
+        start: Start,
+        filter: SubscribeFilter,
+        progress_interval_ms: u32,
+        max_backoff: Duration,
+    ) -> Subscription {
+        spawn(
+            self.inner.clone(),
+            start,
+            filter,
+            progress_interval_ms,
+            max_backoff,
+        )
+    }
+}
 
 /// Where a subscription starts.
 #[derive(Debug, Clone, PartialEq)]
@@ -118,8 +147,8 @@ fn convert(e: subscribe_response::Event) -> Result<Event, ClientError> {
     })
 }
 
-pub(crate) fn spawn(
-    client: crate::connect::Inner,
+fn spawn(
+    client: Inner,
     start: Start,
     filter: SubscribeFilter,
     progress_ms: u32,

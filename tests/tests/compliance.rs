@@ -69,7 +69,7 @@ fn request(as_of: u64) -> ComplianceReportRequest {
 }
 
 fn ts(s: &str) -> Timestamp {
-    truce_client::time::parse(s).unwrap()
+    truce_cli::time::parse(s).unwrap()
 }
 
 fn counts(v: &[Count]) -> Vec<(&str, u64)> {

@@ -29,7 +29,7 @@ fn kinds(history: &[truce_proto::v1::HistoryItem]) -> Vec<EntryKind> {
 }
 
 fn ts(s: &str) -> Timestamp {
-    truce_client::time::parse(s).unwrap()
+    truce_cli::time::parse(s).unwrap()
 }
 
 #[tokio::test]

@@ -1,15 +1,15 @@
-//! `truce_client::import` against real daemons: JSON Lines and ACLED CSV
+//! `truce_cli::import` against real daemons: JSON Lines and ACLED CSV
 //! round trips, a hand-written ACLED sample (tests/data/acled-sample.csv),
 //! revised rows as corrections, re-imports that write nothing, and strict
 //! mode.
 
 use std::path::PathBuf;
 
-use truce_client::{
-    Client,
+use truce_cli::{
     export::{ACLED_COLUMNS, write_acled_csv},
     import::{Format, ImportOptions, ImportSummary, import},
 };
+use truce_client::Client;
 use truce_proto::v1::{
     AttachSourceRequest, EntryKind, EvidenceStatus, EvidenceStatusChange, QueryReportsRequest,
     ReportView, SetStatusRequest, Source, SourceAttachment, SourceKind, StatusChange,
@@ -330,7 +330,7 @@ async fn a_hand_written_acled_sample() {
         "fatalities",
         "tags",
     ];
-    let code = |name: &str| truce_client::import::acled::party_of(name);
+    let code = |name: &str| truce_cli::import::acled::party_of(name);
     for (want, got) in good.iter().zip(&back) {
         for c in held {
             assert_eq!(got[col(c)], want[col(c)], "{c} of {}", want[0]);

@@ -729,7 +729,7 @@ async fn agreements_by_party_status_and_time_in_force() {
         ["xa-ua-holiday-1968".to_owned()],
         "current status, not any past one"
     );
-    let at = |s: &str| truce_client::time::parse(s).ok();
+    let at = |s: &str| truce_cli::time::parse(s).ok();
     // RU's reading has started on 20 March; UA's has not: in force.
     assert_eq!(
         list(ListAgreementsRequest {

@@ -51,7 +51,7 @@ async fn the_seed_scenario_under_both_readings() {
 }
 
 fn ts(s: &str) -> Timestamp {
-    truce_client::time::parse(s).unwrap()
+    truce_cli::time::parse(s).unwrap()
 }
 
 #[tokio::test]

@@ -19,7 +19,9 @@ pub use self::acled::{
     acled_time_precision, write_acled_csv,
 };
 pub use self::geojson::{Placement, feature, feature_collection, placement};
-use crate::{Client, ClientError, import::jsonl::ENTRIES_KEY};
+use truce_client::{Client, ClientError};
+
+use crate::import::jsonl::ENTRIES_KEY;
 
 /// The entries behind a view (its history), in log order, as stored.
 pub async fn entries_of(client: &Client, view: &ReportView) -> Result<Vec<Entry>, ClientError> {

@@ -4,7 +4,9 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::{Client, ClientIdentity, ClientOptions, cli::CliError};
+use truce_client::{Client, ClientIdentity, ClientOptions};
+
+use crate::commands::CliError;
 
 /// Token and TLS flags (global).
 #[derive(Debug, clap::Args)]

@@ -6,7 +6,9 @@ use std::io::Write;
 use clap::{Args, ValueEnum};
 
 use super::{CliError, list_flags::ReportListFlags};
-use crate::{Client, export};
+use truce_client::Client;
+
+use crate::export;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Format {

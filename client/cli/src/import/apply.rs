@@ -25,7 +25,7 @@ use super::{
     Format, ImportOptions, ImportSummary, RowError, StopCause, Stopped, acled, jsonl,
     replay::{self, Replay},
 };
-use crate::{Client, ClientError};
+use truce_client::{Client, ClientError};
 
 /// A source row, mapped.
 pub struct Row {

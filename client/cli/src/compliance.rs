@@ -12,7 +12,7 @@ use truce_proto::v1::{
     Period,
 };
 
-use crate::{cli::render::enum_label, time};
+use crate::{commands::render::enum_label, time};
 
 mod annex;
 

@@ -22,7 +22,7 @@ use truce_proto::v1::{
     TimePrecision, envelope::Kind, source_attachment, status_change,
 };
 
-const SEED: &str = include_str!("../../examples/seed-scenario.jsonl");
+const SEED: &str = include_str!("../../../examples/seed-scenario.jsonl");
 
 async fn daemon(dir: &Path, change: impl FnOnce(&mut Settings)) -> (Running, Client) {
     let mut settings = test_settings(dir);
@@ -397,7 +397,7 @@ async fn seed_for_acled(url: &str, client: &Client) {
     let Some(Kind::Report(base)) = seed_line(1).kind else {
         panic!("line 2 is a report")
     };
-    let at = |s: &str| truce_client::time::parse(s).ok();
+    let at = |s: &str| truce_cli::time::parse(s).ok();
     let extra: [(&str, Change); 4] = [
         ("acled-week", |r| {
             let o = r.occurred.get_or_insert_default();
@@ -558,7 +558,7 @@ async fn the_acled_export_uses_acled_s_meanings_and_reads_back() {
 }
 
 fn at_seconds(s: &str) -> Option<i64> {
-    truce_client::time::parse(s).ok().map(|t| t.seconds)
+    truce_cli::time::parse(s).ok().map(|t| t.seconds)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

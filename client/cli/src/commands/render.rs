@@ -15,7 +15,9 @@ use super::{
     CliError,
     terminal::{self, Escaping},
 };
-use crate::{Client, time};
+use truce_client::Client;
+
+use crate::time;
 
 /// Where and how to print.
 #[derive(Debug, Clone, Copy)]

@@ -19,7 +19,7 @@ use plotters::{
 };
 use truce_proto::v1::{AgreementStatus, AgreementStatusRecord, ComplianceReport, ComplianceTally};
 
-use crate::{cli::render::enum_label, compliance::party_name};
+use crate::{commands::render::enum_label, compliance::party_name};
 
 /// Why no timeline could be drawn.
 #[derive(Debug, thiserror::Error)]

@@ -23,7 +23,7 @@ use truce_proto::v1::{Envelope, envelope::Kind};
 
 pub use connect::Server;
 
-use crate::ClientError;
+use truce_client::ClientError;
 
 /// The heading global flags are grouped under in every `--help`.
 pub const GLOBAL: &str = "Global options";
@@ -328,8 +328,8 @@ pub async fn main(args: Args) -> ExitCode {
 /// identical re-run gets the original receipt, marked duplicate.
 async fn write(server: &Server, out: &render::Output, kind: Kind) -> Result<(), CliError> {
     let mut envelope = Envelope { kind: Some(kind) };
-    let derived = crate::content_request_id(&envelope);
-    if let Some(id) = envelope.kind.as_mut().map(crate::request_id_of)
+    let derived = truce_client::content_request_id(&envelope);
+    if let Some(id) = envelope.kind.as_mut().map(truce_client::request_id_of)
         && id.is_empty()
     {
         *id = derived;

@@ -27,8 +27,8 @@ use std::{
 
 use indicatif::ProgressBar;
 
-use crate::{Client, ClientError};
 use apply::{Row, Run};
+use truce_client::{Client, ClientError};
 
 /// The format of an import file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

@@ -11,7 +11,7 @@ use truce_daemon::{Daemon, Running, test_settings};
 
 const SEED: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
-    "/../examples/seed-scenario.jsonl"
+    "/../../examples/seed-scenario.jsonl"
 );
 const AGREEMENT: &str = "ru-ua-energy-moratorium-2025";
 
@@ -477,7 +477,7 @@ async fn one_vocabulary_and_the_old_spellings_for_one_release() {
         period(&["--from", "2025-03-18", "--to", "2025-04-01"])
     );
     // The table in docs/cli.md names them.
-    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/cli.md"))
+    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/cli.md"))
         .expect("docs/cli.md");
     for flag in [
         "--from-seq",
@@ -529,7 +529,7 @@ async fn the_small_things() {
 /// The fills of an SVG's rects that are bar colours.
 fn bar_fills(svg: &str) -> std::collections::BTreeSet<String> {
     let doc = roxmltree::Document::parse(svg).expect("well-formed");
-    let palette: Vec<String> = truce_client::timeline::PALETTE
+    let palette: Vec<String> = truce_cli::timeline::PALETTE
         .iter()
         .map(|c| format!("#{:02X}{:02X}{:02X}", c.0, c.1, c.2))
         .collect();
@@ -542,7 +542,7 @@ fn bar_fills(svg: &str) -> std::collections::BTreeSet<String> {
 }
 
 fn hex(party: &str) -> String {
-    let c = truce_client::timeline::colour_of(party);
+    let c = truce_cli::timeline::colour_of(party);
     format!("#{:02X}{:02X}{:02X}", c.0, c.1, c.2)
 }
 

@@ -16,7 +16,7 @@ use truce_proto::v1::{
     SetStatusRequest, SubmitReportRequest, entry::Payload, source_attachment, status_change,
 };
 
-use crate::{Client, ClientError};
+use truce_client::{Client, ClientError};
 
 /// Record ids this import learned (the file's id → this store's), and
 /// the entries held back until every row is in.

@@ -5,7 +5,7 @@ use std::{path::Path, process::Command};
 
 use truce_daemon::{Daemon, Running, test_settings};
 
-const SEED: &str = include_str!("../../examples/seed-scenario.jsonl");
+const SEED: &str = include_str!("../../../examples/seed-scenario.jsonl");
 
 async fn daemon(dir: &Path) -> Running {
     Daemon::new(test_settings(dir))
@@ -100,7 +100,7 @@ async fn submit_twice_second_run_is_all_duplicates() {
 async fn the_whole_seed_file_and_the_changing_commands() {
     let dir = tempfile::tempdir().unwrap();
     let d = daemon(dir.path()).await;
-    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/seed-scenario.jsonl");
+    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/seed-scenario.jsonl");
     let out = truce(&d.url(), &["submit", "--file", file.to_str().unwrap()]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert_eq!(
@@ -325,7 +325,7 @@ async fn exit_codes_tell_usage_from_server_errors() {
 async fn list_commands_filter_and_page() {
     let dir = tempfile::tempdir().unwrap();
     let d = daemon(dir.path()).await;
-    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/seed-scenario.jsonl");
+    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/seed-scenario.jsonl");
     assert!(
         truce(&d.url(), &["submit", "--file", file.to_str().unwrap()])
             .status
@@ -408,7 +408,7 @@ async fn watch_prints_the_backlog_then_live_entries_and_stops_on_ctrl_c() {
 
     let dir = tempfile::tempdir().unwrap();
     let d = daemon(dir.path()).await;
-    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/seed-scenario.jsonl");
+    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/seed-scenario.jsonl");
     assert!(
         truce(&d.url(), &["submit", "--file", file.to_str().unwrap()])
             .status
@@ -514,7 +514,7 @@ async fn verify_pins_checkpoints_and_exits_3_on_a_forked_log() {
     let a_dir = tempfile::tempdir().unwrap();
     let a = start(a_dir.path().to_owned()).await;
     let key = a.verifier_key();
-    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/seed-scenario.jsonl");
+    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/seed-scenario.jsonl");
     assert!(
         truce(&a.url(), &["submit", "--file", file.to_str().unwrap()])
             .status
@@ -614,7 +614,7 @@ async fn verify_pins_checkpoints_and_exits_3_on_a_forked_log() {
 async fn show_as_of_and_changes() {
     let dir = tempfile::tempdir().unwrap();
     let d = daemon(dir.path()).await;
-    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/seed-scenario.jsonl");
+    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/seed-scenario.jsonl");
     assert!(
         truce(&d.url(), &["submit", "--file", file.to_str().unwrap()])
             .status
@@ -649,7 +649,7 @@ async fn show_as_of_and_changes() {
 async fn export_jsonl_geojson_and_acled_csv() {
     let dir = tempfile::tempdir().unwrap();
     let d = daemon(dir.path()).await;
-    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/seed-scenario.jsonl");
+    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/seed-scenario.jsonl");
     assert!(
         truce(&d.url(), &["submit", "--file", file.to_str().unwrap()])
             .status
@@ -745,7 +745,7 @@ async fn export_jsonl_geojson_and_acled_csv() {
         .iter()
         .map(str::to_owned)
         .collect();
-    assert_eq!(headers, truce_client::export::ACLED_COLUMNS);
+    assert_eq!(headers, truce_cli::export::ACLED_COLUMNS);
     let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
     assert_eq!(rows.len(), 2, "the two reports in Russia");
     let col = |name: &str| headers.iter().position(|h| h == name).unwrap();
@@ -792,7 +792,7 @@ async fn compliance_as_json_text_and_svg() {
     const AGREEMENT: &str = "ru-ua-energy-moratorium-2025";
     let dir = tempfile::tempdir().unwrap();
     let d = daemon(dir.path()).await;
-    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/seed-scenario.jsonl");
+    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/seed-scenario.jsonl");
     assert!(
         truce(&d.url(), &["submit", "--file", file.to_str().unwrap()])
             .status
@@ -874,7 +874,7 @@ async fn compliance_as_json_text_and_svg() {
 }
 
 fn acled_sample() -> std::path::PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/data/acled-sample.csv")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/data/acled-sample.csv")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1029,7 +1029,7 @@ async fn scope_with_and_without_an_agreement() {
     const AGREEMENT: &str = "ru-ua-energy-moratorium-2025";
     let dir = tempfile::tempdir().unwrap();
     let d = daemon(dir.path()).await;
-    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/seed-scenario.jsonl");
+    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/seed-scenario.jsonl");
     let out = truce(&d.url(), &["submit", "--file", file.to_str().unwrap()]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let run = |args: &[&str]| {
@@ -1076,7 +1076,7 @@ async fn scope_with_and_without_an_agreement() {
 async fn admin_backup_writes_on_the_daemons_machine() {
     let dir = tempfile::tempdir().unwrap();
     let d = daemon(&dir.path().join("data")).await;
-    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/seed-scenario.jsonl");
+    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/seed-scenario.jsonl");
     let out = truce(&d.url(), &["submit", "--file", file.to_str().unwrap()]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let to = dir.path().join("backup");

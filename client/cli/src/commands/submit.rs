@@ -18,7 +18,9 @@ use sha2::{Digest, Sha256};
 use truce_proto::v1::{Envelope, Receipt, envelope::Kind};
 
 use super::{CliError, import, terminal};
-use crate::{Client, ClientError, time};
+use truce_client::{Client, ClientError};
+
+use crate::time;
 
 /// What a run did so far.
 #[derive(Debug, Default)]

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use clap::Args;
 
 use super::{CliError, terminal};
-use crate::{
+use truce_client::{
     Client, VerifyFailure,
     verify::{self, VerifiedCheckpoint, VerifierKey},
 };

@@ -13,7 +13,7 @@ use super::{
     render::{Output, entry_row},
     terminal, values,
 };
-use crate::{Client, Event, Start};
+use truce_client::{Client, Event, Start};
 
 /// `truce watch`.
 #[derive(Debug, Args)]

@@ -5,7 +5,7 @@
 use truce_proto::v1::{AnnexEntry, ComplianceReport};
 
 use super::{cell, plural, reading_name, table};
-use crate::{cli::render::enum_label, time};
+use crate::{commands::render::enum_label, time};
 
 pub(super) fn section(out: &mut String, report: &ComplianceReport) {
     if report.annex.is_empty() {

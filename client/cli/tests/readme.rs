@@ -82,7 +82,7 @@ fn skipped(args: &[String]) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_readme_commands_run() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let readme = std::fs::read_to_string(root.join("README.md")).expect("README.md");
     let dir = tempfile::tempdir().unwrap();
     let d = Daemon::new(test_settings(&dir.path().join("data")))

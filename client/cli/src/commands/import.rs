@@ -18,10 +18,9 @@ use clap::Args;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use super::{CliError, terminal};
-use crate::{
-    Client,
-    import::{self, Format, ImportOptions, StopCause},
-};
+use truce_client::Client;
+
+use crate::import::{self, Format, ImportOptions, StopCause};
 
 /// `truce import`.
 #[derive(Debug, Args)]

@@ -258,7 +258,7 @@ async fn tls_with_tokens_may_listen_beyond_loopback_and_the_cli_connects() {
         }
         cmd.output().expect("truce runs")
     };
-    let seed = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/seed-scenario.jsonl");
+    let seed = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/seed-scenario.jsonl");
     let seed = seed.to_str().expect("utf-8 path");
     let out = truce(&["submit", "--file", seed], Some(token));
     assert!(
@@ -280,7 +280,7 @@ async fn tls_with_tokens_may_listen_beyond_loopback_and_the_cli_connects() {
 }
 
 fn agreement() -> truce_proto::v1::RecordAgreementRequest {
-    let line = include_str!("../../examples/seed-scenario.jsonl")
+    let line = include_str!("../../../examples/seed-scenario.jsonl")
         .lines()
         .next()
         .expect("a first line");

@@ -1,0 +1,14 @@
+//! truce-cli: the `truce` command-line tool over the truce-client SDK:
+//! its commands and flags (`commands/`), tables and JSON, compliance
+//! reports as text (`compliance`) and SVG (`timeline`), `truce import`
+//! (`import`) and `truce export` (`export`), and the times the command
+//! line reads and prints (`time`). `main.rs` only parses and runs.
+
+#![forbid(unsafe_code)]
+
+pub mod commands;
+pub mod compliance;
+pub mod export;
+pub mod import;
+pub mod time;
+pub mod timeline;
