@@ -22,6 +22,9 @@ use truce_proto::v1::{
     TimePrecision, envelope::Kind, source_attachment, status_change,
 };
 
+mod common;
+use common::{text, truce};
+
 const SEED: &str = include_str!("../../../examples/seed-scenario.jsonl");
 
 async fn daemon(dir: &Path, change: impl FnOnce(&mut Settings)) -> (Running, Client) {
@@ -30,18 +33,6 @@ async fn daemon(dir: &Path, change: impl FnOnce(&mut Settings)) -> (Running, Cli
     let running = Daemon::new(settings).start().await.expect("daemon starts");
     let client = Client::connect(running.url()).await.expect("connects");
     (running, client)
-}
-
-fn truce(server: &str, args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_truce"))
-        .env("TRUCE_SERVER", server)
-        .args(args)
-        .output()
-        .expect("truce runs")
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
 }
 
 async fn log_len(client: &Client) -> u64 {

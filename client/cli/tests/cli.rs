@@ -3,28 +3,12 @@
 
 use std::{path::Path, process::Command};
 
-use truce_daemon::{Daemon, Running, test_settings};
+use truce_daemon::{Daemon, test_settings};
+
+mod common;
+use common::{daemon, text, truce};
 
 const SEED: &str = include_str!("../../../examples/seed-scenario.jsonl");
-
-async fn daemon(dir: &Path) -> Running {
-    Daemon::new(test_settings(dir))
-        .start()
-        .await
-        .expect("daemon starts")
-}
-
-fn truce(server: &str, args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_truce"))
-        .env("TRUCE_SERVER", server)
-        .args(args)
-        .output()
-        .expect("truce runs")
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
 
 /// The seed lines that create records (agreements and reports).
 fn creating_seed_lines() -> String {

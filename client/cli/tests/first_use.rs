@@ -5,34 +5,18 @@
 //! messages, and the timeline chart. A daemon runs in-process on
 //! 127.0.0.1:0; `truce` is the real binary.
 
-use std::{path::Path, process::Command};
+use std::path::Path;
 
-use truce_daemon::{Daemon, Running, test_settings};
+use truce_daemon::Running;
+
+mod common;
+use common::{daemon, text, truce};
 
 const SEED: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/../../examples/seed-scenario.jsonl"
 );
 const AGREEMENT: &str = "ru-ua-energy-moratorium-2025";
-
-async fn daemon(dir: &Path) -> Running {
-    Daemon::new(test_settings(dir))
-        .start()
-        .await
-        .expect("daemon starts")
-}
-
-fn truce(server: &str, args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_truce"))
-        .env("TRUCE_SERVER", server)
-        .args(args)
-        .output()
-        .expect("truce runs")
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
 
 /// Runs `truce`, which must succeed; its stdout.
 fn ok(server: &str, args: &[&str]) -> String {

@@ -368,6 +368,7 @@ impl Log {
     }
 
     /// The segment that holds `seq`, and its path.
+    #[cfg(feature = "testing")]
     fn segment_of(&self, seq: u64) -> Result<(Arc<File>, PathBuf), StoreError> {
         let segments = self.segments.read().map_err(poisoned)?;
         let (first, file) = holding_segment(&segments, seq)?;
@@ -406,6 +407,7 @@ impl Log {
 
     /// Rewrites the bytes of a frame in place (same length), with a crc
     /// that checks: what someone rewriting the log would do. Tests only.
+    #[cfg(feature = "testing")]
     pub(super) fn overwrite(&self, seq: u64, offset: u64, bytes: &[u8]) -> Result<(), StoreError> {
         let (file, path) = self.segment_of(seq)?;
         let (h, old) = read_frame(&file, offset, seq).map_err(StoreError::Corrupt)?;
