@@ -482,6 +482,12 @@ impl Running {
                 }
             }
         }
+        // A checkpoint over everything durable, kept for the next start:
+        // its open re-hashes only what no signed checkpoint covers.
+        let last = crate::store::mark::LastCheckpoint::open(self.store.dir());
+        if let Err(e) = crate::service::proofs::checkpoint(&self.store, &self.signer, &last) {
+            tracing::warn!(error = %e, "no checkpoint signed at shutdown");
+        }
         tracing::info!(durable = self.store.durable_sequence(), "stopped");
         served
     }

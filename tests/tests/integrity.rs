@@ -72,10 +72,12 @@ async fn an_entry_no_checkpoint_covers_rewritten_at_rest_stops_the_start() {
     for which in 0..3 {
         let d = TestDaemon::start().await;
         seed::submit_all(&d.client).await;
-        // No checkpoint was asked for: nothing is covered.
         let last = d.running.durable_sequence();
         let seq = [1, last / 2, last][which];
         let dir = d.stop().await;
+        // No signed checkpoint covers the log (the one kept at shutdown
+        // is gone, as on a store that never had one).
+        std::fs::remove_file(dir.path().join("last-checkpoint")).unwrap();
         tamper::rewrite_entry(dir.path(), seq, tamper::flip_a_letter);
 
         assert_start_refused(dir.path(), seq).await;
@@ -214,4 +216,19 @@ async fn the_scrub_rebuilds_derived_rows_that_lost_entries_while_serving() {
     let next = d.client.submit_report(seed::report(81)).await.unwrap();
     assert_eq!(next.sequence, last + 1);
     d.stop().await;
+}
+
+#[tokio::test]
+async fn a_clean_shutdown_keeps_a_checkpoint_over_every_durable_entry() {
+    let d = TestDaemon::start().await;
+    seed::submit_all(&d.client).await;
+    let last = d.running.durable_sequence();
+    let dir = d.stop().await;
+    // The next open re-hashes only what this does not cover: nothing.
+    let note = std::fs::read_to_string(dir.path().join("last-checkpoint")).unwrap();
+    assert_eq!(
+        note.lines().nth(1),
+        Some(last.to_string().as_str()),
+        "{note}"
+    );
 }

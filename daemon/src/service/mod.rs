@@ -4,7 +4,7 @@
 
 mod admin;
 mod compliance;
-mod proofs;
+pub(crate) mod proofs;
 mod read;
 mod write;
 
