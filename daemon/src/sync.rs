@@ -35,7 +35,7 @@ pub struct StoreSync;
 
 impl SyncStep for StoreSync {
     fn flush(&self, store: &StoreWriter, _group: &Group) -> Result<(), StoreError> {
-        store.flush()
+        store.write_log()
     }
 
     fn sync(&self, store: &StoreWriter, _group: &Group) -> Result<(), StoreError> {

@@ -310,7 +310,11 @@ impl Writer {
         self.syncer.close();
         // Whatever was written last is on stable storage before the store
         // is closed.
-        if let Err(e) = self.store.flush().and_then(|()| self.store.sync_files()) {
+        if let Err(e) = self
+            .store
+            .write_log()
+            .and_then(|()| self.store.sync_files())
+        {
             tracing::warn!(error = %e, "the final flush of the entry log failed; the next open finds what reached the disk");
         }
         tracing::debug!("commit pipeline closed");

@@ -19,7 +19,7 @@
 
 use std::collections::BTreeMap;
 
-use super::{StoreError, engine::Space, keys, recent::Rows};
+use super::{StoreError, engine::RowKind, keys, recent::Rows};
 use crate::model::merkle;
 
 /// A sled row: tagged key, value.
@@ -28,24 +28,24 @@ pub(super) type Row = (Vec<u8>, Vec<u8>);
 /// What a seal writes: sled rows (tagged keys).
 pub(super) fn seal_rows(rows: &Rows) -> Result<Vec<Row>, StoreError> {
     let first_entry = rows
-        .range(Space::Entries.key(&[])..Space::Entries.key(&[0xff; 9]))
+        .range(RowKind::Entries.key(&[])..RowKind::Entries.key(&[0xff; 9]))
         .next()
-        .map(|(k, _)| seq_of(Space::untag(k)))
+        .map(|(k, _)| seq_of(RowKind::untag(k)))
         .transpose()?;
     let mut out = Vec::new();
-    let mut entries = Runs::new(Space::Entries);
-    let mut tree = Runs::new(Space::Tree);
+    let mut entries = Runs::new(RowKind::Entries);
+    let mut tree = Runs::new(RowKind::Tree);
     let mut postings: BTreeMap<&[u8], Vec<(u64, &[u8])>> = BTreeMap::new();
     for (key, value) in rows {
         let Some(&tag) = key.first() else {
             return Err(StoreError::Corrupt("an empty derived key".into()));
         };
-        let bare = Space::untag(key);
-        if tag == Space::Entries as u8 {
+        let bare = RowKind::untag(key);
+        if tag == RowKind::Entries as u8 {
             entries.push(seq_of(bare)?, value);
-        } else if tag == Space::Tree as u8 {
+        } else if tag == RowKind::Tree as u8 {
             tree.push(seq_of(bare)?, value);
-        } else if tag == Space::Indexes as u8 {
+        } else if tag == RowKind::Indexes as u8 {
             let seq = keys::index_key_sequence(bare)
                 .ok_or_else(|| StoreError::Corrupt("malformed index key".into()))?;
             match first_entry {
@@ -65,7 +65,7 @@ pub(super) fn seal_rows(rows: &Rows) -> Result<Vec<Row>, StoreError> {
         for (term, list) in postings {
             let mut key = term.to_vec();
             key.extend_from_slice(&first.to_be_bytes());
-            out.push((Space::Postings.key(&key), encode_postings(&list)));
+            out.push((RowKind::Postings.key(&key), encode_postings(&list)));
         }
     }
     Ok(out)
@@ -73,13 +73,13 @@ pub(super) fn seal_rows(rows: &Rows) -> Result<Vec<Row>, StoreError> {
 
 /// Consecutive keyed values joined into one row per run.
 struct Runs {
-    space: Space,
+    space: RowKind,
     rows: Vec<Row>,
     next: Option<u64>,
 }
 
 impl Runs {
-    fn new(space: Space) -> Self {
+    fn new(space: RowKind) -> Self {
         Self {
             space,
             rows: Vec::new(),

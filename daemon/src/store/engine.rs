@@ -24,7 +24,7 @@ use super::{
 /// tag byte, so that a seal is one atomic `apply_batch` (sled's
 /// transactions over several trees read every key they write first).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Space {
+pub(super) enum RowKind {
     /// Offsets of entries' frames: a run of sequences per row
     /// ([`super::blocks`]).
     Entries = 1,
@@ -40,16 +40,16 @@ pub(super) enum Space {
     Postings = 7,
 }
 
-impl Space {
+impl RowKind {
     /// The spaces of the rows as the writer makes them, by name (packed
     /// postings are `indexes` rows unpacked).
-    pub(super) const ALL: [(Space, &'static str); 6] = [
-        (Space::Entries, "entries"),
-        (Space::Records, "records"),
-        (Space::Requests, "requests"),
-        (Space::Views, "views"),
-        (Space::Indexes, "indexes"),
-        (Space::Tree, "tree"),
+    pub(super) const ALL: [(RowKind, &'static str); 6] = [
+        (RowKind::Entries, "entries"),
+        (RowKind::Records, "records"),
+        (RowKind::Requests, "requests"),
+        (RowKind::Views, "views"),
+        (RowKind::Indexes, "indexes"),
+        (RowKind::Tree, "tree"),
     ];
 
     /// A stored key without its space's tag byte.
@@ -437,7 +437,7 @@ mod tests {
         // format 3) among the rows, and the format number.
         {
             let db = sled::open(dir.path().join(SLED_DIR)).unwrap();
-            let mut stale = vec![Space::Indexes as u8, 0x0a];
+            let mut stale = vec![RowKind::Indexes as u8, 0x0a];
             stale.extend_from_slice(&[0u8; 20]);
             db.open_tree("derived")
                 .unwrap()

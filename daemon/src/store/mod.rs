@@ -39,7 +39,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use engine::{Engine, SLED_RELEASE_WAIT, Space};
+use engine::{Engine, RowKind, SLED_RELEASE_WAIT};
 pub use integrity::{Integrity, IntegrityStats};
 use keys::StoredRequest;
 pub use log::{DEFAULT_SEGMENT_BYTES, LOG_DIR, MIN_SEGMENT_BYTES};
@@ -605,7 +605,7 @@ impl Store {
     /// writes that are not yet durable.
     fn stored_request(&self, request_id: &str) -> Result<Option<StoredRequest>, StoreError> {
         let e = self.engine()?;
-        match e.trees.get(Space::Requests, request_id.as_bytes())? {
+        match e.trees.get(RowKind::Requests, request_id.as_bytes())? {
             None => Ok(None),
             Some(v) => keys::decode_request_value(&v)
                 .map(Some)
@@ -617,7 +617,7 @@ impl Store {
     /// applied (readers check it against the durable sequence).
     pub fn record_sequence(&self, kind: RecordKind, id: &str) -> Result<Option<u64>, StoreError> {
         let e = self.engine()?;
-        match e.trees.get(Space::Records, &keys::record_key(kind, id))? {
+        match e.trees.get(RowKind::Records, &keys::record_key(kind, id))? {
             None => Ok(None),
             Some(v) => keys::decode_seq(&v)
                 .map(Some)
@@ -669,7 +669,7 @@ impl Store {
     }
 
     /// A group's frames into the entry log's buffer; returns each entry's
-    /// (sequence, offset). Not durable until [`Store::flush`] has written
+    /// (sequence, offset). Not durable until [`StoreWriter::write_log`] has written
     /// them and [`Store::sync_files`] has synced them.
     fn append_frames(&self, batch: &Batch) -> Result<Vec<(u64, u64)>, StoreError> {
         let e = self.engine()?;
@@ -701,7 +701,7 @@ impl Store {
     }
 
     /// Writes the entry log's buffer to its segment file (not yet durable).
-    fn flush(&self) -> Result<(), StoreError> {
+    fn write_log(&self) -> Result<(), StoreError> {
         self.engine()?.log.write()
     }
 
@@ -918,7 +918,7 @@ impl Store {
         let e = self.engine()?;
         let mut out = Vec::new();
         for (k, v) in e.trees.logical()? {
-            let Some((_, name)) = Space::ALL
+            let Some((_, name)) = RowKind::ALL
                 .iter()
                 .find(|(s, _)| k.first() == Some(&(*s as u8)))
             else {
@@ -926,7 +926,7 @@ impl Store {
                     "a derived row of no known space".into(),
                 ));
             };
-            out.push(((*name).to_owned(), Space::untag(&k).to_vec(), v));
+            out.push(((*name).to_owned(), RowKind::untag(&k).to_vec(), v));
         }
         Ok(out)
     }
@@ -987,8 +987,8 @@ impl StoreWriter {
         self.store.apply_derived(batch, offsets)
     }
 
-    pub fn flush(&self) -> Result<(), StoreError> {
-        self.store.flush()
+    pub fn write_log(&self) -> Result<(), StoreError> {
+        self.store.write_log()
     }
 
     pub fn sync_files(&self) -> Result<(), StoreError> {
@@ -1027,8 +1027,8 @@ fn reindex_engine(e: &Engine) -> Result<ReindexStats, StoreError> {
         Ok(())
     })?;
     e.trees.seal()?;
-    stats.requests = e.trees.count(Space::Requests)?;
-    stats.records = e.trees.count(Space::Records)?;
+    stats.requests = e.trees.count(RowKind::Requests)?;
+    stats.records = e.trees.count(RowKind::Records)?;
     e.log.sync()?;
     e.flush_derived()?;
     Ok(stats)

@@ -9,7 +9,7 @@ use prost::Message as _;
 
 use super::{
     Batch, RecordKind, StoreError, blocks,
-    engine::Space,
+    engine::RowKind,
     keys,
     log::{After, ReadFrame, Scanned},
     merge::{Merged, Source},
@@ -66,7 +66,7 @@ impl Trees {
 
     /// The row under `key` in `space` (records, requests, views: the
     /// spaces of one row per key).
-    pub(super) fn get(&self, space: Space, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+    pub(super) fn get(&self, space: RowKind, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
         let key = space.key(key);
         if let Some(v) = self.recent()?.get(&key) {
             return Ok(Some(v));
@@ -76,7 +76,7 @@ impl Trees {
 
     /// The sled row of a packed space whose run holds `at`, if any:
     /// (the run's first key, the run).
-    fn run_at(&self, space: Space, at: u64) -> Result<Option<(u64, sled::IVec)>, StoreError> {
+    fn run_at(&self, space: RowKind, at: u64) -> Result<Option<(u64, sled::IVec)>, StoreError> {
         let Some((k, v)) = self
             .rows
             .range(space.key(&[])..=space.key(&at.to_be_bytes()))
@@ -85,7 +85,7 @@ impl Trees {
         else {
             return Ok(None);
         };
-        let first = keys::decode_seq(Space::untag(&k))
+        let first = keys::decode_seq(RowKind::untag(&k))
             .ok_or_else(|| StoreError::Corrupt("malformed run key".into()))?;
         Ok(Some((first, v)))
     }
@@ -94,21 +94,21 @@ impl Trees {
     /// rows lost as a damaged sled loses them (tests only).
     #[cfg(feature = "testing")]
     pub(super) fn forget_entries_run(&self, at: u64) -> Result<bool, StoreError> {
-        let Some((first, _)) = self.run_at(Space::Entries, at)? else {
+        let Some((first, _)) = self.run_at(RowKind::Entries, at)? else {
             return Ok(false);
         };
-        let key = Space::Entries.key(&keys::entry_key(first));
+        let key = RowKind::Entries.key(&keys::entry_key(first));
         Ok(self.rows.remove(key)?.is_some())
     }
 
     /// The offset of an entry's frame, if the trees hold it.
     pub(super) fn offset(&self, sequence: u64) -> Result<Option<u64>, StoreError> {
-        let key = Space::Entries.key(&keys::entry_key(sequence));
+        let key = RowKind::Entries.key(&keys::entry_key(sequence));
         if let Some(v) = self.recent()?.get(&key) {
             return entry_row(&key, &v).map(|(_, o)| Some(o));
         }
         Ok(self
-            .run_at(Space::Entries, sequence)?
+            .run_at(RowKind::Entries, sequence)?
             .and_then(|(first, run)| blocks::offset_in(first, &run, sequence)))
     }
 
@@ -127,23 +127,26 @@ impl Trees {
         else {
             return Ok(None);
         };
-        if let Some(v) = self.recent()?.get(&Space::Tree.key(&keys::tree_key(leaf))) {
+        if let Some(v) = self
+            .recent()?
+            .get(&RowKind::Tree.key(&keys::tree_key(leaf)))
+        {
             let at = usize::from(level) * 32;
             return Ok(v.get(at..at + 32).and_then(|h| h.try_into().ok()));
         }
         Ok(self
-            .run_at(Space::Tree, leaf)?
+            .run_at(RowKind::Tree, leaf)?
             .and_then(|(first, run)| blocks::node_in(first, &run, leaf, level)))
     }
 
     /// The last entry the derived trees hold, and its frame's offset.
     pub(super) fn last_indexed(&self) -> Result<Option<After>, StoreError> {
-        let range = Space::Entries.key(&[])..=Space::Entries.key(&[0xff; 8]);
+        let range = RowKind::Entries.key(&[])..=RowKind::Entries.key(&[0xff; 8]);
         if let Some((k, v)) = self.recent()?.last(range) {
             let (seq, offset) = entry_row(&k, &v)?;
             return Ok(Some(After { seq, offset }));
         }
-        let Some((first, run)) = self.run_at(Space::Entries, u64::MAX)? else {
+        let Some((first, run)) = self.run_at(RowKind::Entries, u64::MAX)? else {
             return Ok(None);
         };
         Ok(blocks::offsets(first, &run)?
@@ -153,15 +156,15 @@ impl Trees {
 
     /// (sequence, offset) of the entries from `from` to `to` inclusive.
     pub(super) fn entries(&self, from: u64, to: u64) -> Result<Ordered<u64>, StoreError> {
-        let key = |s: u64| Space::Entries.key(&keys::entry_key(s));
+        let key = |s: u64| RowKind::Entries.key(&keys::entry_key(s));
         let memory = self.recent()?.range(key(from)..=key(to));
         let start = self
-            .run_at(Space::Entries, from)?
+            .run_at(RowKind::Entries, from)?
             .map_or(from, |(first, _)| first);
         let sled: Stream<u64> = Box::new(self.rows.range(key(start)..=key(to)).flat_map(
             move |row| -> Vec<Result<(u64, u64), StoreError>> {
                 let run = row.map_err(StoreError::from).and_then(|(k, v)| {
-                    let first = keys::decode_seq(Space::untag(&k))
+                    let first = keys::decode_seq(RowKind::untag(&k))
                         .ok_or_else(|| StoreError::Corrupt("malformed run key".into()))?;
                     blocks::offsets(first, &v)
                 });
@@ -185,27 +188,27 @@ impl Trees {
         let Some(low) = after.checked_add(1) else {
             return Ok(Merged::new(Vec::new()));
         };
-        let at = |space: Space, s: u64| {
+        let at = |space: RowKind, s: u64| {
             let mut k = term.to_vec();
             k.extend_from_slice(&s.to_be_bytes());
             space.key(&k)
         };
         let memory = self
             .recent()?
-            .range(at(Space::Indexes, low)..=at(Space::Indexes, u64::MAX));
+            .range(at(RowKind::Indexes, low)..=at(RowKind::Indexes, u64::MAX));
         let singles = self
             .rows
-            .range(at(Space::Indexes, low)..=at(Space::Indexes, u64::MAX));
+            .range(at(RowKind::Indexes, low)..=at(RowKind::Indexes, u64::MAX));
         // The packed row holding `low`, if one does, starts before it.
         let start = self
             .rows
-            .range(at(Space::Postings, 0)..=at(Space::Postings, low))
+            .range(at(RowKind::Postings, 0)..=at(RowKind::Postings, low))
             .next_back()
             .transpose()?
-            .map_or_else(|| at(Space::Postings, low), |(k, _)| k.to_vec());
+            .map_or_else(|| at(RowKind::Postings, low), |(k, _)| k.to_vec());
         let packed = self
             .rows
-            .range(start..=at(Space::Postings, u64::MAX))
+            .range(start..=at(RowKind::Postings, u64::MAX))
             .flat_map(move |row| -> Vec<Result<(u64, String), StoreError>> {
                 match row
                     .map_err(StoreError::from)
@@ -236,17 +239,17 @@ impl Trees {
     ) -> Result<impl Iterator<Item = Result<(u64, String), StoreError>> + use<>, StoreError> {
         let memory = self
             .recent()?
-            .range(Space::Indexes.key(from)..Space::Indexes.key(to));
+            .range(RowKind::Indexes.key(from)..RowKind::Indexes.key(to));
         let singles = self
             .rows
-            .range(Space::Indexes.key(from)..Space::Indexes.key(to))
+            .range(RowKind::Indexes.key(from)..RowKind::Indexes.key(to))
             .map(|row| {
                 row.map_err(StoreError::from)
                     .and_then(|(k, v)| index_row(&k, &v))
             });
         let packed = self
             .rows
-            .range(Space::Postings.key(from)..Space::Postings.key(to))
+            .range(RowKind::Postings.key(from)..RowKind::Postings.key(to))
             .flat_map(|row| -> Vec<Result<(u64, String), StoreError>> {
                 match row
                     .map_err(StoreError::from)
@@ -264,7 +267,7 @@ impl Trees {
     }
 
     /// Rows of a one-row-per-key space (records, requests).
-    pub(super) fn count(&self, space: Space) -> Result<u64, StoreError> {
+    pub(super) fn count(&self, space: RowKind) -> Result<u64, StoreError> {
         let memory = self
             .recent()?
             .range(space.key(&[])..vec![space as u8 + 1])
@@ -279,31 +282,31 @@ impl Trees {
         let mut out = Rows::new();
         for row in self.rows.iter() {
             let (k, v) = row?;
-            let bare = Space::untag(&k);
+            let bare = RowKind::untag(&k);
             let first = || {
                 keys::decode_seq(bare)
                     .ok_or_else(|| StoreError::Corrupt("malformed run key".into()))
             };
             match k.first().copied() {
-                Some(t) if t == Space::Entries as u8 => {
+                Some(t) if t == RowKind::Entries as u8 => {
                     for (seq, offset) in blocks::offsets(first()?, &v)? {
                         out.insert(
-                            Space::Entries.key(&keys::entry_key(seq)),
+                            RowKind::Entries.key(&keys::entry_key(seq)),
                             offset.to_be_bytes().to_vec(),
                         );
                     }
                 }
-                Some(t) if t == Space::Tree as u8 => {
+                Some(t) if t == RowKind::Tree as u8 => {
                     for (leaf, nodes) in blocks::leaves(first()?, &v)? {
-                        out.insert(Space::Tree.key(&keys::tree_key(leaf)), nodes);
+                        out.insert(RowKind::Tree.key(&keys::tree_key(leaf)), nodes);
                     }
                 }
-                Some(t) if t == Space::Postings as u8 => {
+                Some(t) if t == RowKind::Postings as u8 => {
                     let term = blocks::postings_term(bare);
                     for (seq, id) in blocks::postings(&v)? {
                         let mut key = term.to_vec();
                         key.extend_from_slice(&seq.to_be_bytes());
-                        out.insert(Space::Indexes.key(&key), id.into_bytes());
+                        out.insert(RowKind::Indexes.key(&key), id.into_bytes());
                     }
                 }
                 _ => {
@@ -346,12 +349,12 @@ impl Trees {
         read: ReadFrame<'_>,
     ) -> Result<Option<project::View>, StoreError> {
         let key = keys::record_key(kind, id);
-        if let Some(bytes) = self.get(Space::Views, &key)? {
+        if let Some(bytes) = self.get(RowKind::Views, &key)? {
             return project::View::decode(kind, &bytes)
                 .map(Some)
                 .map_err(|why| StoreError::Corrupt(format!("view of {id}: {why}")));
         }
-        let Some(created) = self.get(Space::Records, &key)? else {
+        let Some(created) = self.get(RowKind::Records, &key)? else {
             return Ok(None);
         };
         let seq = keys::decode_seq(&created)
@@ -420,20 +423,20 @@ impl Trees {
         recent.unsynced = true;
         for (seq, offset) in offsets {
             recent.active.insert(
-                Space::Entries.key(&keys::entry_key(*seq)),
+                RowKind::Entries.key(&keys::entry_key(*seq)),
                 offset.to_be_bytes().to_vec(),
             );
         }
         for (key, seq) in &batch.records {
             recent
                 .active
-                .insert(Space::Records.key(key), keys::entry_key(*seq).to_vec());
+                .insert(RowKind::Records.key(key), keys::entry_key(*seq).to_vec());
         }
         let spaces = [
-            (Space::Requests, &batch.requests),
-            (Space::Views, &batch.views),
-            (Space::Indexes, &batch.indexes),
-            (Space::Tree, &batch.nodes),
+            (RowKind::Requests, &batch.requests),
+            (RowKind::Views, &batch.views),
+            (RowKind::Indexes, &batch.indexes),
+            (RowKind::Tree, &batch.nodes),
         ];
         for (space, pairs) in spaces {
             for (key, value) in pairs {
@@ -503,7 +506,10 @@ impl Trees {
 
 /// An `entries` row as the writer makes it: (sequence, offset of its frame).
 pub(super) fn entry_row(key: &[u8], value: &[u8]) -> Result<(u64, u64), StoreError> {
-    match (keys::decode_seq(Space::untag(key)), keys::decode_seq(value)) {
+    match (
+        keys::decode_seq(RowKind::untag(key)),
+        keys::decode_seq(value),
+    ) {
         (Some(seq), Some(offset)) => Ok((seq, offset)),
         _ => Err(StoreError::Corrupt("malformed entry offset".into())),
     }
