@@ -255,3 +255,93 @@ impl Writer {
         Ok(offsets)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, atomic::Ordering};
+
+    use truce_proto::v1::{Envelope, envelope::Kind};
+
+    use super::super::{CommitHandle, start};
+    use crate::{
+        error::Error,
+        space::{RealDiskSpace, SpaceGuard},
+        store::Store,
+        sync::StoreSync,
+        validate::{self, ValidWrite},
+    };
+
+    /// The seed agreement under another request id and record id.
+    fn agreement(request_id: &str, id: &str) -> ValidWrite {
+        let seed = include_str!("../../../examples/seed-scenario.jsonl");
+        let first = seed.lines().next().unwrap();
+        let Some(Kind::Agreement(mut request)) =
+            serde_json::from_str::<Envelope>(first).unwrap().kind
+        else {
+            panic!("the seed starts with an agreement");
+        };
+        request.request_id = request_id.into();
+        request.agreement.as_mut().unwrap().id = id.into();
+        validate::record_agreement(request, &validate::Context::now()).unwrap()
+    }
+
+    fn pipeline(dir: &std::path::Path) -> (CommitHandle, std::thread::JoinHandle<()>) {
+        let store = Arc::new(Store::open(dir, 8 << 20).unwrap());
+        let space = SpaceGuard::new(0, Arc::new(RealDiskSpace));
+        start(store.writer().unwrap(), Arc::new(StoreSync), true, space).unwrap()
+    }
+
+    fn run<T>(f: impl Future<Output = T>) -> T {
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(f)
+    }
+
+    #[test]
+    fn writes_queued_together_see_each_other_before_the_store() {
+        let dir = tempfile::tempdir().unwrap();
+        let (commit, writer) = pipeline(dir.path());
+        let (a, again, taken, same_id) = run(async {
+            tokio::join!(
+                commit.submit(agreement("r-1", "a-1"), "alice"),
+                commit.submit(agreement("r-1", "a-1"), "alice"),
+                commit.submit(agreement("r-1", "a-1"), "bob"),
+                commit.submit(agreement("r-2", "a-1"), "alice"),
+            )
+        });
+        let a = a.unwrap();
+        assert_eq!((a.sequence, a.duplicate), (1, false));
+        let again = again.unwrap();
+        assert_eq!((again.sequence, again.duplicate), (1, true));
+        assert!(matches!(taken, Err(Error::AlreadyExists(_))), "{taken:?}");
+        assert!(
+            matches!(same_id, Err(Error::AlreadyExists(_))),
+            "{same_id:?}"
+        );
+        run(commit.close());
+        writer.join().unwrap();
+    }
+
+    #[test]
+    fn a_refused_write_takes_no_sequence() {
+        let dir = tempfile::tempdir().unwrap();
+        let (commit, writer) = pipeline(dir.path());
+        let (first, refused, next) = run(async {
+            tokio::join!(
+                commit.submit(agreement("r-1", "a-1"), "alice"),
+                commit.submit(agreement("r-2", "a-1"), "alice"),
+                commit.submit(agreement("r-3", "a-2"), "alice"),
+            )
+        });
+        assert_eq!(first.unwrap().sequence, 1);
+        assert!(refused.is_err());
+        assert_eq!(next.unwrap().sequence, 2);
+        // A write from the store, not an overlay, is a duplicate too.
+        let stored = run(commit.submit(agreement("r-1", "a-1"), "alice")).unwrap();
+        assert_eq!((stored.sequence, stored.duplicate), (1, true));
+        assert_eq!(commit.stats().entries.load(Ordering::Relaxed), 2);
+        run(commit.close());
+        writer.join().unwrap();
+    }
+}
