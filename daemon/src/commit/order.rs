@@ -1,6 +1,7 @@
 //! The one place that assigns order: the next sequence number (gapless,
-//! from 1) and recorded_at (server clock, never decreasing). A replicated
-//! log would replace this seam.
+//! from 1) and recorded_at (server clock, never decreasing). It is a seam
+//! ([`Sequencer`]) so that a replicated log could replace the local
+//! counter without touching the rest of the pipeline.
 
 use std::time::SystemTime;
 
@@ -21,14 +22,32 @@ impl Position {
     }
 }
 
-/// Assigns positions.
+/// The ordering seam: where an entry gets its sequence and time. The
+/// writer takes its positions only through this trait, so a replicated
+/// mode can take its order from an external log without touching the
+/// checks, the projection or the store. [`LocalCounter`] is the one
+/// implementation today.
+pub trait Sequencer: Send {
+    /// Continues after the last written entry (at start, and after the
+    /// store is reopened).
+    fn resume(&mut self, last_sequence: u64, last_time: SystemTime);
+
+    /// The position the next entry would take, without taking it.
+    fn peek(&self, now: SystemTime) -> Position;
+
+    /// Takes a position returned by [`Sequencer::peek`].
+    fn take(&mut self, position: Position);
+}
+
+/// The local counter: sequences gapless from 1, `recorded_at` from the
+/// server clock and never decreasing.
 #[derive(Debug)]
-pub struct Sequencer {
+pub struct LocalCounter {
     last_sequence: u64,
     last_time: SystemTime,
 }
 
-impl Sequencer {
+impl LocalCounter {
     /// Continues after the last written entry.
     pub fn resume(last_sequence: u64, last_time: SystemTime) -> Self {
         Self {
@@ -36,17 +55,21 @@ impl Sequencer {
             last_time,
         }
     }
+}
 
-    /// The position the next entry would take, without taking it.
-    pub fn peek(&self, now: SystemTime) -> Position {
+impl Sequencer for LocalCounter {
+    fn resume(&mut self, last_sequence: u64, last_time: SystemTime) {
+        *self = LocalCounter::resume(last_sequence, last_time);
+    }
+
+    fn peek(&self, now: SystemTime) -> Position {
         Position {
             sequence: self.last_sequence + 1,
             recorded_at: now.max(self.last_time),
         }
     }
 
-    /// Takes a position returned by [`Sequencer::peek`].
-    pub fn take(&mut self, position: Position) {
+    fn take(&mut self, position: Position) {
         debug_assert_eq!(position.sequence, self.last_sequence + 1);
         self.last_sequence = position.sequence;
         self.last_time = position.recorded_at;
@@ -62,12 +85,29 @@ mod tests {
     #[test]
     fn time_never_goes_back() {
         let later = UNIX_EPOCH + Duration::from_secs(100);
-        let mut s = Sequencer::resume(5, later);
+        let mut s = LocalCounter::resume(5, later);
         let p = s.peek(UNIX_EPOCH + Duration::from_secs(50));
         assert_eq!(p.sequence, 6);
         assert_eq!(p.recorded_at, later);
         s.take(p);
         assert_eq!(s.peek(later).sequence, 7);
+    }
+
+    #[test]
+    fn the_seam_resumes_and_peeks_without_taking() {
+        let t = UNIX_EPOCH + Duration::from_secs(10);
+        let mut seam: Box<dyn Sequencer> = Box::new(LocalCounter::resume(0, UNIX_EPOCH));
+        let first = seam.peek(t);
+        assert_eq!(first.sequence, 1);
+        // A peek takes nothing: a refused entry consumes no sequence.
+        assert_eq!(seam.peek(t), first);
+        seam.take(first);
+        assert_eq!(seam.peek(t).sequence, 2);
+        // After a reopen it continues from what the store holds.
+        seam.resume(41, t + Duration::from_secs(5));
+        let next = seam.peek(t);
+        assert_eq!(next.sequence, 42);
+        assert_eq!(next.recorded_at, t + Duration::from_secs(5));
     }
 
     #[test]

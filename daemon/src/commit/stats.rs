@@ -3,6 +3,8 @@
 //! live here, with the code that observes them, so the pipeline does not
 //! import the metrics module above it).
 
+use std::sync::atomic::AtomicU64;
+
 use prometheus_client::metrics::{
     counter::Counter,
     histogram::{Histogram, exponential_buckets},
@@ -34,5 +36,40 @@ impl Default for CommitMetrics {
             fsync_seconds: Histogram::new(exponential_buckets(0.000_05, 2.0, 16)),
             reopens: Counter::default(),
         }
+    }
+}
+
+/// Counters of the pipeline, for tests and the metrics.
+#[derive(Debug, Default)]
+pub struct Stats {
+    pub groups: AtomicU64,
+    pub entries: AtomicU64,
+    /// The Prometheus series (registered by the daemon's metrics).
+    pub metrics: CommitMetrics,
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::Ordering;
+
+    use super::*;
+
+    #[test]
+    fn counters_start_at_zero() {
+        let stats = Stats::default();
+        assert_eq!(stats.groups.load(Ordering::Relaxed), 0);
+        assert_eq!(stats.entries.load(Ordering::Relaxed), 0);
+        assert_eq!(stats.metrics.appends.get(), 0);
+        assert_eq!(stats.metrics.reopens.get(), 0);
+    }
+
+    #[test]
+    fn clones_share_the_series() {
+        let metrics = CommitMetrics::default();
+        let registered = metrics.clone();
+        metrics.appends.inc_by(3);
+        metrics.reopens.inc();
+        assert_eq!(registered.appends.get(), 3);
+        assert_eq!(registered.reopens.get(), 1);
     }
 }

@@ -319,7 +319,7 @@ impl Durability {
     /// writer, and fails `groups`.
     fn stop(&self, failure: Failure, groups: Vec<Written>) {
         tracing::error!(error = %failure.0, disk_full = failure.1, "sync step failed: nothing more is acknowledged until the writer reopens the store");
-        let why = super::told(&failure.0, failure.1);
+        let why = super::stop::told(&failure.0, failure.1);
         self.record(failure);
         for g in groups {
             fail(g.replies, &why);
@@ -339,7 +339,7 @@ impl Durability {
 
     fn failed_already(&self) -> Option<String> {
         match self.failure.lock() {
-            Ok(f) => f.as_ref().map(|(why, full)| super::told(why, *full)),
+            Ok(f) => f.as_ref().map(|(why, full)| super::stop::told(why, *full)),
             Err(_) => Some("the sync thread's state is poisoned".into()),
         }
     }
