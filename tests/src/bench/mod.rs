@@ -16,6 +16,7 @@ pub mod pg_ops;
 pub mod postgres;
 pub mod report;
 pub mod run;
+pub mod spawned;
 pub mod stats;
 pub mod table;
 pub mod truce_ops;

@@ -16,10 +16,7 @@
 //! after each kind, with all the streams opened so far still held.
 
 use std::{
-    io::{BufRead, BufReader},
-    path::PathBuf,
     pin::Pin,
-    process::{Child, Command, Stdio},
     time::{Duration, Instant},
 };
 
@@ -31,6 +28,7 @@ use truce_proto::v1::{
     ComplianceReportRequest, ReadLogRequest, SubscribeFilter, SubscribeRequest, subscribe_request,
     truce_client::TruceClient,
 };
+use truce_tests::bench::spawned::{Spawned, spawn_truced};
 
 /// Calls per connection (the daemon's max_concurrent_streams is raised
 /// to this).
@@ -63,54 +61,24 @@ fn args() -> Result<Args> {
     Ok(a)
 }
 
-struct Daemon {
-    child: Child,
-    url: String,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start_daemon(budget_mb: u64) -> Result<Daemon> {
-    let exe = std::env::current_exe()?;
-    let truced: PathBuf = exe.parent().context("no parent dir")?.join("truced");
-    if !truced.exists() {
-        bail!(
-            "{} not found: cargo build --release -p truce-daemon -p truce-tests",
-            truced.display()
-        );
-    }
-    let dir = tempfile::tempdir()?;
-    let mut child = Command::new(truced)
-        .args(["--listen", "127.0.0.1:0", "--cache-mb", "64"])
-        .args(["--rate-limit-per-sec", "0", "--max-subscriptions", "20000"])
-        .args(["--max-concurrent-streams", &PER_CONNECTION.to_string()])
-        .args(["--stream-buffer-mb", &budget_mb.to_string()])
-        .args(["--stream-stall-timeout-ms", "3600000"])
-        .args(["--request-timeout-ms", "0"])
-        .arg("--data-dir")
-        .arg(dir.path())
-        .env("TRUCE_LOG", "error")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()?;
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().context("stdout")?).read_line(&mut line)?;
-    let addr = line
-        .trim()
-        .strip_prefix("listening on ")
-        .context("no address line")?
-        .to_owned();
-    Ok(Daemon {
-        child,
-        url: format!("http://{addr}"),
-        _dir: dir,
-    })
+fn start_daemon(budget_mb: u64) -> Result<Spawned> {
+    let args = [
+        "--cache-mb",
+        "64",
+        "--rate-limit-per-sec",
+        "0",
+        "--max-subscriptions",
+        "20000",
+        "--max-concurrent-streams",
+        &PER_CONNECTION.to_string(),
+        "--stream-buffer-mb",
+        &budget_mb.to_string(),
+        "--stream-stall-timeout-ms",
+        "3600000",
+        "--request-timeout-ms",
+        "0",
+    ];
+    spawn_truced(&args.map(String::from), "error")
 }
 
 /// VmRSS of a process, KiB.

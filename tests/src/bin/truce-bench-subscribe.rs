@@ -10,9 +10,6 @@
 //! its own.
 
 use std::{
-    io::{BufRead, BufReader},
-    path::PathBuf,
-    process::{Child, Command, Stdio},
     sync::{Arc, Mutex},
     time::{Duration, Instant, SystemTime, UNIX_EPOCH},
 };
@@ -24,6 +21,7 @@ use truce_proto::v1::{
     EntryKind, SubscribeFilter, SubscribeRequest, subscribe_request, subscribe_response,
     truce_client::TruceClient,
 };
+use truce_tests::bench::spawned::{Spawned, spawn_truced};
 
 struct Args {
     subscribers: usize,
@@ -53,56 +51,9 @@ fn args() -> Result<Args> {
     Ok(a)
 }
 
-struct Daemon {
-    child: Child,
-    url: String,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start_daemon() -> Result<Daemon> {
-    let exe = std::env::current_exe()?;
-    let truced: PathBuf = exe.parent().context("no parent dir")?.join("truced");
-    if !truced.exists() {
-        bail!(
-            "{} not found: cargo build --release -p truce-daemon -p truce-tests",
-            truced.display()
-        );
-    }
-    let dir = tempfile::tempdir()?;
-    let mut child = Command::new(truced)
-        .args([
-            "--listen",
-            "127.0.0.1:0",
-            "--cache-mb",
-            "64",
-            "--max-subscriptions",
-            "20000",
-        ])
-        .arg("--data-dir")
-        .arg(dir.path())
-        .env("TRUCE_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()?;
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().context("stdout")?).read_line(&mut line)?;
-    let addr = line
-        .trim()
-        .strip_prefix("listening on ")
-        .context("no address line")?
-        .to_owned();
-    Ok(Daemon {
-        child,
-        url: format!("http://{addr}"),
-        _dir: dir,
-    })
+fn start_daemon() -> Result<Spawned> {
+    let args = ["--cache-mb", "64", "--max-subscriptions", "20000"];
+    spawn_truced(&args.map(String::from), "warn")
 }
 
 /// (RSS KiB, CPU ticks) of a process.
