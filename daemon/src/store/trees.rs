@@ -16,7 +16,7 @@ use super::{
     poisoned,
     recent::{Recent, Rows},
 };
-use crate::{model::derive, model::merkle, model::project};
+use crate::model::{derive, merkle, project};
 
 /// Entries in memory at which the writer asks for a seal. sled's
 /// `apply_batch` holds off its readers (the writer's lookups among them)

@@ -13,7 +13,10 @@ use super::{
     fields::{self, LIST_MAX, LONG_MAX, invalid},
     source,
 };
-use crate::{error::Error, model::RecordKind, model::project};
+use crate::{
+    error::Error,
+    model::{RecordKind, project},
+};
 
 /// A claim; returns its client-chosen id, if any.
 pub fn claim(c: &Claim, ctx: &Context, refs: &mut Vec<Reference>) -> Result<Option<String>, Error> {

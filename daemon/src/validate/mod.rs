@@ -23,7 +23,10 @@ use truce_proto::v1::{
     SetStatusRequest, SubmitReportRequest, entry::Payload,
 };
 
-use crate::{error::Error, model::RecordKind, model::derive};
+use crate::{
+    error::Error,
+    model::{RecordKind, derive},
+};
 
 pub use fields::{SHORT_MAX, check_id, country as check_country};
 
