@@ -31,11 +31,11 @@ mod syncer;
 
 use std::{collections::VecDeque, sync::Arc, thread, time::SystemTime};
 
-use prost::Message as _;
 use tokio::sync::mpsc;
-use truce_proto::v1::Entry;
 
-use crate::{error::Error, space::SpaceGuard, store::StoreWriter, sync::SyncStep};
+use crate::{
+    error::Error, model::decode_entry, space::SpaceGuard, store::StoreWriter, sync::SyncStep,
+};
 use order::{LocalCounter, Sequencer};
 use overlay::Overlay;
 pub use queue::CommitHandle;
@@ -100,8 +100,7 @@ pub fn start(
 fn resume(store: &StoreWriter, sequencer: &mut dyn Sequencer) -> Result<(), Error> {
     let last = store.last_written_sequence()?;
     let last_time = match store.written_entry(last)? {
-        Some(bytes) => Entry::decode(bytes.as_slice())
-            .map_err(|e| Error::Internal(format!("entry {last} is undecodable: {e}")))?
+        Some(bytes) => decode_entry(last, &bytes)?
             .recorded_at
             .as_ref()
             .map_or(SystemTime::UNIX_EPOCH, order::from_timestamp),

@@ -23,10 +23,9 @@ use std::{
     time::{Duration, SystemTime},
 };
 
-use prost::Message;
 use truce_proto::v1::{
     AgreementView, AnnexEntry, ClaimBesideEvidence, ComplianceFinding, ComplianceReport,
-    ComplianceReportRequest, ComplianceTally, Entry, IndeterminateReport, Period, ReportEvidence,
+    ComplianceReportRequest, ComplianceTally, IndeterminateReport, Period, ReportEvidence,
     ReportView,
 };
 
@@ -126,12 +125,7 @@ fn period(
 }
 
 fn recorded_at(store: &Store, at: u64) -> Result<SystemTime, Error> {
-    let raw = store
-        .read_entry(at)?
-        .ok_or_else(|| Error::Internal(format!("entry {at} is missing")))?;
-    let entry = Entry::decode(raw.as_slice())
-        .map_err(|e| Error::Internal(format!("entry {at} is undecodable: {e}")))?;
-    Ok(entry
+    Ok(views::durable_entry(store, at)?
         .recorded_at
         .as_ref()
         .map_or(SystemTime::UNIX_EPOCH, from_timestamp))

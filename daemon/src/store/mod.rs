@@ -109,6 +109,13 @@ pub enum StoreError {
     },
 }
 
+/// An entry that does not decode: the store is corrupt.
+impl From<crate::model::UndecodableEntry> for StoreError {
+    fn from(e: crate::model::UndecodableEntry) -> Self {
+        StoreError::Corrupt(e.to_string())
+    }
+}
+
 impl StoreError {
     /// Whether this says that derived rows (sled's) are missing or
     /// malformed, which a rebuild from the log repairs; the log's own

@@ -15,7 +15,6 @@ use std::{
     time::Duration,
 };
 
-use prost::Message;
 use tokio::{
     sync::{Notify, OwnedSemaphorePermit, broadcast, watch},
     time::Instant,
@@ -31,6 +30,7 @@ use crate::{
     budget,
     commit::order::from_timestamp,
     error::Error,
+    model::decode_entry,
     store::{Store, StoreError},
     validate,
 };
@@ -103,11 +103,7 @@ fn first_at_or_after(store: &Store, t: &pbjson_types::Timestamp) -> Result<u64, 
     let (mut lo, mut hi) = (1u64, store.durable_sequence() + 1);
     while lo < hi {
         let mid = lo + (hi - lo) / 2;
-        let bytes = store
-            .read_entry(mid)?
-            .ok_or_else(|| Error::Internal(format!("entry {mid} is missing")))?;
-        let entry = Entry::decode(bytes.as_slice())
-            .map_err(|e| Error::Internal(format!("entry {mid}: {e}")))?;
+        let entry = crate::views::durable_entry(store, mid)?;
         let at = entry.recorded_at.as_ref().map(from_timestamp);
         if at.is_some_and(|at| at >= target) {
             hi = mid;
@@ -194,7 +190,7 @@ impl Feed {
                         }
                     };
                     for (sequence, bytes) in page {
-                        match Entry::decode(bytes.as_slice()) {
+                        match decode_entry(sequence, &bytes) {
                             Ok(entry) => {
                                 let kind = crate::model::project::entry_kind(&entry) as u32;
                                 // No receiver is fine: nobody is live.
@@ -402,8 +398,7 @@ impl Streamer<'_> {
             if seq > until {
                 break;
             }
-            let entry = Entry::decode(bytes.as_slice())
-                .map_err(|e| Error::Internal(format!("entry {seq}: {e}")))?;
+            let entry = decode_entry(seq, &bytes)?;
             // This entry's bytes leave the page's charge with it.
             let mine = charge.split(bytes.len());
             if let Step::Stop = self

@@ -3,7 +3,6 @@
 
 use std::io::Write;
 
-use prost::Message;
 use sha2::{Digest, Sha256};
 use tabwriter::TabWriter;
 use truce_proto::v1::{
@@ -622,9 +621,7 @@ pub async fn log(client: &Client, out: &Output, from: u64, limit: u64) -> Result
             if limit > 0 && printed >= limit {
                 break 'pages;
             }
-            let entry = Entry::decode(raw.entry.as_slice()).map_err(|e| {
-                CliError::Usage(format!("entry {} is undecodable: {e}", raw.sequence))
-            })?;
+            let entry = truce_client::decode_entry(&raw)?;
             if out.json {
                 json_line(&GetEntryResponse {
                     entry: Some(entry),
