@@ -38,7 +38,7 @@ pub enum Error {
     /// The request makes no sense in the log's current state.
     #[error("{field}: {reason}")]
     FailedPrecondition { field: String, reason: String },
-    /// The write path is stopped after a failed flush or sync; reads go on.
+    /// The write path is stopped after a failed append, write or sync; reads go on.
     #[error("writes are stopped: {0}; nothing was acknowledged after the failure")]
     WritesStopped(String),
     /// The daemon is shutting down and takes no more writes.

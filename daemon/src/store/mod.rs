@@ -464,7 +464,7 @@ impl Store {
     }
 
     /// Closes sled and opens it again from its files. After a failed
-    /// write, flush or sync, sled's memory may hold what its files do not,
+    /// append, write or sync, sled's memory may hold what its files do not,
     /// so the commit pipeline calls this (writer only) before it writes
     /// again. Waits up to `wait` for readers to let go of the old engine
     /// (iterators hold it), then gives up and keeps it. While the engine is
@@ -721,7 +721,7 @@ impl Store {
     }
 
     /// Moves the durable watermark. Called by the commit pipeline only
-    /// after a successful flush and sync.
+    /// after a successful write and sync.
     fn set_durable(&self, sequence: u64) {
         // The rows of every written entry may now be sealed into sled.
         if let Ok(e) = self.engine()
