@@ -368,20 +368,7 @@ async fn run(args: Args) -> Result<ExitCode, CliError> {
             verify: check,
             key,
         }) => {
-            let client = server.connect().await?;
-            let view = client.get_report_at(&id, as_of).await?;
-            out.report(&view, history, as_of)?;
-            if check {
-                let key = key.ok_or_else(|| {
-                    CliError::Usage("--verify needs --key (or TRUCE_LOG_KEY)".into())
-                })?;
-                let sequences: Vec<u64> = view.history.iter().map(|h| h.sequence).collect();
-                let size = verify::entries(&client, &key, &sequences).await?;
-                terminal::eprintln(format_args!(
-                    "verified: the {} entries behind {id} are in the signed log of {size} entries",
-                    sequences.len()
-                ));
-            }
+            report_show(&server, &out, &id, history, as_of, check.then_some(key)).await?;
         }
         Command::Report(ReportCommand::List(flags)) => {
             let (req, limit) = flags.into_request().map_err(CliError::Usage)?;
@@ -414,24 +401,7 @@ async fn run(args: Args) -> Result<ExitCode, CliError> {
             export::run(&client, *flags).await?;
         }
         Command::Admin(AdminCommand::Backup { to, with_key }) => {
-            let client = server.connect().await?;
-            let made = client.backup(&to, with_key).await?;
-            if args.json {
-                render::json_line(&made)?;
-            } else {
-                writeln!(
-                    terminal::stdout(),
-                    "backed up {} entries (root {}) into {} on the daemon's machine{}",
-                    made.sequence,
-                    made.root,
-                    made.to_dir,
-                    if made.with_key {
-                        ", with the signing key"
-                    } else {
-                        ""
-                    }
-                )?;
-            }
+            admin_backup(&server, args.json, &to, with_key).await?;
         }
         Command::Import(flags) => {
             let client = server.connect().await?;
@@ -473,6 +443,62 @@ async fn run(args: Args) -> Result<ExitCode, CliError> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `truce report show`; with `verify` (`--verify`, holding `--key` if
+/// given), the entries behind the view are checked against the signed
+/// log.
+async fn report_show(
+    server: &Server,
+    out: &render::Output,
+    id: &str,
+    history: bool,
+    as_of: u64,
+    verify: Option<Option<String>>,
+) -> Result<(), CliError> {
+    let client = server.connect().await?;
+    let view = client.get_report_at(id, as_of).await?;
+    out.report(&view, history, as_of)?;
+    let Some(key) = verify else {
+        return Ok(());
+    };
+    let key =
+        key.ok_or_else(|| CliError::Usage("--verify needs --key (or TRUCE_LOG_KEY)".into()))?;
+    let sequences: Vec<u64> = view.history.iter().map(|h| h.sequence).collect();
+    let size = verify::entries(&client, &key, &sequences).await?;
+    terminal::eprintln(format_args!(
+        "verified: the {} entries behind {id} are in the signed log of {size} entries",
+        sequences.len()
+    ));
+    Ok(())
+}
+
+/// `truce admin backup`: the daemon backs its log up on its own machine.
+async fn admin_backup(
+    server: &Server,
+    json: bool,
+    to: &str,
+    with_key: bool,
+) -> Result<(), CliError> {
+    let client = server.connect().await?;
+    let made = client.backup(to, with_key).await?;
+    if json {
+        render::json_line(&made)?;
+        return Ok(());
+    }
+    writeln!(
+        terminal::stdout(),
+        "backed up {} entries (root {}) into {} on the daemon's machine{}",
+        made.sequence,
+        made.root,
+        made.to_dir,
+        if made.with_key {
+            ", with the signing key"
+        } else {
+            ""
+        }
+    )?;
+    Ok(())
 }
 
 #[cfg(test)]
