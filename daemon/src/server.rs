@@ -25,33 +25,33 @@ use crate::{
     sync::{StoreSync, SyncStep},
 };
 
-/// A daemon ready to start: settings plus the durability seam.
+/// A daemon ready to start: settings plus the seams.
 pub struct Daemon {
     settings: Settings,
-    sync: Box<dyn SyncStep>,
-    maintain_tree: bool,
-    disk_space: Box<dyn DiskSpace>,
+    seams: Seams,
 }
 
 impl Daemon {
     pub fn new(settings: Settings) -> Self {
         Self {
             settings,
-            sync: Box::new(StoreSync),
-            maintain_tree: true,
-            disk_space: Box::new(RealDiskSpace),
+            seams: Seams {
+                sync: Box::new(StoreSync),
+                maintain_tree: true,
+                disk_space: Box::new(RealDiskSpace),
+            },
         }
     }
 
     /// Replaces the durability seam (tests record, slow or fail it).
     pub fn with_sync(mut self, sync: Box<dyn SyncStep>) -> Self {
-        self.sync = sync;
+        self.seams.sync = sync;
         self
     }
 
     /// Replaces the free-space probe (tests run out of space on demand).
     pub fn with_disk_space(mut self, probe: Box<dyn DiskSpace>) -> Self {
-        self.disk_space = probe;
+        self.seams.disk_space = probe;
         self
     }
 
@@ -60,7 +60,7 @@ impl Daemon {
     /// on such a store; never use it on a real log).
     #[cfg(feature = "testing")]
     pub fn without_merkle_tree_for_benchmarks(mut self) -> Self {
-        self.maintain_tree = false;
+        self.seams.maintain_tree = false;
         self
     }
 
@@ -75,24 +75,8 @@ impl Daemon {
         // The listeners before the store and the key: a port in use fails
         // before the data dir or a key is created.
         let listeners = Listeners::bind(&settings).await?;
-        let store = Arc::new(Store::open_with(
-            &settings.data_dir,
-            settings.store_options(),
-        )?);
-        let signer = Arc::new(
-            crate::checkpoint::Signer::load_or_create(
-                &settings.signing_key_path(),
-                settings.log_origin.as_deref(),
-            )
-            .map_err(|e| StartError::Other(e.to_string()))?,
-        );
-        let space = SpaceGuard::new(settings.min_free_disk_bytes, Arc::from(self.disk_space));
-        let (commit, writer) = commit::start(
-            store.writer()?,
-            Arc::from(self.sync),
-            self.maintain_tree,
-            space.clone(),
-        )?;
+        let core = Core::open(&settings, self.seams)?;
+        let (store, commit) = (core.store, core.commit);
 
         let budget = crate::budget::SendBudget::new(
             settings.stream_buffer_bytes,
@@ -111,21 +95,18 @@ impl Daemon {
             budget: Arc::clone(&budget),
         };
         let metrics = start_metrics(listeners.metrics, &commit, &errors, sources)?;
-        let service = TruceServer::new(
-            TruceService::new(
-                Arc::clone(&store),
-                commit.clone(),
-                streams_rx,
-                settings.max_subscriptions,
-                Arc::clone(&subscribe_stats),
-                feed,
-                Arc::clone(&signer),
-            )
-            .with_space(space)
-            .with_budget(Arc::clone(&budget)),
+        let service = TruceService::new(
+            Arc::clone(&store),
+            commit.clone(),
+            streams_rx,
+            settings.max_subscriptions,
+            Arc::clone(&subscribe_stats),
+            feed,
+            Arc::clone(&core.signer),
         )
-        .max_decoding_message_size(settings.max_message_bytes);
-        let (health, routes) = routes(service).await?;
+        .with_space(core.space)
+        .with_budget(Arc::clone(&budget));
+        let (health, routes) = routes(service, settings.max_message_bytes).await?;
         let incoming = incoming(listeners.grpc, &settings);
 
         let (shutdown_tx, shutdown_rx) = oneshot::channel::<()>();
@@ -152,18 +133,66 @@ impl Daemon {
             tls: with_tls,
             shutdown: Some(shutdown_tx),
             task,
-            writer: Some(writer),
+            writer: Some(core.writer),
             store,
             commit: Some(commit),
             subscribe_stats,
             feed_task: Some(feed_task),
             scrub,
             scrub_task: Some(scrub_task),
-            signer,
+            signer: core.signer,
             metrics,
             access,
             settings,
             budget,
+        })
+    }
+}
+
+/// What a `Daemon` was given to build its commit pipeline with.
+struct Seams {
+    sync: Box<dyn SyncStep>,
+    maintain_tree: bool,
+    disk_space: Box<dyn DiskSpace>,
+}
+
+/// The store, the log's signing key and the commit pipeline over them.
+struct Core {
+    store: Arc<Store>,
+    signer: Arc<crate::checkpoint::Signer>,
+    space: SpaceGuard,
+    commit: CommitHandle,
+    writer: JoinHandle<()>,
+}
+
+impl Core {
+    /// Opens the store (making it if need be), loads or makes the key and
+    /// starts the commit pipeline, the one holder of the store's writer.
+    fn open(settings: &Settings, seams: Seams) -> Result<Self, StartError> {
+        let store = Arc::new(Store::open_with(
+            &settings.data_dir,
+            settings.store_options(),
+        )?);
+        let signer = Arc::new(
+            crate::checkpoint::Signer::load_or_create(
+                &settings.signing_key_path(),
+                settings.log_origin.as_deref(),
+            )
+            .map_err(|e| StartError::Other(e.to_string()))?,
+        );
+        let space = SpaceGuard::new(settings.min_free_disk_bytes, Arc::from(seams.disk_space));
+        let (commit, writer) = commit::start(
+            store.writer()?,
+            Arc::from(seams.sync),
+            seams.maintain_tree,
+            space.clone(),
+        )?;
+        Ok(Self {
+            store,
+            signer,
+            space,
+            commit,
+            writer,
         })
     }
 }
@@ -201,8 +230,10 @@ impl Listeners {
 /// Health (grpc.health.v1, SERVING until the shutdown), reflection (v1
 /// and v1alpha) and the Truce service.
 async fn routes(
-    service: TruceServer<TruceService>,
+    service: TruceService,
+    max_message_bytes: usize,
 ) -> Result<(tonic_health::server::HealthReporter, Routes), StartError> {
+    let service = TruceServer::new(service).max_decoding_message_size(max_message_bytes);
     let (health, health_service) = tonic_health::server::health_reporter();
     health.set_serving::<TruceServer<TruceService>>().await;
     let reflection_v1 = tonic_reflection::server::Builder::configure()

@@ -442,17 +442,32 @@ impl Streamer<'_> {
             .await
     }
 
+    /// The first sequence the stream considers, from its start.
+    fn first_sequence(&self) -> Result<u64, Error> {
+        Ok(match &self.sub.start {
+            StartAt::Sequence(n) => *n,
+            StartAt::Now => self.store.durable_sequence() + 1,
+            StartAt::Time(t) => first_at_or_after(self.store, t)?,
+        })
+    }
+
+    /// Ends the stream with UNAVAILABLE, saying how to resume.
+    async fn end_for_shutdown(&self) {
+        let _ = self
+            .tx
+            .send(Err(Status::unavailable(
+                "truced is shutting down; resubscribe with after_sequence = the last sequence received",
+            )))
+            .await;
+    }
+
     async fn stream(
         &mut self,
         feed: &Feed,
         mut live: broadcast::Receiver<Arc<Fed>>,
         shutdown: &mut watch::Receiver<bool>,
     ) -> Result<(), Error> {
-        self.next = match &self.sub.start {
-            StartAt::Sequence(n) => *n,
-            StartAt::Now => self.store.durable_sequence() + 1,
-            StartAt::Time(t) => first_at_or_after(self.store, t)?,
-        };
+        self.next = self.first_sequence()?;
         self.reported = self.next - 1;
         let waiter = feed.register(self.sub.filter.kind_mask(), self.next - 1);
         self.waiter = Some(Arc::clone(&waiter));
@@ -464,12 +479,7 @@ impl Streamer<'_> {
         let mut armed_for = self.last_sent;
         loop {
             if *shutdown.borrow() || shutdown.has_changed().is_err() {
-                let _ = self
-                    .tx
-                    .send(Err(Status::unavailable(
-                        "truced is shutting down; resubscribe with after_sequence = the last sequence received",
-                    )))
-                    .await;
+                self.end_for_shutdown().await;
                 return Ok(());
             }
             // Entries the feed considered for us (kinds we cannot match).

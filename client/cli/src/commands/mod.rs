@@ -349,41 +349,8 @@ async fn run(args: Args) -> Result<ExitCode, CliError> {
     let server = Server::new(&args.server, &args.access)?;
     // Parse flags before connecting, so usage errors need no server.
     match args.command {
-        Command::Agreement(AgreementCommand::Add(flags)) => {
-            let kind = Kind::Agreement(flags.into_request().map_err(CliError::Usage)?);
-            write(&server, &out, kind).await?;
-        }
-        Command::Agreement(AgreementCommand::Show { id, history, as_of }) => {
-            let client = server.connect().await?;
-            out.agreement(&client.get_agreement_at(&id, as_of).await?, history, as_of)?;
-        }
-        Command::Report(ReportCommand::Submit(flags)) => {
-            let kind = Kind::Report(flags.into_request().map_err(CliError::Usage)?);
-            write(&server, &out, kind).await?;
-        }
-        Command::Report(ReportCommand::Show {
-            id,
-            history,
-            as_of,
-            verify: check,
-            key,
-        }) => {
-            report_show(&server, &out, &id, history, as_of, check.then_some(key)).await?;
-        }
-        Command::Report(ReportCommand::List(flags)) => {
-            let (req, limit) = flags.into_request().map_err(CliError::Usage)?;
-            let client = server.connect().await?;
-            out.report_list(&client.query_all_reports(req, limit).await?)?;
-        }
-        Command::Agreement(AgreementCommand::List(flags)) => {
-            let (req, limit) = flags.into_request().map_err(CliError::Usage)?;
-            let client = server.connect().await?;
-            out.agreement_list(&client.list_all_agreements(req, limit).await?)?;
-        }
-        Command::Report(ReportCommand::Correct(flags)) => {
-            let kind = Kind::Correction(flags.into_request().map_err(CliError::Usage)?);
-            write(&server, &out, kind).await?;
-        }
+        Command::Agreement(command) => agreement(&server, &out, command).await?,
+        Command::Report(command) => report(&server, &out, command).await?,
         Command::Claim(ClaimCommand::Add(flags)) => {
             let kind = Kind::Claim(flags.into_request().map_err(CliError::Usage)?);
             write(&server, &out, kind).await?;
@@ -443,6 +410,59 @@ async fn run(args: Args) -> Result<ExitCode, CliError> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `truce agreement add|show|list`.
+async fn agreement(
+    server: &Server,
+    out: &render::Output,
+    command: AgreementCommand,
+) -> Result<(), CliError> {
+    match command {
+        AgreementCommand::Add(flags) => {
+            let kind = Kind::Agreement(flags.into_request().map_err(CliError::Usage)?);
+            write(server, out, kind).await
+        }
+        AgreementCommand::Show { id, history, as_of } => {
+            let client = server.connect().await?;
+            out.agreement(&client.get_agreement_at(&id, as_of).await?, history, as_of)
+        }
+        AgreementCommand::List(flags) => {
+            let (req, limit) = flags.into_request().map_err(CliError::Usage)?;
+            let client = server.connect().await?;
+            out.agreement_list(&client.list_all_agreements(req, limit).await?)
+        }
+    }
+}
+
+/// `truce report submit|show|list|correct`.
+async fn report(
+    server: &Server,
+    out: &render::Output,
+    command: ReportCommand,
+) -> Result<(), CliError> {
+    match command {
+        ReportCommand::Submit(flags) => {
+            let kind = Kind::Report(flags.into_request().map_err(CliError::Usage)?);
+            write(server, out, kind).await
+        }
+        ReportCommand::Show {
+            id,
+            history,
+            as_of,
+            verify: check,
+            key,
+        } => report_show(server, out, &id, history, as_of, check.then_some(key)).await,
+        ReportCommand::List(flags) => {
+            let (req, limit) = flags.into_request().map_err(CliError::Usage)?;
+            let client = server.connect().await?;
+            out.report_list(&client.query_all_reports(req, limit).await?)
+        }
+        ReportCommand::Correct(flags) => {
+            let kind = Kind::Correction(flags.into_request().map_err(CliError::Usage)?);
+            write(server, out, kind).await
+        }
+    }
 }
 
 /// `truce report show`; with `verify` (`--verify`, holding `--key` if
