@@ -476,41 +476,31 @@ async fn every_filter_and_follow_mode() {
     .await;
     assert_eq!(got, [5, 9, 10]);
     // A bad filter names its field.
-    let err = raw
-        .subscribe(raw_request(
-            subscribe_request::Start::FromStart(true),
-            SubscribeFilter {
-                kinds: vec![42],
-                ..f()
-            },
-        ))
-        .await
-        .unwrap_err();
-    assert_eq!(err.code(), tonic::Code::InvalidArgument);
-    assert!(
-        err.message().contains("filter.kinds[0]"),
-        "{}",
-        err.message()
-    );
-    let err = raw
-        .subscribe(raw_request(
-            subscribe_request::Start::FromStart(true),
-            SubscribeFilter {
-                reports: Some(ReportFilter {
-                    country: "Ukraine".into(),
-                    ..ReportFilter::default()
-                }),
-                ..f()
-            },
-        ))
-        .await
-        .unwrap_err();
-    assert_eq!(err.code(), tonic::Code::InvalidArgument);
-    assert!(
-        err.message().contains("filter.reports.country"),
-        "{}",
-        err.message()
-    );
+    let bad_country = SubscribeFilter {
+        reports: Some(ReportFilter {
+            country: "Ukraine".into(),
+            ..ReportFilter::default()
+        }),
+        ..f()
+    };
+    let bad_kind = SubscribeFilter {
+        kinds: vec![42],
+        ..f()
+    };
+    for (filter, field) in [
+        (bad_kind, "filter.kinds[0]"),
+        (bad_country, "filter.reports.country"),
+    ] {
+        let err = raw
+            .subscribe(raw_request(
+                subscribe_request::Start::FromStart(true),
+                filter,
+            ))
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), tonic::Code::InvalidArgument, "{field}");
+        assert!(err.message().contains(field), "{}", err.message());
+    }
     d.stop().await;
 }
 
