@@ -22,11 +22,11 @@ use crate::{
 use truce_proto::v1::{
     AddClaimRequest, AgreementView, AssessScopeRequest, AssessScopeResponse, AttachSourceRequest,
     BackupRequest, BackupResponse, Checkpoint, ComplianceReport, ComplianceReportRequest,
-    ConsistencyProof, CorrectReportRequest, Envelope, FindAgreementsRequest,
+    ConsistencyProof, CorrectReportRequest, Entry, Envelope, FindAgreementsRequest,
     FindAgreementsResponse, GetAgreementRequest, GetCheckpointRequest, GetConsistencyProofRequest,
     GetEntryRequest, GetEntryResponse, GetInclusionProofRequest, GetReportRequest, InclusionProof,
     ListAgreementsRequest, ListAgreementsResponse, ListChangesRequest, ListChangesResponse,
-    QueryReportsRequest, QueryReportsResponse, ReadLogRequest, ReadLogResponse, Receipt,
+    QueryReportsRequest, QueryReportsResponse, RawEntry, ReadLogRequest, ReadLogResponse, Receipt,
     RecordAgreementRequest, ReportView, SetStatusRequest, SubmitReportRequest,
     compliance_report_part, envelope::Kind,
 };
@@ -114,6 +114,15 @@ pub fn request_id_of(kind: &mut Kind) -> &mut String {
         Kind::Source(r) => &mut r.request_id,
         Kind::Correction(r) => &mut r.request_id,
     }
+}
+
+/// The entry a `RawEntry` (from ReadLog or a subscription) carries: the one
+/// place the SDK decodes entry bytes. Bytes that do not decode are the
+/// server's fault, named by sequence.
+pub fn decode_entry(raw: &RawEntry) -> Result<Entry, ClientError> {
+    use prost::Message;
+    Entry::decode(raw.entry.as_slice())
+        .map_err(|e| ClientError::Request(format!("entry {} is undecodable: {e}", raw.sequence)))
 }
 
 fn ensure_request_id(id: &mut String) {

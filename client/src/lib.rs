@@ -23,7 +23,7 @@ mod error;
 pub mod subscription;
 pub mod verify;
 
-pub use client::{Client, content_request_id, new_request_id, request_id_of};
+pub use client::{Client, content_request_id, decode_entry, new_request_id, request_id_of};
 pub use connect::{ClientIdentity, ClientOptions};
 pub use error::{ClientError, VerifyFailure};
 pub use subscription::{Event, Start, Subscription};

@@ -12,14 +12,17 @@ use std::{
 };
 
 use futures_core::Stream;
-use prost::Message;
 use tokio::sync::mpsc;
 use tonic::Code;
 use truce_proto::v1::{
     Entry, SubscribeFilter, SubscribeRequest, subscribe_request, subscribe_response,
 };
 
-use crate::{client::Client, connect::Inner, error::ClientError};
+use crate::{
+    client::{Client, decode_entry},
+    connect::Inner,
+    error::ClientError,
+};
 
 impl Client {
     /// Follows the log from `start`, filtered on the server. The stream
@@ -133,9 +136,7 @@ fn request(start: &Start, filter: &SubscribeFilter, progress_ms: u32) -> Subscri
 fn convert(e: subscribe_response::Event) -> Result<Event, ClientError> {
     Ok(match e {
         subscribe_response::Event::Entry(raw) => {
-            let entry = Entry::decode(raw.entry.as_slice()).map_err(|e| {
-                ClientError::Request(format!("entry {} is undecodable: {e}", raw.sequence))
-            })?;
+            let entry = decode_entry(&raw)?;
             Event::Entry {
                 sequence: raw.sequence,
                 raw: raw.entry,

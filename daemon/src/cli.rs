@@ -309,80 +309,95 @@ pub async fn run(args: Args) -> Result<(), RunError> {
     match args.command.unwrap_or(Command::Serve(AllFlags::default())) {
         Command::Config(_) | Command::Token(_) => Ok(()),
         Command::Audit(_) => audit(&settings).await,
-        Command::Key(KeyCommand::Show { .. }) => {
-            // Never made here: a wrong --data-dir must not print a new key
-            // as the log's. No key and no store: the data dir is wrong.
-            let path = settings.signing_key_path();
-            if !path.exists() && !Store::exists_in(&settings.data_dir) {
-                return Err(crate::store::StoreError::Missing {
-                    path: settings.data_dir.clone(),
-                }
-                .into());
-            }
-            print_key(&signer(&settings)?);
-            Ok(())
-        }
+        Command::Key(KeyCommand::Show { .. }) => key_show(&settings),
         Command::Key(KeyCommand::New { .. }) => key_new(&settings),
-        Command::Backup { to, with_key, .. } => {
-            let store = Store::open_existing(&settings.data_dir, settings.store_options())?;
-            let signer = signer(&settings)?;
-            let m = tokio::task::spawn_blocking(move || {
-                // The daemon is stopped: no appends need the margin.
-                crate::backup::write(&store, &signer, &to, with_key, &|_| Ok(()))
-            })
-            .await
-            .map_err(|e| RunError::Other(e.to_string()))??;
-            println!("backed up {} entries, root {}", m.sequence, m.root);
-            Ok(())
-        }
+        Command::Backup { to, with_key, .. } => backup(&settings, to, with_key).await,
         Command::Restore {
             from, verifier_key, ..
-        } => {
-            let pinned = verifier_key.is_some();
-            let (dir, options) = (settings.data_dir.clone(), settings.store_options());
-            let restored = tokio::task::spawn_blocking(move || {
-                crate::backup::restore(&from, &dir, options, verifier_key.as_deref())
-            })
-            .await
-            .map_err(|e| RunError::Other(e.to_string()))??;
-            if !pinned {
-                // The checks above hold for any key; only a pinned one
-                // shows the backup was signed by this log's.
-                eprintln!(
-                    "warning: no --verifier-key: the backup was checked against the key its own manifest names ({}); compare it with the log's verifier key (`truced key show` where the log ran) before serving",
-                    restored.manifest.verifier_key
-                );
-            }
-            println!(
-                "restored {} entries into {}; the rebuilt tree matches the checkpoint signed by {}",
-                restored.manifest.sequence,
-                settings.data_dir.display(),
-                restored.manifest.verifier_key
-            );
-            if !restored.manifest.with_key {
-                println!(
-                    "the backup carries no signing key: put the log's key in place before serving (else a new key signs, and clients pinned to the old one refuse it)"
-                );
-            }
-            Ok(())
-        }
+        } => restore(&settings, from, verifier_key).await,
         Command::Serve(_) => match signals {
             Some(signals) => serve(settings, config, signals).await,
             None => Err(RunError::Other("no signal handlers".into())),
         },
-        Command::Reindex(_) => {
-            let store =
-                Store::open_existing(&settings.data_dir, settings.store_options())?.into_writer();
-            let stats = tokio::task::spawn_blocking(move || store.reindex())
-                .await
-                .map_err(|e| RunError::Other(e.to_string()))??;
-            println!(
-                "reindexed {} entries: {} records, {} request ids",
-                stats.entries, stats.records, stats.requests
-            );
-            Ok(())
-        }
+        Command::Reindex(_) => reindex(&settings).await,
     }
+}
+
+/// `truced key show`. The key is never made here: a wrong --data-dir must
+/// not print a new key as the log's. No key and no store: the data dir is
+/// wrong.
+fn key_show(settings: &Settings) -> Result<(), RunError> {
+    let path = settings.signing_key_path();
+    if !path.exists() && !Store::exists_in(&settings.data_dir) {
+        return Err(crate::store::StoreError::Missing {
+            path: settings.data_dir.clone(),
+        }
+        .into());
+    }
+    print_key(&signer(settings)?);
+    Ok(())
+}
+
+/// `truced backup`, of a stopped daemon's store.
+async fn backup(settings: &Settings, to: PathBuf, with_key: bool) -> Result<(), RunError> {
+    let store = Store::open_existing(&settings.data_dir, settings.store_options())?;
+    let signer = signer(settings)?;
+    let m = tokio::task::spawn_blocking(move || {
+        // The daemon is stopped: no appends need the margin.
+        crate::backup::write(&store, &signer, &to, with_key, &|_| Ok(()))
+    })
+    .await
+    .map_err(|e| RunError::Other(e.to_string()))??;
+    println!("backed up {} entries, root {}", m.sequence, m.root);
+    Ok(())
+}
+
+/// `truced restore`: the backup checked and the store rebuilt from it.
+async fn restore(
+    settings: &Settings,
+    from: PathBuf,
+    verifier_key: Option<String>,
+) -> Result<(), RunError> {
+    let pinned = verifier_key.is_some();
+    let (dir, options) = (settings.data_dir.clone(), settings.store_options());
+    let restored = tokio::task::spawn_blocking(move || {
+        crate::backup::restore(&from, &dir, options, verifier_key.as_deref())
+    })
+    .await
+    .map_err(|e| RunError::Other(e.to_string()))??;
+    if !pinned {
+        // The checks above hold for any key; only a pinned one shows the
+        // backup was signed by this log's.
+        eprintln!(
+            "warning: no --verifier-key: the backup was checked against the key its own manifest names ({}); compare it with the log's verifier key (`truced key show` where the log ran) before serving",
+            restored.manifest.verifier_key
+        );
+    }
+    println!(
+        "restored {} entries into {}; the rebuilt tree matches the checkpoint signed by {}",
+        restored.manifest.sequence,
+        settings.data_dir.display(),
+        restored.manifest.verifier_key
+    );
+    if !restored.manifest.with_key {
+        println!(
+            "the backup carries no signing key: put the log's key in place before serving (else a new key signs, and clients pinned to the old one refuse it)"
+        );
+    }
+    Ok(())
+}
+
+/// `truced reindex`: every derived row again from the log.
+async fn reindex(settings: &Settings) -> Result<(), RunError> {
+    let store = Store::open_existing(&settings.data_dir, settings.store_options())?.into_writer();
+    let stats = tokio::task::spawn_blocking(move || store.reindex())
+        .await
+        .map_err(|e| RunError::Other(e.to_string()))??;
+    println!(
+        "reindexed {} entries: {} records, {} request ids",
+        stats.entries, stats.records, stats.requests
+    );
+    Ok(())
 }
 
 /// The log's signer from the settings; never created here (only `serve`

@@ -8,7 +8,7 @@ use std::{collections::HashMap, time::Duration};
 use tonic_types::{ErrorDetails, StatusExt};
 use truce_proto::codec::ERROR_DOMAIN;
 
-use crate::store::StoreError;
+use crate::{model::UndecodableEntry, store::StoreError};
 
 /// How long a refusal for want of disk space (or a free subscription
 /// slot) tells the caller to wait (RetryInfo): the margin is checked again
@@ -38,7 +38,7 @@ pub enum Error {
     /// The request makes no sense in the log's current state.
     #[error("{field}: {reason}")]
     FailedPrecondition { field: String, reason: String },
-    /// The write path is stopped after a failed flush or sync; reads go on.
+    /// The write path is stopped after a failed append, write or sync; reads go on.
     #[error("writes are stopped: {0}; nothing was acknowledged after the failure")]
     WritesStopped(String),
     /// The daemon is shutting down and takes no more writes.
@@ -184,6 +184,14 @@ impl Error {
 /// " at sequence N" for a NotFound of a read as of N.
 fn at_sequence(at: &Option<u64>) -> String {
     at.map_or_else(String::new, |n| format!(" at sequence {n}"))
+}
+
+/// An entry that passed its hash check yet does not decode is the
+/// server's own fault.
+impl From<UndecodableEntry> for Error {
+    fn from(e: UndecodableEntry) -> Self {
+        Error::Internal(e.to_string())
+    }
 }
 
 impl From<Error> for tonic::Status {

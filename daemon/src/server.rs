@@ -3,12 +3,15 @@
 //! TCP_NODELAY, TLS and the access layer in front of every service (see
 //! `access/`), and graceful shutdown (health NOT_SERVING, a pause so
 //! probes see it, stop accepting, drain in-flight requests within a grace
-//! period, finish the commit pipeline, flush).
+//! period, finish the commit pipeline, close the store).
 
 use std::{net::SocketAddr, sync::Arc, thread::JoinHandle, time::Duration};
 
 use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle as TaskHandle};
-use tonic::transport::{Server, server::TcpIncoming};
+use tonic::{
+    service::Routes,
+    transport::{Server, server::TcpIncoming},
+};
 use truce_proto::v1::truce_server::TruceServer;
 
 use crate::{
@@ -22,33 +25,33 @@ use crate::{
     sync::{StoreSync, SyncStep},
 };
 
-/// A daemon ready to start: settings plus the durability seam.
+/// A daemon ready to start: settings plus the seams.
 pub struct Daemon {
     settings: Settings,
-    sync: Box<dyn SyncStep>,
-    maintain_tree: bool,
-    disk_space: Box<dyn DiskSpace>,
+    seams: Seams,
 }
 
 impl Daemon {
     pub fn new(settings: Settings) -> Self {
         Self {
             settings,
-            sync: Box::new(StoreSync),
-            maintain_tree: true,
-            disk_space: Box::new(RealDiskSpace),
+            seams: Seams {
+                sync: Box::new(StoreSync),
+                maintain_tree: true,
+                disk_space: Box::new(RealDiskSpace),
+            },
         }
     }
 
     /// Replaces the durability seam (tests record, slow or fail it).
     pub fn with_sync(mut self, sync: Box<dyn SyncStep>) -> Self {
-        self.sync = sync;
+        self.seams.sync = sync;
         self
     }
 
     /// Replaces the free-space probe (tests run out of space on demand).
     pub fn with_disk_space(mut self, probe: Box<dyn DiskSpace>) -> Self {
-        self.disk_space = probe;
+        self.seams.disk_space = probe;
         self
     }
 
@@ -57,7 +60,7 @@ impl Daemon {
     /// on such a store; never use it on a real log).
     #[cfg(feature = "testing")]
     pub fn without_merkle_tree_for_benchmarks(mut self) -> Self {
-        self.maintain_tree = false;
+        self.seams.maintain_tree = false;
         self
     }
 
@@ -71,199 +74,302 @@ impl Daemon {
         let access = Arc::new(crate::access::Access::new(&settings.access_options()));
         // The listeners before the store and the key: a port in use fails
         // before the data dir or a key is created.
-        let listener =
-            TcpListener::bind(settings.listen)
-                .await
-                .map_err(|source| StartError::Bind {
-                    addr: settings.listen,
-                    source,
-                })?;
-        let local_addr = listener.local_addr().map_err(|source| StartError::Bind {
-            addr: settings.listen,
-            source,
-        })?;
-        let metrics_listener = match settings.metrics_listen {
-            Some(addr) => Some((addr, crate::metrics::MetricsEndpoint::bind(addr).await?)),
-            None => None,
-        };
-        let store = Arc::new(Store::open_with(
-            &settings.data_dir,
-            settings.store_options(),
-        )?);
-        let key_path = settings.signing_key_path();
-        let signer = Arc::new(
-            crate::checkpoint::Signer::load_or_create(&key_path, settings.log_origin.as_deref())
-                .map_err(|e| StartError::Other(e.to_string()))?,
-        );
-        let space = SpaceGuard::new(settings.min_free_disk_bytes, Arc::from(self.disk_space));
-        let (commit, writer) = commit::start(
-            store.writer()?,
-            Arc::from(self.sync),
-            self.maintain_tree,
-            space.clone(),
-        )?;
-
-        let (health, health_service) = tonic_health::server::health_reporter();
-        health.set_serving::<TruceServer<TruceService>>().await;
-        let reflection_v1 = tonic_reflection::server::Builder::configure()
-            .register_encoded_file_descriptor_set(truce_proto::FILE_DESCRIPTOR_SET)
-            .build_v1()
-            .map_err(|e| StartError::Other(format!("reflection: {e}")))?;
-        let reflection_v1alpha = tonic_reflection::server::Builder::configure()
-            .register_encoded_file_descriptor_set(truce_proto::FILE_DESCRIPTOR_SET)
-            .build_v1alpha()
-            .map_err(|e| StartError::Other(format!("reflection: {e}")))?;
+        let listeners = Listeners::bind(&settings).await?;
+        let core = Core::open(&settings, self.seams)?;
+        let (store, commit) = (core.store, core.commit);
 
         let budget = crate::budget::SendBudget::new(
             settings.stream_buffer_bytes,
             settings.stream_stall_timeout,
         );
         let (streams_tx, streams_rx) = tokio::sync::watch::channel(false);
-        let (scrub, scrub_task) = crate::scrub::start(
-            Arc::clone(&store),
-            commit.clone(),
-            crate::scrub::ScrubSchedule {
-                interval: settings.scrub_interval,
-                options: crate::store::ScrubOptions {
-                    bytes_per_second: settings.scrub_bytes_per_sec,
-                },
-            },
-            streams_rx.clone(),
-        );
+        let (scrub, scrub_task) = start_scrub(&settings, &store, &commit, streams_rx.clone());
         let subscribe_stats = Arc::new(crate::subscribe::Stats::default());
         let (feed, feed_task) =
             crate::subscribe::Feed::start(Arc::clone(&store), streams_rx.clone());
         let errors = crate::metrics::Errors::default();
-        let metrics = match metrics_listener {
-            None => None,
-            Some((addr, listener)) => {
-                let registry = crate::metrics::Metrics::new(
-                    &commit.stats().metrics,
-                    &errors,
-                    crate::metrics::Sources {
-                        store: Arc::clone(&store),
-                        feed: Arc::clone(&feed),
-                        data_dir: settings.data_dir.clone(),
-                        budget: Arc::clone(&budget),
-                    },
-                );
-                Some(crate::metrics::MetricsEndpoint::start(
-                    addr,
-                    listener,
-                    Arc::new(registry),
-                )?)
-            }
+        let sources = crate::metrics::Sources {
+            store: Arc::clone(&store),
+            feed: Arc::clone(&feed),
+            data_dir: settings.data_dir.clone(),
+            budget: Arc::clone(&budget),
         };
-        let service = TruceServer::new(
-            TruceService::new(
-                Arc::clone(&store),
-                commit.clone(),
-                streams_rx,
-                settings.max_subscriptions,
-                Arc::clone(&subscribe_stats),
-                feed,
-                Arc::clone(&signer),
-            )
-            .with_space(space)
-            .with_budget(Arc::clone(&budget)),
+        let metrics = start_metrics(listeners.metrics, &commit, &errors, sources)?;
+        let service = TruceService::new(
+            Arc::clone(&store),
+            commit.clone(),
+            streams_rx,
+            settings.max_subscriptions,
+            Arc::clone(&subscribe_stats),
+            feed,
+            Arc::clone(&core.signer),
         )
-        .max_decoding_message_size(settings.max_message_bytes);
-        let incoming = incoming(listener, &settings);
+        .with_space(core.space)
+        .with_budget(Arc::clone(&budget));
+        let (health, routes) = routes(service, settings.max_message_bytes).await?;
+        let incoming = incoming(listeners.grpc, &settings);
 
         let (shutdown_tx, shutdown_rx) = oneshot::channel::<()>();
         let (draining_tx, draining_rx) = oneshot::channel::<()>();
-        let pause = settings.shutdown_pause;
-        let grace = settings.shutdown_grace;
-        let signal = async move {
-            // Resolves on an explicit shutdown or when Running is dropped.
-            let _ = shutdown_rx.await;
-            tracing::info!("shutting down: health NOT_SERVING");
-            health.set_not_serving::<TruceServer<TruceService>>().await;
-            health
-                .set_service_status("", tonic_health::ServingStatus::NotServing)
-                .await;
-            tokio::time::sleep(pause).await;
-            // Subscriptions end with UNAVAILABLE so that clients resume
-            // elsewhere or later; they would otherwise hold the drain.
-            streams_tx.send_replace(true);
-            tracing::info!("no longer accepting connections; draining");
-            let _ = draining_tx.send(());
-        };
-        let mut builder = Server::builder();
+        let signal = shutdown_signal(
+            health,
+            shutdown_rx,
+            streams_tx,
+            draining_tx,
+            settings.shutdown_pause,
+        );
         let with_tls = tls.is_some();
-        if let Some(tls) = tls {
-            builder = builder
-                .tls_config(tls)
-                .map_err(|e| crate::tls::TlsError::Config(crate::tls::chain(&e)))?;
-        }
-        let open = access.is_open();
-        let keepalive =
-            (!settings.keepalive_interval.is_zero()).then_some(settings.keepalive_interval);
-        let server = builder
-            .max_concurrent_streams(settings.max_concurrent_streams)
-            .http2_keepalive_interval(keepalive)
-            .http2_keepalive_timeout(Some(settings.keepalive_timeout))
-            // What a client may send before we read it: bounded per call
-            // and per connection.
-            .initial_stream_window_size(STREAM_WINDOW)
-            .initial_connection_window_size(CONNECTION_WINDOW)
+        let server = server_builder(&settings, tls)?
             // Outermost: counts the access layer's refusals too.
             .layer(crate::metrics::ErrorsLayer::new(errors))
             .layer(crate::access::AccessLayer::new(Arc::clone(&access)))
             .layer(crate::budget::ReleaseLayer)
-            .add_service(health_service)
-            .add_service(reflection_v1)
-            .add_service(reflection_v1alpha)
-            .add_service(service)
+            .add_routes(routes)
             .serve_with_incoming_shutdown(incoming, signal);
-
-        let task = tokio::spawn(async move {
-            let grace_over = async move {
-                if draining_rx.await.is_ok() {
-                    tokio::time::sleep(grace).await;
-                } else {
-                    std::future::pending::<()>().await;
-                }
-            };
-            tokio::select! {
-                result = server => result.map_err(|e| Error::Internal(format!("server: {e}")))?,
-                () = grace_over => {
-                    tracing::warn!(grace_ms = grace.as_millis() as u64, "grace period over; closing the remaining connections");
-                }
-            }
-            Ok(())
-        });
-
-        tracing::info!(
-            addr = %local_addr,
-            data_dir = %settings.data_dir.display(),
-            tls = with_tls,
-            tokens = settings.tokens.len(),
-            "serving"
-        );
-        if open {
-            tracing::info!(
-                "no tokens configured: every caller may read and write, as \"anonymous\""
-            );
-        }
+        let task = spawn_serving(server, draining_rx, settings.shutdown_grace);
+        log_serving(&settings, listeners.local_addr, with_tls, access.is_open());
         Ok(Running {
-            local_addr,
+            local_addr: listeners.local_addr,
             tls: with_tls,
             shutdown: Some(shutdown_tx),
             task,
-            writer: Some(writer),
+            writer: Some(core.writer),
             store,
             commit: Some(commit),
             subscribe_stats,
             feed_task: Some(feed_task),
             scrub,
             scrub_task: Some(scrub_task),
-            signer,
+            signer: core.signer,
             metrics,
             access,
             settings,
             budget,
         })
+    }
+}
+
+/// What a `Daemon` was given to build its commit pipeline with.
+struct Seams {
+    sync: Box<dyn SyncStep>,
+    maintain_tree: bool,
+    disk_space: Box<dyn DiskSpace>,
+}
+
+/// The store, the log's signing key and the commit pipeline over them.
+struct Core {
+    store: Arc<Store>,
+    signer: Arc<crate::checkpoint::Signer>,
+    space: SpaceGuard,
+    commit: CommitHandle,
+    writer: JoinHandle<()>,
+}
+
+impl Core {
+    /// Opens the store (making it if need be), loads or makes the key and
+    /// starts the commit pipeline, the one holder of the store's writer.
+    fn open(settings: &Settings, seams: Seams) -> Result<Self, StartError> {
+        let store = Arc::new(Store::open_with(
+            &settings.data_dir,
+            settings.store_options(),
+        )?);
+        let signer = Arc::new(
+            crate::checkpoint::Signer::load_or_create(
+                &settings.signing_key_path(),
+                settings.log_origin.as_deref(),
+            )
+            .map_err(|e| StartError::Other(e.to_string()))?,
+        );
+        let space = SpaceGuard::new(settings.min_free_disk_bytes, Arc::from(seams.disk_space));
+        let (commit, writer) = commit::start(
+            store.writer()?,
+            Arc::from(seams.sync),
+            seams.maintain_tree,
+            space.clone(),
+        )?;
+        Ok(Self {
+            store,
+            signer,
+            space,
+            commit,
+            writer,
+        })
+    }
+}
+
+/// The sockets a daemon listens on, bound before anything else is made.
+struct Listeners {
+    grpc: TcpListener,
+    local_addr: SocketAddr,
+    /// The metrics endpoint's address and socket, when it is configured.
+    metrics: Option<(SocketAddr, TcpListener)>,
+}
+
+impl Listeners {
+    async fn bind(settings: &Settings) -> Result<Self, StartError> {
+        let bind_error = |source| StartError::Bind {
+            addr: settings.listen,
+            source,
+        };
+        let grpc = TcpListener::bind(settings.listen)
+            .await
+            .map_err(bind_error)?;
+        let local_addr = grpc.local_addr().map_err(bind_error)?;
+        let metrics = match settings.metrics_listen {
+            Some(addr) => Some((addr, crate::metrics::MetricsEndpoint::bind(addr).await?)),
+            None => None,
+        };
+        Ok(Self {
+            grpc,
+            local_addr,
+            metrics,
+        })
+    }
+}
+
+/// Health (grpc.health.v1, SERVING until the shutdown), reflection (v1
+/// and v1alpha) and the Truce service.
+async fn routes(
+    service: TruceService,
+    max_message_bytes: usize,
+) -> Result<(tonic_health::server::HealthReporter, Routes), StartError> {
+    let service = TruceServer::new(service).max_decoding_message_size(max_message_bytes);
+    let (health, health_service) = tonic_health::server::health_reporter();
+    health.set_serving::<TruceServer<TruceService>>().await;
+    let reflection_v1 = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(truce_proto::FILE_DESCRIPTOR_SET)
+        .build_v1()
+        .map_err(|e| StartError::Other(format!("reflection: {e}")))?;
+    let reflection_v1alpha = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(truce_proto::FILE_DESCRIPTOR_SET)
+        .build_v1alpha()
+        .map_err(|e| StartError::Other(format!("reflection: {e}")))?;
+    let routes = Routes::new(health_service)
+        .add_service(reflection_v1)
+        .add_service(reflection_v1alpha)
+        .add_service(service);
+    Ok((health, routes))
+}
+
+/// The start of a graceful shutdown: resolves on an explicit shutdown or
+/// when `Running` is dropped, after health says NOT_SERVING for `pause`
+/// and the streams are told to end; then the drain begins.
+async fn shutdown_signal(
+    health: tonic_health::server::HealthReporter,
+    shutdown: oneshot::Receiver<()>,
+    streams: tokio::sync::watch::Sender<bool>,
+    draining: oneshot::Sender<()>,
+    pause: Duration,
+) {
+    let _ = shutdown.await;
+    tracing::info!("shutting down: health NOT_SERVING");
+    health.set_not_serving::<TruceServer<TruceService>>().await;
+    health
+        .set_service_status("", tonic_health::ServingStatus::NotServing)
+        .await;
+    tokio::time::sleep(pause).await;
+    // Subscriptions end with UNAVAILABLE so that clients resume
+    // elsewhere or later; they would otherwise hold the drain.
+    streams.send_replace(true);
+    tracing::info!("no longer accepting connections; draining");
+    let _ = draining.send(());
+}
+
+/// The metrics endpoint on its listener, when one is configured.
+fn start_metrics(
+    listener: Option<(SocketAddr, TcpListener)>,
+    commit: &CommitHandle,
+    errors: &crate::metrics::Errors,
+    sources: crate::metrics::Sources,
+) -> Result<Option<crate::metrics::MetricsEndpoint>, StartError> {
+    let Some((addr, listener)) = listener else {
+        return Ok(None);
+    };
+    let registry = crate::metrics::Metrics::new(&commit.stats().metrics, errors, sources);
+    Ok(Some(crate::metrics::MetricsEndpoint::start(
+        addr,
+        listener,
+        Arc::new(registry),
+    )?))
+}
+
+/// The background scrub on its schedule.
+fn start_scrub(
+    settings: &Settings,
+    store: &Arc<Store>,
+    commit: &CommitHandle,
+    streams: tokio::sync::watch::Receiver<bool>,
+) -> (crate::scrub::ScrubHandle, TaskHandle<()>) {
+    let schedule = crate::scrub::ScrubSchedule {
+        interval: settings.scrub_interval,
+        options: crate::store::ScrubOptions {
+            bytes_per_second: settings.scrub_bytes_per_sec,
+        },
+    };
+    crate::scrub::start(Arc::clone(store), commit.clone(), schedule, streams)
+}
+
+/// The tonic server with TLS, HTTP/2 keepalive and bounded windows, before
+/// its layers and services.
+fn server_builder(
+    settings: &Settings,
+    tls: Option<tonic::transport::ServerTlsConfig>,
+) -> Result<Server, StartError> {
+    let mut builder = Server::builder();
+    if let Some(tls) = tls {
+        builder = builder
+            .tls_config(tls)
+            .map_err(|e| crate::tls::TlsError::Config(crate::tls::chain(&e)))?;
+    }
+    let keepalive = (!settings.keepalive_interval.is_zero()).then_some(settings.keepalive_interval);
+    Ok(builder
+        .max_concurrent_streams(settings.max_concurrent_streams)
+        .http2_keepalive_interval(keepalive)
+        .http2_keepalive_timeout(Some(settings.keepalive_timeout))
+        // What a client may send before we read it: bounded per call
+        // and per connection.
+        .initial_stream_window_size(STREAM_WINDOW)
+        .initial_connection_window_size(CONNECTION_WINDOW))
+}
+
+/// Serves until `server` ends, or until the grace period after the drain
+/// began is over (then the remaining connections are closed).
+fn spawn_serving<F>(
+    server: F,
+    draining: oneshot::Receiver<()>,
+    grace: Duration,
+) -> TaskHandle<Result<(), Error>>
+where
+    F: Future<Output = Result<(), tonic::transport::Error>> + Send + 'static,
+{
+    tokio::spawn(async move {
+        let grace_over = async move {
+            if draining.await.is_ok() {
+                tokio::time::sleep(grace).await;
+            } else {
+                std::future::pending::<()>().await;
+            }
+        };
+        tokio::select! {
+            result = server => result.map_err(|e| Error::Internal(format!("server: {e}")))?,
+            () = grace_over => {
+                tracing::warn!(grace_ms = grace.as_millis() as u64, "grace period over; closing the remaining connections");
+            }
+        }
+        Ok(())
+    })
+}
+
+fn log_serving(settings: &Settings, addr: SocketAddr, tls: bool, open: bool) {
+    tracing::info!(
+        addr = %addr,
+        data_dir = %settings.data_dir.display(),
+        tls,
+        tokens = settings.tokens.len(),
+        "serving"
+    );
+    if open {
+        tracing::info!("no tokens configured: every caller may read and write, as \"anonymous\"");
     }
 }
 
@@ -462,7 +568,7 @@ impl Running {
         if let Some(commit) = self.commit.take() {
             commit.close().await;
         }
-        // The writer and the final flush are bounded by the grace period
+        // The writer and the final write and sync are bounded by the grace period
         // too: on a failing disk they give up rather than hold the
         // shutdown (every acknowledged entry is already synced).
         let grace = self.settings.shutdown_grace;

@@ -2,10 +2,10 @@
 //! stable storage, write (the entry log's frames) then sync. The commit
 //! pipeline calls them through [`SyncStep`] so that tests can record their
 //! order against the acknowledgements, count groups, slow them down or
-//! make them fail. The writer thread calls `flush` for each group it
+//! make them fail. The writer thread calls `write` for each group it
 //! prepares; the sync step (the sync thread, or the writer for a lone
 //! group) calls `sync` once for every run of groups waiting for it, so a
-//! flush of the next group may come before the sync of the last one, never
+//! write of the next group may come before the sync of the last one, never
 //! an acknowledgement before its sync.
 
 use crate::store::{StoreError, StoreWriter};
@@ -18,13 +18,13 @@ pub struct Group {
     pub entries: usize,
 }
 
-/// Flush each group, then sync the groups flushed (one sync may cover
+/// Write each group, then sync the groups written (one sync may cover
 /// several).
 pub trait SyncStep: Send + Sync + 'static {
     /// Write the group's frames to the entry log's segment file.
-    fn flush(&self, store: &StoreWriter, group: &Group) -> Result<(), StoreError>;
+    fn write(&self, store: &StoreWriter, group: &Group) -> Result<(), StoreError>;
     /// fdatasync the segments written: only after this returns Ok are the
-    /// groups flushed up to `group.last_sequence` durable. `group` spans
+    /// groups written up to `group.last_sequence` durable. `group` spans
     /// every group this sync covers.
     fn sync(&self, store: &StoreWriter, group: &Group) -> Result<(), StoreError>;
 }
@@ -34,7 +34,7 @@ pub trait SyncStep: Send + Sync + 'static {
 pub struct StoreSync;
 
 impl SyncStep for StoreSync {
-    fn flush(&self, store: &StoreWriter, _group: &Group) -> Result<(), StoreError> {
+    fn write(&self, store: &StoreWriter, _group: &Group) -> Result<(), StoreError> {
         store.write_log()
     }
 

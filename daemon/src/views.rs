@@ -4,15 +4,25 @@
 //! views before it syncs); queries use the sequence their first page was
 //! answered at, so later pages see the same state.
 
-use crate::model::RecordKind;
-use prost::Message;
 use truce_proto::v1::Entry;
 
 use crate::{
     error::Error,
-    model::project::{self, View},
+    model::{
+        RecordKind, decode_entry,
+        project::{self, View},
+    },
     store::Store,
 };
+
+/// Durable entry `sequence`, decoded; one the caller knows exists (a
+/// missing one is the server's fault).
+pub fn durable_entry(store: &Store, sequence: u64) -> Result<Entry, Error> {
+    let bytes = store
+        .read_entry(sequence)?
+        .ok_or_else(|| Error::Internal(format!("entry {sequence} is missing")))?;
+    Ok(decode_entry(sequence, &bytes)?)
+}
 
 /// The view of record (`kind`, `id`) as of sequence `at` (never past the
 /// durable sequence); None if it did not exist then.
@@ -30,11 +40,7 @@ pub fn view_at(store: &Store, kind: RecordKind, id: &str, at: u64) -> Result<Opt
     }
     let mut replayed = None;
     for item in stored.history().iter().filter(|h| h.sequence <= at) {
-        let raw = store
-            .read_entry(item.sequence)?
-            .ok_or_else(|| Error::Internal(format!("entry {} is missing", item.sequence)))?;
-        let entry = Entry::decode(raw.as_slice())
-            .map_err(|e| Error::Internal(format!("entry {} is undecodable: {e}", item.sequence)))?;
+        let entry = durable_entry(store, item.sequence)?;
         replayed = Some(
             project::apply(replayed, kind, id, &entry)
                 .map_err(|e| Error::Internal(e.to_string()))?,

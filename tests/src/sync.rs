@@ -1,6 +1,6 @@
-//! A durability seam for tests: wraps the real flush and sync, records
+//! A durability seam for tests: wraps the real write and sync, records
 //! every step (and the test's own acknowledgements) on one timeline, and
-//! can slow the sync down, hold the sync or the flush at a gate, or make
+//! can slow the sync down, hold the sync or the write at a gate, or make
 //! the sync fail.
 
 use std::{
@@ -19,7 +19,7 @@ use truce_daemon::{
 /// One step on the timeline.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
-    Flush(Group),
+    Write(Group),
     /// The sync returned.
     Synced(Group),
     SyncFailed(Group),
@@ -35,9 +35,9 @@ pub struct Recorder {
     pushed: Condvar,
     /// Holds syncs (on the sync thread).
     gate: Gate,
-    /// Holds flushes (on the writer thread, so the writer waits and
+    /// Holds writes (on the writer thread, so the writer waits and
     /// appends queue up behind it).
-    flush_gate: Gate,
+    write_gate: Gate,
     /// Syncs still to fail, and whether as a full disk (ENOSPC).
     failing: Mutex<(usize, bool)>,
 }
@@ -77,19 +77,19 @@ impl Recorder {
         self.gate.wait_until_held();
     }
 
-    /// Closes the flush gate: the writer waits at its next flush until
-    /// [`Recorder::open_flush_gate`].
-    pub fn close_flush_gate(&self) {
-        self.flush_gate.close();
+    /// Closes the write gate: the writer waits at its next write until
+    /// [`Recorder::open_write_gate`].
+    pub fn close_write_gate(&self) {
+        self.write_gate.close();
     }
 
-    pub fn open_flush_gate(&self) {
-        self.flush_gate.open();
+    pub fn open_write_gate(&self) {
+        self.write_gate.open();
     }
 
-    /// Blocks (call from spawn_blocking) until a flush waits at the gate.
-    pub fn wait_until_flush_held(&self) {
-        self.flush_gate.wait_until_held();
+    /// Blocks (call from spawn_blocking) until a write waits at the gate.
+    pub fn wait_until_write_held(&self) {
+        self.write_gate.wait_until_held();
     }
 
     /// Makes the next `n` syncs fail, as a full disk (ENOSPC) or as a
@@ -180,10 +180,10 @@ impl RecordingSync {
 }
 
 impl SyncStep for RecordingSync {
-    fn flush(&self, store: &StoreWriter, group: &Group) -> Result<(), StoreError> {
-        self.recorder.flush_gate.pass();
-        self.recorder.push(Event::Flush(*group));
-        StoreSync.flush(store, group)
+    fn write(&self, store: &StoreWriter, group: &Group) -> Result<(), StoreError> {
+        self.recorder.write_gate.pass();
+        self.recorder.push(Event::Write(*group));
+        StoreSync.write(store, group)
     }
 
     fn sync(&self, store: &StoreWriter, group: &Group) -> Result<(), StoreError> {

@@ -11,8 +11,8 @@ use prost::Message;
 use tonic::Code;
 use tonic_types::StatusExt;
 use truce_proto::v1::{
-    BackupRequest, GetReportRequest, QueryReportsRequest, RecordAgreementRequest, Source,
-    SubmitReportRequest, SubscribeFilter, SubscribeRequest,
+    BackupRequest, GetReportRequest, QueryReportsRequest, RecordAgreementRequest, ReportFilter,
+    Source, SubmitReportRequest, SubscribeFilter, SubscribeRequest,
 };
 use truce_tests::{TestDaemon, seed};
 
@@ -543,7 +543,10 @@ async fn undecodable_requests_are_the_callers_mistake_on_every_method() {
     .encode_to_vec();
     let subscribe = SubscribeRequest {
         filter: Some(SubscribeFilter {
-            perpetrator: "PARTY".into(),
+            reports: Some(ReportFilter {
+                perpetrator: "PARTY".into(),
+                ..ReportFilter::default()
+            }),
             ..SubscribeFilter::default()
         }),
         ..SubscribeRequest::default()
@@ -581,7 +584,7 @@ async fn undecodable_requests_are_the_callers_mistake_on_every_method() {
             "invalid UTF-8 in a stream's request",
             "Subscribe",
             patched(&subscribe, b"PARTY", b"PA\xffTY"),
-            Some("filter.perpetrator"),
+            Some("filter.reports.perpetrator"),
         ),
         (
             "nested too deep in a stream's request",
@@ -631,7 +634,10 @@ async fn control_characters_are_refused_in_every_string_naming_the_field() {
     let mut c1 = seed::report(2);
     rep(&mut c1).damage = "\u{9b}2J".into();
     let query = QueryReportsRequest {
-        admin1: "Kherson\u{1b}[2J".into(),
+        filter: Some(ReportFilter {
+            admin1: "Kherson\u{1b}[2J".into(),
+            ..ReportFilter::default()
+        }),
         ..QueryReportsRequest::default()
     };
     let backup = BackupRequest {
@@ -661,7 +667,7 @@ async fn control_characters_are_refused_in_every_string_naming_the_field() {
             "a query filter",
             "QueryReports",
             query.encode_to_vec(),
-            "admin1",
+            "filter.admin1",
         ),
         (
             "a backup directory",

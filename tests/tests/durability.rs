@@ -1,5 +1,5 @@
 //! The order of the commit pipeline, shown through the durability seam:
-//! flush, then sync, then acknowledgement, a sync for every run of
+//! write, then sync, then acknowledgement, a sync for every run of
 //! groups; a failed sync
 //! acknowledges nothing and stops writes while reads go on; maximum-size
 //! entries fill the log's segments and come back after a restart; the
@@ -15,7 +15,7 @@ use truce_tests::{
 };
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn flush_then_sync_then_ack_in_order() {
+async fn write_then_sync_then_ack_in_order() {
     let recorder = Arc::new(Recorder::default());
     let mut sync = RecordingSync::new(Arc::clone(&recorder));
     // A slow disk: if an acknowledgement could overtake the sync, it
@@ -39,25 +39,25 @@ async fn flush_then_sync_then_ack_in_order() {
     }
 
     let events = recorder.events();
-    // The writer may flush the next group while the last one syncs; a
-    // sync covers exactly the groups flushed before it and not yet
+    // The writer may write the next group while the last one syncs; a
+    // sync covers exactly the groups written before it and not yet
     // synced, and every acknowledgement follows the sync of its entry.
-    let mut flushed = 0u64;
-    let mut flush_ends = Vec::new();
+    let mut written = 0u64;
+    let mut write_ends = Vec::new();
     let mut durable = 0u64;
     let mut groups = Vec::new();
     for e in &events {
         match e {
-            Event::Flush(g) => {
-                assert_eq!(g.first_sequence, flushed + 1, "groups are contiguous");
-                flushed = g.last_sequence;
-                flush_ends.push(flushed);
+            Event::Write(g) => {
+                assert_eq!(g.first_sequence, written + 1, "groups are contiguous");
+                written = g.last_sequence;
+                write_ends.push(written);
             }
             Event::Synced(g) => {
                 assert_eq!(g.first_sequence, durable + 1, "syncs are contiguous");
                 assert!(
-                    flush_ends.contains(&g.last_sequence),
-                    "a sync ends where a flushed group ends: {events:?}"
+                    write_ends.contains(&g.last_sequence),
+                    "a sync ends where a written group ends: {events:?}"
                 );
                 durable = g.last_sequence;
                 groups.push(g.entries);
@@ -71,7 +71,7 @@ async fn flush_then_sync_then_ack_in_order() {
             Event::SyncFailed(_) => panic!("no failure injected"),
         }
     }
-    assert_eq!(durable, flushed, "every flushed group was synced");
+    assert_eq!(durable, written, "every written group was synced");
     assert_eq!(groups.iter().sum::<usize>(), 65);
     assert!(
         groups.len() < 65,
@@ -130,7 +130,7 @@ fn spawn(d: &TestDaemon, write: Write) -> tokio::task::JoinHandle<Answer> {
 }
 
 /// Closes both gates, makes the first write and holds the writer at its
-/// flush while the others queue up in order; then lets it go. The writer
+/// write while the others queue up in order; then lets it go. The writer
 /// hands the first group to the sync thread (appends wait behind it),
 /// whose sync waits at the gate, and writes the queued ones as the next
 /// group meanwhile.
@@ -140,18 +140,18 @@ async fn hold_and_queue(
     writes: Vec<Write>,
 ) -> Vec<tokio::task::JoinHandle<Answer>> {
     recorder.close_gate();
-    recorder.close_flush_gate();
+    recorder.close_write_gate();
     let mut tasks = Vec::new();
     for (n, write) in writes.into_iter().enumerate() {
         tasks.push(spawn(d, write));
         if n == 0 {
             let r = Arc::clone(recorder);
-            until(move || r.wait_until_flush_held()).await;
+            until(move || r.wait_until_write_held()).await;
         } else {
             queued(d, n).await;
         }
     }
-    recorder.open_flush_gate();
+    recorder.open_write_gate();
     tasks
 }
 
@@ -171,14 +171,14 @@ async fn the_next_group_is_written_while_one_syncs_and_waits_for_it() {
 
     // The report was checked against the agreement in flight, and the
     // retry found it there: a duplicate, answered only after that sync.
-    let flushed = wait_for(
+    let written = wait_for(
         &recorder,
-        |e| matches!(e, Event::Flush(g) if g.last_sequence >= 3),
+        |e| matches!(e, Event::Write(g) if g.last_sequence >= 3),
     )
     .await;
     assert_eq!(
-        flushed,
-        Event::Flush(truce_daemon::sync::Group {
+        written,
+        Event::Write(truce_daemon::sync::Group {
             first_sequence: 2,
             last_sequence: 3,
             entries: 2
@@ -226,7 +226,7 @@ async fn a_failed_sync_fails_the_groups_written_behind_it() {
     let tasks = hold_and_queue(&d, &recorder, writes).await;
     wait_for(
         &recorder,
-        |e| matches!(e, Event::Flush(g) if g.last_sequence >= 4),
+        |e| matches!(e, Event::Write(g) if g.last_sequence >= 4),
     )
     .await;
     // The reuse was refused by what is in flight: it is not told before
@@ -310,7 +310,7 @@ async fn a_panic_on_the_sync_thread_stops_writes_and_reads_go_on() {
     until(move || r.wait_until_held()).await;
     wait_for(
         &recorder,
-        |e| matches!(e, Event::Flush(g) if g.last_sequence >= 3),
+        |e| matches!(e, Event::Write(g) if g.last_sequence >= 3),
     )
     .await;
     recorder.open_gate();
@@ -341,7 +341,7 @@ async fn a_failed_sync_acknowledges_nothing_and_stops_writes() {
     assert_eq!(
         recorder.events().len(),
         syncs_before,
-        "no flush or sync after the failure"
+        "no write or sync after the failure"
     );
 
     // Reads go on, and never show the unsynced entry.

@@ -50,12 +50,12 @@ async fn duplicates_inside_one_group_are_caught() {
     let d = TestDaemon::start_with(Some(Box::new(RecordingSync::new(Arc::clone(&recorder))))).await;
     d.client.record_agreement(seed::agreement()).await.unwrap();
 
-    // Hold the writer in the flush of a first report, queue the rest.
-    recorder.close_flush_gate();
+    // Hold the writer in the write of a first report, queue the rest.
+    recorder.close_write_gate();
     let c = d.client.clone();
     let first = tokio::spawn(async move { c.submit_report(seed::report(0)).await });
     let r = Arc::clone(&recorder);
-    tokio::task::spawn_blocking(move || r.wait_until_flush_held())
+    tokio::task::spawn_blocking(move || r.wait_until_write_held())
         .await
         .unwrap();
 
@@ -71,7 +71,7 @@ async fn duplicates_inside_one_group_are_caught() {
             tokio::task::yield_now().await;
         }
     }
-    recorder.open_flush_gate();
+    recorder.open_write_gate();
     let first = first.await.unwrap().unwrap();
     assert_eq!(first.sequence, 2);
     let mut results = Vec::new();
@@ -93,7 +93,7 @@ async fn duplicates_inside_one_group_are_caught() {
         .events()
         .iter()
         .filter_map(|e| match e {
-            truce_tests::sync::Event::Flush(g) => Some(g.entries),
+            truce_tests::sync::Event::Write(g) => Some(g.entries),
             _ => None,
         })
         .collect();

@@ -16,8 +16,8 @@ use truce_client::Client;
 use truce_proto::v1::{
     AgreementStatus, AgreementStatusChange, BoundingBox, CorrectReportRequest, Correction,
     EventType, EvidenceStatus, EvidenceStatusChange, ListAgreementsRequest, QueryReportsRequest,
-    Report, ReportView, SetStatusRequest, StatusChange, SubmitReportRequest, TargetClass,
-    status_change,
+    Report, ReportFilter, ReportView, SetStatusRequest, StatusChange, SubmitReportRequest,
+    TargetClass, status_change,
 };
 use truce_tests::{TestDaemon, seed};
 
@@ -168,7 +168,7 @@ async fn load(client: &Client) {
 }
 
 /// The naive filter, written independently of the daemon's.
-fn naive(q: &QueryReportsRequest, v: &ReportView) -> bool {
+fn naive(q: &ReportFilter, v: &ReportView) -> bool {
     let r = v.report.as_ref().unwrap();
     let loc = r.location.clone().unwrap();
     let start = r.occurred.unwrap().start.unwrap();
@@ -189,6 +189,14 @@ fn naive(q: &QueryReportsRequest, v: &ReportView) -> bool {
             }
             _ => false,
         })
+}
+
+/// A query for every report that `filter` matches.
+fn query(filter: ReportFilter) -> QueryReportsRequest {
+    QueryReportsRequest {
+        filter: Some(filter),
+        ..QueryReportsRequest::default()
+    }
 }
 
 fn ids(views: &[ReportView]) -> Vec<String> {
@@ -224,45 +232,45 @@ async fn every_filter_alone_and_combined_matches_a_naive_filter() {
         "ordered by creating sequence"
     );
 
-    let q = QueryReportsRequest::default;
+    let q = ReportFilter::default;
     let bbox = Some(BoundingBox {
         south: 46.0,
         west: 33.0,
         north: 49.5,
         east: 36.5,
     });
-    let cases: Vec<(&str, QueryReportsRequest)> = vec![
+    let cases: Vec<(&str, ReportFilter)> = vec![
         (
             "agreement",
-            QueryReportsRequest {
+            ReportFilter {
                 agreement_id: seed::agreement_id(),
                 ..q()
             },
         ),
         (
             "since",
-            QueryReportsRequest {
+            ReportFilter {
                 occurred_since: day(20_150),
                 ..q()
             },
         ),
         (
             "until",
-            QueryReportsRequest {
+            ReportFilter {
                 occurred_until: day(20_130),
                 ..q()
             },
         ),
         (
             "before 1970",
-            QueryReportsRequest {
+            ReportFilter {
                 occurred_until: day(0),
                 ..q()
             },
         ),
         (
             "range",
-            QueryReportsRequest {
+            ReportFilter {
                 occurred_since: day(20_120),
                 occurred_until: day(20_140),
                 ..q()
@@ -270,78 +278,78 @@ async fn every_filter_alone_and_combined_matches_a_naive_filter() {
         ),
         (
             "perpetrator",
-            QueryReportsRequest {
+            ReportFilter {
                 perpetrator: "UA".into(),
                 ..q()
             },
         ),
         (
             "corrected perpetrator",
-            QueryReportsRequest {
+            ReportFilter {
                 perpetrator: "XA".into(),
                 ..q()
             },
         ),
         (
             "reported_by",
-            QueryReportsRequest {
+            ReportFilter {
                 reported_by: "MON".into(),
                 ..q()
             },
         ),
         (
             "event_type",
-            QueryReportsRequest {
+            ReportFilter {
                 event_type: EventType::MissileAttack.into(),
                 ..q()
             },
         ),
         (
             "corrected event_type",
-            QueryReportsRequest {
+            ReportFilter {
                 event_type: EventType::Grenade.into(),
                 ..q()
             },
         ),
         (
             "target",
-            QueryReportsRequest {
+            ReportFilter {
                 target_class: TargetClass::GasDistribution.into(),
                 ..q()
             },
         ),
         (
             "status",
-            QueryReportsRequest {
+            ReportFilter {
                 evidence_status: EvidenceStatus::Disputed.into(),
                 ..q()
             },
         ),
         (
             "status unverified",
-            QueryReportsRequest {
+            ReportFilter {
                 evidence_status: EvidenceStatus::Unverified.into(),
                 ..q()
             },
         ),
         (
             "country",
-            QueryReportsRequest {
+            ReportFilter {
                 country: "RU".into(),
                 ..q()
             },
         ),
         (
             "admin1",
-            QueryReportsRequest {
+            ReportFilter {
                 admin1: "Odesa Oblast".into(),
                 ..q()
             },
         ),
-        ("bbox", QueryReportsRequest { bbox, ..q() }),
+        ("bbox", ReportFilter { bbox, ..q() }),
         (
             "perpetrator+status",
-            QueryReportsRequest {
+            ReportFilter {
                 perpetrator: "RU".into(),
                 evidence_status: EvidenceStatus::Corroborated.into(),
                 ..q()
@@ -349,7 +357,7 @@ async fn every_filter_alone_and_combined_matches_a_naive_filter() {
         ),
         (
             "type+target+country",
-            QueryReportsRequest {
+            ReportFilter {
                 event_type: EventType::DroneStrike.into(),
                 target_class: TargetClass::PowerTransmission.into(),
                 country: "UA".into(),
@@ -358,7 +366,7 @@ async fn every_filter_alone_and_combined_matches_a_naive_filter() {
         ),
         (
             "agreement+range+reported_by",
-            QueryReportsRequest {
+            ReportFilter {
                 agreement_id: seed::agreement_id(),
                 occurred_since: day(20_110),
                 occurred_until: day(20_200),
@@ -368,7 +376,7 @@ async fn every_filter_alone_and_combined_matches_a_naive_filter() {
         ),
         (
             "bbox+status",
-            QueryReportsRequest {
+            ReportFilter {
                 bbox,
                 evidence_status: EvidenceStatus::Disputed.into(),
                 ..q()
@@ -376,7 +384,7 @@ async fn every_filter_alone_and_combined_matches_a_naive_filter() {
         ),
         (
             "admin1+perpetrator+type",
-            QueryReportsRequest {
+            ReportFilter {
                 admin1: "Kursk Oblast".into(),
                 perpetrator: "UA".into(),
                 event_type: EventType::Shelling.into(),
@@ -385,18 +393,19 @@ async fn every_filter_alone_and_combined_matches_a_naive_filter() {
         ),
         (
             "nothing matches",
-            QueryReportsRequest {
+            ReportFilter {
                 perpetrator: "ZZ".into(),
                 ..q()
             },
         ),
     ];
-    for (name, req) in cases {
+    for (name, filter) in cases {
         let want: Vec<String> = ids(&everything
             .iter()
-            .filter(|v| naive(&req, v))
+            .filter(|v| naive(&filter, v))
             .cloned()
             .collect::<Vec<_>>());
+        let req = query(filter);
         let got = d.client.query_all_reports(req.clone(), 0).await.unwrap();
         assert_eq!(ids(&got), want, "{name}");
         if name != "nothing matches" {
@@ -419,10 +428,10 @@ async fn every_filter_alone_and_combined_matches_a_naive_filter() {
     // A selective filter reads only its own candidates.
     let odesa = d
         .client
-        .query_reports(QueryReportsRequest {
+        .query_reports(query(ReportFilter {
             admin1: "Odesa Oblast".into(),
             ..q()
-        })
+        }))
         .await
         .unwrap();
     assert_eq!(
@@ -433,29 +442,29 @@ async fn every_filter_alone_and_combined_matches_a_naive_filter() {
     // Bad filters.
     for (req, field) in [
         (
-            QueryReportsRequest {
+            query(ReportFilter {
                 event_type: 999,
                 ..q()
-            },
-            "event_type",
+            }),
+            "filter.event_type",
         ),
         (
-            QueryReportsRequest {
+            query(ReportFilter {
                 perpetrator: "a b".into(),
                 ..q()
-            },
-            "perpetrator",
+            }),
+            "filter.perpetrator",
         ),
         (
-            QueryReportsRequest {
+            query(ReportFilter {
                 occurred_since: day(5),
                 occurred_until: day(4),
                 ..q()
-            },
-            "occurred_until",
+            }),
+            "filter.occurred_until",
         ),
         (
-            QueryReportsRequest {
+            query(ReportFilter {
                 bbox: Some(BoundingBox {
                     south: 10.0,
                     north: 5.0,
@@ -463,13 +472,13 @@ async fn every_filter_alone_and_combined_matches_a_naive_filter() {
                     east: 1.0,
                 }),
                 ..q()
-            },
-            "bbox",
+            }),
+            "filter.bbox",
         ),
         (
             QueryReportsRequest {
                 page_token: "garbage!".into(),
-                ..q()
+                ..QueryReportsRequest::default()
             },
             "page_token",
         ),
@@ -483,16 +492,18 @@ async fn every_filter_alone_and_combined_matches_a_naive_filter() {
         .client
         .query_reports(QueryReportsRequest {
             page_size: 10,
-            ..q()
+            ..QueryReportsRequest::default()
         })
         .await
         .unwrap();
     let err = d
         .client
         .query_reports(QueryReportsRequest {
-            perpetrator: "UA".into(),
             page_token: page.next_page_token,
-            ..q()
+            ..query(ReportFilter {
+                perpetrator: "UA".into(),
+                ..q()
+            })
         })
         .await
         .unwrap_err();
@@ -505,9 +516,11 @@ async fn paging_is_stable_while_the_log_changes() {
     let d = TestDaemon::start().await;
     load(&d.client).await;
     let req = QueryReportsRequest {
-        evidence_status: EvidenceStatus::Disputed.into(),
         page_size: 40,
-        ..QueryReportsRequest::default()
+        ..query(ReportFilter {
+            evidence_status: EvidenceStatus::Disputed.into(),
+            ..ReportFilter::default()
+        })
     };
     let snapshot = d
         .client

@@ -12,10 +12,11 @@
 use std::{sync::Arc, time::Duration};
 
 use futures::{StreamExt, stream};
+use pbjson_types::Timestamp;
 use truce_client::{Client, Event, Start};
 use truce_proto::v1::{
-    EntryKind, EventType, EvidenceStatus, SubscribeFilter, SubscribeRequest, subscribe_request,
-    subscribe_response, truce_client::TruceClient,
+    EntryKind, EventType, EvidenceStatus, ReportFilter, SubscribeFilter, SubscribeRequest,
+    subscribe_request, subscribe_response, truce_client::TruceClient,
 };
 use truce_tests::{
     TestDaemon, seed,
@@ -262,7 +263,10 @@ async fn every_filter_and_follow_mode() {
         (
             "perpetrator",
             SubscribeFilter {
-                perpetrator: "UA".into(),
+                reports: Some(ReportFilter {
+                    perpetrator: "UA".into(),
+                    ..ReportFilter::default()
+                }),
                 ..f()
             },
             vec![2, 3],
@@ -270,7 +274,10 @@ async fn every_filter_and_follow_mode() {
         (
             "perpetrator, follow",
             SubscribeFilter {
-                perpetrator: "UA".into(),
+                reports: Some(ReportFilter {
+                    perpetrator: "UA".into(),
+                    ..ReportFilter::default()
+                }),
                 follow: true,
                 ..f()
             },
@@ -279,8 +286,11 @@ async fn every_filter_and_follow_mode() {
         (
             "region, follow",
             SubscribeFilter {
-                admin1: "Donetsk Oblast".into(),
-                event_type: EventType::DroneStrike.into(),
+                reports: Some(ReportFilter {
+                    admin1: "Donetsk Oblast".into(),
+                    event_type: EventType::DroneStrike.into(),
+                    ..ReportFilter::default()
+                }),
                 follow: true,
                 ..f()
             },
@@ -289,7 +299,10 @@ async fn every_filter_and_follow_mode() {
         (
             "reported_by",
             SubscribeFilter {
-                reported_by: "UA".into(),
+                reports: Some(ReportFilter {
+                    reported_by: "UA".into(),
+                    ..ReportFilter::default()
+                }),
                 ..f()
             },
             vec![4],
@@ -297,7 +310,10 @@ async fn every_filter_and_follow_mode() {
         (
             "type",
             SubscribeFilter {
-                event_type: EventType::MissileAttack.into(),
+                reports: Some(ReportFilter {
+                    event_type: EventType::MissileAttack.into(),
+                    ..ReportFilter::default()
+                }),
                 ..f()
             },
             vec![3],
@@ -305,7 +321,10 @@ async fn every_filter_and_follow_mode() {
         (
             "target",
             SubscribeFilter {
-                target_class: truce_proto::v1::TargetClass::PowerTransmission.into(),
+                reports: Some(ReportFilter {
+                    target_class: truce_proto::v1::TargetClass::PowerTransmission.into(),
+                    ..ReportFilter::default()
+                }),
                 ..f()
             },
             vec![4],
@@ -313,7 +332,10 @@ async fn every_filter_and_follow_mode() {
         (
             "country",
             SubscribeFilter {
-                country: "RU".into(),
+                reports: Some(ReportFilter {
+                    country: "RU".into(),
+                    ..ReportFilter::default()
+                }),
                 ..f()
             },
             vec![2, 3],
@@ -323,7 +345,10 @@ async fn every_filter_and_follow_mode() {
         (
             "evidence unverified, follow",
             SubscribeFilter {
-                evidence_status: EvidenceStatus::Unverified.into(),
+                reports: Some(ReportFilter {
+                    evidence_status: EvidenceStatus::Unverified.into(),
+                    ..ReportFilter::default()
+                }),
                 follow: true,
                 ..f()
             },
@@ -332,7 +357,10 @@ async fn every_filter_and_follow_mode() {
         (
             "evidence disputed, follow",
             SubscribeFilter {
-                evidence_status: EvidenceStatus::Disputed.into(),
+                reports: Some(ReportFilter {
+                    evidence_status: EvidenceStatus::Disputed.into(),
+                    ..ReportFilter::default()
+                }),
                 follow: true,
                 ..f()
             },
@@ -341,7 +369,10 @@ async fn every_filter_and_follow_mode() {
         (
             "agreement",
             SubscribeFilter {
-                agreement_id: seed::agreement_id(),
+                reports: Some(ReportFilter {
+                    agreement_id: seed::agreement_id(),
+                    ..ReportFilter::default()
+                }),
                 ..f()
             },
             vec![1, 2, 3, 4],
@@ -349,7 +380,10 @@ async fn every_filter_and_follow_mode() {
         (
             "agreement, follow",
             SubscribeFilter {
-                agreement_id: seed::agreement_id(),
+                reports: Some(ReportFilter {
+                    agreement_id: seed::agreement_id(),
+                    ..ReportFilter::default()
+                }),
                 follow: true,
                 ..f()
             },
@@ -358,23 +392,65 @@ async fn every_filter_and_follow_mode() {
         (
             "bbox (no coordinates in the seed)",
             SubscribeFilter {
-                bbox: Some(truce_proto::v1::BoundingBox {
-                    south: 40.0,
-                    west: 30.0,
-                    north: 55.0,
-                    east: 45.0,
+                reports: Some(ReportFilter {
+                    bbox: Some(truce_proto::v1::BoundingBox {
+                        south: 40.0,
+                        west: 30.0,
+                        north: 55.0,
+                        east: 45.0,
+                    }),
+                    ..ReportFilter::default()
                 }),
                 ..f()
             },
             vec![],
         ),
+        // The occurred range is the queries' own: the report as of its
+        // entry, by occurred.start (Mar 19 and Mar 21 00:00 UTC).
+        (
+            "occurred range",
+            SubscribeFilter {
+                reports: Some(ReportFilter {
+                    occurred_since: Some(Timestamp {
+                        seconds: 1_742_342_400,
+                        nanos: 0,
+                    }),
+                    occurred_until: Some(Timestamp {
+                        seconds: 1_742_515_200,
+                        nanos: 0,
+                    }),
+                    ..ReportFilter::default()
+                }),
+                ..f()
+            },
+            vec![2],
+        ),
+        // A report field besides the agreement: the agreement's own entry
+        // no longer matches.
+        (
+            "agreement, occurred since",
+            SubscribeFilter {
+                reports: Some(ReportFilter {
+                    agreement_id: seed::agreement_id(),
+                    occurred_since: Some(Timestamp {
+                        seconds: 1_742_342_400,
+                        nanos: 0,
+                    }),
+                    ..ReportFilter::default()
+                }),
+                ..f()
+            },
+            vec![2, 3],
+        ),
         (
             "kind and field",
             SubscribeFilter {
+                reports: Some(ReportFilter {
+                    perpetrator: "UA".into(),
+                    ..ReportFilter::default()
+                }),
                 kinds: vec![EntryKind::Status.into()],
-                perpetrator: "UA".into(),
                 follow: true,
-                ..f()
             },
             vec![9, 10],
         ),
@@ -389,7 +465,10 @@ async fn every_filter_and_follow_mode() {
         &mut raw,
         subscribe_request::Start::AfterSequence(4),
         SubscribeFilter {
-            perpetrator: "UA".into(),
+            reports: Some(ReportFilter {
+                perpetrator: "UA".into(),
+                ..ReportFilter::default()
+            }),
             follow: true,
             ..f()
         },
@@ -397,22 +476,31 @@ async fn every_filter_and_follow_mode() {
     .await;
     assert_eq!(got, [5, 9, 10]);
     // A bad filter names its field.
-    let err = raw
-        .subscribe(raw_request(
-            subscribe_request::Start::FromStart(true),
-            SubscribeFilter {
-                kinds: vec![42],
-                ..f()
-            },
-        ))
-        .await
-        .unwrap_err();
-    assert_eq!(err.code(), tonic::Code::InvalidArgument);
-    assert!(
-        err.message().contains("filter.kinds[0]"),
-        "{}",
-        err.message()
-    );
+    let bad_country = SubscribeFilter {
+        reports: Some(ReportFilter {
+            country: "Ukraine".into(),
+            ..ReportFilter::default()
+        }),
+        ..f()
+    };
+    let bad_kind = SubscribeFilter {
+        kinds: vec![42],
+        ..f()
+    };
+    for (filter, field) in [
+        (bad_kind, "filter.kinds[0]"),
+        (bad_country, "filter.reports.country"),
+    ] {
+        let err = raw
+            .subscribe(raw_request(
+                subscribe_request::Start::FromStart(true),
+                filter,
+            ))
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), tonic::Code::InvalidArgument, "{field}");
+        assert!(err.message().contains(field), "{}", err.message());
+    }
     d.stop().await;
 }
 

@@ -147,40 +147,52 @@ fn header(out: &mut String, report: &ComplianceReport) {
         "COMPUTED AT\tlog sequence {}",
         report.as_of_sequence
     ));
-    let cp = report.checkpoint.clone().unwrap_or_default();
-    if report.checkpoint.is_some() {
-        let mismatch = if cp.tree_size == report.as_of_sequence {
-            ""
-        } else {
-            " (NOT the report's sequence)"
-        };
-        rows.push(format!(
-            "CHECKPOINT\t{}, tree size {}{mismatch}",
-            cp.origin, cp.tree_size
-        ));
-        rows.push(format!(
-            "ROOT HASH\t{} (base64 {})",
-            hex::encode(&cp.root_hash),
-            base64::engine::general_purpose::STANDARD.encode(&cp.root_hash)
-        ));
-    } else {
-        rows.push("CHECKPOINT\tnone".into());
-    }
+    checkpoint_rows(&mut rows, report);
     table(out, "", &rows);
     out.push('\n');
     status_history(out, &view);
-    if !cp.note.is_empty() {
-        out.push_str(&format!(
-            "\nSigned checkpoint over the log of {} entries (check it with `truce verify --key \
-             <the log's key>`; `truce compliance {} --as-of {}` computes this report again):\n",
-            cp.tree_size, a.id, report.as_of_sequence
-        ));
-        for line in cp.note.lines() {
-            if line.is_empty() {
-                out.push('\n');
-            } else {
-                out.push_str(&format!("    {line}\n"));
-            }
+    signed_note(out, report, &a.id);
+}
+
+/// The checkpoint the report comes with, and its root hash.
+fn checkpoint_rows(rows: &mut Vec<String>, report: &ComplianceReport) {
+    let Some(cp) = &report.checkpoint else {
+        rows.push("CHECKPOINT\tnone".into());
+        return;
+    };
+    let mismatch = if cp.tree_size == report.as_of_sequence {
+        ""
+    } else {
+        " (NOT the report's sequence)"
+    };
+    rows.push(format!(
+        "CHECKPOINT\t{}, tree size {}{mismatch}",
+        cp.origin, cp.tree_size
+    ));
+    rows.push(format!(
+        "ROOT HASH\t{} (base64 {})",
+        hex::encode(&cp.root_hash),
+        base64::engine::general_purpose::STANDARD.encode(&cp.root_hash)
+    ));
+}
+
+/// The signed checkpoint note, indented, with how to check it and how to
+/// compute the report again.
+fn signed_note(out: &mut String, report: &ComplianceReport, agreement_id: &str) {
+    let cp = report.checkpoint.clone().unwrap_or_default();
+    if cp.note.is_empty() {
+        return;
+    }
+    out.push_str(&format!(
+        "\nSigned checkpoint over the log of {} entries (check it with `truce verify --key \
+         <the log's key>`; `truce compliance {} --as-of {}` computes this report again):\n",
+        cp.tree_size, agreement_id, report.as_of_sequence
+    ));
+    for line in cp.note.lines() {
+        if line.is_empty() {
+            out.push('\n');
+        } else {
+            out.push_str(&format!("    {line}\n"));
         }
     }
 }

@@ -17,7 +17,9 @@ use plotters::{
     },
     style::text_anchor::{HPos, Pos, VPos},
 };
-use truce_proto::v1::{AgreementStatus, AgreementStatusRecord, ComplianceReport, ComplianceTally};
+use truce_proto::v1::{
+    AgreementStatus, AgreementStatusRecord, ComplianceReport, ComplianceTally, DayCount,
+};
 
 use crate::{commands::render::enum_label, compliance::party_name};
 
@@ -206,86 +208,9 @@ pub fn timeline_svg(
             .y_label_area_size(44)
             .build_cartesian_2d(x_min..x_max, 0.0..y_top)
             .map_err(draw_err)?;
-        let day_label = |x: &f64| {
-            let i = x.round();
-            if (x - i).abs() > 1e-6 || i < 0.0 {
-                return String::new();
-            }
-            first
-                .checked_add_days(Days::new(i as u64))
-                .map_or_else(String::new, |d| d.format("%m-%d").to_string())
-        };
-        let count_label = |y: &f64| {
-            if (y - y.round()).abs() < 1e-6 {
-                format!("{}", y.round())
-            } else {
-                String::new()
-            }
-        };
-        chart
-            .configure_mesh()
-            .disable_x_mesh()
-            .x_labels(usize::try_from(n_days).unwrap_or(15).clamp(1, 15))
-            .y_labels((y_top.floor() as usize + 1).min(11))
-            .light_line_style(TRANSPARENT)
-            .x_label_formatter(&day_label)
-            .y_label_formatter(&count_label)
-            .x_desc(format!("day (UTC), from {first}"))
-            .y_desc("alleged violations in scope")
-            .draw()
-            .map_err(draw_err)?;
-
-        // The window in which the agreement applied under this reading.
-        let period = report.period.unwrap_or_default();
-        let window_from = tally.and_then(|t| to_time(t.effective_from.as_ref()));
-        let until = tally.and_then(|t| to_time(t.effective_until.as_ref()));
-        let window_to = [to_time(period.to.as_ref()), until]
-            .into_iter()
-            .flatten()
-            .min();
-        let mut shaded = false;
-        if let Some(from) = window_from {
-            let x0 = x_of(from).max(x_min);
-            let x1 = window_to.map_or(x_max, x_of).min(x_max);
-            if x1 > x0 {
-                shaded = true;
-                chart
-                    .draw_series(std::iter::once(Rectangle::new(
-                        [(x0, 0.0), (x1, y_top)],
-                        SHADE.mix(0.3).filled(),
-                    )))
-                    .map_err(draw_err)?;
-            }
-        }
-
-        // One rect per (day, perpetrator) with a count, stacked in order.
-        for day in per_day {
-            let Ok(date) = NaiveDate::parse_from_str(&day.day, "%Y-%m-%d") else {
-                continue;
-            };
-            let x = (date - first).num_days() as f64;
-            let mut base = 0.0;
-            for party in &parties {
-                let count = day
-                    .by_perpetrator
-                    .iter()
-                    .filter(|k| &k.key == party)
-                    .map(|k| k.count)
-                    .sum::<u64>();
-                if count == 0 {
-                    continue;
-                }
-                let top = base + count as f64;
-                chart
-                    .draw_series(std::iter::once(Rectangle::new(
-                        [(x - 0.4, base), (x + 0.4, top)],
-                        colour_of(party).filled(),
-                    )))
-                    .map_err(draw_err)?;
-                base = top;
-            }
-        }
-
+        draw_axes(&mut chart, first, n_days, y_top)?;
+        let shaded = draw_window(&mut chart, report, tally, &x_of, (x_min, x_max), y_top)?;
+        draw_bars(&mut chart, per_day, &parties, first)?;
         let marks = draw_marks(&mut chart, report, &x_of, (x_min, x_max), y_top)?;
         let window = shaded.then_some(reading_label.as_str());
         draw_legend(&legend, &parties, window, marks)?;
@@ -293,6 +218,114 @@ pub fn timeline_svg(
         root.present().map_err(draw_err)?;
     }
     Ok(svg)
+}
+
+/// The axes: a label under each day (at most 15), whole counts up the
+/// side.
+fn draw_axes(
+    chart: &mut Chart<'_, '_>,
+    first: NaiveDate,
+    n_days: u64,
+    y_top: f64,
+) -> Result<(), TimelineError> {
+    let day_label = |x: &f64| {
+        let i = x.round();
+        if (x - i).abs() > 1e-6 || i < 0.0 {
+            return String::new();
+        }
+        first
+            .checked_add_days(Days::new(i as u64))
+            .map_or_else(String::new, |d| d.format("%m-%d").to_string())
+    };
+    let count_label = |y: &f64| {
+        if (y - y.round()).abs() < 1e-6 {
+            format!("{}", y.round())
+        } else {
+            String::new()
+        }
+    };
+    chart
+        .configure_mesh()
+        .disable_x_mesh()
+        .x_labels(usize::try_from(n_days).unwrap_or(15).clamp(1, 15))
+        .y_labels((y_top.floor() as usize + 1).min(11))
+        .light_line_style(TRANSPARENT)
+        .x_label_formatter(&day_label)
+        .y_label_formatter(&count_label)
+        .x_desc(format!("day (UTC), from {first}"))
+        .y_desc("alleged violations in scope")
+        .draw()
+        .map_err(draw_err)
+}
+
+/// Shades the window in which the agreement applied under this reading;
+/// whether any of it is in view.
+fn draw_window(
+    chart: &mut Chart<'_, '_>,
+    report: &ComplianceReport,
+    tally: Option<&ComplianceTally>,
+    x_of: &dyn Fn(DateTime<Utc>) -> f64,
+    (x_min, x_max): (f64, f64),
+    y_top: f64,
+) -> Result<bool, TimelineError> {
+    let period = report.period.unwrap_or_default();
+    let until = tally.and_then(|t| to_time(t.effective_until.as_ref()));
+    let window_to = [to_time(period.to.as_ref()), until]
+        .into_iter()
+        .flatten()
+        .min();
+    let Some(from) = tally.and_then(|t| to_time(t.effective_from.as_ref())) else {
+        return Ok(false);
+    };
+    let x0 = x_of(from).max(x_min);
+    let x1 = window_to.map_or(x_max, x_of).min(x_max);
+    if x1 <= x0 {
+        return Ok(false);
+    }
+    chart
+        .draw_series(std::iter::once(Rectangle::new(
+            [(x0, 0.0), (x1, y_top)],
+            SHADE.mix(0.3).filled(),
+        )))
+        .map_err(draw_err)?;
+    Ok(true)
+}
+
+/// One rect per (day, perpetrator) with a count, stacked in `parties`'
+/// order.
+fn draw_bars(
+    chart: &mut Chart<'_, '_>,
+    per_day: &[DayCount],
+    parties: &[String],
+    first: NaiveDate,
+) -> Result<(), TimelineError> {
+    for day in per_day {
+        let Ok(date) = NaiveDate::parse_from_str(&day.day, "%Y-%m-%d") else {
+            continue;
+        };
+        let x = (date - first).num_days() as f64;
+        let mut base = 0.0;
+        for party in parties {
+            let count = day
+                .by_perpetrator
+                .iter()
+                .filter(|k| &k.key == party)
+                .map(|k| k.count)
+                .sum::<u64>();
+            if count == 0 {
+                continue;
+            }
+            let top = base + count as f64;
+            chart
+                .draw_series(std::iter::once(Rectangle::new(
+                    [(x - 0.4, base), (x + 0.4, top)],
+                    colour_of(party).filled(),
+                )))
+                .map_err(draw_err)?;
+            base = top;
+        }
+    }
+    Ok(())
 }
 
 /// Which kinds of marks were drawn (for the legend).

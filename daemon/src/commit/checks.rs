@@ -14,7 +14,7 @@ use super::{MAX_ENTRY_BYTES, Pending, Writer, order, order::Position, overlay::G
 use crate::{
     error::Error,
     model::{
-        RecordKind, derive,
+        RecordKind, decode_entry, derive,
         project::{self, View},
     },
     validate::{self, ValidWrite},
@@ -297,8 +297,7 @@ impl Writer {
         let bytes = self.store.written_entry(sequence)?.ok_or_else(|| {
             Error::Internal(format!("request points at missing entry {sequence}"))
         })?;
-        let entry = Entry::decode(bytes.as_slice())
-            .map_err(|e| Error::Internal(format!("entry {sequence} is undecodable: {e}")))?;
+        let entry = decode_entry(sequence, &bytes)?;
         Ok(Receipt {
             sequence,
             record_id: entry.record_id,

@@ -248,10 +248,10 @@ impl Writer {
             last_sequence: last,
             entries: batch.len(),
         };
-        let offsets = self.store.append_frames(batch).map_err(failed("write"))?;
+        let offsets = self.store.append_frames(batch).map_err(failed("append"))?;
         self.seam
-            .flush(&self.store, &group)
-            .map_err(failed("flush"))?;
+            .write(&self.store, &group)
+            .map_err(failed("write"))?;
         Ok(offsets)
     }
 }

@@ -8,7 +8,7 @@
 //! moves the durable watermark, and only then acknowledges, while the
 //! writer goes on with the next group. Until then the writer sees the
 //! groups in flight through overlays of what they change ([`overlay`]).
-//! A failed write, flush or sync
+//! A failed append, write or sync
 //! stops all later writes until the store is reopened; reads continue. When
 //! the failure was a full disk, the writer reopens the store itself at the
 //! first append after free space is back over the margin; after any other
@@ -31,11 +31,11 @@ mod syncer;
 
 use std::{collections::VecDeque, sync::Arc, thread, time::SystemTime};
 
-use prost::Message as _;
 use tokio::sync::mpsc;
-use truce_proto::v1::Entry;
 
-use crate::{error::Error, space::SpaceGuard, store::StoreWriter, sync::SyncStep};
+use crate::{
+    error::Error, model::decode_entry, space::SpaceGuard, store::StoreWriter, sync::SyncStep,
+};
 use order::{LocalCounter, Sequencer};
 use overlay::Overlay;
 pub use queue::CommitHandle;
@@ -100,8 +100,7 @@ pub fn start(
 fn resume(store: &StoreWriter, sequencer: &mut dyn Sequencer) -> Result<(), Error> {
     let last = store.last_written_sequence()?;
     let last_time = match store.written_entry(last)? {
-        Some(bytes) => Entry::decode(bytes.as_slice())
-            .map_err(|e| Error::Internal(format!("entry {last} is undecodable: {e}")))?
+        Some(bytes) => decode_entry(last, &bytes)?
             .recorded_at
             .as_ref()
             .map_or(SystemTime::UNIX_EPOCH, order::from_timestamp),
@@ -122,7 +121,7 @@ struct Writer {
     inflight: VecDeque<Overlay>,
     /// The order seam: every entry's sequence and time come from it.
     sequencer: Box<dyn Sequencer>,
-    /// Set after a failed write, flush or sync.
+    /// Set after a failed append, write or sync.
     stopped: Option<Stopped>,
     stats: Arc<Stats>,
     /// Off only in the benchmark that measures what the tree costs.
@@ -178,7 +177,7 @@ impl Writer {
             .write_log()
             .and_then(|()| self.store.sync_files())
         {
-            tracing::warn!(error = %e, "the final flush of the entry log failed; the next open finds what reached the disk");
+            tracing::warn!(error = %e, "the final write and sync of the entry log failed; the next open finds what reached the disk");
         }
         tracing::debug!("commit pipeline closed");
     }

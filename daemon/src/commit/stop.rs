@@ -1,4 +1,4 @@
-//! Stopping and reopening: after a failed write, flush or sync the writer
+//! Stopping and reopening: after a failed append, write or sync the writer
 //! waits for the groups in flight, stops writes and fails what was not
 //! acknowledged. After a full disk it reopens the store at once for reads
 //! and again for appends once space is back; after any other failure
@@ -108,7 +108,7 @@ impl Writer {
         }
     }
 
-    /// After a failed write, flush or sync (`own`, the writer's; the sync
+    /// After a failed append, write or sync (`own`, the writer's; the sync
     /// step's comes from the syncer's drain): waits for the groups in flight
     /// (each is acknowledged or failed), stops writes and fails
     /// `replies`. Reads go on; after a full disk (only: both failures
@@ -197,7 +197,7 @@ impl Writer {
         }
     }
 
-    /// Once space is back after a failed write, flush or sync: reopens the
+    /// Once space is back after a failed append, write or sync: reopens the
     /// store (unless that was done right after the failure), continues
     /// the log from what it holds, and keeps the reserve again.
     fn reopen(&mut self) -> Result<(), String> {

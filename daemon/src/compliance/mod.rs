@@ -23,10 +23,9 @@ use std::{
     time::{Duration, SystemTime},
 };
 
-use prost::Message;
 use truce_proto::v1::{
     AgreementView, AnnexEntry, ClaimBesideEvidence, ComplianceFinding, ComplianceReport,
-    ComplianceReportRequest, ComplianceTally, Entry, IndeterminateReport, Period, ReportEvidence,
+    ComplianceReportRequest, ComplianceTally, IndeterminateReport, Period, ReportEvidence,
     ReportView,
 };
 
@@ -126,12 +125,7 @@ fn period(
 }
 
 fn recorded_at(store: &Store, at: u64) -> Result<SystemTime, Error> {
-    let raw = store
-        .read_entry(at)?
-        .ok_or_else(|| Error::Internal(format!("entry {at} is missing")))?;
-    let entry = Entry::decode(raw.as_slice())
-        .map_err(|e| Error::Internal(format!("entry {at} is undecodable: {e}")))?;
-    Ok(entry
+    Ok(views::durable_entry(store, at)?
         .recorded_at
         .as_ref()
         .map_or(SystemTime::UNIX_EPOCH, from_timestamp))
@@ -159,35 +153,67 @@ pub fn run(
     prepared: Prepared,
     mut annex: Option<&mut dyn FnMut(AnnexEntry) -> bool>,
 ) -> Result<Option<ComplianceReport>, Error> {
-    let Prepared {
-        agreement,
-        agreement_id,
-        at,
-        from,
-        to,
-    } = prepared;
-    let length = to.duration_since(from).unwrap_or_default();
-    let prev_from = from.checked_sub(length).unwrap_or(from);
-    let readings = agreement
-        .agreement
-        .as_ref()
-        .map(|a| a.effective_from.clone())
-        .unwrap_or_default();
+    let periods = Periods::of(&prepared);
+    let mut pass = Pass::new(&prepared);
+    for id in candidates(store, &prepared, &periods)?.into_values() {
+        let Some(view) = report_at(store, &id, prepared.at)? else {
+            continue;
+        };
+        let Some(entry) = pass.consider(&prepared, &periods, id, view) else {
+            continue;
+        };
+        if let Some(emit) = annex.as_mut()
+            && !emit(entry)
+        {
+            return Ok(None);
+        }
+    }
+    pass.finish(store, prepared, &periods).map(Some)
+}
 
-    // Candidates in creating-sequence order: every report that ever named
-    // the agreement, then those that started in the periods.
+/// The current period, the previous one of the same length, and how far
+/// back reports are looked for by their start.
+struct Periods {
+    from: SystemTime,
+    to: SystemTime,
+    prev_from: SystemTime,
+    since: SystemTime,
+}
+
+impl Periods {
+    fn of(prepared: &Prepared) -> Self {
+        let (from, to) = (prepared.from, prepared.to);
+        let length = to.duration_since(from).unwrap_or_default();
+        let prev_from = from.checked_sub(length).unwrap_or(from);
+        let since = prev_from.checked_sub(LOOK_BACK).unwrap_or(prev_from);
+        Self {
+            from,
+            to,
+            prev_from,
+            since,
+        }
+    }
+}
+
+/// Candidates in creating-sequence order: every report that ever named
+/// the agreement, then those that started in the periods.
+fn candidates(
+    store: &Store,
+    prepared: &Prepared,
+    periods: &Periods,
+) -> Result<BTreeMap<u64, String>, Error> {
+    let at = prepared.at;
     let mut candidates: BTreeMap<u64, String> = BTreeMap::new();
-    for item in store.scan_term(&Term::ReportAgreement(agreement_id.clone()), 0) {
+    for item in store.scan_term(&Term::ReportAgreement(prepared.agreement_id.clone()), 0) {
         let (seq, id) = item?;
         if seq > at {
             break;
         }
         candidates.insert(seq, id);
     }
-    let since = prev_from.checked_sub(LOOK_BACK).unwrap_or(prev_from);
     let occurred = TermRange::Occurred {
-        since: Some(to_timestamp(since).seconds),
-        until: Some(to_timestamp(to).seconds),
+        since: Some(to_timestamp(periods.since).seconds),
+        until: Some(to_timestamp(periods.to).seconds),
     };
     for item in store.scan_terms(&occurred) {
         let (seq, id) = item?;
@@ -195,122 +221,163 @@ pub fn run(
             candidates.entry(seq).or_insert(id);
         }
     }
+    Ok(candidates)
+}
 
-    let mut current: Vec<Tally> = vec![Tally::default(); readings.len()];
-    let mut previous = Tally::default();
-    let mut tallies: Vec<ComplianceTally> = readings
-        .iter()
-        .map(|r| ComplianceTally {
-            reading: r.party.clone(),
-            effective_from: r.at,
-            effective_until: scope::end_of(&agreement).map(to_timestamp),
-            ..ComplianceTally::default()
-        })
-        .collect();
-    let mut unlinked = Vec::new();
-    let mut evidence: HashMap<String, i32> = HashMap::new();
-    let mut claims = BTreeMap::new();
-    let mut examined = 0u64;
+/// What one pass over the candidates has counted so far.
+struct Pass {
+    current: Vec<Tally>,
+    previous: Tally,
+    tallies: Vec<ComplianceTally>,
+    unlinked: Vec<String>,
+    evidence: HashMap<String, i32>,
+    claims: BTreeMap<String, truce_proto::v1::Claim>,
+    examined: u64,
+}
 
-    for id in candidates.into_values() {
-        let Some(view) = report_at(store, &id, at)? else {
-            continue;
-        };
-        let Some(report) = view.report.as_ref() else {
-            continue;
-        };
-        let Some((start, end)) = scope::interval(report) else {
-            continue;
-        };
-        let linked = report.agreement_ids.contains(&agreement_id);
+impl Pass {
+    fn new(prepared: &Prepared) -> Self {
+        let agreement = &prepared.agreement;
+        let readings = agreement
+            .agreement
+            .as_ref()
+            .map(|a| a.effective_from.clone())
+            .unwrap_or_default();
+        let tallies = readings
+            .iter()
+            .map(|r| ComplianceTally {
+                reading: r.party.clone(),
+                effective_from: r.at,
+                effective_until: scope::end_of(agreement).map(to_timestamp),
+                ..ComplianceTally::default()
+            })
+            .collect();
+        Self {
+            current: vec![Tally::default(); readings.len()],
+            previous: Tally::default(),
+            tallies,
+            unlinked: Vec::new(),
+            evidence: HashMap::new(),
+            claims: BTreeMap::new(),
+            examined: 0,
+        }
+    }
+
+    /// Counts one candidate's view; its annex entry, or None when the
+    /// report is not one the annex holds.
+    fn consider(
+        &mut self,
+        prepared: &Prepared,
+        periods: &Periods,
+        id: String,
+        view: ReportView,
+    ) -> Option<AnnexEntry> {
+        let report = view.report.as_ref()?;
+        let (start, end) = scope::interval(report)?;
+        let linked = report.agreement_ids.contains(&prepared.agreement_id);
         // Index terms are never removed and a correction after `at` adds
         // terms for older reports: keep exactly the reports that, as they
         // stood at `at`, named the agreement or started in the periods, so
         // the same `at` always considers the same reports.
-        if !linked && (start < since || start >= to) {
-            continue;
+        if !linked && (start < periods.since || start >= periods.to) {
+            return None;
         }
-        examined += 1;
-        if start >= prev_from
-            && start < from
-            && scope::assess_time_aside(report, &agreement) == Finding::InScope
+        self.examined += 1;
+        if start >= periods.prev_from
+            && start < periods.from
+            && scope::assess_time_aside(report, &prepared.agreement) == Finding::InScope
         {
-            previous.add(report, &day_of(start));
+            self.previous.add(report, &day_of(start));
         }
-        if end < from || start >= to {
-            continue;
+        if end < periods.from || start >= periods.to {
+            return None;
         }
-        let assessments = scope::assess_view(&view, &agreement);
-        let covered = assessments
+        let assessments = scope::assess_view(&view, &prepared.agreement);
+        if linked {
+            self.count_linked(&id, report, &assessments, start);
+        } else if assessments
             .iter()
-            .any(|a| a.finding() != ComplianceFinding::OutOfScope);
-        if !linked {
-            if !covered {
-                continue;
-            }
-            unlinked.push(id.clone());
+            .any(|a| a.finding() != ComplianceFinding::OutOfScope)
+        {
+            self.unlinked.push(id.clone());
         } else {
-            for (i, a) in assessments.iter().enumerate() {
-                let (Some(tally), Some(count)) = (tallies.get_mut(i), current.get_mut(i)) else {
-                    continue;
-                };
-                match a.finding() {
-                    ComplianceFinding::InScope => count.add(report, &day_of(start)),
-                    ComplianceFinding::Indeterminate => {
-                        tally.indeterminate += 1;
-                        tally.indeterminate_reports.push(IndeterminateReport {
-                            report_id: id.clone(),
-                            reasons: a.reasons.clone(),
-                        });
-                    }
-                    _ => tally.out_of_scope += 1,
-                }
-            }
+            return None;
         }
-        evidence.insert(id, report.evidence_status);
+        self.evidence.insert(id, report.evidence_status);
         for c in &view.claims {
-            claims.entry(c.id.clone()).or_insert_with(|| c.clone());
+            self.claims.entry(c.id.clone()).or_insert_with(|| c.clone());
         }
-        if let Some(emit) = annex.as_mut() {
-            let entry = AnnexEntry {
-                report: view.report,
-                linked,
-                assessments,
-                created: view.created,
-            };
-            if !emit(entry) {
-                return Ok(None);
-            }
-        }
-    }
-    for c in &agreement.claims {
-        claims.entry(c.id.clone()).or_insert_with(|| c.clone());
+        Some(AnnexEntry {
+            report: view.report,
+            linked,
+            assessments,
+            created: view.created,
+        })
     }
 
-    let previous = previous.finish();
-    for (tally, count) in tallies.iter_mut().zip(current) {
-        tally.current = Some(count.finish());
-        tally.previous = Some(previous.clone());
+    /// A report that names the agreement, counted under each reading by
+    /// its finding.
+    fn count_linked(
+        &mut self,
+        id: &str,
+        report: &truce_proto::v1::Report,
+        assessments: &[truce_proto::v1::ScopeAssessment],
+        start: SystemTime,
+    ) {
+        for (i, a) in assessments.iter().enumerate() {
+            let (Some(tally), Some(count)) = (self.tallies.get_mut(i), self.current.get_mut(i))
+            else {
+                continue;
+            };
+            match a.finding() {
+                ComplianceFinding::InScope => count.add(report, &day_of(start)),
+                ComplianceFinding::Indeterminate => {
+                    tally.indeterminate += 1;
+                    tally.indeterminate_reports.push(IndeterminateReport {
+                        report_id: id.to_owned(),
+                        reasons: a.reasons.clone(),
+                    });
+                }
+                _ => tally.out_of_scope += 1,
+            }
+        }
     }
-    let claims = beside_evidence(store, claims.into_values().collect(), &evidence, at)?;
-    Ok(Some(ComplianceReport {
-        agreement: Some(agreement),
-        as_of_sequence: at,
-        checkpoint: None,
-        period: Some(Period {
+
+    /// The report from what the pass counted.
+    fn finish(
+        mut self,
+        store: &Store,
+        prepared: Prepared,
+        periods: &Periods,
+    ) -> Result<ComplianceReport, Error> {
+        for c in &prepared.agreement.claims {
+            self.claims.entry(c.id.clone()).or_insert_with(|| c.clone());
+        }
+        let previous = self.previous.finish();
+        for (tally, count) in self.tallies.iter_mut().zip(self.current) {
+            tally.current = Some(count.finish());
+            tally.previous = Some(previous.clone());
+        }
+        let at = prepared.at;
+        let claims = self.claims.into_values().collect();
+        let claims = beside_evidence(store, claims, &self.evidence, at)?;
+        let period = |from, to| Period {
             from: Some(to_timestamp(from)),
             to: Some(to_timestamp(to)),
-        }),
-        previous_period: Some(Period {
-            from: Some(to_timestamp(prev_from)),
-            to: Some(to_timestamp(from)),
-        }),
-        tallies,
-        claims,
-        unlinked_report_ids: unlinked,
-        examined,
-        annex: Vec::new(),
-    }))
+        };
+        Ok(ComplianceReport {
+            agreement: Some(prepared.agreement),
+            as_of_sequence: at,
+            checkpoint: None,
+            period: Some(period(periods.from, periods.to)),
+            previous_period: Some(period(periods.prev_from, periods.from)),
+            tallies: self.tallies,
+            claims,
+            unlinked_report_ids: self.unlinked,
+            examined: self.examined,
+            annex: Vec::new(),
+        })
+    }
 }
 
 /// Each claim with the evidence status of the reports it concerns, by

@@ -128,7 +128,7 @@ impl Metrics {
         );
         r.register(
             "store_reopens",
-            "Reopens of the store after a write, flush or sync failed on a full disk",
+            "Reopens of the store after an append, write or sync failed on a full disk",
             commit.reopens.clone(),
         );
         r.register(

@@ -10,7 +10,8 @@
 //! - [`index`]: the query index terms of a view;
 //! - [`scope`]: a report against an agreement, per reading of its start;
 //! - [`merkle`]: RFC 6962 tree math;
-//! - [`time`] and [`geo`]: timestamps and bounding boxes.
+//! - [`time`] and [`geo`]: timestamps and bounding boxes;
+//! - [`decode_entry`]: a stored entry's bytes back into an `Entry`.
 
 pub mod derive;
 pub mod geo;
@@ -19,6 +20,24 @@ pub mod merkle;
 pub mod project;
 pub mod scope;
 pub mod time;
+
+use prost::Message;
+use truce_proto::v1::Entry;
+
+/// Stored bytes that do not decode as a `truce.v1.Entry`: the store is not
+/// a log of entries this daemon wrote.
+#[derive(Debug, thiserror::Error)]
+#[error("entry {sequence} is undecodable: {source}")]
+pub struct UndecodableEntry {
+    pub sequence: u64,
+    pub source: prost::DecodeError,
+}
+
+/// Decodes the stored bytes of entry `sequence`: the one place the daemon
+/// turns entry bytes back into an `Entry`.
+pub fn decode_entry(sequence: u64, bytes: &[u8]) -> Result<Entry, UndecodableEntry> {
+    Entry::decode(bytes).map_err(|source| UndecodableEntry { sequence, source })
+}
 
 /// The kinds of record that have their own id.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

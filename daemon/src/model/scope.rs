@@ -207,11 +207,29 @@ fn area_finding(area: &GeoArea, r: &Report) -> Finding {
     Finding::InScope
 }
 
-/// The findings that do not depend on the reading of the start.
+/// The findings that do not depend on the reading of the start: who is
+/// bound, then each part of the scope the agreement states.
 fn fixed(r: &Report, view: &AgreementView) -> Vec<(Finding, String)> {
-    let mut out = Vec::new();
     let default = Agreement::default();
     let a = view.agreement.as_ref().unwrap_or(&default);
+    let default_scope = AgreementScope::default();
+    let scope = a.scope.as_ref().unwrap_or(&default_scope);
+    let mut out = vec![perpetrator_finding(r, a)];
+    if !scope.protected_targets.is_empty() {
+        out.push(target_finding(r, scope));
+    }
+    if !scope.prohibited_acts.is_empty() {
+        out.push(act_finding(r, scope));
+    }
+    if !scope.areas.is_empty() {
+        out.push(place_finding(r, scope));
+    }
+    out
+}
+
+/// Whether an alleged perpetrator is bound (a signatory, declarer or
+/// guarantor).
+fn perpetrator_finding(r: &Report, a: &Agreement) -> (Finding, String) {
     let bound: Vec<&str> = a
         .parties
         .iter()
@@ -224,84 +242,84 @@ fn fixed(r: &Report, view: &AgreementView) -> Vec<(Finding, String)> {
         .map(|p| p.party.as_str())
         .collect();
     if r.alleged_perpetrators.is_empty() || r.attribution() == AttributionStatus::Undetermined {
-        out.push((
+        return (
             Finding::Indeterminate,
             "the perpetrator is undetermined".into(),
-        ));
-    } else if let Some(p) = r
+        );
+    }
+    match r
         .alleged_perpetrators
         .iter()
         .find(|p| bound.contains(&p.as_str()))
     {
-        out.push((
+        Some(p) => (
             Finding::InScope,
             format!("alleged perpetrator {p} is bound by it"),
-        ));
-    } else {
-        out.push((
+        ),
+        None => (
             Finding::OutOfScope,
             format!(
                 "no alleged perpetrator ({}) is bound by it",
                 r.alleged_perpetrators.join(", ")
             ),
-        ));
+        ),
     }
-    let default_scope = AgreementScope::default();
-    let scope = a.scope.as_ref().unwrap_or(&default_scope);
+}
+
+/// Whether the target is among the protected ones.
+fn target_finding(r: &Report, scope: &AgreementScope) -> (Finding, String) {
     let target = r.target_class();
-    if !scope.protected_targets.is_empty() {
-        if target == TargetClass::Unknown {
-            out.push((Finding::Indeterminate, "the target class is unknown".into()));
-        } else if scope.protected_targets.contains(&(target as i32)) {
-            out.push((
-                Finding::InScope,
-                format!("target {} is protected", label(target.as_str_name())),
-            ));
-        } else {
-            out.push((
-                Finding::OutOfScope,
-                format!("target {} is not protected", label(target.as_str_name())),
-            ));
-        }
+    if target == TargetClass::Unknown {
+        (Finding::Indeterminate, "the target class is unknown".into())
+    } else if scope.protected_targets.contains(&(target as i32)) {
+        (
+            Finding::InScope,
+            format!("target {} is protected", label(target.as_str_name())),
+        )
+    } else {
+        (
+            Finding::OutOfScope,
+            format!("target {} is not protected", label(target.as_str_name())),
+        )
     }
-    if !scope.prohibited_acts.is_empty() {
-        let t = r.event_type();
-        if acts_cover(&scope.prohibited_acts, t) {
-            out.push((
-                Finding::InScope,
-                format!("{} is a prohibited act", label(t.as_str_name())),
-            ));
-        } else {
-            out.push((
-                Finding::OutOfScope,
-                format!("{} is not a prohibited act", label(t.as_str_name())),
-            ));
-        }
+}
+
+/// Whether the event is a prohibited act.
+fn act_finding(r: &Report, scope: &AgreementScope) -> (Finding, String) {
+    let t = r.event_type();
+    if acts_cover(&scope.prohibited_acts, t) {
+        (
+            Finding::InScope,
+            format!("{} is a prohibited act", label(t.as_str_name())),
+        )
+    } else {
+        (
+            Finding::OutOfScope,
+            format!("{} is not a prohibited act", label(t.as_str_name())),
+        )
     }
-    if !scope.areas.is_empty() {
-        let best = scope
-            .areas
-            .iter()
-            .map(|area| area_finding(area, r))
-            .min()
-            .unwrap_or(Finding::OutOfScope);
-        let default = Location::default();
-        let place = r.location.as_ref().unwrap_or(&default);
-        let what = format!("{} {}", place.country, place.admin1)
-            .trim()
-            .to_owned();
-        out.push((
-            best,
-            match best {
-                Finding::InScope => format!("{what} is within its area"),
-                Finding::Indeterminate => {
-                    format!("{what} may be within its area (location too coarse)")
-                }
-                Finding::OutOfScope => format!("{what} is outside its area"),
-            },
-        ));
-    }
-    out
+}
+
+/// Whether the place is within one of the agreement's areas (the best
+/// finding over them).
+fn place_finding(r: &Report, scope: &AgreementScope) -> (Finding, String) {
+    let best = scope
+        .areas
+        .iter()
+        .map(|area| area_finding(area, r))
+        .min()
+        .unwrap_or(Finding::OutOfScope);
+    let default = Location::default();
+    let place = r.location.as_ref().unwrap_or(&default);
+    let what = format!("{} {}", place.country, place.admin1)
+        .trim()
+        .to_owned();
+    let why = match best {
+        Finding::InScope => format!("{what} is within its area"),
+        Finding::Indeterminate => format!("{what} may be within its area (location too coarse)"),
+        Finding::OutOfScope => format!("{what} is outside its area"),
+    };
+    (best, why)
 }
 
 /// When a report occurred, as far as it is known: [start, end] with the

@@ -7,8 +7,8 @@ use pbjson_types::Timestamp;
 use prost::Message;
 use sha2::{Digest, Sha256};
 use truce_proto::v1::{
-    AgreementStatus, AgreementView, BoundingBox, EventType, EvidenceStatus, ListAgreementsRequest,
-    QueryReportsRequest, ReportView, TargetClass,
+    self as pb, AgreementStatus, AgreementView, BoundingBox, EventType, EvidenceStatus,
+    ListAgreementsRequest, QueryReportsRequest, ReportView, TargetClass,
 };
 
 use crate::{
@@ -24,7 +24,8 @@ pub const PAGE_MAX_RECORDS: usize = 1000;
 /// holds at least one record when one matches).
 pub const PAGE_MAX_BYTES: usize = 4 * 1024 * 1024;
 
-/// A validated report filter.
+/// A validated `ReportFilter`: what a report query and a subscription
+/// both match reports against.
 #[derive(Debug, Clone)]
 pub struct ReportFilter {
     pub agreement_id: Option<String>,
@@ -38,6 +39,15 @@ pub struct ReportFilter {
     pub country: Option<String>,
     pub admin1: Option<String>,
     pub bbox: Option<BoundingBox>,
+    /// Where the filter sits in its request (`filter.`, `filter.reports.`),
+    /// for the field a refusal names.
+    prefix: &'static str,
+}
+
+/// A validated QueryReports request: its filter and its page.
+#[derive(Debug, Clone)]
+pub struct ReportQuery {
+    pub filter: ReportFilter,
     pub page: Page,
     pub(super) hash: [u8; 32],
 }
@@ -77,14 +87,14 @@ fn opt_string(field: &str, v: &str, id_form: bool) -> Result<Option<String>, Err
 
 /// An optional country: ISO 3166-1 alpha-2, normalised to upper case
 /// (`ua` finds what `UA` finds); anything else is refused with a hint.
-fn opt_country(v: &str) -> Result<Option<String>, Error> {
+fn opt_country(field: &str, v: &str) -> Result<Option<String>, Error> {
     if v.is_empty() {
         return Ok(None);
     }
     let upper = v.trim().to_ascii_uppercase();
-    validate::check_country("country", &upper, true).map_err(|_| {
+    validate::check_country(field, &upper, true).map_err(|_| {
         Error::invalid(
-            "country",
+            field,
             format!(
                 "{:?} is not an ISO 3166-1 alpha-2 code (two letters, e.g. UA for Ukraine)",
                 v.chars().take(32).collect::<String>()
@@ -92,22 +102,6 @@ fn opt_country(v: &str) -> Result<Option<String>, Error> {
         )
     })?;
     Ok(Some(upper))
-}
-
-/// The records a filter names must exist (at the durable sequence): a
-/// misspelt agreement id is NOT_FOUND, not an empty page.
-pub fn check_named_records(store: &Store, f: &ReportFilter) -> Result<(), Error> {
-    if let Some(id) = &f.agreement_id
-        && store.record_sequence(RecordKind::Agreement, id)?.is_none()
-    {
-        return Err(Error::NotFound {
-            field: "agreement_id".into(),
-            kind: RecordKind::Agreement.name(),
-            id: id.clone(),
-            at: None,
-        });
-    }
-    Ok(())
 }
 
 /// An optional enum filter: 0 means "any".
@@ -140,37 +134,47 @@ fn page(size: u32, token: String) -> Page {
 }
 
 /// Validates a QueryReports request.
-pub fn report_filter(mut req: QueryReportsRequest) -> Result<ReportFilter, Error> {
+pub fn report_query(mut req: QueryReportsRequest) -> Result<ReportQuery, Error> {
     let page = page(req.page_size, std::mem::take(&mut req.page_token));
-    req.page_size = 0;
-    let hash = Sha256::digest(req.encode_to_vec()).into();
-    let since = opt_time("occurred_since", req.occurred_since.as_ref())?;
-    let until = opt_time("occurred_until", req.occurred_until.as_ref())?;
+    let filter = req.filter.unwrap_or_default();
+    let hash = Sha256::digest(filter.encode_to_vec()).into();
+    Ok(ReportQuery {
+        filter: report_filter("filter.", filter)?,
+        page,
+        hash,
+    })
+}
+
+/// Validates a `ReportFilter` found at `prefix` in its request (the
+/// prefix starts the field a refusal names).
+pub fn report_filter(prefix: &'static str, f: pb::ReportFilter) -> Result<ReportFilter, Error> {
+    let field = |name: &str| format!("{prefix}{name}");
+    let since = opt_time(&field("occurred_since"), f.occurred_since.as_ref())?;
+    let until = opt_time(&field("occurred_until"), f.occurred_until.as_ref())?;
     if let (Some(s), Some(u)) = (&since, &until)
         && from_timestamp(u) <= from_timestamp(s)
     {
         return Err(Error::invalid(
-            "occurred_until",
+            field("occurred_until"),
             "is not after occurred_since",
         ));
     }
-    if let Some(b) = &req.bbox {
-        validate::check_bbox("bbox", b)?;
+    if let Some(b) = &f.bbox {
+        validate::check_bbox(&field("bbox"), b)?;
     }
     Ok(ReportFilter {
-        agreement_id: opt_string("agreement_id", &req.agreement_id, true)?,
+        agreement_id: opt_string(&field("agreement_id"), &f.agreement_id, true)?,
         since,
         until,
-        perpetrator: opt_string("perpetrator", &req.perpetrator, true)?,
-        reported_by: opt_string("reported_by", &req.reported_by, true)?,
-        event_type: opt_enum::<EventType>("event_type", req.event_type)?,
-        target_class: opt_enum::<TargetClass>("target_class", req.target_class)?,
-        evidence_status: opt_enum::<EvidenceStatus>("evidence_status", req.evidence_status)?,
-        country: opt_country(&req.country)?,
-        admin1: opt_string("admin1", &req.admin1, false)?,
-        bbox: req.bbox,
-        page,
-        hash,
+        perpetrator: opt_string(&field("perpetrator"), &f.perpetrator, true)?,
+        reported_by: opt_string(&field("reported_by"), &f.reported_by, true)?,
+        event_type: opt_enum::<EventType>(&field("event_type"), f.event_type)?,
+        target_class: opt_enum::<TargetClass>(&field("target_class"), f.target_class)?,
+        evidence_status: opt_enum::<EvidenceStatus>(&field("evidence_status"), f.evidence_status)?,
+        country: opt_country(&field("country"), &f.country)?,
+        admin1: opt_string(&field("admin1"), &f.admin1, false)?,
+        bbox: f.bbox,
+        prefix,
     })
 }
 
@@ -191,6 +195,43 @@ pub fn agreement_filter(mut req: ListAgreementsRequest) -> Result<AgreementFilte
 pub use crate::model::geo::in_bbox;
 
 impl ReportFilter {
+    /// Whether no field is set (every report matches).
+    pub fn is_empty(&self) -> bool {
+        self.agreement_id.is_none() && !self.sets_more_than_agreement()
+    }
+
+    /// Whether a field other than the agreement is set (a filter naming
+    /// only an agreement also matches that agreement's own entries).
+    pub fn sets_more_than_agreement(&self) -> bool {
+        self.since.is_some()
+            || self.until.is_some()
+            || self.perpetrator.is_some()
+            || self.reported_by.is_some()
+            || self.event_type.is_some()
+            || self.target_class.is_some()
+            || self.evidence_status.is_some()
+            || self.country.is_some()
+            || self.admin1.is_some()
+            || self.bbox.is_some()
+    }
+
+    /// The records the filter names must exist (at the durable sequence):
+    /// a misspelt agreement id is NOT_FOUND, not an empty page or a stream
+    /// that never shows anything.
+    pub fn check_named_records(&self, store: &Store) -> Result<(), Error> {
+        if let Some(id) = &self.agreement_id
+            && store.record_sequence(RecordKind::Agreement, id)?.is_none()
+        {
+            return Err(Error::NotFound {
+                field: format!("{}agreement_id", self.prefix),
+                kind: RecordKind::Agreement.name(),
+                id: id.clone(),
+                at: None,
+            });
+        }
+        Ok(())
+    }
+
     /// Whether a report's view matches every filter.
     pub fn matches(&self, view: &ReportView) -> bool {
         let Some(r) = &view.report else {

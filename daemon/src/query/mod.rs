@@ -25,7 +25,7 @@ use crate::{
     store::{Store, StoreError, TermRange},
     views,
 };
-use filter::{AgreementFilter, PAGE_MAX_BYTES, Page, ReportFilter};
+use filter::{AgreementFilter, PAGE_MAX_BYTES, Page, ReportFilter, ReportQuery};
 
 /// Bounding boxes spanning more grid cells than this are verified, not
 /// used to drive the scan.
@@ -198,8 +198,9 @@ fn items_last_seq<T>(items: &[(u64, T)], fallback: u64) -> u64 {
 }
 
 /// Runs a report query.
-pub fn query_reports(store: &Store, f: &ReportFilter) -> Result<QueryReportsResponse, Error> {
-    filter::check_named_records(store, f)?;
+pub fn query_reports(store: &Store, q: &ReportQuery) -> Result<QueryReportsResponse, Error> {
+    let f = &q.filter;
+    f.check_named_records(store)?;
     let driver = report_driver(f);
     let mut verified = Vec::new();
     for (name, set) in [
@@ -223,8 +224,8 @@ pub fn query_reports(store: &Store, f: &ReportFilter) -> Result<QueryReportsResp
         RecordKind::Report,
         driver,
         verified,
-        &f.page,
-        &f.hash,
+        &q.page,
+        &q.hash,
         |view| match view {
             View::Report(v) if f.matches(&v) => Some(v),
             _ => None,

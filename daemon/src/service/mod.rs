@@ -251,9 +251,9 @@ impl Truce for TruceService {
         &self,
         request: Request<QueryReportsRequest>,
     ) -> Result<Response<QueryReportsResponse>, Status> {
-        let filter = query::filter::report_filter(request.into_inner())?;
+        let q = query::filter::report_query(request.into_inner())?;
         let store = Arc::clone(&self.store);
-        tokio::task::spawn_blocking(move || query::query_reports(&store, &filter))
+        tokio::task::spawn_blocking(move || query::query_reports(&store, &q))
             .await
             .map_err(|e| Status::from(Error::Internal(e.to_string())))?
             .map(Response::new)

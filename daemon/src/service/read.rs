@@ -1,16 +1,18 @@
 //! Read RPCs: never past the durable sequence (the store enforces it).
 
 use crate::model::RecordKind;
-use prost::Message;
 use truce_proto::v1::{
-    AgreementView, AssessScopeRequest, AssessScopeResponse, Change, ComplianceFinding, Entry,
+    AgreementView, AssessScopeRequest, AssessScopeResponse, Change, ComplianceFinding,
     GetEntryResponse, ListChangesRequest, ListChangesResponse, RawEntry, ReadLogRequest,
     ReadLogResponse, ReportView, ScopeAssessment,
 };
 
 use crate::{
     error::Error,
-    model::project::{self, View},
+    model::{
+        decode_entry,
+        project::{self, View},
+    },
     store::Store,
     validate, views,
 };
@@ -25,11 +27,6 @@ pub const READ_LOG_MAX_BYTES: usize = 2 * 1024 * 1024;
 /// fitted to the answer once read.
 pub const READ_LOG_CHARGE: usize =
     2 * (READ_LOG_MAX_BYTES + 64 * 1024 + READ_LOG_MAX_ENTRIES * 16) + 2048;
-
-fn decode(sequence: u64, bytes: &[u8]) -> Result<Entry, Error> {
-    Entry::decode(bytes)
-        .map_err(|e| Error::Internal(format!("entry {sequence} is undecodable: {e}")))
-}
 
 fn view(store: &Store, kind: RecordKind, id: &str, as_of: u64) -> Result<View, Error> {
     validate::check_id("id", id)?;
@@ -73,7 +70,7 @@ pub fn get_entry(store: &Store, sequence: u64) -> Result<GetEntryResponse, Error
         ),
         at: None,
     })?;
-    let entry = decode(sequence, &raw)?;
+    let entry = decode_entry(sequence, &raw)?;
     Ok(GetEntryResponse {
         entry: Some(entry),
         raw,
@@ -121,7 +118,7 @@ pub fn list_changes(store: &Store, req: &ListChangesRequest) -> Result<ListChang
             if seq > until {
                 break;
             }
-            let entry = decode(seq, &bytes)?;
+            let entry = decode_entry(seq, &bytes)?;
             changes.push(Change {
                 entry: Some(project::history_item(&entry)),
                 touched: project::touched(&entry)

@@ -160,48 +160,7 @@ impl Engine {
         let meta = db.open_tree("meta")?;
         let files = files::Files::open(dir, &sled_dir)?;
         let log_dir = dir.join(log::LOG_DIR);
-        match meta.get(FORMAT_VERSION_KEY)? {
-            Some(v) => {
-                let found = <[u8; 4]>::try_from(v.as_ref())
-                    .map(u32::from_be_bytes)
-                    .map_err(|_| StoreError::Corrupt("format version key is malformed".into()))?;
-                if found == 1 {
-                    upgrade_from_1(&db, &log_dir, options)?;
-                    // The log's directory entry is durable before the
-                    // format says the entries are there.
-                    files.sync_all_now()?;
-                    meta.insert(FORMAT_VERSION_KEY, &FORMAT_VERSION.to_be_bytes())?;
-                    db.flush()?;
-                    files.sync_all_now()?;
-                    // The rows are derived again from the log below.
-                    trees.clear()?;
-                    for name in FORMAT_1_TREES {
-                        db.drop_tree(name)?;
-                    }
-                } else if found == 2 {
-                    // Format 2 kept a row per fact in sled: derive them
-                    // again, packed, from the log (a rebuild cut short
-                    // goes on from where it stopped).
-                    tracing::info!("upgrading the store from format 2: deriving its indexes again");
-                    trees.clear()?;
-                    meta.insert(FORMAT_VERSION_KEY, &FORMAT_VERSION.to_be_bytes())?;
-                } else if found != FORMAT_VERSION {
-                    return Err(StoreError::FormatVersion {
-                        path: dir.to_owned(),
-                        found,
-                        expected: FORMAT_VERSION,
-                    });
-                }
-            }
-            None => {
-                if !trees.is_empty()? {
-                    return Err(StoreError::Corrupt(
-                        "entries exist but no format version was written".into(),
-                    ));
-                }
-                meta.insert(FORMAT_VERSION_KEY, &FORMAT_VERSION.to_be_bytes())?;
-            }
-        }
+        settle_format(dir, &db, &meta, &trees, &files, &log_dir, options)?;
         let mut replayed = 0u64;
         let mut open_log = |after| {
             replayed = 0;
@@ -255,6 +214,63 @@ impl Engine {
         self.files.sync()?;
         Ok(())
     }
+}
+
+/// Checks the store's format version (written on a new store): format 1
+/// is upgraded by copying its entries into the log, format 2 has its rows
+/// derived again, packed; any other is refused.
+fn settle_format(
+    dir: &Path,
+    db: &sled::Db,
+    meta: &sled::Tree,
+    trees: &Trees,
+    files: &files::Files,
+    log_dir: &Path,
+    options: &StoreOptions,
+) -> Result<(), StoreError> {
+    match meta.get(FORMAT_VERSION_KEY)? {
+        Some(v) => {
+            let found = <[u8; 4]>::try_from(v.as_ref())
+                .map(u32::from_be_bytes)
+                .map_err(|_| StoreError::Corrupt("format version key is malformed".into()))?;
+            if found == 1 {
+                upgrade_from_1(db, log_dir, options)?;
+                // The log's directory entry is durable before the
+                // format says the entries are there.
+                files.sync_all_now()?;
+                meta.insert(FORMAT_VERSION_KEY, &FORMAT_VERSION.to_be_bytes())?;
+                db.flush()?;
+                files.sync_all_now()?;
+                // The rows are derived again from the log below.
+                trees.clear()?;
+                for name in FORMAT_1_TREES {
+                    db.drop_tree(name)?;
+                }
+            } else if found == 2 {
+                // Format 2 kept a row per fact in sled: derive them
+                // again, packed, from the log (a rebuild cut short
+                // goes on from where it stopped).
+                tracing::info!("upgrading the store from format 2: deriving its indexes again");
+                trees.clear()?;
+                meta.insert(FORMAT_VERSION_KEY, &FORMAT_VERSION.to_be_bytes())?;
+            } else if found != FORMAT_VERSION {
+                return Err(StoreError::FormatVersion {
+                    path: dir.to_owned(),
+                    found,
+                    expected: FORMAT_VERSION,
+                });
+            }
+        }
+        None => {
+            if !trees.is_empty()? {
+                return Err(StoreError::Corrupt(
+                    "entries exist but no format version was written".into(),
+                ));
+            }
+            meta.insert(FORMAT_VERSION_KEY, &FORMAT_VERSION.to_be_bytes())?;
+        }
+    }
+    Ok(())
 }
 
 /// Format 1 kept the entries' bytes in sled's `entries` tree: copies them

@@ -149,8 +149,149 @@ pub(super) struct Log {
     spare: Mutex<Option<JoinHandle<std::io::Result<()>>>>,
 }
 
+/// The segment files in `dir` by their first sequence (an interrupted
+/// preparation removed; the first segment made when there is none and the
+/// derived trees expect none).
+fn segment_paths(
+    dir: &Path,
+    after: Option<After>,
+) -> Result<Result<BTreeMap<u64, PathBuf>, Behind>, StoreError> {
+    std::fs::create_dir_all(dir).map_err(io_err(dir))?;
+    let mut paths = BTreeMap::new();
+    for item in std::fs::read_dir(dir).map_err(io_err(dir))? {
+        let item = item.map_err(io_err(dir))?;
+        let name = item.file_name();
+        let name = name.to_string_lossy();
+        if let Some(first) = parse_segment_name(&name) {
+            paths.insert(first, item.path());
+        } else if name.ends_with(".tmp") {
+            // A segment whose preparation was interrupted.
+            let _ = std::fs::remove_file(item.path());
+        }
+    }
+    if paths.is_empty() {
+        if let Some(a) = after {
+            return Ok(Err(Behind(format!(
+                "the entry log is empty but the indexes hold entry {}",
+                a.seq
+            ))));
+        }
+        let path = dir.join(segment_name(1));
+        create_segment(dir, &path, MIN_SEGMENT_BYTES)?;
+        paths.insert(1, path);
+    }
+    Ok(Ok(paths))
+}
+
+/// Where the scan starts: after the frame `after` names, or at the log's
+/// start.
+fn scan_start(
+    after: Option<After>,
+    paths: &BTreeMap<u64, PathBuf>,
+    segments: &BTreeMap<u64, Arc<File>>,
+) -> Result<Result<ScanAt, Behind>, StoreError> {
+    let Some(a) = after else {
+        if paths.keys().next() != Some(&1) {
+            return Err(StoreError::Corrupt(
+                "the entry log does not start at 1".into(),
+            ));
+        }
+        return Ok(Ok(ScanAt {
+            first: 1,
+            offset: 0,
+            next: 1,
+            prev: 0,
+        }));
+    };
+    let Some((&first, file)) = segments.range(..=a.seq).next_back() else {
+        return Ok(Err(Behind(format!("no segment holds entry {}", a.seq))));
+    };
+    Ok(match read_frame(file, a.offset, a.seq) {
+        Ok((h, _)) => Ok(ScanAt {
+            first,
+            offset: a.offset + (HEADER + h.len) as u64,
+            next: a.seq + 1,
+            prev: h.crc,
+        }),
+        Err(e) => Err(Behind(e)),
+    })
+}
+
+/// Scans from `at` to the log's end, segment after segment, handing each
+/// frame to `found`; returns where the log ends.
+fn scan_to_end(
+    segments: &BTreeMap<u64, Arc<File>>,
+    paths: &BTreeMap<u64, PathBuf>,
+    mut at: ScanAt,
+    found: &mut dyn FnMut(Scanned<'_>) -> Result<(), StoreError>,
+) -> Result<ScanAt, StoreError> {
+    let read = |seq: u64, offset: u64| read_in(segments, seq, offset);
+    loop {
+        let Some(file) = segments.get(&at.first) else {
+            return Err(StoreError::Corrupt(format!(
+                "segment {} vanished",
+                at.first
+            )));
+        };
+        let path = &paths[&at.first];
+        let (end, chain) = scan_segment(file, path, at.offset, at.next, at.prev, &read, found)?;
+        (at.offset, at.next, at.prev) = (end.offset, end.next, chain);
+        // The log goes on in the next segment if its first frame
+        // continues the chain.
+        let Some(following) = segments.get(&at.next) else {
+            return Ok(at);
+        };
+        match read_frame(following, 0, at.next) {
+            Ok((h, _)) if h.prev == at.prev => {
+                at.first = at.next;
+                at.offset = 0;
+            }
+            _ => return Ok(at),
+        }
+    }
+}
+
+/// Segments after the one the log ends in hold nothing it keeps: a
+/// segment made just before a crash, never written, is removed. One with
+/// frames means the log broke off before it (a damaged frame), so it may
+/// hold acknowledged entries: it is set aside, never deleted, and the
+/// marks check then refuses the store.
+fn set_aside_past_the_end(
+    segments: &mut BTreeMap<u64, Arc<File>>,
+    paths: &BTreeMap<u64, PathBuf>,
+    last: u64,
+) -> Result<(), StoreError> {
+    let stale: Vec<u64> = segments.range(last + 1..).map(|(k, _)| *k).collect();
+    for k in stale {
+        let (Some(file), Some(p)) = (segments.remove(&k), paths.get(&k)) else {
+            continue;
+        };
+        let mut head = [0u8; HEADER];
+        let written = file.read_exact_at(&mut head, 0).is_ok() && head != [0u8; HEADER];
+        if written {
+            let mut aside = p.as_os_str().to_owned();
+            aside.push(DISCARDED);
+            tracing::warn!(segment = %p.display(), "entry log: a segment after the end of the log holds frames; set aside");
+            std::fs::rename(p, &aside).map_err(io_err(p))?;
+        } else {
+            std::fs::remove_file(p).map_err(io_err(p))?;
+        }
+    }
+    Ok(())
+}
+
 fn poisoned<T>(_: T) -> StoreError {
     StoreError::Corrupt("the entry log's lock is poisoned".into())
+}
+
+/// Where a scan is: the segment (by its first sequence), the offset in
+/// it, the next sequence and the crc the next frame chains to.
+#[derive(Debug, Clone, Copy)]
+struct ScanAt {
+    first: u64,
+    offset: u64,
+    next: u64,
+    prev: u32,
 }
 
 impl Log {
@@ -163,30 +304,10 @@ impl Log {
         after: Option<After>,
         found: &mut dyn FnMut(Scanned<'_>) -> Result<(), StoreError>,
     ) -> Result<Result<Self, Behind>, StoreError> {
-        std::fs::create_dir_all(dir).map_err(io_err(dir))?;
-        let mut paths = BTreeMap::new();
-        for item in std::fs::read_dir(dir).map_err(io_err(dir))? {
-            let item = item.map_err(io_err(dir))?;
-            let name = item.file_name();
-            let name = name.to_string_lossy();
-            if let Some(first) = parse_segment_name(&name) {
-                paths.insert(first, item.path());
-            } else if name.ends_with(".tmp") {
-                // A segment whose preparation was interrupted.
-                let _ = std::fs::remove_file(item.path());
-            }
-        }
-        if paths.is_empty() {
-            if let Some(a) = after {
-                return Ok(Err(Behind(format!(
-                    "the entry log is empty but the indexes hold entry {}",
-                    a.seq
-                ))));
-            }
-            let path = dir.join(segment_name(1));
-            create_segment(dir, &path, MIN_SEGMENT_BYTES)?;
-            paths.insert(1, path);
-        }
+        let paths = match segment_paths(dir, after)? {
+            Ok(paths) => paths,
+            Err(behind) => return Ok(Err(behind)),
+        };
         let mut segments = BTreeMap::new();
         for (first, path) in &paths {
             let file = File::options()
@@ -196,78 +317,20 @@ impl Log {
                 .map_err(io_err(path))?;
             segments.insert(*first, Arc::new(file));
         }
-
-        // Where the scan starts: segment, offset, next sequence, chain.
-        let (mut first, mut offset, mut next, mut prev) = match after {
-            None => {
-                if paths.keys().next() != Some(&1) {
-                    return Err(StoreError::Corrupt(
-                        "the entry log does not start at 1".into(),
-                    ));
-                }
-                (1, 0, 1, 0)
-            }
-            Some(a) => {
-                let Some((&first, file)) = segments.range(..=a.seq).next_back() else {
-                    return Ok(Err(Behind(format!("no segment holds entry {}", a.seq))));
-                };
-                match read_frame(file, a.offset, a.seq) {
-                    Ok((h, _)) => (first, a.offset + (HEADER + h.len) as u64, a.seq + 1, h.crc),
-                    Err(e) => return Ok(Err(Behind(e))),
-                }
-            }
+        let start = match scan_start(after, &paths, &segments)? {
+            Ok(start) => start,
+            Err(behind) => return Ok(Err(behind)),
         };
         // What the scan finds is derived into rows a seal may put in sled:
         // a frame written before a crash but never synced is synced first,
         // so sled never holds a row the log could still lose.
-        for (k, file) in segments.range(first..) {
+        for (k, file) in segments.range(start.first..) {
             sync_scanned(file, &paths[k])?;
         }
-        let read = |seq: u64, offset: u64| read_in(&segments, seq, offset);
-        loop {
-            let Some(file) = segments.get(&first) else {
-                return Err(StoreError::Corrupt(format!("segment {first} vanished")));
-            };
-            let path = &paths[&first];
-            let (end, chain) = scan_segment(file, path, offset, next, prev, &read, found)?;
-            (offset, next, prev) = (end.offset, end.next, chain);
-            // The log goes on in the next segment if its first frame
-            // continues the chain.
-            let Some(following) = segments.get(&next) else {
-                break;
-            };
-            match read_frame(following, 0, next) {
-                Ok((h, _)) if h.prev == prev => {
-                    first = next;
-                    offset = 0;
-                }
-                _ => break,
-            }
-        }
-
-        // Segments after the one the log ends in hold nothing it keeps: a
-        // segment made just before a crash, never written, is removed. One
-        // with frames means the log broke off before it (a damaged frame),
-        // so it may hold acknowledged entries: it is set aside, never
-        // deleted, and the marks check then refuses the store.
-        let stale: Vec<u64> = segments.range(first + 1..).map(|(k, _)| *k).collect();
-        for k in stale {
-            let (Some(file), Some(p)) = (segments.remove(&k), paths.get(&k)) else {
-                continue;
-            };
-            let mut head = [0u8; HEADER];
-            let written = file.read_exact_at(&mut head, 0).is_ok() && head != [0u8; HEADER];
-            if written {
-                let mut aside = p.as_os_str().to_owned();
-                aside.push(DISCARDED);
-                tracing::warn!(segment = %p.display(), "entry log: a segment after the end of the log holds frames; set aside");
-                std::fs::rename(p, &aside).map_err(io_err(p))?;
-            } else {
-                std::fs::remove_file(p).map_err(io_err(p))?;
-            }
-        }
-        let file = Arc::clone(&segments[&first]);
-        let path = paths[&first].clone();
+        let end = scan_to_end(&segments, &paths, start, found)?;
+        set_aside_past_the_end(&mut segments, &paths, end.first)?;
+        let file = Arc::clone(&segments[&end.first]);
+        let path = paths[&end.first].clone();
         let len = file.metadata().map_err(io_err(&path))?.len();
         let log = Self {
             dir: dir.to_owned(),
@@ -277,11 +340,11 @@ impl Log {
                 file,
                 path,
                 len,
-                offset,
-                next,
-                prev,
+                offset: end.offset,
+                next: end.next,
+                prev: end.prev,
                 buf: Vec::new(),
-                buf_at: offset,
+                buf_at: end.offset,
                 left: Vec::new(),
             }),
             spare: Mutex::new(None),

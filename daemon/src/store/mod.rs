@@ -109,6 +109,13 @@ pub enum StoreError {
     },
 }
 
+/// An entry that does not decode: the store is corrupt.
+impl From<crate::model::UndecodableEntry> for StoreError {
+    fn from(e: crate::model::UndecodableEntry) -> Self {
+        StoreError::Corrupt(e.to_string())
+    }
+}
+
 impl StoreError {
     /// Whether this says that derived rows (sled's) are missing or
     /// malformed, which a rebuild from the log repairs; the log's own
@@ -457,7 +464,7 @@ impl Store {
     }
 
     /// Closes sled and opens it again from its files. After a failed
-    /// write, flush or sync, sled's memory may hold what its files do not,
+    /// append, write or sync, sled's memory may hold what its files do not,
     /// so the commit pipeline calls this (writer only) before it writes
     /// again. Waits up to `wait` for readers to let go of the old engine
     /// (iterators hold it), then gives up and keeps it. While the engine is
@@ -714,7 +721,7 @@ impl Store {
     }
 
     /// Moves the durable watermark. Called by the commit pipeline only
-    /// after a successful flush and sync.
+    /// after a successful write and sync.
     fn set_durable(&self, sequence: u64) {
         // The rows of every written entry may now be sealed into sled.
         if let Ok(e) = self.engine()

@@ -5,8 +5,6 @@
 
 use std::sync::{Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
-use prost::Message as _;
-
 use super::{
     Batch, RecordKind, StoreError, blocks,
     engine::RowKind,
@@ -16,7 +14,7 @@ use super::{
     poisoned,
     recent::{Recent, Rows},
 };
-use crate::model::{derive, merkle, project};
+use crate::model::{decode_entry, derive, merkle, project};
 
 /// Entries in memory at which the writer asks for a seal. sled's
 /// `apply_batch` holds off its readers (the writer's lookups among them)
@@ -362,8 +360,7 @@ impl Trees {
         let offset = self
             .offset(seq)?
             .ok_or_else(|| StoreError::Corrupt(format!("entry {seq} of {id} is missing")))?;
-        let entry = truce_proto::v1::Entry::decode(read(seq, offset)?.as_slice())
-            .map_err(|why| StoreError::Corrupt(format!("entry {seq} is undecodable: {why}")))?;
+        let entry = decode_entry(seq, read(seq, offset)?.as_slice())?;
         project::apply(None, kind, id, &entry)
             .map(Some)
             .map_err(|why| StoreError::Corrupt(why.to_string()))
@@ -385,8 +382,7 @@ impl Trees {
         if !nodes.is_empty() {
             batch.push_nodes(seq - 1, &nodes);
         }
-        let entry = truce_proto::v1::Entry::decode(bytes)
-            .map_err(|e| StoreError::Corrupt(format!("entry {seq} is undecodable: {e}")))?;
+        let entry = decode_entry(seq, bytes)?;
         let derived = derive::from_entry(&entry)
             .map_err(|e| StoreError::Corrupt(format!("entry {seq}: {e}")))?;
         for (kind, id) in project::touched(&entry) {

@@ -3,7 +3,7 @@
 //! what the stream has sent), so a resumed stream decides exactly as an
 //! unbroken one would.
 
-use truce_proto::v1::{Entry, EntryKind, QueryReportsRequest, SubscribeFilter, entry::Payload};
+use truce_proto::v1::{Entry, EntryKind, SubscribeFilter, entry::Payload};
 
 use crate::{
     error::Error,
@@ -11,7 +11,7 @@ use crate::{
         RecordKind,
         project::{self, View},
     },
-    query::filter::{ReportFilter, check_named_records, report_filter},
+    query::filter::{ReportFilter, report_filter},
     store::Store,
     views,
 };
@@ -20,11 +20,8 @@ use crate::{
 #[derive(Debug, Clone)]
 pub struct StreamFilter {
     kinds: Vec<i32>,
-    /// The report fields (agreement included), when any is set.
+    /// The report filter, when any of its fields is set.
     report: Option<ReportFilter>,
-    agreement_id: Option<String>,
-    /// A report field other than agreement_id is set.
-    report_only: bool,
     follow: bool,
 }
 
@@ -55,8 +52,9 @@ impl StreamFilter {
             return Ok(true);
         };
         let seq = entry.sequence;
-        let agreement_matches =
-            |id: &str| !self.report_only && self.agreement_id.as_deref() == Some(id);
+        let agreement_matches = |id: &str| {
+            !report.sets_more_than_agreement() && report.agreement_id.as_deref() == Some(id)
+        };
         let report_at = |id: &str, at: u64| -> Result<bool, Error> {
             Ok(match views::view_at(store, RecordKind::Report, id, at)? {
                 Some(View::Report(v)) => report.matches(&v),
@@ -91,18 +89,9 @@ impl StreamFilter {
     /// sequence): a misspelt id is NOT_FOUND, not a stream that never
     /// shows anything.
     pub fn check_named_records(&self, store: &Store) -> Result<(), Error> {
-        match &self.report {
-            Some(f) => check_named_records(store, f).map_err(|e| match e {
-                Error::NotFound { kind, id, at, .. } => Error::NotFound {
-                    field: "filter.agreement_id".into(),
-                    kind,
-                    id,
-                    at,
-                },
-                other => other,
-            }),
-            None => Ok(()),
-        }
+        self.report
+            .as_ref()
+            .map_or(Ok(()), |f| f.check_named_records(store))
     }
 }
 
@@ -120,43 +109,10 @@ pub fn stream_filter(f: Option<SubscribeFilter>) -> Result<StreamFilter, Error> 
             Ok(_) => {}
         }
     }
-    let req = QueryReportsRequest {
-        agreement_id: f.agreement_id.clone(),
-        perpetrator: f.perpetrator,
-        reported_by: f.reported_by,
-        event_type: f.event_type,
-        target_class: f.target_class,
-        evidence_status: f.evidence_status,
-        country: f.country,
-        admin1: f.admin1,
-        bbox: f.bbox,
-        ..QueryReportsRequest::default()
-    };
-    let report_only = !req.perpetrator.is_empty()
-        || !req.reported_by.is_empty()
-        || req.event_type != 0
-        || req.target_class != 0
-        || req.evidence_status != 0
-        || !req.country.is_empty()
-        || !req.admin1.is_empty()
-        || req.bbox.is_some();
-    let any = report_only || !req.agreement_id.is_empty();
-    let report = if any {
-        Some(report_filter(req).map_err(|e| match e {
-            Error::InvalidArgument { field, reason } => Error::InvalidArgument {
-                field: format!("filter.{field}"),
-                reason,
-            },
-            other => other,
-        })?)
-    } else {
-        None
-    };
+    let report = report_filter("filter.reports.", f.reports.unwrap_or_default())?;
     Ok(StreamFilter {
         kinds: f.kinds,
-        report,
-        agreement_id: (!f.agreement_id.is_empty()).then_some(f.agreement_id),
-        report_only,
+        report: (!report.is_empty()).then_some(report),
         follow: f.follow,
     })
 }

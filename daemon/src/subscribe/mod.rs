@@ -15,7 +15,6 @@ use std::{
     time::Duration,
 };
 
-use prost::Message;
 use tokio::{
     sync::{Notify, OwnedSemaphorePermit, broadcast, watch},
     time::Instant,
@@ -31,6 +30,7 @@ use crate::{
     budget,
     commit::order::from_timestamp,
     error::Error,
+    model::decode_entry,
     store::{Store, StoreError},
     validate,
 };
@@ -103,11 +103,7 @@ fn first_at_or_after(store: &Store, t: &pbjson_types::Timestamp) -> Result<u64, 
     let (mut lo, mut hi) = (1u64, store.durable_sequence() + 1);
     while lo < hi {
         let mid = lo + (hi - lo) / 2;
-        let bytes = store
-            .read_entry(mid)?
-            .ok_or_else(|| Error::Internal(format!("entry {mid} is missing")))?;
-        let entry = Entry::decode(bytes.as_slice())
-            .map_err(|e| Error::Internal(format!("entry {mid}: {e}")))?;
+        let entry = crate::views::durable_entry(store, mid)?;
         let at = entry.recorded_at.as_ref().map(from_timestamp);
         if at.is_some_and(|at| at >= target) {
             hi = mid;
@@ -194,7 +190,7 @@ impl Feed {
                         }
                     };
                     for (sequence, bytes) in page {
-                        match Entry::decode(bytes.as_slice()) {
+                        match decode_entry(sequence, &bytes) {
                             Ok(entry) => {
                                 let kind = crate::model::project::entry_kind(&entry) as u32;
                                 // No receiver is fine: nobody is live.
@@ -402,8 +398,7 @@ impl Streamer<'_> {
             if seq > until {
                 break;
             }
-            let entry = Entry::decode(bytes.as_slice())
-                .map_err(|e| Error::Internal(format!("entry {seq}: {e}")))?;
+            let entry = decode_entry(seq, &bytes)?;
             // This entry's bytes leave the page's charge with it.
             let mine = charge.split(bytes.len());
             if let Step::Stop = self
@@ -447,17 +442,32 @@ impl Streamer<'_> {
             .await
     }
 
+    /// The first sequence the stream considers, from its start.
+    fn first_sequence(&self) -> Result<u64, Error> {
+        Ok(match &self.sub.start {
+            StartAt::Sequence(n) => *n,
+            StartAt::Now => self.store.durable_sequence() + 1,
+            StartAt::Time(t) => first_at_or_after(self.store, t)?,
+        })
+    }
+
+    /// Ends the stream with UNAVAILABLE, saying how to resume.
+    async fn end_for_shutdown(&self) {
+        let _ = self
+            .tx
+            .send(Err(Status::unavailable(
+                "truced is shutting down; resubscribe with after_sequence = the last sequence received",
+            )))
+            .await;
+    }
+
     async fn stream(
         &mut self,
         feed: &Feed,
         mut live: broadcast::Receiver<Arc<Fed>>,
         shutdown: &mut watch::Receiver<bool>,
     ) -> Result<(), Error> {
-        self.next = match &self.sub.start {
-            StartAt::Sequence(n) => *n,
-            StartAt::Now => self.store.durable_sequence() + 1,
-            StartAt::Time(t) => first_at_or_after(self.store, t)?,
-        };
+        self.next = self.first_sequence()?;
         self.reported = self.next - 1;
         let waiter = feed.register(self.sub.filter.kind_mask(), self.next - 1);
         self.waiter = Some(Arc::clone(&waiter));
@@ -469,12 +479,7 @@ impl Streamer<'_> {
         let mut armed_for = self.last_sent;
         loop {
             if *shutdown.borrow() || shutdown.has_changed().is_err() {
-                let _ = self
-                    .tx
-                    .send(Err(Status::unavailable(
-                        "truced is shutting down; resubscribe with after_sequence = the last sequence received",
-                    )))
-                    .await;
+                self.end_for_shutdown().await;
                 return Ok(());
             }
             // Entries the feed considered for us (kinds we cannot match).

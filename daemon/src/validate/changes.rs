@@ -4,8 +4,9 @@
 use std::time::SystemTime;
 
 use truce_proto::v1::{
-    AgreementStatus, Claim, ClaimKind, ComplianceFinding, Correction, EvidenceStatus,
-    SourceAttachment, StatusChange, source_attachment, status_change,
+    AgreementStatus, AgreementStatusChange, Claim, ClaimKind, ComplianceFinding, Correction,
+    EvidenceStatus, EvidenceStatusChange, SourceAttachment, StatusChange, source_attachment,
+    status_change,
 };
 
 use super::{
@@ -59,28 +60,7 @@ pub fn claim(c: &Claim, ctx: &Context, refs: &mut Vec<Reference>) -> Result<Opti
 
 /// A status change.
 pub fn status(s: &StatusChange, ctx: &Context, refs: &mut Vec<Reference>) -> Result<(), Error> {
-    let (target_kind, target_id) = match &s.target {
-        Some(status_change::Target::ReportId(id)) => {
-            fields::reference_id("status.report_id", id)?;
-            refs.push(Reference::new(RecordKind::Report, id, "status.report_id"));
-            (RecordKind::Report, id)
-        }
-        Some(status_change::Target::AgreementId(id)) => {
-            fields::reference_id("status.agreement_id", id)?;
-            refs.push(Reference::new(
-                RecordKind::Agreement,
-                id,
-                "status.agreement_id",
-            ));
-            (RecordKind::Agreement, id)
-        }
-        None => {
-            return Err(invalid(
-                "status.report_id",
-                "a status change targets a report_id or an agreement_id",
-            ));
-        }
-    };
+    let (target_kind, target_id) = status_target(s, refs)?;
     match &s.change {
         None => {
             return Err(invalid(
@@ -92,93 +72,13 @@ pub fn status(s: &StatusChange, ctx: &Context, refs: &mut Vec<Reference>) -> Res
             if target_kind != RecordKind::Report {
                 return Err(invalid("status.evidence", "applies to reports only"));
             }
-            let st = fields::enum_value::<EvidenceStatus>("status.evidence.status", e.status)?;
-            match (st, e.duplicate_of.is_empty()) {
-                (EvidenceStatus::Duplicate, true) => {
-                    return Err(invalid(
-                        "status.evidence.duplicate_of",
-                        "is required with EVIDENCE_STATUS_DUPLICATE",
-                    ));
-                }
-                (EvidenceStatus::Duplicate, false) => {
-                    fields::reference_id("status.evidence.duplicate_of", &e.duplicate_of)?;
-                    if &e.duplicate_of == target_id {
-                        return Err(invalid(
-                            "status.evidence.duplicate_of",
-                            "a report cannot be a duplicate of itself",
-                        ));
-                    }
-                    refs.push(Reference::new(
-                        RecordKind::Report,
-                        &e.duplicate_of,
-                        "status.evidence.duplicate_of",
-                    ));
-                }
-                (_, false) => {
-                    return Err(invalid(
-                        "status.evidence.duplicate_of",
-                        "is only for EVIDENCE_STATUS_DUPLICATE",
-                    ));
-                }
-                (_, true) => {}
-            }
+            evidence_change(e, target_id, refs)?;
         }
         Some(status_change::Change::Agreement(a)) => {
             if target_kind != RecordKind::Agreement {
                 return Err(invalid("status.agreement", "applies to agreements only"));
             }
-            let st = fields::enum_value::<AgreementStatus>("status.agreement.status", a.status)?;
-            let expiry = fields::optional_timestamp(
-                "status.agreement.new_expires_at",
-                a.new_expires_at.as_ref(),
-            )?;
-            match (st, expiry.is_some()) {
-                (AgreementStatus::Extended, false) => {
-                    return Err(invalid(
-                        "status.agreement.new_expires_at",
-                        "is required with AGREEMENT_STATUS_EXTENDED",
-                    ));
-                }
-                (AgreementStatus::Extended, true) => {
-                    extension_effective_before_expiry(s, expiry)?;
-                }
-                (_, false) => {}
-                (_, true) => {
-                    return Err(invalid(
-                        "status.agreement.new_expires_at",
-                        "is only for AGREEMENT_STATUS_EXTENDED",
-                    ));
-                }
-            }
-            match (st, a.superseded_by.is_empty()) {
-                (AgreementStatus::Superseded, true) => {
-                    return Err(invalid(
-                        "status.agreement.superseded_by",
-                        "is required with AGREEMENT_STATUS_SUPERSEDED",
-                    ));
-                }
-                (AgreementStatus::Superseded, false) => {
-                    fields::reference_id("status.agreement.superseded_by", &a.superseded_by)?;
-                    if &a.superseded_by == target_id {
-                        return Err(invalid(
-                            "status.agreement.superseded_by",
-                            "an agreement cannot be superseded by itself",
-                        ));
-                    }
-                    refs.push(Reference::new(
-                        RecordKind::Agreement,
-                        &a.superseded_by,
-                        "status.agreement.superseded_by",
-                    ));
-                }
-                (_, false) => {
-                    return Err(invalid(
-                        "status.agreement.superseded_by",
-                        "is only for AGREEMENT_STATUS_SUPERSEDED",
-                    ));
-                }
-                (_, true) => {}
-            }
+            agreement_change(s, a, target_id, refs)?;
         }
         Some(status_change::Change::Compliance(c)) => {
             if target_kind != RecordKind::Report {
@@ -199,6 +99,126 @@ pub fn status(s: &StatusChange, ctx: &Context, refs: &mut Vec<Reference>) -> Res
     fields::text("status.reason", &s.reason, LONG_MAX, true)?;
     source::sources("status.sources", &s.sources, false)?;
     Ok(())
+}
+
+/// The record a status change targets, referenced.
+fn status_target<'a>(
+    s: &'a StatusChange,
+    refs: &mut Vec<Reference>,
+) -> Result<(RecordKind, &'a String), Error> {
+    match &s.target {
+        Some(status_change::Target::ReportId(id)) => {
+            fields::reference_id("status.report_id", id)?;
+            refs.push(Reference::new(RecordKind::Report, id, "status.report_id"));
+            Ok((RecordKind::Report, id))
+        }
+        Some(status_change::Target::AgreementId(id)) => {
+            fields::reference_id("status.agreement_id", id)?;
+            refs.push(Reference::new(
+                RecordKind::Agreement,
+                id,
+                "status.agreement_id",
+            ));
+            Ok((RecordKind::Agreement, id))
+        }
+        None => Err(invalid(
+            "status.report_id",
+            "a status change targets a report_id or an agreement_id",
+        )),
+    }
+}
+
+/// A report's new evidence status: `duplicate_of` with DUPLICATE only,
+/// naming another report.
+fn evidence_change(
+    e: &EvidenceStatusChange,
+    target_id: &str,
+    refs: &mut Vec<Reference>,
+) -> Result<(), Error> {
+    let st = fields::enum_value::<EvidenceStatus>("status.evidence.status", e.status)?;
+    match (st, e.duplicate_of.is_empty()) {
+        (EvidenceStatus::Duplicate, true) => Err(invalid(
+            "status.evidence.duplicate_of",
+            "is required with EVIDENCE_STATUS_DUPLICATE",
+        )),
+        (EvidenceStatus::Duplicate, false) => {
+            fields::reference_id("status.evidence.duplicate_of", &e.duplicate_of)?;
+            if e.duplicate_of == target_id {
+                return Err(invalid(
+                    "status.evidence.duplicate_of",
+                    "a report cannot be a duplicate of itself",
+                ));
+            }
+            refs.push(Reference::new(
+                RecordKind::Report,
+                &e.duplicate_of,
+                "status.evidence.duplicate_of",
+            ));
+            Ok(())
+        }
+        (_, false) => Err(invalid(
+            "status.evidence.duplicate_of",
+            "is only for EVIDENCE_STATUS_DUPLICATE",
+        )),
+        (_, true) => Ok(()),
+    }
+}
+
+/// An agreement's new status: `new_expires_at` with EXTENDED only,
+/// `superseded_by` with SUPERSEDED only, naming another agreement.
+fn agreement_change(
+    s: &StatusChange,
+    a: &AgreementStatusChange,
+    target_id: &str,
+    refs: &mut Vec<Reference>,
+) -> Result<(), Error> {
+    let st = fields::enum_value::<AgreementStatus>("status.agreement.status", a.status)?;
+    let expiry =
+        fields::optional_timestamp("status.agreement.new_expires_at", a.new_expires_at.as_ref())?;
+    match (st, expiry.is_some()) {
+        (AgreementStatus::Extended, false) => {
+            return Err(invalid(
+                "status.agreement.new_expires_at",
+                "is required with AGREEMENT_STATUS_EXTENDED",
+            ));
+        }
+        (AgreementStatus::Extended, true) => {
+            extension_effective_before_expiry(s, expiry)?;
+        }
+        (_, false) => {}
+        (_, true) => {
+            return Err(invalid(
+                "status.agreement.new_expires_at",
+                "is only for AGREEMENT_STATUS_EXTENDED",
+            ));
+        }
+    }
+    match (st, a.superseded_by.is_empty()) {
+        (AgreementStatus::Superseded, true) => Err(invalid(
+            "status.agreement.superseded_by",
+            "is required with AGREEMENT_STATUS_SUPERSEDED",
+        )),
+        (AgreementStatus::Superseded, false) => {
+            fields::reference_id("status.agreement.superseded_by", &a.superseded_by)?;
+            if a.superseded_by == target_id {
+                return Err(invalid(
+                    "status.agreement.superseded_by",
+                    "an agreement cannot be superseded by itself",
+                ));
+            }
+            refs.push(Reference::new(
+                RecordKind::Agreement,
+                &a.superseded_by,
+                "status.agreement.superseded_by",
+            ));
+            Ok(())
+        }
+        (_, false) => Err(invalid(
+            "status.agreement.superseded_by",
+            "is only for AGREEMENT_STATUS_SUPERSEDED",
+        )),
+        (_, true) => Ok(()),
+    }
 }
 
 /// A source attachment.

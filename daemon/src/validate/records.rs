@@ -1,9 +1,11 @@
 //! Rules for the creating records: agreements and reports.
 
+use std::time::SystemTime;
+
 use truce_proto::v1::{
-    Agreement, AgreementForm, AgreementMedium, AgreementPurpose, AttributionStatus, EventType,
-    EvidenceStatus, Interception, PartyRole, ProhibitedAct, Report, TargetClass, TimePrecision,
-    Weapon,
+    Agreement, AgreementForm, AgreementMedium, AgreementParty, AgreementPurpose, AgreementScope,
+    AttributionStatus, EffectiveFrom, EventType, EvidenceStatus, Harm, Interception, PartyRole,
+    ProhibitedAct, Report, TargetClass, TimePrecision, Weapon,
 };
 
 use super::{
@@ -21,35 +23,12 @@ pub fn agreement(
 ) -> Result<Option<String>, Error> {
     let id = fields::client_record_id("agreement.id", &a.id)?;
     fields::text("agreement.title", &a.title, SHORT_MAX, true)?;
-    if a.parties.is_empty() {
-        return Err(invalid("agreement.parties", "needs at least one party"));
-    }
-    fields::list("agreement.parties", &a.parties, LIST_MAX)?;
-    for (i, p) in a.parties.iter().enumerate() {
-        let f = format!("agreement.parties[{i}]");
-        fields::party(&format!("{f}.party"), &p.party, true)?;
-        fields::text(&format!("{f}.name"), &p.name, SHORT_MAX, false)?;
-        fields::enum_value::<PartyRole>(&format!("{f}.role"), p.role)?;
-    }
+    parties(&a.parties)?;
     fields::enum_value::<AgreementForm>("agreement.form", a.form)?;
     fields::enum_value::<AgreementMedium>("agreement.medium", a.medium)?;
     fields::enum_value::<AgreementPurpose>("agreement.purpose", a.purpose)?;
     fields::required_timestamp("agreement.declared_at", a.declared_at.as_ref())?;
-    if a.effective_from.is_empty() {
-        return Err(invalid(
-            "agreement.effective_from",
-            "needs at least one reading of when it takes effect",
-        ));
-    }
-    fields::list("agreement.effective_from", &a.effective_from, LIST_MAX)?;
-    let mut earliest = None;
-    for (i, e) in a.effective_from.iter().enumerate() {
-        let f = format!("agreement.effective_from[{i}]");
-        fields::party(&format!("{f}.party"), &e.party, false)?;
-        let at = fields::required_timestamp(&format!("{f}.at"), e.at.as_ref())?;
-        fields::text(&format!("{f}.note"), &e.note, LONG_MAX, false)?;
-        earliest = Some(earliest.map_or(at, |t: std::time::SystemTime| t.min(at)));
-    }
+    let earliest = effective_from(&a.effective_from)?;
     if let Some(expires) =
         fields::optional_timestamp("agreement.expires_at", a.expires_at.as_ref())?
         && earliest.is_some_and(|start| expires < start)
@@ -60,38 +39,7 @@ pub fn agreement(
         ));
     }
     if let Some(scope) = &a.scope {
-        fields::list("agreement.scope.areas", &scope.areas, LIST_MAX)?;
-        for (i, area) in scope.areas.iter().enumerate() {
-            source::area(&format!("agreement.scope.areas[{i}]"), area)?;
-        }
-        fields::list(
-            "agreement.scope.protected_targets",
-            &scope.protected_targets,
-            LIST_MAX,
-        )?;
-        for (i, t) in scope.protected_targets.iter().enumerate() {
-            fields::enum_value::<TargetClass>(
-                &format!("agreement.scope.protected_targets[{i}]"),
-                *t,
-            )?;
-        }
-        fields::list(
-            "agreement.scope.prohibited_acts",
-            &scope.prohibited_acts,
-            LIST_MAX,
-        )?;
-        for (i, t) in scope.prohibited_acts.iter().enumerate() {
-            fields::enum_value::<ProhibitedAct>(
-                &format!("agreement.scope.prohibited_acts[{i}]"),
-                *t,
-            )?;
-        }
-        fields::text(
-            "agreement.scope.description",
-            &scope.description,
-            LONG_MAX,
-            false,
-        )?;
+        agreement_scope(scope)?;
     }
     fields::text(
         "agreement.reciprocity_note",
@@ -131,6 +79,72 @@ pub fn agreement(
     Ok(id)
 }
 
+/// An agreement's parties: at least one.
+fn parties(parties: &[AgreementParty]) -> Result<(), Error> {
+    if parties.is_empty() {
+        return Err(invalid("agreement.parties", "needs at least one party"));
+    }
+    fields::list("agreement.parties", parties, LIST_MAX)?;
+    for (i, p) in parties.iter().enumerate() {
+        let f = format!("agreement.parties[{i}]");
+        fields::party(&format!("{f}.party"), &p.party, true)?;
+        fields::text(&format!("{f}.name"), &p.name, SHORT_MAX, false)?;
+        fields::enum_value::<PartyRole>(&format!("{f}.role"), p.role)?;
+    }
+    Ok(())
+}
+
+/// The readings of when an agreement takes effect (at least one); the
+/// earliest.
+fn effective_from(readings: &[EffectiveFrom]) -> Result<Option<SystemTime>, Error> {
+    if readings.is_empty() {
+        return Err(invalid(
+            "agreement.effective_from",
+            "needs at least one reading of when it takes effect",
+        ));
+    }
+    fields::list("agreement.effective_from", readings, LIST_MAX)?;
+    let mut earliest = None;
+    for (i, e) in readings.iter().enumerate() {
+        let f = format!("agreement.effective_from[{i}]");
+        fields::party(&format!("{f}.party"), &e.party, false)?;
+        let at = fields::required_timestamp(&format!("{f}.at"), e.at.as_ref())?;
+        fields::text(&format!("{f}.note"), &e.note, LONG_MAX, false)?;
+        earliest = Some(earliest.map_or(at, |t: SystemTime| t.min(at)));
+    }
+    Ok(earliest)
+}
+
+/// What an agreement covers: areas, protected targets, prohibited acts.
+fn agreement_scope(scope: &AgreementScope) -> Result<(), Error> {
+    fields::list("agreement.scope.areas", &scope.areas, LIST_MAX)?;
+    for (i, area) in scope.areas.iter().enumerate() {
+        source::area(&format!("agreement.scope.areas[{i}]"), area)?;
+    }
+    fields::list(
+        "agreement.scope.protected_targets",
+        &scope.protected_targets,
+        LIST_MAX,
+    )?;
+    for (i, t) in scope.protected_targets.iter().enumerate() {
+        fields::enum_value::<TargetClass>(&format!("agreement.scope.protected_targets[{i}]"), *t)?;
+    }
+    fields::list(
+        "agreement.scope.prohibited_acts",
+        &scope.prohibited_acts,
+        LIST_MAX,
+    )?;
+    for (i, t) in scope.prohibited_acts.iter().enumerate() {
+        fields::enum_value::<ProhibitedAct>(&format!("agreement.scope.prohibited_acts[{i}]"), *t)?;
+    }
+    fields::text(
+        "agreement.scope.description",
+        &scope.description,
+        LONG_MAX,
+        false,
+    )
+}
+
 /// A report; returns its client-chosen id, if any.
 pub fn report(
     r: &Report,
@@ -145,19 +159,7 @@ pub fn report(
         refs.push(Reference::new(RecordKind::Agreement, a, f));
     }
 
-    let occurred = r
-        .occurred
-        .as_ref()
-        .ok_or_else(|| invalid("report.occurred", "is required"))?;
-    let start = fields::required_timestamp("report.occurred.start", occurred.start.as_ref())?;
-    fields::not_future("report.occurred.start", start, ctx.now)?;
-    if let Some(end) = fields::optional_timestamp("report.occurred.end", occurred.end.as_ref())? {
-        if end < start {
-            return Err(invalid("report.occurred.end", "is before occurred.start"));
-        }
-        fields::not_future("report.occurred.end", end, ctx.now)?;
-    }
-    fields::enum_value::<TimePrecision>("report.occurred.precision", occurred.precision)?;
+    let start = occurred(r, ctx)?;
     if let Some(t) =
         fields::optional_timestamp("report.first_reported_at", r.first_reported_at.as_ref())?
     {
@@ -208,23 +210,7 @@ pub fn report(
     }
 
     if let Some(h) = &r.harm {
-        let ordered = [
-            ("fatalities_low", h.fatalities_low),
-            ("fatalities_best", h.fatalities_best),
-            ("fatalities_high", h.fatalities_high),
-        ];
-        for (i, (lo_name, lo)) in ordered.iter().enumerate() {
-            for (hi_name, hi) in &ordered[i + 1..] {
-                if let (Some(lo), Some(hi)) = (lo, hi)
-                    && lo > hi
-                {
-                    return Err(invalid(
-                        &format!("report.harm.{hi_name}"),
-                        format!("{hi} is below {lo_name} {lo} (low <= best <= high)"),
-                    ));
-                }
-            }
-        }
+        harm(h)?;
     }
 
     source::sources("report.sources", &r.sources, true)?;
@@ -233,4 +219,45 @@ pub fn report(
     source::external_ids("report.external_ids", &r.external_ids)?;
     fields::enum_value::<EvidenceStatus>("report.evidence_status", r.evidence_status)?;
     Ok(id)
+}
+
+/// When a report's event occurred: required, not in the future, the end
+/// not before the start; the start.
+fn occurred(r: &Report, ctx: &Context) -> Result<SystemTime, Error> {
+    let occurred = r
+        .occurred
+        .as_ref()
+        .ok_or_else(|| invalid("report.occurred", "is required"))?;
+    let start = fields::required_timestamp("report.occurred.start", occurred.start.as_ref())?;
+    fields::not_future("report.occurred.start", start, ctx.now)?;
+    if let Some(end) = fields::optional_timestamp("report.occurred.end", occurred.end.as_ref())? {
+        if end < start {
+            return Err(invalid("report.occurred.end", "is before occurred.start"));
+        }
+        fields::not_future("report.occurred.end", end, ctx.now)?;
+    }
+    fields::enum_value::<TimePrecision>("report.occurred.precision", occurred.precision)?;
+    Ok(start)
+}
+
+/// Casualty figures: low <= best <= high, wherever two are given.
+fn harm(h: &Harm) -> Result<(), Error> {
+    let ordered = [
+        ("fatalities_low", h.fatalities_low),
+        ("fatalities_best", h.fatalities_best),
+        ("fatalities_high", h.fatalities_high),
+    ];
+    for (i, (lo_name, lo)) in ordered.iter().enumerate() {
+        for (hi_name, hi) in &ordered[i + 1..] {
+            if let (Some(lo), Some(hi)) = (lo, hi)
+                && lo > hi
+            {
+                return Err(invalid(
+                    &format!("report.harm.{hi_name}"),
+                    format!("{hi} is below {lo_name} {lo} (low <= best <= high)"),
+                ));
+            }
+        }
+    }
+    Ok(())
 }

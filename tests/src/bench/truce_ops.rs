@@ -10,7 +10,7 @@ use tonic_health::pb::{
     HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
 };
 use truce_client::Client;
-use truce_proto::v1::QueryReportsRequest;
+use truce_proto::v1::{QueryReportsRequest, ReportFilter};
 
 use super::{
     drive::Worker,
@@ -120,7 +120,10 @@ pub struct Query {
 impl Query {
     pub fn request() -> QueryReportsRequest {
         QueryReportsRequest {
-            perpetrator: RARE_PERPETRATOR.to_owned(),
+            filter: Some(ReportFilter {
+                perpetrator: RARE_PERPETRATOR.to_owned(),
+                ..ReportFilter::default()
+            }),
             page_size: 1000,
             ..QueryReportsRequest::default()
         }

@@ -135,73 +135,13 @@ pub const DEFAULT_SOURCE_KIND: &str = "media";
 
 impl AgreementFlags {
     pub fn into_request(self) -> Result<RecordAgreementRequest, String> {
-        let mut parties = Vec::new();
-        for p in &self.parties {
-            let mut parts = p.splitn(3, ':');
-            let (Some(code), Some(role)) = (parts.next(), parts.next()) else {
-                return Err(format!("--party: {p:?} is not CODE:ROLE[:NAME]"));
-            };
-            parties.push(AgreementParty {
-                party: code.to_owned(),
-                role: parse_enum("party", "PARTY_ROLE_", role, PartyRole::from_str_name)?,
-                name: parts.next().unwrap_or_default().to_owned(),
-            });
-        }
+        let parties = parse_parties(&self.parties)?;
         let form = match &self.form {
             Some(f) => parse_enum("form", "AGREEMENT_FORM_", f, AgreementForm::from_str_name)?,
-            None => {
-                let bound = parties
-                    .iter()
-                    .filter(|p| p.role() != PartyRole::Mediator)
-                    .count();
-                match bound {
-                    0 | 1 => AgreementForm::Unilateral,
-                    2 => AgreementForm::Bilateral,
-                    _ => AgreementForm::Multilateral,
-                }
-                .into()
-            }
+            None => form_of(&parties).into(),
         };
-        let mut effective_from = Vec::new();
-        for e in &self.effective_from {
-            let (party, at) = match e.split_once('=') {
-                Some((party, at)) => (party.to_owned(), at),
-                None => (String::new(), e.as_str()),
-            };
-            effective_from.push(EffectiveFrom {
-                party,
-                at: Some(parse_time("effective-from", at)?),
-                note: String::new(),
-            });
-        }
-        let scope = AgreementScope {
-            areas: self
-                .countries
-                .iter()
-                .map(|c| GeoArea {
-                    country: c.trim().to_ascii_uppercase(),
-                    ..GeoArea::default()
-                })
-                .collect(),
-            protected_targets: self
-                .protected_targets
-                .iter()
-                .map(|t| parse_enum("protect", "TARGET_CLASS_", t, TargetClass::from_str_name))
-                .collect::<Result<_, _>>()?,
-            prohibited_acts: self
-                .prohibited_acts
-                .iter()
-                .map(|t| {
-                    parse_enum(
-                        "prohibit",
-                        "PROHIBITED_ACT_",
-                        t,
-                        ProhibitedAct::from_str_name,
-                    )
-                })
-                .collect::<Result<_, _>>()?,
-            ..AgreementScope::default()
-        };
+        let effective_from = parse_effective_from(&self.effective_from)?;
+        let scope = self.scope()?;
         Ok(RecordAgreementRequest {
             request_id: self.request_id,
             with_proof: false,
@@ -239,6 +179,88 @@ impl AgreementFlags {
             }),
         })
     }
+}
+
+impl AgreementFlags {
+    /// `--country`, `--protect` and `--prohibit`.
+    fn scope(&self) -> Result<AgreementScope, String> {
+        Ok(AgreementScope {
+            areas: self
+                .countries
+                .iter()
+                .map(|c| GeoArea {
+                    country: c.trim().to_ascii_uppercase(),
+                    ..GeoArea::default()
+                })
+                .collect(),
+            protected_targets: self
+                .protected_targets
+                .iter()
+                .map(|t| parse_enum("protect", "TARGET_CLASS_", t, TargetClass::from_str_name))
+                .collect::<Result<_, _>>()?,
+            prohibited_acts: self
+                .prohibited_acts
+                .iter()
+                .map(|t| {
+                    parse_enum(
+                        "prohibit",
+                        "PROHIBITED_ACT_",
+                        t,
+                        ProhibitedAct::from_str_name,
+                    )
+                })
+                .collect::<Result<_, _>>()?,
+            ..AgreementScope::default()
+        })
+    }
+}
+
+/// `--party CODE:ROLE[:NAME]`, each.
+fn parse_parties(values: &[String]) -> Result<Vec<AgreementParty>, String> {
+    let mut parties = Vec::new();
+    for p in values {
+        let mut parts = p.splitn(3, ':');
+        let (Some(code), Some(role)) = (parts.next(), parts.next()) else {
+            return Err(format!("--party: {p:?} is not CODE:ROLE[:NAME]"));
+        };
+        parties.push(AgreementParty {
+            party: code.to_owned(),
+            role: parse_enum("party", "PARTY_ROLE_", role, PartyRole::from_str_name)?,
+            name: parts.next().unwrap_or_default().to_owned(),
+        });
+    }
+    Ok(parties)
+}
+
+/// The form when `--form` is not given: from the parties bound by it
+/// (mediators are not).
+fn form_of(parties: &[AgreementParty]) -> AgreementForm {
+    let bound = parties
+        .iter()
+        .filter(|p| p.role() != PartyRole::Mediator)
+        .count();
+    match bound {
+        0 | 1 => AgreementForm::Unilateral,
+        2 => AgreementForm::Bilateral,
+        _ => AgreementForm::Multilateral,
+    }
+}
+
+/// `--effective-from [PARTY=]TIME`, each (no party: agreed by all).
+fn parse_effective_from(values: &[String]) -> Result<Vec<EffectiveFrom>, String> {
+    let mut effective_from = Vec::new();
+    for e in values {
+        let (party, at) = match e.split_once('=') {
+            Some((party, at)) => (party.to_owned(), at),
+            None => (String::new(), e.as_str()),
+        };
+        effective_from.push(EffectiveFrom {
+            party,
+            at: Some(parse_time("effective-from", at)?),
+            note: String::new(),
+        });
+    }
+    Ok(effective_from)
 }
 
 /// `truce report submit`.
@@ -345,17 +367,8 @@ pub struct ReportFlags {
 
 impl ReportFlags {
     pub fn into_request(self) -> Result<SubmitReportRequest, String> {
-        let has_coords = self.lat.is_some() && self.lon.is_some();
-        let geo_precision = match &self.geo_precision {
-            Some(p) => parse_enum(
-                "geo-precision",
-                "GEO_PRECISION_",
-                p,
-                GeoPrecision::from_str_name,
-            )?,
-            None if has_coords => GeoPrecision::Exact.into(),
-            None => GeoPrecision::Region.into(),
-        };
+        let occurred = self.occurred()?;
+        let location = self.location()?;
         let harm = Harm {
             fatalities_low: self.fatalities_low,
             fatalities_best: self.fatalities_best,
@@ -368,29 +381,8 @@ impl ReportFlags {
             report: Some(Report {
                 id: self.id,
                 agreement_ids: self.agreements,
-                occurred: Some(TimeInterval {
-                    start: Some(parse_time("occurred", &self.occurred)?),
-                    end: self
-                        .occurred_end
-                        .as_deref()
-                        .map(|t| parse_time("occurred-end", t))
-                        .transpose()?,
-                    precision: parse_enum(
-                        "precision",
-                        "TIME_PRECISION_",
-                        &self.precision,
-                        TimePrecision::from_str_name,
-                    )?,
-                }),
-                location: Some(Location {
-                    country: self.country.trim().to_ascii_uppercase(),
-                    admin1: self.admin1,
-                    place_name: self.place,
-                    latitude: self.lat,
-                    longitude: self.lon,
-                    geo_precision,
-                    ..Location::default()
-                }),
+                occurred: Some(occurred),
+                location: Some(location),
                 event_type: parse_enum(
                     "type",
                     "EVENT_TYPE_",
@@ -432,6 +424,51 @@ impl ReportFlags {
                 tags: self.tags,
                 ..Report::default()
             }),
+        })
+    }
+}
+
+impl ReportFlags {
+    /// `--occurred`, `--occurred-end` and `--precision`.
+    fn occurred(&self) -> Result<TimeInterval, String> {
+        Ok(TimeInterval {
+            start: Some(parse_time("occurred", &self.occurred)?),
+            end: self
+                .occurred_end
+                .as_deref()
+                .map(|t| parse_time("occurred-end", t))
+                .transpose()?,
+            precision: parse_enum(
+                "precision",
+                "TIME_PRECISION_",
+                &self.precision,
+                TimePrecision::from_str_name,
+            )?,
+        })
+    }
+
+    /// Where: country, region, place, coordinates; the geo precision is
+    /// exact with coordinates, else the region's, unless given.
+    fn location(&self) -> Result<Location, String> {
+        let has_coords = self.lat.is_some() && self.lon.is_some();
+        let geo_precision = match &self.geo_precision {
+            Some(p) => parse_enum(
+                "geo-precision",
+                "GEO_PRECISION_",
+                p,
+                GeoPrecision::from_str_name,
+            )?,
+            None if has_coords => GeoPrecision::Exact.into(),
+            None => GeoPrecision::Region.into(),
+        };
+        Ok(Location {
+            country: self.country.trim().to_ascii_uppercase(),
+            admin1: self.admin1.clone(),
+            place_name: self.place.clone(),
+            latitude: self.lat,
+            longitude: self.lon,
+            geo_precision,
+            ..Location::default()
         })
     }
 }

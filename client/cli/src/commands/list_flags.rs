@@ -4,7 +4,7 @@
 use clap::Args;
 use truce_proto::v1::{
     AgreementStatus, BoundingBox, EventType, EvidenceStatus, ListAgreementsRequest,
-    QueryReportsRequest, TargetClass,
+    QueryReportsRequest, ReportFilter, TargetClass,
 };
 
 use super::{
@@ -45,27 +45,16 @@ pub struct ReportFilterFlags {
     pub bbox: Option<String>,
 }
 
-/// The filter values, parsed.
-#[derive(Debug, Default)]
-pub struct ReportFilterValues {
-    pub agreement_id: String,
-    pub perpetrator: String,
-    pub reported_by: String,
-    pub event_type: i32,
-    pub target_class: i32,
-    pub evidence_status: i32,
-    pub country: String,
-    pub admin1: String,
-    pub bbox: Option<BoundingBox>,
-}
-
 impl ReportFilterFlags {
-    pub fn parse(self) -> Result<ReportFilterValues, String> {
+    /// The filter these flags ask for: the one place the command line
+    /// builds a `ReportFilter` (the occurred range comes from
+    /// [`ReportListFlags`]).
+    pub fn into_filter(self) -> Result<ReportFilter, String> {
         let e = |flag: &str, prefix: &str, v: &Option<String>, f: fn(&str) -> Option<i32>| {
             v.as_deref()
                 .map_or(Ok(0), |v| parse_enum(flag, prefix, v, f))
         };
-        Ok(ReportFilterValues {
+        Ok(ReportFilter {
             event_type: e("type", "EVENT_TYPE_", &self.event_type, |n| {
                 EventType::from_str_name(n).map(Into::into)
             })?,
@@ -84,6 +73,8 @@ impl ReportFilterFlags {
                 .map(|c| c.trim().to_ascii_uppercase())
                 .unwrap_or_default(),
             admin1: self.admin1.unwrap_or_default(),
+            occurred_since: None,
+            occurred_until: None,
         })
     }
 }
@@ -125,9 +116,7 @@ pub fn parse_bbox(value: &str) -> Result<BoundingBox, String> {
 
 impl ReportListFlags {
     pub fn into_request(self) -> Result<(QueryReportsRequest, usize), String> {
-        let f = self.filter.parse()?;
-        let req = QueryReportsRequest {
-            agreement_id: f.agreement_id,
+        let filter = ReportFilter {
             occurred_since: self
                 .from
                 .as_deref()
@@ -138,14 +127,10 @@ impl ReportListFlags {
                 .as_deref()
                 .map(|t| parse_time("until", t))
                 .transpose()?,
-            perpetrator: f.perpetrator,
-            reported_by: f.reported_by,
-            event_type: f.event_type,
-            target_class: f.target_class,
-            evidence_status: f.evidence_status,
-            country: f.country,
-            admin1: f.admin1,
-            bbox: f.bbox,
+            ..self.filter.into_filter()?
+        };
+        let req = QueryReportsRequest {
+            filter: Some(filter),
             page_size: 0,
             page_token: String::new(),
         };

@@ -349,54 +349,8 @@ async fn run(args: Args) -> Result<ExitCode, CliError> {
     let server = Server::new(&args.server, &args.access)?;
     // Parse flags before connecting, so usage errors need no server.
     match args.command {
-        Command::Agreement(AgreementCommand::Add(flags)) => {
-            let kind = Kind::Agreement(flags.into_request().map_err(CliError::Usage)?);
-            write(&server, &out, kind).await?;
-        }
-        Command::Agreement(AgreementCommand::Show { id, history, as_of }) => {
-            let client = server.connect().await?;
-            out.agreement(&client.get_agreement_at(&id, as_of).await?, history, as_of)?;
-        }
-        Command::Report(ReportCommand::Submit(flags)) => {
-            let kind = Kind::Report(flags.into_request().map_err(CliError::Usage)?);
-            write(&server, &out, kind).await?;
-        }
-        Command::Report(ReportCommand::Show {
-            id,
-            history,
-            as_of,
-            verify: check,
-            key,
-        }) => {
-            let client = server.connect().await?;
-            let view = client.get_report_at(&id, as_of).await?;
-            out.report(&view, history, as_of)?;
-            if check {
-                let key = key.ok_or_else(|| {
-                    CliError::Usage("--verify needs --key (or TRUCE_LOG_KEY)".into())
-                })?;
-                let sequences: Vec<u64> = view.history.iter().map(|h| h.sequence).collect();
-                let size = verify::entries(&client, &key, &sequences).await?;
-                terminal::eprintln(format_args!(
-                    "verified: the {} entries behind {id} are in the signed log of {size} entries",
-                    sequences.len()
-                ));
-            }
-        }
-        Command::Report(ReportCommand::List(flags)) => {
-            let (req, limit) = flags.into_request().map_err(CliError::Usage)?;
-            let client = server.connect().await?;
-            out.report_list(&client.query_all_reports(req, limit).await?)?;
-        }
-        Command::Agreement(AgreementCommand::List(flags)) => {
-            let (req, limit) = flags.into_request().map_err(CliError::Usage)?;
-            let client = server.connect().await?;
-            out.agreement_list(&client.list_all_agreements(req, limit).await?)?;
-        }
-        Command::Report(ReportCommand::Correct(flags)) => {
-            let kind = Kind::Correction(flags.into_request().map_err(CliError::Usage)?);
-            write(&server, &out, kind).await?;
-        }
+        Command::Agreement(command) => agreement(&server, &out, command).await?,
+        Command::Report(command) => report(&server, &out, command).await?,
         Command::Claim(ClaimCommand::Add(flags)) => {
             let kind = Kind::Claim(flags.into_request().map_err(CliError::Usage)?);
             write(&server, &out, kind).await?;
@@ -414,24 +368,7 @@ async fn run(args: Args) -> Result<ExitCode, CliError> {
             export::run(&client, *flags).await?;
         }
         Command::Admin(AdminCommand::Backup { to, with_key }) => {
-            let client = server.connect().await?;
-            let made = client.backup(&to, with_key).await?;
-            if args.json {
-                render::json_line(&made)?;
-            } else {
-                writeln!(
-                    terminal::stdout(),
-                    "backed up {} entries (root {}) into {} on the daemon's machine{}",
-                    made.sequence,
-                    made.root,
-                    made.to_dir,
-                    if made.with_key {
-                        ", with the signing key"
-                    } else {
-                        ""
-                    }
-                )?;
-            }
+            admin_backup(&server, args.json, &to, with_key).await?;
         }
         Command::Import(flags) => {
             let client = server.connect().await?;
@@ -473,6 +410,115 @@ async fn run(args: Args) -> Result<ExitCode, CliError> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `truce agreement add|show|list`.
+async fn agreement(
+    server: &Server,
+    out: &render::Output,
+    command: AgreementCommand,
+) -> Result<(), CliError> {
+    match command {
+        AgreementCommand::Add(flags) => {
+            let kind = Kind::Agreement(flags.into_request().map_err(CliError::Usage)?);
+            write(server, out, kind).await
+        }
+        AgreementCommand::Show { id, history, as_of } => {
+            let client = server.connect().await?;
+            out.agreement(&client.get_agreement_at(&id, as_of).await?, history, as_of)
+        }
+        AgreementCommand::List(flags) => {
+            let (req, limit) = flags.into_request().map_err(CliError::Usage)?;
+            let client = server.connect().await?;
+            out.agreement_list(&client.list_all_agreements(req, limit).await?)
+        }
+    }
+}
+
+/// `truce report submit|show|list|correct`.
+async fn report(
+    server: &Server,
+    out: &render::Output,
+    command: ReportCommand,
+) -> Result<(), CliError> {
+    match command {
+        ReportCommand::Submit(flags) => {
+            let kind = Kind::Report(flags.into_request().map_err(CliError::Usage)?);
+            write(server, out, kind).await
+        }
+        ReportCommand::Show {
+            id,
+            history,
+            as_of,
+            verify: check,
+            key,
+        } => report_show(server, out, &id, history, as_of, check.then_some(key)).await,
+        ReportCommand::List(flags) => {
+            let (req, limit) = flags.into_request().map_err(CliError::Usage)?;
+            let client = server.connect().await?;
+            out.report_list(&client.query_all_reports(req, limit).await?)
+        }
+        ReportCommand::Correct(flags) => {
+            let kind = Kind::Correction(flags.into_request().map_err(CliError::Usage)?);
+            write(server, out, kind).await
+        }
+    }
+}
+
+/// `truce report show`; with `verify` (`--verify`, holding `--key` if
+/// given), the entries behind the view are checked against the signed
+/// log.
+async fn report_show(
+    server: &Server,
+    out: &render::Output,
+    id: &str,
+    history: bool,
+    as_of: u64,
+    verify: Option<Option<String>>,
+) -> Result<(), CliError> {
+    let client = server.connect().await?;
+    let view = client.get_report_at(id, as_of).await?;
+    out.report(&view, history, as_of)?;
+    let Some(key) = verify else {
+        return Ok(());
+    };
+    let key =
+        key.ok_or_else(|| CliError::Usage("--verify needs --key (or TRUCE_LOG_KEY)".into()))?;
+    let sequences: Vec<u64> = view.history.iter().map(|h| h.sequence).collect();
+    let size = verify::entries(&client, &key, &sequences).await?;
+    terminal::eprintln(format_args!(
+        "verified: the {} entries behind {id} are in the signed log of {size} entries",
+        sequences.len()
+    ));
+    Ok(())
+}
+
+/// `truce admin backup`: the daemon backs its log up on its own machine.
+async fn admin_backup(
+    server: &Server,
+    json: bool,
+    to: &str,
+    with_key: bool,
+) -> Result<(), CliError> {
+    let client = server.connect().await?;
+    let made = client.backup(to, with_key).await?;
+    if json {
+        render::json_line(&made)?;
+        return Ok(());
+    }
+    writeln!(
+        terminal::stdout(),
+        "backed up {} entries (root {}) into {} on the daemon's machine{}",
+        made.sequence,
+        made.root,
+        made.to_dir,
+        if made.with_key {
+            ", with the signing key"
+        } else {
+            ""
+        }
+    )?;
+    Ok(())
 }
 
 #[cfg(test)]

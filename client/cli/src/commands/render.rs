@@ -3,7 +3,6 @@
 
 use std::io::Write;
 
-use prost::Message;
 use sha2::{Digest, Sha256};
 use tabwriter::TabWriter;
 use truce_proto::v1::{
@@ -284,25 +283,6 @@ impl Output {
         let Some(a) = &view.agreement else {
             return Ok(());
         };
-        let parties: Vec<String> = a
-            .parties
-            .iter()
-            .map(|p| {
-                format!(
-                    "{} ({})",
-                    p.party,
-                    enum_label(p.role().as_str_name(), "PARTY_ROLE_")
-                )
-            })
-            .collect();
-        let effective: Vec<String> = a
-            .effective_from
-            .iter()
-            .map(|e| {
-                let who = if e.party.is_empty() { "all" } else { &e.party };
-                format!("{} per {who}", time::format(e.at.as_ref()))
-            })
-            .collect();
         let protected: Vec<String> = a
             .scope
             .iter()
@@ -317,7 +297,7 @@ impl Output {
             ("AS OF", as_of_line(as_of)),
             ("ID", a.id.clone()),
             ("TITLE", a.title.clone()),
-            ("PARTIES", join(&parties)),
+            ("PARTIES", parties_text(&a.parties)),
             (
                 "FORM",
                 enum_label(a.form().as_str_name(), "AGREEMENT_FORM_"),
@@ -327,7 +307,7 @@ impl Output {
                 enum_label(a.purpose().as_str_name(), "AGREEMENT_PURPOSE_"),
             ),
             ("DECLARED", time::format(a.declared_at.as_ref())),
-            ("EFFECTIVE FROM", join(&effective)),
+            ("EFFECTIVE FROM", effective_text(&a.effective_from)),
             ("EXPIRES", time::format(a.expires_at.as_ref())),
             ("PROTECTS", join(&protected)),
             (
@@ -366,34 +346,6 @@ impl Output {
             return Ok(());
         };
         let occurred = r.occurred.unwrap_or_default();
-        let loc = r.location.clone().unwrap_or_default();
-        let place = [
-            loc.place_name.as_str(),
-            loc.admin1.as_str(),
-            loc.country.as_str(),
-        ]
-        .iter()
-        .filter(|s| !s.is_empty())
-        .copied()
-        .collect::<Vec<_>>()
-        .join(", ");
-        let coords = match (loc.latitude, loc.longitude) {
-            (Some(lat), Some(lon)) => format!(" ({lat}, {lon})"),
-            _ => String::new(),
-        };
-        let harm = r.harm.unwrap_or_default();
-        let n = |v: Option<u32>| v.map_or("?".to_owned(), |v| v.to_string());
-        let harm_text = if harm == Default::default() {
-            String::new()
-        } else {
-            format!(
-                "fatalities {}/{}/{} (low/best/high), injured {}",
-                n(harm.fatalities_low),
-                n(harm.fatalities_best),
-                n(harm.fatalities_high),
-                n(harm.injured)
-            )
-        };
         let sources: Vec<&str> = r.sources.iter().map(source_name).collect();
         let findings: Vec<String> = view
             .findings
@@ -424,7 +376,7 @@ impl Output {
                     enum_label(occurred.precision().as_str_name(), "TIME_PRECISION_")
                 ),
             ),
-            ("WHERE", format!("{place}{coords}")),
+            ("WHERE", place_text(&r.location.clone().unwrap_or_default())),
             (
                 "TARGET",
                 format!(
@@ -445,7 +397,7 @@ impl Output {
                 "EVIDENCE",
                 enum_label(r.evidence_status().as_str_name(), "EVIDENCE_STATUS_"),
             ),
-            ("HARM", harm_text),
+            ("HARM", harm_text(&r.harm.unwrap_or_default())),
             ("SOURCES", join(&sources)),
             ("DUPLICATE OF", view.duplicate_of.clone()),
             ("FINDINGS", join(&findings)),
@@ -466,6 +418,69 @@ impl Output {
         }
         Ok(())
     }
+}
+
+/// An agreement's parties with their roles.
+fn parties_text(parties: &[truce_proto::v1::AgreementParty]) -> String {
+    let parties: Vec<String> = parties
+        .iter()
+        .map(|p| {
+            format!(
+                "{} ({})",
+                p.party,
+                enum_label(p.role().as_str_name(), "PARTY_ROLE_")
+            )
+        })
+        .collect();
+    join(&parties)
+}
+
+/// The readings of when an agreement takes effect, each with its party
+/// ("all": agreed by all).
+fn effective_text(readings: &[truce_proto::v1::EffectiveFrom]) -> String {
+    let effective: Vec<String> = readings
+        .iter()
+        .map(|e| {
+            let who = if e.party.is_empty() { "all" } else { &e.party };
+            format!("{} per {who}", time::format(e.at.as_ref()))
+        })
+        .collect();
+    join(&effective)
+}
+
+/// Where a report's event happened: place, region, country, and the
+/// coordinates when given.
+fn place_text(loc: &truce_proto::v1::Location) -> String {
+    let place = [
+        loc.place_name.as_str(),
+        loc.admin1.as_str(),
+        loc.country.as_str(),
+    ]
+    .iter()
+    .filter(|s| !s.is_empty())
+    .copied()
+    .collect::<Vec<_>>()
+    .join(", ");
+    match (loc.latitude, loc.longitude) {
+        (Some(lat), Some(lon)) => format!("{place} ({lat}, {lon})"),
+        _ => place,
+    }
+}
+
+/// A report's casualty figures ("?" for a figure not given), or nothing
+/// when none is.
+fn harm_text(harm: &truce_proto::v1::Harm) -> String {
+    if *harm == Default::default() {
+        return String::new();
+    }
+    let n = |v: Option<u32>| v.map_or("?".to_owned(), |v| v.to_string());
+    format!(
+        "fatalities {}/{}/{} (low/best/high), injured {}",
+        n(harm.fatalities_low),
+        n(harm.fatalities_best),
+        n(harm.fatalities_high),
+        n(harm.injured)
+    )
 }
 
 fn source_name(s: &truce_proto::v1::Source) -> &str {
@@ -622,9 +637,7 @@ pub async fn log(client: &Client, out: &Output, from: u64, limit: u64) -> Result
             if limit > 0 && printed >= limit {
                 break 'pages;
             }
-            let entry = Entry::decode(raw.entry.as_slice()).map_err(|e| {
-                CliError::Usage(format!("entry {} is undecodable: {e}", raw.sequence))
-            })?;
+            let entry = truce_client::decode_entry(&raw)?;
             if out.json {
                 json_line(&GetEntryResponse {
                     entry: Some(entry),

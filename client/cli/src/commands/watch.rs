@@ -62,22 +62,13 @@ impl WatchFlags {
         } else {
             Start::FromNow
         };
-        let f = self.filter.parse()?;
         let filter = SubscribeFilter {
             kinds: self
                 .kinds
                 .iter()
                 .map(|k| parse_enum("kind", "ENTRY_KIND_", k, EntryKind::from_str_name))
                 .collect::<Result<_, _>>()?,
-            agreement_id: f.agreement_id,
-            perpetrator: f.perpetrator,
-            reported_by: f.reported_by,
-            event_type: f.event_type,
-            target_class: f.target_class,
-            evidence_status: f.evidence_status,
-            country: f.country,
-            admin1: f.admin1,
-            bbox: f.bbox,
+            reports: Some(self.filter.into_filter()?),
             follow: self.follow,
         };
         Ok((start, filter, self.until_caught_up))

@@ -2,7 +2,7 @@
 //! its place, time, target, perpetrators, evidence status, its finding
 //! under each reading and its sources.
 
-use truce_proto::v1::{AnnexEntry, ComplianceReport};
+use truce_proto::v1::{AnnexEntry, ComplianceReport, ScopeAssessment, Source};
 
 use super::{cell, plural, reading_name, table};
 use crate::{commands::render::enum_label, time};
@@ -75,36 +75,42 @@ fn entry_text(out: &mut String, entry: &AnnexEntry) {
             enum_label(r.evidence_status().as_str_name(), "EVIDENCE_STATUS_")
         ),
     ];
-    rows.extend(entry.assessments.iter().map(|a| {
-        let reasons = if a.reasons.is_empty() {
-            String::new()
-        } else {
-            format!(": {}", a.reasons.join("; "))
-        };
-        format!(
-            "FINDING {}\t{}{}",
-            reading_name(&a.reading),
-            enum_label(a.finding().as_str_name(), "COMPLIANCE_FINDING_"),
-            cell(&reasons)
-        )
-    }));
-    rows.extend(r.sources.iter().map(|s| {
-        let at = if s.url.is_empty() {
-            &s.identifier
-        } else {
-            &s.url
-        };
-        let publisher = if s.publisher.is_empty() {
-            "-"
-        } else {
-            &s.publisher
-        };
-        format!(
-            "SOURCE\t{}  {}  {}",
-            cell(publisher),
-            cell(at),
-            enum_label(s.kind().as_str_name(), "SOURCE_KIND_")
-        )
-    }));
+    rows.extend(entry.assessments.iter().map(finding_row));
+    rows.extend(r.sources.iter().map(source_row));
     table(out, "  ", &rows);
+}
+
+/// A reading's finding, with its reasons.
+fn finding_row(a: &ScopeAssessment) -> String {
+    let reasons = if a.reasons.is_empty() {
+        String::new()
+    } else {
+        format!(": {}", a.reasons.join("; "))
+    };
+    format!(
+        "FINDING {}\t{}{}",
+        reading_name(&a.reading),
+        enum_label(a.finding().as_str_name(), "COMPLIANCE_FINDING_"),
+        cell(&reasons)
+    )
+}
+
+/// A source: publisher, where (URL or identifier), kind.
+fn source_row(s: &Source) -> String {
+    let at = if s.url.is_empty() {
+        &s.identifier
+    } else {
+        &s.url
+    };
+    let publisher = if s.publisher.is_empty() {
+        "-"
+    } else {
+        &s.publisher
+    };
+    format!(
+        "SOURCE\t{}  {}  {}",
+        cell(publisher),
+        cell(at),
+        enum_label(s.kind().as_str_name(), "SOURCE_KIND_")
+    )
 }
