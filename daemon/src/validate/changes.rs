@@ -136,31 +136,56 @@ fn evidence_change(
     refs: &mut Vec<Reference>,
 ) -> Result<(), Error> {
     let st = fields::enum_value::<EvidenceStatus>("status.evidence.status", e.status)?;
-    match (st, e.duplicate_of.is_empty()) {
-        (EvidenceStatus::Duplicate, true) => Err(invalid(
-            "status.evidence.duplicate_of",
-            "is required with EVIDENCE_STATUS_DUPLICATE",
-        )),
-        (EvidenceStatus::Duplicate, false) => {
-            fields::reference_id("status.evidence.duplicate_of", &e.duplicate_of)?;
-            if e.duplicate_of == target_id {
-                return Err(invalid(
-                    "status.evidence.duplicate_of",
-                    "a report cannot be a duplicate of itself",
-                ));
+    let pointer = Pointer {
+        field: "status.evidence.duplicate_of",
+        kind: RecordKind::Report,
+        status: "EVIDENCE_STATUS_DUPLICATE",
+        itself: "a report cannot be a duplicate of itself",
+    };
+    pointer.check(
+        &e.duplicate_of,
+        st == EvidenceStatus::Duplicate,
+        target_id,
+        refs,
+    )
+}
+
+/// A status change's pointer at another record (`duplicate_of`,
+/// `superseded_by`): required with the status it belongs to, refused with
+/// any other, never the change's own target.
+struct Pointer<'a> {
+    field: &'a str,
+    kind: RecordKind,
+    /// The status it belongs to, by its proto name.
+    status: &'a str,
+    /// The refusal when it names the change's own target.
+    itself: &'a str,
+}
+
+impl Pointer<'_> {
+    fn check(
+        &self,
+        value: &str,
+        with_status: bool,
+        target_id: &str,
+        refs: &mut Vec<Reference>,
+    ) -> Result<(), Error> {
+        match (with_status, value.is_empty()) {
+            (true, true) => Err(invalid(
+                self.field,
+                format!("is required with {}", self.status),
+            )),
+            (true, false) => {
+                fields::reference_id(self.field, value)?;
+                if value == target_id {
+                    return Err(invalid(self.field, self.itself));
+                }
+                refs.push(Reference::new(self.kind, value, self.field));
+                Ok(())
             }
-            refs.push(Reference::new(
-                RecordKind::Report,
-                &e.duplicate_of,
-                "status.evidence.duplicate_of",
-            ));
-            Ok(())
+            (false, false) => Err(invalid(self.field, format!("is only for {}", self.status))),
+            (false, true) => Ok(()),
         }
-        (_, false) => Err(invalid(
-            "status.evidence.duplicate_of",
-            "is only for EVIDENCE_STATUS_DUPLICATE",
-        )),
-        (_, true) => Ok(()),
     }
 }
 
@@ -193,32 +218,18 @@ fn agreement_change(
             ));
         }
     }
-    match (st, a.superseded_by.is_empty()) {
-        (AgreementStatus::Superseded, true) => Err(invalid(
-            "status.agreement.superseded_by",
-            "is required with AGREEMENT_STATUS_SUPERSEDED",
-        )),
-        (AgreementStatus::Superseded, false) => {
-            fields::reference_id("status.agreement.superseded_by", &a.superseded_by)?;
-            if a.superseded_by == target_id {
-                return Err(invalid(
-                    "status.agreement.superseded_by",
-                    "an agreement cannot be superseded by itself",
-                ));
-            }
-            refs.push(Reference::new(
-                RecordKind::Agreement,
-                &a.superseded_by,
-                "status.agreement.superseded_by",
-            ));
-            Ok(())
-        }
-        (_, false) => Err(invalid(
-            "status.agreement.superseded_by",
-            "is only for AGREEMENT_STATUS_SUPERSEDED",
-        )),
-        (_, true) => Ok(()),
-    }
+    let pointer = Pointer {
+        field: "status.agreement.superseded_by",
+        kind: RecordKind::Agreement,
+        status: "AGREEMENT_STATUS_SUPERSEDED",
+        itself: "an agreement cannot be superseded by itself",
+    };
+    pointer.check(
+        &a.superseded_by,
+        st == AgreementStatus::Superseded,
+        target_id,
+        refs,
+    )
 }
 
 /// A source attachment.
