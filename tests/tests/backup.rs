@@ -71,11 +71,11 @@ async fn a_backup_during_appends_restores_and_audits() {
         writers.push(tokio::spawn(async move {
             let mut i = 0;
             while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                client
+                let receipt = client
                     .submit_report(seed::report(w * 100_000 + i))
                     .await
                     .unwrap();
-                let _ = acked.send(());
+                let _ = acked.send(receipt.sequence);
                 i += 1;
             }
             i
@@ -88,6 +88,8 @@ async fn a_backup_during_appends_restores_and_audits() {
     let backups = tempfile::tempdir().unwrap();
     let to = backups.path().join("b1");
     let made = backup_rpc(&d, &to, true).await.unwrap();
+    // Writes go on past the backup's point: wait for one acknowledged there.
+    while acks.recv().await.unwrap() <= made.sequence {}
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     let mut appended = 0;
     for w in writers {
