@@ -282,7 +282,11 @@ mod tests {
         assert!(check_id("id", "").is_err());
         assert!(check_id("id", "has space").is_err());
         assert!(check_id("id", &"x".repeat(129)).is_err());
-        assert!(client_record_id("id", "report-12").is_err());
+        assert_eq!(
+            client_record_id("id", "report-12").ok(),
+            Some(Some("report-12".into()))
+        );
+        assert!(client_record_id("id", "report 12").is_err());
         assert!(client_record_id("id", "report-x").is_ok());
         assert_eq!(client_record_id("id", "").ok(), Some(None));
     }
