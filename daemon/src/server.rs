@@ -96,12 +96,18 @@ impl Daemon {
                 .map_err(|e| StartError::Other(e.to_string()))?,
         );
         let space = SpaceGuard::new(settings.min_free_disk_bytes, Arc::from(self.disk_space));
-        let (commit, writer) = commit::start(
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        let (sequencer, joined) =
+            crate::replication::order_seam(&settings, format!("{scheme}://{local_addr}")).await?;
+        let writer_role = crate::replication::writer(joined.as_ref());
+        let (commit, writer) = commit::start_ordered(
             store.writer()?,
             Arc::from(self.sync),
             self.maintain_tree,
             space.clone(),
+            sequencer,
         )?;
+        let following = crate::replication::follow(joined, &store, &commit);
 
         let (health, health_service) = tonic_health::server::health_reporter();
         health.set_serving::<TruceServer<TruceService>>().await;
@@ -210,6 +216,8 @@ impl Daemon {
             // Outermost: counts the access layer's refusals too.
             .layer(crate::metrics::ErrorsLayer::new(errors))
             .layer(crate::access::AccessLayer::new(Arc::clone(&access)))
+            // Cluster mode: admitted writes go to the writer replica.
+            .layer(crate::forward::ForwardLayer::new(writer_role))
             .layer(crate::budget::ReleaseLayer)
             .add_service(health_service)
             .add_service(reflection_v1)
@@ -263,6 +271,7 @@ impl Daemon {
             access,
             settings,
             budget,
+            following,
         })
     }
 }
@@ -332,6 +341,8 @@ pub struct Running {
     settings: Settings,
     /// Bytes buffered toward clients.
     budget: Arc<crate::budget::SendBudget>,
+    /// Cluster mode: the follower of the cluster's log.
+    following: Option<crate::replication::Following>,
 }
 
 impl std::fmt::Debug for Running {
@@ -457,6 +468,10 @@ impl Running {
         // entry).
         if let Some(scrub) = self.scrub_task.take() {
             let _ = scrub.await;
+        }
+        // Cluster mode: nothing more is applied from etcd.
+        if let Some(following) = self.following.take() {
+            following.stop().await;
         }
         // Let the writer finish what is queued, then stop it.
         if let Some(commit) = self.commit.take() {
