@@ -10,7 +10,7 @@ use std::{
     net::TcpListener,
     path::{Path, PathBuf},
     process::{Child, Command, Stdio},
-    sync::{Arc, Mutex, mpsc},
+    sync::{Arc, Condvar, Mutex, mpsc},
     time::Duration,
 };
 
@@ -151,13 +151,58 @@ fn truced() -> PathBuf {
     bin
 }
 
+/// What a process has printed so far, and a wake-up for each new piece.
+#[derive(Default)]
+pub struct Output {
+    text: Mutex<String>,
+    grew: Condvar,
+}
+
+impl Output {
+    fn push(&self, piece: &str) {
+        if let Ok(mut text) = self.text.lock() {
+            text.push_str(piece);
+            self.grew.notify_all();
+        }
+    }
+
+    pub fn text(&self) -> String {
+        self.text.lock().map(|s| s.clone()).unwrap_or_default()
+    }
+
+    /// Waits until `needle` has been printed `times` times; false if not
+    /// within `within`.
+    pub fn wait_for(&self, needle: &str, times: usize, within: Duration) -> bool {
+        let deadline = std::time::Instant::now() + within;
+        let Ok(mut text) = self.text.lock() else {
+            return false;
+        };
+        while text.matches(needle).count() < times {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                return false;
+            }
+            match self.grew.wait_timeout(text, left) {
+                Ok((t, _)) => text = t,
+                Err(_) => return false,
+            }
+        }
+        true
+    }
+}
+
+/// What a replica logs when it takes the writer lease.
+pub const WRITER_LINE: &str = "this replica is the writer";
+
 /// One truced replica.
 pub struct Replica {
     pub name: String,
     pub url: String,
     pub data_dir: PathBuf,
+    etcd: String,
+    extra: Vec<String>,
     child: Option<Child>,
-    pub stderr: Arc<Mutex<String>>,
+    pub stderr: Arc<Output>,
 }
 
 impl Drop for Replica {
@@ -169,6 +214,11 @@ impl Drop for Replica {
 impl Replica {
     /// Starts replica `name` on `data_dir`, following `etcd`.
     pub fn start(name: &str, data_dir: &Path, etcd: &str) -> Self {
+        Self::start_with(name, data_dir, etcd, &[])
+    }
+
+    /// [`Replica::start`] with more flags.
+    pub fn start_with(name: &str, data_dir: &Path, etcd: &str, extra: &[&str]) -> Self {
         let mut child = Command::new(truced())
             .args(["--listen", "127.0.0.1:0", "--shutdown-pause-ms", "0"])
             .args(["--rate-limit-per-sec", "0"])
@@ -176,12 +226,13 @@ impl Replica {
             .arg(data_dir)
             .args(["--cluster-etcd", etcd, "--replica-name", name])
             .args(["--cluster-timeout-ms", "2000"])
+            .args(extra)
             .env("TRUCE_LOG", "info")
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
             .expect("truced starts");
-        let stderr = Arc::new(Mutex::new(String::new()));
+        let stderr = Arc::new(Output::default());
         let mut pipe = child.stderr.take().expect("stderr");
         let sink = Arc::clone(&stderr);
         std::thread::spawn(move || {
@@ -190,9 +241,7 @@ impl Replica {
                 if n == 0 {
                     break;
                 }
-                if let Ok(mut s) = sink.lock() {
-                    s.push_str(&String::from_utf8_lossy(&buf[..n]));
-                }
+                sink.push(&String::from_utf8_lossy(&buf[..n]));
             }
         });
         let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
@@ -203,7 +252,7 @@ impl Replica {
             let _ = child.wait();
             panic!(
                 "replica {name}: unexpected first line {line:?}; stderr: {}",
-                stderr.lock().map(|s| s.clone()).unwrap_or_default()
+                stderr.text()
             );
         };
         std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
@@ -211,9 +260,29 @@ impl Replica {
             name: name.to_owned(),
             url: format!("http://{addr}"),
             data_dir: data_dir.to_owned(),
+            etcd: etcd.to_owned(),
+            extra: extra.iter().map(|a| (*a).to_owned()).collect(),
             child: Some(child),
             stderr,
         }
+    }
+
+    /// Starts it again on the same data dir (after [`Replica::kill`]).
+    pub fn restart(&mut self) {
+        self.kill();
+        let extra: Vec<&str> = self.extra.iter().map(String::as_str).collect();
+        let again = Self::start_with(&self.name, &self.data_dir, &self.etcd, &extra);
+        *self = again;
+    }
+
+    /// Sends a signal (`STOP`, `CONT`) to the process.
+    pub fn signal(&self, name: &str) {
+        let pid = self.child.as_ref().expect("running").id();
+        let status = Command::new("kill")
+            .args(["-s", name, &pid.to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(status.success(), "kill -s {name} {pid}");
     }
 
     /// A client that retries refused writes longer than the default (a
@@ -239,7 +308,7 @@ impl Replica {
 
     /// What it has logged so far.
     pub fn log(&self) -> String {
-        self.stderr.lock().map(|s| s.clone()).unwrap_or_default()
+        self.stderr.text()
     }
 }
 
@@ -279,4 +348,34 @@ pub async fn read_whole_log(client: &Client) -> Vec<(u64, Vec<u8>)> {
             all.push((e.sequence, e.entry));
         }
     }
+}
+
+/// Three etcd members and three replicas (`r1`..`r3`) in `dir`, the
+/// replicas started with `extra` flags.
+pub fn three_replicas(dir: &Path, extra: &[&str]) -> (Etcd, Vec<Replica>) {
+    let etcd = Etcd::start(&dir.join("etcd"));
+    let replicas = (1..=3)
+        .map(|i| {
+            let name = format!("r{i}");
+            Replica::start_with(&name, &dir.join(&name), &etcd.urls(), extra)
+        })
+        .collect();
+    (etcd, replicas)
+}
+
+/// The replica that holds the writer lease: the first of `candidates`
+/// to say so (told `times` times in all, counting earlier terms).
+pub fn writer_among(replicas: &[Replica], candidates: &[usize], times: usize) -> usize {
+    let deadline = std::time::Instant::now() + READY_WITHIN;
+    while std::time::Instant::now() < deadline {
+        for &i in candidates {
+            if replicas[i]
+                .stderr
+                .wait_for(WRITER_LINE, times, Duration::from_millis(50))
+            {
+                return i;
+            }
+        }
+    }
+    panic!("no replica took the writer lease within {READY_WITHIN:?}");
 }

@@ -10,23 +10,14 @@ use std::collections::BTreeSet;
 use prost::Message as _;
 use truce_proto::v1::Entry;
 use truce_tests::{
-    cluster::{Etcd, Replica, read_whole_log, wait_for_entry},
+    cluster::{read_whole_log, three_replicas, wait_for_entry},
     seed,
 };
-
-/// Three replicas on three etcd members, in `dir`.
-fn three_replicas(dir: &std::path::Path) -> (Etcd, Vec<Replica>) {
-    let etcd = Etcd::start(&dir.join("etcd"));
-    let replicas = (1..=3)
-        .map(|i| Replica::start(&format!("r{i}"), &dir.join(format!("r{i}")), &etcd.urls()))
-        .collect();
-    (etcd, replicas)
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn writes_through_any_replica_end_byte_identical_on_all() {
     let dir = tempfile::tempdir().unwrap();
-    let (_etcd, replicas) = three_replicas(dir.path());
+    let (_etcd, replicas) = three_replicas(dir.path(), &[]);
     let mut clients = Vec::new();
     for r in &replicas {
         clients.push(r.client().await);
