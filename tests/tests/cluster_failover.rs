@@ -264,3 +264,27 @@ async fn a_paused_writer_resumed_after_its_lease_does_not_fork_the_log() {
         .sum();
     assert!(writers_named >= 2, "the lease changed hands");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn killing_an_etcd_member_under_load_and_bringing_it_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut etcd, replicas) = three_replicas(dir.path(), &["--cluster-lease-secs", "2"]);
+    agreement_everywhere(&replicas).await;
+    let etcd_ref = &mut etcd;
+    let (receipts, _) = writers_through(&urls(&replicas), move || {
+        etcd_ref.kill(0);
+        Instant::now()
+    })
+    .await;
+    assert_eq!(receipts.len(), WRITERS * EACH);
+    check_the_logs(&replicas, &[0, 1, 2], &receipts).await;
+    // Back on its data dir, the member catches up; the cluster keeps
+    // taking writes.
+    etcd.restart(0);
+    let client = replicas[0].client().await;
+    let next = client.submit_report(seed::report(999_999)).await.unwrap();
+    assert_eq!(next.sequence, 2 + (WRITERS * EACH) as u64);
+    for r in &replicas {
+        wait_for_entry(&r.client().await, next.sequence).await;
+    }
+}
