@@ -99,3 +99,61 @@ async fn writes_through_any_replica_end_byte_identical_on_all() {
         "recorded_at never decreases"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_wiped_replica_rejoins_with_the_same_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_etcd, mut replicas) = three_replicas(dir.path(), &[]);
+    let client = replicas[0].client().await;
+    client.record_agreement(seed::agreement()).await.unwrap();
+    let mut last = 1;
+    for n in 0..20 {
+        last = client
+            .submit_report(seed::report(n))
+            .await
+            .unwrap()
+            .sequence;
+    }
+    let before = client.get_checkpoint().await.unwrap();
+    assert_eq!(before.tree_size, last);
+
+    // The third replica loses its data dir whole.
+    replicas[2].kill();
+    std::fs::remove_dir_all(&replicas[2].data_dir).unwrap();
+    replicas[2].restart();
+    // Writes go on meanwhile.
+    let later = client
+        .submit_report(seed::report(100))
+        .await
+        .unwrap()
+        .sequence;
+
+    let rejoined = replicas[2].client().await;
+    wait_for_entry(&rejoined, later).await;
+    wait_for_entry(&replicas[1].client().await, later).await;
+    let log = read_whole_log(&rejoined).await;
+    assert_eq!(log.len() as u64, later);
+    assert!(
+        log == read_whole_log(&client).await,
+        "the rejoined log is the cluster's"
+    );
+    let now = rejoined.get_checkpoint().await.unwrap();
+    assert_eq!(
+        now.root_hash,
+        client.get_checkpoint().await.unwrap().root_hash
+    );
+    // What it rebuilt extends the tree the others had signed before.
+    let proof = rejoined
+        .get_consistency_proof(before.tree_size, now.tree_size)
+        .await
+        .unwrap();
+    let root = |r: &[u8]| -> [u8; 32] { r.try_into().expect("a 32-byte root") };
+    truce_client::verify::verify_consistency(
+        before.tree_size,
+        now.tree_size,
+        &root(&before.root_hash),
+        &root(&now.root_hash),
+        &proof.hashes,
+    )
+    .expect("the rejoined replica's tree extends the earlier checkpoint");
+}
