@@ -25,7 +25,7 @@ use crate::{
 #[cfg(feature = "cluster")]
 pub(crate) struct Joined {
     cluster: crate::cluster::Cluster,
-    stop: watch::Sender<bool>,
+    stop: Arc<watch::Sender<bool>>,
     election: JoinHandle<()>,
     writer: watch::Receiver<Writer>,
 }
@@ -62,6 +62,7 @@ pub(crate) async fn order_seam(
             advertised => advertised.to_owned(),
         };
         let (stop, stopped) = watch::channel(false);
+        let stop = Arc::new(stop);
         let (writer, election) = crate::cluster::elect::start(&cluster, &url, stopped);
         let order = crate::cluster::order::EtcdOrder::new(
             &cluster,
@@ -100,7 +101,7 @@ pub(crate) fn writer(joined: Option<&Joined>) -> Option<watch::Receiver<Writer>>
 
 /// The cluster tasks of a replica: told to stop at shutdown, then awaited.
 pub(crate) struct Following {
-    stop: watch::Sender<bool>,
+    stop: Arc<watch::Sender<bool>>,
     tasks: Vec<JoinHandle<()>>,
 }
 
@@ -123,7 +124,7 @@ pub(crate) fn follow(
             &cluster,
             Arc::clone(store),
             commit.clone(),
-            stop.subscribe(),
+            Arc::clone(&stop),
         );
         Some(Following {
             stop,

@@ -10,7 +10,7 @@ use std::collections::BTreeSet;
 use prost::Message as _;
 use truce_proto::v1::Entry;
 use truce_tests::{
-    cluster::{read_whole_log, three_replicas, wait_for_entry},
+    cluster::{Replica, read_whole_log, three_replicas, wait_for_entry},
     seed,
 };
 
@@ -156,4 +156,49 @@ async fn a_wiped_replica_rejoins_with_the_same_log() {
         &proof.hashes,
     )
     .expect("the rejoined replica's tree extends the earlier checkpoint");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_replica_whose_log_differs_stops_and_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let (etcd, mut replicas) = three_replicas(dir.path(), &[]);
+    let client = replicas[0].client().await;
+    client.record_agreement(seed::agreement()).await.unwrap();
+    for n in 0..3 {
+        client.submit_report(seed::report(n)).await.unwrap();
+    }
+
+    // A fourth replica's log grows apart: in a cluster of its own (another
+    // key prefix), its entry 1 is another agreement.
+    let apart = dir.path().join("r4");
+    let mut r4 = Replica::start_with("r4", &apart, &etcd.urls(), &["--cluster-prefix", "apart"]);
+    let mut other = seed::agreement();
+    other.request_id = "another-request".into();
+    r4.client().await.record_agreement(other).await.unwrap();
+    r4.kill();
+
+    // Joined to the cluster, it finds entry 1 is not the cluster's.
+    r4 = Replica::start("r4", &apart, &etcd.urls());
+    assert!(
+        r4.stderr.wait_for(
+            "differs from the cluster",
+            1,
+            std::time::Duration::from_secs(60)
+        ),
+        "the forked replica says so: {}",
+        r4.log()
+    );
+    // It serves no fork: it applied nothing of the cluster's, and takes
+    // no writes (nor forwards them: it left the writer election).
+    let options = truce_client::ClientOptions {
+        write_attempts: 2,
+        ..truce_client::ClientOptions::default()
+    };
+    let forked = truce_client::Client::connect_with(r4.url.clone(), options)
+        .await
+        .unwrap();
+    assert_eq!(read_whole_log(&forked).await.len(), 1);
+    let refused = forked.submit_report(seed::report(50)).await;
+    assert!(refused.is_err(), "{refused:?}");
+    replicas[1].kill();
 }

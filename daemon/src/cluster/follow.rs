@@ -27,12 +27,15 @@ struct Follower {
     fetch: i64,
 }
 
-/// Starts following; the task ends when `stop` turns true, or on a fork.
+/// Starts following; the task ends when `stop` turns true, or on a fork,
+/// when it sets `stop` itself: the replica leaves the writer election too
+/// (a forked replica must not hold the lease and stall the cluster's
+/// writes) and refuses writes instead of forwarding them.
 pub(crate) fn start(
     cluster: &Cluster,
     store: Arc<Store>,
     commit: CommitHandle,
-    stop: watch::Receiver<bool>,
+    stop: Arc<watch::Sender<bool>>,
 ) -> JoinHandle<()> {
     let follower = Follower {
         client: cluster.client.clone(),
@@ -42,35 +45,88 @@ pub(crate) fn start(
         timeout: cluster.options.timeout,
         fetch: i64::try_from(cluster.options.fetch_entries.max(1)).unwrap_or(i64::MAX),
     };
-    tokio::spawn(follower.run(stop))
+    tokio::spawn(async move {
+        if follower.run(stop.subscribe()).await.is_err() {
+            stop.send_replace(true);
+        }
+    })
 }
 
 impl Follower {
-    async fn run(mut self, mut stop: watch::Receiver<bool>) {
+    /// Follows until stopped (Ok) or forked (Err).
+    async fn run(mut self, mut stop: watch::Receiver<bool>) -> Result<(), ()> {
+        let mut checked = false;
         loop {
             if *stop.borrow() {
-                return;
+                return Ok(());
             }
             let step = tokio::select! {
-                step = self.step() => step,
-                _ = stop.changed() => return,
+                step = self.check_held(&mut checked) => step,
+                _ = stop.changed() => return Ok(()),
+            };
+            let step = match step {
+                Ok(()) => tokio::select! {
+                    step = self.step() => step,
+                    _ = stop.changed() => return Ok(()),
+                },
+                Err(e) => Err(e),
             };
             match step {
                 Ok(()) => {}
                 Err(Error::Forked(why)) => {
-                    tracing::error!(error = %why, "this replica's log differs from the cluster's: it stops following; restore it from a peer");
-                    return;
+                    tracing::error!(error = %why, "this replica's log differs from the cluster's: it stops following, leaves the writer election and takes no writes; restore it from a peer");
+                    return Err(());
                 }
-                Err(Error::ShuttingDown) => return,
+                Err(Error::ShuttingDown) => return Ok(()),
                 Err(e) => {
                     tracing::warn!(error = %e, "following the cluster's log failed; trying again");
                     tokio::select! {
                         _ = tokio::time::sleep(RETRY) => {}
-                        _ = stop.changed() => return,
+                        _ = stop.changed() => return Ok(()),
                     }
                 }
             }
         }
+    }
+
+    /// Once, before anything is applied: the log this replica holds must
+    /// be a prefix of the cluster's: no longer than etcd's head, and its
+    /// last entry byte for byte etcd's (compared by the commit pipeline,
+    /// which stops writes on a difference).
+    async fn check_held(&mut self, checked: &mut bool) -> Result<(), Error> {
+        if *checked {
+            return Ok(());
+        }
+        let held = self.store.durable_sequence();
+        if held > 0 {
+            let head = self.head().await?;
+            if head < held {
+                return Err(Error::Forked(format!(
+                    "this replica holds {held} entries, the cluster's log only {head}"
+                )));
+            }
+            let (entries, _) = self.read(held).await?;
+            if let Some(last) = entries.into_iter().next() {
+                self.commit.apply_ordered(vec![last]).await?;
+            }
+        }
+        *checked = true;
+        Ok(())
+    }
+
+    /// The cluster's head: the last sequence ordered.
+    async fn head(&mut self) -> Result<u64, Error> {
+        let mut kv = self.client.kv_client();
+        let response = tokio::time::timeout(self.timeout, kv.get(self.keys.head(), None))
+            .await
+            .map_err(|_| Error::NotOrdered("etcd did not answer in time".into()))?
+            .map_err(unavailable("read the head"))?;
+        let value = response.kvs().first().map(|kv| kv.value().to_vec());
+        value
+            .and_then(|v| std::str::from_utf8(&v).ok()?.parse().ok())
+            .ok_or_else(|| {
+                Error::NotOrdered("the cluster's head key is missing or unreadable".into())
+            })
     }
 
     /// Applies what etcd holds past this replica's log; when there is
