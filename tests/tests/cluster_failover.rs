@@ -116,7 +116,7 @@ async fn check_the_logs(
         let client = replicas[i].client().await;
         wait_for_entry(&client, last).await;
         let log = read_whole_log(&client).await;
-        let checkpoint = client.get_checkpoint().await.unwrap();
+        let checkpoint = client.get_checkpoint().await.expect("GetCheckpoint");
         assert_eq!(checkpoint.tree_size, last, "replica {}", replicas[i].name);
         logs.push((i, log, checkpoint.root_hash));
     }
@@ -129,7 +129,7 @@ async fn check_the_logs(
     let mut request_ids = BTreeSet::new();
     for (i, (sequence, bytes)) in first.iter().enumerate() {
         assert_eq!(*sequence, i as u64 + 1, "no sequence is skipped");
-        let entry = Entry::decode(bytes.as_slice()).unwrap();
+        let entry = Entry::decode(bytes.as_slice()).expect("an entry decodes");
         assert!(
             request_ids.insert(entry.request_id.clone()),
             "request {} recorded twice",
@@ -174,7 +174,7 @@ async fn writers_through(
     let first_after = failed_at.elapsed();
     let mut receipts = BTreeMap::new();
     for t in tasks {
-        for (id, receipt) in t.await.unwrap() {
+        for (id, receipt) in t.await.expect("a writer task ends") {
             assert!(
                 receipts.insert(id, receipt).is_none(),
                 "one receipt per request"
@@ -190,7 +190,10 @@ fn urls(replicas: &[Replica]) -> Vec<String> {
 
 async fn agreement_everywhere(replicas: &[Replica]) {
     let first = replicas[0].client().await;
-    let agreement = first.record_agreement(seed::agreement()).await.unwrap();
+    let agreement = first
+        .record_agreement(seed::agreement())
+        .await
+        .expect("the agreement is acknowledged");
     assert_eq!(agreement.sequence, 1);
     for r in replicas {
         wait_for_entry(&r.client().await, 1).await;

@@ -165,3 +165,109 @@ impl Writer {
         Ok((receipt, derived, nodes, views))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use truce_proto::v1::{Envelope, envelope::Kind};
+
+    use super::super::{CommitHandle, order::LocalCounter, start_ordered};
+    use crate::{
+        error::Error,
+        model::RecordKind,
+        space::{RealDiskSpace, SpaceGuard},
+        store::Store,
+        sync::StoreSync,
+        validate::{self, ValidWrite},
+    };
+
+    fn agreement(request_id: &str, id: &str) -> ValidWrite {
+        let seed = include_str!("../../../examples/seed-scenario.jsonl");
+        let first = seed.lines().next().unwrap();
+        let Some(Kind::Agreement(mut request)) =
+            serde_json::from_str::<Envelope>(first).unwrap().kind
+        else {
+            panic!("the seed starts with an agreement");
+        };
+        request.request_id = request_id.into();
+        request.agreement.as_mut().unwrap().id = id.into();
+        validate::record_agreement(request, &validate::Context::now()).unwrap()
+    }
+
+    fn pipeline(dir: &std::path::Path) -> (Arc<Store>, CommitHandle, std::thread::JoinHandle<()>) {
+        let store = Arc::new(Store::open(dir, 8 << 20).unwrap());
+        let space = SpaceGuard::new(0, Arc::new(RealDiskSpace));
+        let counter = Box::new(LocalCounter::resume(0, std::time::SystemTime::UNIX_EPOCH));
+        let (commit, writer) = start_ordered(
+            store.writer().unwrap(),
+            Arc::new(StoreSync),
+            true,
+            space,
+            counter,
+        )
+        .unwrap();
+        (store, commit, writer)
+    }
+
+    fn run<T>(f: impl Future<Output = T>) -> T {
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(f)
+    }
+
+    #[test]
+    fn ordered_entries_make_the_same_log_and_a_different_one_is_a_fork() {
+        let (a_dir, b_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let (a, a_commit, a_writer) = pipeline(a_dir.path());
+        let (b, b_commit, b_writer) = pipeline(b_dir.path());
+        run(async {
+            a_commit
+                .submit(agreement("r-1", "a-1"), "alice")
+                .await
+                .unwrap();
+            a_commit
+                .submit(agreement("r-2", "a-2"), "bob")
+                .await
+                .unwrap();
+        });
+        let entries = a.read_entries(1, 10, 1 << 20).unwrap();
+        assert_eq!(entries.len(), 2);
+
+        // Applied on the other replica: the same bytes, the same tree, the
+        // same derived rows.
+        let last = run(b_commit.apply_ordered(entries.clone())).unwrap();
+        assert_eq!(last, 2);
+        assert_eq!(b.read_entries(1, 10, 1 << 20).unwrap(), entries);
+        assert_eq!(b.tree_root(2).unwrap(), a.tree_root(2).unwrap());
+        assert_eq!(
+            b.record_sequence(RecordKind::Agreement, "a-2").unwrap(),
+            Some(2)
+        );
+        // Again: held already, compared, nothing written twice.
+        assert_eq!(run(b_commit.apply_ordered(entries.clone())).unwrap(), 2);
+        assert_eq!(b.durable_sequence(), 2);
+        // The idempotency rows came along: a retry is a duplicate there.
+        let again = run(b_commit.submit(agreement("r-1", "a-1"), "alice")).unwrap();
+        assert_eq!((again.sequence, again.duplicate), (1, true));
+
+        // A gap is refused, and nothing is written.
+        let gap = run(b_commit.apply_ordered(vec![(4, entries[0].1.clone())]));
+        assert!(matches!(gap, Err(Error::NotOrdered(_))), "{gap:?}");
+        // Other bytes at a sequence it holds: a fork, and writes stop.
+        let forked = run(b_commit.apply_ordered(vec![(2, entries[0].1.clone())]));
+        assert!(matches!(forked, Err(Error::Forked(_))), "{forked:?}");
+        let refused = run(b_commit.submit(agreement("r-3", "a-3"), "alice"));
+        assert!(
+            matches!(refused, Err(Error::WritesStopped(_))),
+            "{refused:?}"
+        );
+        assert_eq!(b.durable_sequence(), 2);
+
+        run(a_commit.close());
+        run(b_commit.close());
+        a_writer.join().unwrap();
+        b_writer.join().unwrap();
+    }
+}
