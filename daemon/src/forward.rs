@@ -22,6 +22,7 @@ use crate::error::Error;
 
 /// Who writes, as this replica knows it (cluster mode's election says).
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(not(feature = "cluster"), allow(dead_code))]
 pub enum Writer {
     /// Not known yet (or the lease was just lost).
     Unknown,

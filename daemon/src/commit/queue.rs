@@ -25,6 +25,7 @@ pub(super) enum Queued<W = Box<Pending>> {
     Rebuild(oneshot::Sender<Result<u64, Error>>),
     /// Cluster mode: entries another replica (or this one) ordered, to
     /// apply after what is queued before them.
+    #[cfg_attr(not(feature = "cluster"), allow(dead_code))]
     Apply(Box<Ordered>),
 }
 
@@ -137,6 +138,7 @@ impl CommitHandle {
     /// already are compared byte for byte and skipped; a difference is a
     /// fork ([`Error::Forked`]). Returns the last entry's sequence once it
     /// is durable.
+    #[cfg_attr(not(feature = "cluster"), allow(dead_code))]
     pub async fn apply_ordered(&self, entries: Vec<(u64, Vec<u8>)>) -> Result<u64, Error> {
         let (reply, rx) = oneshot::channel();
         self.tx
