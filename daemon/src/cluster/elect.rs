@@ -127,19 +127,19 @@ impl Election {
     /// Keeps the lease alive (every third of its time to live) until a
     /// renewal fails or comes back expired.
     async fn keep(&mut self, lease: i64) -> Result<(), Error> {
-        let (mut keeper, mut answers) = self
-            .client
-            .lease_keep_alive(lease)
-            .await
-            .map_err(unavailable("keep the lease"))?;
+        let (mut keeper, mut answers) =
+            tokio::time::timeout(self.timeout, self.client.lease_keep_alive(lease))
+                .await
+                .map_err(|_| Error::NotOrdered("etcd did not answer in time".into()))?
+                .map_err(unavailable("keep the lease"))?;
         let every = Duration::from_secs(u64::try_from(self.ttl).unwrap_or(2)) / 3;
         let mut ticks = tokio::time::interval(every);
         loop {
             ticks.tick().await;
-            keeper
-                .keep_alive()
-                .await
-                .map_err(unavailable("keep the lease"))?;
+            match tokio::time::timeout(every, keeper.keep_alive()).await {
+                Ok(sent) => sent.map_err(unavailable("keep the lease"))?,
+                Err(_) => return Ok(()),
+            }
             let renewed = tokio::time::timeout(every * 2, answers.message()).await;
             match renewed {
                 Ok(Ok(Some(answer))) if answer.ttl() > 0 => {}
@@ -152,11 +152,13 @@ impl Election {
     /// timeout passes (then the round starts again and looks).
     async fn until_gone(&mut self, revision: i64) -> Result<(), Error> {
         let options = WatchOptions::new().with_start_revision(revision + 1);
-        let mut stream = self
-            .client
-            .watch(self.key.clone(), Some(options))
-            .await
-            .map_err(unavailable("watch the writer key"))?;
+        let mut stream = tokio::time::timeout(
+            self.timeout,
+            self.client.watch(self.key.clone(), Some(options)),
+        )
+        .await
+        .map_err(|_| Error::NotOrdered("etcd did not answer in time".into()))?
+        .map_err(unavailable("watch the writer key"))?;
         let gone = async {
             loop {
                 match stream.message().await {

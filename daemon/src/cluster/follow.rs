@@ -178,11 +178,13 @@ impl Follower {
     /// Waits until the head key changes after `revision`, or the timeout.
     async fn wait_after(&mut self, revision: i64) -> Result<(), Error> {
         let options = WatchOptions::new().with_start_revision(revision + 1);
-        let mut stream = self
-            .client
-            .watch(self.keys.head(), Some(options))
-            .await
-            .map_err(unavailable("watch the head"))?;
+        let mut stream = tokio::time::timeout(
+            self.timeout,
+            self.client.watch(self.keys.head(), Some(options)),
+        )
+        .await
+        .map_err(|_| Error::NotOrdered("etcd did not answer in time".into()))?
+        .map_err(unavailable("watch the head"))?;
         // The first answer says the watch was created; events follow.
         let changed = async {
             loop {
