@@ -17,6 +17,7 @@ use crate::{
     commit::order::{LocalCounter, Position, Sequencer},
     error::Error,
     forward::Writer,
+    store::Batch,
 };
 
 /// The order seam of a replica.
@@ -96,7 +97,9 @@ impl Sequencer for EtcdOrder {
         self.local.take(position);
     }
 
-    fn propose(&mut self, after: u64, entries: &[(u64, &[u8])]) -> Result<(), Error> {
+    fn propose(&mut self, after: u64, batch: &Batch) -> Result<(), Error> {
+        let entries: Vec<(u64, &[u8])> = batch.entries().collect();
+        let entries = entries.as_slice();
         let writer = self.writer.borrow().clone();
         match writer {
             Writer::This => {}

@@ -20,6 +20,18 @@ use super::{
 };
 use crate::{error::Error, model::derive};
 
+/// An ordered entry's receipt, keys, tree nodes and views.
+struct Derivation {
+    receipt: Receipt,
+    derived: derive::Derived,
+    nodes: Vec<(u8, u64, crate::model::merkle::Hash)>,
+    views: Vec<(
+        crate::model::RecordKind,
+        String,
+        crate::model::project::View,
+    )>,
+}
+
 impl Writer {
     /// Applies `ordered` after the groups in flight; answers once the last
     /// entry is durable here (or at once when none was new).
@@ -92,8 +104,8 @@ impl Writer {
                 current: &built.current,
                 inflight,
             };
-            let (receipt, derived, nodes, views) = self.derive_ordered(sequence, &bytes, &state)?;
-            built.place(receipt, bytes, &derived, nodes, views);
+            let d = self.derive_ordered(sequence, &bytes, &state)?;
+            built.place(d.receipt, bytes, &d.derived, d.nodes, d.views);
             next += 1;
         }
         Ok((built, last))
@@ -121,25 +133,12 @@ impl Writer {
     /// What a write's checks would have produced for an entry: its
     /// receipt, keys, tree nodes and the views it changes. The order seam
     /// continues after it.
-    #[allow(clippy::type_complexity)]
     fn derive_ordered(
         &mut self,
         sequence: u64,
         bytes: &[u8],
         state: &GroupState<'_>,
-    ) -> Result<
-        (
-            Receipt,
-            derive::Derived,
-            Vec<(u8, u64, crate::model::merkle::Hash)>,
-            Vec<(
-                crate::model::RecordKind,
-                String,
-                crate::model::project::View,
-            )>,
-        ),
-        Error,
-    > {
+    ) -> Result<Derivation, Error> {
         let bad = |why: String| Error::Forked(format!("ordered entry {sequence}: {why}"));
         let entry = Entry::decode(bytes).map_err(|e| bad(format!("undecodable: {e}")))?;
         if entry.sequence != sequence {
@@ -162,7 +161,12 @@ impl Writer {
             leaf_index: sequence - 1,
             ..Receipt::default()
         };
-        Ok((receipt, derived, nodes, views))
+        Ok(Derivation {
+            receipt,
+            derived,
+            nodes,
+            views,
+        })
     }
 }
 

@@ -96,11 +96,10 @@ impl Writer {
             return Some(built);
         };
         let after = last - built.batch.len() as u64;
-        let entries: Vec<(u64, &[u8])> = built.batch.entries().collect();
-        let Err(e) = self.sequencer.propose(after, &entries) else {
+        let Err(e) = self.sequencer.propose(after, &built.batch) else {
             return Some(built);
         };
-        tracing::debug!(error = %e, entries = entries.len(), "group not ordered; refused");
+        tracing::debug!(error = %e, entries = built.batch.len(), "group not ordered; refused");
         let again = || match &e {
             Error::Forked(why) => Error::Forked(why.clone()),
             other => Error::NotOrdered(other.to_string()),

@@ -10,7 +10,7 @@ use std::time::SystemTime;
 
 use pbjson_types::Timestamp;
 
-use crate::error::Error;
+use crate::{error::Error, store::Batch};
 
 pub use crate::model::time::{from_timestamp, to_timestamp};
 
@@ -43,15 +43,15 @@ pub trait Sequencer: Send {
     /// Takes a position returned by [`Sequencer::peek`].
     fn take(&mut self, position: Position);
 
-    /// Orders a group of encoded entries (sequence, bytes), taken in
-    /// order after `after`, before any of them is written. Ok means the
-    /// order is final: the entries may be written and, once durable,
-    /// acknowledged. An error means they must not be written (they may
-    /// still have been ordered, if the answer was lost: then they come
-    /// back to be applied like any other replica's). The local counter's
-    /// order is this process's own, so it has nothing to ask.
-    fn propose(&mut self, after: u64, entries: &[(u64, &[u8])]) -> Result<(), Error> {
-        let _ = (after, entries);
+    /// Orders a group's encoded entries (the batch's, taken in order
+    /// after `after`) before any of them is written. Ok means the order is
+    /// final: the entries may be written and, once durable, acknowledged.
+    /// An error means they must not be written (they may still have been
+    /// ordered, if the answer was lost: then they come back to be applied
+    /// like any other replica's). The local counter's order is this
+    /// process's own, so it has nothing to ask.
+    fn propose(&mut self, after: u64, batch: &Batch) -> Result<(), Error> {
+        let _ = (after, batch);
         Ok(())
     }
 }
