@@ -76,6 +76,12 @@ pub enum Error {
     /// takes no writes and applies nothing more.
     #[error("this replica's log differs from the cluster's: {0}")]
     Forked(String),
+    /// A call asked for a minimum sequence this daemon has not reached
+    /// within `min_sequence_wait_ms`.
+    #[error(
+        "this daemon has applied up to sequence {applied}; the call asked for at least {wanted}: retry, or ask another replica"
+    )]
+    Behind { applied: u64, wanted: u64 },
     #[error("store: {0}")]
     Store(#[from] StoreError),
     #[error("internal error: {0}")]
@@ -112,6 +118,7 @@ impl Error {
                 Code::Unavailable
             }
             Error::Forked(_) => Code::DataLoss,
+            Error::Behind { .. } => Code::Unavailable,
             Error::Unauthenticated(_) => Code::Unauthenticated,
             Error::PermissionDenied(_) => Code::PermissionDenied,
             Error::ResourceExhausted { .. } => Code::ResourceExhausted,
@@ -147,6 +154,7 @@ impl Error {
             Error::ShuttingDown => "SHUTTING_DOWN",
             Error::NotOrdered(_) => "NOT_ORDERED",
             Error::Forked(_) => "LOG_FORKED",
+            Error::Behind { .. } => "BEHIND",
             Error::Unauthenticated(_) => "UNAUTHENTICATED",
             Error::PermissionDenied(_) => "PERMISSION_DENIED",
             Error::ResourceExhausted { .. } => "RESOURCE_EXHAUSTED",

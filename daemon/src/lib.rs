@@ -19,6 +19,7 @@ pub mod config;
 pub(crate) mod conn;
 pub(crate) mod error;
 pub(crate) mod forward;
+pub(crate) mod freshness;
 pub(crate) mod metrics;
 pub mod model;
 pub(crate) mod query;

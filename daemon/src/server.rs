@@ -218,6 +218,11 @@ impl Daemon {
             .layer(crate::access::AccessLayer::new(Arc::clone(&access)))
             // Cluster mode: admitted writes go to the writer replica.
             .layer(crate::forward::ForwardLayer::new(writer_role))
+            // Reads that ask for a minimum sequence wait for it.
+            .layer(crate::freshness::FreshnessLayer::new(
+                store.watch_durable(),
+                settings.min_sequence_wait,
+            ))
             .layer(crate::budget::ReleaseLayer)
             .add_service(health_service)
             .add_service(reflection_v1)

@@ -40,6 +40,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("service_manager", 5),
     ("cluster", 5),
     ("forward", 5),
+    ("freshness", 5),
     ("replication", 6),
     ("server", 6),
     ("cli", 6),

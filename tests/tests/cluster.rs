@@ -202,3 +202,41 @@ async fn a_replica_whose_log_differs_stops_and_says_so() {
     assert!(refused.is_err(), "{refused:?}");
     replicas[1].kill();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_read_that_asks_for_a_sequence_sees_the_write_on_another_replica() {
+    let dir = tempfile::tempdir().unwrap();
+    let (etcd, replicas) = three_replicas(dir.path(), &["--min-sequence-wait-ms", "30000"]);
+    let writer = replicas[0].client().await;
+    let reader = replicas[1].client().await;
+    writer.record_agreement(seed::agreement()).await.unwrap();
+    for n in 0..10 {
+        // Written through one replica, read at once through another, as of
+        // at least the receipt's sequence: always found.
+        let receipt = writer.submit_report(seed::report(n)).await.unwrap();
+        let view = reader
+            .at_least(receipt.sequence)
+            .get_report(&receipt.record_id)
+            .await
+            .expect("the replica waits until it has applied the write");
+        assert_eq!(view.report.unwrap().id, receipt.record_id);
+    }
+    // A sequence the cluster has not reached: refused once the wait is over.
+    let impatient = Replica::start_with(
+        "r9",
+        &dir.path().join("r9"),
+        &etcd.urls(),
+        &["--min-sequence-wait-ms", "100"],
+    );
+    let far = impatient
+        .client()
+        .await
+        .at_least(1_000_000)
+        .read_log(1, 1)
+        .await;
+    let Err(e) = far else {
+        panic!("a read past the log is refused: {far:?}")
+    };
+    assert_eq!(e.code(), Some(tonic::Code::Unavailable), "{e}");
+    assert_eq!(e.reason().as_deref(), Some("BEHIND"), "{e}");
+}

@@ -397,6 +397,15 @@ settings! {
         parse: |v: u64| Ok::<_, String>(Duration::from_secs(v)),
         show: |f| Value::Int(f.as_secs()),
     },
+    MinSequenceWaitMs {
+        key: "min_sequence_wait_ms",
+        group: Serve,
+        value_name: "MS",
+        help: "how long a call that asks for a minimum sequence (metadata truce-min-sequence) waits for this daemon to reach it before UNAVAILABLE, ms",
+        field: min_sequence_wait: Duration = Duration::from_secs(5),
+        parse: |v: u64| Ok::<_, String>(Duration::from_millis(v)),
+        show: |f| Value::Int(millis(*f)),
+    },
     ClusterEtcd {
         key: "cluster_etcd",
         group: Serve,
