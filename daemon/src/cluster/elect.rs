@@ -57,12 +57,18 @@ impl Election {
                 round = self.round() => round,
                 _ = stop.changed() => Ok(()),
             };
-            self.writer.send_replace(Writer::Unknown);
             if let Some(lease) = self.held.take() {
-                // Lost, or stopping: let another replica take over now.
+                // Lost, or stopping: no longer the writer; let another
+                // replica take over now. (A follower keeps the writer it
+                // knows from round to round.)
+                self.writer.send_replace(Writer::Unknown);
                 let _ = tokio::time::timeout(self.timeout, self.client.lease_revoke(lease)).await;
             }
+            if *stop.borrow() {
+                self.writer.send_replace(Writer::Unknown);
+            }
             if let Err(e) = round {
+                self.writer.send_replace(Writer::Unknown);
                 tracing::warn!(error = %e, "writer election: trying again");
                 tokio::select! {
                     _ = tokio::time::sleep(Duration::from_millis(200)) => {}
