@@ -35,6 +35,8 @@ use truce_proto::v1::{
 pub struct Client {
     pub(crate) inner: Inner,
     options: ClientOptions,
+    /// Sent as `truce-min-sequence` on every call ([`Client::at_least`]).
+    min_sequence: Option<u64>,
 }
 
 /// A query request that pages with a token.
@@ -144,12 +146,34 @@ impl Client {
         options: ClientOptions,
     ) -> Result<Self, ClientError> {
         let inner = crate::connect::connect(&url.into(), &options).await?;
-        Ok(Self { inner, options })
+        Ok(Self {
+            inner,
+            options,
+            min_sequence: None,
+        })
+    }
+
+    /// This client, with every call answered by a daemon that has at
+    /// least `sequence` entries durable (metadata `truce-min-sequence`):
+    /// the daemon waits for it (`min_sequence_wait_ms`) or answers
+    /// UNAVAILABLE. With a receipt's sequence, it reads its own writes on
+    /// any replica of a cluster.
+    pub fn at_least(&self, sequence: u64) -> Client {
+        Client {
+            min_sequence: Some(sequence),
+            ..self.clone()
+        }
     }
 
     fn request<T>(&self, message: T) -> Request<T> {
         let mut request = Request::new(message);
         request.set_timeout(self.options.request_timeout);
+        if let Some(n) = self.min_sequence {
+            request.metadata_mut().insert(
+                "truce-min-sequence",
+                tonic::metadata::MetadataValue::from(n),
+            );
+        }
         request
     }
 

@@ -67,6 +67,21 @@ pub enum Error {
         "{0}; the entry log was changed behind truced's back: no writes are taken and no checkpoints signed; stop truced, run truced audit and restore the log from a backup"
     )]
     Damaged(String),
+    /// Cluster mode: the entries could not be ordered now (etcd did not
+    /// answer in time, or the log there moved past what this replica has
+    /// applied); retrying the same request is safe.
+    #[error("not ordered: {0}; retry with the same request id")]
+    NotOrdered(String),
+    /// Cluster mode: this replica's log differs from the cluster's; it
+    /// takes no writes and applies nothing more.
+    #[error("this replica's log differs from the cluster's: {0}")]
+    Forked(String),
+    /// A call asked for a minimum sequence this daemon has not reached
+    /// within `min_sequence_wait_ms`.
+    #[error(
+        "this daemon has applied up to sequence {applied}; the call asked for at least {wanted}: retry, or ask another replica"
+    )]
+    Behind { applied: u64, wanted: u64 },
     #[error("store: {0}")]
     Store(#[from] StoreError),
     #[error("internal error: {0}")]
@@ -99,7 +114,11 @@ impl Error {
             Error::NotFound { .. } => Code::NotFound,
             Error::AlreadyExists(_) => Code::AlreadyExists,
             Error::FailedPrecondition { .. } => Code::FailedPrecondition,
-            Error::WritesStopped(_) | Error::ShuttingDown => Code::Unavailable,
+            Error::WritesStopped(_) | Error::ShuttingDown | Error::NotOrdered(_) => {
+                Code::Unavailable
+            }
+            Error::Forked(_) => Code::DataLoss,
+            Error::Behind { .. } => Code::Unavailable,
             Error::Unauthenticated(_) => Code::Unauthenticated,
             Error::PermissionDenied(_) => Code::PermissionDenied,
             Error::ResourceExhausted { .. } => Code::ResourceExhausted,
@@ -133,6 +152,9 @@ impl Error {
             Error::FailedPrecondition { .. } => "FAILED_PRECONDITION",
             Error::WritesStopped(_) => "WRITES_STOPPED",
             Error::ShuttingDown => "SHUTTING_DOWN",
+            Error::NotOrdered(_) => "NOT_ORDERED",
+            Error::Forked(_) => "LOG_FORKED",
+            Error::Behind { .. } => "BEHIND",
             Error::Unauthenticated(_) => "UNAUTHENTICATED",
             Error::PermissionDenied(_) => "PERMISSION_DENIED",
             Error::ResourceExhausted { .. } => "RESOURCE_EXHAUSTED",

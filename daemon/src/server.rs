@@ -75,7 +75,9 @@ impl Daemon {
         // The listeners before the store and the key: a port in use fails
         // before the data dir or a key is created.
         let listeners = Listeners::bind(&settings).await?;
-        let core = Core::open(&settings, self.seams)?;
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        let url = format!("{scheme}://{}", listeners.local_addr);
+        let core = Core::open(&settings, self.seams, url).await?;
         let (store, commit) = (core.store, core.commit);
 
         let budget = crate::budget::SendBudget::new(
@@ -123,6 +125,13 @@ impl Daemon {
             // Outermost: counts the access layer's refusals too.
             .layer(crate::metrics::ErrorsLayer::new(errors))
             .layer(crate::access::AccessLayer::new(Arc::clone(&access)))
+            // Cluster mode: admitted writes go to the writer replica.
+            .layer(crate::forward::ForwardLayer::new(core.writer_role))
+            // Reads that ask for a minimum sequence wait for it.
+            .layer(crate::freshness::FreshnessLayer::new(
+                store.watch_durable(),
+                settings.min_sequence_wait,
+            ))
             .layer(crate::budget::ReleaseLayer)
             .add_routes(routes)
             .serve_with_incoming_shutdown(incoming, signal);
@@ -145,6 +154,7 @@ impl Daemon {
             access,
             settings,
             budget,
+            following: core.following,
         })
     }
 }
@@ -163,12 +173,18 @@ struct Core {
     space: SpaceGuard,
     commit: CommitHandle,
     writer: JoinHandle<()>,
+    /// Cluster mode: who the writer replica is (None on a single node).
+    writer_role: Option<tokio::sync::watch::Receiver<crate::forward::Writer>>,
+    /// Cluster mode: the tasks that follow the cluster's log.
+    following: Option<crate::replication::Following>,
 }
 
 impl Core {
     /// Opens the store (making it if need be), loads or makes the key and
-    /// starts the commit pipeline, the one holder of the store's writer.
-    fn open(settings: &Settings, seams: Seams) -> Result<Self, StartError> {
+    /// starts the commit pipeline, the one holder of the store's writer,
+    /// with the order seam the settings ask for (a cluster's is joined
+    /// here; `url` is where this replica serves).
+    async fn open(settings: &Settings, seams: Seams, url: String) -> Result<Self, StartError> {
         let store = Arc::new(Store::open_with(
             &settings.data_dir,
             settings.store_options(),
@@ -181,18 +197,24 @@ impl Core {
             .map_err(|e| StartError::Other(e.to_string()))?,
         );
         let space = SpaceGuard::new(settings.min_free_disk_bytes, Arc::from(seams.disk_space));
-        let (commit, writer) = commit::start(
+        let (sequencer, joined) = crate::replication::order_seam(settings, url).await?;
+        let writer_role = crate::replication::writer(joined.as_ref());
+        let (commit, writer) = commit::start_ordered(
             store.writer()?,
             Arc::from(seams.sync),
             seams.maintain_tree,
             space.clone(),
+            sequencer,
         )?;
+        let following = crate::replication::follow(joined, &store, &commit);
         Ok(Self {
             store,
             signer,
             space,
             commit,
             writer,
+            writer_role,
+            following,
         })
     }
 }
@@ -438,6 +460,8 @@ pub struct Running {
     settings: Settings,
     /// Bytes buffered toward clients.
     budget: Arc<crate::budget::SendBudget>,
+    /// Cluster mode: the follower of the cluster's log.
+    following: Option<crate::replication::Following>,
 }
 
 impl std::fmt::Debug for Running {
@@ -563,6 +587,10 @@ impl Running {
         // entry).
         if let Some(scrub) = self.scrub_task.take() {
             let _ = scrub.await;
+        }
+        // Cluster mode: nothing more is applied from etcd.
+        if let Some(following) = self.following.take() {
+            following.stop().await;
         }
         // Let the writer finish what is queued, then stop it.
         if let Some(commit) = self.commit.take() {

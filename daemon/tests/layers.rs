@@ -38,6 +38,10 @@ const LAYERS: &[(&str, u8)] = &[
     ("telemetry", 5),
     ("service", 5),
     ("service_manager", 5),
+    ("cluster", 5),
+    ("forward", 5),
+    ("freshness", 5),
+    ("replication", 6),
     ("server", 6),
     ("cli", 6),
 ];

@@ -5,6 +5,8 @@
 #![forbid(unsafe_code)]
 
 pub mod bench;
+#[cfg(feature = "cluster")]
+pub mod cluster;
 pub mod raw;
 pub mod seed;
 pub mod sync;

@@ -201,7 +201,7 @@ impl Writer {
     }
 
     /// The views an entry changes, as they stand after it.
-    fn views_after(
+    pub(super) fn views_after(
         &self,
         entry: &Entry,
         created: Option<RecordKind>,

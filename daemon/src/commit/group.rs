@@ -19,16 +19,54 @@ use crate::{error::Error, model::merkle, store::Batch, sync::Group};
 
 /// A group's writes once checked: what goes to the log, and who waits.
 #[derive(Default)]
-struct Built {
-    batch: Batch,
+pub(super) struct Built {
+    pub(super) batch: Batch,
     /// Replies that wait for the sync: receipts of accepted writes, and
     /// duplicates of writes still in flight.
-    replies: Vec<Reply>,
+    pub(super) replies: Vec<Reply>,
     /// What this group changes, not yet stored.
-    current: Overlay,
+    pub(super) current: Overlay,
     /// A read of the store that met a full disk, and who asked.
-    full_disk: Option<String>,
-    refused: Vec<oneshot::Sender<Result<Receipt, Error>>>,
+    pub(super) full_disk: Option<String>,
+    pub(super) refused: Vec<oneshot::Sender<Result<Receipt, Error>>>,
+}
+
+impl Built {
+    /// Puts an entry with its tree nodes and views in the batch and in
+    /// this group's overlay.
+    pub(super) fn place(
+        &mut self,
+        receipt: Receipt,
+        bytes: Vec<u8>,
+        derived: &crate::model::derive::Derived,
+        nodes: Vec<(u8, u64, merkle::Hash)>,
+        views: Vec<(
+            crate::model::RecordKind,
+            String,
+            crate::model::project::View,
+        )>,
+    ) {
+        let sequence = receipt.sequence;
+        let current = &mut self.current;
+        if let Some(created) = &derived.created {
+            current.records.insert(created.clone(), sequence);
+        }
+        current.requests.insert(
+            derived.request_id.clone(),
+            (derived.hash, receipt, derived.submitter.clone()),
+        );
+        if !nodes.is_empty() {
+            self.batch.push_nodes(sequence - 1, &nodes);
+        }
+        for (level, index, hash) in nodes {
+            current.nodes.insert((level, index), hash);
+        }
+        self.batch.push(sequence, bytes, derived);
+        for (kind, id, view) in views {
+            self.batch.push_view(kind, &id, &view);
+            current.views.insert((kind, id), view);
+        }
+    }
 }
 
 fn refuse_all(group: Vec<Pending>, error: impl Fn() -> Error) {
@@ -43,7 +81,37 @@ impl Writer {
             return;
         };
         let built = self.build(group);
+        let Some(built) = self.propose(built) else {
+            return;
+        };
         self.finish(built, queue);
+    }
+
+    /// Has the order seam order the group's entries before they are
+    /// written (cluster mode: one etcd transaction); when it refuses, the
+    /// group is refused whole, nothing is written and the seam continues
+    /// after what the log holds.
+    fn propose(&mut self, built: Built) -> Option<Built> {
+        let Some(last) = built.batch.last_sequence() else {
+            return Some(built);
+        };
+        let after = last - built.batch.len() as u64;
+        let Err(e) = self.sequencer.propose(after, &built.batch) else {
+            return Some(built);
+        };
+        tracing::debug!(error = %e, entries = built.batch.len(), "group not ordered; refused");
+        let again = || match &e {
+            Error::Forked(why) => Error::Forked(why.clone()),
+            other => Error::NotOrdered(other.to_string()),
+        };
+        let replies = built.replies.into_iter().map(|(reply, _)| reply);
+        for reply in replies.chain(built.refused) {
+            let _ = reply.send(Err(again()));
+        }
+        if let Err(e) = super::resume(&self.store, self.sequencer.as_mut()) {
+            tracing::warn!(error = %e, "the order seam could not resume after a refused group");
+        }
+        None
     }
 
     /// The group, unless it is refused whole: the store is damaged, writes
@@ -141,31 +209,13 @@ impl Writer {
             }
         };
         self.sequencer.take(position);
-        let current = &mut built.current;
-        current.requests.insert(
-            derived.request_id.clone(),
-            (derived.hash, receipt.clone(), derived.submitter.clone()),
-        );
-        if let Some(created) = &derived.created {
-            current.records.insert(created.clone(), position.sequence);
-        }
-        if !nodes.is_empty() {
-            built.batch.push_nodes(position.sequence - 1, &nodes);
-        }
-        for (level, index, hash) in nodes {
-            current.nodes.insert((level, index), hash);
-        }
-        built.batch.push(position.sequence, bytes, &derived);
-        for (kind, id, view) in views {
-            built.batch.push_view(kind, &id, &view);
-            current.views.insert((kind, id), view);
-        }
+        built.place(receipt.clone(), bytes, &derived, nodes, views);
         built.replies.push((p.reply, Ok(receipt)));
     }
 
     /// The Merkle nodes an entry completes: the tree grows in the same
     /// atomic write.
-    fn tree_nodes(
+    pub(super) fn tree_nodes(
         &self,
         sequence: u64,
         bytes: &[u8],
@@ -189,7 +239,7 @@ impl Writer {
 
     /// Writes the group's batch to the log and hands it to the sync step;
     /// a failure stops writes and fails the group's replies.
-    fn finish(&mut self, built: Built, queue: &mpsc::Receiver<Queued>) {
+    pub(super) fn finish(&mut self, built: Built, queue: &mpsc::Receiver<Queued>) {
         let Built {
             batch,
             replies,
@@ -262,7 +312,7 @@ mod tests {
 
     use truce_proto::v1::{Envelope, envelope::Kind};
 
-    use super::super::{CommitHandle, start};
+    use super::super::{CommitHandle, order::LocalCounter, start_ordered};
     use crate::{
         error::Error,
         space::{RealDiskSpace, SpaceGuard},
@@ -288,7 +338,15 @@ mod tests {
     fn pipeline(dir: &std::path::Path) -> (CommitHandle, std::thread::JoinHandle<()>) {
         let store = Arc::new(Store::open(dir, 8 << 20).unwrap());
         let space = SpaceGuard::new(0, Arc::new(RealDiskSpace));
-        start(store.writer().unwrap(), Arc::new(StoreSync), true, space).unwrap()
+        let counter = Box::new(LocalCounter::resume(0, std::time::SystemTime::UNIX_EPOCH));
+        start_ordered(
+            store.writer().unwrap(),
+            Arc::new(StoreSync),
+            true,
+            space,
+            counter,
+        )
+        .unwrap()
     }
 
     fn run<T>(f: impl Future<Output = T>) -> T {

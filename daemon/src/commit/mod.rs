@@ -18,8 +18,10 @@
 //! the writer ([`group`]), the checks and encoding of a write
 //! ([`checks`]), the overlays of the groups in flight ([`overlay`]),
 //! stopping and reopening ([`stop`]), the sync step ([`syncer`]), the
-//! order seam ([`order`]) and the statistics ([`stats`]).
+//! order seam ([`order`]), entries ordered elsewhere applied through the
+//! same steps ([`apply`], cluster mode) and the statistics ([`stats`]).
 
+mod apply;
 mod checks;
 mod group;
 pub mod order;
@@ -36,10 +38,10 @@ use tokio::sync::mpsc;
 use crate::{
     error::Error, model::decode_entry, space::SpaceGuard, store::StoreWriter, sync::SyncStep,
 };
-use order::{LocalCounter, Sequencer};
+use order::Sequencer;
 use overlay::Overlay;
 pub use queue::CommitHandle;
-use queue::{After, Pending, Queued};
+use queue::{After, Ordered, Pending, Queued};
 pub use stats::Stats;
 use stop::{Failure, Stopped};
 use syncer::Syncer;
@@ -51,20 +53,19 @@ pub const MAX_GROUP: usize = 1024;
 /// Queued appends waiting for the writer, at most.
 pub const QUEUE_CAPACITY: usize = 4096;
 
-/// Starts the writer thread. It ends when every [`CommitHandle`] is
+/// Starts the writer thread with its order seam (the local counter, or
+/// etcd's order in cluster mode). It ends when every [`CommitHandle`] is
 /// dropped, after finishing the groups already queued.
-pub fn start(
+pub fn start_ordered(
     store: StoreWriter,
     seam: Arc<dyn SyncStep>,
     maintain_tree: bool,
     space: SpaceGuard,
+    mut sequencer: Box<dyn Sequencer>,
 ) -> Result<(CommitHandle, thread::JoinHandle<()>), Error> {
     // Shared by the writer thread and the sync thread: both are the
     // pipeline, and nothing outside it ever holds the writer.
     let store = Arc::new(store);
-    // The order seam: today the local counter.
-    let mut sequencer: Box<dyn Sequencer> =
-        Box::new(LocalCounter::resume(0, SystemTime::UNIX_EPOCH));
     resume(&store, sequencer.as_mut())?;
     if let Err(e) = space.keep_reserve(store.dir()) {
         tracing::warn!(error = %e, "cannot write the space reserve in the data dir");
@@ -143,6 +144,10 @@ impl Writer {
                     let _ = reply.send(self.rebuild());
                     continue;
                 }
+                Some(Queued::Apply(ordered)) => {
+                    self.apply_ordered(*ordered, &rx);
+                    continue;
+                }
                 Some(Queued::Close) | None => break,
             };
             let (group, after) = queue::gather(first, &mut rx);
@@ -152,6 +157,7 @@ impl Writer {
                 After::Rebuild(reply) => {
                     let _ = reply.send(self.rebuild());
                 }
+                After::Apply(ordered) => self.apply_ordered(*ordered, &rx),
                 After::Close => break,
             }
         }
@@ -164,8 +170,14 @@ impl Writer {
         // Anything still queued is refused, not left waiting.
         rx.close();
         while let Ok(message) = rx.try_recv() {
-            if let Queued::Write(p) = message {
-                let _ = p.reply.send(Err(Error::ShuttingDown));
+            match message {
+                Queued::Write(p) => {
+                    let _ = p.reply.send(Err(Error::ShuttingDown));
+                }
+                Queued::Apply(o) => {
+                    let _ = o.reply.send(Err(Error::ShuttingDown));
+                }
+                _ => {}
             }
         }
         // The groups in flight are made durable and acknowledged.

@@ -1,11 +1,16 @@
 //! The one place that assigns order: the next sequence number (gapless,
 //! from 1) and recorded_at (server clock, never decreasing). It is a seam
 //! ([`Sequencer`]) so that a replicated log could replace the local
-//! counter without touching the rest of the pipeline.
+//! counter without touching the rest of the pipeline. A replicated
+//! order (cluster mode) also *proposes* each group's encoded entries
+//! before they are written ([`Sequencer::propose`]) and learns of entries
+//! other replicas ordered ([`Sequencer::resume`] after they are applied).
 
 use std::time::SystemTime;
 
 use pbjson_types::Timestamp;
+
+use crate::{error::Error, store::Batch};
 
 pub use crate::model::time::{from_timestamp, to_timestamp};
 
@@ -37,6 +42,18 @@ pub trait Sequencer: Send {
 
     /// Takes a position returned by [`Sequencer::peek`].
     fn take(&mut self, position: Position);
+
+    /// Orders a group's encoded entries (the batch's, taken in order
+    /// after `after`) before any of them is written. Ok means the order is
+    /// final: the entries may be written and, once durable, acknowledged.
+    /// An error means they must not be written (they may still have been
+    /// ordered, if the answer was lost: then they come back to be applied
+    /// like any other replica's). The local counter's order is this
+    /// process's own, so it has nothing to ask.
+    fn propose(&mut self, after: u64, batch: &Batch) -> Result<(), Error> {
+        let _ = (after, batch);
+        Ok(())
+    }
 }
 
 /// The local counter: sequences gapless from 1, `recorded_at` from the
@@ -57,9 +74,16 @@ impl LocalCounter {
     }
 }
 
+impl LocalCounter {
+    /// Continues after `last_sequence` (another order seam built on it).
+    pub fn resume_at(&mut self, last_sequence: u64, last_time: SystemTime) {
+        *self = LocalCounter::resume(last_sequence, last_time);
+    }
+}
+
 impl Sequencer for LocalCounter {
     fn resume(&mut self, last_sequence: u64, last_time: SystemTime) {
-        *self = LocalCounter::resume(last_sequence, last_time);
+        self.resume_at(last_sequence, last_time);
     }
 
     fn peek(&self, now: SystemTime) -> Position {

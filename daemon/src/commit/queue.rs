@@ -23,6 +23,18 @@ pub(super) enum Queued<W = Box<Pending>> {
     /// From the scrub: derived rows disagree with an intact log; derive
     /// them again once the groups in flight are durable.
     Rebuild(oneshot::Sender<Result<u64, Error>>),
+    /// Cluster mode: entries another replica (or this one) ordered, to
+    /// apply after what is queued before them.
+    #[cfg_attr(not(feature = "cluster"), allow(dead_code))]
+    Apply(Box<Ordered>),
+}
+
+/// Entries ordered elsewhere (sequence, encoded bytes), in sequence
+/// order, and who waits until they are durable here (answered with the
+/// last one's receipt).
+pub(super) struct Ordered {
+    pub(super) entries: Vec<(u64, Vec<u8>)>,
+    pub(super) reply: oneshot::Sender<Result<Receipt, Error>>,
 }
 
 /// A validated write waiting for the writer, and who waits for its receipt.
@@ -38,6 +50,8 @@ pub(super) enum After {
     Next,
     /// Rebuild the derived rows once the group is committed.
     Rebuild(oneshot::Sender<Result<u64, Error>>),
+    /// Apply ordered entries once the group is committed.
+    Apply(Box<Ordered>),
     /// Stop once the group is committed.
     Close,
 }
@@ -57,6 +71,7 @@ fn gather_at_most<W>(first: W, rx: &mut mpsc::Receiver<Queued<W>>, most: usize) 
             Ok(Queued::Write(w)) => group.push(w),
             Ok(Queued::Wake) => {}
             Ok(Queued::Rebuild(reply)) => return (group, After::Rebuild(reply)),
+            Ok(Queued::Apply(ordered)) => return (group, After::Apply(ordered)),
             Ok(Queued::Close) => return (group, After::Close),
             Err(_) => break,
         }
@@ -115,6 +130,23 @@ impl CommitHandle {
     /// writer cannot wait for every handle to be dropped.)
     pub async fn close(&self) {
         let _ = self.tx.send(Queued::Close).await;
+    }
+
+    /// Cluster mode: applies entries already ordered (by etcd), after the
+    /// writes queued so far, through the same steps as a write (log,
+    /// derived rows, tree, durable watermark). Entries this replica holds
+    /// already are compared byte for byte and skipped; a difference is a
+    /// fork ([`Error::Forked`]). Returns the last entry's sequence once it
+    /// is durable.
+    #[cfg_attr(not(feature = "cluster"), allow(dead_code))]
+    pub async fn apply_ordered(&self, entries: Vec<(u64, Vec<u8>)>) -> Result<u64, Error> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(Queued::Apply(Box::new(Ordered { entries, reply })))
+            .await
+            .map_err(|_| Error::ShuttingDown)?;
+        let receipt = rx.await.map_err(|_| Error::ShuttingDown)??;
+        Ok(receipt.sequence)
     }
 
     /// Asks the writer to derive every row again from the entry log, after

@@ -196,6 +196,11 @@ impl Batch {
             .push((keys::tree_key(leaf_index).to_vec(), tree_value(nodes)));
     }
 
+    /// The encoded entries, in sequence order.
+    pub fn entries(&self) -> impl Iterator<Item = (u64, &[u8])> {
+        self.entries.iter().map(|(s, b)| (*s, b.as_slice()))
+    }
+
     pub fn len(&self) -> usize {
         self.entries.len()
     }

@@ -1,0 +1,155 @@
+//! Cluster mode (the `cluster` feature, `--cluster-etcd`): several truced
+//! replicas keep one byte-identical log, ordered by etcd. A replica orders
+//! each group of fully encoded entries with one etcd transaction that
+//! appends them under the next sequence keys only if the head key still
+//! equals the sequence it has applied up to ([`order::EtcdOrder`], the
+//! commit pipeline's order seam), and writes them only after it commits.
+//! Every replica follows the key range in order and applies what it lacks
+//! through the same pipeline ([`follow`]). Safety rests on the compare in
+//! the transaction alone: a stale replica fails it and writes nothing.
+//!
+//! The keys, under the prefix (`truce` by default): `PREFIX/head` holds
+//! the last ordered sequence in decimal; `PREFIX/log/` and the sequence in
+//! 20 decimal digits holds that entry's encoded bytes; `PREFIX/writer`
+//! holds the writer's name and URL under its lease ([`elect`]).
+
+pub(crate) mod elect;
+pub(crate) mod follow;
+pub(crate) mod order;
+
+use std::time::Duration;
+
+use etcd_client::{Client, Compare, CompareOp, ConnectOptions, Txn, TxnOp};
+
+use crate::error::Error;
+
+/// How a replica reaches etcd and how it uses it.
+#[derive(Debug, Clone)]
+pub struct ClusterOptions {
+    /// etcd's client URLs.
+    pub endpoints: Vec<String>,
+    /// This replica's name (in logs).
+    pub replica: String,
+    /// The prefix of every key.
+    pub prefix: String,
+    /// How long one etcd call may take before it counts as failed.
+    pub timeout: Duration,
+    /// Entries per etcd transaction at most (etcd takes 128 operations
+    /// per transaction by default; one is the head's).
+    pub txn_entries: usize,
+    /// Entries one range read fetches at most.
+    pub fetch_entries: usize,
+    /// The writer lease's time to live (whole seconds, at least 2): how
+    /// long a writer that stopped answering holds up writes.
+    pub lease: Duration,
+}
+
+/// Encoded entry bytes per etcd transaction at most: etcd refuses
+/// requests over 1.5 MiB by default.
+pub(crate) const TXN_BYTES: usize = 1024 * 1024;
+
+/// The keys of one cluster.
+#[derive(Debug, Clone)]
+pub(crate) struct Keys {
+    prefix: String,
+}
+
+impl Keys {
+    pub(crate) fn new(prefix: &str) -> Self {
+        Self {
+            prefix: prefix.trim_end_matches('/').to_owned(),
+        }
+    }
+
+    pub(crate) fn head(&self) -> String {
+        format!("{}/head", self.prefix)
+    }
+
+    pub(crate) fn writer(&self) -> String {
+        format!("{}/writer", self.prefix)
+    }
+
+    pub(crate) fn entry(&self, sequence: u64) -> String {
+        format!("{}/log/{sequence:020}", self.prefix)
+    }
+
+    /// The sequence of an entry key.
+    pub(crate) fn sequence_of(&self, key: &[u8]) -> Option<u64> {
+        let key = std::str::from_utf8(key).ok()?;
+        key.strip_prefix(&self.prefix)?
+            .strip_prefix("/log/")?
+            .parse()
+            .ok()
+    }
+}
+
+/// A connection to etcd, checked and with the head key in place.
+pub(crate) struct Cluster {
+    pub(crate) client: Client,
+    pub(crate) keys: Keys,
+    pub(crate) options: ClusterOptions,
+}
+
+/// An etcd error as the daemon reports it.
+pub(crate) fn unavailable(what: &str) -> impl Fn(etcd_client::Error) -> Error + '_ {
+    move |e| Error::NotOrdered(format!("{what}: etcd: {e}"))
+}
+
+impl Cluster {
+    /// Connects to etcd and creates the head key at 0 unless it exists.
+    pub(crate) async fn connect(options: ClusterOptions) -> Result<Self, Error> {
+        if options.replica.is_empty() {
+            return Err(Error::Internal(
+                "cluster mode needs a replica name (--replica-name)".into(),
+            ));
+        }
+        let connect = ConnectOptions::new()
+            .with_connect_timeout(options.timeout)
+            .with_timeout(options.timeout)
+            .with_keep_alive(options.timeout, options.timeout);
+        let client = tokio::time::timeout(
+            options.timeout,
+            Client::connect(&options.endpoints, Some(connect)),
+        )
+        .await
+        .map_err(|_| Error::NotOrdered("etcd did not answer the connection in time".into()))?
+        .map_err(unavailable("connect"))?;
+        let keys = Keys::new(&options.prefix);
+        let cluster = Self {
+            client,
+            keys,
+            options,
+        };
+        cluster.create_head().await?;
+        Ok(cluster)
+    }
+
+    /// Puts the head key at 0 if no replica has yet.
+    async fn create_head(&self) -> Result<(), Error> {
+        let head = self.keys.head();
+        let txn = Txn::new()
+            .when([Compare::create_revision(head.clone(), CompareOp::Equal, 0)])
+            .and_then([TxnOp::put(head, "0", None)]);
+        let mut kv = self.client.kv_client();
+        tokio::time::timeout(self.options.timeout, kv.txn(txn))
+            .await
+            .map_err(|_| Error::NotOrdered("etcd did not answer in time".into()))?
+            .map_err(unavailable("create the head key"))?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entry_keys_sort_in_sequence_order_and_read_back() {
+        let keys = Keys::new("truce/");
+        assert_eq!(keys.head(), "truce/head");
+        assert!(keys.entry(9) < keys.entry(10));
+        assert_eq!(keys.sequence_of(keys.entry(42).as_bytes()), Some(42));
+        assert_eq!(keys.sequence_of(b"truce/head"), None);
+        assert_eq!(keys.sequence_of(b"other/log/00000000000000000001"), None);
+    }
+}
