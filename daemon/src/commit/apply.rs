@@ -8,9 +8,8 @@
 
 use std::time::SystemTime;
 
-use prost::Message as _;
 use tokio::sync::mpsc;
-use truce_proto::v1::{Entry, Receipt};
+use truce_proto::v1::Receipt;
 
 use super::{
     Ordered, Queued, Writer,
@@ -18,7 +17,10 @@ use super::{
     order,
     overlay::{self, GroupState, Overlay},
 };
-use crate::{error::Error, model::derive};
+use crate::{
+    error::Error,
+    model::{decode_entry, derive},
+};
 
 /// An ordered entry's receipt, keys, tree nodes and views.
 struct Derivation {
@@ -140,7 +142,7 @@ impl Writer {
         state: &GroupState<'_>,
     ) -> Result<Derivation, Error> {
         let bad = |why: String| Error::Forked(format!("ordered entry {sequence}: {why}"));
-        let entry = Entry::decode(bytes).map_err(|e| bad(format!("undecodable: {e}")))?;
+        let entry = decode_entry(sequence, bytes).map_err(|e| Error::Forked(e.to_string()))?;
         if entry.sequence != sequence {
             return Err(bad(format!("it says it is entry {}", entry.sequence)));
         }
