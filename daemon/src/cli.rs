@@ -481,7 +481,13 @@ async fn serve(
     let running = Daemon::new(settings).start().await?;
     // Scripts and tests wait for this line instead of sleeping; systemd
     // for the notification.
-    println!("listening on {}", running.local_addr());
+    // One write: a reader that takes the first line and closes the pipe
+    // never makes a second write fail.
+    let mut lines = format!("listening on {}", running.local_addr());
+    if let Some(web) = running.http_addr() {
+        lines.push_str(&format!("\nweb view on http://{web}/"));
+    }
+    println!("{lines}");
     let status = format!("serving on {}", running.local_addr());
     service_manager::ready(&status);
     loop {

@@ -86,6 +86,7 @@ impl Daemon {
             Some(addr) => Some((addr, crate::metrics::MetricsEndpoint::bind(addr).await?)),
             None => None,
         };
+        let web_listener = bind_web(&settings).await?;
         let store = Arc::new(Store::open_with(
             &settings.data_dir,
             settings.store_options(),
@@ -154,20 +155,32 @@ impl Daemon {
                 )?)
             }
         };
-        let service = TruceServer::new(
-            TruceService::new(
-                Arc::clone(&store),
-                commit.clone(),
-                streams_rx,
-                settings.max_subscriptions,
-                Arc::clone(&subscribe_stats),
-                feed,
-                Arc::clone(&signer),
-            )
-            .with_space(space)
-            .with_budget(Arc::clone(&budget)),
+        let reads = TruceService::new(
+            Arc::clone(&store),
+            commit.clone(),
+            streams_rx,
+            settings.max_subscriptions,
+            Arc::clone(&subscribe_stats),
+            feed,
+            Arc::clone(&signer),
         )
-        .max_decoding_message_size(settings.max_message_bytes);
+        .with_space(space)
+        .with_budget(Arc::clone(&budget));
+        let web = match web_listener {
+            None => None,
+            Some((addr, listener)) => Some(crate::web::WebEndpoint::start(
+                addr,
+                listener,
+                reads.clone(),
+                Arc::clone(&access),
+                &crate::web::WebOptions {
+                    anonymous: settings.http_anonymous,
+                    live_buffer: settings.http_live_buffer,
+                    compliance_cache: settings.http_compliance_cache,
+                },
+            )?),
+        };
+        let service = TruceServer::new(reads).max_decoding_message_size(settings.max_message_bytes);
         let incoming = incoming(listener, &settings);
 
         let (shutdown_tx, shutdown_rx) = oneshot::channel::<()>();
@@ -260,10 +273,39 @@ impl Daemon {
             scrub_task: Some(scrub_task),
             signer,
             metrics,
+            web,
             access,
             settings,
             budget,
         })
+    }
+}
+
+/// Binds the web view's listener (None: off). A non-loopback address
+/// follows the rules of `listen` (the web view is plain HTTP, so only
+/// with `insecure`); the default address, when its port is taken, turns
+/// the web view off with a warning instead of failing the start.
+async fn bind_web(settings: &Settings) -> Result<Option<(SocketAddr, TcpListener)>, StartError> {
+    let Some(addr) = settings.http_listen.addr() else {
+        return Ok(None);
+    };
+    let mut rules = settings.access_options();
+    rules.listen = addr;
+    rules.tls = false;
+    crate::access::exposure(&rules).map_err(|e| match e {
+        Error::FailedPrecondition { reason, .. } => Error::FailedPrecondition {
+            field: "http_listen".into(),
+            reason: format!("the web view (plain HTTP): {reason}"),
+        },
+        other => other,
+    })?;
+    match crate::web::WebEndpoint::bind(addr).await {
+        Ok(listener) => Ok(Some((addr, listener))),
+        Err(e) if settings.http_listen == crate::config::HttpListen::Default => {
+            tracing::warn!(error = %e, "no web view: its default address is taken (set http_listen)");
+            Ok(None)
+        }
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -306,6 +348,8 @@ pub enum StartError {
     Tls(#[from] crate::tls::TlsError),
     #[error(transparent)]
     Metrics(#[from] crate::metrics::MetricsError),
+    #[error(transparent)]
+    Web(#[from] crate::web::WebStartError),
     #[error("{0}")]
     Other(String),
 }
@@ -327,6 +371,8 @@ pub struct Running {
     signer: Arc<crate::checkpoint::Signer>,
     /// The metrics endpoint, when `metrics_listen` is set.
     metrics: Option<crate::metrics::MetricsEndpoint>,
+    /// The web view, when `http_listen` is on and could bind.
+    web: Option<crate::web::WebEndpoint>,
     access: Arc<crate::access::Access>,
     /// What it was started with (a reload checks new tokens against it).
     settings: Settings,
@@ -353,6 +399,11 @@ impl Running {
         self.metrics
             .as_ref()
             .map(crate::metrics::MetricsEndpoint::local_addr)
+    }
+
+    /// The address the web view bound (None: it is off).
+    pub fn http_addr(&self) -> Option<SocketAddr> {
+        self.web.as_ref().map(crate::web::WebEndpoint::local_addr)
     }
 
     /// `http://ADDR` (`https://` with TLS), for clients.
@@ -441,6 +492,10 @@ impl Running {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
+        // Pages stop with the service (their live streams end with it).
+        if let Some(web) = self.web.take() {
+            web.shutdown().await;
+        }
         let served = (&mut self.task)
             .await
             .map_err(|e| Error::Internal(format!("server task: {e}")))?;
@@ -506,6 +561,8 @@ pub fn test_settings(data_dir: &std::path::Path) -> Settings {
         // Tests and benchmarks drive one anonymous caller harder than the
         // default rate allows; the limit has its own tests (tests/limits.rs).
         rate_limit_per_sec: 0,
+        // The web view on a port of its own (Running::http_addr).
+        http_listen: crate::config::HttpListen::At(SocketAddr::from(([127, 0, 0, 1], 0))),
         ..Settings::default()
     }
 }

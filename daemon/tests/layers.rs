@@ -38,6 +38,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("telemetry", 5),
     ("service", 5),
     ("service_manager", 5),
+    ("web", 5),
     ("server", 6),
     ("cli", 6),
 ];

@@ -19,7 +19,7 @@ pub use file::{FileConfig, FileToken};
 pub use flags::{
     FlagGroup, Flags, KeyFlags, KeyGroup, ServeFlags, ServeGroup, StoreFlags, StoreGroup,
 };
-pub use table::{Setting, Settings};
+pub use table::{DEFAULT_HTTP_LISTEN, HttpListen, Setting, Settings};
 pub use value::{Kind, Value};
 
 /// Default data directory, relative to the working directory.

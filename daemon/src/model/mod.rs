@@ -10,8 +10,10 @@
 //! - [`index`]: the query index terms of a view;
 //! - [`scope`]: a report against an agreement, per reading of its start;
 //! - [`merkle`]: RFC 6962 tree math;
-//! - [`time`] and [`geo`]: timestamps and bounding boxes.
+//! - [`time`] and [`geo`]: timestamps and bounding boxes;
+//! - [`centroids`]: where a report without coordinates is drawn.
 
+pub mod centroids;
 pub mod derive;
 pub mod geo;
 pub mod index;
