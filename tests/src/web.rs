@@ -119,7 +119,7 @@ pub async fn browser(driver: &Driver, profile: &Path) -> fantoccini::Client {
         "--disable-component-update",
         "--disable-sync",
         "--disable-dev-shm-usage",
-        "--window-size=1280,1000",
+        "--window-size=1100,1400",
         format!("--user-data-dir={}", profile.display()),
     ]);
     let mut caps = serde_json::Map::new();
@@ -133,6 +133,29 @@ pub async fn browser(driver: &Driver, profile: &Path) -> fantoccini::Client {
         .connect(&format!("http://127.0.0.1:{}", driver.port))
         .await
         .expect("a chromium session")
+}
+
+/// Reads a server-sent event stream at `path` until `until` holds for
+/// the text read so far; returns that text.
+pub async fn read_events(addr: SocketAddr, path: &str, until: impl Fn(&str) -> bool) -> String {
+    let mut stream = tokio::net::TcpStream::connect(addr)
+        .await
+        .expect("connect to the web view");
+    let head = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nAccept: text/event-stream\r\n\r\n");
+    stream.write_all(head.as_bytes()).await.expect("send");
+    let mut text = String::new();
+    let mut buf = [0u8; 4096];
+    // A guard against a hang, not a timing goal.
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !until(&text) {
+        let n = match tokio::time::timeout_at(deadline, stream.read(&mut buf)).await {
+            Ok(n) => n.expect("read events"),
+            Err(_) => panic!("the events wanted did not come; read: {text}"),
+        };
+        assert!(n > 0, "the event stream ended: {text}");
+        text.push_str(&String::from_utf8_lossy(&buf[..n]));
+    }
+    text
 }
 
 /// Saves a screenshot of the current page as `dir/name.png`.

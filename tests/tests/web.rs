@@ -12,7 +12,7 @@ use truce_daemon::{
     access::{Role, TokenEntry, tokens},
     test_settings,
 };
-use truce_proto::v1::ComplianceReportRequest;
+use truce_proto::v1::{ComplianceReportRequest, envelope::Kind};
 use truce_tests::{
     TestDaemon, seed,
     web::{self, get, request},
@@ -153,6 +153,61 @@ async fn bad_filters_are_refused_naming_the_parameter() {
     daemon.running.shutdown().await.expect("clean shutdown");
 }
 
+#[tokio::test]
+async fn live_events_follow_the_log_from_the_rendered_sequence() {
+    let daemon = TestDaemon::start().await;
+    let receipts = seed::submit_all(&daemon.client).await;
+    let last = receipts.last().expect("receipts").sequence;
+    // The agreement and its three reports are the entries about it.
+    let kinds: Vec<bool> = seed::envelopes()
+        .iter()
+        .map(|e| matches!(e.kind, Some(Kind::Agreement(_)) | Some(Kind::Report(_))))
+        .collect();
+    let about: Vec<u64> = receipts
+        .iter()
+        .zip(&kinds)
+        .filter(|(_, about)| **about)
+        .map(|(r, _)| r.sequence)
+        .collect();
+    assert_eq!(about.len(), 4);
+    let addr = http(&daemon.running);
+    // From the start of the log: every entry about the agreement, in order.
+    let id = seed::agreement_id();
+    let wanted = format!("data: {}\n", about[3]);
+    let text = web::read_events(addr, &format!("/live?agreement={id}&after=0"), |t| {
+        t.contains(&wanted)
+    })
+    .await;
+    let shown: Vec<u64> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("data: ")?.parse().ok())
+        .collect();
+    assert_eq!(shown, about, "{text}");
+    assert!(text.contains("text/event-stream"), "{text}");
+    // After the last one: only what comes next.
+    let next = tokio::spawn(async move {
+        web::read_events(addr, &format!("/live?after={last}"), |t| {
+            t.contains("event: entry")
+        })
+        .await
+    });
+    let receipt = daemon
+        .client
+        .submit_report(seed::report(77))
+        .await
+        .expect("submitted");
+    let text = tokio::time::timeout(Duration::from_secs(30), next)
+        .await
+        .expect("an event")
+        .expect("reader");
+    assert!(
+        text.contains(&format!("event: entry\ndata: {}\n", receipt.sequence)),
+        "{text}"
+    );
+    assert!(!text.contains(&format!("data: {last}\n")), "{text}");
+    daemon.running.shutdown().await.expect("clean shutdown");
+}
+
 /// The seed scenario in a real browser: what a person sees on each page,
 /// and a report submitted over gRPC appearing on the open agreement page.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -260,6 +315,9 @@ async fn pages(
         "{line}"
     );
     web::screenshot(browser, shots, "agreement").await;
+    let map = browser.find(Locator::Css("section.map")).await?;
+    std::fs::write(shots.join("agreement-map.png"), map.screenshot().await?)
+        .expect("map screenshot");
 
     // Report list.
     browser

@@ -2,9 +2,7 @@
 //! report (`compliance/fixture.rs`); the chart itself is truce-chart's.
 
 use plotters::prelude::RGBColor;
-use truce_chart::timeline::{
-    EXTENSION, PALETTE, SHADE, STOP, TimelineError, colour_of, timeline_svg,
-};
+use truce_chart::timeline::{PALETTE, SHADE, TimelineError, colour_of, timeline_svg};
 use truce_proto::v1::ComplianceReport;
 
 use crate::compliance::fixture;

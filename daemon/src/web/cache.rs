@@ -11,11 +11,14 @@ use std::{
 
 use truce_proto::v1::ComplianceReport;
 
+/// (agreement id, sequence) and the report computed there.
+type Kept = ((String, u64), Arc<ComplianceReport>);
+
 /// A bounded map of (agreement id, sequence) → report.
 #[derive(Debug)]
 pub(crate) struct Cache {
     capacity: usize,
-    kept: Mutex<VecDeque<((String, u64), Arc<ComplianceReport>)>>,
+    kept: Mutex<VecDeque<Kept>>,
 }
 
 impl Cache {
