@@ -49,11 +49,32 @@ pub async fn request(
         .nth(1)
         .and_then(|s| s.parse().ok())
         .expect("a status line");
+    let chunked = headers
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked");
     Answer {
         status,
         headers: headers.to_owned(),
-        body: body.to_owned(),
+        body: if chunked {
+            dechunk(body)
+        } else {
+            body.to_owned()
+        },
     }
+}
+
+/// A chunked body's content (`SIZE\r\nDATA\r\n` … `0\r\n\r\n`).
+fn dechunk(mut raw: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, rest)) = raw.split_once("\r\n") {
+        let size = usize::from_str_radix(size.trim(), 16).expect("a chunk size");
+        if size == 0 {
+            break;
+        }
+        out.push_str(&rest[..size]);
+        raw = rest[size..].strip_prefix("\r\n").expect("a chunk's end");
+    }
+    out
 }
 
 /// GET `path`, with a cookie if given.

@@ -503,8 +503,12 @@ fn filter_form(p: &ReportParams) -> Markup {
     }
 }
 
+/// Pages of the JSON Lines export read ahead of the client at most.
+const EXPORT_PAGES_AHEAD: usize = 2;
+
 /// The report list's filter as JSON Lines: one report view a line, every
-/// page followed.
+/// page followed, streamed: at most [`EXPORT_PAGES_AHEAD`] pages wait for
+/// a client that reads slowly.
 pub(crate) async fn reports_jsonl(
     State(web): State<Web>,
     headers: HeaderMap,
@@ -512,24 +516,32 @@ pub(crate) async fn reports_jsonl(
 ) -> Result<Response, WebError> {
     auth::admit(&web, &headers, "QueryReports")?;
     let mut req = p.request(500)?;
-    let mut out = String::new();
-    loop {
-        let page = web
-            .reads
-            .query_reports(Request::new(req.clone()))
-            .await?
-            .into_inner();
-        for v in &page.reports {
-            let line = serde_json::to_string(v)
-                .map_err(|e| WebError::Read(tonic::Status::internal(e.to_string())))?;
-            out.push_str(&line);
-            out.push('\n');
+    // The first page here, so that a refused filter is an error page.
+    let first = web
+        .reads
+        .query_reports(Request::new(req.clone()))
+        .await?
+        .into_inner();
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<String, std::io::Error>>(EXPORT_PAGES_AHEAD);
+    tokio::spawn(async move {
+        let mut page = first;
+        loop {
+            if tx.send(Ok(jsonl(&page.reports))).await.is_err() || page.next_page_token.is_empty() {
+                return;
+            }
+            req.page_token = std::mem::take(&mut page.next_page_token);
+            page = match web.reads.query_reports(Request::new(req.clone())).await {
+                Ok(next) => next.into_inner(),
+                Err(status) => {
+                    let _ = tx
+                        .send(Err(std::io::Error::other(status.message().to_owned())))
+                        .await;
+                    return;
+                }
+            };
         }
-        if page.next_page_token.is_empty() {
-            break;
-        }
-        req.page_token = page.next_page_token;
-    }
+    });
+    let body = axum::body::Body::from_stream(tokio_stream::wrappers::ReceiverStream::new(rx));
     Ok((
         [
             (header::CONTENT_TYPE, "application/x-ndjson"),
@@ -538,7 +550,22 @@ pub(crate) async fn reports_jsonl(
                 "attachment; filename=\"reports.jsonl\"",
             ),
         ],
-        out,
+        body,
     )
         .into_response())
+}
+
+/// Report views as JSON Lines (proto3 JSON, as `truce export`'s views).
+fn jsonl(reports: &[ReportView]) -> String {
+    let mut out = String::new();
+    for v in reports {
+        match serde_json::to_string(v) {
+            Ok(line) => {
+                out.push_str(&line);
+                out.push('\n');
+            }
+            Err(e) => tracing::warn!(error = %e, "a report view could not be written as JSON"),
+        }
+    }
+    out
 }
