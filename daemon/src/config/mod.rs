@@ -228,6 +228,25 @@ mod tests {
     }
 
     #[test]
+    fn the_web_views_default_address_stays_the_default_when_given() {
+        let mut settings = Settings::default();
+        let given = parse("http_listen = \"127.0.0.1:8080\"\n");
+        given.apply(Path::new("t"), &mut settings).expect("valid");
+        assert_eq!(settings.http_listen, HttpListen::Default);
+        let other = parse("http_listen = \"127.0.0.1:8081\"\n");
+        other.apply(Path::new("t"), &mut settings).expect("valid");
+        assert_eq!(
+            settings.http_listen,
+            HttpListen::At(([127, 0, 0, 1], 8081).into())
+        );
+        parse("http_listen = \"\"\n")
+            .apply(Path::new("t"), &mut settings)
+            .expect("valid");
+        assert_eq!(settings.http_listen, HttpListen::Off);
+        assert_eq!(settings.http_listen.addr(), None);
+    }
+
+    #[test]
     fn every_setting_has_a_key_flag_env_help_and_a_default_that_parses() {
         let mut keys = std::collections::HashSet::new();
         for s in Setting::ALL {

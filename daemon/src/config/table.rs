@@ -151,7 +151,7 @@ settings! {
         field: http_listen: HttpListen = HttpListen::Default,
         parse: |v: String| match v.as_str() {
             "" => Ok(HttpListen::Off),
-            v => address(v, "127.0.0.1:8080").map(HttpListen::At),
+            v => address(v, "127.0.0.1:8080").map(HttpListen::from),
         },
         show: |f| Value::Str(f.addr().map(|a| a.to_string()).unwrap_or_default()),
     },
@@ -444,10 +444,10 @@ fn address(v: &str, example: &str) -> Result<SocketAddr, String> {
         .map_err(|_| format!("{v:?} is not an address like {example}"))
 }
 
-/// Where the web view listens: the default address (a port in use there
-/// only turns the web view off, with a warning, so that several daemons
-/// on one machine start), an address set explicitly (a port in use fails
-/// the start, as for `listen`), or off.
+/// Where the web view listens: the default address, 127.0.0.1:8080,
+/// whether given or not (a port in use there only turns the web view off,
+/// with a warning, so that several daemons on one machine start), another
+/// address (a port in use fails the start, as for `listen`), or off.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum HttpListen {
     Default,
@@ -458,6 +458,18 @@ pub enum HttpListen {
 /// The web view's default address: loopback only.
 pub const DEFAULT_HTTP_LISTEN: SocketAddr =
     SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 8080);
+
+impl From<SocketAddr> for HttpListen {
+    /// The default address, even when given, stays the default (so the
+    /// example config, which names it, behaves as no config).
+    fn from(addr: SocketAddr) -> Self {
+        if addr == DEFAULT_HTTP_LISTEN {
+            Self::Default
+        } else {
+            Self::At(addr)
+        }
+    }
+}
 
 impl HttpListen {
     /// The address to bind, if any.
