@@ -496,7 +496,22 @@ async fn serve(
     let running = Daemon::new(settings).start().await?;
     // Scripts and tests wait for this line instead of sleeping; systemd
     // for the notification.
-    println!("listening on {}", running.local_addr());
+    // One write of both lines: a reader that takes the first line and
+    // closes the pipe never sees a second write fail.
+    let mut lines = format!("listening on {}\n", running.local_addr());
+    if let Some(web) = running.http_addr() {
+        lines.push_str(&format!("web view on http://{web}/\n"));
+    }
+    {
+        use std::io::Write as _;
+        let mut stdout = std::io::stdout().lock();
+        if let Err(e) = stdout
+            .write_all(lines.as_bytes())
+            .and_then(|()| stdout.flush())
+        {
+            tracing::warn!(error = %e, "cannot print the listening address");
+        }
+    }
     let status = format!("serving on {}", running.local_addr());
     service_manager::ready(&status);
     loop {

@@ -36,6 +36,7 @@ pub(crate) mod telemetry;
 pub(crate) mod tls;
 pub mod validate;
 pub(crate) mod views;
+pub(crate) mod web;
 
 pub use config::Settings;
 pub use error::Error;

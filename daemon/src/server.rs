@@ -97,7 +97,7 @@ impl Daemon {
             budget: Arc::clone(&budget),
         };
         let metrics = start_metrics(listeners.metrics, &commit, &errors, sources)?;
-        let service = TruceService::new(
+        let reads = TruceService::new(
             Arc::clone(&store),
             commit.clone(),
             streams_rx,
@@ -108,7 +108,8 @@ impl Daemon {
         )
         .with_space(core.space)
         .with_budget(Arc::clone(&budget));
-        let (health, routes) = routes(service, settings.max_message_bytes).await?;
+        let web = start_web(listeners.web, &reads, &access, &settings)?;
+        let (health, routes) = routes(reads, settings.max_message_bytes).await?;
         let incoming = incoming(listeners.grpc, &settings);
 
         let (shutdown_tx, shutdown_rx) = oneshot::channel::<()>();
@@ -151,6 +152,7 @@ impl Daemon {
             scrub_task: Some(scrub_task),
             signer: core.signer,
             metrics,
+            web,
             access,
             settings,
             budget,
@@ -225,6 +227,8 @@ struct Listeners {
     local_addr: SocketAddr,
     /// The metrics endpoint's address and socket, when it is configured.
     metrics: Option<(SocketAddr, TcpListener)>,
+    /// The web view's address and socket, unless it is off.
+    web: Option<(SocketAddr, TcpListener)>,
 }
 
 impl Listeners {
@@ -241,10 +245,12 @@ impl Listeners {
             Some(addr) => Some((addr, crate::metrics::MetricsEndpoint::bind(addr).await?)),
             None => None,
         };
+        let web = bind_web(settings).await?;
         Ok(Self {
             grpc,
             local_addr,
             metrics,
+            web,
         })
     }
 }
@@ -395,6 +401,58 @@ fn log_serving(settings: &Settings, addr: SocketAddr, tls: bool, open: bool) {
     }
 }
 
+/// The web view on its listener, unless it is off.
+fn start_web(
+    listener: Option<(SocketAddr, TcpListener)>,
+    reads: &TruceService,
+    access: &Arc<crate::access::Access>,
+    settings: &Settings,
+) -> Result<Option<crate::web::WebEndpoint>, StartError> {
+    let Some((addr, listener)) = listener else {
+        return Ok(None);
+    };
+    let options = crate::web::WebOptions {
+        anonymous: settings.http_anonymous,
+        live_buffer: settings.http_live_buffer,
+        compliance_cache: settings.http_compliance_cache,
+    };
+    Ok(Some(crate::web::WebEndpoint::start(
+        addr,
+        listener,
+        reads.clone(),
+        Arc::clone(access),
+        &options,
+    )?))
+}
+
+/// Binds the web view's listener (None: off). A non-loopback address
+/// follows the rules of `listen` (the web view is plain HTTP, so only
+/// with `insecure`); the default address, when its port is taken, turns
+/// the web view off with a warning instead of failing the start.
+async fn bind_web(settings: &Settings) -> Result<Option<(SocketAddr, TcpListener)>, StartError> {
+    let Some(addr) = settings.http_listen.addr() else {
+        return Ok(None);
+    };
+    let mut rules = settings.access_options();
+    rules.listen = addr;
+    rules.tls = false;
+    crate::access::exposure(&rules).map_err(|e| match e {
+        Error::FailedPrecondition { reason, .. } => Error::FailedPrecondition {
+            field: "http_listen".into(),
+            reason: format!("the web view (plain HTTP): {reason}"),
+        },
+        other => other,
+    })?;
+    match crate::web::WebEndpoint::bind(addr).await {
+        Ok(listener) => Ok(Some((addr, listener))),
+        Err(e) if settings.http_listen == crate::config::HttpListen::Default => {
+            tracing::warn!(error = %e, "no web view: its default address is taken (set http_listen)");
+            Ok(None)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// HTTP/2 flow-control windows toward the daemon: what one call, and one
 /// connection, may send before the daemon reads it.
 const STREAM_WINDOW: u32 = 1024 * 1024;
@@ -434,6 +492,8 @@ pub enum StartError {
     Tls(#[from] crate::tls::TlsError),
     #[error(transparent)]
     Metrics(#[from] crate::metrics::MetricsError),
+    #[error(transparent)]
+    Web(#[from] crate::web::WebStartError),
     #[error("{0}")]
     Other(String),
 }
@@ -455,6 +515,8 @@ pub struct Running {
     signer: Arc<crate::checkpoint::Signer>,
     /// The metrics endpoint, when `metrics_listen` is set.
     metrics: Option<crate::metrics::MetricsEndpoint>,
+    /// The web view, when `http_listen` is on and could bind.
+    web: Option<crate::web::WebEndpoint>,
     access: Arc<crate::access::Access>,
     /// What it was started with (a reload checks new tokens against it).
     settings: Settings,
@@ -483,6 +545,11 @@ impl Running {
         self.metrics
             .as_ref()
             .map(crate::metrics::MetricsEndpoint::local_addr)
+    }
+
+    /// The address the web view bound (None: it is off).
+    pub fn http_addr(&self) -> Option<SocketAddr> {
+        self.web.as_ref().map(crate::web::WebEndpoint::local_addr)
     }
 
     /// `http://ADDR` (`https://` with TLS), for clients.
@@ -571,6 +638,10 @@ impl Running {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
+        // Pages stop with the service (their live streams end with it).
+        if let Some(web) = self.web.take() {
+            web.shutdown().await;
+        }
         let served = (&mut self.task)
             .await
             .map_err(|e| Error::Internal(format!("server task: {e}")))?;
@@ -640,6 +711,8 @@ pub fn test_settings(data_dir: &std::path::Path) -> Settings {
         // Tests and benchmarks drive one anonymous caller harder than the
         // default rate allows; the limit has its own tests (tests/limits.rs).
         rate_limit_per_sec: 0,
+        // The web view on a port of its own (Running::http_addr).
+        http_listen: crate::config::HttpListen::At(SocketAddr::from(([127, 0, 0, 1], 0))),
         ..Settings::default()
     }
 }

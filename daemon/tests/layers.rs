@@ -42,6 +42,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("forward", 5),
     ("freshness", 5),
     ("replication", 6),
+    ("web", 5),
     ("server", 6),
     ("cli", 6),
 ];

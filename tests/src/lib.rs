@@ -11,6 +11,7 @@ pub mod raw;
 pub mod seed;
 pub mod sync;
 pub mod tamper;
+pub mod web;
 
 use std::path::{Path, PathBuf};
 

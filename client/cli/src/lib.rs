@@ -11,4 +11,8 @@ pub mod compliance;
 pub mod export;
 pub mod import;
 pub mod time;
-pub mod timeline;
+/// The per-day timeline SVG lives in truce-chart, shared with the
+/// daemon's web view.
+pub use truce_chart::timeline;
+#[cfg(test)]
+mod timeline_tests;

@@ -19,7 +19,7 @@ pub use file::{FileConfig, FileToken};
 pub use flags::{
     FlagGroup, Flags, KeyFlags, KeyGroup, ServeFlags, ServeGroup, StoreFlags, StoreGroup,
 };
-pub use table::{Setting, Settings};
+pub use table::{DEFAULT_HTTP_LISTEN, HttpListen, Setting, Settings};
 pub use value::{Kind, Value};
 
 /// Default data directory, relative to the working directory.
@@ -225,6 +225,25 @@ mod tests {
             assert!(EXAMPLE.contains(&format!("--{}", s.flag())), "{}", s.key());
             assert!(EXAMPLE.contains(&s.env()), "{}", s.key());
         }
+    }
+
+    #[test]
+    fn the_web_views_default_address_stays_the_default_when_given() {
+        let mut settings = Settings::default();
+        let given = parse("http_listen = \"127.0.0.1:8080\"\n");
+        given.apply(Path::new("t"), &mut settings).expect("valid");
+        assert_eq!(settings.http_listen, HttpListen::Default);
+        let other = parse("http_listen = \"127.0.0.1:8081\"\n");
+        other.apply(Path::new("t"), &mut settings).expect("valid");
+        assert_eq!(
+            settings.http_listen,
+            HttpListen::At(([127, 0, 0, 1], 8081).into())
+        );
+        parse("http_listen = \"\"\n")
+            .apply(Path::new("t"), &mut settings)
+            .expect("valid");
+        assert_eq!(settings.http_listen, HttpListen::Off);
+        assert_eq!(settings.http_listen.addr(), None);
     }
 
     #[test]

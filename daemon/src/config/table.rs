@@ -143,6 +143,45 @@ settings! {
         },
         show: |f| Value::Str(f.map(|a| a.to_string()).unwrap_or_default()),
     },
+    HttpListen {
+        key: "http_listen",
+        group: Serve,
+        value_name: "ADDR",
+        help: "address to serve the read-only web view on, plain HTTP (empty: no web view; by default 127.0.0.1:8080, skipped with a warning if that port is taken)",
+        field: http_listen: HttpListen = HttpListen::Default,
+        parse: |v: String| match v.as_str() {
+            "" => Ok(HttpListen::Off),
+            v => address(v, "127.0.0.1:8080").map(HttpListen::from),
+        },
+        show: |f| Value::Str(f.addr().map(|a| a.to_string()).unwrap_or_default()),
+    },
+    HttpAnonymous {
+        key: "http_anonymous",
+        group: Serve,
+        value_name: "BOOL",
+        help: "let the web view be read without a token when tokens are configured (off: a reader token is asked for)",
+        field: http_anonymous: bool = false,
+        parse: |v: bool| Ok::<_, String>(v),
+        show: |f| Value::Bool(*f),
+    },
+    HttpComplianceCache {
+        key: "http_compliance_cache",
+        group: Serve,
+        value_name: "N",
+        help: "compliance reports the web view keeps, by agreement and log sequence, so an agreement page is computed once per new entry (0: none kept)",
+        field: http_compliance_cache: usize = 16,
+        parse: |v: u64| usize::try_from(v).map_err(|_| format!("{v} is too large")),
+        show: |f| Value::Int(int(*f)),
+    },
+    HttpLiveBuffer {
+        key: "http_live_buffer",
+        group: Serve,
+        value_name: "N",
+        help: "live updates queued for one web page before it is told to reload",
+        field: http_live_buffer: usize = 64,
+        parse: |v: u64| small(v, 1).map(|v| v as usize),
+        show: |f| Value::Int(int(*f)),
+    },
     TlsCert {
         key: "tls_cert",
         group: Serve,
@@ -484,6 +523,44 @@ settings! {
 fn address(v: &str, example: &str) -> Result<SocketAddr, String> {
     v.parse()
         .map_err(|_| format!("{v:?} is not an address like {example}"))
+}
+
+/// Where the web view listens: the default address, 127.0.0.1:8080,
+/// whether given or not (a port in use there only turns the web view off,
+/// with a warning, so that several daemons on one machine start), another
+/// address (a port in use fails the start, as for `listen`), or off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HttpListen {
+    Default,
+    At(SocketAddr),
+    Off,
+}
+
+/// The web view's default address: loopback only.
+pub const DEFAULT_HTTP_LISTEN: SocketAddr =
+    SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 8080);
+
+impl From<SocketAddr> for HttpListen {
+    /// The default address, even when given, stays the default (so the
+    /// example config, which names it, behaves as no config).
+    fn from(addr: SocketAddr) -> Self {
+        if addr == DEFAULT_HTTP_LISTEN {
+            Self::Default
+        } else {
+            Self::At(addr)
+        }
+    }
+}
+
+impl HttpListen {
+    /// The address to bind, if any.
+    pub fn addr(self) -> Option<SocketAddr> {
+        match self {
+            Self::Default => Some(DEFAULT_HTTP_LISTEN),
+            Self::At(addr) => Some(addr),
+            Self::Off => None,
+        }
+    }
 }
 
 /// A file setting: empty means none.

@@ -21,7 +21,7 @@ use truce_proto::v1::{
     AgreementStatus, AgreementStatusRecord, ComplianceReport, ComplianceTally, DayCount,
 };
 
-use crate::{commands::render::enum_label, compliance::party_name};
+use crate::{enum_label, party_name};
 
 /// Why no timeline could be drawn.
 #[derive(Debug, thiserror::Error)]
@@ -511,90 +511,4 @@ fn draw_legend(
         }
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::compliance::fixture;
-
-    fn hex(c: RGBColor) -> String {
-        format!("#{:02X}{:02X}{:02X}", c.0, c.1, c.2)
-    }
-
-    /// Parses the SVG (it must be well-formed XML with an <svg> root) and
-    /// returns the fills of its rects and its texts.
-    fn parts(svg: &str) -> (Vec<String>, Vec<String>) {
-        let doc = roxmltree::Document::parse(svg).expect("well-formed XML");
-        assert_eq!(doc.root_element().tag_name().name(), "svg");
-        let rects = doc
-            .descendants()
-            .filter(|n| n.has_tag_name("rect"))
-            .filter_map(|n| n.attribute("fill").map(str::to_owned))
-            .collect();
-        let texts = doc
-            .descendants()
-            .filter(|n| n.has_tag_name("text"))
-            .filter_map(|n| n.text().map(|t| t.trim().to_owned()))
-            .collect();
-        (rects, texts)
-    }
-
-    fn count(fills: &[String], colour: RGBColor) -> usize {
-        fills.iter().filter(|f| **f == hex(colour)).count()
-    }
-
-    #[test]
-    fn one_bar_per_day_and_perpetrator_a_legend_and_the_status() {
-        let svg = timeline_svg(&fixture::report(), None).expect("drawn");
-        let (fills, texts) = parts(&svg);
-        // UA (first in the tally) on three days, RU on one; plus a legend
-        // swatch each. The shaded window and its swatch.
-        assert_eq!(count(&fills, colour_of("UA")), 3 + 1, "{svg}");
-        assert_eq!(count(&fills, colour_of("RU")), 1 + 1, "{svg}");
-        assert_eq!(count(&fills, SHADE), 2, "{svg}");
-        for label in ["UA", "RU", "suspended", "03-19", "in effect (start per RU)"] {
-            assert!(
-                texts.iter().any(|t| t == label),
-                "no text {label:?} in {texts:?}"
-            );
-        }
-        assert!(
-            texts.iter().any(|t| t.starts_with("Energy truce: ")),
-            "{texts:?}"
-        );
-    }
-
-    #[test]
-    fn another_reading_and_unknown_readings() {
-        // UA's start is after the period: no bars, nothing shaded.
-        let svg = timeline_svg(&fixture::report(), Some("UA")).expect("drawn");
-        let (fills, texts) = parts(&svg);
-        assert_eq!(count(&fills, colour_of("UA")), 0, "{svg}");
-        assert_eq!(count(&fills, SHADE), 0, "{svg}");
-        assert!(
-            texts.iter().any(|t| t.contains("(start per UA)")),
-            "{texts:?}"
-        );
-        assert!(texts.iter().any(|t| t == "suspended"), "{texts:?}");
-        match timeline_svg(&fixture::report(), Some("XX")) {
-            Err(TimelineError::UnknownReading { available, .. }) => {
-                assert_eq!(available, "RU, UA");
-            }
-            other => panic!("{other:?}"),
-        }
-    }
-
-    #[test]
-    fn empty_reports_still_make_a_chart() {
-        let svg = timeline_svg(&fixture::empty(), Some("all")).expect("drawn");
-        let (fills, texts) = parts(&svg);
-        assert!(PALETTE.iter().all(|c| count(&fills, *c) == 0), "{svg}");
-        assert_eq!(count(&fills, SHADE), 2, "the window is shaded: {svg}");
-        assert!(texts.iter().any(|t| t == "03-18"), "{texts:?}");
-        assert!(texts.iter().any(|t| t == "(none in scope)"), "{texts:?}");
-        let svg = timeline_svg(&ComplianceReport::default(), None).expect("drawn");
-        let (_, texts) = parts(&svg);
-        assert!(texts.iter().any(|t| t.contains("no reading")), "{texts:?}");
-    }
 }
