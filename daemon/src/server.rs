@@ -165,7 +165,11 @@ impl Daemon {
                 Arc::clone(&signer),
             )
             .with_space(space)
-            .with_budget(Arc::clone(&budget)),
+            .with_budget(Arc::clone(&budget))
+            .with_write_limits(
+                settings.stream_write_window,
+                settings.stream_write_buffer_bytes,
+            ),
         )
         .max_decoding_message_size(settings.max_message_bytes);
         let incoming = incoming(listener, &settings);
