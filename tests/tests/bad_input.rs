@@ -67,12 +67,6 @@ fn report_cases() -> Vec<ReportCase> {
             "report.id",
         ),
         (
-            "reserved record id",
-            |r| rep(r).id = "report-7".into(),
-            Code::InvalidArgument,
-            "report.id",
-        ),
-        (
             "no occurred",
             |r| rep(r).occurred = None,
             Code::InvalidArgument,

@@ -733,6 +733,59 @@ async fn server_assigned_claim_ids_and_stored_bytes() {
     d.stop().await;
 }
 
+/// An import keeps another store's server-form ids (`claim-15`), so a
+/// client may choose one; the server then assigns around it, and a taken
+/// id stays refused.
+#[tokio::test]
+async fn server_form_ids_chosen_by_a_client_are_kept_and_assigned_around() {
+    let d = TestDaemon::start().await;
+    seed::submit_all(&d.client).await;
+    let claim = |request_id: &str, id: &str| AddClaimRequest {
+        request_id: request_id.into(),
+        with_proof: false,
+        claim: Some(Claim {
+            id: id.into(),
+            party: "RU".into(),
+            kind: ClaimKind::Denial.into(),
+            report_ids: vec!["seed-report-3".into()],
+            stated_at: Some(ts("2025-03-23")),
+            statement: "no such strike took place".into(),
+            ..Claim::default()
+        }),
+    };
+    // Sequence 13 takes the id the server would give at 14 and at 15.
+    let chosen = d
+        .client
+        .add_claim(claim("chosen-14", "claim-14"))
+        .await
+        .unwrap();
+    assert_eq!(
+        (chosen.sequence, chosen.record_id.as_str()),
+        (13, "claim-14")
+    );
+    d.client
+        .add_claim(claim("chosen-15", "claim-15"))
+        .await
+        .unwrap();
+    let next = d.client.add_claim(claim("assigned-15", "")).await.unwrap();
+    assert_eq!((next.sequence, next.record_id.as_str()), (15, "claim-15.1"));
+    let next = d.client.add_claim(claim("assigned-16", "")).await.unwrap();
+    assert_eq!(next.record_id, "claim-16");
+    let taken = d
+        .client
+        .add_claim(claim("again-14", "claim-14"))
+        .await
+        .unwrap_err();
+    assert_eq!(taken.code(), Some(Code::AlreadyExists), "{taken}");
+    let v = d.client.get_report("seed-report-3").await.unwrap();
+    let ids: Vec<&str> = v.claims.iter().map(|c| c.id.as_str()).collect();
+    assert!(
+        ids.ends_with(&["claim-14", "claim-15", "claim-15.1", "claim-16"]),
+        "{ids:?}"
+    );
+    d.stop().await;
+}
+
 #[tokio::test]
 async fn a_report_with_many_attached_sources_can_still_be_corrected() {
     let d = TestDaemon::start().await;

@@ -78,7 +78,10 @@ impl Writer {
         let extension_effective_at = self.check_transition(w.payload(), now, group)?;
 
         let position = self.sequencer.peek(now);
-        let record_id = record_id(w, kind, position.sequence);
+        let record_id = match (kind, w.client_id()) {
+            (Some(kind), None) => self.assigned_id(kind, position.sequence, group)?,
+            _ => record_id(w),
+        };
         let entry = Entry {
             sequence: position.sequence,
             recorded_at: Some(position.timestamp()),
@@ -171,6 +174,29 @@ impl Writer {
                 kind.name()
             ))),
             None => Ok(()),
+        }
+    }
+
+    /// The id the server gives a record created at `sequence`:
+    /// `<kind>-<sequence>`, or, when a client chose that id already (an
+    /// import keeps the ids of the store it came from), the first free
+    /// `<kind>-<sequence>.<n>`.
+    fn assigned_id(
+        &self,
+        kind: RecordKind,
+        sequence: u64,
+        group: &GroupState<'_>,
+    ) -> Result<String, Error> {
+        let base = format!("{}-{sequence}", kind.name());
+        let mut id = base.clone();
+        let mut n = 0u64;
+        loop {
+            let key = (kind, id);
+            if group.record(&key).is_none() && self.store.record_sequence(kind, &key.1)?.is_none() {
+                return Ok(key.1);
+            }
+            n += 1;
+            id = format!("{base}.{n}");
         }
     }
 
@@ -297,13 +323,12 @@ fn check_extension(new: Option<SystemTime>, current: Option<SystemTime>) -> Resu
     Ok(())
 }
 
-/// The id of the record an entry creates or changes: the client's, one
-/// made from the kind and sequence, or the first referenced record's.
-fn record_id(w: &ValidWrite, created: Option<RecordKind>, sequence: u64) -> String {
-    match (created, w.client_id()) {
-        (_, Some(id)) => id.to_owned(),
-        (Some(kind), None) => format!("{}-{}", kind.name(), sequence),
-        (None, None) => w
+/// The id of the record an entry creates or changes when the server does
+/// not assign one: the client's, or the first referenced record's.
+fn record_id(w: &ValidWrite) -> String {
+    match w.client_id() {
+        Some(id) => id.to_owned(),
+        None => w
             .references()
             .first()
             .map(|r| r.id.clone())

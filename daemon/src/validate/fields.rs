@@ -17,9 +17,6 @@ pub const SOURCES_MAX: usize = 64;
 pub const LIST_MAX: usize = 64;
 pub const POLYGON_MAX: usize = 1000;
 
-/// Server-assigned ids take the form `<kind>-<digits>`; clients may not.
-const RESERVED_PREFIXES: &[&str] = &["agreement-", "report-", "claim-"];
-
 /// How far in the server's future an event may be said to occur.
 pub const FUTURE_SLACK: Duration = Duration::from_secs(24 * 3600);
 
@@ -75,26 +72,14 @@ pub fn request_id(id: &str) -> Result<String, Error> {
     Ok(id.to_owned())
 }
 
-/// A client-chosen record id: optional, in the id form, not reserved.
+/// A client-chosen record id: optional, in the id form. It may have the
+/// form the server assigns (`report-18`): an import keeps the ids of the
+/// store it came from, and the server assigns around ids that are taken.
 pub fn client_record_id(field: &str, id: &str) -> Result<Option<String>, Error> {
     if id.is_empty() {
         return Ok(None);
     }
     check_id(field, id)?;
-    for prefix in RESERVED_PREFIXES {
-        if let Some(rest) = id.strip_prefix(prefix)
-            && !rest.is_empty()
-            && rest.bytes().all(|b| b.is_ascii_digit())
-        {
-            return Err(invalid(
-                field,
-                format!(
-                    "{} has the form of a server-assigned id ({prefix}<number>)",
-                    quoted(id)
-                ),
-            ));
-        }
-    }
     Ok(Some(id.to_owned()))
 }
 

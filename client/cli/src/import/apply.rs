@@ -95,15 +95,6 @@ impl Row {
     }
 }
 
-/// An id of the form the server assigns (`report-42`): it names another
-/// record in another daemon, so it is not carried over.
-fn server_assigned(id: &str) -> bool {
-    ["agreement-", "report-", "claim-"].iter().any(|p| {
-        id.strip_prefix(p)
-            .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
-    })
-}
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Outcome {
     New,
@@ -251,7 +242,7 @@ impl<'a> Run<'a> {
 
     async fn apply(&self, line: u64, row: &Row) -> Result<Outcome, ClientError> {
         let mut report = row.report.clone();
-        if report.id.is_empty() || server_assigned(&report.id) {
+        if report.id.is_empty() {
             // Nothing to look up: the derived request id alone keeps a
             // re-run from submitting it twice.
             report.id.clear();
@@ -383,14 +374,6 @@ impl<'a> Run<'a> {
     /// Queues a line's claim for after the rows (it may name reports on
     /// later lines); the same claim on several lines is added once.
     fn queue_claim(&mut self, line: u64, claim: Claim) {
-        if let Some(r) = claim.report_ids.iter().find(|r| server_assigned(r)) {
-            let reason = format!(
-                "claim {}: names {r}, an id the server assigned, which names another report here",
-                claim.id
-            );
-            self.fail(line, reason);
-            return;
-        }
         let key = if claim.id.is_empty() {
             serde_json::to_string(&claim).unwrap_or_default()
         } else {
@@ -496,10 +479,7 @@ impl<'a> Run<'a> {
 
     /// Adds a claim unless it is there already; true when written.
     async fn add_claim(&self, claim: &Claim) -> Result<bool, ClientError> {
-        let mut claim = claim.clone();
-        if server_assigned(&claim.id) {
-            claim.id.clear();
-        }
+        let claim = claim.clone();
         if !claim.id.is_empty()
             && let Some(existing) = self.existing_claim(&claim).await?
         {
@@ -609,15 +589,6 @@ fn evidence_change(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn server_assigned_ids() {
-        assert!(server_assigned("report-42"));
-        assert!(server_assigned("claim-1"));
-        assert!(!server_assigned("report-"));
-        assert!(!server_assigned("report-4a"));
-        assert!(!server_assigned("acled-UKR1"));
-    }
 
     #[test]
     fn request_ids_are_derived_and_short() {

@@ -3,11 +3,14 @@
 //! that the record's identity: into the store it came from, every entry is
 //! answered as a duplicate and nothing is written; into another store, the
 //! same entries recreate the same records (client-chosen ids kept) with the
-//! same current views. A server-assigned id (`report-18`) cannot be chosen
-//! by a client, so there the record gets the store's next number and every
-//! later entry of the file that names it is sent naming that one; the
-//! receipt of the creating entry (a duplicate on a re-run) says which, so a
-//! re-run finds the same record again.
+//! same current views, under the same ids. A record whose id the server
+//! assigned (`report-18`) is created there asking for that id; where the
+//! id names another record, or the request id says the store has the entry
+//! as first sent (without the id), it is sent as exported instead: the
+//! first answer is a duplicate, the second a record under the store's next
+//! number, which every later entry of the file that names it is sent
+//! naming; the receipt of the creating entry (a duplicate on a re-run)
+//! says which, so a re-run finds the same record again.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -16,6 +19,7 @@ use truce_proto::v1::{
     SetStatusRequest, SubmitReportRequest, entry::Payload, source_attachment, status_change,
 };
 
+use tonic::Code;
 use truce_client::{Client, ClientError};
 
 /// Record ids this import learned (the file's id → this store's), and
@@ -87,59 +91,108 @@ impl Replay {
             ClientError::Request(format!("entry {} carries no record", entry.sequence))
         })?;
         self.remap(&mut payload);
-        let request_id = entry.request_id.clone();
-        let receipt = match payload {
-            Payload::Report(report) => {
-                let req = SubmitReportRequest {
-                    request_id,
-                    report: Some(report),
-                    with_proof: false,
-                };
-                client.submit_report(req).await?
+        let request_id = &entry.request_id;
+        let receipt = if creates_server_form(entry) {
+            let kept = with_id(&payload, &entry.record_id);
+            match send_payload(client, request_id, kept, entry.sequence).await {
+                Err(e) if e.code() == Some(Code::AlreadyExists) => {
+                    let exported = with_id(&payload, "");
+                    send_payload(client, request_id, exported, entry.sequence).await?
+                }
+                sent => sent?,
             }
-            Payload::Correction(correction) => {
-                let req = CorrectReportRequest {
-                    request_id,
-                    correction: Some(correction),
-                    with_proof: false,
-                };
-                client.correct_report(req).await?
-            }
-            Payload::Source(attachment) => {
-                let req = AttachSourceRequest {
-                    request_id,
-                    attachment: Some(attachment),
-                    with_proof: false,
-                };
-                client.attach_source(req).await?
-            }
-            Payload::Status(status) => {
-                let req = SetStatusRequest {
-                    request_id,
-                    status: Some(status),
-                    with_proof: false,
-                };
-                client.set_status(req).await?
-            }
-            Payload::Claim(claim) => {
-                let req = AddClaimRequest {
-                    request_id,
-                    claim: Some(claim),
-                    with_proof: false,
-                };
-                client.add_claim(req).await?
-            }
-            Payload::Agreement(_) => {
-                return Err(ClientError::Request(format!(
-                    "entry {} records an agreement: a report export carries none",
-                    entry.sequence
-                )));
-            }
+        } else {
+            send_payload(client, request_id, payload, entry.sequence).await?
         };
         if matches!(entry.payload, Some(Payload::Report(_) | Payload::Claim(_))) {
             self.learn(&entry.record_id, &receipt.record_id);
         }
         Ok(receipt)
+    }
+}
+
+/// An id of the form the server assigns: `report-42`, or `report-42.1`
+/// where a client had taken `report-42`.
+fn server_assigned(id: &str) -> bool {
+    let digits = |n: &str| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit());
+    ["agreement-", "report-", "claim-"].iter().any(|p| {
+        id.strip_prefix(p).is_some_and(|n| match n.split_once('.') {
+            Some((seq, again)) => digits(seq) && digits(again),
+            None => digits(n),
+        })
+    })
+}
+
+/// Whether an entry created a report or claim under an id the server
+/// assigned (in the store it came from, or the one before).
+fn creates_server_form(entry: &Entry) -> bool {
+    matches!(entry.payload, Some(Payload::Report(_) | Payload::Claim(_)))
+        && server_assigned(&entry.record_id)
+}
+
+/// A report or claim payload asking for `id` (empty: the server assigns).
+fn with_id(payload: &Payload, id: &str) -> Payload {
+    let mut payload = payload.clone();
+    match &mut payload {
+        Payload::Report(r) => id.clone_into(&mut r.id),
+        Payload::Claim(c) => id.clone_into(&mut c.id),
+        _ => {}
+    }
+    payload
+}
+
+/// One write of an exported entry's payload under its request id.
+async fn send_payload(
+    client: &Client,
+    request_id: &str,
+    payload: Payload,
+    sequence: u64,
+) -> Result<Receipt, ClientError> {
+    let request_id = request_id.to_owned();
+    match payload {
+        Payload::Report(report) => {
+            let req = SubmitReportRequest {
+                request_id,
+                report: Some(report),
+                with_proof: false,
+            };
+            client.submit_report(req).await
+        }
+        Payload::Correction(correction) => {
+            let req = CorrectReportRequest {
+                request_id,
+                correction: Some(correction),
+                with_proof: false,
+            };
+            client.correct_report(req).await
+        }
+        Payload::Source(attachment) => {
+            let req = AttachSourceRequest {
+                request_id,
+                attachment: Some(attachment),
+                with_proof: false,
+            };
+            client.attach_source(req).await
+        }
+        Payload::Status(status) => {
+            let req = SetStatusRequest {
+                request_id,
+                status: Some(status),
+                with_proof: false,
+            };
+            client.set_status(req).await
+        }
+        Payload::Claim(claim) => {
+            let req = AddClaimRequest {
+                request_id,
+                claim: Some(claim),
+                with_proof: false,
+            };
+            client.add_claim(req).await
+        }
+        Payload::Agreement(_) => Err(ClientError::Request(format!(
+            "entry {sequence} records an agreement: a report export carries none"
+        ))),
     }
 }
 
@@ -213,6 +266,18 @@ mod tests {
         assert!(
             matches!(&p, Payload::Status(s) if s.target == Some(status_change::Target::ReportId("report-3".into())))
         );
+    }
+
+    #[test]
+    fn server_assigned_ids() {
+        assert!(server_assigned("report-42"));
+        assert!(server_assigned("claim-1"));
+        assert!(!server_assigned("report-"));
+        assert!(!server_assigned("report-4a"));
+        assert!(server_assigned("report-4.1"));
+        assert!(!server_assigned("report-4."));
+        assert!(!server_assigned("report-4.1.2"));
+        assert!(!server_assigned("acled-UKR1"));
     }
 
     #[test]
