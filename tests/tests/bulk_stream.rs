@@ -393,3 +393,32 @@ async fn each_envelope_needs_its_own_methods_role() {
     assert_eq!(entry.submitter, "ops");
     running.shutdown().await.expect("clean shutdown");
 }
+
+#[tokio::test]
+async fn each_envelope_is_charged_to_the_rate_limit_and_the_stream_waits() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut settings = test_settings(dir.path());
+    settings.rate_limit_per_sec = 1;
+    settings.rate_limit_burst = 3;
+    let running = Daemon::new(settings).start().await.expect("starts");
+    let client = Client::connect(running.url()).await.expect("connects");
+    // The call and its first two envelopes take the burst; the other
+    // three wait for the bucket instead of failing.
+    let mut envelopes = vec![agreement_envelope()];
+    envelopes.extend((0..4).map(report_envelope));
+    let answers = stream_all(&client, 8, envelopes).await;
+    assert_eq!(answers.len(), 5);
+    assert!(answers.iter().all(|a| a.result.is_ok()), "{answers:?}");
+    assert_eq!(running.durable_sequence(), 5);
+    // The envelopes emptied the bucket: a unary call straight after is
+    // refused (the raw client does not wait a rate limit out).
+    let mut raw = truce_proto::v1::truce_client::TruceClient::connect(running.url())
+        .await
+        .expect("connects");
+    let err = raw
+        .get_entry(truce_proto::v1::GetEntryRequest { sequence: 1 })
+        .await
+        .expect_err("the bucket is empty");
+    assert_eq!(err.code(), Code::ResourceExhausted, "{err:?}");
+    running.shutdown().await.expect("clean shutdown");
+}
