@@ -13,7 +13,8 @@
 //! The modules, from the bottom up (each imports only those before it):
 //! `verify` (proof and signature checks, pure), `error`, `connect` (the
 //! channel and its options), `client` (the calls), `subscription`
-//! (`Client::subscribe`).
+//! (`Client::subscribe`), `write_stream` (`Client::write_stream`: bulk
+//! writes over one stream).
 
 #![forbid(unsafe_code)]
 
@@ -22,9 +23,11 @@ pub mod connect;
 mod error;
 pub mod subscription;
 pub mod verify;
+pub mod write_stream;
 
 pub use client::{Client, content_request_id, decode_entry, new_request_id, request_id_of};
 pub use connect::{ClientIdentity, ClientOptions};
 pub use error::{ClientError, VerifyFailure};
 pub use subscription::{Event, Start, Subscription};
 pub use truce_proto::v1 as proto;
+pub use write_stream::{Receipts, StreamAnswer, WriteSender};

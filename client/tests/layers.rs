@@ -5,7 +5,14 @@
 use std::path::Path;
 
 /// From the bottom up.
-const LAYERS: &[&str] = &["verify", "error", "connect", "client", "subscription"];
+const LAYERS: &[&str] = &[
+    "verify",
+    "error",
+    "connect",
+    "client",
+    "subscription",
+    "write_stream",
+];
 
 #[test]
 fn each_module_imports_only_those_below_it() {

@@ -222,6 +222,21 @@ impl From<Error> for tonic::Status {
     }
 }
 
+/// A WriteStream envelope's refusal: the status a unary write would have
+/// ended with, its details kept as their encoded bytes.
+impl From<Error> for truce_proto::v1::WriteError {
+    fn from(e: Error) -> Self {
+        let field = e.field().unwrap_or("").to_owned();
+        let status = tonic::Status::from(e);
+        Self {
+            code: status.code() as i32,
+            message: status.message().to_owned(),
+            field,
+            details: status.details().to_vec(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use tonic::{Code, Status};

@@ -107,7 +107,11 @@ impl Daemon {
             Arc::clone(&core.signer),
         )
         .with_space(core.space)
-        .with_budget(Arc::clone(&budget));
+        .with_budget(Arc::clone(&budget))
+        .with_write_limits(
+            settings.stream_write_window,
+            settings.stream_write_buffer_bytes,
+        );
         let web = start_web(listeners.web, &reads, &access, &settings)?;
         let (health, routes) = routes(reads, settings.max_message_bytes).await?;
         let incoming = incoming(listeners.grpc, &settings);

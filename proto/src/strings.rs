@@ -12,7 +12,7 @@ use prost::{
     bytes::Buf,
     encoding::{WireType, decode_varint},
 };
-use prost_reflect::{DescriptorPool, Kind, MessageDescriptor};
+use prost_reflect::{DescriptorPool, FieldDescriptor, Kind, MessageDescriptor};
 
 use crate::FILE_DESCRIPTOR_SET;
 
@@ -46,16 +46,21 @@ pub fn check(message_name: &str, bytes: &[u8]) -> Result<(), Violation> {
     let Some(message) = pool().and_then(|p| p.get_message_by_name(message_name)) else {
         return Ok(());
     };
-    walk(&message, bytes, "", 0)
+    walk(&message, bytes, &mut Vec::new(), 0)
 }
 
 /// prost's own recursion limit: deeper bytes do not decode anyway.
 const MAX_DEPTH: u32 = 100;
 
+/// Where the walk is: each field from the request down, with its index
+/// in a list. Named (`report.sources[0].title`) only for a violation, so
+/// a request that passes costs no string building.
+type Path = Vec<(FieldDescriptor, Option<usize>)>;
+
 fn walk(
     message: &MessageDescriptor,
     mut buf: &[u8],
-    prefix: &str,
+    path: &mut Path,
     depth: u32,
 ) -> Result<(), Violation> {
     if depth > MAX_DEPTH {
@@ -89,13 +94,14 @@ fn walk(
         let Some(field) = message.get_field(number) else {
             continue;
         };
-        let mut path = if prefix.is_empty() {
-            field.name().to_owned()
-        } else {
-            format!("{prefix}.{}", field.name())
-        };
-        if field.is_list() {
-            let index = match seen.iter_mut().find(|(n, _)| *n == number) {
+        // A packed list of numbers (or bytes) holds no string.
+        let kind = field.kind();
+        if !matches!(kind, Kind::String | Kind::Message(_)) {
+            continue;
+        }
+        let index = field
+            .is_list()
+            .then(|| match seen.iter_mut().find(|(n, _)| *n == number) {
                 Some((_, count)) => {
                     *count += 1;
                     *count - 1
@@ -104,30 +110,27 @@ fn walk(
                     seen.push((number, 1));
                     0
                 }
-            };
-            // A packed list of numbers is one length-delimited record.
-            if matches!(field.kind(), Kind::String | Kind::Message(_)) {
-                path = format!("{path}[{index}]");
-            }
-        }
-        match field.kind() {
-            Kind::String => string(&path, value)?,
-            Kind::Message(inner) => walk(&inner, value, &path, depth + 1)?,
-            _ => {}
-        }
+            });
+        path.push((field, index));
+        let checked = match kind {
+            Kind::Message(inner) => walk(&inner, value, path, depth + 1),
+            _ => string(path, value),
+        };
+        path.pop();
+        checked?;
     }
     Ok(())
 }
 
 /// A string's bytes against the rule.
-fn string(path: &str, value: &[u8]) -> Result<(), Violation> {
+fn string(path: &Path, value: &[u8]) -> Result<(), Violation> {
     let Ok(text) = std::str::from_utf8(value) else {
         return Ok(());
     };
     match text.char_indices().find(|(_, c)| !allowed(*c)) {
         None => Ok(()),
         Some((at, c)) => Err(Violation {
-            field: path.to_owned(),
+            field: named(path),
             reason: format!(
                 "contains the control character U+{:04X} at byte {at}; text may hold \
                  newlines and tabs but no other control characters",
@@ -135,6 +138,21 @@ fn string(path: &str, value: &[u8]) -> Result<(), Violation> {
             ),
         }),
     }
+}
+
+/// A path as the daemon's validation names fields.
+fn named(path: &Path) -> String {
+    let mut out = String::new();
+    for (i, (field, index)) in path.iter().enumerate() {
+        if i > 0 {
+            out.push('.');
+        }
+        out.push_str(field.name());
+        if let Some(n) = index {
+            out.push_str(&format!("[{n}]"));
+        }
+    }
+    out
 }
 
 /// Skips a value that is not length-delimited (groups included, nested

@@ -17,7 +17,7 @@ use truce_proto::v1::{
     FindAgreementsRequest, GetAgreementRequest, GetCheckpointRequest, GetConsistencyProofRequest,
     GetEntryRequest, GetInclusionProofRequest, GetReportRequest, ListAgreementsRequest,
     ListChangesRequest, QueryReportsRequest, ReadLogRequest, Report, SubmitReportRequest,
-    SubscribeRequest, envelope::Kind, subscribe_request, truce_client::TruceClient,
+    SubscribeRequest, envelope::Kind, stream_receipt, subscribe_request, truce_client::TruceClient,
 };
 use truce_tests::seed;
 
@@ -50,6 +50,7 @@ const EXPECTED: &[(&str, Role)] = &[
     ("GetCheckpoint", Role::Reader),
     ("GetInclusionProof", Role::Reader),
     ("GetConsistencyProof", Role::Reader),
+    ("WriteStream", Role::Reporter),
 ];
 
 fn entry(name: &str, role: Role, token: &str) -> TokenEntry {
@@ -126,6 +127,23 @@ async fn call(channel: &Channel, method: &str, token: Option<&str>) -> Result<()
             let mut r = seed::report(n);
             r.request_id = format!("access-report-{n}");
             c.submit_report(with_token(r, t)).await.map(drop)
+        }
+        "WriteStream" => {
+            let mut r = seed::report(n);
+            r.request_id = format!("access-stream-report-{n}");
+            let envelope = Envelope {
+                kind: Some(Kind::Report(r)),
+            };
+            let outgoing = futures::stream::iter([envelope]);
+            let mut answers = c.write_stream(with_token(outgoing, t)).await?.into_inner();
+            let answer = answers.message().await?.expect("one answer");
+            match answer.outcome {
+                Some(stream_receipt::Outcome::Receipt(_)) => Ok(()),
+                Some(stream_receipt::Outcome::Error(e)) => {
+                    Err(Status::new(Code::from(e.code), e.message))
+                }
+                None => Err(Status::internal("an empty answer")),
+            }
         }
         "AddClaim" => {
             let Kind::Claim(mut r) = seed_kind(|k| matches!(k, Kind::Claim(_))) else {

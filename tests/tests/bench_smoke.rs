@@ -7,7 +7,7 @@
 use std::{path::PathBuf, process::Command};
 
 /// The start of every measure's row.
-const MEASURES: [&str; 35] = [
+const MEASURES: [&str; 47] = [
     "F1: 4 KiB appends",
     "R1: loopback TCP round trips",
     "truced durable appends, 1 client",
@@ -43,22 +43,36 @@ const MEASURES: [&str; 35] = [
     "truced disk: sled's derived trees (store/), allocated",
     "truced RSS after load",
     "truced RSS after lookups and queries",
+    "truce import of 300 reports (JSONL, the real binary)",
+    "truce import of 300 reports (JSONL, the real binary): truced CPU per row",
+    "truce import of 300 reports (JSONL, the real binary): client CPU per row",
+    "truce submit --file of 300 reports (WriteStream)",
+    "truce submit --file of 300 reports (WriteStream): truced CPU per row",
+    "truce submit --file of 300 reports (WriteStream): client CPU per row",
+    "truced WriteStream of 300 reports, 1 client",
+    "truced WriteStream of 300 reports, 1 client: truced CPU per row",
+    "truced WriteStream of 300 reports, 1 client: client CPU per row",
+    "PostgreSQL COPY of 300 rows, one transaction",
+    "PostgreSQL COPY of 300 rows, one transaction: PostgreSQL CPU per row",
+    "PostgreSQL COPY of 300 rows, one transaction: client CPU per row",
 ];
 
-/// `truced` beside the benchmark (as it looks for it), built when this
-/// test runs alone (`cargo test -p truce-tests` does not build it).
-fn ensure_truced() {
+/// `truced` and `truce` beside the benchmark (as it looks for them),
+/// built when this test runs alone (`cargo test -p truce-tests` does not
+/// build them).
+fn ensure_binaries() {
     let bench = PathBuf::from(env!("CARGO_BIN_EXE_truce-bench"));
-    let truced = bench.with_file_name("truced");
-    if truced.exists() {
-        return;
+    for (package, binary) in [("truce-daemon", "truced"), ("truce-cli", "truce")] {
+        if bench.with_file_name(binary).exists() {
+            continue;
+        }
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let status = Command::new(cargo)
+            .args(["build", "-p", package, "--bin", binary])
+            .status()
+            .expect("cargo runs");
+        assert!(status.success(), "cargo build -p {package} failed");
     }
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let status = Command::new(cargo)
-        .args(["build", "-p", "truce-daemon", "--bin", "truced"])
-        .status()
-        .expect("cargo runs");
-    assert!(status.success(), "cargo build -p truce-daemon failed");
 }
 
 fn figure(cell: &str) -> Option<f64> {
@@ -71,7 +85,7 @@ fn figure(cell: &str) -> Option<f64> {
 
 #[test]
 fn smoke_run_has_every_measure() {
-    ensure_truced();
+    ensure_binaries();
     let dir = tempfile::tempdir().expect("temp dir");
     let out = dir.path().join("bench.md");
     let run = Command::new(env!("CARGO_BIN_EXE_truce-bench"))

@@ -3,7 +3,8 @@
 //! writes nothing and recreates the same records in an empty one (server-
 //! assigned ids, claims, status changes, sources and corrections too); a
 //! rate-limited daemon slows a bulk run instead of stopping it; `submit
-//! --file` streams its receipts and, interrupted, says where it stopped;
+//! --file` streams its receipts and, interrupted, says where it stopped,
+//! and reports each failed line in order (going on with --keep-going);
 //! the ACLED CSV export writes ACLED's meanings and `truce import` reads
 //! them back; GeoJSON places a report without coordinates at a centroid.
 
@@ -634,5 +635,61 @@ async fn geojson_places_a_report_without_coordinates_at_a_centroid() {
     let elsewhere = feature("acled-elsewhere");
     assert!(elsewhere["geometry"].is_null(), "no centroid for FR");
     assert_eq!(elsewhere["properties"]["geo_precision"], "unknown");
+    d.shutdown().await.expect("as set up");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn submit_reports_each_failed_line_and_goes_on_with_keep_going() {
+    let dir = tempfile::tempdir().expect("as set up");
+    let (d, client) = daemon(dir.path(), |_| {}).await;
+    let mut lines: Vec<String> = SEED.lines().map(str::to_owned).collect();
+    // Line 2: not JSON; line 3: a report on an agreement nobody recorded.
+    let mut orphan = seed_line(1);
+    if let Some(Kind::Report(r)) = orphan.kind.as_mut() {
+        r.request_id = "orphan-report".into();
+        if let Some(report) = r.report.as_mut() {
+            report.id = "orphan-report".into();
+            report.agreement_ids = vec!["no-such-agreement".into()];
+        }
+    }
+    lines.insert(1, "{not json".into());
+    lines.insert(2, serde_json::to_string(&orphan).expect("as set up"));
+    let file = dir.path().join("mixed.jsonl");
+    std::fs::write(&file, lines.join("\n") + "\n").expect("as set up");
+    let file = file.to_str().expect("as set up");
+
+    let out = truce(&d.url(), &["submit", "--file", file, "--keep-going"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains(&format!("{file}:2: ")), "{stderr}");
+    assert!(
+        stderr.contains(&format!("{file}:3: ")) && stderr.contains("no-such-agreement"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("submitted 12 written, 0 duplicate, 2 failed"),
+        "{stderr}"
+    );
+    // One receipt row per accepted line, in line order, after the header.
+    let stdout = text(&out.stdout);
+    let rows: Vec<usize> = stdout
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split_whitespace().next()?.parse().ok())
+        .collect();
+    let expected: Vec<usize> = (1..=14).filter(|n| *n != 2 && *n != 3).collect();
+    assert_eq!(rows, expected, "{stdout}");
+    assert_eq!(log_len(&client).await, 12);
+
+    // Without --keep-going the run stops at the first failure (line 2,
+    // refused before it is sent) and writes nothing after it.
+    let again = truce(&d.url(), &["submit", "--file", file]);
+    assert_eq!(again.status.code(), Some(2), "{}", text(&again.stderr));
+    assert!(
+        text(&again.stderr).contains("submitted 0 written, 1 duplicate, 1 failed"),
+        "{}",
+        text(&again.stderr)
+    );
+    assert_eq!(log_len(&client).await, 12);
     d.shutdown().await.expect("as set up");
 }

@@ -99,6 +99,10 @@ where
             }
         };
         tracing::trace!(method = %path, caller = %caller.name, "request admitted");
+        request.extensions_mut().insert(super::Meter {
+            access: Arc::clone(&self.access),
+            name: Arc::clone(&caller.name),
+        });
         request.extensions_mut().insert(caller);
         let future = inner.call(request);
         match self.access.deadline().filter(|_| deadline) {

@@ -90,6 +90,53 @@ impl Caller {
     }
 }
 
+impl Caller {
+    /// Whether this caller may do what `method` of `truce.v1.Truce` does
+    /// (the table's role; any caller when access is open): a WriteStream
+    /// checks each envelope against its unary method.
+    pub fn may_call(&self, method: &str) -> Result<(), Error> {
+        let Some(have) = self.role else {
+            return Ok(());
+        };
+        let needed = match methods::rule(&format!("/{}/{method}", methods::SERVICE)) {
+            methods::Rule::Open => return Ok(()),
+            methods::Rule::Guarded { role, .. } => role,
+        };
+        if have < needed {
+            return Err(Error::PermissionDenied(format!(
+                "{method} needs the {needed} role; token {:?} has {have}",
+                self.name.as_ref()
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// Charges the caller's rate bucket again for each piece of work inside
+/// one call (a WriteStream's envelopes); the access layer puts one into
+/// every admitted request's extensions.
+#[derive(Debug, Clone)]
+pub struct Meter {
+    access: Arc<Access>,
+    name: Arc<str>,
+}
+
+impl Meter {
+    /// The meter of a request that passed the access layer (none for a
+    /// service called without it, as in unit tests: nothing is charged).
+    pub fn of<T>(request: &tonic::Request<T>) -> Option<Meter> {
+        request.extensions().get::<Meter>().cloned()
+    }
+
+    /// Takes one request from the caller's bucket, or says when to retry.
+    pub fn charge(&self) -> Result<(), Error> {
+        match &self.access.keys().limiter {
+            Some(limiter) => limiter.charge(&self.name),
+            None => Ok(()),
+        }
+    }
+}
+
 /// Everything the access layer checks, built from the settings; the
 /// tokens (and their rate buckets) can be replaced while serving.
 #[derive(Debug)]

@@ -97,6 +97,17 @@ impl std::fmt::Debug for CommitHandle {
 impl CommitHandle {
     /// Queues a validated write and waits for its durable receipt.
     pub async fn submit(&self, write: ValidWrite, submitter: &str) -> Result<Receipt, Error> {
+        self.enqueue(write, submitter).await?.await
+    }
+
+    /// Queues a validated write (waiting for room in the queue) and
+    /// returns what resolves to its durable receipt: writes enqueued one
+    /// after another are committed in that order and may share groups.
+    pub async fn enqueue(
+        &self,
+        write: ValidWrite,
+        submitter: &str,
+    ) -> Result<impl Future<Output = Result<Receipt, Error>> + Send + 'static, Error> {
         let started = std::time::Instant::now();
         let (reply, rx) = oneshot::channel();
         self.tx
@@ -107,12 +118,15 @@ impl CommitHandle {
             })))
             .await
             .map_err(|_| Error::ShuttingDown)?;
-        let receipt = rx.await.map_err(|_| Error::ShuttingDown)??;
-        self.stats
-            .metrics
-            .append_seconds
-            .observe(started.elapsed().as_secs_f64());
-        Ok(receipt)
+        let stats = Arc::clone(&self.stats);
+        Ok(async move {
+            let receipt = rx.await.map_err(|_| Error::ShuttingDown)??;
+            stats
+                .metrics
+                .append_seconds
+                .observe(started.elapsed().as_secs_f64());
+            Ok(receipt)
+        })
     }
 
     /// Writes queued and not yet taken by the writer.

@@ -42,6 +42,10 @@ pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 pub const DEFAULT_STREAM_BUFFER_BYTES: usize = 64 * 1024 * 1024;
 /// How long a stream may wait for its client to read.
 pub const DEFAULT_STREAM_STALL_TIMEOUT: Duration = Duration::from_secs(30);
+/// Envelopes a WriteStream may have in flight.
+pub const DEFAULT_STREAM_WRITE_WINDOW: usize = 1024;
+/// Bytes of envelopes in flight, all WriteStreams together.
+pub const DEFAULT_STREAM_WRITE_BUFFER_BYTES: usize = 64 * 1024 * 1024;
 /// How long a new connection has to answer the server's opening.
 pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a connection may send nothing.

@@ -13,8 +13,8 @@ use super::{
     DEFAULT_CACHE_BYTES, DEFAULT_HANDSHAKE_TIMEOUT, DEFAULT_IDLE_TIMEOUT,
     DEFAULT_KEEPALIVE_INTERVAL, DEFAULT_KEEPALIVE_TIMEOUT, DEFAULT_MAX_CONCURRENT_STREAMS,
     DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_RATE_LIMIT_BURST, DEFAULT_RATE_LIMIT_PER_SEC,
-    DEFAULT_REQUEST_TIMEOUT, DEFAULT_STREAM_BUFFER_BYTES, DEFAULT_STREAM_STALL_TIMEOUT, Group,
-    LogFormat,
+    DEFAULT_REQUEST_TIMEOUT, DEFAULT_STREAM_BUFFER_BYTES, DEFAULT_STREAM_STALL_TIMEOUT,
+    DEFAULT_STREAM_WRITE_BUFFER_BYTES, DEFAULT_STREAM_WRITE_WINDOW, Group, LogFormat,
     value::{FromValue, Kind, Value},
 };
 use crate::access::TokenEntry;
@@ -296,6 +296,31 @@ settings! {
         field: max_subscriptions: usize = 10_000,
         parse: |v: u64| usize::try_from(v).map_err(|_| format!("{v} is too large")),
         show: |f| Value::Int(int(*f)),
+    },
+    StreamWriteWindow {
+        key: "stream_write_window",
+        group: Serve,
+        value_name: "N",
+        help: "envelopes a WriteStream may have in flight (read, not yet answered); the daemon stops reading the stream while that many are (at least 1)",
+        field: stream_write_window: usize = DEFAULT_STREAM_WRITE_WINDOW,
+        parse: |v: u64| usize::try_from(v)
+            .ok()
+            .filter(|v| *v > 0)
+            .ok_or_else(|| format!("{v} is not between 1 and 2^63")),
+        show: |f| Value::Int(int(*f)),
+    },
+    StreamWriteBufferMb {
+        key: "stream_write_buffer_mb",
+        group: Serve,
+        value_name: "MIB",
+        help: "bytes of envelopes held in flight by all WriteStreams together, MiB; a stream waits, unread, for room (at least 1)",
+        field: stream_write_buffer_bytes: usize = DEFAULT_STREAM_WRITE_BUFFER_BYTES,
+        parse: |v: u64| v
+            .checked_mul(MIB)
+            .and_then(|b| usize::try_from(b).ok())
+            .filter(|b| *b > 0)
+            .ok_or_else(|| format!("{v} is not between 1 and 2^44")),
+        show: |f| Value::Int(int(*f) / MIB),
     },
     MinFreeDiskMb {
         key: "min_free_disk_mb",

@@ -6,6 +6,7 @@ mod admin;
 mod compliance;
 pub(crate) mod proofs;
 mod read;
+pub(crate) mod stream;
 mod write;
 
 use std::sync::Arc;
@@ -14,19 +15,19 @@ use tonic::{Request, Response, Status};
 use truce_proto::v1::{
     AddClaimRequest, AgreementView, AssessScopeRequest, AssessScopeResponse, AttachSourceRequest,
     BackupRequest, BackupResponse, Checkpoint, ComplianceReportPart, ComplianceReportRequest,
-    ConsistencyProof, CorrectReportRequest, FindAgreementsRequest, FindAgreementsResponse,
-    GetAgreementRequest, GetCheckpointRequest, GetConsistencyProofRequest, GetEntryRequest,
-    GetEntryResponse, GetInclusionProofRequest, GetReportRequest, InclusionProof,
+    ConsistencyProof, CorrectReportRequest, Envelope, FindAgreementsRequest,
+    FindAgreementsResponse, GetAgreementRequest, GetCheckpointRequest, GetConsistencyProofRequest,
+    GetEntryRequest, GetEntryResponse, GetInclusionProofRequest, GetReportRequest, InclusionProof,
     ListAgreementsRequest, ListAgreementsResponse, ListChangesRequest, ListChangesResponse,
     QueryReportsRequest, QueryReportsResponse, ReadLogRequest, ReadLogResponse, Receipt,
-    RecordAgreementRequest, ReportView, SetStatusRequest, SubmitReportRequest, SubscribeRequest,
-    SubscribeResponse, truce_server::Truce,
+    RecordAgreementRequest, ReportView, SetStatusRequest, StreamReceipt, SubmitReportRequest,
+    SubscribeRequest, SubscribeResponse, truce_server::Truce,
 };
 
 use tokio::sync::{Semaphore, watch};
 
 use crate::{
-    access::Caller,
+    access::{Caller, Meter},
     budget::{self, SendBudget},
     checkpoint::Signer,
     commit::CommitHandle,
@@ -75,6 +76,9 @@ pub struct TruceService {
     /// Bytes buffered toward clients (the defaults until
     /// [`TruceService::with_budget`]).
     budget: Arc<SendBudget>,
+    /// WriteStream's window and buffer (the defaults until
+    /// [`TruceService::with_write_limits`]).
+    write_limits: stream::Limits,
 }
 
 impl TruceService {
@@ -102,7 +106,18 @@ impl TruceService {
                 crate::config::DEFAULT_STREAM_BUFFER_BYTES,
                 crate::config::DEFAULT_STREAM_STALL_TIMEOUT,
             ),
+            write_limits: stream::Limits::new(
+                crate::config::DEFAULT_STREAM_WRITE_WINDOW,
+                crate::config::DEFAULT_STREAM_WRITE_BUFFER_BYTES,
+            ),
         }
+    }
+
+    /// WriteStreams then read at most `window` envelopes ahead of their
+    /// receipts, and hold at most `buffer_bytes` of envelopes together.
+    pub fn with_write_limits(mut self, window: usize, buffer_bytes: usize) -> Self {
+        self.write_limits = stream::Limits::new(window, buffer_bytes);
+        self
     }
 
     /// Streams and ReadLog answers then share this budget.
@@ -120,21 +135,54 @@ impl TruceService {
 
 impl TruceService {
     /// Attaches a checkpoint and the entry's inclusion proof when asked.
-    fn finish(&self, mut receipt: Receipt, with_proof: bool) -> Result<Receipt, Status> {
-        if with_proof {
-            let checkpoint = proofs::checkpoint(&self.store, &self.signer, &self.last_checkpoint)?;
-            let inclusion = proofs::inclusion(
-                &self.store,
-                &GetInclusionProofRequest {
-                    sequence: receipt.sequence,
-                    tree_size: checkpoint.tree_size,
-                },
-            )?;
-            receipt.checkpoint = Some(checkpoint);
-            receipt.inclusion = Some(inclusion);
-        }
-        Ok(receipt)
+    fn finish(&self, receipt: Receipt, with_proof: bool) -> Result<Receipt, Status> {
+        Ok(proved(
+            &self.store,
+            &self.signer,
+            &self.last_checkpoint,
+            receipt,
+            with_proof,
+        )?)
     }
+
+    /// What a WriteStream needs besides its envelopes.
+    fn stream_writer(&self, caller: Caller, meter: Option<Meter>) -> stream::Writer {
+        let (store, signer) = (Arc::clone(&self.store), Arc::clone(&self.signer));
+        let last = Arc::clone(&self.last_checkpoint);
+        stream::Writer {
+            commit: self.commit.clone(),
+            caller,
+            meter,
+            limits: self.write_limits.clone(),
+            shutdown: self.shutdown.clone(),
+            finish: Box::new(move |receipt, with_proof| {
+                proved(&store, &signer, &last, receipt, with_proof)
+            }),
+        }
+    }
+}
+
+/// A receipt with a checkpoint and the entry's inclusion proof when asked.
+fn proved(
+    store: &Store,
+    signer: &Signer,
+    last: &crate::store::mark::LastCheckpoint,
+    mut receipt: Receipt,
+    with_proof: bool,
+) -> Result<Receipt, Error> {
+    if with_proof {
+        let checkpoint = proofs::checkpoint(store, signer, last)?;
+        let inclusion = proofs::inclusion(
+            store,
+            &GetInclusionProofRequest {
+                sequence: receipt.sequence,
+                tree_size: checkpoint.tree_size,
+            },
+        )?;
+        receipt.checkpoint = Some(checkpoint);
+        receipt.inclusion = Some(inclusion);
+    }
+    Ok(receipt)
 }
 
 #[tonic::async_trait]
@@ -203,6 +251,24 @@ impl Truce for TruceService {
         let with_proof = req.with_proof;
         let receipt = write::correct_report(&self.commit, req, &submitter).await?;
         self.finish(receipt, with_proof).map(Response::new)
+    }
+
+    async fn write_stream(
+        &self,
+        request: Request<tonic::Streaming<Envelope>>,
+    ) -> Result<Response<BoxStream<StreamReceipt>>, Status> {
+        let caller = request
+            .extensions()
+            .get::<Caller>()
+            .cloned()
+            .unwrap_or_else(|| Caller {
+                name: Arc::from(crate::access::ANONYMOUS),
+                role: None,
+            });
+        let writer = self.stream_writer(caller, Meter::of(&request));
+        let (tx, rx) = budget::stream(&self.budget, stream::BUFFER, "WriteStream");
+        tokio::spawn(stream::run(request.into_inner(), tx, writer));
+        Ok(Response::new(Box::pin(rx)))
     }
 
     async fn get_agreement(

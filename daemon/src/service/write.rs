@@ -3,12 +3,15 @@
 //! write is logged once with its request id, method and submitter, and
 //! the sequence (accepted) or the code and field (rejected).
 
+use std::{future::Future, pin::Pin};
+
 use truce_proto::v1::{
-    AddClaimRequest, AttachSourceRequest, CorrectReportRequest, Receipt, RecordAgreementRequest,
-    SetStatusRequest, SubmitReportRequest,
+    AddClaimRequest, AttachSourceRequest, CorrectReportRequest, Envelope, Receipt,
+    RecordAgreementRequest, SetStatusRequest, SubmitReportRequest, envelope::Kind,
 };
 
 use crate::{
+    access::Caller,
     commit::CommitHandle,
     error::Error,
     validate::{self, Context},
@@ -90,6 +93,67 @@ pub async fn correct_report(
         commit.submit(write, submitter).await
     };
     logged("CorrectReport", &request_id, submitter, result.await)
+}
+
+/// What one envelope of a WriteStream resolves to: its durable receipt or
+/// its refusal, logged as its unary write's would be.
+pub type Answer = Pin<Box<dyn Future<Output = Result<Receipt, Error>> + Send + 'static>>;
+
+/// One envelope of a WriteStream: checked against its unary method's
+/// role, validated as that method validates, then queued behind the
+/// stream's earlier envelopes (so they commit in order and share groups).
+/// Returns whether a proof was asked for and the answer; a refusal is an
+/// answer ready at once, and the stream goes on.
+pub async fn envelope(
+    commit: &CommitHandle,
+    envelope: Envelope,
+    caller: &Caller,
+) -> (bool, Answer) {
+    let Some(kind) = envelope.kind else {
+        let e = Error::invalid("kind", "the envelope holds no write request");
+        return (false, Box::pin(std::future::ready(Err(e))));
+    };
+    let (method, request_id, with_proof) = describe(&kind);
+    let submitter = caller.name.clone();
+    let queued = async {
+        caller.may_call(method)?;
+        let ctx = Context::now();
+        let write = match kind {
+            Kind::Agreement(r) => validate::record_agreement(r, &ctx)?,
+            Kind::Report(r) => validate::submit_report(r, &ctx)?,
+            Kind::Claim(r) => validate::add_claim(r, &ctx)?,
+            Kind::Status(r) => validate::set_status(r, &ctx)?,
+            Kind::Source(r) => validate::attach_source(r, &ctx)?,
+            Kind::Correction(r) => validate::correct_report(r, &ctx)?,
+        };
+        commit.enqueue(write, &submitter).await
+    };
+    let answer: Answer = match queued.await {
+        Ok(receipt) => Box::pin(async move {
+            let result = receipt.await;
+            logged(method, &request_id, &submitter, result)
+        }),
+        Err(e) => Box::pin(std::future::ready(logged(
+            method,
+            &request_id,
+            &submitter,
+            Err(e),
+        ))),
+    };
+    (with_proof, answer)
+}
+
+/// The unary method an envelope stands for, its request id and whether it
+/// asks for a proof.
+fn describe(kind: &Kind) -> (&'static str, String, bool) {
+    match kind {
+        Kind::Agreement(r) => ("RecordAgreement", r.request_id.clone(), r.with_proof),
+        Kind::Report(r) => ("SubmitReport", r.request_id.clone(), r.with_proof),
+        Kind::Claim(r) => ("AddClaim", r.request_id.clone(), r.with_proof),
+        Kind::Status(r) => ("SetStatus", r.request_id.clone(), r.with_proof),
+        Kind::Source(r) => ("AttachSource", r.request_id.clone(), r.with_proof),
+        Kind::Correction(r) => ("CorrectReport", r.request_id.clone(), r.with_proof),
+    }
 }
 
 /// Logs the outcome of one write and hands it on.

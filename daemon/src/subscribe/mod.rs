@@ -177,6 +177,13 @@ impl Feed {
             let mut next = store.durable_sequence() + 1;
             loop {
                 let durable = *durable_rx.borrow_and_update();
+                // Nobody is live: skip the read and decode of every new
+                // entry. A subscriber takes its receiver before it reads
+                // the durable sequence, so it reads what is skipped here
+                // from the store itself.
+                if tx.receiver_count() == 0 {
+                    next = next.max(durable + 1);
+                }
                 while next <= durable {
                     let page = match store.read_entries(next, PAGE, PAGE_BYTES) {
                         Ok(p) if !p.is_empty() => p,

@@ -3,10 +3,12 @@
 //! (`machine`), the load driver (`drive`), the reports both sides store
 //! (`payload`), truced as a process (`truced`) and its workloads
 //! (`truce_ops`), PostgreSQL's server (`postgres`) and inserts (`pg_ops`),
+//! the bulk loads of each side (`bulk`),
 //! process and disk usage (`usage`), statistics (`stats`), the run itself
 //! (`run`) and the table (`table`, rendered by `report`). docs/benchmarks.md
 //! explains the measures and records a run.
 
+pub mod bulk;
 pub mod drive;
 pub mod error;
 pub mod machine;

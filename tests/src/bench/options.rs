@@ -27,6 +27,10 @@ pub struct Options {
     /// Reports in the store of the lookup and query phase.
     #[arg(long, default_value_t = 1_000_000)]
     pub entries: u64,
+    /// Reports of the bulk phase (WriteStream, `truce submit --file`,
+    /// `truce import`, PostgreSQL's COPY), each into an empty store.
+    #[arg(long, default_value_t = 100_000)]
+    pub bulk: u64,
     /// truced's sled cache (--cache-mb), MiB.
     #[arg(long, default_value_t = 256)]
     pub cache_mb: u64,
@@ -59,6 +63,7 @@ pub struct Plan {
     pub clients: usize,
     pub connections: usize,
     pub entries: u64,
+    pub bulk: u64,
     pub cache_mb: u64,
     pub postgres: bool,
     /// apt-get install postgresql when missing (root only; never in smoke).
@@ -82,6 +87,7 @@ impl Options {
             clients: self.clients.max(1),
             connections: self.connections.clamp(1, self.clients.max(1)),
             entries: self.entries.max(100),
+            bulk: self.bulk.max(1),
             cache_mb: self.cache_mb,
             postgres: !self.no_postgres,
             install_postgres: true,
@@ -95,6 +101,7 @@ impl Options {
             plan.phase = Duration::from_millis(500);
             plan.warmup = Duration::ZERO;
             plan.entries = 1_000;
+            plan.bulk = 300;
             plan.install_postgres = false;
         }
         plan

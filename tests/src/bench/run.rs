@@ -19,6 +19,7 @@ use tonic_health::pb::health_client::HealthClient;
 use truce_client::Client;
 
 use super::{
+    bulk::{self, Bulk},
     drive::{Outcome, Stop, Worker, drive},
     error::Result,
     machine,
@@ -102,6 +103,8 @@ pub struct Runs {
     /// Why PostgreSQL is not in the table, if it is not.
     pub inserts: std::result::Result<Vec<Inserts>, Skip>,
     pub store: Vec<StoreRun>,
+    /// The bulk loads (as many as the store runs).
+    pub bulk: Vec<Bulk>,
     pub postgres_version: Option<String>,
 }
 
@@ -126,6 +129,7 @@ pub async fn run(plan: &Plan) -> Result<Report> {
         appends: Vec::new(),
         inserts: server.as_ref().map(|_| Vec::new()).map_err(Clone::clone),
         store: Vec::new(),
+        bulk: Vec::new(),
         postgres_version: server.as_ref().ok().map(|s| s.version.clone()),
     };
     for run in 0..plan.runs {
@@ -155,6 +159,18 @@ pub async fn run(plan: &Plan) -> Result<Report> {
         if run < plan.store_runs {
             let dir = work.path().join(format!("store-{run}"));
             runs.store.push(store(plan, &binary, &dir, run).await?);
+            say(plan, format!("bulk loads of {} reports", plan.bulk));
+            let pg = server.as_ref().ok().filter(|_| runs.inserts.is_ok());
+            runs.bulk.push(
+                bulk::run(
+                    plan.bulk,
+                    &binary,
+                    plan.cache_mb,
+                    &work.path().join(format!("bulk-{run}")),
+                    pg,
+                )
+                .await?,
+            );
         }
     }
     drop(server);

@@ -4,6 +4,7 @@
 //! p99 ≤ 10 ms; disk ≤ 3 × logical bytes; RSS ≤ 2 × cache + 100 MiB.
 
 use super::{
+    bulk::{Bulk, Load},
     options::Plan,
     payload::{MAX_BYTES, MIN_BYTES},
     report::{Goal, Report, Row},
@@ -231,10 +232,74 @@ pub fn build(plan: &Plan, runs: &Runs) -> Report {
         )
         .goal(rss_goal),
     );
+    rows.extend(bulk_rows(plan, runs));
     Report {
         preamble: preamble(plan, runs),
         rows,
     }
+}
+
+/// The bulk phase: rows/s of each way against PostgreSQL's COPY, and CPU
+/// per row (the servers', the clients').
+fn bulk_rows(plan: &Plan, runs: &Runs) -> Vec<Row> {
+    type Way = fn(&Bulk) -> Result<Load, String>;
+    let each = |way: Way, f: fn(&Load) -> f64| -> Values {
+        runs.bulk
+            .iter()
+            .map(|b| way(b).map(|l| f(&l)))
+            .collect::<Result<Vec<f64>, String>>()
+    };
+    let n = plan.bulk;
+    let copy: Way = |b| b.copy.clone();
+    let ways: [(String, Way, Option<Goal>); 3] = [
+        (
+            format!("truce import of {n} reports (JSONL, the real binary)"),
+            |b| b.import.clone(),
+            Some(Goal::AtLeast(1.0)),
+        ),
+        (
+            format!("truce submit --file of {n} reports (WriteStream)"),
+            |b| b.submit.clone(),
+            None,
+        ),
+        (
+            format!("truced WriteStream of {n} reports, 1 client"),
+            |b| Ok(b.stream),
+            None,
+        ),
+    ];
+    let pg_rate = each(copy, |l| l.rate);
+    let mut rows = Vec::new();
+    for (name, way, goal) in ways {
+        rows.push(Row::new(name.clone(), "/s", each(way, |l| l.rate)).ratio(
+            "PostgreSQL COPY",
+            &pg_rate,
+            goal,
+        ));
+        rows.push(Row::new(
+            format!("{name}: truced CPU per row"),
+            "µs",
+            each(way, |l| l.cpu_server_us),
+        ));
+        rows.push(Row::new(
+            format!("{name}: client CPU per row"),
+            "µs",
+            each(way, |l| l.cpu_client_us),
+        ));
+    }
+    let name = format!("PostgreSQL COPY of {n} rows, one transaction");
+    rows.push(Row::new(name.clone(), "/s", pg_rate));
+    rows.push(Row::new(
+        format!("{name}: PostgreSQL CPU per row"),
+        "µs",
+        each(copy, |l| l.cpu_server_us),
+    ));
+    rows.push(Row::new(
+        format!("{name}: client CPU per row"),
+        "µs",
+        each(copy, |l| l.cpu_client_us),
+    ));
+    rows
 }
 
 /// p50 and p99 rows of a timed phase.
@@ -293,6 +358,14 @@ mod tests {
         }
     }
 
+    fn load(rate: f64) -> Load {
+        Load {
+            rate,
+            cpu_server_us: 30.0,
+            cpu_client_us: 10.0,
+        }
+    }
+
     #[test]
     fn every_row_has_figures_and_goals_are_judged() {
         let plan = Options::parse_from(["truce-bench", "--runs", "1"]).plan();
@@ -335,10 +408,16 @@ mod tests {
                 rss_after_load: 300 << 20,
                 rss_after_queries: 310 << 20,
             }],
+            bulk: vec![Bulk {
+                stream: load(30_000.0),
+                submit: Ok(load(25_000.0)),
+                import: Ok(load(21_000.0)),
+                copy: Ok(load(20_000.0)),
+            }],
             postgres_version: Some("postgres (PostgreSQL) 15".into()),
         };
         let report = build(&plan, &runs);
-        assert_eq!(report.rows.len(), 35);
+        assert_eq!(report.rows.len(), 35 + 12);
         for row in &report.rows {
             assert!(
                 row.values.as_ref().is_ok_and(|v| v.len() == 1),

@@ -190,6 +190,10 @@ pub enum Command {
         /// Go on after a line fails (the exit code still reports it).
         #[arg(long)]
         keep_going: bool,
+        /// Lines sent ahead of their receipts at most (the daemon reads at
+        /// most its own stream_write_window ahead).
+        #[arg(long, default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..))]
+        window: u32,
     },
 }
 
@@ -404,9 +408,13 @@ async fn run(args: Args) -> Result<ExitCode, CliError> {
             let client = server.connect().await?;
             watch::run(&client, &out, *flags).await?;
         }
-        Command::Submit { file, keep_going } => {
+        Command::Submit {
+            file,
+            keep_going,
+            window,
+        } => {
             let client = server.connect().await?;
-            return submit::run(&client, args.json, &file, keep_going).await;
+            return submit::run(&client, args.json, &file, keep_going, window as usize).await;
         }
     }
     Ok(ExitCode::SUCCESS)
