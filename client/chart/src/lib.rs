@@ -2,10 +2,13 @@
 //! fonts), so that the `truce` command line (`truce compliance --svg`)
 //! and the daemon's web view draw the same chart from the same report.
 //! It depends on the protocol alone: the command line re-exports
-//! [`timeline`], the daemon's read side calls it.
+//! [`timeline`], the daemon's read side calls it. [`centroids`] is where
+//! both place a report that has no coordinates (the GeoJSON export, the
+//! web view's map).
 
 #![forbid(unsafe_code)]
 
+pub mod centroids;
 pub mod timeline;
 
 /// An enum value's label: `AGREEMENT_STATUS_IN_FORCE` with prefix

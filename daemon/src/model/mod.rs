@@ -12,9 +12,7 @@
 //! - [`merkle`]: RFC 6962 tree math;
 //! - [`time`] and [`geo`]: timestamps and bounding boxes;
 //! - [`decode_entry`]: a stored entry's bytes back into an `Entry`.
-//! - [`centroids`]: where a report without coordinates is drawn.
 
-pub mod centroids;
 pub mod derive;
 pub mod geo;
 pub mod index;

@@ -14,7 +14,7 @@ use std::fmt::Write as _;
 use truce_proto::v1::{EvidenceStatus, GeoPrecision, Report};
 
 use super::labels::label;
-use crate::model::centroids;
+use truce_chart::centroids;
 
 const WIDTH: f64 = 720.0;
 const HEIGHT: f64 = 420.0;

@@ -1,17 +1,14 @@
-//! Where the web view's map puts a report that has no coordinates: the
-//! same table as the command line's GeoJSON export
-//! (client/cli/src/export/centroids.rs; the CLI does not depend on the
-//! daemon, so the table is kept in both until a shared crate holds it).
-//!
 //! Approximate centroids (WGS84 degrees, to about a tenth of a degree) of
 //! the countries Truce's country table knows and of the first-level
 //! regions of Ukraine and of Russia's regions along the front and the
-//! border: where a GeoJSON feature of a report without coordinates is put
-//! (docs/exports.md). Extend it with the country table
-//! (`import/countries.rs`).
+//! border: where a report without coordinates is placed, by the command
+//! line's GeoJSON export (docs/exports.md) and on the web view's map
+//! alike. Extend it with the command line's country table
+//! (`client/cli/src/import/countries.rs`, whose test checks that every
+//! country there has a centroid here).
 
 /// (alpha-2, latitude, longitude): the country's centroid.
-const COUNTRIES: &[(&str, f64, f64)] = &[
+pub const COUNTRIES: &[(&str, f64, f64)] = &[
     ("AM", 40.1, 45.0),
     ("AZ", 40.3, 47.7),
     ("BY", 53.5, 28.0),
@@ -44,7 +41,7 @@ const COUNTRIES: &[(&str, f64, f64)] = &[
 /// regions. A name is matched without case; a name not listed is also
 /// matched without its "Oblast", "Krai" or "Region" (ACLED writes
 /// "Donetsk" for Donetsk Oblast).
-const ADMIN1: &[(&str, &[&str], f64, f64)] = &[
+pub const ADMIN1: &[(&str, &[&str], f64, f64)] = &[
     ("RU", &["Belgorod Oblast"], 50.7, 37.4),
     ("RU", &["Bryansk Oblast"], 52.9, 33.4),
     ("RU", &["Krasnodar Krai", "Krasnodar"], 45.4, 39.2),
@@ -127,10 +124,22 @@ mod tests {
     use super::*;
 
     #[test]
-    fn seed_regions_and_countries_are_known() {
-        assert!(admin1("RU", "Krasnodar Krai").is_some());
+    fn regions_by_their_names_and_acled_s() {
+        // The seed scenario's regions.
+        for (code, name) in [
+            ("RU", "Krasnodar Krai"),
+            ("RU", "Kursk Oblast"),
+            ("UA", "Donetsk Oblast"),
+        ] {
+            assert!(admin1(code, name).is_some(), "{name}");
+        }
         assert_eq!(admin1("UA", "Donetsk"), admin1("UA", "Donetsk Oblast"));
-        assert_eq!(country("XX"), None);
-        assert!(country("UA").is_some());
+        assert_eq!(admin1("UA", "donetsk oblast"), Some((48.1, 37.7)));
+        assert_eq!(admin1("UA", "Kyiv"), admin1("UA", "Kyiv Oblast"));
+        assert_ne!(admin1("UA", "Kyiv"), admin1("UA", "Kyiv City"));
+        assert_ne!(admin1("RU", "Moscow"), admin1("RU", "Moscow Oblast"));
+        assert_eq!(admin1("RU", "Donetsk Oblast"), None, "by country");
+        assert_eq!(admin1("UA", ""), None);
+        assert_eq!(admin1("UA", "Atlantis"), None);
     }
 }
