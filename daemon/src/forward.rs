@@ -135,10 +135,10 @@ where
     }
 
     fn call(&mut self, mut request: http::Request<Body>) -> Self::Future {
-        let clone = self.inner.clone();
-        let mut inner = std::mem::replace(&mut self.inner, clone);
+        // Served here (a single node, a read, the writer itself): the
+        // inner service polled ready takes it, with no clone.
         let Some(url) = self.destination(&request) else {
-            return Box::pin(inner.call(request));
+            return Box::pin(self.inner.call(request));
         };
         let channel = match self.channel(&url) {
             Ok(channel) => channel,

@@ -89,13 +89,14 @@ where
     }
 
     fn call(&mut self, request: http::Request<Body>) -> Self::Future {
-        let clone = self.inner.clone();
-        let mut inner = std::mem::replace(&mut self.inner, clone);
         let wanted = match wanted(&request) {
             Ok(Some(n)) if n > *self.durable.borrow() => n,
-            Ok(_) => return Box::pin(inner.call(request)),
+            // Nothing to wait for: the inner service polled ready takes it.
+            Ok(_) => return Box::pin(self.inner.call(request)),
             Err(e) => return Box::pin(async move { Ok(tonic::Status::from(e).into_http()) }),
         };
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
         let mut durable = self.durable.clone();
         let wait = self.wait;
         Box::pin(async move {
