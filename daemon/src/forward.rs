@@ -35,7 +35,9 @@ pub enum Writer {
 /// The header a forwarded request carries.
 pub(crate) const FORWARDED: &str = "truce-forwarded";
 
-/// The write methods of `truce.v1.Truce`: those forwarded to the writer.
+/// The write methods of `truce.v1.Truce`: those forwarded to the writer
+/// (WriteStream too: the HTTP/2 request is relayed as it streams, and the
+/// writer's receipts stream back).
 const WRITES: &[&str] = &[
     "RecordAgreement",
     "SetStatus",
@@ -43,6 +45,7 @@ const WRITES: &[&str] = &[
     "AddClaim",
     "AttachSource",
     "CorrectReport",
+    "WriteStream",
 ];
 
 fn is_write(path: &str) -> bool {

@@ -8,7 +8,7 @@
 use std::collections::BTreeSet;
 
 use prost::Message as _;
-use truce_proto::v1::Entry;
+use truce_proto::v1::{Entry, Envelope, envelope::Kind};
 use truce_tests::{
     cluster::{Replica, read_whole_log, three_replicas, wait_for_entry},
     seed,
@@ -239,4 +239,56 @@ async fn a_read_that_asks_for_a_sequence_sees_the_write_on_another_replica() {
     };
     assert_eq!(e.code(), Some(tonic::Code::Unavailable), "{e}");
     assert_eq!(e.reason().as_deref(), Some("BEHIND"), "{e}");
+}
+
+/// A WriteStream opened on any replica reaches the writer: a replica that
+/// is not the writer relays the stream, and the writer's receipts come
+/// back in order; every replica ends with the same bytes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_write_stream_through_any_replica_is_ordered_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_etcd, replicas) = three_replicas(dir.path(), &[]);
+    let mut clients = Vec::new();
+    for r in &replicas {
+        clients.push(r.client().await);
+    }
+    clients[0]
+        .record_agreement(seed::agreement())
+        .await
+        .unwrap();
+    for c in &clients {
+        wait_for_entry(c, 1).await;
+    }
+    let mut sequences = BTreeSet::new();
+    for (i, c) in clients.iter().enumerate() {
+        let (mut tx, mut receipts) = c.write_stream(8).await.unwrap();
+        let sender = tokio::spawn(async move {
+            for n in 0..10 {
+                let mut r = seed::report(1000 + i * 100 + n);
+                r.request_id = format!("stream-{i}-{n}");
+                let envelope = Envelope {
+                    kind: Some(Kind::Report(r)),
+                };
+                tx.send(envelope).await.unwrap();
+            }
+        });
+        let mut answers = 0;
+        while let Some(answer) = receipts.next().await {
+            let answer = answer.unwrap();
+            assert_eq!(answer.index, answers, "in the order sent");
+            let receipt = answer.result.expect("accepted through any replica");
+            assert!(sequences.insert(receipt.sequence), "{receipt:?}");
+            answers += 1;
+        }
+        sender.await.unwrap();
+        assert_eq!(answers, 10, "replica {}", replicas[i].name);
+    }
+    assert_eq!(sequences, (2..=31).collect::<BTreeSet<u64>>());
+    for c in &clients {
+        wait_for_entry(c, 31).await;
+    }
+    let first = read_whole_log(&clients[0]).await;
+    for c in &clients[1..] {
+        assert!(read_whole_log(c).await == first, "the same bytes");
+    }
 }
