@@ -75,9 +75,7 @@ impl Daemon {
         // The listeners before the store and the key: a port in use fails
         // before the data dir or a key is created.
         let listeners = Listeners::bind(&settings).await?;
-        let scheme = if tls.is_some() { "https" } else { "http" };
-        let url = format!("{scheme}://{}", listeners.local_addr);
-        let core = Core::open(&settings, self.seams, url).await?;
+        let core = Core::open(&settings, self.seams, listeners.url(tls.is_some())).await?;
         let (store, commit) = (core.store, core.commit);
 
         let budget = crate::budget::SendBudget::new(
@@ -114,33 +112,18 @@ impl Daemon {
         );
         let web = start_web(listeners.web, &reads, &access, &settings)?;
         let (health, routes) = routes(reads, settings.max_message_bytes).await?;
-        let incoming = incoming(listeners.grpc, &settings);
 
-        let (shutdown_tx, shutdown_rx) = oneshot::channel::<()>();
-        let (draining_tx, draining_rx) = oneshot::channel::<()>();
-        let signal = shutdown_signal(
-            health,
-            shutdown_rx,
-            streams_tx,
-            draining_tx,
-            settings.shutdown_pause,
-        );
+        let (shutdown_tx, draining_rx, signal) =
+            shutdown_channels(health, streams_tx, settings.shutdown_pause);
         let with_tls = tls.is_some();
-        let server = server_builder(&settings, tls)?
-            // Outermost: counts the access layer's refusals too.
-            .layer(crate::metrics::ErrorsLayer::new(errors))
-            .layer(crate::access::AccessLayer::new(Arc::clone(&access)))
-            // Cluster mode: admitted writes go to the writer replica.
-            .layer(crate::forward::ForwardLayer::new(core.writer_role))
-            // Reads that ask for a minimum sequence wait for it.
-            .layer(crate::freshness::FreshnessLayer::new(
-                store.watch_durable(),
-                settings.min_sequence_wait,
-            ))
-            .layer(crate::budget::ReleaseLayer)
-            .add_routes(routes)
-            .serve_with_incoming_shutdown(incoming, signal);
-        let task = spawn_serving(server, draining_rx, settings.shutdown_grace);
+        let stack = GrpcStack {
+            errors,
+            access: Arc::clone(&access),
+            writer_role: core.writer_role,
+            durable: store.watch_durable(),
+        };
+        let serving = (listeners.grpc, routes, signal, draining_rx);
+        let task = serve_grpc(&settings, tls, stack, serving)?;
         log_serving(&settings, listeners.local_addr, with_tls, access.is_open());
         Ok(Running {
             local_addr: listeners.local_addr,
@@ -236,6 +219,12 @@ struct Listeners {
 }
 
 impl Listeners {
+    /// Where this daemon serves gRPC, as a URL.
+    fn url(&self, tls: bool) -> String {
+        let scheme = if tls { "https" } else { "http" };
+        format!("{scheme}://{}", self.local_addr)
+    }
+
     async fn bind(settings: &Settings) -> Result<Self, StartError> {
         let bind_error = |source| StartError::Bind {
             addr: settings.listen,
@@ -281,6 +270,23 @@ async fn routes(
         .add_service(reflection_v1alpha)
         .add_service(service);
     Ok((health, routes))
+}
+
+/// The shutdown's channels: the sender `Running` keeps, the receiver that
+/// says the drain began, and the signal the server waits on.
+fn shutdown_channels(
+    health: tonic_health::server::HealthReporter,
+    streams: tokio::sync::watch::Sender<bool>,
+    pause: Duration,
+) -> (
+    oneshot::Sender<()>,
+    oneshot::Receiver<()>,
+    impl Future<Output = ()> + Send + 'static,
+) {
+    let (shutdown_tx, shutdown_rx) = oneshot::channel::<()>();
+    let (draining_tx, draining_rx) = oneshot::channel::<()>();
+    let signal = shutdown_signal(health, shutdown_rx, streams, draining_tx, pause);
+    (shutdown_tx, draining_rx, signal)
 }
 
 /// The start of a graceful shutdown: resolves on an explicit shutdown or
@@ -403,6 +409,43 @@ fn log_serving(settings: &Settings, addr: SocketAddr, tls: bool, open: bool) {
     if open {
         tracing::info!("no tokens configured: every caller may read and write, as \"anonymous\"");
     }
+}
+
+/// The layers in front of every gRPC call, outermost first.
+struct GrpcStack {
+    /// Counts the errors, the access layer's refusals too.
+    errors: crate::metrics::Errors,
+    access: Arc<crate::access::Access>,
+    /// Cluster mode: admitted writes go to the writer replica.
+    writer_role: Option<tokio::sync::watch::Receiver<crate::forward::Writer>>,
+    /// Reads that ask for a minimum sequence wait for it.
+    durable: tokio::sync::watch::Receiver<u64>,
+}
+
+/// The gRPC server on its socket behind [`GrpcStack`] and the send
+/// budget's release, serving `routes` until the shutdown signal, then
+/// draining for the grace period.
+fn serve_grpc<F>(
+    settings: &Settings,
+    tls: Option<tonic::transport::ServerTlsConfig>,
+    stack: GrpcStack,
+    (listener, routes, signal, draining): (TcpListener, Routes, F, oneshot::Receiver<()>),
+) -> Result<TaskHandle<Result<(), Error>>, StartError>
+where
+    F: Future<Output = ()> + Send + 'static,
+{
+    let server = server_builder(settings, tls)?
+        .layer(crate::metrics::ErrorsLayer::new(stack.errors))
+        .layer(crate::access::AccessLayer::new(stack.access))
+        .layer(crate::forward::ForwardLayer::new(stack.writer_role))
+        .layer(crate::freshness::FreshnessLayer::new(
+            stack.durable,
+            settings.min_sequence_wait,
+        ))
+        .layer(crate::budget::ReleaseLayer)
+        .add_routes(routes)
+        .serve_with_incoming_shutdown(incoming(listener, settings), signal);
+    Ok(spawn_serving(server, draining, settings.shutdown_grace))
 }
 
 /// The web view on its listener, unless it is off.
