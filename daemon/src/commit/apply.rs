@@ -176,30 +176,14 @@ impl Writer {
 mod tests {
     use std::sync::Arc;
 
-    use truce_proto::v1::{Envelope, envelope::Kind};
-
-    use super::super::{CommitHandle, order::LocalCounter, start_ordered};
+    use super::super::{CommitHandle, group::tests::agreement, order::LocalCounter, start_ordered};
     use crate::{
         error::Error,
         model::RecordKind,
         space::{RealDiskSpace, SpaceGuard},
         store::Store,
         sync::StoreSync,
-        validate::{self, ValidWrite},
     };
-
-    fn agreement(request_id: &str, id: &str) -> ValidWrite {
-        let seed = include_str!("../../../examples/seed-scenario.jsonl");
-        let first = seed.lines().next().unwrap();
-        let Some(Kind::Agreement(mut request)) =
-            serde_json::from_str::<Envelope>(first).unwrap().kind
-        else {
-            panic!("the seed starts with an agreement");
-        };
-        request.request_id = request_id.into();
-        request.agreement.as_mut().unwrap().id = id.into();
-        validate::record_agreement(request, &validate::Context::now()).unwrap()
-    }
 
     fn pipeline(dir: &std::path::Path) -> (Arc<Store>, CommitHandle, std::thread::JoinHandle<()>) {
         let store = Arc::new(Store::open(dir, 8 << 20).unwrap());

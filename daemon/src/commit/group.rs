@@ -307,7 +307,7 @@ impl Writer {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use std::sync::{Arc, atomic::Ordering};
 
     use truce_proto::v1::{Envelope, envelope::Kind};
@@ -321,8 +321,9 @@ mod tests {
         validate::{self, ValidWrite},
     };
 
-    /// The seed agreement under another request id and record id.
-    fn agreement(request_id: &str, id: &str) -> ValidWrite {
+    /// The seed agreement under another request id and record id (the
+    /// commit pipeline's tests share it).
+    pub(in crate::commit) fn agreement(request_id: &str, id: &str) -> ValidWrite {
         let seed = include_str!("../../../examples/seed-scenario.jsonl");
         let first = seed.lines().next().unwrap();
         let Some(Kind::Agreement(mut request)) =
