@@ -422,3 +422,42 @@ async fn each_envelope_is_charged_to_the_rate_limit_and_the_stream_waits() {
     assert_eq!(err.code(), Code::ResourceExhausted, "{err:?}");
     running.shutdown().await.expect("clean shutdown");
 }
+
+/// Envelopes that fill the buffer all streams share wait for room beside
+/// the receipts, not in front of them: the receipts that give the room
+/// back still go out, so a stream whose envelopes outgrow the buffer goes
+/// on (it used to stop for good once the buffer was full).
+#[tokio::test]
+async fn envelopes_larger_than_the_shared_buffer_wait_and_the_stream_goes_on() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut settings = test_settings(dir.path());
+    // Room for two of the reports below at a time.
+    settings.stream_write_buffer_bytes = 20 * 1024;
+    settings.stream_write_window = 64;
+    let running = Daemon::new(settings).start().await.expect("starts");
+    let client = Client::connect(running.url()).await.expect("connects");
+    let mut envelopes: Vec<Envelope> = (0..30)
+        .map(|n| {
+            let mut e = report_envelope(5000 + n);
+            if let Some(Kind::Report(r)) = e.kind.as_mut()
+                && let Some(report) = r.report.as_mut()
+            {
+                report.notes = "n".repeat(7 * 1024);
+            }
+            e
+        })
+        .collect();
+    envelopes.insert(0, agreement_envelope());
+    let answers = tokio::time::timeout(
+        std::time::Duration::from_secs(60),
+        stream_all(&client, 64, envelopes),
+    )
+    .await
+    .expect("every envelope is answered");
+    let sequences: Vec<u64> = answers
+        .iter()
+        .map(|a| a.result.as_ref().expect("written").sequence)
+        .collect();
+    assert_eq!(sequences, (1..=31).collect::<Vec<u64>>());
+    running.shutdown().await.expect("shuts down");
+}

@@ -90,8 +90,13 @@ pub(crate) async fn run(
     let mut next_index = 0u64;
     let mut reading = true;
     let mut ended: Option<Status> = None;
+    // An envelope read but not yet given room in the shared buffer: it
+    // waits beside the receipts, never in front of them (the room comes
+    // back as receipts go out, this stream's or another's).
+    let mut waiting: Option<(Envelope, u32)> = None;
     loop {
         let room = in_flight.len() < w.limits.window;
+        let wanted = waiting.as_ref().map_or(0, |(_, n)| *n);
         tokio::select! {
             biased;
             result = front(&mut in_flight), if !in_flight.is_empty() => {
@@ -106,15 +111,21 @@ pub(crate) async fn run(
             }
             _ = w.shutdown.changed(), if reading => {
                 reading = false;
+                // Read but not acknowledged: the client sends it again.
+                waiting = None;
                 ended = Some(Error::ShuttingDown.into());
             }
-            next = inbound.message(), if reading && room => match next {
+            held = Arc::clone(&w.limits.buffer).acquire_many_owned(wanted), if waiting.is_some() => {
+                let Some((envelope, _)) = waiting.take() else { continue };
+                charge(w.meter.as_ref()).await;
+                let (with_proof, answer) = write::envelope(&w.commit, envelope, &w.caller).await;
+                in_flight.push_back(InFlight { index: next_index, with_proof, answer, _held: held.ok() });
+                next_index += 1;
+            }
+            next = inbound.message(), if reading && room && waiting.is_none() => match next {
                 Ok(Some(envelope)) => {
-                    let held = hold(&w.limits, &envelope).await;
-                    charge(w.meter.as_ref()).await;
-                    let (with_proof, answer) = write::envelope(&w.commit, envelope, &w.caller).await;
-                    in_flight.push_back(InFlight { index: next_index, with_proof, answer, _held: held });
-                    next_index += 1;
+                    let n = bytes_held(&w.limits, &envelope);
+                    waiting = Some((envelope, n));
                 }
                 Ok(None) => reading = false,
                 Err(status) => {
@@ -124,7 +135,7 @@ pub(crate) async fn run(
             },
             else => break,
         }
-        if !reading && in_flight.is_empty() {
+        if !reading && in_flight.is_empty() && waiting.is_none() {
             break;
         }
     }
@@ -142,12 +153,11 @@ async fn front(in_flight: &mut VecDeque<InFlight>) -> Result<Receipt, Error> {
     }
 }
 
-/// Waits for room for `envelope`'s bytes in the buffer all write streams
-/// share (the semaphore is never closed, so the wait ends with a permit).
-async fn hold(limits: &Limits, envelope: &Envelope) -> Option<OwnedSemaphorePermit> {
+/// The room `envelope` takes in the buffer all write streams share, in
+/// permits (bytes, at least 1, at most the whole buffer).
+fn bytes_held(limits: &Limits, envelope: &Envelope) -> u32 {
     let bytes = prost::Message::encoded_len(envelope).clamp(1, limits.buffer_bytes);
-    let n = u32::try_from(bytes).unwrap_or(u32::MAX);
-    Arc::clone(&limits.buffer).acquire_many_owned(n).await.ok()
+    u32::try_from(bytes).unwrap_or(u32::MAX)
 }
 
 /// Charges one envelope to the caller's rate bucket, waiting out the
