@@ -194,6 +194,17 @@ fn within(field: &str, prefix: &str) -> bool {
             .is_some_and(|rest| rest.starts_with('.') || rest.starts_with('['))
 }
 
+/// The fields a reason names in parentheses, as a rule between two fields
+/// does ("... before its new expiry (status.agreement.new_expires_at)").
+fn cross_field(reason: &str) -> Vec<&str> {
+    reason
+        .split('(')
+        .skip(1)
+        .filter_map(|part| part.split(')').next())
+        .filter(|path| !path.is_empty() && !path.contains(' '))
+        .collect()
+}
+
 /// Validates `req` and checks the outcome; `blame`, when given, lists the
 /// fields a rejection may name. Returns the error's display on rejection.
 fn check_validation<T: WriteRequest>(req: &T, blame: Option<&[String]>) -> Option<String> {
@@ -249,8 +260,13 @@ fn check_validation<T: WriteRequest>(req: &T, blame: Option<&[String]>) -> Optio
                 "the rejection names {field:?}, not a field of the request ({shown})"
             );
             if let Some(blame) = blame {
+                // A rule between two fields names one as its field and
+                // the other in its reason: either may be the changed one.
+                let other = cross_field(&reason);
                 assert!(
-                    blame.iter().any(|b| within(&field, b)),
+                    blame
+                        .iter()
+                        .any(|b| within(&field, b) || other.iter().any(|o| within(o, b))),
                     "the rejection \"{shown}\" names none of the changed fields {blame:?}"
                 );
             }
