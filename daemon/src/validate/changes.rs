@@ -12,6 +12,7 @@ use truce_proto::v1::{
 use super::{
     Context, Reference,
     fields::{self, LIST_MAX, LONG_MAX, invalid},
+    path::Field,
     source,
 };
 use crate::{
@@ -262,7 +263,7 @@ pub fn attachment(a: &SourceAttachment, refs: &mut Vec<Reference>) -> Result<(),
         .source
         .as_ref()
         .ok_or_else(|| invalid("attachment.source", "is required"))?;
-    source::source("attachment.source", s)?;
+    source::source(Field::Name("attachment.source"), s)?;
     fields::text("attachment.note", &a.note, LONG_MAX, false)?;
     Ok(())
 }

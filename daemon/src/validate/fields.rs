@@ -5,6 +5,7 @@ use std::time::{Duration, SystemTime};
 
 use pbjson_types::Timestamp;
 
+use super::path::Field;
 use crate::error::Error;
 
 pub const ID_MAX: usize = 128;
@@ -24,8 +25,8 @@ pub const FUTURE_SLACK: Duration = Duration::from_secs(24 * 3600);
 const MIN_SECONDS: i64 = -62_135_596_800;
 const MAX_SECONDS: i64 = 253_402_300_799;
 
-pub fn invalid(field: &str, reason: impl Into<String>) -> Error {
-    Error::invalid(field, reason)
+pub fn invalid<'f>(field: impl Into<Field<'f>>, reason: impl Into<String>) -> Error {
+    Error::invalid(field.into().to_string(), reason)
 }
 
 /// A value as an error message quotes it: at most 64 characters. The
@@ -44,7 +45,8 @@ pub fn quoted(value: &str) -> String {
 }
 
 /// An id: 1-128 characters of `[A-Za-z0-9._:-]`.
-pub fn check_id(field: &str, id: &str) -> Result<(), Error> {
+pub fn check_id<'f>(field: impl Into<Field<'f>>, id: &str) -> Result<(), Error> {
+    let field: Field = field.into();
     if id.is_empty() {
         return Err(invalid(field, "is required"));
     }
@@ -75,7 +77,11 @@ pub fn request_id(id: &str) -> Result<String, Error> {
 /// A client-chosen record id: optional, in the id form. It may have the
 /// form the server assigns (`report-18`): an import keeps the ids of the
 /// store it came from, and the server assigns around ids that are taken.
-pub fn client_record_id(field: &str, id: &str) -> Result<Option<String>, Error> {
+pub fn client_record_id<'f>(
+    field: impl Into<Field<'f>>,
+    id: &str,
+) -> Result<Option<String>, Error> {
+    let field: Field = field.into();
     if id.is_empty() {
         return Ok(None);
     }
@@ -84,12 +90,14 @@ pub fn client_record_id(field: &str, id: &str) -> Result<Option<String>, Error> 
 }
 
 /// A reference to another record by id (required).
-pub fn reference_id(field: &str, id: &str) -> Result<(), Error> {
+pub fn reference_id<'f>(field: impl Into<Field<'f>>, id: &str) -> Result<(), Error> {
+    let field: Field = field.into();
     check_id(field, id)
 }
 
 /// A party code (required when `required`).
-pub fn party(field: &str, code: &str, required: bool) -> Result<(), Error> {
+pub fn party<'f>(field: impl Into<Field<'f>>, code: &str, required: bool) -> Result<(), Error> {
+    let field: Field = field.into();
     if code.is_empty() && !required {
         return Ok(());
     }
@@ -97,7 +105,13 @@ pub fn party(field: &str, code: &str, required: bool) -> Result<(), Error> {
 }
 
 /// A string of at most `max` bytes, required or not.
-pub fn text(field: &str, value: &str, max: usize, required: bool) -> Result<(), Error> {
+pub fn text<'f>(
+    field: impl Into<Field<'f>>,
+    value: &str,
+    max: usize,
+    required: bool,
+) -> Result<(), Error> {
+    let field: Field = field.into();
     if required && value.trim().is_empty() {
         return Err(invalid(field, "is required"));
     }
@@ -111,7 +125,8 @@ pub fn text(field: &str, value: &str, max: usize, required: bool) -> Result<(), 
 }
 
 /// A list of at most `max` items.
-pub fn list<T>(field: &str, items: &[T], max: usize) -> Result<(), Error> {
+pub fn list<'f, T>(field: impl Into<Field<'f>>, items: &[T], max: usize) -> Result<(), Error> {
+    let field: Field = field.into();
     if items.len() > max {
         return Err(invalid(
             field,
@@ -122,16 +137,18 @@ pub fn list<T>(field: &str, items: &[T], max: usize) -> Result<(), Error> {
 }
 
 /// Tags: at most 32, each 1-64 bytes.
-pub fn tags(field: &str, tags: &[String]) -> Result<(), Error> {
+pub fn tags<'f>(field: impl Into<Field<'f>>, tags: &[String]) -> Result<(), Error> {
+    let field: Field = field.into();
     list(field, tags, TAGS_MAX)?;
     for (i, tag) in tags.iter().enumerate() {
-        text(&format!("{field}[{i}]"), tag, TAG_MAX, true)?;
+        text(field.item(i), tag, TAG_MAX, true)?;
     }
     Ok(())
 }
 
 /// An http or https URL with a host (required when `required`).
-pub fn url(field: &str, value: &str, required: bool) -> Result<(), Error> {
+pub fn url<'f>(field: impl Into<Field<'f>>, value: &str, required: bool) -> Result<(), Error> {
+    let field: Field = field.into();
     if value.is_empty() {
         return if required {
             Err(invalid(field, "is required"))
@@ -154,7 +171,12 @@ pub fn url(field: &str, value: &str, required: bool) -> Result<(), Error> {
 }
 
 /// A lower-case hex SHA-256 (required when `required`).
-pub fn sha256_hex(field: &str, value: &str, required: bool) -> Result<(), Error> {
+pub fn sha256_hex<'f>(
+    field: impl Into<Field<'f>>,
+    value: &str,
+    required: bool,
+) -> Result<(), Error> {
+    let field: Field = field.into();
     if value.is_empty() && !required {
         return Ok(());
     }
@@ -169,7 +191,8 @@ pub fn sha256_hex(field: &str, value: &str, required: bool) -> Result<(), Error>
 }
 
 /// ISO 3166-1 alpha-2 country code, upper case (required when `required`).
-pub fn country(field: &str, value: &str, required: bool) -> Result<(), Error> {
+pub fn country<'f>(field: impl Into<Field<'f>>, value: &str, required: bool) -> Result<(), Error> {
+    let field: Field = field.into();
     if value.is_empty() && !required {
         return Ok(());
     }
@@ -186,7 +209,8 @@ pub fn country(field: &str, value: &str, required: bool) -> Result<(), Error> {
 }
 
 /// A BCP 47 language tag, loosely: letters, digits and '-', at most 35.
-pub fn language(field: &str, value: &str) -> Result<(), Error> {
+pub fn language<'f>(field: impl Into<Field<'f>>, value: &str) -> Result<(), Error> {
+    let field: Field = field.into();
     if value.is_empty() {
         return Ok(());
     }
@@ -204,7 +228,8 @@ pub fn language(field: &str, value: &str) -> Result<(), Error> {
 }
 
 /// A timestamp in google.protobuf.Timestamp's range, as a SystemTime.
-pub fn timestamp(field: &str, ts: &Timestamp) -> Result<SystemTime, Error> {
+pub fn timestamp<'f>(field: impl Into<Field<'f>>, ts: &Timestamp) -> Result<SystemTime, Error> {
+    let field: Field = field.into();
     if !(MIN_SECONDS..=MAX_SECONDS).contains(&ts.seconds) {
         return Err(invalid(field, "is outside years 0001-9999"));
     }
@@ -215,21 +240,31 @@ pub fn timestamp(field: &str, ts: &Timestamp) -> Result<SystemTime, Error> {
 }
 
 /// A required timestamp.
-pub fn required_timestamp(field: &str, ts: Option<&Timestamp>) -> Result<SystemTime, Error> {
+pub fn required_timestamp<'f>(
+    field: impl Into<Field<'f>>,
+    ts: Option<&Timestamp>,
+) -> Result<SystemTime, Error> {
+    let field: Field = field.into();
     let ts = ts.ok_or_else(|| invalid(field, "is required"))?;
     timestamp(field, ts)
 }
 
 /// An optional timestamp.
-pub fn optional_timestamp(
-    field: &str,
+pub fn optional_timestamp<'f>(
+    field: impl Into<Field<'f>>,
     ts: Option<&Timestamp>,
 ) -> Result<Option<SystemTime>, Error> {
+    let field: Field = field.into();
     ts.map(|ts| timestamp(field, ts)).transpose()
 }
 
 /// A time that may not be more than a day in the server's future.
-pub fn not_future(field: &str, t: SystemTime, now: SystemTime) -> Result<(), Error> {
+pub fn not_future<'f>(
+    field: impl Into<Field<'f>>,
+    t: SystemTime,
+    now: SystemTime,
+) -> Result<(), Error> {
+    let field: Field = field.into();
     if t > now + FUTURE_SLACK {
         return Err(invalid(field, "is more than 1 day in the server's future"));
     }
@@ -237,7 +272,8 @@ pub fn not_future(field: &str, t: SystemTime, now: SystemTime) -> Result<(), Err
 }
 
 /// A latitude: finite, within [-90, 90].
-pub fn latitude(field: &str, v: f64) -> Result<(), Error> {
+pub fn latitude<'f>(field: impl Into<Field<'f>>, v: f64) -> Result<(), Error> {
+    let field: Field = field.into();
     if !v.is_finite() || !(-90.0..=90.0).contains(&v) {
         return Err(invalid(
             field,
@@ -248,7 +284,8 @@ pub fn latitude(field: &str, v: f64) -> Result<(), Error> {
 }
 
 /// A longitude: finite, within [-180, 180].
-pub fn longitude(field: &str, v: f64) -> Result<(), Error> {
+pub fn longitude<'f>(field: impl Into<Field<'f>>, v: f64) -> Result<(), Error> {
+    let field: Field = field.into();
     if !v.is_finite() || !(-180.0..=180.0).contains(&v) {
         return Err(invalid(
             field,
@@ -259,10 +296,11 @@ pub fn longitude(field: &str, v: f64) -> Result<(), Error> {
 }
 
 /// An enum field: a known value other than its UNSPECIFIED zero.
-pub fn enum_value<E>(field: &str, raw: i32) -> Result<E, Error>
+pub fn enum_value<'f, E>(field: impl Into<Field<'f>>, raw: i32) -> Result<E, Error>
 where
     E: TryFrom<i32> + Default + PartialEq,
 {
+    let field: Field = field.into();
     let value =
         E::try_from(raw).map_err(|_| invalid(field, format!("{raw} is not a known value")))?;
     if value == E::default() {

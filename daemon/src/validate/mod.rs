@@ -13,6 +13,7 @@
 
 mod changes;
 mod fields;
+mod path;
 mod records;
 mod source;
 

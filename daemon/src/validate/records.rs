@@ -11,6 +11,7 @@ use truce_proto::v1::{
 use super::{
     Context, Reference,
     fields::{self, LIST_MAX, LONG_MAX, SHORT_MAX, invalid},
+    path::Field,
     source,
 };
 use crate::{error::Error, model::RecordKind};
@@ -176,7 +177,7 @@ pub fn report(
         .location
         .as_ref()
         .ok_or_else(|| invalid("report.location", "is required"))?;
-    source::location("report.location", location)?;
+    source::location(Field::Name("report.location"), location)?;
 
     fields::enum_value::<EventType>("report.event_type", r.event_type)?;
     fields::text(
@@ -192,12 +193,13 @@ pub fn report(
     fields::enum_value::<Interception>("report.interception", r.interception)?;
 
     for (name, parties) in [
-        ("alleged_perpetrators", &r.alleged_perpetrators),
-        ("affected_parties", &r.affected_parties),
+        ("report.alleged_perpetrators", &r.alleged_perpetrators),
+        ("report.affected_parties", &r.affected_parties),
     ] {
-        fields::list(&format!("report.{name}"), parties, LIST_MAX)?;
+        let field = Field::Name(name);
+        fields::list(field, parties, LIST_MAX)?;
         for (i, p) in parties.iter().enumerate() {
-            fields::party(&format!("report.{name}[{i}]"), p, true)?;
+            fields::party(field.item(i), p, true)?;
         }
     }
     fields::party("report.reported_by", &r.reported_by, true)?;

@@ -6,65 +6,67 @@ use truce_proto::v1::{
     Location, Source, SourceKind, SourceReliability,
 };
 
-use super::fields::{self, LIST_MAX, POLYGON_MAX, SHORT_MAX, SOURCES_MAX, invalid};
+use super::{
+    fields::{self, LIST_MAX, POLYGON_MAX, SHORT_MAX, SOURCES_MAX, invalid},
+    path::Field,
+};
 use crate::error::Error;
 
 /// A list of sources: at most 64; at least one when `required`.
-pub fn sources(field: &str, sources: &[Source], required: bool) -> Result<(), Error> {
+pub fn sources<'f>(
+    field: impl Into<Field<'f>>,
+    sources: &[Source],
+    required: bool,
+) -> Result<(), Error> {
+    let field: Field = field.into();
     if required && sources.is_empty() {
         return Err(invalid(field, "needs at least one source"));
     }
     fields::list(field, sources, SOURCES_MAX)?;
     for (i, s) in sources.iter().enumerate() {
-        source(&format!("{field}[{i}]"), s)?;
+        source(field.item(i), s)?;
     }
     Ok(())
 }
 
 /// One source.
-pub fn source(field: &str, s: &Source) -> Result<(), Error> {
-    fields::enum_value::<SourceKind>(&format!("{field}.kind"), s.kind)?;
+pub fn source(field: Field<'_>, s: &Source) -> Result<(), Error> {
+    fields::enum_value::<SourceKind>(field.child("kind"), s.kind)?;
     if s.url.is_empty() && s.identifier.is_empty() {
         return Err(invalid(
-            &format!("{field}.url"),
+            field.child("url"),
             "is required unless identifier is given",
         ));
     }
-    fields::url(&format!("{field}.url"), &s.url, false)?;
+    fields::url(field.child("url"), &s.url, false)?;
+    for (name, value) in [
+        ("identifier", &s.identifier),
+        ("publisher", &s.publisher),
+        ("title", &s.title),
+    ] {
+        fields::text(field.child(name), value, SHORT_MAX, false)?;
+    }
+    fields::optional_timestamp(field.child("published_at"), s.published_at.as_ref())?;
+    fields::language(field.child("language"), &s.language)?;
+    fields::url(field.child("original_url"), &s.original_url, false)?;
     fields::text(
-        &format!("{field}.identifier"),
-        &s.identifier,
-        SHORT_MAX,
-        false,
-    )?;
-    fields::text(
-        &format!("{field}.publisher"),
-        &s.publisher,
-        SHORT_MAX,
-        false,
-    )?;
-    fields::text(&format!("{field}.title"), &s.title, SHORT_MAX, false)?;
-    fields::optional_timestamp(&format!("{field}.published_at"), s.published_at.as_ref())?;
-    fields::language(&format!("{field}.language"), &s.language)?;
-    fields::url(&format!("{field}.original_url"), &s.original_url, false)?;
-    fields::text(
-        &format!("{field}.original_publisher"),
+        field.child("original_publisher"),
         &s.original_publisher,
         SHORT_MAX,
         false,
     )?;
     fields::party(
-        &format!("{field}.party_affiliation"),
+        field.child("party_affiliation"),
         &s.party_affiliation,
         false,
     )?;
-    fields::enum_value::<SourceReliability>(&format!("{field}.reliability"), s.reliability)?;
-    fields::enum_value::<InformationCredibility>(&format!("{field}.credibility"), s.credibility)?;
+    fields::enum_value::<SourceReliability>(field.child("reliability"), s.reliability)?;
+    fields::enum_value::<InformationCredibility>(field.child("credibility"), s.credibility)?;
     if let Some(c) = &s.capture {
-        let f = format!("{field}.capture");
-        fields::sha256_hex(&format!("{f}.sha256"), &c.sha256, true)?;
-        fields::required_timestamp(&format!("{f}.captured_at"), c.captured_at.as_ref())?;
-        fields::url(&format!("{f}.archive_url"), &c.archive_url, false)?;
+        let f = field.child("capture");
+        fields::sha256_hex(f.child("sha256"), &c.sha256, true)?;
+        fields::required_timestamp(f.child("captured_at"), c.captured_at.as_ref())?;
+        fields::url(f.child("archive_url"), &c.archive_url, false)?;
     }
     Ok(())
 }
@@ -87,36 +89,36 @@ pub fn external_ids(field: &str, ids: &[ExternalId]) -> Result<(), Error> {
 }
 
 /// A report's location.
-pub fn location(field: &str, loc: &Location) -> Result<(), Error> {
-    fields::country(&format!("{field}.country"), &loc.country, true)?;
+pub fn location(field: Field<'_>, loc: &Location) -> Result<(), Error> {
+    fields::country(field.child("country"), &loc.country, true)?;
     for (name, value) in [
         ("admin1", &loc.admin1),
         ("admin2", &loc.admin2),
         ("admin3", &loc.admin3),
         ("place_name", &loc.place_name),
     ] {
-        fields::text(&format!("{field}.{name}"), value, SHORT_MAX, false)?;
+        fields::text(field.child(name), value, SHORT_MAX, false)?;
     }
     match (loc.latitude, loc.longitude) {
         (Some(lat), Some(lon)) => {
-            fields::latitude(&format!("{field}.latitude"), lat)?;
-            fields::longitude(&format!("{field}.longitude"), lon)?;
+            fields::latitude(field.child("latitude"), lat)?;
+            fields::longitude(field.child("longitude"), lon)?;
         }
         (None, None) => {}
         (Some(_), None) => {
             return Err(invalid(
-                &format!("{field}.longitude"),
+                field.child("longitude"),
                 "is required with latitude",
             ));
         }
         (None, Some(_)) => {
             return Err(invalid(
-                &format!("{field}.latitude"),
+                field.child("latitude"),
                 "is required with longitude",
             ));
         }
     }
-    fields::enum_value::<GeoPrecision>(&format!("{field}.geo_precision"), loc.geo_precision)?;
+    fields::enum_value::<GeoPrecision>(field.child("geo_precision"), loc.geo_precision)?;
     Ok(())
 }
 
