@@ -3,12 +3,9 @@
 //! submitter). The commit pipeline and `truced reindex` both derive keys
 //! here, so a maintained index and a rebuilt one cannot differ.
 
-use prost::Message;
+use prost::encoding::message;
 use sha2::{Digest, Sha256};
-use truce_proto::v1::{
-    AddClaimRequest, AttachSourceRequest, CorrectReportRequest, Entry, RecordAgreementRequest,
-    SetStatusRequest, SubmitReportRequest, entry::Payload,
-};
+use truce_proto::v1::{Entry, entry::Payload};
 
 use crate::model::RecordKind;
 
@@ -33,47 +30,23 @@ pub fn created_kind(payload: &Payload) -> Option<RecordKind> {
 }
 
 /// SHA-256 of the write request that carries `payload`, encoded with an
-/// empty request id: the idempotency fingerprint.
+/// empty request id: the idempotency fingerprint. Every write request
+/// carries its payload as field 2, and with an empty request id and
+/// `with_proof` false nothing else is encoded, so the request's bytes
+/// are the payload's message under tag 2, made here without copying the
+/// payload into a request (the unit test below holds the two equal; the
+/// fingerprints are stored, so they may never change).
 pub fn request_hash(payload: &Payload) -> [u8; 32] {
-    let request_id = String::new();
-    let bytes = match payload.clone() {
-        Payload::Agreement(a) => RecordAgreementRequest {
-            request_id,
-            with_proof: false,
-            agreement: Some(a),
-        }
-        .encode_to_vec(),
-        Payload::Report(r) => SubmitReportRequest {
-            request_id,
-            with_proof: false,
-            report: Some(r),
-        }
-        .encode_to_vec(),
-        Payload::Claim(c) => AddClaimRequest {
-            request_id,
-            with_proof: false,
-            claim: Some(c),
-        }
-        .encode_to_vec(),
-        Payload::Status(s) => SetStatusRequest {
-            request_id,
-            with_proof: false,
-            status: Some(s),
-        }
-        .encode_to_vec(),
-        Payload::Source(s) => AttachSourceRequest {
-            request_id,
-            with_proof: false,
-            attachment: Some(s),
-        }
-        .encode_to_vec(),
-        Payload::Correction(c) => CorrectReportRequest {
-            request_id,
-            with_proof: false,
-            correction: Some(c),
-        }
-        .encode_to_vec(),
-    };
+    const PAYLOAD_FIELD: u32 = 2;
+    let mut bytes = Vec::new();
+    match payload {
+        Payload::Agreement(a) => message::encode(PAYLOAD_FIELD, a, &mut bytes),
+        Payload::Report(r) => message::encode(PAYLOAD_FIELD, r, &mut bytes),
+        Payload::Claim(c) => message::encode(PAYLOAD_FIELD, c, &mut bytes),
+        Payload::Status(s) => message::encode(PAYLOAD_FIELD, s, &mut bytes),
+        Payload::Source(s) => message::encode(PAYLOAD_FIELD, s, &mut bytes),
+        Payload::Correction(c) => message::encode(PAYLOAD_FIELD, c, &mut bytes),
+    }
     Sha256::digest(&bytes).into()
 }
 
@@ -89,4 +62,99 @@ pub fn from_entry(entry: &Entry) -> Result<Derived, String> {
         hash: request_hash(payload),
         submitter: entry.submitter.clone(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use prost::Message;
+    use truce_proto::v1::{
+        AddClaimRequest, Agreement, AttachSourceRequest, Claim, CorrectReportRequest, Correction,
+        RecordAgreementRequest, Report, SetStatusRequest, Source, SourceAttachment, StatusChange,
+        SubmitReportRequest, source_attachment,
+    };
+
+    use super::*;
+
+    /// The fingerprint as it was first defined: the whole request, with
+    /// an empty request id, encoded.
+    fn by_request(payload: &Payload) -> [u8; 32] {
+        let request_id = String::new();
+        let bytes = match payload.clone() {
+            Payload::Agreement(a) => RecordAgreementRequest {
+                request_id,
+                with_proof: false,
+                agreement: Some(a),
+            }
+            .encode_to_vec(),
+            Payload::Report(r) => SubmitReportRequest {
+                request_id,
+                with_proof: false,
+                report: Some(r),
+            }
+            .encode_to_vec(),
+            Payload::Claim(c) => AddClaimRequest {
+                request_id,
+                with_proof: false,
+                claim: Some(c),
+            }
+            .encode_to_vec(),
+            Payload::Status(s) => SetStatusRequest {
+                request_id,
+                with_proof: false,
+                status: Some(s),
+            }
+            .encode_to_vec(),
+            Payload::Source(s) => AttachSourceRequest {
+                request_id,
+                with_proof: false,
+                attachment: Some(s),
+            }
+            .encode_to_vec(),
+            Payload::Correction(c) => CorrectReportRequest {
+                request_id,
+                with_proof: false,
+                correction: Some(c),
+            }
+            .encode_to_vec(),
+        };
+        Sha256::digest(&bytes).into()
+    }
+
+    #[test]
+    fn the_fingerprint_is_the_requests_encoding_for_every_kind() {
+        let report = Report {
+            id: "report-7".into(),
+            agreement_ids: vec!["a-1".into()],
+            notes: "Shelling reported near the crossing.".into(),
+            sources: vec![Source {
+                url: "https://example.org/a".into(),
+                ..Source::default()
+            }],
+            ..Report::default()
+        };
+        let payloads = [
+            Payload::Agreement(Agreement {
+                title: "Truce".into(),
+                ..Agreement::default()
+            }),
+            Payload::Report(report),
+            Payload::Report(Report::default()),
+            Payload::Claim(Claim {
+                party: "RU".into(),
+                ..Claim::default()
+            }),
+            Payload::Status(StatusChange::default()),
+            Payload::Source(SourceAttachment {
+                target: Some(source_attachment::Target::ReportId("report-7".into())),
+                ..SourceAttachment::default()
+            }),
+            Payload::Correction(Correction {
+                report_id: "report-7".into(),
+                ..Correction::default()
+            }),
+        ];
+        for payload in &payloads {
+            assert_eq!(request_hash(payload), by_request(payload), "{payload:?}");
+        }
+    }
 }
