@@ -6,13 +6,13 @@
 //! screen or set a window title. Walking the wire format rather than
 //! each request type's fields keeps the rule true for fields added later.
 
-use std::sync::OnceLock;
+use std::{collections::HashMap, sync::OnceLock};
 
 use prost::{
     bytes::Buf,
     encoding::{WireType, decode_varint},
 };
-use prost_reflect::{DescriptorPool, FieldDescriptor, Kind, MessageDescriptor};
+use prost_reflect::{DescriptorPool, Kind};
 
 use crate::FILE_DESCRIPTOR_SET;
 
@@ -38,15 +38,74 @@ fn pool() -> Option<&'static DescriptorPool> {
         .as_ref()
 }
 
+/// What the walk needs of every message, resolved once from the
+/// descriptors: the fields that can hold a string (strings, and messages
+/// that may hold some). Looking fields up in the descriptors for every
+/// field of every request cost more than the check itself.
+struct Plans {
+    by_name: HashMap<String, usize>,
+    messages: Vec<Vec<FieldPlan>>,
+}
+
+/// One field that can hold a string.
+struct FieldPlan {
+    number: u32,
+    name: String,
+    list: bool,
+    /// The message it holds (an index in [`Plans::messages`]), or None
+    /// for a string.
+    message: Option<usize>,
+}
+
+fn plans() -> Option<&'static Plans> {
+    static PLANS: OnceLock<Option<Plans>> = OnceLock::new();
+    PLANS.get_or_init(|| pool().map(plan)).as_ref()
+}
+
+fn plan(pool: &DescriptorPool) -> Plans {
+    let by_name: HashMap<String, usize> = pool
+        .all_messages()
+        .enumerate()
+        .map(|(i, m)| (m.full_name().to_owned(), i))
+        .collect();
+    let messages = pool
+        .all_messages()
+        .map(|m| {
+            let mut fields: Vec<FieldPlan> = m
+                .fields()
+                .filter_map(|f| {
+                    let message = match f.kind() {
+                        Kind::String => None,
+                        Kind::Message(inner) => Some(*by_name.get(inner.full_name())?),
+                        _ => return None,
+                    };
+                    Some(FieldPlan {
+                        number: f.number(),
+                        name: f.name().to_owned(),
+                        list: f.is_list(),
+                        message,
+                    })
+                })
+                .collect();
+            fields.sort_by_key(|f| f.number);
+            fields
+        })
+        .collect();
+    Plans { by_name, messages }
+}
+
 /// The first string field of `bytes`, an encoded `message_name` (a full
 /// name such as `truce.v1.SubmitReportRequest`), that holds a control
 /// character other than newline and tab. Bytes that do not parse end the
 /// walk: decoding reports them.
 pub fn check(message_name: &str, bytes: &[u8]) -> Result<(), Violation> {
-    let Some(message) = pool().and_then(|p| p.get_message_by_name(message_name)) else {
+    let Some(plans) = plans() else {
         return Ok(());
     };
-    walk(&message, bytes, &mut Vec::new(), 0)
+    let Some(&message) = plans.by_name.get(message_name) else {
+        return Ok(());
+    };
+    walk(plans, message, bytes, &mut Vec::new(), 0)
 }
 
 /// prost's own recursion limit: deeper bytes do not decode anyway.
@@ -55,10 +114,11 @@ const MAX_DEPTH: u32 = 100;
 /// Where the walk is: each field from the request down, with its index
 /// in a list. Named (`report.sources[0].title`) only for a violation, so
 /// a request that passes costs no string building.
-type Path = Vec<(FieldDescriptor, Option<usize>)>;
+type Path = Vec<(&'static FieldPlan, Option<usize>)>;
 
 fn walk(
-    message: &MessageDescriptor,
+    plans: &'static Plans,
+    message: usize,
     mut buf: &[u8],
     path: &mut Path,
     depth: u32,
@@ -66,6 +126,9 @@ fn walk(
     if depth > MAX_DEPTH {
         return Ok(());
     }
+    let Some(fields) = plans.messages.get(message) else {
+        return Ok(());
+    };
     // Occurrences of each repeated field so far, for its index.
     let mut seen: Vec<(u32, usize)> = Vec::new();
     while buf.has_remaining() {
@@ -91,16 +154,14 @@ fn walk(
         };
         let (value, rest) = buf.split_at(len);
         buf = rest;
-        let Some(field) = message.get_field(number) else {
+        // A field that holds no string (a packed list of numbers, bytes,
+        // an unknown field) is skipped.
+        let Ok(at) = fields.binary_search_by_key(&number, |f| f.number) else {
             continue;
         };
-        // A packed list of numbers (or bytes) holds no string.
-        let kind = field.kind();
-        if !matches!(kind, Kind::String | Kind::Message(_)) {
-            continue;
-        }
+        let field = &fields[at];
         let index = field
-            .is_list()
+            .list
             .then(|| match seen.iter_mut().find(|(n, _)| *n == number) {
                 Some((_, count)) => {
                     *count += 1;
@@ -112,9 +173,9 @@ fn walk(
                 }
             });
         path.push((field, index));
-        let checked = match kind {
-            Kind::Message(inner) => walk(&inner, value, path, depth + 1),
-            _ => string(path, value),
+        let checked = match field.message {
+            Some(inner) => walk(plans, inner, value, path, depth + 1),
+            None => string(path, value),
         };
         path.pop();
         checked?;
@@ -127,17 +188,31 @@ fn string(path: &Path, value: &[u8]) -> Result<(), Violation> {
     let Ok(text) = std::str::from_utf8(value) else {
         return Ok(());
     };
-    match text.char_indices().find(|(_, c)| !allowed(*c)) {
-        None => Ok(()),
-        Some((at, c)) => Err(Violation {
-            field: named(path),
-            reason: format!(
-                "contains the control character U+{:04X} at byte {at}; text may hold \
-                 newlines and tabs but no other control characters",
-                u32::from(c)
-            ),
-        }),
-    }
+    let Some(at) = first_control(value) else {
+        return Ok(());
+    };
+    let c = text[at..].chars().next().unwrap_or_default();
+    Err(Violation {
+        field: named(path),
+        reason: format!(
+            "contains the control character U+{:04X} at byte {at}; text may hold \
+             newlines and tabs but no other control characters",
+            u32::from(c)
+        ),
+    })
+}
+
+/// Where the first control character other than newline and tab starts
+/// in valid UTF-8, byte by byte: C0 and DEL are single bytes, and C1
+/// (U+0080 to U+009F) is 0xC2 followed by 0x80 to 0x9F; no other
+/// character is a control character (`char::is_control`).
+fn first_control(bytes: &[u8]) -> Option<usize> {
+    bytes.iter().enumerate().position(|(i, &b)| match b {
+        b'\n' | b'\t' => false,
+        0..0x20 | 0x7f => true,
+        0xc2 => bytes.get(i + 1).is_some_and(|n| (0x80..0xa0).contains(n)),
+        _ => false,
+    })
 }
 
 /// A path as the daemon's validation names fields.
@@ -147,7 +222,7 @@ fn named(path: &Path) -> String {
         if i > 0 {
             out.push('.');
         }
-        out.push_str(field.name());
+        out.push_str(&field.name);
         if let Some(n) = index {
             out.push_str(&format!("[{n}]"));
         }
@@ -237,6 +312,18 @@ mod tests {
         assert!(v.reason.contains("U+009B"), "{}", v.reason);
         let v = check(&name, &request("cr\r", "")).expect_err("accepted");
         assert_eq!(v.field, "report.notes");
+    }
+
+    #[test]
+    fn the_byte_scan_finds_exactly_the_control_characters() {
+        for c in (0..=0x10ffff).filter_map(char::from_u32) {
+            let text = format!("ab{c}d");
+            let found = first_control(text.as_bytes());
+            assert_eq!(found.is_none(), allowed(c), "U+{:04X}", u32::from(c));
+            if let Some(at) = found {
+                assert_eq!(at, 2, "U+{:04X}", u32::from(c));
+            }
+        }
     }
 
     #[test]
