@@ -49,6 +49,9 @@ struct Args {
     /// gRPC connections the clients share.
     #[arg(long, default_value_t = 8)]
     connections: usize,
+    /// Copy the measured dump here, for `callgrind_annotate`.
+    #[arg(long)]
+    keep: Option<PathBuf>,
 }
 
 #[tokio::main]
@@ -84,7 +87,11 @@ async fn main() -> Result<()> {
     control(daemon.pid(), "-d")?;
     let after = daemon.scrape()?;
     daemon.stop()?;
-    let ir = dumped_instructions(work.path())?;
+    let dump = work.path().join("callgrind.out.1");
+    let ir = dumped_instructions(&dump)?;
+    if let Some(keep) = &args.keep {
+        std::fs::copy(&dump, keep).with_context(|| keep.display().to_string())?;
+    }
     let appends = after.appends - before.appends;
     println!("truced: {}", truced.display());
     println!(
@@ -131,9 +138,8 @@ fn control(pid: u32, flag: &str) -> Result<()> {
 }
 
 /// The `totals:` of the dump that `-d` wrote (`callgrind.out.1`).
-fn dumped_instructions(dir: &Path) -> Result<u64> {
-    let dump = dir.join("callgrind.out.1");
-    let text = std::fs::read_to_string(&dump).with_context(|| dump.display().to_string())?;
+fn dumped_instructions(dump: &Path) -> Result<u64> {
+    let text = std::fs::read_to_string(dump).with_context(|| dump.display().to_string())?;
     text.lines()
         .find_map(|l| l.strip_prefix("totals: ")?.split_whitespace().next())
         .and_then(|n| n.parse().ok())
