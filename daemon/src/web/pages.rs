@@ -419,6 +419,7 @@ fn claims(report: &ComplianceReport) -> Markup {
     html! {
         @if report.claims.is_empty() { p { "No claims." } }
         div.table-wrap { table #claims {
+            caption { "The parties' claims, with the evidence status of the reports each names" }
             @if !report.claims.is_empty() {
                 thead { tr { th scope="col" { "Party" } th scope="col" { "Claim" } th scope="col" { "Stated" }
                     th scope="col" { "Statement" } th scope="col" { "Evidence status of the reports it names" } } }
