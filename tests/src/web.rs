@@ -198,6 +198,8 @@ pub fn browser_tests_can_run() -> bool {
         std::env::var_os("CI").is_none(),
         "{CHROMEDRIVER} is missing on CI"
     );
-    eprintln!("skipped: {CHROMEDRIVER} is not installed (apt-get install chromium chromium-driver)");
+    eprintln!(
+        "skipped: {CHROMEDRIVER} is not installed (apt-get install chromium chromium-driver)"
+    );
     false
 }

@@ -32,7 +32,9 @@ async fn with_a_live_buffer_of_one(dir: &std::path::Path) -> (Running, Client) {
     let mut settings = test_settings(dir);
     settings.http_live_buffer = 1;
     let running = Daemon::new(settings).start().await.expect("daemon starts");
-    let client = Client::connect(running.url()).await.expect("client connects");
+    let client = Client::connect(running.url())
+        .await
+        .expect("client connects");
     (running, client)
 }
 
@@ -134,7 +136,11 @@ async fn strings(browser: &Browser, script: &str) -> Result<Vec<String>, CmdErro
 
 /// Presses Tab on whatever has the focus and says what has it then.
 async fn tab(browser: &Browser) -> Result<Vec<String>, CmdError> {
-    browser.active_element().await?.send_keys("\u{e004}").await?;
+    browser
+        .active_element()
+        .await?
+        .send_keys("\u{e004}")
+        .await?;
     strings(browser, FOCUSED).await
 }
 
@@ -158,9 +164,15 @@ async fn pages_are_labelled_captioned_and_reachable_with_the_keyboard() {
         for page in &pages {
             browser.goto(&format!("{base}{page}")).await?;
             let unlabelled = strings(&browser, UNLABELLED).await?;
-            assert!(unlabelled.is_empty(), "{page}: unlabelled controls {unlabelled:?}");
+            assert!(
+                unlabelled.is_empty(),
+                "{page}: unlabelled controls {unlabelled:?}"
+            );
             let uncaptioned = strings(&browser, UNCAPTIONED).await?;
-            assert!(uncaptioned.is_empty(), "{page}: tables without a caption {uncaptioned:?}");
+            assert!(
+                uncaptioned.is_empty(),
+                "{page}: tables without a caption {uncaptioned:?}"
+            );
         }
         // The filter form has a control per filter, each labelled.
         browser.goto(&format!("{base}/reports")).await?;
@@ -200,7 +212,11 @@ async fn pages_are_labelled_captioned_and_reachable_with_the_keyboard() {
             assert_eq!(shapes.len(), 1);
         }
         let legend = browser.find(Locator::Css(".legend")).await?.text().await?;
-        for words in ["unverified: circle", "disputed: triangle", "verified or corroborated: square"] {
+        for words in [
+            "unverified: circle",
+            "disputed: triangle",
+            "verified or corroborated: square",
+        ] {
             assert!(legend.contains(words), "{legend}");
         }
         Ok(())

@@ -100,7 +100,10 @@ async fn each_export_link_answers_the_list_s_filter_in_its_format() {
     assert_eq!(header(&geojson, "content-type"), "application/geo+json");
     let served: serde_json::Value = serde_json::from_str(&geojson.body).expect("GeoJSON");
     let cli = serde_json::to_value(truce_cli::export::feature_collection(&views)).expect("JSON");
-    assert_eq!(served, cli, "the same features as `truce export --format geojson`");
+    assert_eq!(
+        served, cli,
+        "the same features as `truce export --format geojson`"
+    );
     assert_eq!(served["features"].as_array().map(Vec::len), Some(2));
 
     let csv = get(addr, &format!("/reports.csv?{filter}"), None).await;
@@ -108,7 +111,11 @@ async fn each_export_link_answers_the_list_s_filter_in_its_format() {
     assert!(header(&csv, "content-type").starts_with("text/csv"));
     let mut cli = Vec::new();
     truce_cli::export::write_acled_csv(&mut cli, &views).expect("CSV");
-    assert_eq!(csv.body.as_bytes(), cli.as_slice(), "the bytes of `truce export --format acled-csv`");
+    assert_eq!(
+        csv.body.as_bytes(),
+        cli.as_slice(),
+        "the bytes of `truce export --format acled-csv`"
+    );
     assert_eq!(csv.body.lines().count(), 3, "the header and two rows");
 
     // A bad filter is refused before anything is streamed.
@@ -163,7 +170,10 @@ async fn an_as_of_page_reads_its_sequence_everywhere() {
     assert!(past.body.contains(&format!(
         "Rendered at log sequence <strong id=\"rendered-sequence\">{then}</strong>"
     )));
-    assert!(!past.body.contains("data-live"), "an as-of page is not live");
+    assert!(
+        !past.body.contains("data-live"),
+        "an as-of page is not live"
+    );
 
     let now = get(addr, &format!("/agreements/{id}"), None).await;
     assert_eq!(now.status, 200, "{}", now.body);

@@ -10,14 +10,13 @@
 
 use truce_proto::v1::{Entry, ReportView};
 
+use truce_client::{Client, ClientError};
 pub use truce_export::{
-    ACLED_COLUMNS, NEW_MEDIA, RECORD_ID_TAG, Placement, acled_actor, acled_civilian_targeting,
+    ACLED_COLUMNS, NEW_MEDIA, Placement, RECORD_ID_TAG, acled_actor, acled_civilian_targeting,
     acled_date, acled_disorder_type, acled_event, acled_fatalities, acled_geo_precision,
     acled_inter, acled_interaction, acled_row, acled_source_name, acled_source_scale,
-    acled_sub_event, acled_time_precision, feature, feature_collection, placement,
-    write_acled_csv,
+    acled_sub_event, acled_time_precision, feature, feature_collection, placement, write_acled_csv,
 };
-use truce_client::{Client, ClientError};
 
 use crate::import::jsonl::ENTRIES_KEY;
 

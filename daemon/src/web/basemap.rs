@@ -77,9 +77,21 @@ fn in_view(ring: &Ring, (west, south, east, north): (f64, f64, f64, f64)) -> boo
 }
 
 /// `points` as SVG path data, projected (`close`: a ring).
-fn path(d: &mut String, points: &[(f64, f64)], close: bool, x: &impl Fn(f64) -> f64, y: &impl Fn(f64) -> f64) {
+fn path(
+    d: &mut String,
+    points: &[(f64, f64)],
+    close: bool,
+    x: &impl Fn(f64) -> f64,
+    y: &impl Fn(f64) -> f64,
+) {
     for (i, (lon, lat)) in points.iter().enumerate() {
-        let _ = write!(d, "{}{:.1},{:.1}", if i == 0 { "M" } else { "L" }, x(*lon), y(*lat));
+        let _ = write!(
+            d,
+            "{}{:.1},{:.1}",
+            if i == 0 { "M" } else { "L" },
+            x(*lon),
+            y(*lat)
+        );
     }
     if close {
         d.push('Z');
@@ -146,7 +158,11 @@ mod tests {
     fn region_boundaries_are_kept_for_the_seed_region_only() {
         assert!(admin1().len() > 100, "{}", admin1().len());
         // Kursk, where the seed's reports are.
-        assert!(admin1().iter().any(|l| in_view(l, (35.0, 51.0, 37.0, 52.5))));
+        assert!(
+            admin1()
+                .iter()
+                .any(|l| in_view(l, (35.0, 51.0, 37.0, 52.5)))
+        );
         let mut svg = String::new();
         // Around Lisbon: no region boundaries kept there.
         draw(&mut svg, (-10.0, 37.0, -8.0, 40.0), &|lon| lon, &|lat| lat);

@@ -55,7 +55,7 @@ impl Format {
     /// One page of views in this format (`first`: the file's first page).
     fn page(self, views: &[ReportView], first: bool) -> Result<String, String> {
         match self {
-            Self::Jsonl => lines(views, |v| serde_json::to_string(v)),
+            Self::Jsonl => lines(views, serde_json::to_string),
             Self::GeoJson => {
                 let features = lines(views, |v| serde_json::to_string(&truce_export::feature(v)))?;
                 let joined = features.trim_end().replace('\n', ",\n");
@@ -222,7 +222,8 @@ mod tests {
     #[test]
     fn the_csv_header_comes_once() {
         let f = Format::AcledCsv;
-        let text = f.page(&[view("a")], true).expect("page") + &f.page(&[view("b")], false).expect("page");
+        let text =
+            f.page(&[view("a")], true).expect("page") + &f.page(&[view("b")], false).expect("page");
         assert_eq!(text.matches("event_id_cnty").count(), 1, "{text}");
         assert_eq!(text.lines().count(), 3);
     }
