@@ -462,6 +462,7 @@ fn start_web(
         anonymous: settings.http_anonymous,
         live_buffer: settings.http_live_buffer,
         compliance_cache: settings.http_compliance_cache,
+        shutdown_grace: settings.shutdown_grace,
     };
     Ok(Some(crate::web::WebEndpoint::start(
         addr,

@@ -186,3 +186,20 @@ pub async fn screenshot(client: &fantoccini::Client, dir: &Path, name: &str) -> 
     std::fs::write(&path, png).expect("write the screenshot");
     path
 }
+
+/// Whether a browser test can run: chromedriver is installed. On CI
+/// (`CI` set, where `.ci/run` installs it) a missing driver fails the test;
+/// elsewhere the test is skipped with a line saying so.
+pub fn browser_tests_can_run() -> bool {
+    if have_chromedriver() {
+        return true;
+    }
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "{CHROMEDRIVER} is missing on CI"
+    );
+    eprintln!(
+        "skipped: {CHROMEDRIVER} is not installed (apt-get install chromium chromium-driver)"
+    );
+    false
+}

@@ -3,8 +3,8 @@
 //! regions of Ukraine and of Russia's regions along the front and the
 //! border: where a report without coordinates is placed, by the command
 //! line's GeoJSON export (docs/exports.md) and on the web view's map
-//! alike. Extend it with the command line's country table
-//! (`client/cli/src/import/countries.rs`, whose test checks that every
+//! alike. Extend it with the country table of `truce-export`
+//! (`client/export/src/countries.rs`, whose test checks that every
 //! country there has a centroid here).
 
 /// (alpha-2, latitude, longitude): the country's centroid.

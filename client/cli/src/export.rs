@@ -1,25 +1,22 @@
 //! Data for the tools analysts already use: report views as JSON Lines
 //! (proto3 JSON, each with the entries behind it, so that `truce import`
-//! can send them again as they were), a GeoJSON FeatureCollection of report
-//! points (`geojson.rs`, placed with `centroids.rs` when a report has no
-//! coordinates), and CSV in ACLED's columns and meanings (`acled.rs`).
-//! Pure functions over views and entries (and [`entries_of`], which reads
-//! a view's entries); the CLI streams them.
-
-mod acled;
-mod centroids;
-mod geojson;
+//! can send them again as they were), and the formats of the shared
+//! `truce-export` crate re-exported here: a GeoJSON FeatureCollection of
+//! report points (placed at a centroid when a report has no coordinates)
+//! and CSV in ACLED's columns and meanings. The web view writes the same
+//! GeoJSON and CSV from the same crate. Pure functions over views and
+//! entries (and [`entries_of`], which reads a view's entries); the CLI
+//! streams them.
 
 use truce_proto::v1::{Entry, ReportView};
 
-pub use self::acled::{
-    ACLED_COLUMNS, NEW_MEDIA, RECORD_ID_TAG, acled_actor, acled_civilian_targeting, acled_date,
-    acled_disorder_type, acled_event, acled_fatalities, acled_geo_precision, acled_inter,
-    acled_interaction, acled_row, acled_source_name, acled_source_scale, acled_sub_event,
-    acled_time_precision, write_acled_csv,
-};
-pub use self::geojson::{Placement, feature, feature_collection, placement};
 use truce_client::{Client, ClientError};
+pub use truce_export::{
+    ACLED_COLUMNS, NEW_MEDIA, Placement, RECORD_ID_TAG, acled_actor, acled_civilian_targeting,
+    acled_date, acled_disorder_type, acled_event, acled_fatalities, acled_geo_precision,
+    acled_inter, acled_interaction, acled_row, acled_source_name, acled_source_scale,
+    acled_sub_event, acled_time_precision, feature, feature_collection, placement, write_acled_csv,
+};
 
 use crate::import::jsonl::ENTRIES_KEY;
 

@@ -14,7 +14,6 @@
 
 pub mod acled;
 mod apply;
-pub(crate) mod countries;
 pub mod jsonl;
 mod replay;
 

@@ -456,7 +456,7 @@ settings! {
         key: "shutdown_grace_secs",
         group: Serve,
         value_name: "SECS",
-        help: "how long in-flight requests may take to finish at shutdown, s",
+        help: "how long in-flight requests (gRPC calls and web pages) may take to finish at shutdown, s",
         field: shutdown_grace: Duration = Duration::from_secs(10),
         parse: |v: u64| Ok::<_, String>(Duration::from_secs(v)),
         show: |f| Value::Int(f.as_secs()),

@@ -68,6 +68,8 @@ pub struct AgreementFilter {
 pub struct Page {
     pub size: usize,
     pub token: String,
+    /// The sequence asked for (0: the durable one, or the token's).
+    pub as_of: u64,
 }
 
 fn opt_string(field: &str, v: &str, id_form: bool) -> Result<Option<String>, Error> {
@@ -123,19 +125,24 @@ fn opt_time(field: &str, ts: Option<&Timestamp>) -> Result<Option<Timestamp>, Er
     }
 }
 
-fn page(size: u32, token: String) -> Page {
+fn page(size: u32, token: String, as_of: u64) -> Page {
     Page {
         size: match size {
             0 => PAGE_MAX_RECORDS,
             n => (n as usize).min(PAGE_MAX_RECORDS),
         },
         token,
+        as_of,
     }
 }
 
 /// Validates a QueryReports request.
 pub fn report_query(mut req: QueryReportsRequest) -> Result<ReportQuery, Error> {
-    let page = page(req.page_size, std::mem::take(&mut req.page_token));
+    let page = page(
+        req.page_size,
+        std::mem::take(&mut req.page_token),
+        req.as_of_sequence,
+    );
     let filter = req.filter.unwrap_or_default();
     let hash = Sha256::digest(filter.encode_to_vec()).into();
     Ok(ReportQuery {
@@ -180,7 +187,7 @@ pub fn report_filter(prefix: &'static str, f: pb::ReportFilter) -> Result<Report
 
 /// Validates a ListAgreements request.
 pub fn agreement_filter(mut req: ListAgreementsRequest) -> Result<AgreementFilter, Error> {
-    let page = page(req.page_size, std::mem::take(&mut req.page_token));
+    let page = page(req.page_size, std::mem::take(&mut req.page_token), 0);
     req.page_size = 0;
     let hash = Sha256::digest(req.encode_to_vec()).into();
     Ok(AgreementFilter {

@@ -150,8 +150,7 @@ fn run<T: Message>(
     hash: &[u8; 32],
     select: impl Fn(View) -> Option<T>,
 ) -> Result<PageOut<T>, Error> {
-    let durable = store.durable_sequence();
-    let (as_of, after) = token::decode(&page.token, hash, durable)?;
+    let (as_of, after) = start(store, page, hash)?;
     let mut plan = QueryPlan {
         driver: driver_name(&driver).to_owned(),
         verified,
@@ -190,6 +189,26 @@ fn run<T: Message>(
         as_of,
         plan,
     })
+}
+
+/// The sequence a page is answered at and where it resumes: the token's,
+/// else the sequence asked for from the beginning, else the durable one.
+fn start(store: &Store, page: &Page, hash: &[u8; 32]) -> Result<(u64, u64), Error> {
+    let durable = store.durable_sequence();
+    let (as_of, after) = token::decode(&page.token, hash, durable)?;
+    match page.as_of {
+        0 => Ok((as_of, after)),
+        asked if !page.token.is_empty() && asked != as_of => Err(Error::invalid(
+            "as_of_sequence",
+            format!("{asked} is not the page token's sequence {as_of}"),
+        )),
+        asked if asked > durable => Err(Error::invalid(
+            "as_of_sequence",
+            format!("{asked} is past the log's {durable} entries"),
+        )),
+        asked if page.token.is_empty() => Ok((asked, 0)),
+        _ => Ok((as_of, after)),
+    }
 }
 
 /// The creating sequence of the last item kept (the page resumes after it).

@@ -1,6 +1,6 @@
 //! The map of an agreement's reports as SVG drawn on the server: an
 //! equirectangular view fitted to the reports over the country outlines
-//! ([`super::basemap`]), a graticule, and one marker
+//! and region boundaries ([`super::basemap`]), a graticule, and one marker
 //! a report. A marker's colour is its alleged perpetrator's (the
 //! Okabe-Ito palette, readable with the common colour-vision
 //! deficiencies) and it carries the party's code beside it, so colour is
@@ -241,7 +241,7 @@ fn legend(placed: &[(&Report, f64, f64, bool)]) -> String {
             shape(status, 9.0, 9.0).replace("r=\"7.0\"", "r=\"6.0\"")
         );
     }
-    out.push_str(r##"<li>filled: at its coordinates; hollow, dashed: at the centre of its region or country</li></ul>"##);
+    out.push_str(r##"<li>filled: at its coordinates; hollow, dashed: at the centre of its region or country</li><li>grey dashed lines: region (admin-1) boundaries</li></ul>"##);
     out
 }
 

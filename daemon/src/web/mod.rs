@@ -12,6 +12,7 @@ mod auth;
 mod basemap;
 mod cache;
 mod error;
+mod export;
 mod labels;
 mod layout;
 mod live;
@@ -63,12 +64,17 @@ pub struct WebOptions {
     pub anonymous: bool,
     pub live_buffer: usize,
     pub compliance_cache: usize,
+    /// How long open pages may take to finish at shutdown
+    /// (`shutdown_grace_secs`, as for gRPC calls).
+    pub shutdown_grace: std::time::Duration,
 }
 
 /// A serving web view.
 #[derive(Debug)]
 pub struct WebEndpoint {
     local_addr: SocketAddr,
+    /// How long [`WebEndpoint::shutdown`] waits for open pages.
+    grace: std::time::Duration,
     stop: Option<oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<()>,
 }
@@ -114,6 +120,7 @@ impl WebEndpoint {
         tracing::info!(addr = %local_addr, "serving the web view");
         Ok(Self {
             local_addr,
+            grace: options.shutdown_grace,
             stop: Some(stop),
             task,
         })
@@ -125,16 +132,18 @@ impl WebEndpoint {
     }
 
     /// Stops accepting and ends open pages (live streams end too: they
-    /// follow the daemon's shutdown signal).
+    /// follow the daemon's shutdown signal); pages still being answered
+    /// after `shutdown_grace_secs` are cut off.
     pub async fn shutdown(mut self) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
         let task = &mut self.task;
-        if tokio::time::timeout(std::time::Duration::from_secs(2), task)
-            .await
-            .is_err()
-        {
+        if tokio::time::timeout(self.grace, task).await.is_err() {
+            tracing::warn!(
+                grace_ms = self.grace.as_millis() as u64,
+                "web pages still open after the grace period were cut off"
+            );
             self.task.abort();
         }
     }
@@ -152,7 +161,9 @@ fn router(web: Web) -> Router {
         .route("/", get(pages::home))
         .route("/agreements/{id}", get(pages::agreement))
         .route("/reports", get(pages::reports))
-        .route("/reports.jsonl", get(pages::reports_jsonl))
+        .route("/reports.jsonl", get(export::jsonl))
+        .route("/reports.geojson", get(export::geojson))
+        .route("/reports.csv", get(export::acled_csv))
         .route("/reports/{id}", get(report::report))
         .route("/proof/{sequence}", get(proof::proof))
         .route("/live", get(live::live))

@@ -1,13 +1,14 @@
 //! The home page (the agreements), the agreement page (compliance per
 //! reading of the start, the map of its reports, per-day counts, claims
 //! beside the evidence, status changes) and the report list (filters in
-//! the URL, paged, with exports of the same filter). Each reads through
+//! the URL, paged, with links to the exports of the same filter,
+//! `export.rs`). Each reads through
 //! the gRPC service's read methods.
 
 use axum::{
     extract::{Path, Query, State},
-    http::{HeaderMap, header},
-    response::{Html, IntoResponse, Response},
+    http::HeaderMap,
+    response::Html,
 };
 use maud::{Markup, html};
 use serde::Deserialize;
@@ -68,8 +69,13 @@ async fn agreements(web: &Web) -> Result<(Vec<AgreementView>, u64), WebError> {
     }
 }
 
-/// Reports that name the agreement, counted by evidence status.
-async fn evidence_counts(web: &Web, id: &str) -> Result<(Vec<(String, usize)>, bool), WebError> {
+/// Reports that name the agreement, counted by evidence status, as of
+/// `at` (the sequence the page's agreements were read at).
+async fn evidence_counts(
+    web: &Web,
+    id: &str,
+    at: u64,
+) -> Result<(Vec<(String, usize)>, bool), WebError> {
     let mut counts = std::collections::BTreeMap::<String, usize>::new();
     let mut token = String::new();
     let mut seen = 0;
@@ -83,6 +89,7 @@ async fn evidence_counts(web: &Web, id: &str) -> Result<(Vec<(String, usize)>, b
                 }),
                 page_size: 500,
                 page_token: token,
+                as_of_sequence: at,
             }))
             .await?
             .into_inner();
@@ -151,7 +158,7 @@ pub(crate) async fn home(
             .as_ref()
             .map(|a| a.id.clone())
             .unwrap_or_default();
-        let counts = evidence_counts(&web, &id).await?;
+        let counts = evidence_counts(&web, &id, at).await?;
         rows.push((a, id, counts));
     }
     let rendered = rendered(&web, at).await?;
@@ -203,11 +210,13 @@ impl AsOf {
 /// Reports drawn on an agreement's map at most.
 const MAP_MAX: u32 = 500;
 
-/// The reports that name the agreement, for its map: the first
-/// [`MAP_MAX`], and whether there are more.
+/// The reports that name the agreement as of `at` (the sequence the rest
+/// of the page reads), for its map: the first [`MAP_MAX`], and whether
+/// there are more.
 async fn map_reports(
     web: &Web,
     id: &str,
+    at: u64,
 ) -> Result<(Vec<truce_proto::v1::Report>, bool), WebError> {
     let page = web
         .reads
@@ -217,6 +226,7 @@ async fn map_reports(
                 ..Default::default()
             }),
             page_size: MAP_MAX,
+            as_of_sequence: at,
             ..Default::default()
         }))
         .await?
@@ -297,7 +307,7 @@ pub(crate) async fn agreement(
         .agreement
         .as_ref()
         .map_or(id.clone(), |a| a.title.clone());
-    let (reports, more) = map_reports(&web, &id).await?;
+    let (reports, more) = map_reports(&web, &id, report.as_of_sequence).await?;
     let body = html! {
         h1 #agreement-title { (title) }
         p { "Status: " span.status { (label(view.status().as_str_name(), "AGREEMENT_STATUS_")) }
@@ -409,6 +419,7 @@ fn claims(report: &ComplianceReport) -> Markup {
     html! {
         @if report.claims.is_empty() { p { "No claims." } }
         div.table-wrap { table #claims {
+            caption { "The parties' claims, with the evidence status of the reports each names" }
             @if !report.claims.is_empty() {
                 thead { tr { th scope="col" { "Party" } th scope="col" { "Claim" } th scope="col" { "Stated" }
                     th scope="col" { "Statement" } th scope="col" { "Evidence status of the reports it names" } } }
@@ -447,9 +458,10 @@ pub(crate) async fn reports(
     let body = html! {
         h1 { "Reports" }
         (filter_form(&p))
-        p { "Export this filter: "
-            a href={ "/reports.jsonl?" (filter) } { "JSON Lines" } " · GeoJSON and ACLED CSV with "
-            code { "truce export --format geojson" } " / " code { "--format acled-csv" } " and the same filters." }
+        p #exports { "Export this filter: "
+            a href={ "/reports.jsonl?" (filter) } download { "JSON Lines" } " · "
+            a href={ "/reports.geojson?" (filter) } download { "GeoJSON" } " · "
+            a href={ "/reports.csv?" (filter) } download { "ACLED CSV" } }
         div.table-wrap { table #report-list {
             caption { (page.reports.len()) " reports on this page" }
             thead { tr { th scope="col" { "Report" } th scope="col" { "Occurred" } th scope="col" { "Place" }
@@ -506,71 +518,4 @@ fn filter_form(p: &ReportParams) -> Markup {
             div { button type="submit" { "Filter" } }
         }
     }
-}
-
-/// Pages of the JSON Lines export read ahead of the client at most.
-const EXPORT_PAGES_AHEAD: usize = 2;
-
-/// The report list's filter as JSON Lines: one report view a line, every
-/// page followed, streamed: at most [`EXPORT_PAGES_AHEAD`] pages wait for
-/// a client that reads slowly.
-pub(crate) async fn reports_jsonl(
-    State(web): State<Web>,
-    headers: HeaderMap,
-    Query(p): Query<ReportParams>,
-) -> Result<Response, WebError> {
-    auth::admit(&web, &headers, "QueryReports")?;
-    let mut req = p.request(500)?;
-    // The first page here, so that a refused filter is an error page.
-    let first = web
-        .reads
-        .query_reports(Request::new(req.clone()))
-        .await?
-        .into_inner();
-    let (tx, rx) = tokio::sync::mpsc::channel::<Result<String, std::io::Error>>(EXPORT_PAGES_AHEAD);
-    tokio::spawn(async move {
-        let mut page = first;
-        loop {
-            if tx.send(Ok(jsonl(&page.reports))).await.is_err() || page.next_page_token.is_empty() {
-                return;
-            }
-            req.page_token = std::mem::take(&mut page.next_page_token);
-            page = match web.reads.query_reports(Request::new(req.clone())).await {
-                Ok(next) => next.into_inner(),
-                Err(status) => {
-                    let _ = tx
-                        .send(Err(std::io::Error::other(status.message().to_owned())))
-                        .await;
-                    return;
-                }
-            };
-        }
-    });
-    let body = axum::body::Body::from_stream(tokio_stream::wrappers::ReceiverStream::new(rx));
-    Ok((
-        [
-            (header::CONTENT_TYPE, "application/x-ndjson"),
-            (
-                header::CONTENT_DISPOSITION,
-                "attachment; filename=\"reports.jsonl\"",
-            ),
-        ],
-        body,
-    )
-        .into_response())
-}
-
-/// Report views as JSON Lines (proto3 JSON, as `truce export`'s views).
-fn jsonl(reports: &[ReportView]) -> String {
-    let mut out = String::new();
-    for v in reports {
-        match serde_json::to_string(v) {
-            Ok(line) => {
-                out.push_str(&line);
-                out.push('\n');
-            }
-            Err(e) => tracing::warn!(error = %e, "a report view could not be written as JSON"),
-        }
-    }
-    out
 }

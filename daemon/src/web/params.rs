@@ -72,6 +72,7 @@ impl ReportParams {
             filter: Some(filter),
             page_size,
             page_token: self.page.trim().to_owned(),
+            as_of_sequence: 0,
         })
     }
 

@@ -133,6 +133,7 @@ impl ReportListFlags {
             filter: Some(filter),
             page_size: 0,
             page_token: String::new(),
+            as_of_sequence: 0,
         };
         Ok((req, self.limit))
     }

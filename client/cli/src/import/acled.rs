@@ -10,15 +10,18 @@ use std::collections::HashSet;
 
 use chrono::{Datelike, NaiveDate};
 use pbjson_types::Timestamp;
-use sha2::{Digest, Sha256};
 use truce_proto::v1::{
     AttributionStatus, EventType, EvidenceStatus, ExternalId, ExternalIdScheme, GeoPrecision, Harm,
     InformationCredibility, Interception, Location, Report, ReportView, Source, SourceKind,
     SourceReliability, TargetClass, TimeInterval, TimePrecision, Weapon,
 };
 
-use super::countries;
 use crate::export::{self, ACLED_COLUMNS};
+pub use truce_export::ids::report_id;
+use truce_export::{
+    countries,
+    ids::{ID_MAX, id_chars},
+};
 
 /// The columns a row is read from; a header without them is refused.
 pub const REQUIRED_COLUMNS: [&str; 20] = [
@@ -46,9 +49,6 @@ pub const REQUIRED_COLUMNS: [&str; 20] = [
 
 /// The party an imported report is reported by.
 pub const REPORTED_BY: &str = "ACLED";
-
-/// The longest id the daemon accepts.
-const ID_MAX: usize = 128;
 
 /// Where each ACLED column sits in a file's header (any order; other
 /// columns are ignored).
@@ -164,19 +164,6 @@ fn is_id(s: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | ':' | '-'))
 }
 
-/// `s` in the id charset: every other character becomes '-'.
-fn id_chars(s: &str) -> String {
-    s.chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | ':' | '-') {
-                c
-            } else {
-                '-'
-            }
-        })
-        .collect()
-}
-
 /// The party code of an ACLED actor: a code as is (what `truce export`
 /// writes); a state's forces or civilians ("Military Forces of Russia
 /// (2000-)", "Civilians (Ukraine)") as the state's country code; any
@@ -225,17 +212,6 @@ fn parties(s: &str) -> Vec<String> {
         }
     }
     out
-}
-
-/// The report id of an ACLED event: `acled-<event_id_cnty>` in the id
-/// charset, or `acled-<hash>` when that would pass 128 characters.
-pub fn report_id(event_id: &str) -> String {
-    let id = format!("acled-{}", id_chars(event_id.trim()));
-    if id.len() <= ID_MAX {
-        return id;
-    }
-    let hash = hex::encode(Sha256::digest(event_id.trim().as_bytes()));
-    format!("acled-{}", hash.get(..40).unwrap_or(&hash))
 }
 
 /// ACLED's event_date: YYYY-MM-DD (or "16 March 2025"), midnight UTC.

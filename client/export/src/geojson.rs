@@ -1,13 +1,14 @@
 //! GeoJSON features of report views: a point at the report's coordinates,
 //! else at the centroid of its first-level region, else at its country's
-//! (`centroids.rs`), with the `geo_precision` property saying which
+//! (`truce_chart::centroids`), with the `geo_precision` property saying which
 //! (docs/exports.md); a `null` geometry only when even the country's
 //! centroid is unknown.
 
 use geojson::{Feature, FeatureCollection, Geometry, JsonObject, Value, feature::Id};
 use truce_proto::v1::{Location, ReportView};
 
-use super::centroids;
+use truce_chart::centroids;
+
 use crate::time;
 
 /// Where a feature's point comes from (its `geo_precision` property).

@@ -3,7 +3,7 @@
 //! With ACLED's region of each (its `region` column). A short table of the
 //! countries of the conflicts Truce is used for; a name it does not know is
 //! a row error that names it, so extend it here (and add the country's
-//! centroid to `export/centroids.rs`).
+//! centroid to `truce_chart::centroids`).
 
 /// (alpha-2, ACLED's country name, ISO 3166-1 numeric, ACLED's region).
 const COUNTRIES: &[(&str, &str, u16, &str)] = &[

@@ -1,14 +1,12 @@
-//! The centroid table the GeoJSON export places a report without
-//! coordinates with: it lives in `truce-chart` (the web view's map uses it
-//! too); here its test against the command line's country table.
-
-pub use truce_chart::centroids::{admin1, country};
+//! The centroid table (`truce_chart::centroids`, where the GeoJSON export
+//! and the web view's map place a report without coordinates) checked
+//! against the country table the ACLED columns use: every country this
+//! crate can name has a centroid.
 
 #[cfg(test)]
 mod tests {
-    use super::*;
-    use crate::import::countries;
-    use truce_chart::centroids::{ADMIN1, COUNTRIES};
+    use crate::countries;
+    use truce_chart::centroids::{ADMIN1, COUNTRIES, country};
 
     #[test]
     fn every_known_country_has_a_centroid_inside_the_globe() {

@@ -3,7 +3,7 @@
 //! disorder type its rule gives them, actor names and kinds, country
 //! names, numeric codes and regions, the middle of a week or month as the
 //! event date, and the conservative fatality count. Pure functions;
-//! `import::acled` reads the rows back.
+//! the command line's `import::acled` reads the rows back.
 
 use chrono::{DateTime, Datelike, Duration, NaiveDate, Utc};
 use pbjson_types::Timestamp;
@@ -12,7 +12,7 @@ use truce_proto::v1::{
     TargetClass, TimeInterval, TimePrecision,
 };
 
-use crate::import::{acled, countries};
+use crate::{countries, ids};
 
 /// ACLED's CSV columns, in order.
 pub const ACLED_COLUMNS: [&str; 31] = [
@@ -291,7 +291,7 @@ fn ids_and_tags(r: &Report) -> (String, String) {
         .find(|x| x.scheme() == ExternalIdScheme::Acled)
         .map_or_else(|| r.id.clone(), |x| x.value.clone());
     let mut tags = r.tags.clone();
-    if !r.id.is_empty() && acled::report_id(&event_id) != r.id {
+    if !r.id.is_empty() && ids::report_id(&event_id) != r.id {
         tags.push(format!("{RECORD_ID_TAG}{}", r.id));
     }
     (event_id, tags.join("; "))
@@ -393,8 +393,21 @@ pub fn acled_row(view: &ReportView) -> Vec<String> {
 /// Writes ACLED CSV: the header row, then one row per view (what
 /// `truce export --format acled-csv` writes).
 pub fn write_acled_csv<W: std::io::Write>(out: W, views: &[ReportView]) -> Result<(), csv::Error> {
+    write_acled(out, views, true)
+}
+
+/// Writes the rows of `views` in ACLED CSV, after the header row when
+/// `header` (the web view streams a long export page by page: the header
+/// with the first page only).
+pub fn write_acled(
+    out: impl std::io::Write,
+    views: &[ReportView],
+    header: bool,
+) -> Result<(), csv::Error> {
     let mut w = csv::Writer::from_writer(out);
-    w.write_record(ACLED_COLUMNS)?;
+    if header {
+        w.write_record(ACLED_COLUMNS)?;
+    }
     for v in views {
         w.write_record(acled_row(v))?;
     }
