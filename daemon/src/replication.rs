@@ -11,11 +11,13 @@ use std::sync::Arc;
 use tokio::{sync::watch, task::JoinHandle};
 
 use crate::{
+    checkpoint::Signer,
     commit::{
         CommitHandle,
         order::{LocalCounter, Sequencer},
     },
     config::Settings,
+    cosigned::Cosigned,
     error::Error,
     forward::Writer,
     store::Store,
@@ -53,6 +55,8 @@ pub(crate) async fn order_seam(
             txn_entries: settings.cluster_txn_entries,
             fetch_entries: settings.cluster_fetch_entries,
             lease: settings.cluster_lease,
+            cosign_quorum: settings.cluster_cosign_quorum,
+            cosign_interval: settings.cluster_cosign_interval,
         };
         let cluster = crate::cluster::Cluster::connect(options)
             .await
@@ -105,12 +109,18 @@ pub(crate) struct Following {
     tasks: Vec<JoinHandle<()>>,
 }
 
-/// Starts following the cluster's log, if there is one.
-pub(crate) fn follow(
-    joined: Option<Joined>,
-    store: &Arc<Store>,
-    commit: &CommitHandle,
-) -> Option<Following> {
+/// What a replica's cluster tasks work on.
+pub(crate) struct Local<'a> {
+    pub(crate) store: &'a Arc<Store>,
+    pub(crate) commit: &'a CommitHandle,
+    pub(crate) signer: &'a Arc<Signer>,
+    /// Where the cosigner keeps the newest final checkpoint.
+    pub(crate) cosigned: &'a Cosigned,
+}
+
+/// Starts following the cluster's log and cosigning its checkpoints, if
+/// there is a cluster.
+pub(crate) fn follow(joined: Option<Joined>, local: Local<'_>) -> Option<Following> {
     let joined = joined?;
     #[cfg(feature = "cluster")]
     {
@@ -118,22 +128,30 @@ pub(crate) fn follow(
             cluster,
             stop,
             election,
-            ..
+            writer,
         } = joined;
         let follower = crate::cluster::follow::start(
             &cluster,
-            Arc::clone(store),
-            commit.clone(),
+            Arc::clone(local.store),
+            local.commit.clone(),
             Arc::clone(&stop),
+        );
+        let cosigner = crate::cluster::cosign::start(
+            &cluster,
+            Arc::clone(local.store),
+            Arc::clone(local.signer),
+            local.cosigned.clone(),
+            writer,
+            stop.subscribe(),
         );
         Some(Following {
             stop,
-            tasks: vec![election, follower],
+            tasks: vec![election, follower, cosigner],
         })
     }
     #[cfg(not(feature = "cluster"))]
     {
-        let _ = (store, commit);
+        let _ = local;
         match joined {}
     }
 }

@@ -542,6 +542,24 @@ settings! {
         parse: |v: u64| usize::try_from(v).ok().filter(|v| (1..=1024).contains(v)).ok_or_else(|| format!("{v} is not between 1 and 1024")),
         show: |f| Value::Int(int(*f)),
     },
+    ClusterCosignQuorum {
+        key: "cluster_cosign_quorum",
+        group: Serve,
+        value_name: "N",
+        help: "cluster mode: how many replicas must cosign a checkpoint before it is final and served (0: a majority of the replicas registered in etcd)",
+        field: cluster_cosign_quorum: usize = 0,
+        parse: |v: u64| usize::try_from(v).ok().filter(|v| *v <= 64).ok_or_else(|| format!("{v} is over 64")),
+        show: |f| Value::Int(int(*f)),
+    },
+    ClusterCosignIntervalMs {
+        key: "cluster_cosign_interval_ms",
+        group: Serve,
+        value_name: "MS",
+        help: "cluster mode: how often a replica looks for checkpoints to cosign (and the writer proposes its durable size), ms",
+        field: cluster_cosign_interval: Duration = Duration::from_millis(250),
+        parse: |v: u64| if v == 0 { Err("0 would never pause".to_owned()) } else { Ok(Duration::from_millis(v)) },
+        show: |f| Value::Int(millis(*f)),
+    },
 }
 
 /// A socket address, or a message with an example of one.
