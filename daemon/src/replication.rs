@@ -30,6 +30,8 @@ pub(crate) struct Joined {
     stop: Arc<watch::Sender<bool>>,
     election: JoinHandle<()>,
     writer: watch::Receiver<Writer>,
+    /// Where this replica serves, for the other replicas.
+    url: String,
 }
 #[cfg(not(feature = "cluster"))]
 pub(crate) type Joined = std::convert::Infallible;
@@ -57,6 +59,8 @@ pub(crate) async fn order_seam(
             lease: settings.cluster_lease,
             cosign_quorum: settings.cluster_cosign_quorum,
             cosign_interval: settings.cluster_cosign_interval,
+            compact_batch: settings.cluster_compact_batch,
+            peer_token: peer_token(settings)?,
         };
         let cluster = crate::cluster::Cluster::connect(options)
             .await
@@ -79,6 +83,7 @@ pub(crate) async fn order_seam(
             stop,
             election,
             writer,
+            url,
         };
         Ok((Box::new(order), Some(joined)))
     }
@@ -89,6 +94,22 @@ pub(crate) async fn order_seam(
             "cluster_etcd is set but this truced was built without the cluster feature (cargo build --features cluster)".into(),
         ))
     }
+}
+
+/// The reader token for the other replicas, from its file (trimmed).
+#[cfg(feature = "cluster")]
+fn peer_token(settings: &Settings) -> Result<Option<String>, Error> {
+    let Some(path) = &settings.cluster_peer_token_file else {
+        return Ok(None);
+    };
+    std::fs::read_to_string(path)
+        .map(|t| Some(t.trim().to_owned()))
+        .map_err(|e| {
+            Error::Internal(format!(
+                "cluster_peer_token_file {}: {e}",
+                path.display()
+            ))
+        })
 }
 
 /// Who writes, for the forwarding layer (None: a single node).
@@ -129,6 +150,7 @@ pub(crate) fn follow(joined: Option<Joined>, local: Local<'_>) -> Option<Followi
             stop,
             election,
             writer,
+            url,
         } = joined;
         let follower = crate::cluster::follow::start(
             &cluster,
@@ -138,6 +160,7 @@ pub(crate) fn follow(joined: Option<Joined>, local: Local<'_>) -> Option<Followi
         );
         let cosigner = crate::cluster::cosign::start(
             &cluster,
+            &url,
             Arc::clone(local.store),
             Arc::clone(local.signer),
             local.cosigned.clone(),

@@ -7,7 +7,10 @@
 //! verified with its replica's registered key and over the root it holds
 //! itself, assembles them into one note (`crate::cosigned`): its final
 //! checkpoint, which the checkpoint RPC serves. The writer deletes the
-//! notes of sizes below the newest final one, so the keys stay few.
+//! notes of sizes below the newest final one, so the keys stay few, puts
+//! the final note at `PREFIX/final` and deletes the entries every replica
+//! applied (`compact.rs`; each replica says how far at
+//! `PREFIX/applied/NAME`, and where it serves at `PREFIX/url/NAME`).
 //!
 //! A replica whose root at a size differs from another's says so and
 //! never counts that signature; the log's own check (`follow.rs`) is what
@@ -50,11 +53,18 @@ struct Cosigner {
     /// The writer: the size below which it deleted the notes.
     forgotten: u64,
     registered: bool,
+    /// Where this replica serves (registered for peers).
+    url: String,
+    /// The applied sequence last put in etcd.
+    published: Option<u64>,
+    /// Entries deleted from etcd per look at most.
+    compact_batch: usize,
 }
 
 /// Starts cosigning; the task ends when `stop` turns true.
 pub(crate) fn start(
     cluster: &Cluster,
+    url: &str,
     store: Arc<Store>,
     signer: Arc<Signer>,
     cosigned: Cosigned,
@@ -74,6 +84,9 @@ pub(crate) fn start(
         signed: 0,
         forgotten: 0,
         registered: false,
+        url: url.to_owned(),
+        published: None,
+        compact_batch: cluster.options.compact_batch,
     };
     let every = cluster.options.cosign_interval;
     tokio::spawn(async move {
@@ -99,55 +112,114 @@ pub(crate) fn start(
 }
 
 impl Cosigner {
-    /// One look: register, propose (the writer), cosign what others
-    /// proposed, assemble what a quorum signed.
+    /// One look: register, say how far this replica applied, propose (the
+    /// writer), cosign what others proposed, assemble what a quorum
+    /// signed; the writer then publishes it and deletes what it may.
     async fn look(&mut self) -> Result<(), Error> {
         if !self.registered {
             let key = self.signer.verifier_key();
             self.put(self.keys.replica(&self.name), key).await?;
+            self.put(self.keys.url(&self.name), self.url.clone()).await?;
             self.registered = true;
         }
         let durable = self.store.durable_sequence();
-        let mut notes = self.notes().await?;
+        if self.published != Some(durable) {
+            self.put(self.keys.applied(&self.name), durable.to_string())
+                .await?;
+            self.published = Some(durable);
+        }
         let writes = matches!(*self.writer.borrow(), Writer::This);
+        let mut notes = self.notes().await?;
+        self.cosign(&mut notes, durable, writes).await?;
+        let replicas = self.replicas().await?;
+        let Some(done) = self.newest_final(&notes, &replicas, durable)? else {
+            return Ok(());
+        };
+        let (size, signatures) = (done.size, done.signatures);
+        if self.cosigned.offer(done.clone()) {
+            tracing::info!(
+                "checkpoint {size} is cosigned by a quorum ({signatures} of {} replicas)",
+                replicas.len()
+            );
+        }
+        if writes {
+            self.publish(done).await?;
+            self.compact(size, &replicas).await?;
+        }
+        Ok(())
+    }
+
+    /// Signs the writer's durable size (the writer), or else the newest
+    /// size proposed that this replica has applied and not signed.
+    async fn cosign(&mut self, notes: &mut Notes, durable: u64, writes: bool) -> Result<(), Error> {
         let proposal = writes.then_some(durable).filter(|d| *d > self.signed);
         let asked = notes
             .iter()
             .rev()
-            .map(|(size, by)| (*size, by))
-            .find(|(size, _)| *size <= durable)
-            .filter(|(size, by)| *size > self.signed && !by.contains_key(&self.name))
-            .map(|(size, _)| size);
-        if let Some(size) = proposal.or(asked) {
-            let note = self.sign(size)?;
-            self.put(self.keys.cosign(size, &self.name), note.clone())
-                .await?;
-            self.signed = size;
-            notes
-                .entry(size)
-                .or_default()
-                .insert(self.name.clone(), note);
-        }
-        let replicas = self.replicas().await?;
+            .find(|(size, _)| **size <= durable)
+            .filter(|(size, by)| **size > self.signed && !by.contains_key(&self.name))
+            .map(|(size, _)| *size);
+        let Some(size) = proposal.or(asked) else {
+            return Ok(());
+        };
+        let note = self.sign(size)?;
+        self.put(self.keys.cosign(size, &self.name), note.clone())
+            .await?;
+        self.signed = size;
+        notes
+            .entry(size)
+            .or_default()
+            .insert(self.name.clone(), note);
+        Ok(())
+    }
+
+    /// The newest size this replica applied that a quorum signed.
+    fn newest_final(
+        &self,
+        notes: &Notes,
+        replicas: &BTreeMap<String, String>,
+        durable: u64,
+    ) -> Result<Option<Final>, Error> {
         let quorum = match self.quorum {
             0 => replicas.len() / 2 + 1,
             n => n,
         };
         for (size, by) in notes.iter().rev().filter(|(s, _)| **s <= durable) {
-            if let Some(done) = self.assemble(*size, by, &replicas, quorum)? {
-                let signatures = done.signatures;
-                if self.cosigned.offer(done) {
-                    tracing::info!(
-                        "checkpoint {size} is cosigned by a quorum ({signatures} of {} replicas)",
-                        replicas.len()
-                    );
-                }
-                if writes && *size > self.forgotten {
-                    self.forget_before(*size).await?;
-                    self.forgotten = *size;
-                }
-                break;
+            if let Some(done) = self.assemble(*size, by, replicas, quorum)? {
+                return Ok(Some(done));
             }
+        }
+        Ok(None)
+    }
+
+    /// The writer: the final note into etcd (for replicas that copy the
+    /// log from a peer), the notes of older sizes deleted.
+    async fn publish(&mut self, done: Final) -> Result<(), Error> {
+        if done.size <= self.forgotten {
+            return Ok(());
+        }
+        self.put(self.keys.final_note(), done.note).await?;
+        self.forget_before(done.size).await?;
+        self.forgotten = done.size;
+        Ok(())
+    }
+
+    /// The writer: entries every replica applied, up to the final size,
+    /// deleted from etcd (one batch).
+    async fn compact(&self, cosigned: u64, replicas: &BTreeMap<String, String>) -> Result<(), Error> {
+        let applied = self.per_replica("applied").await?;
+        let bounds = super::compact::Bounds {
+            cosigned,
+            registered: replicas,
+            applied: &applied,
+            batch: self.compact_batch,
+        };
+        if let Some((from, to)) =
+            super::compact::step(&self.client, &self.keys, self.timeout, &bounds).await?
+        {
+            tracing::info!(
+                "deleted entries {from} to {to} from etcd (every replica applied them) and compacted its history"
+            );
         }
         Ok(())
     }
@@ -249,12 +321,17 @@ impl Cosigner {
 
     /// The registered replicas' verifier keys, by name.
     async fn replicas(&self) -> Result<BTreeMap<String, String>, Error> {
-        let (from, to) = self.keys.replicas();
+        self.per_replica("replica").await
+    }
+
+    /// The values of the per-replica keys of `kind`, by name.
+    pub(super) async fn per_replica(&self, kind: &str) -> Result<BTreeMap<String, String>, Error> {
+        let (from, to) = self.keys.per_replica(kind);
         Ok(self
             .range(from, to)
             .await?
             .into_iter()
-            .filter_map(|(key, value)| Some((self.keys.replica_of(&key)?, value)))
+            .filter_map(|(key, value)| Some((self.keys.name_in(kind, &key)?, value)))
             .collect())
     }
 

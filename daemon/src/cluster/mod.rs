@@ -16,10 +16,12 @@
 //! `PREFIX/cosign/SIZE/NAME` its signed note of the tree of SIZE entries
 //! ([`cosign`]).
 
+pub(crate) mod compact;
 pub(crate) mod cosign;
 pub(crate) mod elect;
 pub(crate) mod follow;
 pub(crate) mod order;
+pub(crate) mod rejoin;
 
 use std::time::Duration;
 
@@ -51,6 +53,10 @@ pub struct ClusterOptions {
     pub cosign_quorum: usize,
     /// How often a replica looks for checkpoints to cosign.
     pub cosign_interval: Duration,
+    /// Entries the writer deletes from etcd per look at most (0: never).
+    pub compact_batch: usize,
+    /// A reader token for the other replicas (copying the log from one).
+    pub peer_token: Option<String>,
 }
 
 /// Encoded entry bytes per etcd transaction at most: etcd refuses
@@ -87,12 +93,46 @@ impl Keys {
         format!("{}/replica/{name}", self.prefix)
     }
 
-    /// The range of the registered replicas' keys: from, to (exclusive).
-    pub(crate) fn replicas(&self) -> (String, String) {
+    /// Where replica `name` says how many entries it has applied.
+    pub(crate) fn applied(&self, name: &str) -> String {
+        format!("{}/applied/{name}", self.prefix)
+    }
+
+    /// Where replica `name` says where it serves (for peers that copy the
+    /// log from it).
+    pub(crate) fn url(&self, name: &str) -> String {
+        format!("{}/url/{name}", self.prefix)
+    }
+
+    /// The newest checkpoint a quorum cosigned, as one note.
+    pub(crate) fn final_note(&self) -> String {
+        format!("{}/final", self.prefix)
+    }
+
+    /// The first sequence etcd still holds (entries before it were
+    /// deleted; absent: none was).
+    pub(crate) fn first(&self) -> String {
+        format!("{}/first", self.prefix)
+    }
+
+    /// The range of the per-replica keys of `kind` (`replica`, `applied`,
+    /// `url`): from, to (exclusive).
+    pub(crate) fn per_replica(&self, kind: &str) -> (String, String) {
         (
-            format!("{}/replica/", self.prefix),
-            format!("{}/replica0", self.prefix),
+            format!("{}/{kind}/", self.prefix),
+            format!("{}/{kind}0", self.prefix),
         )
+    }
+
+    /// The replica's name in a per-replica key of `kind`.
+    pub(crate) fn name_in(&self, kind: &str, key: &[u8]) -> Option<String> {
+        let key = std::str::from_utf8(key).ok()?;
+        let name = key
+            .strip_prefix(&self.prefix)?
+            .strip_prefix('/')?
+            .strip_prefix(kind)?
+            .strip_prefix('/')?;
+        Some(name.to_owned())
     }
 
     /// Where replica `name` puts its signed note of the tree of `size`.
@@ -116,13 +156,6 @@ impl Keys {
         let rest = key.strip_prefix(&self.prefix)?.strip_prefix("/cosign/")?;
         let (size, name) = rest.split_once('/')?;
         Some((size.parse().ok()?, name.to_owned()))
-    }
-
-    /// The name of a registered replica's key.
-    pub(crate) fn replica_of(&self, key: &[u8]) -> Option<String> {
-        let key = std::str::from_utf8(key).ok()?;
-        let name = key.strip_prefix(&self.prefix)?.strip_prefix("/replica/")?;
-        Some(name.to_owned())
     }
 
     /// The sequence of an entry key.
@@ -207,8 +240,10 @@ mod tests {
         assert!(keys.cosign(9, "zz") < keys.cosigns_from(10));
         assert!(keys.cosign(u64::MAX, "r1") < keys.cosigns_end());
         assert_eq!(keys.cosign_of(keys.cosign(7, "r2").as_bytes()), Some((7, "r2".into())));
-        let (from, to) = keys.replicas();
+        let (from, to) = keys.per_replica("replica");
         assert!(from < keys.replica("r1") && keys.replica("r1") < to);
-        assert_eq!(keys.replica_of(keys.replica("r3").as_bytes()), Some("r3".into()));
+        assert_eq!(keys.name_in("replica", keys.replica("r3").as_bytes()), Some("r3".into()));
+        assert_eq!(keys.name_in("applied", keys.applied("r3").as_bytes()), Some("r3".into()));
+        assert_eq!(keys.name_in("url", keys.applied("r3").as_bytes()), None);
     }
 }
