@@ -50,8 +50,9 @@ struct Cosigner {
     quorum: usize,
     /// The largest size this replica has put a note of.
     signed: u64,
-    /// The writer: the size below which it deleted the notes.
-    forgotten: u64,
+    /// The writer: the final note it put in etcd last (size, signatures);
+    /// the notes below that size are deleted.
+    forgotten: (u64, usize),
     registered: bool,
     /// Where this replica serves (registered for peers).
     url: String,
@@ -82,7 +83,7 @@ pub(crate) fn start(
         timeout: cluster.options.timeout,
         quorum: cluster.options.cosign_quorum,
         signed: 0,
-        forgotten: 0,
+        forgotten: (0, 0),
         registered: false,
         url: url.to_owned(),
         published: None,
@@ -195,12 +196,15 @@ impl Cosigner {
     /// The writer: the final note into etcd (for replicas that copy the
     /// log from a peer), the notes of older sizes deleted.
     async fn publish(&mut self, done: Final) -> Result<(), Error> {
-        if done.size <= self.forgotten {
+        if (done.size, done.signatures) <= self.forgotten {
             return Ok(());
         }
+        let (size, signatures) = (done.size, done.signatures);
         self.put(self.keys.final_note(), done.note).await?;
-        self.forget_before(done.size).await?;
-        self.forgotten = done.size;
+        if size > self.forgotten.0 {
+            self.forget_before(size).await?;
+        }
+        self.forgotten = (size, signatures);
         Ok(())
     }
 

@@ -29,7 +29,8 @@ pub(super) struct Source<'a> {
     pub(super) timeout: std::time::Duration,
     /// This replica's name (it does not copy from itself).
     pub(super) name: &'a str,
-    /// Replicas whose signatures make a checkpoint final (0: a majority).
+    /// Replicas whose signatures make a checkpoint final (0: a majority
+    /// of the other registered replicas).
     pub(super) quorum: usize,
     pub(super) token: Option<&'a str>,
     /// Entries per page at most.
@@ -79,7 +80,9 @@ async fn cosigned_checkpoint(source: &Source<'_>) -> Result<(u64, Hash), Error> 
         .first()
         .map(|kv| String::from_utf8_lossy(kv.value()).into_owned())
         .ok_or_else(|| Error::NotOrdered("etcd holds no cosigned checkpoint".into()))?;
-    let keys = per_replica(source, "replica").await?;
+    // This replica cannot have signed what it lacks: the others' keys.
+    let mut keys = per_replica(source, "replica").await?;
+    keys.remove(source.name);
     let signed: Vec<(u64, Hash)> = keys
         .values()
         .filter_map(|key| verify_note(key, &note).ok())
@@ -91,7 +94,7 @@ async fn cosigned_checkpoint(source: &Source<'_>) -> Result<(u64, Hash), Error> 
     match signed.first() {
         Some(first) if signed.len() >= quorum => Ok(*first),
         _ => Err(Error::NotOrdered(format!(
-            "the cosigned checkpoint in etcd carries {} valid signatures of the {} registered replicas, {quorum} needed",
+            "the cosigned checkpoint in etcd carries {} valid signatures of the {} other registered replicas, {quorum} needed",
             signed.len(),
             keys.len()
         ))),
