@@ -264,7 +264,10 @@ pub fn verify_cosigned(
             continue;
         }
         let signature = Signature::from_slice(&sig[4..]).map_err(|_| bad("bad signature bytes"))?;
-        for key in keys.iter().filter(|k| k.name == name && sig[..4] == k.key_id) {
+        for key in keys
+            .iter()
+            .filter(|k| k.name == name && sig[..4] == k.key_id)
+        {
             let counted = signed_by.iter().any(|k| k.key == key.key);
             if !counted && key.key.verify_strict(body.as_bytes(), &signature).is_ok() {
                 signed_by.push(key);
@@ -358,7 +361,10 @@ mod tests {
     fn two_of_three_known_keys_verify_and_a_missing_one_is_counted_out() {
         let note = note(&[1, 2]);
         let cp = verify_cosigned(&note, &known(&[1, 2, 3]), 2).expect("2 of 3");
-        assert_eq!((cp.origin.as_str(), cp.size, cp.root), ("c/log", 5, [7; 32]));
+        assert_eq!(
+            (cp.origin.as_str(), cp.size, cp.root),
+            ("c/log", 5, [7; 32])
+        );
         assert_eq!(
             verify_cosigned(&note, &known(&[1, 2, 3]), 3),
             Err(VerifyError::Quorum {

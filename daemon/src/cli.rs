@@ -421,8 +421,9 @@ fn key_new(settings: &Settings) -> Result<(), RunError> {
     }
     std::fs::create_dir_all(&settings.data_dir)
         .map_err(|e| RunError::Other(format!("{}: {e}", settings.data_dir.display())))?;
-    let signer = crate::checkpoint::Signer::load_or_create(&path, settings.checkpoint_origin().as_deref())
-        .map_err(|e| RunError::Other(e.to_string()))?;
+    let signer =
+        crate::checkpoint::Signer::load_or_create(&path, settings.checkpoint_origin().as_deref())
+            .map_err(|e| RunError::Other(e.to_string()))?;
     print_key(&signer);
     Ok(())
 }

@@ -37,13 +37,14 @@ impl Cosigned {
 
     /// Keeps `checkpoint` if it is newer than the one held (or as large
     /// with more signatures); true when it was kept.
+    #[cfg_attr(not(feature = "cluster"), allow(dead_code))]
     pub(crate) fn offer(&self, checkpoint: Final) -> bool {
         let Ok(mut latest) = self.latest.write() else {
             return false;
         };
-        let newer = latest.as_ref().is_none_or(|l| {
-            (checkpoint.size, checkpoint.signatures) > (l.size, l.signatures)
-        });
+        let newer = latest
+            .as_ref()
+            .is_none_or(|l| (checkpoint.size, checkpoint.signatures) > (l.size, l.signatures));
         if newer {
             *latest = Some(checkpoint);
         }
@@ -83,7 +84,10 @@ mod tests {
     #[test]
     fn a_combined_note_has_one_body_and_each_line_once() {
         let body = "o\n3\nAAAA\n";
-        let note = combine(body, ["\u{2014} o BBBB", "\u{2014} o AAAA", "\u{2014} o BBBB"]);
+        let note = combine(
+            body,
+            ["\u{2014} o BBBB", "\u{2014} o AAAA", "\u{2014} o BBBB"],
+        );
         assert_eq!(note, "o\n3\nAAAA\n\n\u{2014} o AAAA\n\u{2014} o BBBB\n");
         let (again, lines) = split(&note).expect("a note");
         assert_eq!(again, body);

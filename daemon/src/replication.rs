@@ -104,12 +104,7 @@ fn peer_token(settings: &Settings) -> Result<Option<String>, Error> {
     };
     std::fs::read_to_string(path)
         .map(|t| Some(t.trim().to_owned()))
-        .map_err(|e| {
-            Error::Internal(format!(
-                "cluster_peer_token_file {}: {e}",
-                path.display()
-            ))
-        })
+        .map_err(|e| Error::Internal(format!("cluster_peer_token_file {}: {e}", path.display())))
 }
 
 /// Who writes, for the forwarding layer (None: a single node).
@@ -131,6 +126,7 @@ pub(crate) struct Following {
 }
 
 /// What a replica's cluster tasks work on.
+#[cfg_attr(not(feature = "cluster"), allow(dead_code))]
 pub(crate) struct Local<'a> {
     pub(crate) store: &'a Arc<Store>,
     pub(crate) commit: &'a CommitHandle,

@@ -50,7 +50,10 @@ async fn a_replica_wiped_after_compaction_copies_the_log_from_a_peer() {
         let from: u64 = words.next().unwrap().parse().unwrap();
         let to: u64 = words.nth(1).unwrap().parse().unwrap();
         assert_eq!(from, next, "batches follow each other: {line}");
-        assert!(to >= from && to - from < 5, "a batch of at most five: {line}");
+        assert!(
+            to >= from && to - from < 5,
+            "a batch of at most five: {line}"
+        );
         next = to + 1;
     }
     assert_eq!(next, last + 1);
@@ -111,7 +114,13 @@ async fn a_replica_wiped_after_compaction_copies_the_log_from_a_peer() {
         "2".into(),
     ];
     for r in &replicas {
-        let key = r.client().await.get_checkpoint().await.unwrap().verifier_key;
+        let key = r
+            .client()
+            .await
+            .get_checkpoint()
+            .await
+            .unwrap()
+            .verifier_key;
         args.extend(["--verifier-key".to_owned(), key]);
     }
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
@@ -119,5 +128,10 @@ async fn a_replica_wiped_after_compaction_copies_the_log_from_a_peer() {
     let stdout = String::from_utf8_lossy(&verified.stdout);
     assert!(verified.status.success(), "{verified:?}");
     assert!(stdout.contains(&format!("size {later}")), "{stdout}");
-    assert!(stdout.contains(&format!("consistent with the last verified checkpoint (size {last})")), "{stdout}");
+    assert!(
+        stdout.contains(&format!(
+            "consistent with the last verified checkpoint (size {last})"
+        )),
+        "{stdout}"
+    );
 }

@@ -42,7 +42,10 @@ async fn truce_verify_requires_two_of_three_replicas_keys() {
         assert_eq!(checkpoint.origin, ORIGIN);
         keys.push(checkpoint.verifier_key);
     }
-    let parsed: Vec<VerifierKey> = keys.iter().map(|k| VerifierKey::parse(k).unwrap()).collect();
+    let parsed: Vec<VerifierKey> = keys
+        .iter()
+        .map(|k| VerifierKey::parse(k).unwrap())
+        .collect();
     assert_eq!(parsed.len(), 3);
     let ids: std::collections::BTreeSet<[u8; 4]> = parsed.iter().map(|k| k.key_id).collect();
     assert_eq!(ids.len(), 3, "each replica has its own key");
@@ -74,7 +77,10 @@ async fn truce_verify_requires_two_of_three_replicas_keys() {
         "truce verify --require 2: {stdout} {}",
         String::from_utf8_lossy(&ok.stderr)
     );
-    assert!(stdout.contains(&format!("checkpoint verified: {ORIGIN} size {last}")), "{stdout}");
+    assert!(
+        stdout.contains(&format!("checkpoint verified: {ORIGIN} size {last}")),
+        "{stdout}"
+    );
 
     // A key that signed nothing, required with one that did.
     let stranger = new_verifier_key(&dir.path().join("stranger"), ORIGIN);
@@ -104,7 +110,10 @@ async fn truce_verify_requires_two_of_three_replicas_keys() {
     let failed = verify(&four);
     let stderr = String::from_utf8_lossy(&failed.stderr);
     assert_eq!(failed.status.code(), Some(3), "{stderr}");
-    assert!(stderr.contains("of the 4 known keys, 4 required"), "{stderr}");
+    assert!(
+        stderr.contains("of the 4 known keys, 4 required"),
+        "{stderr}"
+    );
     // More than the keys given is a usage error.
     let mut too_many = all.clone();
     too_many.extend(["--require", "4"]);

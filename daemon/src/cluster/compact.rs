@@ -112,10 +112,12 @@ mod tests {
 
     #[test]
     fn only_what_every_replica_applied_and_a_checkpoint_covers_is_deletable() {
-        let registered: BTreeMap<String, String> =
-            ["r1", "r2", "r3"].map(|n| (n.to_owned(), String::new())).into();
-        let mut applied: BTreeMap<String, String> =
-            [("r1", "50"), ("r2", "40")].map(|(n, a)| (n.to_owned(), a.to_owned())).into();
+        let registered: BTreeMap<String, String> = ["r1", "r2", "r3"]
+            .map(|n| (n.to_owned(), String::new()))
+            .into();
+        let mut applied: BTreeMap<String, String> = [("r1", "50"), ("r2", "40")]
+            .map(|(n, a)| (n.to_owned(), a.to_owned()))
+            .into();
         let bounds = |applied| Bounds {
             cosigned: 30,
             registered: &registered,
@@ -127,7 +129,11 @@ mod tests {
         applied.insert("r3".into(), "45".into());
         assert_eq!(deletable(&bounds(&applied)), 30, "the checkpoint bounds it");
         applied.insert("r3".into(), "20".into());
-        assert_eq!(deletable(&bounds(&applied)), 20, "the slowest replica bounds it");
+        assert_eq!(
+            deletable(&bounds(&applied)),
+            20,
+            "the slowest replica bounds it"
+        );
         // A replica that is not registered does not count.
         applied.insert("gone".into(), "1".into());
         assert_eq!(deletable(&bounds(&applied)), 20);

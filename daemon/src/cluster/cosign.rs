@@ -120,7 +120,8 @@ impl Cosigner {
         if !self.registered {
             let key = self.signer.verifier_key();
             self.put(self.keys.replica(&self.name), key).await?;
-            self.put(self.keys.url(&self.name), self.url.clone()).await?;
+            self.put(self.keys.url(&self.name), self.url.clone())
+                .await?;
             self.registered = true;
         }
         let durable = self.store.durable_sequence();
@@ -210,7 +211,11 @@ impl Cosigner {
 
     /// The writer: entries every replica applied, up to the final size,
     /// deleted from etcd (one batch).
-    async fn compact(&self, cosigned: u64, replicas: &BTreeMap<String, String>) -> Result<(), Error> {
+    async fn compact(
+        &self,
+        cosigned: u64,
+        replicas: &BTreeMap<String, String>,
+    ) -> Result<(), Error> {
         let applied = self.per_replica("applied").await?;
         let bounds = super::compact::Bounds {
             cosigned,

@@ -169,7 +169,10 @@ impl Follower {
 
     /// Copies from a peer what etcd no longer holds, from `next` on.
     async fn copy_from_peer(&mut self, next: u64) -> Result<(), Error> {
-        tracing::info!(next, "etcd no longer holds the entries this replica lacks: copying them from a peer");
+        tracing::info!(
+            next,
+            "etcd no longer holds the entries this replica lacks: copying them from a peer"
+        );
         let source = super::rejoin::Source {
             etcd: &self.client,
             keys: &self.keys,

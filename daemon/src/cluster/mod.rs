@@ -239,11 +239,20 @@ mod tests {
         assert!(keys.cosigns_from(9) < keys.cosign(9, "r1"));
         assert!(keys.cosign(9, "zz") < keys.cosigns_from(10));
         assert!(keys.cosign(u64::MAX, "r1") < keys.cosigns_end());
-        assert_eq!(keys.cosign_of(keys.cosign(7, "r2").as_bytes()), Some((7, "r2".into())));
+        assert_eq!(
+            keys.cosign_of(keys.cosign(7, "r2").as_bytes()),
+            Some((7, "r2".into()))
+        );
         let (from, to) = keys.per_replica("replica");
         assert!(from < keys.replica("r1") && keys.replica("r1") < to);
-        assert_eq!(keys.name_in("replica", keys.replica("r3").as_bytes()), Some("r3".into()));
-        assert_eq!(keys.name_in("applied", keys.applied("r3").as_bytes()), Some("r3".into()));
+        assert_eq!(
+            keys.name_in("replica", keys.replica("r3").as_bytes()),
+            Some("r3".into())
+        );
+        assert_eq!(
+            keys.name_in("applied", keys.applied("r3").as_bytes()),
+            Some("r3".into())
+        );
         assert_eq!(keys.name_in("url", keys.applied("r3").as_bytes()), None);
     }
 }

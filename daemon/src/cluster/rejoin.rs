@@ -59,7 +59,9 @@ pub(super) async fn copy(
                 return Ok(());
             }
             Err(e @ Error::Forked(_)) => return Err(e),
-            Err(e) => tracing::warn!(peer = %name, error = %e, "copying the log from a peer failed"),
+            Err(e) => {
+                tracing::warn!(peer = %name, error = %e, "copying the log from a peer failed")
+            }
         }
     }
     Err(Error::NotOrdered(

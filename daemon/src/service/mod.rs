@@ -30,8 +30,8 @@ use crate::{
     access::{Caller, Meter},
     budget::{self, SendBudget},
     checkpoint::Signer,
-    cosigned::Cosigned,
     commit::CommitHandle,
+    cosigned::Cosigned,
     error::Error,
     query,
     space::{RealDiskSpace, SpaceGuard},
@@ -432,7 +432,7 @@ impl Truce for TruceService {
             &self.cosigned,
         )
         .map(Response::new)
-            .map_err(Status::from)
+        .map_err(Status::from)
     }
 
     async fn get_inclusion_proof(

@@ -19,7 +19,12 @@ pub struct VerifyFlags {
     /// The log's verifier key, as `truced key show` prints it
     /// (`<origin>+<key id>+<key>`). Give it once per replica of a cluster
     /// (the replicas cosign one checkpoint, each with its own key).
-    #[arg(long, visible_alias = "verifier-key", env = "TRUCE_LOG_KEY", required = true)]
+    #[arg(
+        long,
+        visible_alias = "verifier-key",
+        env = "TRUCE_LOG_KEY",
+        required = true
+    )]
     pub key: Vec<String>,
     /// How many of the given keys must have signed the checkpoint.
     #[arg(long, default_value_t = 1, value_name = "N")]
