@@ -46,7 +46,10 @@ struct Cosigner {
     cosigned: Cosigned,
     writer: watch::Receiver<Writer>,
     timeout: Duration,
-    /// 0: a majority of the registered replicas.
+    /// 0: a majority of the registered replicas, and never fewer than 2
+    /// (in a new cluster's first moments the writer may be the only one
+    /// registered: it must not finalise, and so let etcd forget entries,
+    /// on its own signature).
     quorum: usize,
     /// The largest size this replica has put a note of.
     signed: u64,
@@ -183,7 +186,7 @@ impl Cosigner {
         durable: u64,
     ) -> Result<Option<Final>, Error> {
         let quorum = match self.quorum {
-            0 => replicas.len() / 2 + 1,
+            0 => (replicas.len() / 2 + 1).max(2),
             n => n,
         };
         for (size, by) in notes.iter().rev().filter(|(s, _)| **s <= durable) {

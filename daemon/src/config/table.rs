@@ -546,7 +546,7 @@ settings! {
         key: "cluster_cosign_quorum",
         group: Serve,
         value_name: "N",
-        help: "cluster mode: how many replicas must cosign a checkpoint before it is final and served (0: a majority of the replicas registered in etcd)",
+        help: "cluster mode: how many replicas must cosign a checkpoint before it is final and served (0: a majority of the replicas registered in etcd, at least 2; a one-replica cluster sets 1)",
         field: cluster_cosign_quorum: usize = 0,
         parse: |v: u64| usize::try_from(v).ok().filter(|v| *v <= 64).ok_or_else(|| format!("{v} is over 64")),
         show: |f| Value::Int(int(*f)),
