@@ -173,7 +173,7 @@ impl fmt::Display for ImportSummary {
 /// or the server or the connection failed: [`ImportSummary::stopped`]).
 /// An error is returned only when the import cannot start (an ACLED header
 /// lacks columns) or the file cannot be read.
-pub async fn import<R: Read>(
+pub async fn import<R: Read + Send + 'static>(
     client: &Client,
     format: Format,
     input: R,

@@ -16,6 +16,7 @@ use std::{
 };
 
 use tokio::{
+    runtime::Handle,
     sync::{mpsc, watch},
     task::JoinHandle,
 };
@@ -149,17 +150,22 @@ impl<R: Read> Rows<R> {
     }
 }
 
-/// What the reading stage needs besides the rows.
-pub struct Reading<'a> {
-    pub client: &'a Client,
-    pub label: &'a str,
+/// The reading stage, on a thread of its own: the file may be a pipe
+/// that waits for input, and the other stages must go on meanwhile (a
+/// thread, not the runtime's blocking pool, so that a run that stopped
+/// does not wait at exit for a read that never returns).
+pub struct Reading {
+    pub client: Client,
+    pub label: String,
     /// The stream answers received so far (the receiving stage's count).
     pub answered: watch::Receiver<u64>,
-    pub stop: &'a AtomicBool,
+    pub stop: Arc<AtomicBool>,
     pub interrupt: Option<Arc<AtomicBool>>,
+    /// Where the lookups run.
+    pub runtime: Handle,
 }
 
-impl Reading<'_> {
+impl Reading {
     fn stopping(&self) -> bool {
         self.stop.load(Ordering::Relaxed)
             || self
@@ -170,13 +176,13 @@ impl Reading<'_> {
 
     /// Reads every row into `out`, starting each one's lookup, until the
     /// end, a stop, or the sending stage is gone.
-    pub async fn run<R: Read>(
+    pub fn run<R: Read>(
         self,
         mut rows: Rows<R>,
         out: mpsc::Sender<Pending>,
     ) -> Result<(), ClientError> {
         while !self.stopping() {
-            let Some((line, offset, row)) = rows.next(self.label)? else {
+            let Some((line, offset, row)) = rows.next(&self.label)? else {
                 break;
             };
             let lookup = row.as_ref().ok().and_then(|r| self.lookup(r));
@@ -186,7 +192,7 @@ impl Reading<'_> {
                 row,
                 lookup,
             };
-            if out.send(pending).await.is_err() {
+            if out.blocking_send(pending).is_err() {
                 break;
             }
         }
@@ -202,7 +208,9 @@ impl Reading<'_> {
         }
         let issued = *self.answered.borrow();
         let (client, id) = (self.client.clone(), row.id().to_owned());
-        let view = tokio::spawn(async move { client.get_report(&id).await });
+        let view = self
+            .runtime
+            .spawn(async move { client.get_report(&id).await });
         Some(Lookup { issued, view })
     }
 }
