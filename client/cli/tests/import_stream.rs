@@ -242,7 +242,7 @@ async fn ctrl_c_stops_an_import_where_it_is_and_a_rerun_goes_on_from_there() {
     assert_eq!(output.status.code(), Some(130), "{}", text(&output.stderr));
     let len = log_len(&client).await;
     let done = len - 1;
-    assert!(done >= 5 && done < ROWS, "{done} rows in");
+    assert!((5..ROWS).contains(&done), "{done} rows in");
     assert_eq!(
         text(&output.stdout).trim(),
         format!("imported {done} new, 0 corrected, 0 unchanged, 0 failed")

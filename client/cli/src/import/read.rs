@@ -51,6 +51,10 @@ fn read_error(label: &str, e: impl fmt::Display) -> ClientError {
     ClientError::Request(format!("cannot read {label}: {e}"))
 }
 
+/// A row as read: its line, the offset read so far, and the row or why it
+/// cannot be read.
+pub type ReadRow = (u64, u64, Result<Row, String>);
+
 /// The rows of a file, parsed one at a time.
 pub enum Rows<R: Read> {
     Jsonl {
@@ -91,14 +95,9 @@ impl<R: Read> Rows<R> {
         })
     }
 
-    /// The next row: its line, the offset read so far and the row or why
-    /// it cannot be read. None at the end; an error if the file cannot be
+    /// The next row. None at the end; an error if the file cannot be
     /// read.
-    #[allow(clippy::type_complexity)]
-    pub fn next(
-        &mut self,
-        label: &str,
-    ) -> Result<Option<(u64, u64, Result<Row, String>)>, ClientError> {
+    pub fn next(&mut self, label: &str) -> Result<Option<ReadRow>, ClientError> {
         match self {
             Self::Jsonl {
                 reader,

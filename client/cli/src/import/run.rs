@@ -19,10 +19,10 @@ use truce_client::{Client, ClientError};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
-    New,
-    Corrected,
-    Unchanged,
-    Failed,
+    New = 0,
+    Corrected = 1,
+    Unchanged = 2,
+    Failed = 3,
 }
 
 pub struct PendingClaim {
@@ -36,6 +36,9 @@ pub struct Run<'a> {
     pub options: ImportOptions,
     /// By line, in line order.
     outcomes: Vec<(u64, Outcome)>,
+    /// Lines by outcome (indexed by `Outcome as usize`), kept as they
+    /// change so the progress line costs nothing per row.
+    counts: [u64; 4],
     errors: Vec<RowError>,
     pub claims: Vec<PendingClaim>,
     /// Claim id (or content, without an id) → index in `claims`.
@@ -61,6 +64,7 @@ impl<'a> Run<'a> {
             client,
             options,
             outcomes: Vec::new(),
+            counts: [0; 4],
             errors: Vec::new(),
             claims: Vec::new(),
             claim_keys: HashMap::new(),
@@ -112,10 +116,20 @@ impl<'a> Run<'a> {
     /// Sets the outcome of `line` from its current one (None: not yet).
     /// Lines come in order, so this is nearly always the last one.
     pub fn set(&mut self, line: u64, f: impl FnOnce(Option<Outcome>) -> Outcome) {
-        match self.outcomes.binary_search_by_key(&line, |(l, _)| *l) {
-            Ok(i) => self.outcomes[i].1 = f(Some(self.outcomes[i].1)),
-            Err(i) => self.outcomes.insert(i, (line, f(None))),
-        }
+        let new = match self.outcomes.binary_search_by_key(&line, |(l, _)| *l) {
+            Ok(i) => {
+                let old = self.outcomes[i].1;
+                self.counts[old as usize] -= 1;
+                self.outcomes[i].1 = f(Some(old));
+                self.outcomes[i].1
+            }
+            Err(i) => {
+                let new = f(None);
+                self.outcomes.insert(i, (line, new));
+                new
+            }
+        };
+        self.counts[new as usize] += 1;
     }
 
     /// `line` wrote something: new if this created its record, else
@@ -187,16 +201,14 @@ impl<'a> Run<'a> {
     }
 
     fn tally(&self) -> ImportSummary {
-        let mut s = ImportSummary::default();
-        for (_, o) in &self.outcomes {
-            match o {
-                Outcome::New => s.new += 1,
-                Outcome::Corrected => s.corrected += 1,
-                Outcome::Unchanged => s.unchanged += 1,
-                Outcome::Failed => s.failed += 1,
-            }
+        let [new, corrected, unchanged, failed] = self.counts;
+        ImportSummary {
+            new,
+            corrected,
+            unchanged,
+            failed,
+            ..ImportSummary::default()
         }
-        s
     }
 
     /// The summary; clears the progress bar.
