@@ -2,8 +2,10 @@
 //! daemon started in-process on 127.0.0.1:0: later lines of one file that
 //! revise a report an earlier line created see its result; a refused line
 //! in the middle gets its error in line order and the rest land (under
-//! --strict nothing after it is written); Ctrl-C stops the run where it is,
-//! says where, and a re-run picks up from there.
+//! --strict nothing after it is written); a record the source store
+//! numbered whose number is taken here gets the store's next one; Ctrl-C
+//! stops the run where it is, says where, and a re-run picks up from
+//! there.
 
 use std::{
     path::Path,
@@ -12,7 +14,10 @@ use std::{
 
 use truce_client::Client;
 use truce_daemon::{Daemon, Running, Settings, test_settings};
-use truce_proto::v1::{EvidenceStatus, Report, ReportView, Source, SourceKind, envelope::Kind};
+use truce_proto::v1::{
+    EvidenceStatus, QueryReportsRequest, Report, ReportView, Source, SourceKind,
+    SubmitReportRequest, envelope::Kind,
+};
 
 mod common;
 use common::{text, truce};
@@ -266,4 +271,70 @@ async fn ctrl_c_stops_an_import_where_it_is_and_a_rerun_goes_on_from_there() {
     );
     assert_eq!(log_len(&client).await, 1 + ROWS);
     d.shutdown().await.expect("as set up");
+}
+
+async fn submit(client: &Client, request_id: &str, report: Report) -> String {
+    let req = SubmitReportRequest {
+        request_id: request_id.into(),
+        report: Some(report),
+        with_proof: false,
+    };
+    client
+        .submit_report(req)
+        .await
+        .expect("as set up")
+        .record_id
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_numbered_record_whose_number_is_taken_gets_the_store_s_next_one() {
+    let dir = tempfile::tempdir().expect("as set up");
+    let (a, ca) = daemon(&dir.path().join("a"), |_| {}).await;
+    let numbered = submit(&ca, "numbered", report("")).await;
+    assert!(numbered.starts_with("report-"), "{numbered}");
+    let out = truce(&a.url(), &["export", "--format", "jsonl"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let exported = String::from_utf8(out.stdout).expect("as set up");
+    let file = write(dir.path(), "numbered.jsonl", &[exported.trim().to_owned()]);
+
+    // In B a client took that number for a report of its own.
+    let (b, cb) = daemon(&dir.path().join("b"), |_| {}).await;
+    let mut own = report(&numbered);
+    own.notes = "B's own".into();
+    submit(&cb, "taken", own).await;
+    let before = log_len(&cb).await;
+    let out = import(&b.url(), &file, false);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stdout).trim(),
+        "imported 1 new, 0 corrected, 0 unchanged, 0 failed"
+    );
+    assert_eq!(log_len(&cb).await, before + 1);
+    let kept = cb.get_report(&numbered).await.expect("B's own");
+    assert_eq!(kept.report.expect("a report").notes, "B's own");
+    let all = cb
+        .query_all_reports(QueryReportsRequest::default(), 0)
+        .await
+        .expect("as set up");
+    let moved = all
+        .iter()
+        .find(|v| {
+            v.created
+                .as_ref()
+                .is_some_and(|c| c.request_id == "numbered")
+        })
+        .expect("imported under the request id it was exported with");
+    let id = &moved.report.as_ref().expect("a report").id;
+    assert!(id.starts_with("report-") && *id != numbered, "{id}");
+
+    // Again: found under the number B gave it, nothing written.
+    let out = import(&b.url(), &file, false);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stdout).trim(),
+        "imported 0 new, 0 corrected, 1 unchanged, 0 failed"
+    );
+    assert_eq!(log_len(&cb).await, before + 1);
+    a.shutdown().await.expect("as set up");
+    b.shutdown().await.expect("as set up");
 }
