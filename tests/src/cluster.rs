@@ -385,6 +385,24 @@ pub async fn wait_for_entry(client: &Client, sequence: u64) {
     );
 }
 
+/// The seed agreement and `n` seed reports through `client`; the last
+/// receipt's sequence.
+pub async fn seed_reports(client: &Client, n: usize) -> u64 {
+    client
+        .record_agreement(crate::seed::agreement())
+        .await
+        .expect("the seed agreement");
+    let mut last = 1;
+    for i in 0..n {
+        last = client
+            .submit_report(crate::seed::report(i))
+            .await
+            .expect("a seed report")
+            .sequence;
+    }
+    last
+}
+
 /// Every entry of a replica's log, as stored (sequence, bytes).
 pub async fn read_whole_log(client: &Client) -> Vec<(u64, Vec<u8>)> {
     let mut all = Vec::new();

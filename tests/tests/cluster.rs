@@ -10,7 +10,7 @@ use std::collections::BTreeSet;
 use prost::Message as _;
 use truce_proto::v1::{Entry, Envelope, envelope::Kind};
 use truce_tests::{
-    cluster::{Replica, read_whole_log, three_replicas, wait_for_entry},
+    cluster::{Replica, read_whole_log, seed_reports, three_replicas, wait_for_entry},
     seed,
 };
 
@@ -107,15 +107,7 @@ async fn a_wiped_replica_rejoins_with_the_same_log() {
     let dir = tempfile::tempdir().unwrap();
     let (_etcd, mut replicas) = three_replicas(dir.path(), &[]);
     let client = replicas[0].client().await;
-    client.record_agreement(seed::agreement()).await.unwrap();
-    let mut last = 1;
-    for n in 0..20 {
-        last = client
-            .submit_report(seed::report(n))
-            .await
-            .unwrap()
-            .sequence;
-    }
+    let last = seed_reports(&client, 20).await;
     replicas[0].wait_cosigned(last);
     let before = client.get_checkpoint().await.unwrap();
     assert_eq!(before.tree_size, last);

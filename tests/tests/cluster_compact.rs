@@ -10,7 +10,9 @@
 #![cfg(feature = "cluster")]
 
 use truce_tests::{
-    cluster::{read_whole_log, run_truce, three_replicas, wait_for_entry, writer_among},
+    cluster::{
+        read_whole_log, run_truce, seed_reports, three_replicas, wait_for_entry, writer_among,
+    },
     seed,
 };
 
@@ -20,15 +22,7 @@ async fn a_replica_wiped_after_compaction_copies_the_log_from_a_peer() {
     let (_etcd, mut replicas) = three_replicas(dir.path(), &["--cluster-compact-batch", "5"]);
     let writer = writer_among(&replicas, &[0, 1, 2], 1);
     let client = replicas[writer].client().await;
-    client.record_agreement(seed::agreement()).await.unwrap();
-    let mut last = 1;
-    for n in 0..20 {
-        last = client
-            .submit_report(seed::report(n))
-            .await
-            .unwrap()
-            .sequence;
-    }
+    let last = seed_reports(&client, 20).await;
     for r in &replicas {
         wait_for_entry(&r.client().await, last).await;
     }
