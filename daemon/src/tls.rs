@@ -104,8 +104,19 @@ impl std::fmt::Debug for PeerTls {
 }
 
 impl PeerTls {
-    /// Read from the files the settings name.
+    /// Read from the files the settings name, and checked.
+    #[cfg_attr(not(feature = "cluster"), allow(dead_code))]
     pub fn load(settings: &Settings) -> Result<Self, TlsError> {
+        let peer = Self::files(settings)?;
+        // Unreadable PEM stops the start here, not each forwarded write.
+        tonic::transport::Channel::from_static("https://peer.invalid")
+            .tls_config(peer.client_config(HANDSHAKE_TIMEOUT))
+            .map_err(|e| TlsError::Config(format!("towards the other replicas: {}", chain(&e))))?;
+        Ok(peer)
+    }
+
+    /// The files' contents, as the settings name them.
+    fn files(settings: &Settings) -> Result<Self, TlsError> {
         let ca_pem = match (&settings.cluster_ca_file, &settings.tls_client_ca) {
             (Some(ca), _) => Some(read("cluster_ca_file", ca)?),
             (None, Some(ca)) => Some(read("tls_client_ca", ca)?),
@@ -115,12 +126,7 @@ impl PeerTls {
             (Some(c), Some(k)) => Some((read("tls_cert", c)?, read("tls_key", k)?)),
             _ => None,
         };
-        let peer = Self { ca_pem, identity };
-        // Unreadable PEM stops the start here, not each forwarded write.
-        tonic::transport::Channel::from_static("https://peer.invalid")
-            .tls_config(peer.client_config(HANDSHAKE_TIMEOUT))
-            .map_err(|e| TlsError::Config(format!("towards the other replicas: {}", chain(&e))))?;
-        Ok(peer)
+        Ok(Self { ca_pem, identity })
     }
 
     /// The client TLS config for a peer; the handshake within `timeout`.
@@ -169,4 +175,38 @@ pub fn chain(e: &dyn std::error::Error) -> String {
         source = s.source();
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PEM: &[u8] = b"-----BEGIN CERTIFICATE-----\nnot parsed here\n-----END CERTIFICATE-----\n";
+
+    #[test]
+    fn the_cluster_ca_defaults_to_the_client_ca_and_the_identity_to_the_own_certificate() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = |name: &str| {
+            let p = dir.path().join(name);
+            std::fs::write(&p, [name.as_bytes(), PEM].concat()).expect("write");
+            Some(p)
+        };
+        let mut settings = Settings::default();
+        let none = PeerTls::files(&settings).expect("no files");
+        assert!(none.ca_pem.is_none() && none.identity.is_none());
+        settings.tls_client_ca = path("client-ca");
+        settings.tls_cert = path("cert");
+        settings.tls_key = path("key");
+        let peer = PeerTls::files(&settings).expect("read");
+        assert!(peer.ca_pem.is_some_and(|ca| ca.starts_with(b"client-ca")));
+        assert!(peer.identity.is_some_and(|(c, k)| c.starts_with(b"cert") && k.starts_with(b"key")));
+        settings.cluster_ca_file = path("cluster-ca");
+        let peer = PeerTls::files(&settings).expect("read");
+        assert!(peer.ca_pem.is_some_and(|ca| ca.starts_with(b"cluster-ca")));
+        settings.cluster_ca_file = Some(dir.path().join("missing"));
+        assert!(matches!(
+            PeerTls::files(&settings),
+            Err(TlsError::Read { setting: "cluster_ca_file", .. })
+        ));
+    }
 }
