@@ -80,7 +80,9 @@ pub(crate) struct ForwardLayer {
 
 impl ForwardLayer {
     pub(crate) fn new(to: Option<ToWriter>) -> Self {
-        Self { to: to.map(Arc::new) }
+        Self {
+            to: to.map(Arc::new),
+        }
     }
 }
 
@@ -141,7 +143,9 @@ impl<S> ForwardService<S> {
         if is_https(url) {
             endpoint = endpoint
                 .tls_config(to.tls.client_config(to.connect_timeout))
-                .map_err(|e| Error::NotOrdered(format!("TLS to the writer at {url}: {}", chain(&e))))?;
+                .map_err(|e| {
+                    Error::NotOrdered(format!("TLS to the writer at {url}: {}", chain(&e)))
+                })?;
         }
         let channel = endpoint.connect_lazy();
         *held = Some((url.to_owned(), channel.clone()));

@@ -199,14 +199,20 @@ mod tests {
         settings.tls_key = path("key");
         let peer = PeerTls::files(&settings).expect("read");
         assert!(peer.ca_pem.is_some_and(|ca| ca.starts_with(b"client-ca")));
-        assert!(peer.identity.is_some_and(|(c, k)| c.starts_with(b"cert") && k.starts_with(b"key")));
+        assert!(
+            peer.identity
+                .is_some_and(|(c, k)| c.starts_with(b"cert") && k.starts_with(b"key"))
+        );
         settings.cluster_ca_file = path("cluster-ca");
         let peer = PeerTls::files(&settings).expect("read");
         assert!(peer.ca_pem.is_some_and(|ca| ca.starts_with(b"cluster-ca")));
         settings.cluster_ca_file = Some(dir.path().join("missing"));
         assert!(matches!(
             PeerTls::files(&settings),
-            Err(TlsError::Read { setting: "cluster_ca_file", .. })
+            Err(TlsError::Read {
+                setting: "cluster_ca_file",
+                ..
+            })
         ));
     }
 }

@@ -18,9 +18,7 @@ use rcgen::{
 };
 use truce_client::{Client, ClientIdentity, ClientOptions};
 use truce_tests::{
-    cluster::{
-        ClientTls, Etcd, Replica, read_whole_log, wait_for_entry, writer_among,
-    },
+    cluster::{ClientTls, Etcd, Replica, read_whole_log, wait_for_entry, writer_among},
     seed,
 };
 
@@ -50,9 +48,8 @@ fn pki(dir: &Path) -> Pki {
     let ca_pem = ca_params.self_signed(&ca_key).expect("self-signed").pem();
     let issuer = Issuer::new(ca_params, ca_key);
 
-    let mut params =
-        CertificateParams::new(vec!["127.0.0.1".to_owned(), "localhost".to_owned()])
-            .expect("params");
+    let mut params = CertificateParams::new(vec!["127.0.0.1".to_owned(), "localhost".to_owned()])
+        .expect("params");
     params
         .distinguished_name
         .push(DnType::CommonName, "truce replica");
