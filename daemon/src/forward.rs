@@ -6,19 +6,26 @@
 //! `truce-forwarded`, and is never forwarded again: if it meets a replica
 //! that is not (or no longer) the writer, that replica's pipeline refuses
 //! it with UNAVAILABLE and the client's retry starts over. With no
-//! cluster (a single node) the layer passes everything through.
+//! cluster (a single node) the layer passes everything through. A writer
+//! at an `https://` URL is reached over TLS with the cluster's CA and, for
+//! replicas that ask for one, this replica's own certificate
+//! ([`crate::tls::PeerTls`]).
 
 use std::{
     future::Future,
     pin::Pin,
     sync::{Arc, Mutex},
     task::{Context, Poll},
+    time::Duration,
 };
 
 use tokio::sync::watch;
 use tonic::{body::Body, transport::Channel};
 
-use crate::error::Error;
+use crate::{
+    error::Error,
+    tls::{PeerTls, chain, is_https},
+};
 
 /// Who writes, as this replica knows it (cluster mode's election says).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -30,6 +37,18 @@ pub enum Writer {
     This,
     /// Another replica, at this URL.
     Other { name: String, url: String },
+}
+
+/// Where writes go in cluster mode, and how the writer is reached.
+#[derive(Debug, Clone)]
+#[cfg_attr(not(feature = "cluster"), allow(dead_code))]
+pub(crate) struct ToWriter {
+    /// Who writes (the election says).
+    pub(crate) writer: watch::Receiver<Writer>,
+    /// For a writer at an `https://` URL.
+    pub(crate) tls: PeerTls,
+    /// The TCP connection and the TLS handshake within this.
+    pub(crate) connect_timeout: Duration,
 }
 
 /// The header a forwarded request carries.
@@ -56,12 +75,14 @@ fn is_write(path: &str) -> bool {
 /// Wraps the routes in [`ForwardService`]; `None`: a single node.
 #[derive(Debug, Clone)]
 pub(crate) struct ForwardLayer {
-    writer: Option<watch::Receiver<Writer>>,
+    to: Option<Arc<ToWriter>>,
 }
 
 impl ForwardLayer {
-    pub(crate) fn new(writer: Option<watch::Receiver<Writer>>) -> Self {
-        Self { writer }
+    pub(crate) fn new(to: Option<ToWriter>) -> Self {
+        Self {
+            to: to.map(Arc::new),
+        }
     }
 }
 
@@ -71,7 +92,7 @@ impl<S> tower_layer::Layer<S> for ForwardLayer {
     fn layer(&self, inner: S) -> Self::Service {
         ForwardService {
             inner,
-            writer: self.writer.clone(),
+            to: self.to.clone(),
             channel: Arc::new(Mutex::new(None)),
         }
     }
@@ -81,7 +102,7 @@ impl<S> tower_layer::Layer<S> for ForwardLayer {
 #[derive(Debug, Clone)]
 pub(crate) struct ForwardService<S> {
     inner: S,
-    writer: Option<watch::Receiver<Writer>>,
+    to: Option<Arc<ToWriter>>,
     /// The channel to the writer last forwarded to, and its URL.
     channel: Arc<Mutex<Option<(String, Channel)>>>,
 }
@@ -91,7 +112,7 @@ type BoxFuture<T, E> = Pin<Box<dyn Future<Output = Result<T, E>> + Send + 'stati
 impl<S> ForwardService<S> {
     /// The writer's URL, when this request goes there.
     fn destination(&self, request: &http::Request<Body>) -> Option<String> {
-        let writer = self.writer.as_ref()?;
+        let writer = &self.to.as_ref()?.writer;
         if !is_write(request.uri().path()) || request.headers().contains_key(FORWARDED) {
             return None;
         }
@@ -101,8 +122,12 @@ impl<S> ForwardService<S> {
         }
     }
 
-    /// A (lazily connected) channel to `url`, kept while it stays the writer.
+    /// A (lazily connected) channel to `url`, kept while it stays the
+    /// writer: over TLS for an `https://` URL.
     fn channel(&self, url: &str) -> Result<Channel, Error> {
+        let Some(to) = self.to.as_ref() else {
+            return Err(Error::Internal("no writer to forward to".into()));
+        };
         let mut held = self
             .channel
             .lock()
@@ -112,9 +137,17 @@ impl<S> ForwardService<S> {
         {
             return Ok(channel.clone());
         }
-        let channel = Channel::from_shared(url.to_owned())
+        let mut endpoint = Channel::from_shared(url.to_owned())
             .map_err(|e| Error::NotOrdered(format!("the writer's URL {url:?}: {e}")))?
-            .connect_lazy();
+            .connect_timeout(to.connect_timeout);
+        if is_https(url) {
+            endpoint = endpoint
+                .tls_config(to.tls.client_config(to.connect_timeout))
+                .map_err(|e| {
+                    Error::NotOrdered(format!("TLS to the writer at {url}: {}", chain(&e)))
+                })?;
+        }
+        let channel = endpoint.connect_lazy();
         *held = Some((url.to_owned(), channel.clone()));
         Ok(channel)
     }

@@ -19,7 +19,7 @@ use crate::{
     config::Settings,
     cosigned::Cosigned,
     error::Error,
-    forward::Writer,
+    forward::{ToWriter, Writer},
     store::Store,
 };
 
@@ -61,6 +61,8 @@ pub(crate) async fn order_seam(
             cosign_interval: settings.cluster_cosign_interval,
             compact_batch: settings.cluster_compact_batch,
             peer_token: peer_token(settings)?,
+            peer_tls: crate::tls::PeerTls::load(settings)
+                .map_err(|e| Error::Internal(format!("cluster: {e}")))?,
         };
         let cluster = crate::cluster::Cluster::connect(options)
             .await
@@ -107,11 +109,16 @@ fn peer_token(settings: &Settings) -> Result<Option<String>, Error> {
         .map_err(|e| Error::Internal(format!("cluster_peer_token_file {}: {e}", path.display())))
 }
 
-/// Who writes, for the forwarding layer (None: a single node).
-pub(crate) fn writer(joined: Option<&Joined>) -> Option<watch::Receiver<Writer>> {
+/// Who writes and how to reach it, for the forwarding layer (None: a
+/// single node).
+pub(crate) fn writer(joined: Option<&Joined>) -> Option<ToWriter> {
     #[cfg(feature = "cluster")]
     {
-        joined.map(|j| j.writer.clone())
+        joined.map(|j| ToWriter {
+            writer: j.writer.clone(),
+            tls: j.cluster.options.peer_tls.clone(),
+            connect_timeout: j.cluster.options.timeout,
+        })
     }
     #[cfg(not(feature = "cluster"))]
     {

@@ -166,7 +166,7 @@ struct Core {
     commit: CommitHandle,
     writer: JoinHandle<()>,
     /// Cluster mode: who the writer replica is (None on a single node).
-    writer_role: Option<tokio::sync::watch::Receiver<crate::forward::Writer>>,
+    writer_role: Option<crate::forward::ToWriter>,
     /// Cluster mode: the tasks that follow the cluster's log.
     following: Option<crate::replication::Following>,
 }
@@ -428,7 +428,7 @@ struct GrpcStack {
     errors: crate::metrics::Errors,
     access: Arc<crate::access::Access>,
     /// Cluster mode: admitted writes go to the writer replica.
-    writer_role: Option<tokio::sync::watch::Receiver<crate::forward::Writer>>,
+    writer_role: Option<crate::forward::ToWriter>,
     /// Reads that ask for a minimum sequence wait for it.
     durable: tokio::sync::watch::Receiver<u64>,
 }

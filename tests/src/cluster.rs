@@ -14,7 +14,7 @@ use std::{
     time::Duration,
 };
 
-use truce_client::{Client, ClientOptions, Event, Start};
+use truce_client::{Client, ClientIdentity, ClientOptions, Event, Start};
 use truce_proto::v1::SubscribeFilter;
 
 /// How long a process may take to say it is ready.
@@ -233,10 +233,20 @@ impl Output {
 /// What a replica logs when it takes the writer lease.
 pub const WRITER_LINE: &str = "this replica is the writer";
 
+/// How the tests reach replicas that serve TLS: the CA their certificate
+/// chains to, and a client certificate for replicas that ask for one.
+#[derive(Clone)]
+pub struct ClientTls {
+    pub ca_pem: Vec<u8>,
+    pub identity: Option<ClientIdentity>,
+}
+
 /// One truced replica.
 pub struct Replica {
     pub name: String,
     pub url: String,
+    /// Set for a replica that serves TLS (its URL is then `https://`).
+    pub tls: Option<ClientTls>,
     pub data_dir: PathBuf,
     etcd: String,
     extra: Vec<String>,
@@ -298,6 +308,7 @@ impl Replica {
         Self {
             name: name.to_owned(),
             url: format!("http://{addr}"),
+            tls: None,
             data_dir: data_dir.to_owned(),
             etcd: etcd.to_owned(),
             extra: extra.iter().map(|a| (*a).to_owned()).collect(),
@@ -311,7 +322,20 @@ impl Replica {
         self.kill();
         let extra: Vec<&str> = self.extra.iter().map(String::as_str).collect();
         let again = Self::start_with(&self.name, &self.data_dir, &self.etcd, &extra);
+        let tls = self.tls.take();
         *self = again;
+        if let Some(tls) = tls {
+            self.use_tls(tls);
+        }
+    }
+
+    /// Says that it serves TLS (started with `--tls-cert` and `--tls-key`):
+    /// its URL becomes `https://` and its clients trust `tls`.
+    pub fn use_tls(&mut self, tls: ClientTls) {
+        if let Some(rest) = self.url.strip_prefix("http://") {
+            self.url = format!("https://{rest}");
+        }
+        self.tls = Some(tls);
     }
 
     /// Sends a signal (`STOP`, `CONT`) to the process.
@@ -330,6 +354,8 @@ impl Replica {
         let options = ClientOptions {
             write_attempts: 12,
             retry_backoff: Duration::from_millis(50),
+            ca_cert: self.tls.as_ref().map(|t| t.ca_pem.clone()),
+            client_identity: self.tls.as_ref().and_then(|t| t.identity.clone()),
             ..ClientOptions::default()
         };
         Client::connect_with(self.url.clone(), options)

@@ -31,6 +31,7 @@ struct Follower {
     name: String,
     quorum: usize,
     token: Option<String>,
+    tls: crate::tls::PeerTls,
 }
 
 /// What a range read of the log found.
@@ -61,6 +62,7 @@ pub(crate) fn start(
         name: cluster.options.replica.clone(),
         quorum: cluster.options.cosign_quorum,
         token: cluster.options.peer_token.clone(),
+        tls: cluster.options.peer_tls.clone(),
     };
     tokio::spawn(async move {
         if follower.run(stop.subscribe()).await.is_err() {
@@ -180,6 +182,7 @@ impl Follower {
             name: &self.name,
             quorum: self.quorum,
             token: self.token.as_deref(),
+            tls: &self.tls,
             fetch: u32::try_from(self.fetch).unwrap_or(1000).min(1000),
         };
         super::rejoin::copy(&source, &self.store, &self.commit, next).await

@@ -57,6 +57,9 @@ pub struct ClusterOptions {
     pub compact_batch: usize,
     /// A reader token for the other replicas (copying the log from one).
     pub peer_token: Option<String>,
+    /// How the other replicas' `https://` URLs are reached (their CA, this
+    /// replica's certificate).
+    pub peer_tls: crate::tls::PeerTls,
 }
 
 /// Encoded entry bytes per etcd transaction at most: etcd refuses

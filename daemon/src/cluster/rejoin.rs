@@ -7,11 +7,13 @@
 //! computed from its own stored nodes and the page's leaves, and the peer
 //! must prove that tree a prefix of the cosigned one (a consistency proof,
 //! checked by the SDK's verifier); a page that fails is a fork and stops
-//! the replica. Then it follows etcd again.
+//! the replica. Then it follows etcd again. A peer at an `https://` URL is
+//! reached with the cluster's CA and this replica's own certificate
+//! ([`crate::tls::PeerTls`]).
 
 use std::collections::{BTreeMap, HashMap};
 
-use truce_client::{Client as Peer, ClientOptions};
+use truce_client::{Client as Peer, ClientIdentity, ClientOptions};
 
 use super::{Keys, unavailable};
 use crate::{
@@ -33,6 +35,8 @@ pub(super) struct Source<'a> {
     /// of the other registered replicas).
     pub(super) quorum: usize,
     pub(super) token: Option<&'a str>,
+    /// For a peer at an `https://` URL.
+    pub(super) tls: &'a crate::tls::PeerTls,
     /// Entries per page at most.
     pub(super) fetch: u32,
 }
@@ -133,8 +137,19 @@ async fn from_peer(
     (size, root): (u64, Hash),
 ) -> Result<(), Error> {
     let peer_error = |e: truce_client::ClientError| Error::NotOrdered(format!("{url}: {e}"));
+    let https = crate::tls::is_https(url);
     let options = ClientOptions {
         token: source.token.map(str::to_owned),
+        connect_timeout: source.timeout,
+        // The cluster's CA and this replica's certificate, for a peer that
+        // serves TLS (a plain one takes neither).
+        ca_cert: source.tls.ca_pem.clone().filter(|_| https),
+        client_identity: source
+            .tls
+            .identity
+            .clone()
+            .filter(|_| https)
+            .map(|(cert_pem, key_pem)| ClientIdentity { cert_pem, key_pem }),
         ..ClientOptions::default()
     };
     let peer = Peer::connect_with(url.to_owned(), options)
