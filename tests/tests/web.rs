@@ -154,6 +154,60 @@ async fn bad_filters_are_refused_naming_the_parameter() {
 }
 
 #[tokio::test]
+async fn a_new_entry_shows_the_last_report_while_the_newest_is_computed() {
+    let daemon = TestDaemon::start().await;
+    let receipts = seed::submit_all(&daemon.client).await;
+    let first = receipts.last().expect("receipts").sequence;
+    let addr = http(&daemon.running);
+    let page = format!("/agreements/{}", seed::agreement_id());
+    // The first page computes its report and waits for it.
+    let fresh = get(addr, &page, None).await;
+    assert_eq!(fresh.status, 200);
+    assert!(!fresh.body.contains("id=\"computing\""), "{}", fresh.body);
+    let mut new = seed::report(9002);
+    if let Some(r) = new.report.as_mut() {
+        r.id = "web-stale-report".into();
+    }
+    let newest = daemon
+        .client
+        .submit_report(new)
+        .await
+        .expect("submitted")
+        .sequence;
+    // The next is the whole page at the kept report's sequence, said so,
+    // while the newest is computed behind it.
+    let stale = get(addr, &page, None).await;
+    assert_eq!(stale.status, 200);
+    assert!(
+        stale.body.contains(&format!(
+            "Shown as of log sequence {first}: the compliance report at sequence {newest} is being computed"
+        )),
+        "{}",
+        stale.body
+    );
+    assert!(stale.body.contains(&format!("data-sequence=\"{first}\"")));
+    assert!(
+        !stale.body.contains("web-stale-report"),
+        "the map is at the same sequence"
+    );
+    // Then the page at the newest sequence, with the new report.
+    let shown = tokio::time::timeout(Duration::from_secs(30), async {
+        loop {
+            let now = get(addr, &page, None).await;
+            if !now.body.contains("id=\"computing\"") {
+                return now;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await
+    .expect("the newest report within 30 s");
+    assert!(shown.body.contains(&format!("data-sequence=\"{newest}\"")));
+    assert!(shown.body.contains("web-stale-report"), "{}", shown.body);
+    daemon.running.shutdown().await.expect("clean shutdown");
+}
+
+#[tokio::test]
 async fn live_events_follow_the_log_from_the_rendered_sequence() {
     let daemon = TestDaemon::start().await;
     let receipts = seed::submit_all(&daemon.client).await;

@@ -2,10 +2,12 @@
 //! and log sequence (`http_compliance_cache` of them, the oldest dropped
 //! first). A report is a function of the log up to its sequence, so a kept
 //! one is never stale: a new entry moves the page to a new sequence, and
-//! the report is computed again once for it.
+//! the report is computed again once for it. Those computations run in
+//! the background (`web::fresh`), at most one per agreement and at most
+//! `http_compliance_cache` at a time; the cache says which are running.
 
 use std::{
-    collections::VecDeque,
+    collections::{HashSet, VecDeque},
     sync::{Arc, Mutex, PoisonError},
 };
 
@@ -19,6 +21,8 @@ type Kept = ((String, u64), Arc<ComplianceReport>);
 pub(crate) struct Cache {
     capacity: usize,
     kept: Mutex<VecDeque<Kept>>,
+    /// Agreements whose report is being computed in the background.
+    computing: Mutex<HashSet<String>>,
 }
 
 impl Cache {
@@ -26,7 +30,48 @@ impl Cache {
         Self {
             capacity,
             kept: Mutex::new(VecDeque::with_capacity(capacity)),
+            computing: Mutex::new(HashSet::new()),
         }
+    }
+
+    /// The newest report kept for `id` below sequence `before`.
+    pub(crate) fn newest_before(&self, id: &str, before: u64) -> Option<u64> {
+        let kept = self.kept.lock().unwrap_or_else(PoisonError::into_inner);
+        kept.iter()
+            .filter(|((i, s), _)| i == id && *s < before)
+            .map(|((_, s), _)| *s)
+            .max()
+    }
+
+    /// Marks `id`'s report as being computed; false when it already is,
+    /// or when `capacity` computations already run.
+    pub(crate) fn start(&self, id: &str) -> bool {
+        let mut computing = self
+            .computing
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if computing.len() >= self.capacity {
+            return false;
+        }
+        computing.insert(id.to_owned())
+    }
+
+    /// Whether `id`'s report is being computed.
+    pub(crate) fn is_computing(&self, id: &str) -> bool {
+        let computing = self
+            .computing
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        computing.contains(id)
+    }
+
+    /// `id`'s computation ended (done or failed).
+    pub(crate) fn finish(&self, id: &str) {
+        let mut computing = self
+            .computing
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        computing.remove(id);
     }
 
     pub(crate) fn get(&self, id: &str, at: u64) -> Option<Arc<ComplianceReport>> {
@@ -67,5 +112,21 @@ mod tests {
         let none = Cache::new(0);
         none.put("a", 1, Arc::new(ComplianceReport::default()));
         assert!(none.get("a", 1).is_none());
+        assert!(!none.start("a"), "no cache, no background work");
+    }
+
+    #[test]
+    fn the_newest_below_a_sequence_and_one_computation_per_agreement() {
+        let cache = Cache::new(2);
+        cache.put("a", 4, Arc::new(ComplianceReport::default()));
+        cache.put("a", 7, Arc::new(ComplianceReport::default()));
+        assert_eq!(cache.newest_before("a", 9), Some(7));
+        assert_eq!(cache.newest_before("a", 7), Some(4));
+        assert_eq!(cache.newest_before("b", 9), None);
+        assert!(cache.start("a") && !cache.start("a"));
+        assert!(cache.is_computing("a"));
+        assert!(cache.start("b") && !cache.start("c"), "at most 2 at a time");
+        cache.finish("a");
+        assert!(!cache.is_computing("a") && cache.start("c"));
     }
 }

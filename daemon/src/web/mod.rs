@@ -13,6 +13,7 @@ mod basemap;
 mod cache;
 mod error;
 mod export;
+mod fresh;
 mod labels;
 mod layout;
 mod live;

@@ -254,7 +254,11 @@ async fn compliance(
 }
 
 /// The compliance report (without its annex: the page shows the counts).
-async fn compute_compliance(web: &Web, id: &str, at: u64) -> Result<ComplianceReport, WebError> {
+pub(super) async fn compute_compliance(
+    web: &Web,
+    id: &str,
+    at: u64,
+) -> Result<ComplianceReport, WebError> {
     let mut stream = web
         .reads
         .get_compliance_report(Request::new(ComplianceReportRequest {
@@ -289,7 +293,10 @@ pub(crate) async fn agreement(
 ) -> Result<Html<String>, WebError> {
     auth::admit(&web, &headers, "GetComplianceReport")?;
     let cp = rendered(&web, 0).await?;
-    let at = q.as_of().unwrap_or(cp.checkpoint.tree_size);
+    let (at, computing) = match q.as_of() {
+        Some(at) => (at, None),
+        None => super::fresh::sequence_to_show(&web, &id, cp.checkpoint.tree_size),
+    };
     let view = web
         .reads
         .get_agreement(Request::new(GetAgreementRequest {
@@ -314,6 +321,9 @@ pub(crate) async fn agreement(
             " · Parties: " (parties(&view)) }
         p #agreement-window { "Window: " (window(&view)) }
         @if q.as_of().is_some() { p.notice { "As of log sequence " (at) ". " a href={ "/agreements/" (urlencoding::encode(&id)) } { "See it now" } } }
+        @if let Some(newest) = computing { p.notice #computing role="status" { "Shown as of log sequence " (at)
+            ": the compliance report at sequence " (newest) " is being computed; this page updates when it is ready ("
+            a href={ "/agreements/" (urlencoding::encode(&id)) } { "reload" } ")." } }
         section aria-labelledby="compliance-h" {
             h2 #compliance-h { "Compliance per reading of the start" }
             (tallies(&report.tallies))

@@ -6,6 +6,9 @@
 //! max. The first agreement page at a new log sequence computes the
 //! compliance report; later ones at the same sequence reuse it
 //! (`http_compliance_cache`), so that one is reported apart ("cold").
+//! Then, while entries arrive (one new report before each request), the
+//! page at a sequence with no report yet: it is shown at the last one
+//! kept while the newest is computed behind it (`web::fresh`).
 //! The daemon runs in this process. Not a test; docs/benchmarks.md
 //! records a run.
 //!
@@ -147,12 +150,19 @@ async fn main() -> Result<()> {
     let cold = time_page(addr, &agreement, 1).await?;
     let warm = time_page(addr, &agreement, rounds).await?;
     let listed = time_page(addr, &list, rounds).await?;
+    let mut arriving = Vec::new();
+    for i in 0..rounds.div_ceil(10) {
+        client.submit_report(report(reports + i)).await?;
+        arriving.extend(time_page(addr, &agreement, 1).await?);
+    }
+    arriving.sort();
     println!();
     println!("| page | requests | p50 | p99 | max |");
     println!("|---|---|---|---|---|");
     row("agreement, first at this sequence (cold)", &cold);
     row("agreement", &warm);
     row("report list (first page of 50)", &listed);
+    row("agreement, one new entry before each", &arriving);
     running.shutdown().await?;
     Ok(())
 }

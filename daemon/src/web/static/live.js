@@ -1,7 +1,9 @@
 // Truce web view: live updates for pages that show "now". The page works
 // without this script; with it, each new entry the server announces over
 // server-sent events (/live) makes the script fetch the same page again
-// and swap its content in place, with no reload. When the server drops
+// and swap its content in place, with no reload. A page shown at an
+// earlier sequence while the newest compliance report is computed is
+// fetched again each second until it is there. When the server drops
 // updates, or the connection ends, a notice asks the reader to reload.
 (function () {
   "use strict";
@@ -37,9 +39,16 @@
       .catch(function () { tell("This page could not be updated."); })
       .then(function () {
         busy = false;
-        if (again) { again = false; refresh(); }
+        if (again) { again = false; refresh(); } else { whileComputing(); }
       });
   }
+
+  // A page shown at an earlier sequence while the newest compliance
+  // report is computed: fetch it again until it is there.
+  function whileComputing() {
+    if (document.getElementById("computing")) { setTimeout(refresh, 1000); }
+  }
+  whileComputing();
 
   // From the sequence the page was rendered at: nothing in between is lost.
   var after = document.body.getAttribute("data-sequence") || "0";
