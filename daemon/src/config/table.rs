@@ -168,7 +168,7 @@ settings! {
         key: "http_compliance_cache",
         group: Serve,
         value_name: "N",
-        help: "compliance reports the web view keeps, by agreement and log sequence, so an agreement page is computed once per new entry (0: none kept)",
+        help: "compliance reports the web view keeps, by agreement and log sequence, so an agreement page is computed once per new entry; also the most computed at a time in the background while pages show the last kept one (0: none kept, every page computes and waits)",
         field: http_compliance_cache: usize = 16,
         parse: |v: u64| usize::try_from(v).map_err(|_| format!("{v} is too large")),
         show: |f| Value::Int(int(*f)),
