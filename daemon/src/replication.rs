@@ -19,7 +19,7 @@ use crate::{
     config::Settings,
     cosigned::Cosigned,
     error::Error,
-    forward::{ToWriter, Writer},
+    forward::ToWriter,
     store::Store,
 };
 
@@ -29,7 +29,7 @@ pub(crate) struct Joined {
     cluster: crate::cluster::Cluster,
     stop: Arc<watch::Sender<bool>>,
     election: JoinHandle<()>,
-    writer: watch::Receiver<Writer>,
+    writer: watch::Receiver<crate::forward::Writer>,
     /// Where this replica serves, for the other replicas.
     url: String,
 }
