@@ -21,6 +21,7 @@ pub mod acled;
 mod apply;
 pub mod jsonl;
 mod last;
+mod open;
 mod pipeline;
 mod read;
 mod receive;

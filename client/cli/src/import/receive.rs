@@ -163,10 +163,12 @@ pub async fn receive(
             Item::Halt(e) => Err(e),
         };
         if let Err(e) = halted {
+            tally.flush();
             tally.run.halt(&e);
             return;
         }
     }
+    tally.flush();
 }
 
 /// The answer to the envelope `index`; an error if the stream broke or
@@ -202,6 +204,18 @@ impl Tally<'_, '_> {
             claims.into_iter().for_each(|c| run.queue_claim(line, c));
         }
         run.line_done(line, offset);
+    }
+
+    /// The refusals of lines that will not end (the run halted): their
+    /// errors, in line order.
+    fn flush(&mut self) {
+        let mut refused: Vec<(u64, String)> = self.refused.drain().collect();
+        refused.sort_unstable_by_key(|(line, _)| *line);
+        for (line, reason) in refused {
+            if self.run.outcome(line) != Some(Outcome::Failed) {
+                self.run.fail(line, reason);
+            }
+        }
     }
 
     /// A refusal of one of `line`'s writes: the line's error at its end

@@ -1,25 +1,8 @@
 //! The middle stage of an import: each row, in order, decided and sent
 //! over the import's one WriteStream, and what was sent for which line
-//! handed to the receiving stage.
-//!
-//! A row with a report id is created optimistically: its create (request
-//! id derived from the row's bytes) is sent without looking the report up,
-//! and the line stays open until the answer comes back through the
-//! receiving stage ([`Found`]). Written: the line is new (and a status the
-//! create cannot carry, a duplicate_of, follows). Refused: that is the
-//! line's error. A duplicate (this row created the report once, in an
-//! earlier run or an earlier line) or ALREADY_EXISTS (the id holds other
-//! content: a revised row, a record made another way): the report is
-//! looked up then, and the line goes on exactly as a looked-up row always
-//! did (a correction, missing sources, a new evidence status, or nothing:
-//! unchanged). A fresh import thus makes no GetReport for its rows; a
-//! re-run makes one per row after its duplicate answer, as it did before
-//! the create. Later rows are sent meanwhile; open lines are resolved in
-//! line order, as their answers (and lookups) come in, and a line's end
-//! goes to the receiving stage only after every earlier line's, so
-//! errors, progress and where a stopped run stopped stay in line order. At
-//! most [`QUEUED`] lines wait behind an open one before the sender waits
-//! for it.
+//! handed to the receiving stage. A row with a report id is created
+//! optimistically, without a lookup, and resolved once the create's
+//! answer is in (`open`).
 //!
 //! Rows of one file may depend on each other: a later line may revise a
 //! report an earlier line created or changed. Such a row is held back, not
@@ -60,69 +43,31 @@ use std::{
     },
 };
 
-use tokio::sync::{mpsc, oneshot, oneshot::error::TryRecvError, watch};
+use tokio::sync::{mpsc, oneshot, watch};
 use tonic::Code;
 use truce_client::{Client, ClientError, WriteSender};
 use truce_proto::v1::{Entry, Envelope, ReportView, entry::Payload};
 
 use super::{
     apply::{self, Row},
-    pipeline::WINDOW,
+    open::{Open, State, Waiting},
     read::Pending,
-    receive::{Found, Item, Reply, Role, View},
+    receive::{Found, Item, Reply, Role},
     replay::{self, Replay},
 };
-
-/// Lines whose end may wait behind an open one (an optimistic create not
-/// yet resolved) before the sender stops sending to wait for it: the
-/// stream's window, so about one window of rows is kept in memory.
-pub const QUEUED: usize = WINDOW;
 
 /// Reports touched remembered before the oldest still useful are dropped
 /// (see [`Sending::prune`]).
 const TOUCHED_PRUNE: usize = 4096;
 
 /// Why a row went no further.
-enum Stop {
+pub(super) enum Stop {
     /// The row failed (its error).
     Row(String),
     /// The server or the connection failed.
     Halt(ClientError),
     /// The receiving stage is gone (it knows why): stop sending.
     Gone,
-}
-
-/// A line's end waiting for an earlier line, or an open line.
-pub enum Waiting {
-    End(Item),
-    Open(Open),
-}
-
-/// A row whose optimistic create is not yet resolved.
-pub struct Open {
-    line: u64,
-    offset: u64,
-    row: Row,
-    found: oneshot::Receiver<Found>,
-    /// The answer, once taken from `found`.
-    got: Option<Found>,
-}
-
-impl Open {
-    /// Whether it can be resolved without waiting.
-    fn ready(&mut self) -> Result<bool, Stop> {
-        if self.got.is_none() {
-            match self.found.try_recv() {
-                Ok(found) => self.got = Some(found),
-                Err(TryRecvError::Empty) => return Ok(false),
-                Err(TryRecvError::Closed) => return Err(Stop::Gone),
-            }
-        }
-        Ok(match &self.got {
-            Some(Found::Exists(view)) => view.is_finished(),
-            _ => true,
-        })
-    }
 }
 
 /// The sending stage.
@@ -155,7 +100,20 @@ impl Sending<'_> {
 
     /// Sends every row; gives back the replay's ids and held entries.
     pub async fn run(mut self, mut rows: mpsc::Receiver<Pending>) -> Replay {
-        while let Some(pending) = rows.recv().await {
+        loop {
+            // While no row comes (a pipe waiting for input), the open
+            // lines are still resolved and ended as their answers come.
+            let next = tokio::select! {
+                biased;
+                next = rows.recv() => next,
+                answered = self.front_answered() => {
+                    if answered.is_err() || self.settle(false).await.is_err() {
+                        break;
+                    }
+                    continue;
+                }
+            };
+            let Some(pending) = next else { break };
             if self.stopping() || self.row(pending).await.is_err() {
                 break;
             }
@@ -166,7 +124,7 @@ impl Sending<'_> {
         self.replay
     }
 
-    async fn push(&self, item: Item) -> Result<(), Stop> {
+    pub(super) async fn push(&self, item: Item) -> Result<(), Stop> {
         self.items.send(item).await.map_err(|_| Stop::Gone)
     }
 
@@ -182,7 +140,7 @@ impl Sending<'_> {
                         offset,
                         row,
                         found,
-                        got: None,
+                        state: State::Sent,
                     };
                     self.waiting.push_back(Waiting::Open(open));
                     Ok(None)
@@ -230,97 +188,8 @@ impl Sending<'_> {
         Ok(())
     }
 
-    /// A line's end: to the receiving stage, or behind the open lines.
-    async fn end(&mut self, item: Item) -> Result<(), Stop> {
-        if self.waiting.is_empty() {
-            self.push(item).await
-        } else {
-            self.waiting.push_back(Waiting::End(item));
-            Ok(())
-        }
-    }
-
-    /// Ends waiting lines in order: every one with `all`, else those
-    /// ready (and the first, waited for, while more than [`QUEUED`]
-    /// wait).
-    async fn settle(&mut self, all: bool) -> Result<(), Stop> {
-        while self.settle_one(all || self.waiting.len() > QUEUED).await? {}
-        Ok(())
-    }
-
-    /// Ends the first waiting line, resolving it if open (waiting for it
-    /// with `wait`); false when there was none or it was not ready.
-    async fn settle_one(&mut self, wait: bool) -> Result<bool, Stop> {
-        let Some(front) = self.waiting.front_mut() else {
-            return Ok(false);
-        };
-        if let Waiting::Open(open) = front
-            && !wait
-            && !open.ready()?
-        {
-            return Ok(false);
-        }
-        match self.waiting.pop_front() {
-            Some(Waiting::End(item)) => self.push(item).await?,
-            Some(Waiting::Open(open)) => self.resolve(open).await?,
-            None => return Ok(false),
-        }
-        Ok(true)
-    }
-
-    /// An open line, once its create's answer is in: the rest of its
-    /// writes (as for a looked-up row, when the report existed), then its
-    /// end.
-    async fn resolve(&mut self, mut open: Open) -> Result<(), Stop> {
-        let found = match open.got.take() {
-            Some(found) => found,
-            None => (&mut open.found).await.map_err(|_| Stop::Gone)?,
-        };
-        let Open {
-            line, offset, row, ..
-        } = open;
-        self.open.remove(row.id());
-        let done = match found {
-            Found::Created => self.update(line, &row, &apply::created_view(&row)).await,
-            Found::Refused => Ok(()),
-            Found::Exists(view) => match Self::looked_up(view).await {
-                Ok(Some(view)) => self.update(line, &row, &view).await,
-                Ok(None) => Err(Stop::Row(format!(
-                    "report {} exists but was not found",
-                    row.id()
-                ))),
-                Err(e) => Err(e),
-            },
-        };
-        match done {
-            Ok(()) => {
-                let claims = row.claims().to_vec();
-                self.push(Item::Done {
-                    line,
-                    offset,
-                    claims,
-                })
-                .await
-            }
-            Err(Stop::Row(reason)) => {
-                self.push(Item::Failed {
-                    line,
-                    offset,
-                    reason,
-                })
-                .await?;
-                if self.strict { Err(Stop::Gone) } else { Ok(()) }
-            }
-            Err(Stop::Halt(e)) => {
-                self.push(Item::Halt(e)).await?;
-                Err(Stop::Gone)
-            }
-            Err(Stop::Gone) => Err(Stop::Gone),
-        }
-    }
-
     /// Sends an envelope for `line` touching `target`; its stream index.
-    async fn send(
+    pub(super) async fn send(
         &mut self,
         line: u64,
         envelope: Envelope,
@@ -408,7 +277,12 @@ impl Sending<'_> {
     }
 
     /// Sends the writes that bring `view` in line with the row.
-    async fn update(&mut self, line: u64, row: &Row, view: &ReportView) -> Result<(), Stop> {
+    pub(super) async fn update(
+        &mut self,
+        line: u64,
+        row: &Row,
+        view: &ReportView,
+    ) -> Result<(), Stop> {
         for update in apply::updates(row, line, self.label, view) {
             self.send(line, update, Role::Update, Some(row.id()), None)
                 .await?;
@@ -425,15 +299,9 @@ impl Sending<'_> {
         Self::found(self.client.get_report(id).await)
     }
 
-    /// A lookup started by the answer to an optimistic create.
-    async fn looked_up(view: View) -> Result<Option<ReportView>, Stop> {
-        let found = view
-            .await
-            .map_err(|e| Stop::Halt(ClientError::Request(format!("a lookup failed: {e}"))))?;
-        Self::found(found)
-    }
-
-    fn found(found: Result<ReportView, ClientError>) -> Result<Option<ReportView>, Stop> {
+    pub(super) fn found(
+        found: Result<ReportView, ClientError>,
+    ) -> Result<Option<ReportView>, Stop> {
         match found {
             Ok(view) => Ok(Some(view)),
             Err(e) if e.code() == Some(Code::NotFound) => Ok(None),
