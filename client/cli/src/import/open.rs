@@ -50,7 +50,7 @@ pub const QUEUED: usize = WINDOW;
 /// A line's end waiting for an earlier line, or an open line.
 pub enum Waiting {
     End(Item),
-    Open(Open),
+    Open(Box<Open>),
 }
 
 /// A row whose optimistic create is not yet resolved.
@@ -70,7 +70,7 @@ pub enum State {
     /// Answered (a lookup may be under way).
     Found(Found),
     /// The report existed: its view (None: it could not be found).
-    Looked(Result<Option<ReportView>, Stop>),
+    Looked(Box<Result<Option<ReportView>, Stop>>),
 }
 
 impl Open {
@@ -103,7 +103,7 @@ impl Open {
                     "a lookup failed: {e}"
                 )))),
             };
-            self.state = State::Looked(looked);
+            self.state = State::Looked(Box::new(looked));
         }
         Ok(())
     }
@@ -151,7 +151,7 @@ impl Sending<'_> {
     /// An open line, once its create's answer is in: the rest of its
     /// writes (as for a looked-up row, when the report existed), then its
     /// end.
-    async fn resolve(&mut self, mut open: Open) -> Result<(), Stop> {
+    async fn resolve(&mut self, mut open: Box<Open>) -> Result<(), Stop> {
         open.answered().await?;
         let Open {
             line,
@@ -159,18 +159,20 @@ impl Sending<'_> {
             row,
             state,
             ..
-        } = open;
+        } = *open;
         self.open.remove(row.id());
         let done = match state {
             State::Found(Found::Created) => {
                 self.update(line, &row, &apply::created_view(&row)).await
             }
-            State::Looked(Ok(Some(view))) => self.update(line, &row, &view).await,
-            State::Looked(Ok(None)) => Err(Stop::Row(format!(
-                "report {} exists but was not found",
-                row.id()
-            ))),
-            State::Looked(Err(e)) => Err(e),
+            State::Looked(looked) => match *looked {
+                Ok(Some(view)) => self.update(line, &row, &view).await,
+                Ok(None) => Err(Stop::Row(format!(
+                    "report {} exists but was not found",
+                    row.id()
+                ))),
+                Err(e) => Err(e),
+            },
             // Refused: that is the line's error (`receive` has it).
             State::Sent | State::Found(_) => Ok(()),
         };

@@ -142,7 +142,7 @@ impl Sending<'_> {
                         found,
                         state: State::Sent,
                     };
-                    self.waiting.push_back(Waiting::Open(open));
+                    self.waiting.push_back(Waiting::Open(Box::new(open)));
                     Ok(None)
                 }
                 Ok(None) => Ok(Some(row.claims().to_vec())),
