@@ -2,25 +2,29 @@
 //! writes, or bare reports) and from ACLED CSV, written through the normal
 //! write path so that every imported fact is an ordinary, validated entry.
 //!
-//! Re-importing is safe: each row's report id is looked up first; a new
-//! report is submitted with a request id derived from the row's bytes, an
-//! existing one gets a correction (the fields the row revises), its missing
-//! sources and (JSON Lines) its new evidence status, each with a request id
-//! derived from the row and the report's last entry; a row that says
-//! nothing new writes nothing. A row that fails is reported with its line
-//! number and the others still land (or, `strict`, the import stops).
+//! Re-importing is safe: a row's report is submitted first, with a request
+//! id derived from the row's bytes, without a lookup; when the store has
+//! the report already (the submit is answered as a duplicate, or refused
+//! ALREADY_EXISTS) it is looked up and gets a correction (the fields the
+//! row revises), its missing sources and (JSON Lines) its new evidence
+//! status, each with a request id derived from the row and the report's
+//! last entry; a row that says nothing new writes nothing. A row that
+//! fails is reported with its line number and the others still land (or,
+//! `strict`, the import stops).
 //!
-//! The rows go through a pipeline (`pipeline`): read and looked up ahead,
-//! concurrently and bounded (`read`), decided and sent in order over one
-//! WriteStream (`send`, with `apply` and `replay` saying what to write),
-//! the answers matched to their lines in order (`receive`) into the run's
-//! tally (`run`); claims and held-back entries follow the rows (`last`).
+//! The rows go through a pipeline (`pipeline`): read ahead, bounded
+//! (`read`), sent in order over one WriteStream (`send`, with `apply` and
+//! `replay` saying what to write; `open` for rows whose optimistic submit
+//! is not yet answered), the answers matched to their lines in order
+//! (`receive`) into the run's tally (`run`); claims and held-back entries
+//! follow the rows (`last`).
 //! The mapping of rows is pure and lives in `acled` and `jsonl`.
 
 pub mod acled;
 mod apply;
 pub mod jsonl;
 mod last;
+mod open;
 mod pipeline;
 mod read;
 mod receive;

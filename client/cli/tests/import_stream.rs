@@ -215,7 +215,7 @@ async fn ctrl_c_stops_an_import_where_it_is_and_a_rerun_goes_on_from_there() {
     const ROWS: u64 = 150;
     let dir = tempfile::tempdir().expect("as set up");
     // Slow enough that the run is still going when Ctrl-C comes: each row
-    // is a lookup and a write, 100 a second in all.
+    // is one write (a fresh import looks nothing up), 100 a second.
     let (d, client) = daemon(&dir.path().join("d"), |s| {
         s.rate_limit_per_sec = 100;
         s.rate_limit_burst = 10;

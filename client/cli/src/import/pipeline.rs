@@ -1,20 +1,22 @@
 //! An import's rows as three stages over one WriteStream: `read` (rows
-//! parsed, their lookups started, at most
-//! [`LOOKAHEAD`](super::read::LOOKAHEAD) ahead), `send` (each row decided
-//! and its writes sent, at most [`WINDOW`] unanswered), `receive` (the
-//! answers in order, tallied by line); the first on a thread of its own,
+//! parsed, at most [`LOOKAHEAD`](super::read::LOOKAHEAD) ahead), `send`
+//! (each row's create sent optimistically, or its writes decided from a
+//! lookup; at most [`WINDOW`] unanswered), `receive` (the answers in
+//! order, tallied by line, and the lookups of reports an optimistic create
+//! found existing); the first on a thread of its own,
 //! the other two together in the import's task. The stages talk through
 //! bounded channels, the count of answers received and the run's stop
 //! flag (set by a halt, or by a failure under `strict`); when one stage
 //! ends the others see its channel close, so an interrupted or halted run
 //! ends with every sent write answered and counted.
 
-use std::{collections::HashMap, io::Read, sync::Arc};
-
-use tokio::{
-    runtime::Handle,
-    sync::{mpsc, oneshot, watch},
+use std::{
+    collections::{HashMap, HashSet, VecDeque},
+    io::Read,
+    sync::Arc,
 };
+
+use tokio::sync::{mpsc, oneshot, watch};
 use truce_client::ClientError;
 
 use super::{
@@ -53,12 +55,9 @@ pub async fn rows<R: Read + Send + 'static>(
     let (rows_tx, rows_rx) = mpsc::channel(LOOKAHEAD);
     let (items_tx, items_rx) = mpsc::channel(ITEMS);
     let reading = Reading {
-        client: client.clone(),
         label: label.clone(),
-        answered: answered.clone(),
         stop: Arc::clone(&stop),
         interrupt: interrupt.clone(),
-        runtime: Handle::current(),
     };
     let (read_tx, read) = oneshot::channel();
     std::thread::Builder::new()
@@ -78,7 +77,8 @@ pub async fn rows<R: Read + Send + 'static>(
         interrupt,
         replay: std::mem::take(&mut run.replay),
         touched: HashMap::new(),
-        floor: 0,
+        waiting: VecDeque::new(),
+        open: HashSet::new(),
     };
     let receiving = receive(run, receipts, items_rx, answered_tx);
     let (replay, ()) = tokio::join!(sending.run(rows_rx), receiving);

@@ -1,10 +1,8 @@
-//! The first stage of an import: the file's rows, parsed in order, each
-//! with the lookup of its report started at once (a GetReport of its own
-//! task), so that up to [`LOOKAHEAD`] lookups are in flight while the
-//! rows before them are decided and sent. A lookup notes how many stream
-//! answers had come back when it was started: the sending stage tells from
-//! that whether a write of this run to the same report may be missing from
-//! it (`send`).
+//! The first stage of an import: the file's rows, parsed in order on a
+//! thread of their own, at most [`LOOKAHEAD`] ahead of the row being
+//! sent. Nothing is looked up here: a row's report is created
+//! optimistically and looked up only when the store says it exists
+//! (`send`, `receive`).
 
 use std::{
     fmt,
@@ -15,18 +13,13 @@ use std::{
     },
 };
 
-use tokio::{
-    runtime::Handle,
-    sync::{mpsc, watch},
-    task::JoinHandle,
-};
-use truce_client::{Client, ClientError};
-use truce_proto::v1::ReportView;
+use tokio::sync::mpsc;
+use truce_client::ClientError;
 
 use super::{Format, acled, apply::Row, jsonl};
 
-/// Rows read ahead of the one being sent, each with its lookup in flight
-/// (the bound on concurrent GetReport calls of one import).
+/// Rows parsed ahead of the one being sent (the bound of the channel
+/// between the reading and the sending stage).
 pub const LOOKAHEAD: usize = 64;
 
 /// A row on its way to the sending stage.
@@ -36,15 +29,6 @@ pub struct Pending {
     /// The byte offset read so far (for the progress bar).
     pub offset: u64,
     pub row: Result<Row, String>,
-    pub lookup: Option<Lookup>,
-}
-
-/// The lookup of a row's report, started when the row was read.
-pub struct Lookup {
-    /// Stream answers received when it was started: writes answered
-    /// before are in what it finds.
-    pub issued: u64,
-    pub view: JoinHandle<Result<ReportView, ClientError>>,
 }
 
 fn read_error(label: &str, e: impl fmt::Display) -> ClientError {
@@ -154,14 +138,9 @@ impl<R: Read> Rows<R> {
 /// thread, not the runtime's blocking pool, so that a run that stopped
 /// does not wait at exit for a read that never returns).
 pub struct Reading {
-    pub client: Client,
     pub label: String,
-    /// The stream answers received so far (the receiving stage's count).
-    pub answered: watch::Receiver<u64>,
     pub stop: Arc<AtomicBool>,
     pub interrupt: Option<Arc<AtomicBool>>,
-    /// Where the lookups run.
-    pub runtime: Handle,
 }
 
 impl Reading {
@@ -173,8 +152,8 @@ impl Reading {
                 .is_some_and(|f| f.load(Ordering::Relaxed))
     }
 
-    /// Reads every row into `out`, starting each one's lookup, until the
-    /// end, a stop, or the sending stage is gone.
+    /// Reads every row into `out` until the end, a stop, or the sending
+    /// stage is gone.
     pub fn run<R: Read>(
         self,
         mut rows: Rows<R>,
@@ -184,32 +163,11 @@ impl Reading {
             let Some((line, offset, row)) = rows.next(&self.label)? else {
                 break;
             };
-            let lookup = row.as_ref().ok().and_then(|r| self.lookup(r));
-            let pending = Pending {
-                line,
-                offset,
-                row,
-                lookup,
-            };
+            let pending = Pending { line, offset, row };
             if out.blocking_send(pending).is_err() {
                 break;
             }
         }
         Ok(())
-    }
-
-    /// Starts the lookup of a row's report: none for a row without an id
-    /// (nothing to find) or one that carries its entries (sent as they
-    /// are).
-    fn lookup(&self, row: &Row) -> Option<Lookup> {
-        if row.id().is_empty() || !row.entries().is_empty() {
-            return None;
-        }
-        let issued = *self.answered.borrow();
-        let (client, id) = (self.client.clone(), row.id().to_owned());
-        let view = self
-            .runtime
-            .spawn(async move { client.get_report(&id).await });
-        Some(Lookup { issued, view })
     }
 }

@@ -1,19 +1,25 @@
-//! The middle stage of an import: each row, in order, decided from its
-//! lookup and sent over the import's one WriteStream, and what was sent
-//! for which line handed to the receiving stage.
+//! The middle stage of an import: each row, in order, decided and sent
+//! over the import's one WriteStream, and what was sent for which line
+//! handed to the receiving stage. A row with a report id is created
+//! optimistically, without a lookup, and resolved once the create's
+//! answer is in (`open`).
 //!
 //! Rows of one file may depend on each other: a later line may revise a
 //! report an earlier line created or changed. Such a row is held back, not
 //! resolved within the file: every write this run sends notes the report
-//! it touches and its stream index; a row whose report was touched at or
-//! after the index its lookup was started at (its lookup may not see that
-//! write) waits until that write is answered (durable, or refused) and
-//! looks the report up again, so it sees exactly what a row-by-row run
-//! would have seen. That costs a round trip only for such rows, and keeps
-//! the decision in one place (the stored view), however the earlier write
-//! fared. Writes that only name an earlier row's report (a duplicate_of,
-//! an entry's correction of its own record) need no wait: the daemon
-//! commits a stream's envelopes in order.
+//! it touches and its stream index. A row whose report is open (an earlier
+//! line's optimistic create is not yet resolved) first waits for that line
+//! to be resolved and its writes sent; a row whose report this run wrote to
+//! (still unanswered, or open) then waits until the last such write is
+//! answered (durable, or refused) and looks the report up, so it sees
+//! exactly what a row-by-row run would have seen, and no later create can
+//! race an earlier one for the same id. A report written longer ago (its
+//! write answered, the note pruned) is no risk: the row's own create finds
+//! it and its lookup starts only after that answer. Writes that only name
+//! an earlier row's report (a duplicate_of) need no wait: the daemon
+//! commits a stream's envelopes in order, and the report exists (created or
+//! found) when the earlier create was answered either way. A line that
+//! carries its entries first waits for every open line.
 //!
 //! A line carrying its entries sends them as they are; a record the
 //! source store numbered asks for that number first, and when a later
@@ -26,11 +32,11 @@
 //! A line's writes go out together: when one is refused, the line fails
 //! with that error, and its later writes may still land (they were in
 //! flight); re-running the file is safe either way. With `strict`, each
-//! row waits for its answers before the next is sent, so nothing after
-//! the first failed row is written.
+//! row is resolved and waits for its answers before the next is sent, so
+//! nothing after the first failed row is written.
 
 use std::{
-    collections::HashMap,
+    collections::{HashMap, HashSet, VecDeque},
     sync::{
         Arc,
         atomic::{AtomicBool, Ordering},
@@ -44,8 +50,9 @@ use truce_proto::v1::{Entry, Envelope, ReportView, entry::Payload};
 
 use super::{
     apply::{self, Row},
-    read::{Lookup, Pending},
-    receive::{Item, Reply, Role},
+    open::{Open, State, Waiting},
+    read::Pending,
+    receive::{Found, Item, Reply, Role},
     replay::{self, Replay},
 };
 
@@ -54,7 +61,7 @@ use super::{
 const TOUCHED_PRUNE: usize = 4096;
 
 /// Why a row went no further.
-enum Stop {
+pub(super) enum Stop {
     /// The row failed (its error).
     Row(String),
     /// The server or the connection failed.
@@ -76,9 +83,10 @@ pub struct Sending<'a> {
     pub replay: Replay,
     /// Report id → stream index of the last write of this run to it.
     pub touched: HashMap<String, u64>,
-    /// The highest `issued` of a lookup taken so far: no later lookup was
-    /// started before it (see [`Sending::prune`]).
-    pub floor: u64,
+    /// Lines' ends in line order from the first open line on.
+    pub waiting: VecDeque<Waiting>,
+    /// The report ids of the open lines.
+    pub open: HashSet<String>,
 }
 
 impl Sending<'_> {
@@ -92,15 +100,31 @@ impl Sending<'_> {
 
     /// Sends every row; gives back the replay's ids and held entries.
     pub async fn run(mut self, mut rows: mpsc::Receiver<Pending>) -> Replay {
-        while let Some(pending) = rows.recv().await {
+        loop {
+            // While no row comes (a pipe waiting for input), the open
+            // lines are still resolved and ended as their answers come.
+            let next = tokio::select! {
+                biased;
+                next = rows.recv() => next,
+                answered = self.front_answered() => {
+                    if answered.is_err() || self.settle(false).await.is_err() {
+                        break;
+                    }
+                    continue;
+                }
+            };
+            let Some(pending) = next else { break };
             if self.stopping() || self.row(pending).await.is_err() {
                 break;
             }
         }
+        // The lines begun are finished (their answers decide them); an
+        // error here means the receiving stage is gone and knows why.
+        let _ = self.settle(true).await;
         self.replay
     }
 
-    async fn push(&self, item: Item) -> Result<(), Stop> {
+    pub(super) async fn push(&self, item: Item) -> Result<(), Stop> {
         self.items.send(item).await.map_err(|_| Stop::Gone)
     }
 
@@ -108,20 +132,32 @@ impl Sending<'_> {
     async fn row(&mut self, p: Pending) -> Result<(), Stop> {
         let (line, offset) = (p.line, p.offset);
         let sent = match p.row {
+            Ok(row) if row.entries().is_empty() => match self.apply_row(line, &row).await {
+                Ok(Some(found)) => {
+                    self.open.insert(row.id().to_owned());
+                    let open = Open {
+                        line,
+                        offset,
+                        row,
+                        found,
+                        state: State::Sent,
+                    };
+                    self.waiting.push_back(Waiting::Open(Box::new(open)));
+                    Ok(None)
+                }
+                Ok(None) => Ok(Some(row.claims().to_vec())),
+                Err(e) => Err(e),
+            },
             Ok(row) => {
-                let done = if row.entries().is_empty() {
-                    self.apply_row(line, &row, p.lookup).await
-                } else {
-                    self.replay_row(line, &row).await
-                };
-                done.map(|()| row.entries().is_empty().then(|| row.claims().to_vec()))
+                self.settle(true).await?;
+                self.replay_row(line, &row).await.map(|()| Some(Vec::new()))
             }
             Err(reason) => Err(Stop::Row(reason)),
         };
         match sent {
-            Ok(claims) => {
-                let claims = claims.unwrap_or_default();
-                self.push(Item::Done {
+            Ok(None) => {}
+            Ok(Some(claims)) => {
+                self.end(Item::Done {
                     line,
                     offset,
                     claims,
@@ -129,7 +165,7 @@ impl Sending<'_> {
                 .await?;
             }
             Err(Stop::Row(reason)) => {
-                self.push(Item::Failed {
+                self.end(Item::Failed {
                     line,
                     offset,
                     reason,
@@ -145,6 +181,7 @@ impl Sending<'_> {
             }
             Err(Stop::Gone) => return Err(Stop::Gone),
         }
+        self.settle(self.strict).await?;
         if self.strict {
             self.answered_past(self.writer.sent()).await?;
         }
@@ -152,7 +189,7 @@ impl Sending<'_> {
     }
 
     /// Sends an envelope for `line` touching `target`; its stream index.
-    async fn send(
+    pub(super) async fn send(
         &mut self,
         line: u64,
         envelope: Envelope,
@@ -196,64 +233,75 @@ impl Sending<'_> {
             .map_err(|_| Stop::Gone)
     }
 
-    /// A view row: the submit of a new report, or the writes that bring
-    /// the stored one in line with the row.
+    /// A view row: its create sent optimistically (the answer to resolve
+    /// it by, see the module doc), or, for a report this run wrote to,
+    /// the writes that bring the stored one in line with the row.
     async fn apply_row(
         &mut self,
         line: u64,
         row: &Row,
-        lookup: Option<Lookup>,
-    ) -> Result<(), Stop> {
-        if row.id().is_empty() {
+    ) -> Result<Option<oneshot::Receiver<Found>>, Stop> {
+        let id = row.id();
+        if id.is_empty() {
             // Nothing to look up: the derived request id alone keeps a
             // re-run from submitting it twice.
             let create = apply::creation(row);
             self.send(line, create, Role::Create, None, None).await?;
-            return Ok(());
+            return Ok(None);
         }
-        let view = match self.view_of(row.id(), lookup).await? {
+        self.prune();
+        while self.open.contains(id) {
+            self.settle_one(true).await?;
+        }
+        if !self.touched.contains_key(id) {
+            let (tx, rx) = oneshot::channel();
+            let role = Role::Optimistic {
+                id: id.to_owned(),
+                found: tx,
+            };
+            self.send(line, apply::creation(row), role, Some(id), None)
+                .await?;
+            return Ok(Some(rx));
+        }
+        let view = match self.view_of(id).await? {
             Some(view) => view,
             None => {
                 let create = apply::creation(row);
-                self.send(line, create, Role::Create, Some(row.id()), None)
+                self.send(line, create, Role::Create, Some(id), None)
                     .await?;
                 apply::created_view(row)
             }
         };
-        for update in apply::updates(row, line, self.label, &view) {
+        self.update(line, row, &view).await?;
+        Ok(None)
+    }
+
+    /// Sends the writes that bring `view` in line with the row.
+    pub(super) async fn update(
+        &mut self,
+        line: u64,
+        row: &Row,
+        view: &ReportView,
+    ) -> Result<(), Stop> {
+        for update in apply::updates(row, line, self.label, view) {
             self.send(line, update, Role::Update, Some(row.id()), None)
                 .await?;
         }
         Ok(())
     }
 
-    /// The stored view of report `id` (None: there is none), from the
-    /// row's lookup unless this run wrote to the report since it started:
-    /// then after that write's answer, looked up again.
-    async fn view_of(
-        &mut self,
-        id: &str,
-        lookup: Option<Lookup>,
+    /// The stored view of report `id`, which this run wrote to (None:
+    /// there is none): looked up once that write is answered.
+    async fn view_of(&mut self, id: &str) -> Result<Option<ReportView>, Stop> {
+        if let Some(w) = self.touched.get(id).copied() {
+            self.answered_past(w + 1).await?;
+        }
+        Self::found(self.client.get_report(id).await)
+    }
+
+    pub(super) fn found(
+        found: Result<ReportView, ClientError>,
     ) -> Result<Option<ReportView>, Stop> {
-        let written = self.touched.get(id).copied();
-        let found = match lookup {
-            Some(l) if written.is_none_or(|w| w < l.issued) => {
-                self.floor = self.floor.max(l.issued);
-                self.prune();
-                l.view.await.map_err(|e| {
-                    Stop::Halt(ClientError::Request(format!("a lookup failed: {e}")))
-                })?
-            }
-            stale => {
-                if let Some(l) = stale {
-                    l.view.abort();
-                }
-                if let Some(w) = written {
-                    self.answered_past(w + 1).await?;
-                }
-                self.client.get_report(id).await
-            }
-        };
         match found {
             Ok(view) => Ok(Some(view)),
             Err(e) if e.code() == Some(Code::NotFound) => Ok(None),
@@ -262,15 +310,16 @@ impl Sending<'_> {
         }
     }
 
-    /// Forgets writes no lookup still to come can have missed: lookups
-    /// are taken in the order they were started, so none later started
-    /// before `floor` answers were in, and a write answered before that is
-    /// in what they find. Keeps the map to about the stream's window and
-    /// the rows read ahead.
+    /// Forgets writes already answered, unless their report's line is
+    /// open: a row's optimistic create, answered after them, finds what
+    /// they wrote, and its lookup starts after that answer. Keeps the map
+    /// to about the stream's window and the open lines.
     fn prune(&mut self) {
         if self.touched.len() > TOUCHED_PRUNE {
-            let floor = self.floor;
-            self.touched.retain(|_, index| *index >= floor);
+            let answered = *self.answered.borrow();
+            let open = &self.open;
+            self.touched
+                .retain(|id, index| *index >= answered || open.contains(id));
         }
     }
 
