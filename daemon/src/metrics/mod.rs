@@ -132,6 +132,21 @@ impl Metrics {
             commit.reopens.clone(),
         );
         r.register(
+            "order_transactions",
+            "Cluster mode: etcd transactions that ordered entries (the writer's)",
+            commit.order_txns.clone(),
+        );
+        r.register(
+            "order_transaction_entries",
+            "Cluster mode: entries ordered by those etcd transactions",
+            commit.order_txn_entries.clone(),
+        );
+        r.register(
+            "order_transaction_seconds",
+            "Cluster mode: round trip of one ordering transaction to etcd",
+            commit.order_seconds.clone(),
+        );
+        r.register(
             "grpc_errors",
             "gRPC calls answered with an error, by status code",
             errors.clone(),
