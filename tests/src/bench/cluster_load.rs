@@ -1,0 +1,206 @@
+//! The appends half of the cluster benchmark (`truce-bench-cluster`,
+//! issue 23): a fixed number of unary clients appending for a fixed time,
+//! against one URL or spread over several (replicas forward to the
+//! writer), and what the writer's and etcd's metrics say the time went to
+//! over the same window: entries per etcd transaction and its round trip,
+//! entries per fsync and the fsync, etcd's WAL fsync.
+
+use std::{
+    net::SocketAddr,
+    sync::{Arc, atomic::AtomicU64},
+    time::Duration,
+};
+
+use anyhow::{Context, Result};
+
+use super::{
+    drive::{Outcome, Stop, drive},
+    payload::Generator,
+    truce_ops::{Appender, clients},
+    truced::{scrape, scrape_etcd, series},
+};
+
+/// Where a phase's load goes and how much of it.
+#[derive(Debug, Clone)]
+pub struct Load {
+    /// The clients are spread over these URLs, round-robin.
+    pub urls: Vec<String>,
+    pub clients: usize,
+    /// gRPC connections in all (each URL gets its share, at least one).
+    pub connections: usize,
+    pub warmup: Duration,
+    pub length: Duration,
+}
+
+/// The metrics endpoints read around a phase: the writer's, and etcd's
+/// members' (none on a single node).
+#[derive(Debug, Clone)]
+pub struct Endpoints {
+    pub truced: SocketAddr,
+    pub etcd: Vec<SocketAddr>,
+}
+
+/// One reading of every endpoint.
+#[derive(Debug, Clone, Default)]
+struct Scrapes {
+    truced: String,
+    etcd: Vec<String>,
+}
+
+impl Endpoints {
+    fn scrape(&self) -> Result<Scrapes> {
+        let truced = scrape(self.truced).context("the writer's metrics")?;
+        let mut etcd = Vec::new();
+        for &m in &self.etcd {
+            etcd.push(scrape_etcd(m).with_context(|| format!("etcd's metrics at {m}"))?);
+        }
+        Ok(Scrapes { truced, etcd })
+    }
+}
+
+/// What one phase measured.
+#[derive(Debug, Clone)]
+pub struct Measured {
+    pub outcome: Outcome,
+    before: Scrapes,
+    after: Scrapes,
+}
+
+impl Measured {
+    /// How much the writer's series `name` grew over the window.
+    fn grew(&self, name: &str) -> f64 {
+        series(&self.after.truced, name) - series(&self.before.truced, name)
+    }
+
+    /// The same, summed over etcd's members.
+    fn etcd_grew(&self, name: &str) -> f64 {
+        let after: f64 = self.after.etcd.iter().map(|t| series(t, name)).sum();
+        let before: f64 = self.before.etcd.iter().map(|t| series(t, name)).sum();
+        after - before
+    }
+
+    /// The mean of a histogram over the window, milliseconds.
+    fn mean_ms(&self, histogram: &str, grew: impl Fn(&str) -> f64) -> f64 {
+        grew(&format!("{histogram}_sum")) / grew(&format!("{histogram}_count")) * 1e3
+    }
+
+    /// Entries per etcd transaction (NaN on a single node).
+    pub fn entries_per_txn(&self) -> f64 {
+        self.grew("truce_order_transaction_entries_total")
+            / self.grew("truce_order_transactions_total")
+    }
+
+    /// Mean round trip of one ordering transaction, ms.
+    pub fn txn_ms(&self) -> f64 {
+        self.mean_ms("truce_order_transaction_seconds", |n| self.grew(n))
+    }
+
+    /// Entries per fsync of the writer's log.
+    pub fn entries_per_sync(&self) -> f64 {
+        self.grew("truce_group_commit_entries_sum") / self.grew("truce_group_commit_entries_count")
+    }
+
+    /// Mean sync step of the writer, ms.
+    pub fn fsync_ms(&self) -> f64 {
+        self.mean_ms("truce_fsync_latency_seconds", |n| self.grew(n))
+    }
+
+    /// Mean WAL fsync of etcd's members, ms (NaN on a single node).
+    pub fn etcd_fsync_ms(&self) -> f64 {
+        self.mean_ms("etcd_disk_wal_fsync_duration_seconds", |n| {
+            self.etcd_grew(n)
+        })
+    }
+
+    /// Entries the writer made durable in the window (its own count, to
+    /// check the clients' against).
+    pub fn writer_appends(&self) -> f64 {
+        self.grew("truce_appends_total")
+    }
+}
+
+/// The phase's appenders: `load.clients` clients spread over the URLs.
+async fn appenders(load: &Load, reports: &Arc<Generator>) -> Result<Vec<Appender>> {
+    let urls = load.urls.len().max(1);
+    let mut out = Vec::new();
+    for (u, url) in load.urls.iter().enumerate() {
+        let n = load.clients / urls + usize::from(u < load.clients % urls);
+        let connections = (load.connections / urls).max(1);
+        for client in clients(url, n, connections)
+            .await
+            .with_context(|| format!("clients of {url}"))?
+        {
+            out.push(Appender {
+                client,
+                reports: Arc::clone(reports),
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// Warms up, reads the endpoints, appends for `load.length` from index
+/// `next` on, reads them again.
+pub async fn measure(
+    load: &Load,
+    reports: &Arc<Generator>,
+    next: &Arc<AtomicU64>,
+    endpoints: &Endpoints,
+) -> Result<Measured> {
+    let mut workers = appenders(load, reports).await?;
+    if !load.warmup.is_zero() {
+        workers = drive(workers, Arc::clone(next), Stop::After(load.warmup))
+            .await?
+            .1;
+    }
+    let before = endpoints.scrape()?;
+    let (outcome, _) = drive(workers, Arc::clone(next), Stop::After(load.length)).await?;
+    let after = endpoints.scrape()?;
+    Ok(Measured {
+        outcome,
+        before,
+        after,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ratios_come_from_the_growth_of_each_series() {
+        let before = Scrapes {
+            truced: "truce_order_transactions_total 10\n\
+                truce_order_transaction_entries_total 100\n\
+                truce_order_transaction_seconds_sum 0.05\n\
+                truce_order_transaction_seconds_count 10\n"
+                .into(),
+            etcd: vec![
+                "etcd_disk_wal_fsync_duration_seconds_sum 1\n\
+                etcd_disk_wal_fsync_duration_seconds_count 100\n"
+                    .into(),
+            ],
+        };
+        let after = Scrapes {
+            truced: "truce_order_transactions_total 30\n\
+                truce_order_transaction_entries_total 900\n\
+                truce_order_transaction_seconds_sum 0.25\n\
+                truce_order_transaction_seconds_count 30\n"
+                .into(),
+            etcd: vec![
+                "etcd_disk_wal_fsync_duration_seconds_sum 1.5\n\
+                etcd_disk_wal_fsync_duration_seconds_count 200\n"
+                    .into(),
+            ],
+        };
+        let m = Measured {
+            outcome: Outcome::default(),
+            before,
+            after,
+        };
+        assert_eq!(m.entries_per_txn(), 40.0);
+        assert!((m.txn_ms() - 10.0).abs() < 1e-9);
+        assert!((m.etcd_fsync_ms() - 5.0).abs() < 1e-9);
+        assert!(m.entries_per_sync().is_nan());
+    }
+}
