@@ -54,6 +54,13 @@ impl Drop for Etcd {
     }
 }
 
+impl EtcdMember {
+    /// Its process id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+}
+
 impl Etcd {
     /// Starts three members in `dir` and waits until each serves clients.
     pub fn start(dir: &Path) -> Self {

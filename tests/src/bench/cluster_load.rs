@@ -3,7 +3,9 @@
 //! against one URL or spread over several (replicas forward to the
 //! writer), and what the writer's and etcd's metrics say the time went to
 //! over the same window: entries per etcd transaction and its round trip,
-//! entries per fsync and the fsync, etcd's WAL fsync.
+//! entries per fsync and the fsync, etcd's WAL fsync, and the CPU time
+//! each kind of process spent per append (the machine's two cores are
+//! shared by every process of the run).
 
 use std::{
     net::SocketAddr,
@@ -18,6 +20,7 @@ use super::{
     payload::Generator,
     truce_ops::{Appender, clients},
     truced::{scrape, scrape_etcd, series},
+    usage::cpu_seconds,
 };
 
 /// Where a phase's load goes and how much of it.
@@ -32,12 +35,26 @@ pub struct Load {
     pub length: Duration,
 }
 
-/// The metrics endpoints read around a phase: the writer's, and etcd's
-/// members' (none on a single node).
+/// What is read around a phase: the writer's metrics endpoint, etcd's
+/// members' (none on a single node), and the processes whose CPU time
+/// counts (every truced, every etcd member).
 #[derive(Debug, Clone)]
 pub struct Endpoints {
     pub truced: SocketAddr,
     pub etcd: Vec<SocketAddr>,
+    pub truced_pids: Vec<u32>,
+    pub etcd_pids: Vec<u32>,
+}
+
+/// CPU seconds spent so far: by the truced processes, the etcd members,
+/// this process (the clients), and the machine's busy and total time.
+#[derive(Debug, Clone, Copy, Default)]
+struct Cpu {
+    truced: f64,
+    etcd: f64,
+    clients: f64,
+    busy: f64,
+    total: f64,
 }
 
 /// One reading of every endpoint.
@@ -45,16 +62,45 @@ pub struct Endpoints {
 struct Scrapes {
     truced: String,
     etcd: Vec<String>,
+    cpu: Cpu,
+}
+
+/// The machine's busy and total CPU time so far (/proc/stat's first
+/// line, ticks): idle and iowait are not busy.
+fn machine_ticks() -> Result<(f64, f64)> {
+    let stat = std::fs::read_to_string("/proc/stat")?;
+    let line = stat.lines().next().unwrap_or_default();
+    let ticks: Vec<f64> = line
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|v| v.parse().ok())
+        .collect();
+    let total: f64 = ticks.iter().take(8).sum();
+    let idle = ticks.get(3).copied().unwrap_or(0.0) + ticks.get(4).copied().unwrap_or(0.0);
+    Ok((total - idle, total))
 }
 
 impl Endpoints {
+    fn cpu(&self) -> Result<Cpu> {
+        let sum = |pids: &[u32]| -> Result<f64> { pids.iter().map(|&p| Ok(cpu_seconds(p)?)).sum() };
+        let (busy, total) = machine_ticks()?;
+        Ok(Cpu {
+            truced: sum(&self.truced_pids)?,
+            etcd: sum(&self.etcd_pids)?,
+            clients: cpu_seconds(std::process::id())?,
+            busy,
+            total,
+        })
+    }
+
     fn scrape(&self) -> Result<Scrapes> {
         let truced = scrape(self.truced).context("the writer's metrics")?;
         let mut etcd = Vec::new();
         for &m in &self.etcd {
             etcd.push(scrape_etcd(m).with_context(|| format!("etcd's metrics at {m}"))?);
         }
-        Ok(Scrapes { truced, etcd })
+        let cpu = self.cpu()?;
+        Ok(Scrapes { truced, etcd, cpu })
     }
 }
 
@@ -110,6 +156,25 @@ impl Measured {
         self.mean_ms("etcd_disk_wal_fsync_duration_seconds", |n| {
             self.etcd_grew(n)
         })
+    }
+
+    /// CPU time per acknowledged append over the window, µs: of every
+    /// truced, of every etcd member, of the clients.
+    pub fn cpu_us_per_append(&self) -> (f64, f64, f64) {
+        let (a, b) = (&self.after.cpu, &self.before.cpu);
+        let per = |s: f64| s * 1e6 / self.outcome.ops as f64;
+        (
+            per(a.truced - b.truced),
+            per(a.etcd - b.etcd),
+            per(a.clients - b.clients),
+        )
+    }
+
+    /// The share of the machine's CPU time that was busy over the window
+    /// (every process, this run's and others').
+    pub fn machine_busy(&self) -> f64 {
+        let (a, b) = (&self.after.cpu, &self.before.cpu);
+        (a.busy - b.busy) / (a.total - b.total)
     }
 
     /// Entries the writer made durable in the window (its own count, to
@@ -180,6 +245,7 @@ mod tests {
                 etcd_disk_wal_fsync_duration_seconds_count 100\n"
                     .into(),
             ],
+            cpu: Cpu::default(),
         };
         let after = Scrapes {
             truced: "truce_order_transactions_total 30\n\
@@ -192,12 +258,24 @@ mod tests {
                 etcd_disk_wal_fsync_duration_seconds_count 200\n"
                     .into(),
             ],
+            cpu: Cpu {
+                truced: 2.0,
+                etcd: 1.0,
+                clients: 0.5,
+                busy: 150.0,
+                total: 200.0,
+            },
         };
         let m = Measured {
-            outcome: Outcome::default(),
+            outcome: Outcome {
+                ops: 1000,
+                ..Outcome::default()
+            },
             before,
             after,
         };
+        assert_eq!(m.cpu_us_per_append(), (2000.0, 1000.0, 500.0));
+        assert_eq!(m.machine_busy(), 0.75);
         assert_eq!(m.entries_per_txn(), 40.0);
         assert!((m.txn_ms() - 10.0).abs() < 1e-9);
         assert!((m.etcd_fsync_ms() - 5.0).abs() < 1e-9);

@@ -124,6 +124,13 @@ async fn cluster(
     let endpoints = Endpoints {
         truced: cluster.metrics[writer],
         etcd: cluster.etcd_metrics()?,
+        truced_pids: cluster.replicas.iter().filter_map(|r| r.pid()).collect(),
+        etcd_pids: cluster
+            .etcd
+            .members
+            .iter()
+            .filter_map(|m| m.pid())
+            .collect(),
     };
     eprintln!("three replicas: {} clients on the writer", options.clients);
     let url = cluster.replicas[writer].url.clone();
@@ -168,6 +175,8 @@ async fn single(options: &Options, dir: &std::path::Path) -> Result<Measured> {
     let endpoints = Endpoints {
         truced: daemon.metrics,
         etcd: Vec::new(),
+        truced_pids: vec![daemon.pid()],
+        etcd_pids: Vec::new(),
     };
     eprintln!("single node: {} clients", options.clients);
     let measured = measure(
@@ -205,6 +214,29 @@ fn row(label: &str, m: &Measured, single: f64) -> String {
     )
 }
 
+fn cpu_row(label: &str, m: &Measured) -> String {
+    let (truced, etcd, clients) = m.cpu_us_per_append();
+    format!(
+        "| {label} | {} | {} | {} | {} | {} % |\n",
+        fmt(truced, 0),
+        fmt(etcd, 0),
+        fmt(clients, 0),
+        fmt(truced + etcd + clients, 0),
+        fmt(m.machine_busy() * 100.0, 0),
+    )
+}
+
+/// Where the CPU went, per append, and how busy the machine was.
+fn cpu_table(f: &Figures) -> String {
+    let mut out = "\n| setup | CPU µs per append: truced (all) | etcd (all members) | clients | sum | machine busy |\n\
+        |---|---|---|---|---|---|\n"
+        .to_owned();
+    out += &cpu_row("single node", &f.single);
+    out += &cpu_row("3 replicas, clients on the writer", &f.writer);
+    out += &cpu_row("3 replicas, clients spread (forwarded)", &f.spread);
+    out
+}
+
 fn markdown(options: &Options, f: &Figures) -> String {
     let single = f.single.outcome.rate();
     let mut out = format!(
@@ -216,6 +248,7 @@ fn markdown(options: &Options, f: &Figures) -> String {
     out += &row("single node", &f.single, single);
     out += &row("3 replicas, clients on the writer", &f.writer, single);
     out += &row("3 replicas, clients spread (forwarded)", &f.spread, single);
+    out += &cpu_table(f);
     let ratio = f.writer.outcome.rate() / single;
     out += &format!(
         "\nThree replicas / single node: {ratio:.2}× (goal ≥ 0.5×: {}).\n",
