@@ -37,7 +37,7 @@ pub struct Load {
 
 /// What is read around a phase: the writer's metrics endpoint, etcd's
 /// members' (none on a single node), and the processes whose CPU time
-/// counts (every truced, every etcd member).
+/// counts (every truced, the writer first, and every etcd member).
 #[derive(Debug, Clone)]
 pub struct Endpoints {
     pub truced: SocketAddr,
@@ -46,10 +46,12 @@ pub struct Endpoints {
     pub etcd_pids: Vec<u32>,
 }
 
-/// CPU seconds spent so far: by the truced processes, the etcd members,
-/// this process (the clients), and the machine's busy and total time.
+/// CPU seconds spent so far: by the writer, by the truced processes, the
+/// etcd members, this process (the clients), and the machine's busy and
+/// total time.
 #[derive(Debug, Clone, Copy, Default)]
 struct Cpu {
+    writer: f64,
     truced: f64,
     etcd: f64,
     clients: f64,
@@ -85,6 +87,7 @@ impl Endpoints {
         let sum = |pids: &[u32]| -> Result<f64> { pids.iter().map(|&p| Ok(cpu_seconds(p)?)).sum() };
         let (busy, total) = machine_ticks()?;
         Ok(Cpu {
+            writer: sum(&self.truced_pids[..self.truced_pids.len().min(1)])?,
             truced: sum(&self.truced_pids)?,
             etcd: sum(&self.etcd_pids)?,
             clients: cpu_seconds(std::process::id())?,
@@ -158,13 +161,15 @@ impl Measured {
         })
     }
 
-    /// CPU time per acknowledged append over the window, µs: of every
-    /// truced, of every etcd member, of the clients.
-    pub fn cpu_us_per_append(&self) -> (f64, f64, f64) {
+    /// CPU time per acknowledged append over the window, µs: of the
+    /// writer, of the other truced processes, of every etcd member, of
+    /// the clients.
+    pub fn cpu_us_per_append(&self) -> (f64, f64, f64, f64) {
         let (a, b) = (&self.after.cpu, &self.before.cpu);
         let per = |s: f64| s * 1e6 / self.outcome.ops as f64;
         (
-            per(a.truced - b.truced),
+            per(a.writer - b.writer),
+            per((a.truced - a.writer) - (b.truced - b.writer)),
             per(a.etcd - b.etcd),
             per(a.clients - b.clients),
         )
@@ -259,6 +264,7 @@ mod tests {
                     .into(),
             ],
             cpu: Cpu {
+                writer: 1.5,
                 truced: 2.0,
                 etcd: 1.0,
                 clients: 0.5,
@@ -274,7 +280,7 @@ mod tests {
             before,
             after,
         };
-        assert_eq!(m.cpu_us_per_append(), (2000.0, 1000.0, 500.0));
+        assert_eq!(m.cpu_us_per_append(), (1500.0, 500.0, 1000.0, 500.0));
         assert_eq!(m.machine_busy(), 0.75);
         assert_eq!(m.entries_per_txn(), 40.0);
         assert!((m.txn_ms() - 10.0).abs() < 1e-9);
