@@ -77,8 +77,8 @@ struct Writers {
     urls: Vec<String>,
     reports: Arc<Generator>,
     next: Arc<AtomicU64>,
-    acks: Arc<Acks>,
-    stop: Arc<AtomicBool>,
+    acks: Acks,
+    stop: AtomicBool,
 }
 
 impl Writers {
@@ -135,6 +135,30 @@ async fn until(within: Duration, ready: impl Fn() -> bool) -> bool {
     true
 }
 
+/// With the light load running: waits for a few acknowledgements, kills
+/// the writer, and waits for the first write sent after the kill to be
+/// acknowledged and for the successor to say it took the lease. Returns
+/// the time from the kill to that acknowledgement, and the successor.
+async fn kill_the_writer(
+    cluster: &mut Replicas,
+    writer: usize,
+    load: &Writers,
+    writers: usize,
+) -> Result<(Duration, usize)> {
+    if !until(WITHIN, || load.acks.count() >= 4 * writers).await {
+        bail!("the light load was not acknowledged before the kill");
+    }
+    let killed_at = Instant::now();
+    cluster.kill(writer);
+    until(WITHIN, || load.acks.first_sent_after(killed_at).is_some()).await;
+    let Some(answered) = load.acks.first_sent_after(killed_at) else {
+        bail!("no write was acknowledged within {WITHIN:?} of the kill");
+    };
+    let others: Vec<usize> = (0..3).filter(|i| *i != writer).collect();
+    let successor = cluster.new_writer(&others, WITHIN).await?;
+    Ok((answered - killed_at, successor))
+}
+
 /// One round: `writers` writers on every replica, a few acknowledged
 /// writes, kill -9 the writer, the first acknowledged write after it,
 /// then the killed replica restarted and caught up. Returns the round
@@ -150,33 +174,23 @@ pub async fn round(
         urls: cluster.urls(),
         reports: Arc::clone(reports),
         next: Arc::clone(next),
-        acks: Arc::new(Acks::default()),
-        stop: Arc::new(AtomicBool::new(false)),
+        acks: Acks::default(),
+        stop: AtomicBool::new(false),
     });
     let tasks = load.start(writers);
-    let acks = Arc::clone(&load.acks);
-    if !until(WITHIN, || acks.count() >= 4 * writers).await {
-        bail!("the light load was not acknowledged before the kill");
-    }
-    let killed_at = Instant::now();
-    cluster.kill(writer);
-    let first = until(WITHIN, || acks.first_sent_after(killed_at).is_some()).await;
-    let others: Vec<usize> = (0..3).filter(|i| *i != writer).collect();
-    let successor = cluster.new_writer(&others, WITHIN).await?;
+    let measured = kill_the_writer(cluster, writer, &load, writers).await;
     load.stop.store(true, Ordering::Relaxed);
     for t in tasks {
         t.await?;
     }
-    let Some(answered) = acks.first_sent_after(killed_at).filter(|_| first) else {
-        bail!("no write was acknowledged within {WITHIN:?} of the kill");
-    };
+    let (first_write, successor) = measured?;
     cluster.restart(writer)?;
     let head = cluster.durable(successor)?;
     cluster.wait_durable(writer, head, WITHIN).await?;
     let round = Round {
         killed: cluster.replicas[writer].name.clone(),
         successor: cluster.replicas[successor].name.clone(),
-        first_write: answered - killed_at,
+        first_write,
     };
     Ok((round, successor))
 }
