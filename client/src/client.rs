@@ -576,8 +576,21 @@ impl Client {
         key: &verify::VerifierKey,
         previous: Option<&verify::VerifiedCheckpoint>,
     ) -> Result<verify::VerifiedCheckpoint, VerifyFailure> {
+        self.verify_cosigned_checkpoint(std::slice::from_ref(key), 1, previous)
+            .await
+    }
+
+    /// [`Client::verify_checkpoint`] for a checkpoint that must carry
+    /// valid signatures by at least `required` distinct keys of `keys` (a
+    /// cluster's replicas cosign one note, [`verify::verify_cosigned`]).
+    pub async fn verify_cosigned_checkpoint(
+        &self,
+        keys: &[verify::VerifierKey],
+        required: usize,
+        previous: Option<&verify::VerifiedCheckpoint>,
+    ) -> Result<verify::VerifiedCheckpoint, VerifyFailure> {
         let cp = self.get_checkpoint().await?;
-        let new = verify::verify_checkpoint(&cp.note, key)?;
+        let new = verify::verify_cosigned(&cp.note, keys, required)?;
         if let Some(old) = previous {
             if new.size < old.size {
                 return Err(VerifyFailure::Fork {

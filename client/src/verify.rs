@@ -19,6 +19,14 @@ pub enum VerifyError {
     Note(String),
     #[error("the checkpoint carries no valid signature by {0}")]
     Signature(String),
+    #[error(
+        "the checkpoint carries valid signatures by {found} of the {known} known keys, {required} required"
+    )]
+    Quorum {
+        found: usize,
+        required: usize,
+        known: usize,
+    },
     #[error("inclusion proof does not verify: {0}")]
     Inclusion(String),
     #[error("consistency proof does not verify: {0}")]
@@ -220,12 +228,25 @@ pub struct VerifiedCheckpoint {
 /// Checks a signed note against the pinned key (signatures by other keys
 /// are ignored, as C2SP asks) and parses its checkpoint body.
 pub fn verify_checkpoint(note: &str, key: &VerifierKey) -> Result<VerifiedCheckpoint, VerifyError> {
+    verify_cosigned(note, std::slice::from_ref(key), 1)
+}
+
+/// Checks that a signed note carries valid signatures by at least
+/// `required` distinct keys of `keys` (a key given twice counts once;
+/// signatures by other keys are ignored) and that its origin is the name
+/// of one of them, and parses its checkpoint body. A cluster's replicas
+/// sign one note under one origin, each with its own key.
+pub fn verify_cosigned(
+    note: &str,
+    keys: &[VerifierKey],
+    required: usize,
+) -> Result<VerifiedCheckpoint, VerifyError> {
     let bad = |m: &str| VerifyError::Note(m.to_owned());
     let (body, signatures) = note
         .split_once("\n\n")
         .ok_or_else(|| bad("no blank line between text and signatures"))?;
     let body = format!("{body}\n");
-    let mut verified = false;
+    let mut signed_by: Vec<&VerifierKey> = Vec::new();
     for line in signatures.lines() {
         let Some(rest) = line.strip_prefix("\u{2014} ") else {
             return Err(bad("a signature line does not start with an em dash"));
@@ -233,28 +254,53 @@ pub fn verify_checkpoint(note: &str, key: &VerifierKey) -> Result<VerifiedCheckp
         let Some((name, sig)) = rest.split_once(' ') else {
             return Err(bad("a signature line has no signature"));
         };
-        if name != key.name {
+        if !keys.iter().any(|k| k.name == name) {
             continue;
         }
         let sig = STANDARD
             .decode(sig)
             .map_err(|_| bad("a signature is not base64"))?;
-        if sig.len() != 68 || sig[..4] != key.key_id {
+        if sig.len() != 68 {
             continue;
         }
         let signature = Signature::from_slice(&sig[4..]).map_err(|_| bad("bad signature bytes"))?;
-        if key.key.verify_strict(body.as_bytes(), &signature).is_ok() {
-            verified = true;
+        for key in keys
+            .iter()
+            .filter(|k| k.name == name && sig[..4] == k.key_id)
+        {
+            let counted = signed_by.iter().any(|k| k.key == key.key);
+            if !counted && key.key.verify_strict(body.as_bytes(), &signature).is_ok() {
+                signed_by.push(key);
+            }
         }
     }
-    if !verified {
-        return Err(VerifyError::Signature(key.name.clone()));
+    if signed_by.len() < required.max(1) {
+        return Err(match keys {
+            [key] => VerifyError::Signature(key.name.clone()),
+            _ => VerifyError::Quorum {
+                found: signed_by.len(),
+                required: required.max(1),
+                known: keys.len(),
+            },
+        });
     }
+    let (origin, size, root) = parse_body(&body)?;
+    if !keys.iter().any(|k| k.name == origin) {
+        return Err(bad("the origin is not the name of a known key"));
+    }
+    Ok(VerifiedCheckpoint {
+        origin,
+        size,
+        root,
+        note: note.to_owned(),
+    })
+}
+
+/// A checkpoint body's origin, tree size and root.
+fn parse_body(body: &str) -> Result<(String, u64, Hash), VerifyError> {
+    let bad = |m: &str| VerifyError::Note(m.to_owned());
     let mut lines = body.lines();
     let origin = lines.next().ok_or_else(|| bad("no origin line"))?;
-    if origin != key.name {
-        return Err(bad("the origin is not the key's name"));
-    }
     let size: u64 = lines
         .next()
         .and_then(|l| l.parse().ok())
@@ -264,10 +310,106 @@ pub fn verify_checkpoint(note: &str, key: &VerifierKey) -> Result<VerifiedCheckp
         .and_then(|l| STANDARD.decode(l).ok())
         .and_then(|r| r.try_into().ok())
         .ok_or_else(|| bad("no root hash line"))?;
-    Ok(VerifiedCheckpoint {
-        origin: origin.to_owned(),
-        size,
-        root,
-        note: note.to_owned(),
-    })
+    Ok((origin.to_owned(), size, root))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ed25519_dalek::{Signer as _, SigningKey};
+
+    /// A key of `name` from a seed byte, as its verifier key string.
+    fn key(name: &str, seed: u8) -> (SigningKey, String) {
+        let signing = SigningKey::from_bytes(&[seed; 32]);
+        let public = signing.verifying_key().to_bytes();
+        let mut h = Sha256::new();
+        h.update(name.as_bytes());
+        h.update([0x0a, 0x01]);
+        h.update(public);
+        let id = &h.finalize()[..4];
+        let mut raw = vec![0x01];
+        raw.extend_from_slice(&public);
+        let vkey = format!("{name}+{}+{}", hex::encode(id), STANDARD.encode(raw));
+        (signing, vkey)
+    }
+
+    /// The signature line of `signing` (named `name`) over `body`.
+    fn line(name: &str, seed: u8, body: &str) -> String {
+        let (signing, vkey) = key(name, seed);
+        let parsed = VerifierKey::parse(&vkey).expect("a key");
+        let mut sig = parsed.key_id.to_vec();
+        sig.extend_from_slice(&signing.sign(body.as_bytes()).to_bytes());
+        format!("\u{2014} {name} {}\n", STANDARD.encode(sig))
+    }
+
+    fn known(seeds: &[u8]) -> Vec<VerifierKey> {
+        seeds
+            .iter()
+            .map(|s| VerifierKey::parse(&key("c/log", *s).1).expect("a key"))
+            .collect()
+    }
+
+    const BODY: &str = "c/log\n5\nBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwc=\n";
+
+    /// A note over BODY signed by the keys of `seeds`.
+    fn note(seeds: &[u8]) -> String {
+        let lines: String = seeds.iter().map(|s| line("c/log", *s, BODY)).collect();
+        format!("{BODY}\n{lines}")
+    }
+
+    #[test]
+    fn two_of_three_known_keys_verify_and_a_missing_one_is_counted_out() {
+        let note = note(&[1, 2]);
+        let cp = verify_cosigned(&note, &known(&[1, 2, 3]), 2).expect("2 of 3");
+        assert_eq!(
+            (cp.origin.as_str(), cp.size, cp.root),
+            ("c/log", 5, [7; 32])
+        );
+        assert_eq!(
+            verify_cosigned(&note, &known(&[1, 2, 3]), 3),
+            Err(VerifyError::Quorum {
+                found: 2,
+                required: 3,
+                known: 3
+            })
+        );
+        // Each key alone, and a key that did not sign.
+        assert!(verify_checkpoint(&note, &known(&[2])[0]).is_ok());
+        assert_eq!(
+            verify_checkpoint(&note, &known(&[3])[0]),
+            Err(VerifyError::Signature("c/log".into()))
+        );
+    }
+
+    #[test]
+    fn a_key_given_twice_or_signing_twice_counts_once() {
+        let doubled = format!("{}{}", note(&[1]), line("c/log", 1, BODY));
+        assert!(matches!(
+            verify_cosigned(&doubled, &known(&[1, 1, 2]), 2),
+            Err(VerifyError::Quorum { found: 1, .. })
+        ));
+    }
+
+    #[test]
+    fn signatures_over_another_body_or_by_unknown_keys_do_not_count() {
+        let other = BODY.replace("\n5\n", "\n6\n");
+        let mixed = format!(
+            "{BODY}\n{}{}{}",
+            line("c/log", 1, BODY),
+            line("c/log", 2, &other),
+            line("someone/else", 9, BODY)
+        );
+        assert!(matches!(
+            verify_cosigned(&mixed, &known(&[1, 2]), 2),
+            Err(VerifyError::Quorum { found: 1, .. })
+        ));
+        assert!(verify_cosigned(&mixed, &known(&[1, 2]), 1).is_ok());
+        // A note whose origin names none of the keys.
+        let foreign_body = BODY.replace("c/log", "x/log");
+        let foreign = format!("{foreign_body}\n{}", line("c/log", 1, &foreign_body));
+        assert!(matches!(
+            verify_cosigned(&foreign, &known(&[1]), 1),
+            Err(VerifyError::Note(_))
+        ));
+    }
 }

@@ -404,7 +404,7 @@ async fn reindex(settings: &Settings) -> Result<(), RunError> {
 /// and `key new` make a key).
 fn signer(settings: &Settings) -> Result<crate::checkpoint::Signer, RunError> {
     let path = settings.signing_key_path();
-    crate::checkpoint::Signer::load(&path, settings.log_origin.as_deref())
+    crate::checkpoint::Signer::load(&path, settings.checkpoint_origin().as_deref())
         .map_err(|e| RunError::Other(e.to_string()))
 }
 
@@ -421,8 +421,9 @@ fn key_new(settings: &Settings) -> Result<(), RunError> {
     }
     std::fs::create_dir_all(&settings.data_dir)
         .map_err(|e| RunError::Other(format!("{}: {e}", settings.data_dir.display())))?;
-    let signer = crate::checkpoint::Signer::load_or_create(&path, settings.log_origin.as_deref())
-        .map_err(|e| RunError::Other(e.to_string()))?;
+    let signer =
+        crate::checkpoint::Signer::load_or_create(&path, settings.checkpoint_origin().as_deref())
+            .map_err(|e| RunError::Other(e.to_string()))?;
     print_key(&signer);
     Ok(())
 }

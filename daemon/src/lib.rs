@@ -17,6 +17,7 @@ pub(crate) mod commit;
 pub(crate) mod compliance;
 pub mod config;
 pub(crate) mod conn;
+pub(crate) mod cosigned;
 pub(crate) mod error;
 pub(crate) mod forward;
 pub(crate) mod freshness;

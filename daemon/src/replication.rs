@@ -11,11 +11,13 @@ use std::sync::Arc;
 use tokio::{sync::watch, task::JoinHandle};
 
 use crate::{
+    checkpoint::Signer,
     commit::{
         CommitHandle,
         order::{LocalCounter, Sequencer},
     },
     config::Settings,
+    cosigned::Cosigned,
     error::Error,
     forward::Writer,
     store::Store,
@@ -28,6 +30,8 @@ pub(crate) struct Joined {
     stop: Arc<watch::Sender<bool>>,
     election: JoinHandle<()>,
     writer: watch::Receiver<Writer>,
+    /// Where this replica serves, for the other replicas.
+    url: String,
 }
 #[cfg(not(feature = "cluster"))]
 pub(crate) type Joined = std::convert::Infallible;
@@ -53,6 +57,10 @@ pub(crate) async fn order_seam(
             txn_entries: settings.cluster_txn_entries,
             fetch_entries: settings.cluster_fetch_entries,
             lease: settings.cluster_lease,
+            cosign_quorum: settings.cluster_cosign_quorum,
+            cosign_interval: settings.cluster_cosign_interval,
+            compact_batch: settings.cluster_compact_batch,
+            peer_token: peer_token(settings)?,
         };
         let cluster = crate::cluster::Cluster::connect(options)
             .await
@@ -75,6 +83,7 @@ pub(crate) async fn order_seam(
             stop,
             election,
             writer,
+            url,
         };
         Ok((Box::new(order), Some(joined)))
     }
@@ -85,6 +94,17 @@ pub(crate) async fn order_seam(
             "cluster_etcd is set but this truced was built without the cluster feature (cargo build --features cluster)".into(),
         ))
     }
+}
+
+/// The reader token for the other replicas, from its file (trimmed).
+#[cfg(feature = "cluster")]
+fn peer_token(settings: &Settings) -> Result<Option<String>, Error> {
+    let Some(path) = &settings.cluster_peer_token_file else {
+        return Ok(None);
+    };
+    std::fs::read_to_string(path)
+        .map(|t| Some(t.trim().to_owned()))
+        .map_err(|e| Error::Internal(format!("cluster_peer_token_file {}: {e}", path.display())))
 }
 
 /// Who writes, for the forwarding layer (None: a single node).
@@ -105,12 +125,19 @@ pub(crate) struct Following {
     tasks: Vec<JoinHandle<()>>,
 }
 
-/// Starts following the cluster's log, if there is one.
-pub(crate) fn follow(
-    joined: Option<Joined>,
-    store: &Arc<Store>,
-    commit: &CommitHandle,
-) -> Option<Following> {
+/// What a replica's cluster tasks work on.
+#[cfg_attr(not(feature = "cluster"), allow(dead_code))]
+pub(crate) struct Local<'a> {
+    pub(crate) store: &'a Arc<Store>,
+    pub(crate) commit: &'a CommitHandle,
+    pub(crate) signer: &'a Arc<Signer>,
+    /// Where the cosigner keeps the newest final checkpoint.
+    pub(crate) cosigned: &'a Cosigned,
+}
+
+/// Starts following the cluster's log and cosigning its checkpoints, if
+/// there is a cluster.
+pub(crate) fn follow(joined: Option<Joined>, local: Local<'_>) -> Option<Following> {
     let joined = joined?;
     #[cfg(feature = "cluster")]
     {
@@ -118,22 +145,32 @@ pub(crate) fn follow(
             cluster,
             stop,
             election,
-            ..
+            writer,
+            url,
         } = joined;
         let follower = crate::cluster::follow::start(
             &cluster,
-            Arc::clone(store),
-            commit.clone(),
+            Arc::clone(local.store),
+            local.commit.clone(),
             Arc::clone(&stop),
+        );
+        let cosigner = crate::cluster::cosign::start(
+            &cluster,
+            &url,
+            Arc::clone(local.store),
+            Arc::clone(local.signer),
+            local.cosigned.clone(),
+            writer,
+            stop.subscribe(),
         );
         Some(Following {
             stop,
-            tasks: vec![election, follower],
+            tasks: vec![election, follower, cosigner],
         })
     }
     #[cfg(not(feature = "cluster"))]
     {
-        let _ = (store, commit);
+        let _ = local;
         match joined {}
     }
 }

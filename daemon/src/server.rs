@@ -105,6 +105,7 @@ impl Daemon {
             Arc::clone(&core.signer),
         )
         .with_space(core.space)
+        .with_cosigned(core.cosigned)
         .with_budget(Arc::clone(&budget))
         .with_write_limits(
             settings.stream_write_window,
@@ -159,6 +160,8 @@ struct Seams {
 struct Core {
     store: Arc<Store>,
     signer: Arc<crate::checkpoint::Signer>,
+    /// Cluster mode: the newest checkpoint a quorum cosigned.
+    cosigned: crate::cosigned::Cosigned,
     space: SpaceGuard,
     commit: CommitHandle,
     writer: JoinHandle<()>,
@@ -181,7 +184,7 @@ impl Core {
         let signer = Arc::new(
             crate::checkpoint::Signer::load_or_create(
                 &settings.signing_key_path(),
-                settings.log_origin.as_deref(),
+                settings.checkpoint_origin().as_deref(),
             )
             .map_err(|e| StartError::Other(e.to_string()))?,
         );
@@ -195,10 +198,18 @@ impl Core {
             space.clone(),
             sequencer,
         )?;
-        let following = crate::replication::follow(joined, &store, &commit);
+        let cosigned = crate::cosigned::Cosigned::default();
+        let local = crate::replication::Local {
+            store: &store,
+            commit: &commit,
+            signer: &signer,
+            cosigned: &cosigned,
+        };
+        let following = crate::replication::follow(joined, local);
         Ok(Self {
             store,
             signer,
+            cosigned,
             space,
             commit,
             writer,

@@ -29,6 +29,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("subscribe", 5),
     ("compliance", 5),
     ("checkpoint", 5),
+    ("cosigned", 5),
     ("audit", 5),
     ("backup", 5),
     ("scrub", 5),

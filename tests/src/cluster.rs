@@ -176,6 +176,45 @@ fn truced() -> Result<PathBuf> {
         })
 }
 
+/// The `truce` command line built beside `truced`
+/// (`cargo build -p truce-cli --bin truce`).
+pub fn truce_cli() -> PathBuf {
+    let bin = truced().expect("truced is built").with_file_name("truce");
+    assert!(
+        bin.exists(),
+        "{} not found: cargo build -p truce-cli --bin truce",
+        bin.display()
+    );
+    bin
+}
+
+/// Runs `truce` with `args` (no TRUCE_* variables of the caller's).
+pub fn run_truce(args: &[&str]) -> std::process::Output {
+    Command::new(truce_cli())
+        .args(args)
+        .env_remove("TRUCE_SERVER")
+        .env_remove("TRUCE_LOG_KEY")
+        .env_remove("TRUCE_TOKEN")
+        .output()
+        .expect("truce runs")
+}
+
+/// A new signing key made by `truced key new` in `dir` under `origin`:
+/// its verifier key (a key no replica signs with).
+pub fn new_verifier_key(dir: &Path, origin: &str) -> String {
+    let out = Command::new(truced().expect("truced is built"))
+        .arg("--data-dir")
+        .arg(dir)
+        .args(["--log-origin", origin, "key", "new"])
+        .output()
+        .expect("truced key new runs");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    text.lines()
+        .find_map(|l| l.strip_prefix("verifier key"))
+        .map(|k| k.trim().to_owned())
+        .unwrap_or_else(|| panic!("no verifier key in {text:?}"))
+}
+
 /// What a process has printed so far, and a wake-up for each new piece.
 #[derive(Default)]
 pub struct Output {
@@ -346,6 +385,18 @@ impl Replica {
         }
     }
 
+    /// Waits until it has assembled the checkpoint of `size` entries
+    /// cosigned by a quorum (it logs so).
+    pub fn wait_cosigned(&self, size: u64) {
+        let line = format!("checkpoint {size} is cosigned by a quorum");
+        assert!(
+            self.stderr.wait_for(&line, 1, READY_WITHIN),
+            "replica {}: no checkpoint of {size} cosigned within {READY_WITHIN:?}; log: {}",
+            self.name,
+            self.log()
+        );
+    }
+
     /// What it has logged so far.
     pub fn log(&self) -> String {
         self.stderr.text()
@@ -372,6 +423,24 @@ pub async fn wait_for_entry(client: &Client, sequence: u64) {
         Ok(true),
         "entry {sequence} applied within {READY_WITHIN:?}"
     );
+}
+
+/// The seed agreement and `n` seed reports through `client`; the last
+/// receipt's sequence.
+pub async fn seed_reports(client: &Client, n: usize) -> u64 {
+    client
+        .record_agreement(crate::seed::agreement())
+        .await
+        .expect("the seed agreement");
+    let mut last = 1;
+    for i in 0..n {
+        last = client
+            .submit_report(crate::seed::report(i))
+            .await
+            .expect("a seed report")
+            .sequence;
+    }
+    last
 }
 
 /// Every entry of a replica's log, as stored (sequence, bytes).

@@ -10,7 +10,7 @@ use std::collections::BTreeSet;
 use prost::Message as _;
 use truce_proto::v1::{Entry, Envelope, envelope::Kind};
 use truce_tests::{
-    cluster::{Replica, read_whole_log, three_replicas, wait_for_entry},
+    cluster::{Replica, read_whole_log, seed_reports, three_replicas, wait_for_entry},
     seed,
 };
 
@@ -60,8 +60,10 @@ async fn writes_through_any_replica_end_byte_identical_on_all() {
     assert_eq!(acknowledged, (2..=last).collect::<BTreeSet<u64>>());
 
     // Every replica applies all of them, and holds the same bytes.
-    for c in &clients {
+    for (r, c) in replicas.iter().zip(&clients) {
         wait_for_entry(c, last).await;
+        // The checkpoint RPC serves the quorum's checkpoint.
+        r.wait_cosigned(last);
     }
     let first_log = read_whole_log(&clients[0]).await;
     assert_eq!(first_log.len() as u64, last);
@@ -105,15 +107,8 @@ async fn a_wiped_replica_rejoins_with_the_same_log() {
     let dir = tempfile::tempdir().unwrap();
     let (_etcd, mut replicas) = three_replicas(dir.path(), &[]);
     let client = replicas[0].client().await;
-    client.record_agreement(seed::agreement()).await.unwrap();
-    let mut last = 1;
-    for n in 0..20 {
-        last = client
-            .submit_report(seed::report(n))
-            .await
-            .unwrap()
-            .sequence;
-    }
+    let last = seed_reports(&client, 20).await;
+    replicas[0].wait_cosigned(last);
     let before = client.get_checkpoint().await.unwrap();
     assert_eq!(before.tree_size, last);
 
@@ -131,6 +126,8 @@ async fn a_wiped_replica_rejoins_with_the_same_log() {
     let rejoined = replicas[2].client().await;
     wait_for_entry(&rejoined, later).await;
     wait_for_entry(&replicas[1].client().await, later).await;
+    replicas[0].wait_cosigned(later);
+    replicas[2].wait_cosigned(later);
     let log = read_whole_log(&rejoined).await;
     assert_eq!(log.len() as u64, later);
     assert!(

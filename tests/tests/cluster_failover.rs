@@ -115,6 +115,8 @@ async fn check_the_logs(
     for &i in alive {
         let client = replicas[i].client().await;
         wait_for_entry(&client, last).await;
+        // The checkpoint RPC serves the quorum's checkpoint.
+        replicas[i].wait_cosigned(last);
         let log = read_whole_log(&client).await;
         let checkpoint = client.get_checkpoint().await.expect("GetCheckpoint");
         assert_eq!(checkpoint.tree_size, last, "replica {}", replicas[i].name);

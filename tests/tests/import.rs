@@ -35,7 +35,9 @@ async fn run(client: &Client, format: Format, text: &str, strict: bool) -> Impor
         file_label: "sample".into(),
         ..ImportOptions::default()
     };
-    import(client, format, text.as_bytes(), options)
+    // The input is read on a thread of its own: it is owned.
+    let input = std::io::Cursor::new(text.as_bytes().to_vec());
+    import(client, format, input, options)
         .await
         .expect("the import runs")
 }

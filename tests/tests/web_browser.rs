@@ -114,6 +114,14 @@ return Array.from(document.querySelectorAll('table'))
   .map(t => t.id || t.outerHTML.slice(0, 80));
 "#;
 
+/// Scrolling table wrappers that the keyboard cannot reach or that have
+/// no name (a wide table scrolls inside one; Tab must reach it to scroll).
+const UNREACHABLE_SCROLLERS: &str = r#"
+return Array.from(document.querySelectorAll('.table-wrap'))
+  .filter(w => w.tabIndex !== 0 || !w.getAttribute('aria-label'))
+  .map(w => w.outerHTML.slice(0, 80));
+"#;
+
 /// What has the focus: its class, tag, and its outline style and width.
 const FOCUSED: &str = r#"
 const e = document.activeElement;
@@ -172,6 +180,11 @@ async fn pages_are_labelled_captioned_and_reachable_with_the_keyboard() {
             assert!(
                 uncaptioned.is_empty(),
                 "{page}: tables without a caption {uncaptioned:?}"
+            );
+            let unreachable = strings(&browser, UNREACHABLE_SCROLLERS).await?;
+            assert!(
+                unreachable.is_empty(),
+                "{page}: table scrollers the keyboard cannot reach {unreachable:?}"
             );
         }
         // The filter form has a control per filter, each labelled.

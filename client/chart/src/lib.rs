@@ -9,6 +9,7 @@
 #![forbid(unsafe_code)]
 
 pub mod centroids;
+pub mod hatch;
 pub mod timeline;
 
 /// An enum value's label: `AGREEMENT_STATUS_IN_FORCE` with prefix

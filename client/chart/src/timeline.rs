@@ -21,7 +21,11 @@ use truce_proto::v1::{
     AgreementStatus, AgreementStatusRecord, ComplianceReport, ComplianceTally, DayCount,
 };
 
-use crate::{enum_label, party_name};
+use crate::{
+    enum_label,
+    hatch::{Hatch, hatch_of},
+    party_name,
+};
 
 /// Why no timeline could be drawn.
 #[derive(Debug, thiserror::Error)]
@@ -49,6 +53,8 @@ pub const PALETTE: [RGBColor; 9] = [
 /// The effective window's shading (drawn at 30% opacity).
 pub const SHADE: RGBColor = RGBColor(0x59, 0xA1, 0x4F);
 const MARK: RGBColor = RGBColor(0x33, 0x33, 0x33);
+/// The hatch lines over a bar's colour.
+const HATCH_INK: RGBColor = RGBColor(0x1A, 0x1A, 0x1A);
 /// An extension's mark (and the expiry's).
 pub const EXTENSION: RGBColor = RGBColor(0x1B, 0x7A, 0x3D);
 /// A lapse's, end's or supersession's mark.
@@ -61,10 +67,26 @@ const DAY_SECONDS: f64 = 86_400.0;
 /// A party's bar colour: from its code alone (FNV-1a), so the same party
 /// has the same colour in every chart, whoever else is in it.
 pub fn colour_of(party: &str) -> RGBColor {
-    let hash = party.bytes().fold(0x811c_9dc5_u32, |h, b| {
-        (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
-    });
-    PALETTE[hash as usize % PALETTE.len()]
+    PALETTE[crate::hatch::party_hash(party) as usize % PALETTE.len()]
+}
+
+/// A party's hatch over its colour ([`crate::hatch`]).
+pub fn hatch_for(party: &str) -> Hatch {
+    hatch_of(party, PALETTE.len())
+}
+
+/// Draws `hatch` over a box given in the chart's coordinates.
+fn draw_hatch(
+    chart: &mut Chart<'_, '_>,
+    hatch: Hatch,
+    x: (f64, f64),
+    y: (f64, f64),
+) -> Result<(), TimelineError> {
+    let lines = hatch.lines(x, y).into_iter();
+    chart
+        .draw_series(lines.map(|[a, b]| PathElement::new(vec![a, b], HATCH_INK.stroke_width(1))))
+        .map_err(draw_err)?;
+    Ok(())
 }
 
 fn draw_err(e: impl std::fmt::Display) -> TimelineError {
@@ -322,6 +344,7 @@ fn draw_bars(
                     colour_of(party).filled(),
                 )))
                 .map_err(draw_err)?;
+            draw_hatch(chart, hatch_for(party), (x - 0.4, x + 0.4), (base, top))?;
             base = top;
         }
     }
@@ -487,6 +510,15 @@ fn draw_legend(
             colour_of(party).filled(),
         ))
         .map_err(draw_err)?;
+        for [(ax, ay), (bx, by)] in
+            hatch_for(party).lines((8.0, 20.0), (at.into(), f64::from(at + 12)))
+        {
+            area.draw(&PathElement::new(
+                vec![(ax as i32, ay as i32), (bx as i32, by as i32)],
+                HATCH_INK.stroke_width(1),
+            ))
+            .map_err(draw_err)?;
+        }
     }
     if let Some(reading) = window {
         let at = row(area, format!("in effect ({reading})"))?;

@@ -1,6 +1,6 @@
 //! Import: reports from JSON Lines (what `truce export --format jsonl`
 //! writes, or bare reports) and from ACLED CSV, written through the normal
-//! write RPCs so that every imported fact is an ordinary, validated entry.
+//! write path so that every imported fact is an ordinary, validated entry.
 //!
 //! Re-importing is safe: each row's report id is looked up first; a new
 //! report is submitted with a request id derived from the row's bytes, an
@@ -9,24 +9,36 @@
 //! derived from the row and the report's last entry; a row that says
 //! nothing new writes nothing. A row that fails is reported with its line
 //! number and the others still land (or, `strict`, the import stops).
-//! The mapping of rows is pure and lives in `acled` and `jsonl`; the writes
-//! in `apply`.
+//!
+//! The rows go through a pipeline (`pipeline`): read and looked up ahead,
+//! concurrently and bounded (`read`), decided and sent in order over one
+//! WriteStream (`send`, with `apply` and `replay` saying what to write),
+//! the answers matched to their lines in order (`receive`) into the run's
+//! tally (`run`); claims and held-back entries follow the rows (`last`).
+//! The mapping of rows is pure and lives in `acled` and `jsonl`.
 
 pub mod acled;
 mod apply;
 pub mod jsonl;
+mod last;
+mod pipeline;
+mod read;
+mod receive;
 mod replay;
+mod run;
+mod send;
 
 use std::{
     fmt,
-    io::{BufRead, BufReader, Read},
+    io::Read,
     path::Path,
     sync::{Arc, atomic::AtomicBool},
 };
 
 use indicatif::ProgressBar;
 
-use apply::{Row, Run};
+use read::Rows;
+use run::Run;
 use truce_client::{Client, ClientError};
 
 /// The format of an import file.
@@ -160,34 +172,21 @@ impl fmt::Display for ImportSummary {
 /// or the server or the connection failed: [`ImportSummary::stopped`]).
 /// An error is returned only when the import cannot start (an ACLED header
 /// lacks columns) or the file cannot be read.
-pub async fn import<R: Read>(
+pub async fn import<R: Read + Send + 'static>(
     client: &Client,
     format: Format,
     input: R,
     options: ImportOptions,
 ) -> Result<ImportSummary, ClientError> {
+    let rows = Rows::new(format, input, &options.file_label)?;
     let mut run = Run::new(client, options);
-    let rows = match format {
-        Format::Jsonl => jsonl_rows(&mut run, input).await,
-        Format::AcledCsv => acled_rows(&mut run, input).await,
-    };
-    let done = match rows {
-        Ok(()) if !run.stopped() => run.claims().await.map_err(Failure::Server),
-        other => other,
-    };
-    match done {
-        Ok(()) => {}
-        Err(Failure::Server(e)) => run.halt(&e),
-        Err(Failure::Input(e)) => return Err(e),
+    pipeline::rows(&mut run, rows).await?;
+    if !run.stopped()
+        && let Err(e) = run.last_phase().await
+    {
+        run.halt(&e);
     }
     Ok(run.finish())
-}
-
-/// Why a run over rows ended early: its input (an error) or the server
-/// (in the summary).
-enum Failure {
-    Input(ClientError),
-    Server(ClientError),
 }
 
 /// [`import`] of a file; the label defaults to its path.
@@ -203,67 +202,6 @@ pub async fn import_file(
         options.file_label = path.display().to_string();
     }
     import(client, format, file, options).await
-}
-
-fn read_error(label: &str, e: impl fmt::Display) -> ClientError {
-    ClientError::Request(format!("cannot read {label}: {e}"))
-}
-
-async fn jsonl_rows<R: Read>(run: &mut Run<'_>, input: R) -> Result<(), Failure> {
-    let mut reader = BufReader::new(input);
-    let mut buf = Vec::new();
-    let (mut line, mut offset) = (0u64, 0u64);
-    while !run.stopped() {
-        buf.clear();
-        let n = reader
-            .read_until(b'\n', &mut buf)
-            .map_err(|e| Failure::Input(read_error(run.label(), e)))?;
-        if n == 0 {
-            break;
-        }
-        line += 1;
-        offset += n as u64;
-        let row = match std::str::from_utf8(&buf) {
-            Ok(text) if text.trim().is_empty() => continue,
-            Ok(text) => jsonl::parse(text.trim()).map(|l| Row::jsonl(Format::Jsonl, l)),
-            Err(e) => Err(format!("not UTF-8: {e}")),
-        };
-        run.row(line, row).await.map_err(Failure::Server)?;
-        run.progress().set_position(offset);
-    }
-    Ok(())
-}
-
-async fn acled_rows<R: Read>(run: &mut Run<'_>, input: R) -> Result<(), Failure> {
-    let mut reader = csv::ReaderBuilder::new().flexible(true).from_reader(input);
-    let names = reader
-        .headers()
-        .map_err(|e| Failure::Input(read_error(run.label(), e)))?
-        .clone();
-    let header = acled::Header::new(&names)
-        .map_err(|e| Failure::Input(ClientError::Request(format!("{}:1: {e}", run.label()))))?;
-    let mut record = csv::StringRecord::new();
-    while !run.stopped() {
-        let row = match reader.read_record(&mut record) {
-            Ok(false) => break,
-            Ok(true) => {
-                let values = header.row(&record);
-                let line = record.position().map_or(0, csv::Position::line);
-                let row = acled::report(&values).map(|r| Row::acled(Format::AcledCsv, r, &values));
-                (line, row)
-            }
-            Err(e) if matches!(e.kind(), csv::ErrorKind::Io(_)) => {
-                return Err(Failure::Input(read_error(run.label(), e)));
-            }
-            Err(e) => (
-                e.position().map_or(0, csv::Position::line),
-                Err(e.to_string()),
-            ),
-        };
-        run.row(row.0, row.1).await.map_err(Failure::Server)?;
-        run.progress().set_position(reader.position().byte());
-    }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -1085,3 +1085,36 @@ async fn admin_backup_writes_on_the_daemons_machine() {
     );
     d.shutdown().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn min_sequence_answers_once_the_daemon_holds_it_and_refuses_past_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut settings = test_settings(dir.path());
+    settings.min_sequence_wait = std::time::Duration::from_millis(300);
+    let d = Daemon::new(settings).start().await.expect("daemon starts");
+    let file = dir.path().join("seed.jsonl");
+    std::fs::write(&file, creating_seed_lines()).unwrap();
+    let submitted = truce(&d.url(), &["submit", "--file", file.to_str().unwrap()]);
+    assert!(submitted.status.success(), "{}", text(&submitted.stderr));
+
+    // Held: answered.
+    let held = truce(&d.url(), &["--min-sequence", "4", "log"]);
+    assert!(held.status.success(), "{}", text(&held.stderr));
+    assert_eq!(
+        text(&held.stdout).lines().count(),
+        5,
+        "{}",
+        text(&held.stdout)
+    );
+    // Not held: refused, after the daemon's wait, saying why.
+    let ahead = truce(&d.url(), &["--min-sequence", "1000", "log"]);
+    let stderr = text(&ahead.stderr);
+    assert_eq!(ahead.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("applied up to sequence 4; the call asked for at least 1000"),
+        "{stderr}"
+    );
+    // Not a number: a usage error.
+    let bad = truce(&d.url(), &["--min-sequence", "soon", "log"]);
+    assert_eq!(bad.status.code(), Some(2), "{}", text(&bad.stderr));
+}

@@ -5,7 +5,8 @@
 //! has read everything waits for the head key to move (an etcd watch,
 //! bounded by the call timeout, then it reads again anyway). Reads on the
 //! replica answer as of what it has applied. A replica whose log differs
-//! from the cluster's stops following and says so.
+//! from the cluster's stops following and says so. Entries etcd no longer
+//! holds are copied from a peer (`rejoin.rs`).
 
 use std::sync::Arc;
 
@@ -25,6 +26,19 @@ struct Follower {
     commit: CommitHandle,
     timeout: std::time::Duration,
     fetch: i64,
+    /// This replica's name, the cosign quorum and the peers' token: for
+    /// copying from a peer what etcd no longer holds (`rejoin.rs`).
+    name: String,
+    quorum: usize,
+    token: Option<String>,
+}
+
+/// What a range read of the log found.
+struct Read {
+    entries: Vec<(u64, Vec<u8>)>,
+    revision: i64,
+    /// The first entry asked for is no longer in etcd (deleted).
+    gone: bool,
 }
 
 /// Starts following; the task ends when `stop` turns true, or on a fork,
@@ -44,6 +58,9 @@ pub(crate) fn start(
         commit,
         timeout: cluster.options.timeout,
         fetch: i64::try_from(cluster.options.fetch_entries.max(1)).unwrap_or(i64::MAX),
+        name: cluster.options.replica.clone(),
+        quorum: cluster.options.cosign_quorum,
+        token: cluster.options.peer_token.clone(),
     };
     tokio::spawn(async move {
         if follower.run(stop.subscribe()).await.is_err() {
@@ -105,8 +122,10 @@ impl Follower {
                     "this replica holds {held} entries, the cluster's log only {head}"
                 )));
             }
-            let (entries, _) = self.read(held).await?;
-            if let Some(last) = entries.into_iter().next() {
+            // An entry etcd no longer holds is checked when the pages
+            // after it are copied from a peer (a consistency proof).
+            let read = self.read(held).await?;
+            if let Some(last) = read.entries.into_iter().next() {
                 self.commit.apply_ordered(vec![last]).await?;
             }
         }
@@ -133,18 +152,41 @@ impl Follower {
     /// nothing, waits for the head to move (at most the timeout).
     async fn step(&mut self) -> Result<(), Error> {
         let next = self.store.durable_sequence() + 1;
-        let (entries, revision) = self.read(next).await?;
-        if entries.is_empty() {
-            return self.wait_after(revision).await;
+        let read = self.read(next).await?;
+        let deleted = read.entries.is_empty()
+            && super::compact::first(&self.client, &self.keys, self.timeout).await? > next;
+        if read.gone || deleted {
+            return self.copy_from_peer(next).await;
         }
-        let count = entries.len();
-        let last = self.commit.apply_ordered(entries).await?;
+        if read.entries.is_empty() {
+            return self.wait_after(read.revision).await;
+        }
+        let count = read.entries.len();
+        let last = self.commit.apply_ordered(read.entries).await?;
         tracing::debug!(count, last, "applied entries ordered by the cluster");
         Ok(())
     }
 
+    /// Copies from a peer what etcd no longer holds, from `next` on.
+    async fn copy_from_peer(&mut self, next: u64) -> Result<(), Error> {
+        tracing::info!(
+            next,
+            "etcd no longer holds the entries this replica lacks: copying them from a peer"
+        );
+        let source = super::rejoin::Source {
+            etcd: &self.client,
+            keys: &self.keys,
+            timeout: self.timeout,
+            name: &self.name,
+            quorum: self.quorum,
+            token: self.token.as_deref(),
+            fetch: u32::try_from(self.fetch).unwrap_or(1000).min(1000),
+        };
+        super::rejoin::copy(&source, &self.store, &self.commit, next).await
+    }
+
     /// Entries from `next` on (at most `fetch`), and etcd's revision.
-    async fn read(&mut self, next: u64) -> Result<(Vec<(u64, Vec<u8>)>, i64), Error> {
+    async fn read(&mut self, next: u64) -> Result<Read, Error> {
         let options = GetOptions::new()
             .with_range(self.keys.entry(u64::MAX))
             .with_limit(self.fetch);
@@ -163,16 +205,27 @@ impl Follower {
                     entries.push((sequence, kv.value().to_vec()));
                     expected += 1;
                 }
-                // Deleted from etcd (compacted away) before this replica
-                // applied it: it must copy the log from a peer.
+                // Deleted from etcd before this replica applied it: it
+                // copies the log from a peer.
+                Some(sequence) if sequence > expected && entries.is_empty() => {
+                    return Ok(Read {
+                        entries,
+                        revision,
+                        gone: true,
+                    });
+                }
                 _ => {
                     return Err(Error::NotOrdered(format!(
-                        "entry {expected} is no longer in etcd; copy the log from a peer"
+                        "etcd's log has a gap at entry {expected}"
                     )));
                 }
             }
         }
-        Ok((entries, revision))
+        Ok(Read {
+            entries,
+            revision,
+            gone: false,
+        })
     }
 
     /// Waits until the head key changes after `revision`, or the timeout.

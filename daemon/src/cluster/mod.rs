@@ -11,11 +11,17 @@
 //! The keys, under the prefix (`truce` by default): `PREFIX/head` holds
 //! the last ordered sequence in decimal; `PREFIX/log/` and the sequence in
 //! 20 decimal digits holds that entry's encoded bytes; `PREFIX/writer`
-//! holds the writer's name and URL under its lease ([`elect`]).
+//! holds the writer's name and URL under its lease ([`elect`]);
+//! `PREFIX/replica/NAME` a replica's checkpoint verifier key and
+//! `PREFIX/cosign/SIZE/NAME` its signed note of the tree of SIZE entries
+//! ([`cosign`]).
 
+pub(crate) mod compact;
+pub(crate) mod cosign;
 pub(crate) mod elect;
 pub(crate) mod follow;
 pub(crate) mod order;
+pub(crate) mod rejoin;
 
 use std::time::Duration;
 
@@ -42,6 +48,15 @@ pub struct ClusterOptions {
     /// The writer lease's time to live (whole seconds, at least 2): how
     /// long a writer that stopped answering holds up writes.
     pub lease: Duration,
+    /// Replicas whose signatures make a checkpoint final (0: a majority
+    /// of the registered replicas).
+    pub cosign_quorum: usize,
+    /// How often a replica looks for checkpoints to cosign.
+    pub cosign_interval: Duration,
+    /// Entries the writer deletes from etcd per look at most (0: never).
+    pub compact_batch: usize,
+    /// A reader token for the other replicas (copying the log from one).
+    pub peer_token: Option<String>,
 }
 
 /// Encoded entry bytes per etcd transaction at most: etcd refuses
@@ -71,6 +86,76 @@ impl Keys {
 
     pub(crate) fn entry(&self, sequence: u64) -> String {
         format!("{}/log/{sequence:020}", self.prefix)
+    }
+
+    /// Where replica `name` registers its verifier key.
+    pub(crate) fn replica(&self, name: &str) -> String {
+        format!("{}/replica/{name}", self.prefix)
+    }
+
+    /// Where replica `name` says how many entries it has applied.
+    pub(crate) fn applied(&self, name: &str) -> String {
+        format!("{}/applied/{name}", self.prefix)
+    }
+
+    /// Where replica `name` says where it serves (for peers that copy the
+    /// log from it).
+    pub(crate) fn url(&self, name: &str) -> String {
+        format!("{}/url/{name}", self.prefix)
+    }
+
+    /// The newest checkpoint a quorum cosigned, as one note.
+    pub(crate) fn final_note(&self) -> String {
+        format!("{}/final", self.prefix)
+    }
+
+    /// The first sequence etcd still holds (entries before it were
+    /// deleted; absent: none was).
+    pub(crate) fn first(&self) -> String {
+        format!("{}/first", self.prefix)
+    }
+
+    /// The range of the per-replica keys of `kind` (`replica`, `applied`,
+    /// `url`): from, to (exclusive).
+    pub(crate) fn per_replica(&self, kind: &str) -> (String, String) {
+        (
+            format!("{}/{kind}/", self.prefix),
+            format!("{}/{kind}0", self.prefix),
+        )
+    }
+
+    /// The replica's name in a per-replica key of `kind`.
+    pub(crate) fn name_in(&self, kind: &str, key: &[u8]) -> Option<String> {
+        let key = std::str::from_utf8(key).ok()?;
+        let name = key
+            .strip_prefix(&self.prefix)?
+            .strip_prefix('/')?
+            .strip_prefix(kind)?
+            .strip_prefix('/')?;
+        Some(name.to_owned())
+    }
+
+    /// Where replica `name` puts its signed note of the tree of `size`.
+    pub(crate) fn cosign(&self, size: u64, name: &str) -> String {
+        format!("{}/cosign/{size:020}/{name}", self.prefix)
+    }
+
+    /// The first key of the cosignatures of sizes from `size` on.
+    pub(crate) fn cosigns_from(&self, size: u64) -> String {
+        format!("{}/cosign/{size:020}/", self.prefix)
+    }
+
+    /// The end (exclusive) of every cosignature key.
+    pub(crate) fn cosigns_end(&self) -> String {
+        format!("{}/cosign0", self.prefix)
+    }
+
+    /// The size and replica of a cosignature key.
+    pub(crate) fn cosign_of(&self, key: &[u8]) -> Option<(u64, String)> {
+        let key = std::str::from_utf8(key).ok()?;
+        let rest = key.strip_prefix(&self.prefix)?.strip_prefix("/cosign/")?;
+        let (size, name) = rest.split_once('/')?;
+        Some((size.parse().ok()?, name.to_owned()))
     }
 
     /// The sequence of an entry key.
@@ -151,5 +236,23 @@ mod tests {
         assert_eq!(keys.sequence_of(keys.entry(42).as_bytes()), Some(42));
         assert_eq!(keys.sequence_of(b"truce/head"), None);
         assert_eq!(keys.sequence_of(b"other/log/00000000000000000001"), None);
+        assert!(keys.cosigns_from(9) < keys.cosign(9, "r1"));
+        assert!(keys.cosign(9, "zz") < keys.cosigns_from(10));
+        assert!(keys.cosign(u64::MAX, "r1") < keys.cosigns_end());
+        assert_eq!(
+            keys.cosign_of(keys.cosign(7, "r2").as_bytes()),
+            Some((7, "r2".into()))
+        );
+        let (from, to) = keys.per_replica("replica");
+        assert!(from < keys.replica("r1") && keys.replica("r1") < to);
+        assert_eq!(
+            keys.name_in("replica", keys.replica("r3").as_bytes()),
+            Some("r3".into())
+        );
+        assert_eq!(
+            keys.name_in("applied", keys.applied("r3").as_bytes()),
+            Some("r3".into())
+        );
+        assert_eq!(keys.name_in("url", keys.applied("r3").as_bytes()), None);
     }
 }

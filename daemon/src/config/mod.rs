@@ -141,6 +141,17 @@ impl Settings {
         }
     }
 
+    /// The origin line of checkpoints: the setting; else, in cluster mode,
+    /// the cluster's (`truce-cluster/` and the prefix: every replica signs
+    /// under one origin, so their signatures can share a note); else none
+    /// (the key's default name).
+    pub fn checkpoint_origin(&self) -> Option<String> {
+        self.log_origin.clone().or_else(|| {
+            (!self.cluster_etcd.is_empty())
+                .then(|| format!("truce-cluster/{}", self.cluster_prefix.trim_matches('/')))
+        })
+    }
+
     /// The checkpoint signing key's file: the setting, else in the data dir.
     pub fn signing_key_path(&self) -> PathBuf {
         self.signing_key

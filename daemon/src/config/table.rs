@@ -542,6 +542,42 @@ settings! {
         parse: |v: u64| usize::try_from(v).ok().filter(|v| (1..=1024).contains(v)).ok_or_else(|| format!("{v} is not between 1 and 1024")),
         show: |f| Value::Int(int(*f)),
     },
+    ClusterCosignQuorum {
+        key: "cluster_cosign_quorum",
+        group: Serve,
+        value_name: "N",
+        help: "cluster mode: how many replicas must cosign a checkpoint before it is final and served (0: a majority of the replicas registered in etcd, at least 2; a one-replica cluster sets 1)",
+        field: cluster_cosign_quorum: usize = 0,
+        parse: |v: u64| usize::try_from(v).ok().filter(|v| *v <= 64).ok_or_else(|| format!("{v} is over 64")),
+        show: |f| Value::Int(int(*f)),
+    },
+    ClusterCompactBatch {
+        key: "cluster_compact_batch",
+        group: Serve,
+        value_name: "N",
+        help: "cluster mode: entries the writer deletes from etcd per look at most, once every replica applied them and a quorum-cosigned checkpoint covers them (then etcd's history is compacted); 0: never delete",
+        field: cluster_compact_batch: usize = 1000,
+        parse: |v: u64| usize::try_from(v).ok().filter(|v| *v <= 10_000).ok_or_else(|| format!("{v} is over 10000")),
+        show: |f| Value::Int(int(*f)),
+    },
+    ClusterPeerTokenFile {
+        key: "cluster_peer_token_file",
+        group: Serve,
+        value_name: "FILE",
+        help: "cluster mode: a file holding a reader token for the other replicas, used to copy the log from a peer when etcd no longer holds the entries a replica lacks (empty: none, for replicas without tokens)",
+        field: cluster_peer_token_file: Option<PathBuf> = None,
+        parse: |v: String| Ok::<_, String>(path(v)),
+        show: |f| show_path(f),
+    },
+    ClusterCosignIntervalMs {
+        key: "cluster_cosign_interval_ms",
+        group: Serve,
+        value_name: "MS",
+        help: "cluster mode: how often a replica looks for checkpoints to cosign (and the writer proposes its durable size), ms",
+        field: cluster_cosign_interval: Duration = Duration::from_millis(250),
+        parse: |v: u64| if v == 0 { Err("0 would never pause".to_owned()) } else { Ok(Duration::from_millis(v)) },
+        show: |f| Value::Int(millis(*f)),
+    },
 }
 
 /// A socket address, or a message with an example of one.

@@ -101,51 +101,57 @@ const INTEGRITY: [IntegritySeries; 6] = [
     ),
 ];
 
+/// The commit pipeline's series: appends, their latency, group sizes,
+/// sync times and reopens.
+fn register_commit(r: &mut Registry, commit: &CommitMetrics) {
+    r.register(
+        "appends",
+        "Entries appended (made durable)",
+        commit.appends.clone(),
+    );
+    r.register(
+        "append_latency_seconds",
+        "Time from a write's submission to the commit pipeline to its durable acknowledgement",
+        commit.append_seconds.clone(),
+    );
+    r.register(
+        "group_commit_entries",
+        "Entries per group commit sync (one fdatasync of the entry log for every group written while the last one synced)",
+        commit.group_entries.clone(),
+    );
+    r.register(
+        "fsync_latency_seconds",
+        "Time of the sync step of a group commit (fdatasync of the entry log's segments written)",
+        commit.fsync_seconds.clone(),
+    );
+    r.register(
+        "store_reopens",
+        "Reopens of the store after an append, write or sync failed on a full disk",
+        commit.reopens.clone(),
+    );
+    r.register(
+        "order_transactions",
+        "Cluster mode: etcd transactions that ordered entries (the writer's)",
+        commit.order_txns.clone(),
+    );
+    r.register(
+        "order_transaction_entries",
+        "Cluster mode: entries ordered by those etcd transactions",
+        commit.order_txn_entries.clone(),
+    );
+    r.register(
+        "order_transaction_seconds",
+        "Cluster mode: round trip of one ordering transaction to etcd",
+        commit.order_seconds.clone(),
+    );
+}
+
 impl Metrics {
     /// Registers the commit pipeline's series, the error counter and the
     /// gauges.
     pub fn new(commit: &CommitMetrics, errors: &Errors, sources: Sources) -> Self {
         let mut r = Registry::with_prefix("truce");
-        r.register(
-            "appends",
-            "Entries appended (made durable)",
-            commit.appends.clone(),
-        );
-        r.register(
-            "append_latency_seconds",
-            "Time from a write's submission to the commit pipeline to its durable acknowledgement",
-            commit.append_seconds.clone(),
-        );
-        r.register(
-            "group_commit_entries",
-            "Entries per group commit sync (one fdatasync of the entry log for every group written while the last one synced)",
-            commit.group_entries.clone(),
-        );
-        r.register(
-            "fsync_latency_seconds",
-            "Time of the sync step of a group commit (fdatasync of the entry log's segments written)",
-            commit.fsync_seconds.clone(),
-        );
-        r.register(
-            "store_reopens",
-            "Reopens of the store after an append, write or sync failed on a full disk",
-            commit.reopens.clone(),
-        );
-        r.register(
-            "order_transactions",
-            "Cluster mode: etcd transactions that ordered entries (the writer's)",
-            commit.order_txns.clone(),
-        );
-        r.register(
-            "order_transaction_entries",
-            "Cluster mode: entries ordered by those etcd transactions",
-            commit.order_txn_entries.clone(),
-        );
-        r.register(
-            "order_transaction_seconds",
-            "Cluster mode: round trip of one ordering transaction to etcd",
-            commit.order_seconds.clone(),
-        );
+        register_commit(&mut r, commit);
         r.register(
             "grpc_errors",
             "gRPC calls answered with an error, by status code",

@@ -31,6 +31,7 @@ use crate::{
     budget::{self, SendBudget},
     checkpoint::Signer,
     commit::CommitHandle,
+    cosigned::Cosigned,
     error::Error,
     query,
     space::{RealDiskSpace, SpaceGuard},
@@ -79,6 +80,9 @@ pub struct TruceService {
     /// WriteStream's window and buffer (the defaults until
     /// [`TruceService::with_write_limits`]).
     write_limits: stream::Limits,
+    /// Cluster mode: the newest checkpoint a quorum of replicas cosigned
+    /// (empty on a single node).
+    cosigned: Cosigned,
 }
 
 impl TruceService {
@@ -110,7 +114,14 @@ impl TruceService {
                 crate::config::DEFAULT_STREAM_WRITE_WINDOW,
                 crate::config::DEFAULT_STREAM_WRITE_BUFFER_BYTES,
             ),
+            cosigned: Cosigned::default(),
         }
+    }
+
+    /// The checkpoint RPC then serves the quorum's checkpoints.
+    pub(crate) fn with_cosigned(mut self, cosigned: Cosigned) -> Self {
+        self.cosigned = cosigned;
+        self
     }
 
     /// WriteStreams then read at most `window` envelopes ahead of their
@@ -414,9 +425,14 @@ impl Truce for TruceService {
         &self,
         _request: Request<GetCheckpointRequest>,
     ) -> Result<Response<Checkpoint>, Status> {
-        proofs::checkpoint(&self.store, &self.signer, &self.last_checkpoint)
-            .map(Response::new)
-            .map_err(Status::from)
+        proofs::served(
+            &self.store,
+            &self.signer,
+            &self.last_checkpoint,
+            &self.cosigned,
+        )
+        .map(Response::new)
+        .map_err(Status::from)
     }
 
     async fn get_inclusion_proof(

@@ -8,6 +8,7 @@ use truce_proto::v1::{
 
 use crate::{
     checkpoint::Signer,
+    cosigned::Cosigned,
     error::Error,
     model::merkle::{self, Hash},
     store::{Store, mark::LastCheckpoint},
@@ -50,6 +51,45 @@ pub fn checkpoint_at(
         note,
         tree_size: size,
         root_hash: root.to_vec(),
+        origin: signer.name().to_owned(),
+        verifier_key: signer.verifier_key(),
+    })
+}
+
+/// What the checkpoint RPC serves: in cluster mode, the newest checkpoint
+/// a quorum of replicas cosigned (this replica's own signature added, so
+/// it verifies with this replica's key alone too), once there is one; on a
+/// single node, and before a quorum first cosigned, this daemon's own
+/// checkpoint at the durable size. A cosigned root this replica's tree
+/// does not have is DATA_LOSS (`LOG_FORKED`): it never serves a fork.
+pub fn served(
+    store: &Store,
+    signer: &Signer,
+    last: &LastCheckpoint,
+    cosigned: &Cosigned,
+) -> Result<Checkpoint, Error> {
+    let Some(done) = cosigned.latest() else {
+        return checkpoint(store, signer, last);
+    };
+    if let Some(damage) = store.damage() {
+        return Err(Error::Damaged(damage));
+    }
+    if done.size > store.durable_sequence() || store.tree_root(done.size)? != done.root {
+        return Err(Error::Forked(format!(
+            "this replica's tree differs from the cosigned checkpoint of {} entries",
+            done.size
+        )));
+    }
+    let own = signer.sign(done.size, &done.root);
+    let (body, mut lines) = crate::cosigned::split(&done.note)
+        .ok_or_else(|| Error::Internal("a cosigned note is malformed".into()))?;
+    if let Some((_, mine)) = crate::cosigned::split(&own) {
+        lines.extend(mine);
+    }
+    Ok(Checkpoint {
+        note: crate::cosigned::combine(&body, lines),
+        tree_size: done.size,
+        root_hash: done.root.to_vec(),
         origin: signer.name().to_owned(),
         verifier_key: signer.verifier_key(),
     })

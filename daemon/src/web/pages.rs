@@ -165,7 +165,7 @@ pub(crate) async fn home(
     let body = html! {
         h1 { "Agreements" }
         @if rows.is_empty() { p { "The log holds no agreement yet." } }
-        div.table-wrap { table {
+        div.table-wrap tabindex="0" role="region" aria-label="Agreements" { table {
             caption { "Agreements with their status and the alleged violations reported against them" }
             thead { tr { th scope="col" { "Agreement" } th scope="col" { "Status" } th scope="col" { "Parties" }
                 th scope="col" { "Window" } th scope="col" { "Alleged violations by evidence status" } } }
@@ -356,7 +356,7 @@ pub(crate) async fn agreement(
 /// `truce compliance`.
 fn tallies(tallies: &[ComplianceTally]) -> Markup {
     html! {
-        div.table-wrap { table #tallies {
+        div.table-wrap tabindex="0" role="region" aria-label="Reports under each reading" { table #tallies {
             caption { "Reports under each reading of the agreement's start" }
             thead { tr { th scope="col" { "Reading" } th scope="col" { "Start" } th scope="col" { "In scope" }
                 th scope="col" { "By alleged perpetrator" } th scope="col" { "Indeterminate" } th scope="col" { "Out of scope" } } }
@@ -402,7 +402,7 @@ fn per_day(tallies: &[ComplianceTally]) -> Markup {
     html! {
         @for t in tallies {
             @let days = t.current.as_ref().map(|c| c.per_day.clone()).unwrap_or_default();
-            div.table-wrap { table {
+            div.table-wrap tabindex="0" role="region" aria-label={ "Per day, reading " (t.reading) } { table {
                 caption { "Reading " (t.reading) }
                 thead { tr { th scope="col" { "Day" } th scope="col" { "In scope" } th scope="col" { "By alleged perpetrator" } } }
                 tbody {
@@ -418,7 +418,7 @@ fn per_day(tallies: &[ComplianceTally]) -> Markup {
 fn claims(report: &ComplianceReport) -> Markup {
     html! {
         @if report.claims.is_empty() { p { "No claims." } }
-        div.table-wrap { table #claims {
+        div.table-wrap tabindex="0" role="region" aria-label="Claims" { table #claims {
             caption { "The parties' claims, with the evidence status of the reports each names" }
             @if !report.claims.is_empty() {
                 thead { tr { th scope="col" { "Party" } th scope="col" { "Claim" } th scope="col" { "Stated" }
@@ -462,7 +462,7 @@ pub(crate) async fn reports(
             a href={ "/reports.jsonl?" (filter) } download { "JSON Lines" } " · "
             a href={ "/reports.geojson?" (filter) } download { "GeoJSON" } " · "
             a href={ "/reports.csv?" (filter) } download { "ACLED CSV" } }
-        div.table-wrap { table #report-list {
+        div.table-wrap tabindex="0" role="region" aria-label="Reports" { table #report-list {
             caption { (page.reports.len()) " reports on this page" }
             thead { tr { th scope="col" { "Report" } th scope="col" { "Occurred" } th scope="col" { "Place" }
                 th scope="col" { "Type" } th scope="col" { "Target" } th scope="col" { "Alleged perpetrator" }

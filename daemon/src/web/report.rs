@@ -100,7 +100,7 @@ fn history(history: &[HistoryItem], tree_size: u64, here: &str) -> Markup {
     html! {
         section aria-labelledby="history-h" {
             h2 #history-h { "History" }
-            div.table-wrap { table #history {
+            div.table-wrap tabindex="0" role="region" aria-label="History" { table #history {
                 caption { "Every entry that made this report, in log order" }
                 thead { tr { th scope="col" { "Sequence" } th scope="col" { "Recorded" } th scope="col" { "Kind" }
                     th scope="col" { "Submitter" } th scope="col" { "What it did" } th scope="col" { "View" } } }

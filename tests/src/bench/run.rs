@@ -29,7 +29,7 @@ use super::{
     postgres::{self, PgServer, Skip},
     report::Report,
     table,
-    truce_ops::{Appender, Lookup, Ping, Query, clients, health_clients},
+    truce_ops::{Lookup, Ping, Query, appenders, health_clients},
     truced::{self, Metrics, Truced},
     usage,
 };
@@ -209,19 +209,10 @@ async fn appends(plan: &Plan, binary: &Path, data: &Path, run: usize) -> Result<
         .await?;
     let reports = Arc::new(Generator::new(&format!("a{run}"), None));
     let next = Arc::new(AtomicU64::new(0));
-    let appenders = |clients: Vec<Client>| -> Vec<Appender> {
-        clients
-            .into_iter()
-            .map(|client| Appender {
-                client,
-                reports: Arc::clone(&reports),
-            })
-            .collect()
-    };
-    let one = appenders(clients(&daemon.url, 1, 1).await?);
+    let one = appenders(&daemon.url, 1, 1, &reports).await?;
     let (one, before) = measured(plan, one, &next, || daemon.scrape().map(Some)).await?;
     let mid = daemon.scrape()?;
-    let many = appenders(clients(&daemon.url, plan.clients, plan.connections).await?);
+    let many = appenders(&daemon.url, plan.clients, plan.connections, &reports).await?;
     let mut cpu_before = None;
     let (many, mid2) = measured(plan, many, &next, || {
         cpu_before = Some(Cpu::now(&[daemon.pid()])?);
@@ -330,14 +321,7 @@ async fn store(plan: &Plan, binary: &Path, data: &Path, run: usize) -> Result<St
         format!("loading {n} reports through {} clients", plan.clients),
     );
     let next = Arc::new(AtomicU64::new(0));
-    let loaders = clients(&daemon.url, plan.clients, plan.connections)
-        .await?
-        .into_iter()
-        .map(|client| Appender {
-            client,
-            reports: Arc::clone(&reports),
-        })
-        .collect();
+    let loaders = appenders(&daemon.url, plan.clients, plan.connections, &reports).await?;
     let progress = (!plan.smoke).then(|| tokio::spawn(progress(Arc::clone(&next), n)));
     let load = drive(loaders, Arc::clone(&next), Stop::Count(n)).await;
     if let Some(p) = progress {

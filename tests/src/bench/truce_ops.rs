@@ -30,6 +30,23 @@ pub async fn clients(url: &str, n: usize, connections: usize) -> Result<Vec<Clie
         .collect())
 }
 
+/// `n` appenders of `reports` sharing `connections` channels.
+pub async fn appenders(
+    url: &str,
+    n: usize,
+    connections: usize,
+    reports: &Arc<Generator>,
+) -> Result<Vec<Appender>> {
+    Ok(clients(url, n, connections)
+        .await?
+        .into_iter()
+        .map(|client| Appender {
+            client,
+            reports: Arc::clone(reports),
+        })
+        .collect())
+}
+
 /// `n` health clients sharing `connections` channels round-robin.
 pub async fn health_clients(
     url: &str,

@@ -26,7 +26,7 @@ use truce_client::Client;
 use truce_tests::bench::{
     drive::{Stop, drive},
     payload::Generator,
-    truce_ops::{Appender, clients},
+    truce_ops::appenders,
     truced::{Truced, beside_this_executable},
 };
 
@@ -71,14 +71,7 @@ async fn main() -> Result<()> {
         .record_agreement(truce_tests::seed::agreement())
         .await?;
     let reports = Arc::new(Generator::new("ir", None));
-    let workers = clients(&daemon.url, args.clients, args.connections)
-        .await?
-        .into_iter()
-        .map(|client| Appender {
-            client,
-            reports: Arc::clone(&reports),
-        })
-        .collect();
+    let workers = appenders(&daemon.url, args.clients, args.connections, &reports).await?;
     let next = Arc::new(AtomicU64::new(0));
     let (_, workers) = drive(workers, Arc::clone(&next), Stop::Count(args.warmup)).await?;
     let before = daemon.scrape()?;

@@ -25,6 +25,12 @@ pub struct AccessFlags {
     /// PEM private key of --client-cert.
     #[arg(long, env = "TRUCE_CLIENT_KEY", global = true, help_heading = super::GLOBAL)]
     pub client_key: Option<PathBuf>,
+    /// Answer only once the daemon holds at least this many entries (a
+    /// write's receipt sequence: read your own writes on any replica of a
+    /// cluster); the daemon waits up to its min_sequence_wait_ms, then
+    /// the call fails with UNAVAILABLE (BEHIND).
+    #[arg(long, value_name = "N", global = true, help_heading = super::GLOBAL)]
+    pub min_sequence: Option<u64>,
 }
 
 /// Where and how to connect.
@@ -32,6 +38,8 @@ pub struct AccessFlags {
 pub struct Server {
     url: String,
     options: ClientOptions,
+    /// Sent as `truce-min-sequence` on every call.
+    min_sequence: Option<u64>,
 }
 
 impl Server {
@@ -68,11 +76,16 @@ impl Server {
                 client_identity,
                 ..ClientOptions::default()
             },
+            min_sequence: flags.min_sequence,
         })
     }
 
     pub async fn connect(&self) -> Result<Client, CliError> {
-        Ok(Client::connect_with(&self.url, self.options.clone()).await?)
+        let client = Client::connect_with(&self.url, self.options.clone()).await?;
+        Ok(match self.min_sequence {
+            Some(n) => client.at_least(n),
+            None => client,
+        })
     }
 }
 

@@ -1,5 +1,5 @@
 //! `truce verify`: check the log's latest signed checkpoint against a
-//! pinned key, prove it consistent with the last checkpoint this machine
+//! pinned key (or N of a cluster's replicas' keys, `--require`), prove it consistent with the last checkpoint this machine
 //! verified (kept in a state file), and optionally prove one entry's
 //! inclusion. A forked or rewritten log exits 3 with both checkpoints.
 
@@ -17,9 +17,18 @@ use truce_client::{
 #[derive(Debug, Args)]
 pub struct VerifyFlags {
     /// The log's verifier key, as `truced key show` prints it
-    /// (`<origin>+<key id>+<key>`).
-    #[arg(long, env = "TRUCE_LOG_KEY")]
-    pub key: String,
+    /// (`<origin>+<key id>+<key>`). Give it once per replica of a cluster
+    /// (the replicas cosign one checkpoint, each with its own key).
+    #[arg(
+        long,
+        visible_alias = "verifier-key",
+        env = "TRUCE_LOG_KEY",
+        required = true
+    )]
+    pub key: Vec<String>,
+    /// How many of the given keys must have signed the checkpoint.
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    pub require: usize,
     /// Where the last verified checkpoint is kept [default: under
     /// $XDG_STATE_HOME or ~/.local/state, truce/<origin>.checkpoint].
     #[arg(long, env = "TRUCE_STATE")]
@@ -50,11 +59,31 @@ pub fn failed(e: VerifyFailure) -> CliError {
     }
 }
 
+/// The keys of `--key` and the count `--require` asks for, checked.
+fn keys(flags: &VerifyFlags) -> Result<Vec<VerifierKey>, CliError> {
+    let keys = flags
+        .key
+        .iter()
+        .map(|k| VerifierKey::parse(k).map_err(|e| CliError::Usage(format!("--key {k}: {e}"))))
+        .collect::<Result<Vec<_>, _>>()?;
+    if flags.require == 0 || flags.require > keys.len() {
+        return Err(CliError::Usage(format!(
+            "--require {} needs between 1 and the {} key(s) given with --key",
+            flags.require,
+            keys.len()
+        )));
+    }
+    Ok(keys)
+}
+
 pub async fn run(client: &Client, flags: VerifyFlags) -> Result<(), CliError> {
-    let key = VerifierKey::parse(&flags.key).map_err(|e| CliError::Usage(e.to_string()))?;
-    let state = flags.state.unwrap_or_else(|| default_state(&key.name));
+    let keys = keys(&flags)?;
+    let origin = keys.first().map(|k| k.name.clone()).unwrap_or_default();
+    let state = flags.state.unwrap_or_else(|| default_state(&origin));
     let previous = match std::fs::read_to_string(&state) {
-        Ok(note) => Some(verify::verify_checkpoint(&note, &key).map_err(|e| {
+        // Verified in full when it was kept; one known signature shows it
+        // is the one kept.
+        Ok(note) => Some(verify::verify_cosigned(&note, &keys, 1).map_err(|e| {
             CliError::Verification(format!(
                 "the state file {} does not verify: {e}",
                 state.display()
@@ -64,7 +93,7 @@ pub async fn run(client: &Client, flags: VerifyFlags) -> Result<(), CliError> {
         Err(e) => return Err(CliError::Usage(format!("{}: {e}", state.display()))),
     };
     let checkpoint = client
-        .verify_checkpoint(&key, previous.as_ref())
+        .verify_cosigned_checkpoint(&keys, flags.require, previous.as_ref())
         .await
         .map_err(failed)?;
     if let Some(dir) = state.parent() {
@@ -74,6 +103,13 @@ pub async fn run(client: &Client, flags: VerifyFlags) -> Result<(), CliError> {
     std::fs::write(&tmp, &checkpoint.note)?;
     std::fs::rename(&tmp, &state)?;
     print_checkpoint(&checkpoint, previous.as_ref());
+    if keys.len() > 1 {
+        terminal::println(format_args!(
+            "signed by at least {} of the {} keys given",
+            flags.require,
+            keys.len()
+        ));
+    }
     if let Some(seq) = flags.entry {
         if seq == 0 || seq > checkpoint.size {
             return Err(CliError::Usage(format!(

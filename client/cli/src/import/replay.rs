@@ -10,13 +10,16 @@
 //! first answer is a duplicate, the second a record under the store's next
 //! number, which every later entry of the file that names it is sent
 //! naming; the receipt of the creating entry (a duplicate on a re-run)
-//! says which, so a re-run finds the same record again.
+//! says which, so a re-run finds the same record again. The rows send
+//! their entries over the import's stream (`send`); the held-back ones and
+//! the fallbacks go out one by one afterwards (`last`, through [`Replay::send`]).
 
 use std::collections::{BTreeMap, HashMap};
 
 use truce_proto::v1::{
-    AddClaimRequest, AttachSourceRequest, Claim, CorrectReportRequest, Entry, Receipt,
-    SetStatusRequest, SubmitReportRequest, entry::Payload, source_attachment, status_change,
+    AddClaimRequest, AttachSourceRequest, Claim, CorrectReportRequest, Entry, Envelope, Receipt,
+    SetStatusRequest, SubmitReportRequest, entry::Payload, envelope::Kind as Write,
+    source_attachment, status_change,
 };
 
 use tonic::Code;
@@ -84,13 +87,22 @@ impl Replay {
         }
     }
 
-    /// Sends an entry again: the same request id, the payload with its
-    /// ids remapped. Learns the id of a record it creates.
-    pub async fn send(&mut self, client: &Client, entry: &Entry) -> Result<Receipt, ClientError> {
+    /// An entry's payload with the records it names as they are called
+    /// here.
+    pub fn payload(&self, entry: &Entry) -> Result<Payload, ClientError> {
         let mut payload = entry.payload.clone().ok_or_else(|| {
             ClientError::Request(format!("entry {} carries no record", entry.sequence))
         })?;
         self.remap(&mut payload);
+        Ok(payload)
+    }
+
+    /// Sends an entry again (unary): the same request id, the payload with
+    /// its ids remapped; a record the source store numbered asks for that
+    /// number first, and is sent as exported if it is taken. Learns the id
+    /// of a record it creates.
+    pub async fn send(&mut self, client: &Client, entry: &Entry) -> Result<Receipt, ClientError> {
+        let payload = self.payload(entry)?;
         let request_id = &entry.request_id;
         let receipt = if creates_server_form(entry) {
             let kept = with_id(&payload, &entry.record_id);
@@ -104,10 +116,28 @@ impl Replay {
         } else {
             send_payload(client, request_id, payload, entry.sequence).await?
         };
+        self.learn_from(entry, &receipt);
+        Ok(receipt)
+    }
+
+    /// Sends a record the source store numbered as it was exported (the
+    /// store gives it its next number), its number being taken here.
+    pub async fn send_exported(
+        &mut self,
+        client: &Client,
+        entry: &Entry,
+    ) -> Result<Receipt, ClientError> {
+        let exported = with_id(&self.payload(entry)?, "");
+        let receipt = send_payload(client, &entry.request_id, exported, entry.sequence).await?;
+        self.learn_from(entry, &receipt);
+        Ok(receipt)
+    }
+
+    /// Learns the id a creating entry's record has here.
+    pub fn learn_from(&mut self, entry: &Entry, receipt: &Receipt) {
         if matches!(entry.payload, Some(Payload::Report(_) | Payload::Claim(_))) {
             self.learn(&entry.record_id, &receipt.record_id);
         }
-        Ok(receipt)
     }
 }
 
@@ -125,13 +155,13 @@ fn server_assigned(id: &str) -> bool {
 
 /// Whether an entry created a report or claim under an id the server
 /// assigned (in the store it came from, or the one before).
-fn creates_server_form(entry: &Entry) -> bool {
+pub fn creates_server_form(entry: &Entry) -> bool {
     matches!(entry.payload, Some(Payload::Report(_) | Payload::Claim(_)))
         && server_assigned(&entry.record_id)
 }
 
 /// A report or claim payload asking for `id` (empty: the server assigns).
-fn with_id(payload: &Payload, id: &str) -> Payload {
+pub fn with_id(payload: &Payload, id: &str) -> Payload {
     let mut payload = payload.clone();
     match &mut payload {
         Payload::Report(r) => id.clone_into(&mut r.id),
@@ -190,10 +220,70 @@ async fn send_payload(
             };
             client.add_claim(req).await
         }
-        Payload::Agreement(_) => Err(ClientError::Request(format!(
-            "entry {sequence} records an agreement: a report export carries none"
-        ))),
+        Payload::Agreement(_) => Err(agreement_refused(sequence)),
     }
+}
+
+/// An exported entry's payload as a stream envelope under its request id.
+pub fn envelope(
+    request_id: &str,
+    payload: Payload,
+    sequence: u64,
+) -> Result<Envelope, ClientError> {
+    let request_id = request_id.to_owned();
+    let kind = match payload {
+        Payload::Report(report) => Write::Report(SubmitReportRequest {
+            request_id,
+            report: Some(report),
+            with_proof: false,
+        }),
+        Payload::Correction(correction) => Write::Correction(CorrectReportRequest {
+            request_id,
+            correction: Some(correction),
+            with_proof: false,
+        }),
+        Payload::Source(attachment) => Write::Source(AttachSourceRequest {
+            request_id,
+            attachment: Some(attachment),
+            with_proof: false,
+        }),
+        Payload::Status(status) => Write::Status(SetStatusRequest {
+            request_id,
+            status: Some(status),
+            with_proof: false,
+        }),
+        Payload::Claim(claim) => Write::Claim(AddClaimRequest {
+            request_id,
+            claim: Some(claim),
+            with_proof: false,
+        }),
+        Payload::Agreement(_) => return Err(agreement_refused(sequence)),
+    };
+    Ok(Envelope { kind: Some(kind) })
+}
+
+fn agreement_refused(sequence: u64) -> ClientError {
+    ClientError::Request(format!(
+        "entry {sequence} records an agreement: a report export carries none"
+    ))
+}
+
+/// The report a payload creates or changes, if it names one.
+pub fn target(payload: &Payload) -> Option<&str> {
+    match payload {
+        Payload::Report(r) => Some(r.id.as_str()),
+        Payload::Correction(c) => Some(c.report_id.as_str()),
+        Payload::Source(s) => match s.target.as_ref()? {
+            source_attachment::Target::ReportId(id) => Some(id.as_str()),
+            _ => None,
+        },
+        Payload::Status(s) => match s.target.as_ref()? {
+            status_change::Target::ReportId(id) => Some(id.as_str()),
+            _ => None,
+        },
+        Payload::Claim(_) | Payload::Agreement(_) => None,
+    }
+    .filter(|id| !id.is_empty())
 }
 
 /// The claims a line's entries add.
