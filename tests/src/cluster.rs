@@ -3,7 +3,9 @@
 //! process of its own on loopback ports with its own data dir in a
 //! temporary directory, killed when dropped. Readiness is read from what
 //! the processes print (etcd's "ready to serve client requests", truced's
-//! "listening on" line), never waited out.
+//! "listening on" line), never waited out. The `try_` forms return
+//! errors instead of panicking, for the cluster benchmark
+//! (`truce-bench-cluster`).
 
 use std::{
     io::{BufRead, BufReader, Read},
@@ -14,6 +16,7 @@ use std::{
     time::Duration,
 };
 
+use anyhow::{Context, Result, anyhow, bail};
 use truce_client::{Client, ClientIdentity, ClientOptions, Event, Start};
 use truce_proto::v1::SubscribeFilter;
 
@@ -21,9 +24,9 @@ use truce_proto::v1::SubscribeFilter;
 const READY_WITHIN: Duration = Duration::from_secs(60);
 
 /// A free port on 127.0.0.1 (bound, then released for the process).
-fn free_port() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("a free port");
-    listener.local_addr().expect("its address").port()
+fn free_port() -> Result<u16> {
+    let listener = TcpListener::bind("127.0.0.1:0").context("a free port")?;
+    Ok(listener.local_addr()?.port())
 }
 
 /// One etcd member.
@@ -51,28 +54,44 @@ impl Drop for Etcd {
     }
 }
 
+impl EtcdMember {
+    /// Its process id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+}
+
 impl Etcd {
     /// Starts three members in `dir` and waits until each serves clients.
     pub fn start(dir: &Path) -> Self {
-        let members: Vec<EtcdMember> = (1..=3)
-            .map(|i| EtcdMember {
+        Self::try_start(dir).expect("three etcd members serve clients")
+    }
+
+    /// [`Etcd::start`], failing instead of panicking.
+    pub fn try_start(dir: &Path) -> Result<Self> {
+        let mut members = Vec::new();
+        for i in 1..=3 {
+            members.push(EtcdMember {
                 name: format!("e{i}"),
-                client_url: format!("http://127.0.0.1:{}", free_port()),
-                peer_url: format!("http://127.0.0.1:{}", free_port()),
+                client_url: format!("http://127.0.0.1:{}", free_port()?),
+                peer_url: format!("http://127.0.0.1:{}", free_port()?),
                 child: None,
-            })
-            .collect();
+            });
+        }
         let mut etcd = Self {
             members,
             dir: dir.to_owned(),
         };
-        let started: Vec<_> = (0..3).map(|i| etcd.spawn(i, "new")).collect();
+        let mut started = Vec::new();
+        for i in 0..3 {
+            started.push(etcd.spawn(i, "new")?);
+        }
         for ready in started {
             ready
                 .recv_timeout(READY_WITHIN)
-                .expect("an etcd member serves clients");
+                .map_err(|_| anyhow!("an etcd member did not serve within {READY_WITHIN:?}"))?;
         }
-        etcd
+        Ok(etcd)
     }
 
     /// The client URLs, comma-separated (truced's --cluster-etcd).
@@ -83,7 +102,7 @@ impl Etcd {
 
     /// Starts member `i` (its data dir kept across restarts); the
     /// receiver gets a message once it serves clients.
-    fn spawn(&mut self, i: usize, state: &str) -> mpsc::Receiver<()> {
+    fn spawn(&mut self, i: usize, state: &str) -> Result<mpsc::Receiver<()>> {
         let initial: Vec<String> = self
             .members
             .iter()
@@ -104,9 +123,9 @@ impl Etcd {
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
-            .expect("etcd starts (apt-get install etcd-server)");
+            .context("etcd starts (apt-get install etcd-server)")?;
         let (tx, rx) = mpsc::channel();
-        let stderr = child.stderr.take().expect("etcd's stderr");
+        let stderr = child.stderr.take().context("etcd's stderr")?;
         std::thread::spawn(move || {
             let mut told = false;
             for line in BufReader::new(stderr).lines() {
@@ -118,7 +137,7 @@ impl Etcd {
             }
         });
         m.child = Some(child);
-        rx
+        Ok(rx)
     }
 
     /// kill -9 member `i`.
@@ -132,29 +151,35 @@ impl Etcd {
     /// Starts member `i` again on its data dir and waits until it serves.
     pub fn restart(&mut self, i: usize) {
         self.spawn(i, "existing")
+            .expect("etcd starts again")
             .recv_timeout(READY_WITHIN)
             .expect("the etcd member serves clients again");
     }
 }
 
-/// The `truced` built beside the test executables (with the cluster
-/// feature: `cargo test --workspace --all-features` builds it).
-fn truced() -> PathBuf {
-    let exe = std::env::current_exe().expect("the test executable");
-    let deps = exe.parent().expect("deps dir");
-    let bin = deps.parent().expect("target profile dir").join("truced");
-    assert!(
-        bin.exists(),
-        "{} not found: cargo build -p truce-daemon --features cluster",
-        bin.display()
-    );
-    bin
+/// The `truced` built beside the test executables (in `deps/`'s parent)
+/// or beside a benchmark's, with the cluster feature (`cargo test
+/// --workspace --all-features` builds it).
+fn truced() -> Result<PathBuf> {
+    let exe = std::env::current_exe().context("the running executable")?;
+    let dir = exe.parent().context("the executable's dir")?;
+    [Some(dir), dir.parent()]
+        .into_iter()
+        .flatten()
+        .map(|d| d.join("truced"))
+        .find(|bin| bin.exists())
+        .ok_or_else(|| {
+            anyhow!(
+                "no truced beside {}: cargo build -p truce-daemon --features cluster",
+                exe.display()
+            )
+        })
 }
 
 /// The `truce` command line built beside `truced`
 /// (`cargo build -p truce-cli --bin truce`).
 pub fn truce_cli() -> PathBuf {
-    let bin = truced().with_file_name("truce");
+    let bin = truced().expect("truced is built").with_file_name("truce");
     assert!(
         bin.exists(),
         "{} not found: cargo build -p truce-cli --bin truce",
@@ -177,7 +202,7 @@ pub fn run_truce(args: &[&str]) -> std::process::Output {
 /// A new signing key made by `truced key new` in `dir` under `origin`:
 /// its verifier key (a key no replica signs with).
 pub fn new_verifier_key(dir: &Path, origin: &str) -> String {
-    let out = Command::new(truced())
+    let out = Command::new(truced().expect("truced is built"))
         .arg("--data-dir")
         .arg(dir)
         .args(["--log-origin", origin, "key", "new"])
@@ -268,7 +293,12 @@ impl Replica {
 
     /// [`Replica::start`] with more flags.
     pub fn start_with(name: &str, data_dir: &Path, etcd: &str, extra: &[&str]) -> Self {
-        let mut child = Command::new(truced())
+        Self::try_start_with(name, data_dir, etcd, extra).expect("the replica starts")
+    }
+
+    /// [`Replica::start_with`], failing instead of panicking.
+    pub fn try_start_with(name: &str, data_dir: &Path, etcd: &str, extra: &[&str]) -> Result<Self> {
+        let mut child = Command::new(truced()?)
             .args(["--listen", "127.0.0.1:0", "--shutdown-pause-ms", "0"])
             .args(["--rate-limit-per-sec", "0"])
             .arg("--data-dir")
@@ -280,9 +310,9 @@ impl Replica {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
-            .expect("truced starts");
+            .context("truced starts")?;
         let stderr = Arc::new(Output::default());
-        let mut pipe = child.stderr.take().expect("stderr");
+        let mut pipe = child.stderr.take().context("truced's stderr")?;
         let sink = Arc::clone(&stderr);
         std::thread::spawn(move || {
             let mut buf = [0u8; 4096];
@@ -293,19 +323,19 @@ impl Replica {
                 sink.push(&String::from_utf8_lossy(&buf[..n]));
             }
         });
-        let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
+        let mut stdout = BufReader::new(child.stdout.take().context("truced's stdout")?);
         let mut line = String::new();
         let _ = stdout.read_line(&mut line);
         let Some(addr) = line.trim().strip_prefix("listening on ").map(str::to_owned) else {
             let _ = child.kill();
             let _ = child.wait();
-            panic!(
+            bail!(
                 "replica {name}: unexpected first line {line:?}; stderr: {}",
                 stderr.text()
             );
         };
         std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
-        Self {
+        Ok(Self {
             name: name.to_owned(),
             url: format!("http://{addr}"),
             tls: None,
@@ -314,19 +344,25 @@ impl Replica {
             extra: extra.iter().map(|a| (*a).to_owned()).collect(),
             child: Some(child),
             stderr,
-        }
+        })
     }
 
     /// Starts it again on the same data dir (after [`Replica::kill`]).
     pub fn restart(&mut self) {
+        self.try_restart().expect("the replica starts again");
+    }
+
+    /// [`Replica::restart`], failing instead of panicking.
+    pub fn try_restart(&mut self) -> Result<()> {
         self.kill();
         let extra: Vec<&str> = self.extra.iter().map(String::as_str).collect();
-        let again = Self::start_with(&self.name, &self.data_dir, &self.etcd, &extra);
+        let again = Self::try_start_with(&self.name, &self.data_dir, &self.etcd, &extra)?;
         let tls = self.tls.take();
         *self = again;
         if let Some(tls) = tls {
             self.use_tls(tls);
         }
+        Ok(())
     }
 
     /// Says that it serves TLS (started with `--tls-cert` and `--tls-key`):
@@ -336,6 +372,11 @@ impl Replica {
             self.url = format!("https://{rest}");
         }
         self.tls = Some(tls);
+    }
+
+    /// Its process id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
     }
 
     /// Sends a signal (`STOP`, `CONT`) to the process.
@@ -448,14 +489,23 @@ pub async fn read_whole_log(client: &Client) -> Vec<(u64, Vec<u8>)> {
 /// Three etcd members and three replicas (`r1`..`r3`) in `dir`, the
 /// replicas started with `extra` flags.
 pub fn three_replicas(dir: &Path, extra: &[&str]) -> (Etcd, Vec<Replica>) {
-    let etcd = Etcd::start(&dir.join("etcd"));
-    let replicas = (1..=3)
-        .map(|i| {
-            let name = format!("r{i}");
-            Replica::start_with(&name, &dir.join(&name), &etcd.urls(), extra)
-        })
-        .collect();
-    (etcd, replicas)
+    try_three_replicas(dir, extra).expect("three etcd members and three replicas start")
+}
+
+/// [`three_replicas`], failing instead of panicking.
+pub fn try_three_replicas(dir: &Path, extra: &[&str]) -> Result<(Etcd, Vec<Replica>)> {
+    let etcd = Etcd::try_start(&dir.join("etcd"))?;
+    let mut replicas = Vec::new();
+    for i in 1..=3 {
+        let name = format!("r{i}");
+        replicas.push(Replica::try_start_with(
+            &name,
+            &dir.join(&name),
+            &etcd.urls(),
+            extra,
+        )?);
+    }
+    Ok((etcd, replicas))
 }
 
 /// The replica that holds the writer lease: the first of `candidates`

@@ -7,14 +7,17 @@
 //! A replica behind the cluster, or one that lost the race, fails the
 //! compare and writes nothing; it catches up through [`super::follow`].
 
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use etcd_client::{Compare, CompareOp, KvClient, Txn, TxnOp};
 use tokio::{runtime::Handle, sync::watch};
 
 use super::{Cluster, Keys, TXN_BYTES, unavailable};
 use crate::{
-    commit::order::{LocalCounter, Position, Sequencer},
+    commit::{
+        order::{LocalCounter, Position, Sequencer},
+        stats::CommitMetrics,
+    },
     error::Error,
     forward::Writer,
     store::Batch,
@@ -33,6 +36,8 @@ pub(crate) struct EtcdOrder {
     /// Who writes: only the writer proposes (the lease keeps proposers
     /// from colliding; the compare keeps them safe).
     writer: watch::Receiver<Writer>,
+    /// Transactions, entries ordered and round trips, once measured.
+    metrics: Option<CommitMetrics>,
 }
 
 impl EtcdOrder {
@@ -45,6 +50,7 @@ impl EtcdOrder {
             timeout: cluster.options.timeout,
             txn_entries: cluster.options.txn_entries.clamp(1, 127),
             writer,
+            metrics: None,
         }
     }
 
@@ -64,9 +70,11 @@ impl EtcdOrder {
             )])
             .and_then(puts);
         let mut kv = self.kv.clone();
+        let sent = Instant::now();
         let answer = self
             .runtime
             .block_on(async { tokio::time::timeout(self.timeout, kv.txn(txn)).await });
+        let took = sent.elapsed();
         let response = answer
             .map_err(|_| {
                 Error::NotOrdered(format!(
@@ -75,6 +83,13 @@ impl EtcdOrder {
                 ))
             })?
             .map_err(unavailable("propose"))?;
+        if let Some(m) = &self.metrics {
+            m.order_seconds.observe(took.as_secs_f64());
+            if response.succeeded() {
+                m.order_txns.inc();
+                m.order_txn_entries.inc_by(entries.len() as u64);
+            }
+        }
         if !response.succeeded() {
             return Err(Error::NotOrdered(format!(
                 "the cluster's log has moved past entry {head}; this replica applies it first"
@@ -95,6 +110,10 @@ impl Sequencer for EtcdOrder {
 
     fn take(&mut self, position: Position) {
         self.local.take(position);
+    }
+
+    fn measure(&mut self, metrics: &CommitMetrics) {
+        self.metrics = Some(metrics.clone());
     }
 
     fn propose(&mut self, after: u64, batch: &Batch) -> Result<(), Error> {

@@ -72,6 +72,7 @@ pub fn start_ordered(
     }
     let (tx, rx) = mpsc::channel(QUEUE_CAPACITY);
     let stats = Arc::new(Stats::default());
+    sequencer.measure(&stats.metrics);
     let syncer = Syncer::start(
         Arc::clone(&store),
         Arc::clone(&seam),

@@ -10,6 +10,7 @@ use std::time::SystemTime;
 
 use pbjson_types::Timestamp;
 
+use super::stats::CommitMetrics;
 use crate::{error::Error, store::Batch};
 
 pub use crate::model::time::{from_timestamp, to_timestamp};
@@ -53,6 +54,13 @@ pub trait Sequencer: Send {
     fn propose(&mut self, after: u64, batch: &Batch) -> Result<(), Error> {
         let _ = (after, batch);
         Ok(())
+    }
+
+    /// Records what ordering costs in the pipeline's series (cluster
+    /// mode: each etcd transaction); the local counter has nothing to
+    /// record.
+    fn measure(&mut self, metrics: &CommitMetrics) {
+        let _ = metrics;
     }
 }
 

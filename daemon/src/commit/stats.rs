@@ -23,6 +23,13 @@ pub struct CommitMetrics {
     pub fsync_seconds: Histogram,
     /// Reopens of the store after a write failed on a full disk.
     pub reopens: Counter,
+    /// Cluster mode: etcd transactions that ordered entries, and the
+    /// entries they ordered.
+    pub order_txns: Counter,
+    pub order_txn_entries: Counter,
+    /// Cluster mode: one ordering transaction's round trip to etcd
+    /// (answered, whether it ordered or failed the compare), seconds.
+    pub order_seconds: Histogram,
 }
 
 impl Default for CommitMetrics {
@@ -35,6 +42,9 @@ impl Default for CommitMetrics {
             group_entries: Histogram::new(exponential_buckets(1.0, 2.0, 14)),
             fsync_seconds: Histogram::new(exponential_buckets(0.000_05, 2.0, 16)),
             reopens: Counter::default(),
+            order_txns: Counter::default(),
+            order_txn_entries: Counter::default(),
+            order_seconds: Histogram::new(exponential_buckets(0.000_05, 2.0, 16)),
         }
     }
 }

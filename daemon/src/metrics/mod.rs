@@ -129,6 +129,21 @@ fn register_commit(r: &mut Registry, commit: &CommitMetrics) {
         "Reopens of the store after an append, write or sync failed on a full disk",
         commit.reopens.clone(),
     );
+    r.register(
+        "order_transactions",
+        "Cluster mode: etcd transactions that ordered entries (the writer's)",
+        commit.order_txns.clone(),
+    );
+    r.register(
+        "order_transaction_entries",
+        "Cluster mode: entries ordered by those etcd transactions",
+        commit.order_txn_entries.clone(),
+    );
+    r.register(
+        "order_transaction_seconds",
+        "Cluster mode: round trip of one ordering transaction to etcd",
+        commit.order_seconds.clone(),
+    );
 }
 
 impl Metrics {

@@ -99,18 +99,7 @@ impl Truced {
 
     /// One scrape of GET /metrics.
     pub fn scrape(&self) -> Result<Metrics> {
-        let mut s = TcpStream::connect_timeout(&self.metrics, Duration::from_secs(5))?;
-        s.set_read_timeout(Some(Duration::from_secs(30)))?;
-        s.write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")?;
-        let mut body = String::new();
-        s.read_to_string(&mut body)?;
-        if !body.starts_with("HTTP/1.1 200") {
-            return Err(Error::other(format!(
-                "metrics answered {:?}",
-                body.lines().next()
-            )));
-        }
-        Ok(Metrics::parse(&body))
+        Ok(Metrics::parse(&scrape(self.metrics)?))
     }
 
     /// SIGTERM, then a kill after 20 s; stderr if it did not exit cleanly.
@@ -134,6 +123,43 @@ impl Truced {
     }
 }
 
+/// One GET /metrics of truced's endpoint at `addr`: the whole answer,
+/// headers included.
+pub fn scrape(addr: SocketAddr) -> Result<String> {
+    get_metrics(addr, "HTTP/1.1")
+}
+
+/// The same of etcd's (its client URL serves /metrics): asked in HTTP/1.0
+/// so that the answer is not chunked.
+pub fn scrape_etcd(addr: SocketAddr) -> Result<String> {
+    get_metrics(addr, "HTTP/1.0")
+}
+
+fn get_metrics(addr: SocketAddr, version: &str) -> Result<String> {
+    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
+    s.set_read_timeout(Some(Duration::from_secs(30)))?;
+    let request = format!("GET /metrics {version}\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+    s.write_all(request.as_bytes())?;
+    let mut body = String::new();
+    s.read_to_string(&mut body)?;
+    let status = body.lines().next().unwrap_or_default();
+    if !(status.starts_with("HTTP/1.") && status.contains(" 200")) {
+        return Err(Error::other(format!(
+            "metrics at {addr} answered {:?}",
+            body.lines().next()
+        )));
+    }
+    Ok(body)
+}
+
+/// The value of the unlabelled series `name` in a scrape; NaN if absent.
+pub fn series(text: &str, name: &str) -> f64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap_or(f64::NAN)
+}
+
 impl Drop for Truced {
     fn drop(&mut self) {
         if let Ok(None) = self.child.try_wait() {
@@ -155,12 +181,7 @@ pub struct Metrics {
 
 impl Metrics {
     fn parse(text: &str) -> Self {
-        let value = |name: &str| {
-            text.lines()
-                .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
-                .and_then(|v| v.split_whitespace().next()?.parse().ok())
-                .unwrap_or(f64::NAN)
-        };
+        let value = |name: &str| series(text, name);
         Self {
             appends: value("truce_appends_total"),
             group_entries_sum: value("truce_group_commit_entries_sum"),
