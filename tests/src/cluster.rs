@@ -470,6 +470,17 @@ pub async fn seed_reports(client: &Client, n: usize) -> u64 {
     last
 }
 
+/// Waits until the writer logs that it deleted the entries up to `last`
+/// from etcd.
+pub fn wait_deleted(writer: &Replica, last: u64) {
+    let deleted = format!(" to {last} from etcd");
+    assert!(
+        writer.stderr.wait_for(&deleted, 1, Duration::from_secs(60)),
+        "the writer deletes what every replica applied: {}",
+        writer.log()
+    );
+}
+
 /// Every entry of a replica's log, as stored (sequence, bytes).
 pub async fn read_whole_log(client: &Client) -> Vec<(u64, Vec<u8>)> {
     let mut all = Vec::new();

@@ -11,7 +11,8 @@
 
 use truce_tests::{
     cluster::{
-        read_whole_log, run_truce, seed_reports, three_replicas, wait_for_entry, writer_among,
+        read_whole_log, run_truce, seed_reports, three_replicas, wait_deleted, wait_for_entry,
+        writer_among,
     },
     seed,
 };
@@ -27,14 +28,7 @@ async fn a_replica_wiped_after_compaction_copies_the_log_from_a_peer() {
         wait_for_entry(&r.client().await, last).await;
     }
     // Deleted oldest first in batches of at most five, up to `last`.
-    let deleted = format!(" to {last} from etcd");
-    assert!(
-        replicas[writer]
-            .stderr
-            .wait_for(&deleted, 1, std::time::Duration::from_secs(60)),
-        "the writer deletes what every replica applied: {}",
-        replicas[writer].log()
-    );
+    wait_deleted(&replicas[writer], last);
     let mut next = 1;
     for line in replicas[writer].log().lines() {
         let Some(rest) = line.split("deleted entries ").nth(1) else {

@@ -18,7 +18,9 @@ use rcgen::{
 };
 use truce_client::{Client, ClientIdentity, ClientOptions};
 use truce_tests::{
-    cluster::{ClientTls, Etcd, Replica, read_whole_log, wait_for_entry, writer_among},
+    cluster::{
+        ClientTls, Etcd, Replica, read_whole_log, wait_deleted, wait_for_entry, writer_among,
+    },
     seed,
 };
 
@@ -138,14 +140,7 @@ async fn replicas_serving_tls_forward_writes_and_copy_the_log() {
     );
 
     // etcd deletes them; a wiped replica copies them from a peer over TLS.
-    let deleted = format!(" to {last} from etcd");
-    assert!(
-        replicas[writer]
-            .stderr
-            .wait_for(&deleted, 1, std::time::Duration::from_secs(60)),
-        "the writer deletes what every replica applied: {}",
-        replicas[writer].log()
-    );
+    wait_deleted(&replicas[writer], last);
     replicas[other].kill();
     std::fs::remove_dir_all(&replicas[other].data_dir).unwrap();
     replicas[other].restart();

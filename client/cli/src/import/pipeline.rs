@@ -13,7 +13,10 @@
 use std::{
     collections::{HashMap, HashSet, VecDeque},
     io::Read,
-    sync::Arc,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
 };
 
 use tokio::sync::{mpsc, oneshot, watch};
@@ -29,6 +32,12 @@ use super::{
 /// Envelopes of an import unanswered at once: the stream's window (the
 /// bench harness's too), well under the daemon's per-stream limit.
 pub const WINDOW: usize = 1024;
+
+/// Whether the run is to stop: its own flag (a halt, or a failure under
+/// `strict`) or Ctrl-C.
+pub(super) fn stopping(stop: &AtomicBool, interrupt: Option<&Arc<AtomicBool>>) -> bool {
+    stop.load(Ordering::Relaxed) || interrupt.is_some_and(|f| f.load(Ordering::Relaxed))
+}
 
 /// What the sending stage said it did, not yet taken by the receiving
 /// one: about two items (a write and the line's end) per row in flight.

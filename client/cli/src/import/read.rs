@@ -7,10 +7,7 @@
 use std::{
     fmt,
     io::{BufRead, BufReader, Read},
-    sync::{
-        Arc,
-        atomic::{AtomicBool, Ordering},
-    },
+    sync::{Arc, atomic::AtomicBool},
 };
 
 use tokio::sync::mpsc;
@@ -145,11 +142,7 @@ pub struct Reading {
 
 impl Reading {
     fn stopping(&self) -> bool {
-        self.stop.load(Ordering::Relaxed)
-            || self
-                .interrupt
-                .as_ref()
-                .is_some_and(|f| f.load(Ordering::Relaxed))
+        super::pipeline::stopping(&self.stop, self.interrupt.as_ref())
     }
 
     /// Reads every row into `out` until the end, a stop, or the sending

@@ -37,10 +37,7 @@
 
 use std::{
     collections::{HashMap, HashSet, VecDeque},
-    sync::{
-        Arc,
-        atomic::{AtomicBool, Ordering},
-    },
+    sync::{Arc, atomic::AtomicBool},
 };
 
 use tokio::sync::{mpsc, oneshot, watch};
@@ -91,11 +88,7 @@ pub struct Sending<'a> {
 
 impl Sending<'_> {
     fn stopping(&self) -> bool {
-        self.stop.load(Ordering::Relaxed)
-            || self
-                .interrupt
-                .as_ref()
-                .is_some_and(|f| f.load(Ordering::Relaxed))
+        super::pipeline::stopping(self.stop, self.interrupt.as_ref())
     }
 
     /// Sends every row; gives back the replay's ids and held entries.
