@@ -15,7 +15,7 @@ use std::{
 };
 
 use truce_client::Client;
-use truce_daemon::{Daemon, Running, Settings, test_settings};
+use truce_daemon::Settings;
 use truce_proto::v1::{
     AddClaimRequest, AttachSourceRequest, Claim, ClaimKind, CorrectReportRequest, Correction,
     Envelope, EventType, EvidenceStatus, EvidenceStatusChange, Harm, QueryReportsRequest,
@@ -24,17 +24,7 @@ use truce_proto::v1::{
 };
 
 mod common;
-use common::{text, truce};
-
-const SEED: &str = include_str!("../../../examples/seed-scenario.jsonl");
-
-async fn daemon(dir: &Path, change: impl FnOnce(&mut Settings)) -> (Running, Client) {
-    let mut settings = test_settings(dir);
-    change(&mut settings);
-    let running = Daemon::new(settings).start().await.expect("daemon starts");
-    let client = Client::connect(running.url()).await.expect("connects");
-    (running, client)
-}
+use common::{SEED, daemon_with as daemon, text, truce};
 
 async fn log_len(client: &Client) -> u64 {
     client.read_log(1, 1).await.expect("log").durable_sequence

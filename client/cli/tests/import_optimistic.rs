@@ -10,31 +10,18 @@ use std::{net::SocketAddr, path::Path};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use truce_client::Client;
-use truce_daemon::{Daemon, Running, test_settings};
+use truce_daemon::Running;
 use truce_proto::v1::{Report, SubmitReportRequest, envelope::Kind};
 
 mod common;
-use common::{text, truce};
-
-const SEED: &str = include_str!("../../../examples/seed-scenario.jsonl");
-
-fn seed_kind(n: usize) -> Option<Kind> {
-    let line = SEED.lines().nth(n).expect("a seed line");
-    let envelope: truce_proto::v1::Envelope = serde_json::from_str(line).expect("an envelope");
-    envelope.kind
-}
+use common::{daemon_with_agreement, seed_kind, text, truce};
 
 /// A daemon with its metrics endpoint, holding the seed's agreement.
 async fn daemon(dir: &Path) -> (Running, Client) {
-    let mut settings = test_settings(dir);
-    settings.metrics_listen = Some(SocketAddr::from(([127, 0, 0, 1], 0)));
-    let running = Daemon::new(settings).start().await.expect("daemon starts");
-    let client = Client::connect(running.url()).await.expect("connects");
-    let Some(Kind::Agreement(agreement)) = seed_kind(0) else {
-        panic!("line 1 is the agreement")
-    };
-    client.record_agreement(agreement).await.expect("as set up");
-    (running, client)
+    daemon_with_agreement(dir, |s| {
+        s.metrics_listen = Some(SocketAddr::from(([127, 0, 0, 1], 0)));
+    })
+    .await
 }
 
 /// The seed's first report under another id.

@@ -13,35 +13,13 @@ use std::{
 };
 
 use truce_client::Client;
-use truce_daemon::{Daemon, Running, Settings, test_settings};
 use truce_proto::v1::{
     EvidenceStatus, QueryReportsRequest, Report, ReportView, Source, SourceKind,
     SubmitReportRequest, envelope::Kind,
 };
 
 mod common;
-use common::{text, truce};
-
-const SEED: &str = include_str!("../../../examples/seed-scenario.jsonl");
-
-/// A daemon holding the seed's agreement, which the reports name.
-async fn daemon(dir: &Path, change: impl FnOnce(&mut Settings)) -> (Running, Client) {
-    let mut settings = test_settings(dir);
-    change(&mut settings);
-    let running = Daemon::new(settings).start().await.expect("daemon starts");
-    let client = Client::connect(running.url()).await.expect("connects");
-    let Some(Kind::Agreement(agreement)) = seed_kind(0) else {
-        panic!("line 1 is the agreement")
-    };
-    client.record_agreement(agreement).await.expect("as set up");
-    (running, client)
-}
-
-fn seed_kind(n: usize) -> Option<Kind> {
-    let line = SEED.lines().nth(n).expect("a seed line");
-    let envelope: truce_proto::v1::Envelope = serde_json::from_str(line).expect("an envelope");
-    envelope.kind
-}
+use common::{daemon_with_agreement as daemon, seed_kind, text, truce};
 
 /// The seed's first report under another id.
 fn report(id: &str) -> Report {
