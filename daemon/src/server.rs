@@ -88,13 +88,8 @@ impl Daemon {
         let (feed, feed_task) =
             crate::subscribe::Feed::start(Arc::clone(&store), streams_rx.clone());
         let errors = crate::metrics::Errors::default();
-        let sources = crate::metrics::Sources {
-            store: Arc::clone(&store),
-            feed: Arc::clone(&feed),
-            data_dir: settings.data_dir.clone(),
-            budget: Arc::clone(&budget),
-        };
-        let metrics = start_metrics(listeners.metrics, &commit, &errors, sources)?;
+        let sources = (Arc::clone(&store), Arc::clone(&feed), Arc::clone(&budget));
+        let metrics = start_metrics(&settings, listeners.metrics, &commit, &errors, sources)?;
         let reads = TruceService::new(
             Arc::clone(&store),
             commit.clone(),
@@ -326,13 +321,24 @@ async fn shutdown_signal(
 
 /// The metrics endpoint on its listener, when one is configured.
 fn start_metrics(
+    settings: &Settings,
     listener: Option<(SocketAddr, TcpListener)>,
     commit: &CommitHandle,
     errors: &crate::metrics::Errors,
-    sources: crate::metrics::Sources,
+    (store, feed, budget): (
+        Arc<Store>,
+        Arc<crate::subscribe::Feed>,
+        Arc<crate::budget::SendBudget>,
+    ),
 ) -> Result<Option<crate::metrics::MetricsEndpoint>, StartError> {
     let Some((addr, listener)) = listener else {
         return Ok(None);
+    };
+    let sources = crate::metrics::Sources {
+        store,
+        feed,
+        data_dir: settings.data_dir.clone(),
+        budget,
     };
     let registry = crate::metrics::Metrics::new(&commit.stats().metrics, errors, sources);
     Ok(Some(crate::metrics::MetricsEndpoint::start(
