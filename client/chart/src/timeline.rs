@@ -54,7 +54,7 @@ pub const PALETTE: [RGBColor; 9] = [
 pub const SHADE: RGBColor = RGBColor(0x59, 0xA1, 0x4F);
 const MARK: RGBColor = RGBColor(0x33, 0x33, 0x33);
 /// The hatch lines over a bar's colour.
-const HATCH_INK: RGBColor = RGBColor(0x1A, 0x1A, 0x1A);
+pub const HATCH_INK: RGBColor = RGBColor(0x1A, 0x1A, 0x1A);
 /// An extension's mark (and the expiry's).
 pub const EXTENSION: RGBColor = RGBColor(0x1B, 0x7A, 0x3D);
 /// A lapse's, end's or supersession's mark.

@@ -2,7 +2,10 @@
 //! report (`compliance/fixture.rs`); the chart itself is truce-chart's.
 
 use plotters::prelude::RGBColor;
-use truce_chart::timeline::{PALETTE, SHADE, TimelineError, colour_of, timeline_svg};
+use truce_chart::{
+    hatch::Hatch,
+    timeline::{HATCH_INK, PALETTE, SHADE, TimelineError, colour_of, hatch_for, timeline_svg},
+};
 use truce_proto::v1::ComplianceReport;
 
 use crate::compliance::fixture;
@@ -52,6 +55,43 @@ fn one_bar_per_day_and_perpetrator_a_legend_and_the_status() {
         texts.iter().any(|t| t.starts_with("Energy truce: ")),
         "{texts:?}"
     );
+}
+
+/// Lines drawn in the hatch ink (polylines and paths).
+fn hatch_lines(svg: &str) -> usize {
+    let doc = roxmltree::Document::parse(svg).expect("well-formed XML");
+    doc.descendants()
+        .filter(|n| n.attribute("stroke") == Some(hex(HATCH_INK).as_str()))
+        .count()
+}
+
+#[test]
+fn a_partys_bars_and_swatch_carry_its_hatch() {
+    // UA and RU are hatched in columns (three lines over each bar and
+    // each swatch); US is solid.
+    assert_eq!(hatch_for("UA"), Hatch::Columns);
+    assert_eq!(hatch_for("RU"), Hatch::Columns);
+    assert_eq!(hatch_for("US"), Hatch::Solid);
+    let svg = timeline_svg(&fixture::report(), None).expect("drawn");
+    // UA: three bars and a swatch; RU: one bar and a swatch.
+    assert_eq!(hatch_lines(&svg), 3 * (3 + 1) + 3 * (1 + 1), "{svg}");
+    let mut report = fixture::report();
+    for current in report.tallies.iter_mut().filter_map(|t| t.current.as_mut()) {
+        for p in current
+            .by_perpetrator
+            .iter_mut()
+            .filter(|p| p.party == "RU")
+        {
+            p.party = "US".into();
+        }
+        for day in &mut current.per_day {
+            for k in day.by_perpetrator.iter_mut().filter(|k| k.key == "RU") {
+                k.key = "US".into();
+            }
+        }
+    }
+    let svg = timeline_svg(&report, None).expect("drawn");
+    assert_eq!(hatch_lines(&svg), 3 * (3 + 1), "US's bar is solid: {svg}");
 }
 
 #[test]
