@@ -145,10 +145,14 @@ async fn replicas_serving_tls_forward_writes_and_copy_the_log() {
     std::fs::remove_dir_all(&replicas[other].data_dir).unwrap();
     replicas[other].restart();
     wait_for_entry(&replicas[other].client().await, last).await;
+    // The copy logs its end after applying what it copied: wait for the
+    // line, not only for the entry.
     assert!(
-        replicas[other]
-            .log()
-            .contains("copied the log from a peer up to the cosigned checkpoint"),
+        replicas[other].stderr.wait_for(
+            "copied the log from a peer up to the cosigned checkpoint",
+            1,
+            std::time::Duration::from_secs(60)
+        ),
         "etcd no longer held the entries: {}",
         replicas[other].log()
     );
