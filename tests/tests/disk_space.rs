@@ -404,7 +404,7 @@ async fn a_write_that_meets_a_full_filesystem_resumes_once_space_is_freed() {
     // too, if its frame reached the log before sled met the full disk
     // (its writer was told of the failure; a retry gets its receipt).
     let acknowledged = 12 + acked.len() as u64;
-    let durable = client.get_checkpoint().await.unwrap().tree_size;
+    let durable = once_reopened(&client).await;
     assert!(
         (acknowledged..=acknowledged + 1).contains(&durable),
         "{durable} entries, {acknowledged} acknowledged"
@@ -436,6 +436,26 @@ async fn a_write_that_meets_a_full_filesystem_resumes_once_space_is_freed() {
 
 /// Appends from `writers` clients at once until each is refused; all the
 /// sequences acknowledged.
+/// The durable size, once the store the failed write left being reopened
+/// answers: until then reads get UNAVAILABLE (`STORE_BUSY`, "retry"),
+/// which a client retries.
+async fn once_reopened(client: &Client) -> u64 {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        match client.get_checkpoint().await {
+            Ok(checkpoint) => return checkpoint.tree_size,
+            Err(e) if e.code() == Some(Code::Unavailable) => {
+                assert!(
+                    tokio::time::Instant::now() < deadline,
+                    "still reopening: {e}"
+                );
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
+            Err(e) => panic!("a read after the failed write: {e}"),
+        }
+    }
+}
+
 async fn fill_concurrently(url: &str, writers: usize) -> Vec<u64> {
     let mut tasks = Vec::new();
     for w in 0..writers {
